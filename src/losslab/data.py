@@ -1,0 +1,277 @@
+"""Datasets as in-memory tensors, and preprocessing as named, composable steps.
+
+Every dataset comes back as float32 inputs on the ``[0, 1]`` scale of torchvision's ``ToTensor`` (MNIST-1D,
+which the mnist1d package already standardises, is the exception and says so) and int64 labels.
+Nothing here downloads anything unless a caller passes ``download=True`` for a torchvision dataset.
+
+Preprocessing steps:
+
+* ``normalize``: per-channel standardisation with the training split's mean and std (static: applied once);
+* ``shift``: zero-pad by ``pad`` pixels and crop back at a random offset (random: applied per batch);
+* ``flip``: horizontal flip with probability 1/2 (random: applied per batch).
+
+A dataset declares which steps are valid for it (no flip for digits: a flipped 2 is not a 2).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+import torch
+
+from . import io as lio
+
+
+class DataError(ValueError):
+    """A dataset cannot be loaded as asked (unknown name, missing files, invalid preprocessing)."""
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    name: str
+    steps: tuple[str, ...]  # valid preprocessing steps
+    default_pad: int  # pixels of padding for ``shift``
+    source: str  # how the data are obtained, for messages
+
+
+DATASETS: dict[str, DatasetInfo] = {
+    "digits": DatasetInfo("digits", ("normalize", "shift"), 1, "scikit-learn's bundled 8x8 digits"),
+    "mnist1d": DatasetInfo("mnist1d", ("normalize", "shift"), 4,
+                           "generated procedurally by the mnist1d package"),
+    "cifar10": DatasetInfo("cifar10", ("normalize", "shift", "flip"), 4,
+                           "torchvision CIFAR10 files (cifar-10-batches-py/)"),
+    "mnist": DatasetInfo("mnist", ("normalize", "shift"), 2, "torchvision MNIST files (MNIST/raw/)"),
+    "fashion_mnist": DatasetInfo("fashion_mnist", ("normalize", "shift", "flip"), 2,
+                                 "torchvision FashionMNIST files (FashionMNIST/raw/)"),
+}
+
+STEPS = ("normalize", "shift", "flip")
+
+
+# ----------------------------------------------------------------------------------------------------------
+# raw loaders: name -> (x float32 [N, C, ...] in [0, 1], y int64 [N])
+# ----------------------------------------------------------------------------------------------------------
+
+def _digits(split: str, **_: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    bunch = load_digits()
+    x = bunch.images.astype(np.float32) / 16.0
+    y = bunch.target.astype(np.int64)
+    idx = np.arange(len(y))
+    # fixed stratified split: 1437 train / 360 test
+    tr, te = train_test_split(idx, test_size=0.2, stratify=y, random_state=0)
+    sel = np.sort(tr if split == "train" else te)
+    return torch.from_numpy(x[sel]).unsqueeze(1), torch.from_numpy(y[sel])
+
+
+MNIST1D_DEFAULTS = {"num_samples": 5000, "seed": 42}
+
+
+def _mnist1d(split: str, *, resources: str | os.PathLike = "resources", num_samples: int | None = None,
+             seed: int | None = None, **_: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    num_samples = num_samples or MNIST1D_DEFAULTS["num_samples"]
+    seed = MNIST1D_DEFAULTS["seed"] if seed is None else seed
+    cache = Path(resources) / f"mnist1d_n{num_samples}_seed{seed}.npz"
+    if cache.exists():
+        try:
+            with np.load(cache) as f:
+                arrays = {k: f[k] for k in ("x", "y", "x_test", "y_test")}
+        except Exception as err:  # a damaged cache is rebuilt, never trusted
+            raise DataError(f"{cache}: corrupt MNIST-1D cache ({err}); delete it to regenerate") from err
+    else:
+        from mnist1d.data import get_dataset_args, make_dataset
+
+        args = get_dataset_args()
+        args.num_samples = num_samples
+        args.seed = seed
+        state = np.random.get_state()  # make_dataset seeds numpy's global RNG: leave it as it was
+        try:
+            made = make_dataset(args)
+        finally:
+            np.random.set_state(state)
+        arrays = {k: np.asarray(made[k]) for k in ("x", "y", "x_test", "y_test")}
+        with lio.atomic_path(cache) as tmp:
+            with open(tmp, "wb") as fh:
+                np.savez(fh, **arrays)
+    xk, yk = ("x", "y") if split == "train" else ("x_test", "y_test")
+    x = torch.from_numpy(arrays[xk].astype(np.float32)).unsqueeze(1)
+    return x, torch.from_numpy(arrays[yk].astype(np.int64))
+
+
+_TV_CLASSES = {"cifar10": "CIFAR10", "mnist": "MNIST", "fashion_mnist": "FashionMNIST"}
+
+
+def _torchvision(name: str) -> Callable[..., tuple[torch.Tensor, torch.Tensor]]:
+    def load(split: str, *, root: str | os.PathLike | None = None, download: bool = False,
+             **_: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        if root is None:
+            raise DataError(f"{name}: needs a data directory: set `data_dir` in the config")
+        import torchvision.datasets as tvd  # imported only here: it costs seconds at start-up
+
+        cls = getattr(tvd, _TV_CLASSES[name])
+        try:
+            ds = cls(root=str(root), train=(split == "train"), download=download)
+        except RuntimeError as err:
+            raise DataError(
+                f"{name}: no usable files under data_dir={root!r} ({err}). Put the {DATASETS[name].source} "
+                f"there (torchvision's layout), or set `download: true` in the config on a machine with "
+                f"internet access."
+            ) from err
+        data = torch.as_tensor(np.asarray(ds.data))
+        x = data.float().div_(255.0)
+        x = x.permute(0, 3, 1, 2).contiguous() if x.ndim == 4 else x.unsqueeze(1)
+        y = torch.as_tensor(np.asarray(ds.targets), dtype=torch.int64)
+        return x, y
+
+    return load
+
+
+_LOADERS: dict[str, Callable[..., tuple[torch.Tensor, torch.Tensor]]] = {
+    "digits": _digits,
+    "mnist1d": _mnist1d,
+    **{n: _torchvision(n) for n in _TV_CLASSES},
+}
+
+
+def load(name: str, split: str, *, root: str | os.PathLike | None = None,
+         resources: str | os.PathLike = "resources", download: bool = False,
+         **options: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """Raw inputs and labels of one split of a dataset, as tensors."""
+    if name not in _LOADERS:
+        raise DataError(f"unknown dataset {name!r}; known: {sorted(_LOADERS)}")
+    if split not in ("train", "test"):
+        raise DataError(f"split must be 'train' or 'test', not {split!r}")
+    return _LOADERS[name](split, root=root, resources=resources, download=download, **options)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# preprocessing
+# ----------------------------------------------------------------------------------------------------------
+
+def parse_steps(name: str, steps: Sequence[str | Mapping[str, Any]]) -> list[tuple[str, dict]]:
+    """Normalise a preprocessing list (``["normalize", {"shift": 2}, "flip"]``) and check it against the
+    dataset's valid steps."""
+    info = DATASETS[name]
+    out: list[tuple[str, dict]] = []
+    for step in steps:
+        if isinstance(step, str):
+            key, opts = step, {}
+        elif isinstance(step, Mapping) and len(step) == 1:
+            key, val = next(iter(step.items()))
+            opts = {"pad": int(val)} if key == "shift" and not isinstance(val, Mapping) else dict(val or {})
+        else:
+            raise DataError(f"preprocessing step {step!r}: expected a name or a one-key mapping")
+        if key not in STEPS:
+            raise DataError(f"unknown preprocessing step {key!r}; known: {list(STEPS)}")
+        if key not in info.steps:
+            raise DataError(f"preprocessing step {key!r} is not valid for {name} (valid: {list(info.steps)})")
+        if key == "shift":
+            opts.setdefault("pad", info.default_pad)
+        out.append((key, opts))
+    return out
+
+
+def shift_batch(x: torch.Tensor, pad: int, generator: torch.Generator) -> torch.Tensor:
+    """Zero-pad the spatial dims by ``pad`` and crop back at an independent random offset per sample."""
+    if pad <= 0:
+        return x
+    b = x.shape[0]
+    spatial = x.shape[2:]
+    padded = torch.nn.functional.pad(x, [pad] * (2 * len(spatial)))
+    offsets = torch.randint(0, 2 * pad + 1, (b, len(spatial)), generator=generator)
+    index: list[torch.Tensor] = [torch.arange(b).view(b, *[1] * (x.ndim - 1)),
+                                 torch.arange(x.shape[1]).view(1, -1, *[1] * len(spatial))]
+    for d, size in enumerate(spatial):
+        shape = [b, 1] + [1] * len(spatial)
+        shape[2 + d] = size
+        index.append((torch.arange(size).unsqueeze(0) + offsets[:, d:d + 1]).view(shape))
+    return padded[tuple(index)]
+
+
+def flip_batch(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    mask = torch.rand(x.shape[0], generator=generator) < 0.5
+    out = x.clone()
+    out[mask] = x[mask].flip(-1)
+    return out
+
+
+@dataclass
+class Prepared:
+    """A dataset ready for training: static steps applied, random ones as ``augment``."""
+
+    name: str
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    num_classes: int
+    random_steps: list[tuple[str, dict]] = field(default_factory=list)
+    normalization: dict[str, list[float]] | None = None
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(self.x_train.shape[1:])
+
+    def augment(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        for key, opts in self.random_steps:
+            x = shift_batch(x, opts["pad"], generator) if key == "shift" else flip_batch(x, generator)
+        return x
+
+
+def _subset(x: torch.Tensor, y: torch.Tensor, n: int | None, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    if n is None or n >= len(y):
+        return x, y
+    perm = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))[:n]
+    perm, _ = perm.sort()
+    return x[perm], y[perm]
+
+
+def prepare(spec: Mapping[str, Any], *, data_dir: str | os.PathLike | None = None,
+            resources: str | os.PathLike = "resources") -> Prepared:
+    """Build a :class:`Prepared` dataset from a config mapping.
+
+    Keys: ``name``; ``preprocessing`` (list of steps); optional ``classes`` (keep these labels, relabelled
+    0..k-1), ``n_train`` / ``n_test`` (a fixed random subset), ``download``, ``options`` (loader options,
+    e.g. ``num_samples`` for mnist1d).
+    """
+    name = spec["name"]
+    if name not in DATASETS:
+        raise DataError(f"unknown dataset {name!r}; known: {sorted(DATASETS)}")
+    steps = parse_steps(name, spec.get("preprocessing", []))
+    kwargs = dict(root=data_dir, resources=resources, download=bool(spec.get("download", False)),
+                  **dict(spec.get("options", {})))
+    x_tr, y_tr = load(name, "train", **kwargs)
+    x_te, y_te = load(name, "test", **kwargs)
+    num_classes = int(max(y_tr.max(), y_te.max())) + 1
+
+    classes = spec.get("classes")
+    if classes is not None:
+        lut = torch.full((num_classes,), -1, dtype=torch.int64)
+        lut[torch.as_tensor(list(classes))] = torch.arange(len(classes))
+        keep_tr, keep_te = lut[y_tr] >= 0, lut[y_te] >= 0
+        x_tr, y_tr = x_tr[keep_tr], lut[y_tr[keep_tr]]
+        x_te, y_te = x_te[keep_te], lut[y_te[keep_te]]
+        num_classes = len(classes)
+
+    x_tr, y_tr = _subset(x_tr, y_tr, spec.get("n_train"), seed=1)
+    x_te, y_te = _subset(x_te, y_te, spec.get("n_test"), seed=2)
+
+    normalization = None
+    random_steps = []
+    for key, opts in steps:
+        if key == "normalize":
+            dims = [0] + list(range(2, x_tr.ndim))
+            mean = x_tr.mean(dim=dims, keepdim=True)
+            std = x_tr.std(dim=dims, keepdim=True).clamp_min(1e-8)
+            x_tr, x_te = (x_tr - mean) / std, (x_te - mean) / std
+            normalization = {"mean": mean.flatten().tolist(), "std": std.flatten().tolist()}
+        else:
+            random_steps.append((key, opts))
+    return Prepared(name, x_tr.contiguous(), y_tr, x_te.contiguous(), y_te, num_classes, random_steps,
+                    normalization)

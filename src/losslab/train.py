@@ -1,0 +1,220 @@
+"""One training loop, driven by a recipe; deterministic on the CPU and resumable after a kill.
+
+A *run* is ``{"dataset": ..., "model": ..., "recipe": ...}`` plus a seed. :func:`train_run` trains it and
+writes, atomically, into ``out_dir``:
+
+* ``model.pt``: the final ``state_dict`` (load with ``weights_only=True``);
+* ``metrics.json``: final train/test loss and accuracy, epochs, wall seconds, the full run spec, seed,
+  package versions, and ``diverged`` (true when the loss became NaN or infinite: training stops there and
+  the run is reported, not crashed);
+* ``history.csv``: one row per epoch.
+
+Into ``ckpt_dir`` it writes ``last.pt`` after every epoch (model, optimizer, RNG states, history, wall time).
+A restarted run resumes from it and ends bitwise equal to an uninterrupted run at the same thread count.
+Snapshots of the weights at chosen epochs (``recipe.snapshots``) go to ``out_dir/snapshots/epoch_{k}.pt``
+(epoch 0 is the initialisation), for trajectories (PCA directions), warm starts and ensembles.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import platform
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import torch
+from torch import nn
+
+from . import __version__
+from . import io as lio
+from .data import Prepared, prepare
+from .evaluate import LOSSES, evaluate, per_sample_loss
+from .models import build
+from .optim import OPTIMIZERS, RecipeError, lr_at, make_optimizer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    optimizer: str = "momentum"
+    lr: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    batch_size: int | str = 128  # "full": full-batch gradient descent
+    epochs: int = 10
+    schedule: Mapping[str, Any] = field(default_factory=lambda: {"name": "constant"})
+    loss: str = "ce"
+    eval_every: int = 1  # evaluate train/test metrics every k epochs (and always at the end)
+    eval_chunk: int = 1000
+    snapshots: Sequence[int] | str = ()  # epochs whose weights are kept; "all" for every epoch
+    init_from: str | None = None  # start from this state_dict instead of a fresh initialisation
+
+    @classmethod
+    def from_mapping(cls, spec: Mapping[str, Any]) -> "Recipe":
+        known = set(cls.__dataclass_fields__)
+        unknown = set(spec) - known
+        if unknown:
+            raise RecipeError(f"recipe: unknown keys {sorted(unknown)}; known: {sorted(known)}")
+        recipe = cls(**dict(spec))
+        recipe.validate()
+        return recipe
+
+    def validate(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise RecipeError(f"recipe.optimizer: {self.optimizer!r} is not one of {list(OPTIMIZERS)}")
+        if self.loss not in LOSSES:
+            raise RecipeError(f"recipe.loss: {self.loss!r} is not one of {list(LOSSES)}")
+        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
+            raise RecipeError(f"recipe.lr: must be a finite positive number, not {self.lr!r}")
+        if not (isinstance(self.epochs, int) and self.epochs >= 1):
+            raise RecipeError(f"recipe.epochs: must be a positive integer, not {self.epochs!r}")
+        if not (self.batch_size == "full" or (isinstance(self.batch_size, int) and self.batch_size >= 1)):
+            raise RecipeError(f"recipe.batch_size: a positive integer or 'full', not {self.batch_size!r}")
+        if self.weight_decay < 0:
+            raise RecipeError(f"recipe.weight_decay: must be >= 0, not {self.weight_decay!r}")
+
+    def keeps_snapshot(self, epoch: int) -> bool:
+        return self.snapshots == "all" or epoch in set(self.snapshots or ())
+
+
+def versions() -> dict[str, str]:
+    import numpy
+
+    return {"losslab": __version__, "torch": torch.__version__, "numpy": numpy.__version__,
+            "python": platform.python_version()}
+
+
+def _set_threads(threads: int) -> None:
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+
+
+def _save_snapshot(model: nn.Module, out_dir: Path, epoch: int) -> None:
+    lio.save_torch(out_dir / "snapshots" / f"epoch_{epoch}.pt", model.state_dict())
+
+
+def fit(model: nn.Module, data: Prepared, recipe: Recipe, seed: int, ckpt_path: Path | None = None,
+        out_dir: Path | None = None, progress: bool = False,
+        on_epoch_end: Callable[[int, dict], None] | None = None) -> dict[str, Any]:
+    """Train ``model`` in place on ``data`` following ``recipe``. Returns the final state (history etc.).
+
+    With ``ckpt_path`` set, state is checkpointed after every epoch and a present checkpoint is resumed from.
+    """
+    recipe.validate()
+    opt = make_optimizer(model.parameters(), recipe.optimizer, recipe.lr, momentum=recipe.momentum,
+                         weight_decay=recipe.weight_decay)
+    crit = per_sample_loss(recipe.loss)
+    gen = torch.Generator().manual_seed(seed)  # data order and augmentation
+    torch.manual_seed(seed + 1_000_003)  # dropout and anything else on the global RNG
+    n = len(data.y_train)
+    bs = n if recipe.batch_size == "full" else min(int(recipe.batch_size), n)
+    steps = math.ceil(n / bs)
+
+    state: dict[str, Any] = {"epoch": 0, "history": [], "wall": 0.0, "diverged": False}
+    if ckpt_path is not None and ckpt_path.exists():
+        ck = lio.load_torch(ckpt_path)
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optimizer"])
+        gen.set_state(ck["gen"])
+        torch.set_rng_state(ck["torch_rng"])
+        state = {k: ck[k] for k in ("epoch", "history", "wall", "diverged")}
+        log.info("resumed %s at epoch %d", ckpt_path, state["epoch"])
+    elif out_dir is not None and recipe.keeps_snapshot(0):
+        _save_snapshot(model, out_dir, 0)
+
+    epochs_iter = range(state["epoch"], recipe.epochs)
+    if progress:
+        from tqdm import tqdm
+
+        epochs_iter = tqdm(epochs_iter, initial=state["epoch"], total=recipe.epochs, desc="epochs",
+                           leave=False, mininterval=2.0)
+    for epoch in epochs_iter:
+        if state["diverged"]:
+            break
+        t0 = time.perf_counter()
+        model.train()
+        perm = torch.randperm(n, generator=gen)
+        running, seen = 0.0, 0
+        for i in range(steps):
+            idx = perm[i * bs:(i + 1) * bs]
+            lr = lr_at(recipe.schedule, recipe.lr, epoch + i / steps, recipe.epochs)
+            for group in opt.param_groups:
+                group["lr"] = lr
+            xb = data.augment(data.x_train[idx], gen)
+            loss = crit(model(xb), data.y_train[idx]).mean()
+            if not torch.isfinite(loss):
+                state["diverged"] = True
+                log.warning("loss is %s at epoch %d step %d: run diverged", float(loss), epoch, i)
+                break
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            running += float(loss.detach()) * len(idx)
+            seen += len(idx)
+        state["epoch"] = epoch + 1
+        row: dict[str, Any] = {"epoch": epoch + 1, "lr": lr_at(recipe.schedule, recipe.lr, epoch, recipe.epochs),
+                               "batch_loss": running / max(seen, 1) if not state["diverged"] else math.nan}
+        last = state["epoch"] == recipe.epochs or state["diverged"]
+        if last or (epoch + 1) % recipe.eval_every == 0:
+            tr = evaluate(model, data.x_train, data.y_train, recipe.loss, recipe.eval_chunk)
+            te = evaluate(model, data.x_test, data.y_test, recipe.loss, recipe.eval_chunk)
+            row.update(train_loss=tr.loss, train_acc=tr.acc, test_loss=te.loss, test_acc=te.acc)
+        state["wall"] += time.perf_counter() - t0
+        state["history"].append(row)
+        if out_dir is not None and recipe.keeps_snapshot(epoch + 1):
+            _save_snapshot(model, out_dir, epoch + 1)
+        if ckpt_path is not None:
+            lio.save_torch(ckpt_path, {"model": model.state_dict(), "optimizer": opt.state_dict(),
+                                       "gen": gen.get_state(), "torch_rng": torch.get_rng_state(), **state})
+        if on_epoch_end is not None:
+            on_epoch_end(epoch + 1, row)
+    return state
+
+
+def prepare_run(run: Mapping[str, Any], seed: int, data_dir: str | None = None,
+                resources: str = "resources") -> tuple[nn.Module, Prepared, Recipe]:
+    """Data, freshly initialised model (seeded) and recipe of a run spec."""
+    recipe = Recipe.from_mapping(run.get("recipe", {}))
+    data = prepare(run["dataset"], data_dir=data_dir, resources=resources)
+    torch.manual_seed(seed)
+    model = build(run["model"], data.input_shape, data.num_classes)
+    if recipe.init_from:
+        model.load_state_dict(lio.load_torch(recipe.init_from))
+    return model, data, recipe
+
+
+def train_run(run: Mapping[str, Any], seed: int, out_dir: str | os.PathLike, ckpt_dir: str | os.PathLike,
+              data_dir: str | None = None, resources: str = "resources", threads: int = 1,
+              progress: bool = False, on_epoch_end: Callable[[int, dict], None] | None = None) -> dict:
+    """Train one run with one seed; write model.pt, metrics.json and history.csv into ``out_dir``."""
+    _set_threads(threads)
+    out_dir, ckpt_dir = Path(out_dir), Path(ckpt_dir)
+    model, data, recipe = prepare_run(run, seed, data_dir, resources)
+    state = fit(model, data, recipe, seed, ckpt_path=ckpt_dir / "last.pt", out_dir=out_dir, progress=progress,
+                on_epoch_end=on_epoch_end)
+    final = state["history"][-1] if state["history"] else {}
+    metrics = {
+        "seed": seed,
+        "run": run,
+        "recipe": asdict(recipe),
+        "epochs": state["epoch"],
+        "diverged": bool(state["diverged"]),
+        "wall_seconds": state["wall"],
+        "threads": threads,
+        "num_parameters": sum(p.numel() for p in model.parameters()),
+        "train_size": len(data.y_train),
+        "test_size": len(data.y_test),
+        "versions": versions(),
+        **{k: final.get(k, math.nan) for k in ("train_loss", "train_acc", "test_loss", "test_acc")},
+    }
+    lio.save_torch(out_dir / "model.pt", model.state_dict())
+    columns = ["epoch", "lr", "batch_loss", "train_loss", "train_acc", "test_loss", "test_acc"]
+    lio.write_csv(out_dir / "history.csv", [{c: r.get(c, "") for c in columns} for r in state["history"]],
+                  columns)
+    lio.write_json(out_dir / "metrics.json", metrics)
+    return metrics
