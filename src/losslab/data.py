@@ -16,6 +16,7 @@ A dataset declares which steps are valid for it (no flip for digits: a flipped 2
 from __future__ import annotations
 
 import os
+import random
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
@@ -51,6 +52,19 @@ DATASETS: dict[str, DatasetInfo] = {
 
 STEPS = ("normalize", "shift", "flip")
 
+# loader options a config may set under ``options`` (anything else is a typo and is refused, not ignored)
+OPTIONS: dict[str, tuple[str, ...]] = {
+    "digits": (),
+    "mnist1d": ("num_samples", "seed"),
+    "cifar10": (),
+    "mnist": (),
+    "fashion_mnist": (),
+}
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
 
 # ----------------------------------------------------------------------------------------------------------
 # raw loaders: name -> (x float32 [N, C, ...] in [0, 1], y int64 [N])
@@ -75,14 +89,19 @@ MNIST1D_DEFAULTS = {"num_samples": 5000, "seed": 42}
 
 def _mnist1d(split: str, *, resources: str | os.PathLike = "resources", num_samples: int | None = None,
              seed: int | None = None, **_: Any) -> tuple[torch.Tensor, torch.Tensor]:
-    num_samples = num_samples or MNIST1D_DEFAULTS["num_samples"]
+    num_samples = MNIST1D_DEFAULTS["num_samples"] if num_samples is None else num_samples
     seed = MNIST1D_DEFAULTS["seed"] if seed is None else seed
+    if not _is_int(num_samples) or num_samples < 20:
+        raise DataError(f"mnist1d: num_samples must be an integer >= 20 (10 classes, train and test), "
+                        f"not {num_samples!r}")
+    if not _is_int(seed):
+        raise DataError(f"mnist1d: seed must be an integer, not {seed!r}")
     cache = Path(resources) / f"mnist1d_n{num_samples}_seed{seed}.npz"
     if cache.exists():
         try:
             with np.load(cache) as f:
                 arrays = {k: f[k] for k in ("x", "y", "x_test", "y_test")}
-        except Exception as err:  # a damaged cache is rebuilt, never trusted
+        except Exception as err:  # a damaged cache is never trusted (nor silently overwritten)
             raise DataError(f"{cache}: corrupt MNIST-1D cache ({err}); delete it to regenerate") from err
     else:
         from mnist1d.data import get_dataset_args, make_dataset
@@ -90,11 +109,13 @@ def _mnist1d(split: str, *, resources: str | os.PathLike = "resources", num_samp
         args = get_dataset_args()
         args.num_samples = num_samples
         args.seed = seed
-        state = np.random.get_state()  # make_dataset seeds numpy's global RNG: leave it as it was
+        # make_dataset seeds numpy's and Python's global RNGs: leave both as they were
+        np_state, py_state = np.random.get_state(), random.getstate()
         try:
             made = make_dataset(args)
         finally:
-            np.random.set_state(state)
+            np.random.set_state(np_state)
+            random.setstate(py_state)
         arrays = {k: np.asarray(made[k]) for k in ("x", "y", "x_test", "y_test")}
         with lio.atomic_path(cache) as tmp:
             with open(tmp, "wb") as fh:
@@ -105,6 +126,15 @@ def _mnist1d(split: str, *, resources: str | os.PathLike = "resources", num_samp
 
 
 _TV_CLASSES = {"cifar10": "CIFAR10", "mnist": "MNIST", "fashion_mnist": "FashionMNIST"}
+# the files torchvision reads, relative to the data directory
+_TV_FILES = {
+    "cifar10": ("cifar-10-batches-py", ("data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4",
+                                        "data_batch_5", "test_batch", "batches.meta")),
+    "mnist": ("MNIST/raw", ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+                            "t10k-labels-idx1-ubyte")),
+    "fashion_mnist": ("FashionMNIST/raw", ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+                                           "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")),
+}
 
 
 def _torchvision(name: str) -> Callable[..., tuple[torch.Tensor, torch.Tensor]]:
@@ -118,15 +148,19 @@ def _torchvision(name: str) -> Callable[..., tuple[torch.Tensor, torch.Tensor]]:
         try:
             ds = cls(root=str(root), train=(split == "train"), download=download)
         except RuntimeError as err:
+            sub, files = _TV_FILES[name]
+            where = Path(root) / sub
             raise DataError(
-                f"{name}: no usable files under data_dir={root!r} ({err}). Put the {DATASETS[name].source} "
-                f"there (torchvision's layout), or set `download: true` in the config on a machine with "
-                f"internet access."
+                f"{name}: no usable files in {str(where)!r} under data_dir={str(root)!r} ({err}). Put the "
+                f"{DATASETS[name].source} there ({', '.join(files)}, torchvision's layout), or set "
+                f"`download: true` in the config on a machine with internet access."
             ) from err
         data = torch.as_tensor(np.asarray(ds.data))
         x = data.float().div_(255.0)
         x = x.permute(0, 3, 1, 2).contiguous() if x.ndim == 4 else x.unsqueeze(1)
         y = torch.as_tensor(np.asarray(ds.targets), dtype=torch.int64)
+        if len(x) != len(y):
+            raise DataError(f"{name} ({split}) under data_dir={str(root)!r}: {len(x)} inputs but {len(y)} labels")
         return x, y
 
     return load
@@ -147,6 +181,9 @@ def load(name: str, split: str, *, root: str | os.PathLike | None = None,
         raise DataError(f"unknown dataset {name!r}; known: {sorted(_LOADERS)}")
     if split not in ("train", "test"):
         raise DataError(f"split must be 'train' or 'test', not {split!r}")
+    unknown = sorted(set(options) - set(OPTIONS[name]))
+    if unknown:
+        raise DataError(f"{name}: unknown option(s) {unknown}; known: {list(OPTIONS[name])}")
     return _LOADERS[name](split, root=root, resources=resources, download=download, **options)
 
 
@@ -157,22 +194,39 @@ def load(name: str, split: str, *, root: str | os.PathLike | None = None,
 def parse_steps(name: str, steps: Sequence[str | Mapping[str, Any]]) -> list[tuple[str, dict]]:
     """Normalise a preprocessing list (``["normalize", {"shift": 2}, "flip"]``) and check it against the
     dataset's valid steps."""
+    if name not in DATASETS:
+        raise DataError(f"unknown dataset {name!r}; known: {sorted(DATASETS)}")
+    if isinstance(steps, (str, Mapping)):
+        raise DataError(f"preprocessing must be a list of steps, not {steps!r}")
     info = DATASETS[name]
     out: list[tuple[str, dict]] = []
     for step in steps:
         if isinstance(step, str):
-            key, opts = step, {}
+            key, val = step, None
         elif isinstance(step, Mapping) and len(step) == 1:
             key, val = next(iter(step.items()))
-            opts = {"pad": int(val)} if key == "shift" and not isinstance(val, Mapping) else dict(val or {})
         else:
             raise DataError(f"preprocessing step {step!r}: expected a name or a one-key mapping")
         if key not in STEPS:
             raise DataError(f"unknown preprocessing step {key!r}; known: {list(STEPS)}")
         if key not in info.steps:
             raise DataError(f"preprocessing step {key!r} is not valid for {name} (valid: {list(info.steps)})")
+        if val is None:
+            opts: dict = {}
+        elif key == "shift" and not isinstance(val, Mapping):
+            opts = {"pad": val}
+        elif isinstance(val, Mapping):
+            opts = dict(val)
+        else:
+            raise DataError(f"preprocessing step {step!r}: options must be a mapping")
+        allowed = ("pad",) if key == "shift" else ()
+        if set(opts) - set(allowed):
+            raise DataError(f"preprocessing step {key!r}: unknown option(s) {sorted(set(opts) - set(allowed))}; "
+                            f"known: {list(allowed)}")
         if key == "shift":
-            opts.setdefault("pad", info.default_pad)
+            pad = opts.setdefault("pad", info.default_pad)
+            if not _is_int(pad) or pad < 0:
+                raise DataError(f"preprocessing step shift: pad must be an integer >= 0, not {pad!r}")
         out.append((key, opts))
     return out
 
@@ -225,7 +279,11 @@ class Prepared:
 
 
 def _subset(x: torch.Tensor, y: torch.Tensor, n: int | None, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    if n is None or n >= len(y):
+    if n is None:
+        return x, y
+    if not _is_int(n) or n < 1:
+        raise DataError(f"n_train / n_test must be a positive integer, not {n!r}")
+    if n >= len(y):
         return x, y
     perm = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))[:n]
     perm, _ = perm.sort()
@@ -252,6 +310,10 @@ def prepare(spec: Mapping[str, Any], *, data_dir: str | os.PathLike | None = Non
 
     classes = spec.get("classes")
     if classes is not None:
+        classes = list(classes)
+        bad = [c for c in classes if not _is_int(c) or not 0 <= c < num_classes]
+        if bad or not classes or len(set(classes)) != len(classes):
+            raise DataError(f"{name}: classes must be distinct labels in 0..{num_classes - 1}, not {classes!r}")
         lut = torch.full((num_classes,), -1, dtype=torch.int64)
         lut[torch.as_tensor(list(classes))] = torch.arange(len(classes))
         keep_tr, keep_te = lut[y_tr] >= 0, lut[y_te] >= 0

@@ -22,6 +22,7 @@ al. uses 3).
 
 from __future__ import annotations
 
+import inspect
 import math
 from typing import Any, Mapping, Sequence
 
@@ -115,20 +116,29 @@ VGG_CONFIGS: dict[str, list[int | str]] = {
 }
 
 
+def _sizes(input_size: int | Sequence[int], dim: int) -> list[int]:
+    """The spatial extent per dimension (an int means the same extent in every dimension)."""
+    sizes = [int(input_size)] * dim if isinstance(input_size, int) else [int(s) for s in input_size]
+    if len(sizes) != dim:
+        raise ModelError(f"input size {input_size!r} does not have {dim} spatial dimension(s)")
+    return sizes
+
+
 class VGG(nn.Module):
-    def __init__(self, dim: int, in_channels: int, num_classes: int, input_size: int, config: str = "vgg16",
-                 bn: bool = True, width: float = 1.0, hidden: int | None = None, dropout: float = 0.0):
+    def __init__(self, dim: int, in_channels: int, num_classes: int, input_size: int | Sequence[int],
+                 config: str = "vgg16", bn: bool = True, width: float = 1.0, hidden: int | None = None,
+                 dropout: float = 0.0):
         super().__init__()
         if config not in VGG_CONFIGS:
             raise ModelError(f"unknown vgg config {config!r}; known: {sorted(VGG_CONFIGS)}")
         Conv, BN, Pool = _conv(dim), _bn(dim), _maxpool(dim)
         layers: list[nn.Module] = []
-        c, size = in_channels, input_size
+        c, sizes = in_channels, _sizes(input_size, dim)
         for v in VGG_CONFIGS[config]:
             if v == "M":
-                if size >= 2:
+                if min(sizes) >= 2:
                     layers.append(Pool(2))
-                    size //= 2
+                    sizes = [s // 2 for s in sizes]
                 continue
             out = max(1, int(round(int(v) * width)))
             layers.append(Conv(c, out, 3, 1, 1, bias=not bn))
@@ -137,7 +147,7 @@ class VGG(nn.Module):
             layers.append(nn.ReLU())
             c = out
         self.features = nn.Sequential(*layers)
-        flat = c * size ** dim
+        flat = c * math.prod(sizes)
         hidden = hidden if hidden is not None else (256 if config == "vgg9" else 512)
         head: list[nn.Module] = [nn.Flatten()]
         if dropout:
@@ -158,25 +168,27 @@ class VGG(nn.Module):
 # ---------------------------------------------------------------- AlexNet-like (Keskar C1) ------------------
 
 class AlexNetSmall(nn.Module):
-    def __init__(self, dim: int, in_channels: int, num_classes: int, input_size: int,
+    def __init__(self, dim: int, in_channels: int, num_classes: int, input_size: int | Sequence[int],
                  channels: Sequence[int] = (64, 64), dense: Sequence[int] = (384, 192), bn: bool = True,
                  dropout: float = 0.5, kernel: int = 5):
         super().__init__()
+        if kernel < 1 or kernel % 2 == 0:
+            raise ModelError(f"alexnet kernel must be odd (size-preserving padding), not {kernel}")
         Conv, BN, Pool = _conv(dim), _bn(dim), _maxpool(dim)
         layers: list[nn.Module] = []
-        c, size = in_channels, input_size
+        c, sizes = in_channels, _sizes(input_size, dim)
         for out in channels:
             layers += [Conv(c, out, kernel, 1, kernel // 2, bias=not bn)]
             if bn:
                 layers.append(BN(out))
             layers.append(nn.ReLU())
-            if size >= 3:
+            if min(sizes) >= 3:
                 layers.append(Pool(3, 2, 1))
-                size = (size + 2 - 3) // 2 + 1
+                sizes = [(s + 2 - 3) // 2 + 1 for s in sizes]
             c = out
         self.features = nn.Sequential(*layers)
         head: list[nn.Module] = [nn.Flatten()]
-        f = c * size ** dim
+        f = c * math.prod(sizes)
         for h in dense:
             head += [nn.Linear(f, h)]
             if bn:
@@ -199,6 +211,8 @@ class ConvNet(nn.Module):
                  hidden: Sequence[int] = (64,), bn: bool = False, pool: str = "max", pooled_size: int = 1,
                  kernel: int = 3):
         super().__init__()
+        if pool not in ("max", "none", None):
+            raise ModelError(f"convnet pool must be 'max' or 'none', not {pool!r}")
         Conv, BN = _conv(dim), _bn(dim)
         layers: list[nn.Module] = []
         c = in_channels
@@ -264,19 +278,20 @@ def build(spec: Mapping[str, Any], input_shape: Sequence[int], num_classes: int)
     dim = len(spatial)
     if name != "mlp" and dim not in (1, 2):
         raise ModelError(f"{name} needs 1-D or 2-D inputs, got input shape {tuple(input_shape)}")
-    try:
-        if name == "mlp":
-            model: nn.Module = MLP(math.prod(input_shape), num_classes, **spec)
-        elif name == "resnet":
-            model = ResNet(dim, channels, num_classes, **spec)
-        elif name == "vgg":
-            model = VGG(dim, channels, num_classes, spatial[0], **spec)
-        elif name == "alexnet":
-            model = AlexNetSmall(dim, channels, num_classes, spatial[0], **spec)
-        else:
-            model = ConvNet(dim, channels, num_classes, **spec)
-    except TypeError as err:  # an unknown option in the spec
-        raise ModelError(f"model {name!r}: {err}") from None
+    cls = {"mlp": MLP, "resnet": ResNet, "vgg": VGG, "alexnet": AlexNetSmall, "convnet": ConvNet}[name]
+    positional = {"mlp": 2, "resnet": 3, "vgg": 4, "alexnet": 4, "convnet": 3}[name]
+    known = list(inspect.signature(cls.__init__).parameters)[1 + positional:]  # after self and positionals
+    unknown = sorted(set(spec) - set(known))
+    if unknown:
+        raise ModelError(f"model {name!r}: unknown option(s) {unknown}; known: {known + ['init_scale']}")
+    if name == "mlp":
+        model: nn.Module = MLP(math.prod(input_shape), num_classes, **spec)
+    elif name == "resnet":
+        model = ResNet(dim, channels, num_classes, **spec)
+    elif name in ("vgg", "alexnet"):
+        model = cls(dim, channels, num_classes, tuple(spatial), **spec)
+    else:
+        model = ConvNet(dim, channels, num_classes, **spec)
     if init_scale != 1.0:
         with torch.no_grad():
             for m in model.modules():

@@ -9,7 +9,7 @@ writes, atomically, into ``out_dir``:
   the run is reported, not crashed);
 * ``history.csv``: one row per epoch.
 
-Into ``ckpt_dir`` it writes ``last.pt`` after every epoch (model, optimizer, RNG states, history, wall time).
+Into ``ckpt_dir`` it writes ``<run key>.pt`` after every epoch (model, optimizer, RNG states, history, wall time).
 A restarted run resumes from it and ends bitwise equal to an uninterrupted run at the same thread count.
 Snapshots of the weights at chosen epochs (``recipe.snapshots``) go to ``out_dir/snapshots/epoch_{k}.pt``
 (epoch 0 is the initialisation), for trajectories (PCA directions), warm starts and ensembles.
@@ -17,12 +17,14 @@ Snapshots of the weights at chosen epochs (``recipe.snapshots``) go to ``out_dir
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import math
 import os
 import platform
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -176,6 +178,27 @@ def fit(model: nn.Module, data: Prepared, recipe: Recipe, seed: int, ckpt_path: 
     return state
 
 
+def run_key(run: Mapping[str, Any], seed: int) -> str:
+    """A short hash of a run spec and seed."""
+    text = json.dumps({"run": run, "seed": seed}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def read_runs(run_dir: str | os.PathLike) -> list[dict[str, Any]]:
+    """The ``metrics.json`` of every seed under ``run_dir`` (``seed<k>/`` subdirectories), in seed order."""
+    found = sorted(Path(run_dir).glob("seed*/metrics.json"), key=lambda p: int(p.parent.name[4:]))
+    if not found:
+        raise FileNotFoundError(f"{run_dir}: no seed*/metrics.json (has the training job run?)")
+    return [lio.read_json(p) for p in found]
+
+
+def read_history(seed_dir: str | os.PathLike) -> list[dict[str, str]]:
+    import csv
+
+    with open(Path(seed_dir) / "history.csv", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
 def prepare_run(run: Mapping[str, Any], seed: int, data_dir: str | None = None,
                 resources: str = "resources") -> tuple[nn.Module, Prepared, Recipe]:
     """Data, freshly initialised model (seeded) and recipe of a run spec."""
@@ -188,14 +211,49 @@ def prepare_run(run: Mapping[str, Any], seed: int, data_dir: str | None = None,
     return model, data, recipe
 
 
+def holdout(data: Prepared, fraction: float, seed: int = 0) -> Prepared:
+    """The training split cut in two by a fixed permutation: the rest to train on, ``fraction`` to validate on
+    (as the "test" split of the returned data). The real test split is never used for selection."""
+    if not 0 < fraction < 1:
+        raise RecipeError(f"validation fraction must be in (0, 1), not {fraction!r}")
+    n = len(data.y_train)
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(10_000 + seed))
+    n_val = max(1, int(round(fraction * n)))
+    val, tr = perm[:n_val].sort().values, perm[n_val:].sort().values
+    return replace(data, x_train=data.x_train[tr], y_train=data.y_train[tr], x_test=data.x_train[val],
+                   y_test=data.y_train[val])
+
+
+def select_lr(run: Mapping[str, Any], grid: Sequence[float], val_fraction: float = 0.2, seed: int = 0,
+              data_dir: str | None = None, resources: str = "resources") -> tuple[float, list[dict]]:
+    """Pick the learning rate of ``grid`` with the best validation accuracy (ties: the smaller loss), training
+    ``run`` with ``seed`` on a held-out part of the training split. Diverged runs are never picked."""
+    trials = []
+    for lr in grid:
+        spec = {**run, "recipe": {**run.get("recipe", {}), "lr": float(lr)}}
+        model, data, recipe = prepare_run(spec, seed, data_dir, resources)
+        state = fit(model, holdout(data, val_fraction, seed), recipe, seed)
+        last = state["history"][-1]
+        trials.append({"lr": float(lr), "diverged": bool(state["diverged"]),
+                       "val_acc": last.get("test_acc", math.nan), "val_loss": last.get("test_loss", math.nan)})
+        log.info("lr search: lr %g -> val acc %s diverged %s", lr, trials[-1]["val_acc"], state["diverged"])
+    ok = [t for t in trials if not t["diverged"] and math.isfinite(t["val_acc"])]
+    if not ok:
+        raise RecipeError(f"lr search: every learning rate in {list(grid)} diverged")
+    best = max(ok, key=lambda t: (t["val_acc"], -t["val_loss"]))
+    return best["lr"], trials
+
+
 def train_run(run: Mapping[str, Any], seed: int, out_dir: str | os.PathLike, ckpt_dir: str | os.PathLike,
               data_dir: str | None = None, resources: str = "resources", threads: int = 1,
               progress: bool = False, on_epoch_end: Callable[[int, dict], None] | None = None) -> dict:
     """Train one run with one seed; write model.pt, metrics.json and history.csv into ``out_dir``."""
     _set_threads(threads)
-    out_dir, ckpt_dir = Path(out_dir), Path(ckpt_dir)
+    out_dir = Path(out_dir)
+    # the checkpoint is keyed by what the run is: an edited recipe never resumes a stale checkpoint
+    ckpt_path = Path(ckpt_dir) / f"{run_key(run, seed)}.pt"
     model, data, recipe = prepare_run(run, seed, data_dir, resources)
-    state = fit(model, data, recipe, seed, ckpt_path=ckpt_dir / "last.pt", out_dir=out_dir, progress=progress,
+    state = fit(model, data, recipe, seed, ckpt_path=ckpt_path, out_dir=out_dir, progress=progress,
                 on_epoch_end=on_epoch_end)
     final = state["history"][-1] if state["history"] else {}
     metrics = {

@@ -1,0 +1,164 @@
+"""The claims registry and the verdict logic.
+
+A verdict is one of ``reproduced``, ``not reproduced`` or ``inconclusive``. The rules are written in
+``config/claims.yaml`` before any run, per claim and per scale; this module only applies them.
+
+The workhorse is the paired comparison over seeds (:func:`paired`): for a claim "A is larger than B", each seed
+gives a difference ``d_i = A_i - B_i`` (same seed, same initialisation for both arms). With ``n`` seeds, mean
+``m`` and standard error ``se``:
+
+* ``reproduced`` when ``m > 0`` and at least ``min_agree`` of the ``n`` differences are positive;
+* ``not reproduced`` when ``m < 0`` by more than one standard error (the effect is reversed), or when
+  ``m <= 0`` with a spread of zero (deterministically absent or reversed);
+* ``inconclusive`` otherwise: the spread over seeds covers the effect, or a value is missing (NaN: e.g. a
+  diverged run), so the comparison cannot be made.
+
+Claims made of several comparisons combine with :func:`all_of`: reproduced only if every part is, not
+reproduced if any part is not, inconclusive otherwise.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from . import io as lio
+from .config import ConfigError, read_yaml
+
+REPRODUCED = "reproduced"
+NOT_REPRODUCED = "not reproduced"
+INCONCLUSIVE = "inconclusive"
+VERDICTS = (REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE)
+
+
+@dataclass
+class Comparison:
+    """One directional comparison over seeds and its verdict."""
+
+    name: str
+    diffs: list[float]
+    mean: float
+    se: float
+    agree: int
+    min_agree: int
+    verdict: str
+
+    def describe(self) -> str:
+        return (f"{self.name}: mean diff {self.mean:+.4g} (se {self.se:.2g}), "
+                f"{self.agree}/{len(self.diffs)} seeds agree (need {self.min_agree}) -> {self.verdict}")
+
+
+def paired(name: str, larger: Sequence[float], smaller: Sequence[float], min_agree: int | float) -> Comparison:
+    """Verdict for the claim "``larger`` exceeds ``smaller``", paired by seed.
+
+    ``min_agree`` is a count of seeds, or a fraction of them when below 1.
+    """
+    a, b = np.asarray(larger, float), np.asarray(smaller, float)
+    if a.shape != b.shape or a.size == 0:
+        raise ValueError(f"{name}: paired comparison needs equal, non-empty seed lists ({a.size} vs {b.size})")
+    d = a - b
+    n = d.size
+    need = int(math.ceil(min_agree * n)) if min_agree < 1 else int(min_agree)
+    need = min(need, n)
+    finite = bool(np.isfinite(d).all())
+    m = float(d.mean()) if finite else math.nan
+    se = float(d.std(ddof=1) / math.sqrt(n)) if finite and n > 1 else 0.0
+    agree = int((d > 0).sum())
+    if not finite:  # a diverged or missing run: the comparison cannot be made
+        verdict = INCONCLUSIVE
+    elif m > 0 and agree >= need:
+        verdict = REPRODUCED
+    elif m < 0 and (-m > se or se == 0.0):
+        verdict = NOT_REPRODUCED
+    elif m == 0 and se == 0.0:
+        verdict = NOT_REPRODUCED
+    else:
+        verdict = INCONCLUSIVE
+    return Comparison(name, [float(x) for x in d], m, se, agree, need, verdict)
+
+
+def all_of(verdicts: Iterable[str]) -> str:
+    vs = list(verdicts)
+    if vs and all(v == REPRODUCED for v in vs):
+        return REPRODUCED
+    if any(v == NOT_REPRODUCED for v in vs):
+        return NOT_REPRODUCED
+    return INCONCLUSIVE
+
+
+@dataclass
+class ClaimResult:
+    """What a claim's analysis measured and decided: written as ``verdict.json`` beside its table/figure."""
+
+    id: str
+    scale: str
+    verdict: str
+    rule: str
+    measured: str  # one line, e.g. "full 97.2±0.3%; -momentum -0.4 pp; ..."
+    n_seeds: int
+    comparisons: list[Comparison] = field(default_factory=list)
+    numbers: dict[str, float] = field(default_factory=dict)  # every number the regression test compares
+    figures: list[str] = field(default_factory=list)
+    tables: list[str] = field(default_factory=list)
+    notes: str = ""
+
+    def __post_init__(self) -> None:
+        if self.verdict not in VERDICTS:
+            raise ValueError(f"verdict must be one of {VERDICTS}, not {self.verdict!r}")
+
+    def write(self, path: str | Path) -> None:
+        lio.write_json(path, asdict(self))
+
+
+def load_result(path: str | Path) -> dict[str, Any]:
+    return lio.read_json(path)
+
+
+# ------------------------------------------------------------------ registry --------------------------------
+
+REQUIRED = ("id", "source", "statement", "reported", "family")
+
+
+def load_registry(path: str | Path) -> list[dict[str, Any]]:
+    """Read ``config/claims.yaml``: a list of claims, each with an id, source, statement, reported figure,
+    family, and either ``rule`` (the Snakemake rule implementing it) with ``checks`` per scale, or
+    ``pending`` (why it is not implemented yet)."""
+    claims = read_yaml(path)
+    if not isinstance(claims, list):
+        raise ConfigError(f"{path}: expected a list of claims")
+    seen: set[str] = set()
+    for i, c in enumerate(claims):
+        where = f"{path}: claim #{i + 1} ({c.get('id', '?') if isinstance(c, Mapping) else c!r})"
+        if not isinstance(c, Mapping):
+            raise ConfigError(f"{where}: expected a mapping")
+        missing = [k for k in REQUIRED if k not in c]
+        if missing:
+            raise ConfigError(f"{where}: missing keys {missing}")
+        if c["id"] in seen:
+            raise ConfigError(f"{where}: duplicate id")
+        seen.add(c["id"])
+        if ("rule" in c) == ("pending" in c):
+            raise ConfigError(f"{where}: needs exactly one of 'rule' (implemented) or 'pending' (why not yet)")
+        if "rule" in c and not isinstance(c.get("checks"), Mapping):
+            raise ConfigError(f"{where}: an implemented claim needs 'checks' (the pass rule per scale)")
+    return list(claims)
+
+
+def check_for(claim: Mapping[str, Any], scale: str) -> Mapping[str, Any]:
+    """The pass rule of ``claim`` at ``scale`` (``checks.<scale>``, falling back to ``checks.default``)."""
+    checks = claim.get("checks", {})
+    rule = checks.get(scale, checks.get("default"))
+    if rule is None:
+        raise ConfigError(f"claim {claim['id']}: no check for scale {scale!r} and no default")
+    return rule
+
+
+def registry_entry(registry: Sequence[Mapping[str, Any]], claim_id: str) -> Mapping[str, Any]:
+    for c in registry:
+        if c["id"] == claim_id:
+            return c
+    raise ConfigError(f"claim {claim_id!r} is not in the registry")

@@ -1,0 +1,103 @@
+"""The workflow's configuration: the top-level config, the chosen scale's file, one JSON schema.
+
+``resolve(config, root)`` validates the top-level keys (so that an unknown scale is named before any file is
+read), merges ``config/scales/<scale>.yaml`` under the user's keys, validates the whole against
+``workflow/schemas/config.schema.yaml`` (JSON Schema draft 2020-12) and returns the merged mapping. Every
+error names the key at fault and what is allowed; nothing is ever evaluated as code.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+from jsonschema import Draft202012Validator
+
+SCHEMA = Path("workflow") / "schemas" / "config.schema.yaml"
+SCALES_DIR = Path("config") / "scales"
+TOP_LEVEL_KEYS = ("scale", "data_dir", "results", "resources", "logs", "threads", "progress")
+
+
+RUN_KEYS = ("dataset", "model", "recipe", "lr_search")
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """``override`` on top of ``base``; mappings merge key by key, everything else (lists too) replaces."""
+    out = copy.deepcopy(dict(base))
+    for key, val in override.items():
+        if isinstance(val, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = deep_merge(out[key], val)
+        else:
+            out[key] = copy.deepcopy(val)
+    return out
+
+
+def read_yaml(path: str | Path) -> Any:
+    path = Path(path)
+    try:
+        return yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML ({err})") from None
+
+
+def _key_path(error) -> str:
+    parts = [str(p) for p in error.absolute_path]
+    return ".".join(parts) if parts else "<top level>"
+
+
+def _describe(error) -> str:
+    """One line per error: the key path, the value, and what is allowed."""
+    schema = error.schema
+    msg = error.message
+    if error.validator == "enum":
+        msg = f"{error.instance!r} is not allowed; allowed values: {schema['enum']}"
+    elif error.validator in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"):
+        msg = f"{error.instance!r} is out of range ({error.validator} {schema[error.validator]})"
+    elif error.validator == "additionalProperties":
+        allowed = sorted(schema.get("properties", {}))
+        msg = f"{error.message}; allowed keys: {allowed}" if allowed else error.message
+    if "description" in schema and error.validator != "additionalProperties":
+        msg += f" ({schema['description']})"
+    return f"config key '{_key_path(error)}': {msg}"
+
+
+def validate(config: Mapping[str, Any], schema: Mapping[str, Any], source: str = "config") -> None:
+    validator = Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(config), key=lambda e: (list(e.absolute_path), e.message))
+    if errors:
+        lines = "\n  ".join(_describe(e) for e in errors[:20])
+        raise ConfigError(f"invalid {source}:\n  {lines}")
+
+
+def resolve(config: Mapping[str, Any], root: str | Path = ".") -> dict[str, Any]:
+    """Validate ``config`` (the Snakemake config: config.yaml plus --config), merge the scale file."""
+    root = Path(root)
+    schema = read_yaml(root / SCHEMA)
+    top = {k: v for k, v in config.items() if k in TOP_LEVEL_KEYS}
+    validate(top, {**schema, "required": ["scale"], "additionalProperties": True,
+                   "properties": {k: schema["properties"][k] for k in TOP_LEVEL_KEYS}})
+    scale_file = root / SCALES_DIR / f"{config['scale']}.yaml"
+    scale = read_yaml(scale_file) or {}
+    if not isinstance(scale, Mapping):
+        raise ConfigError(f"{scale_file}: expected a mapping at the top level")
+    merged = deep_merge(scale, config)
+    validate(merged, schema, source=f"config (config.yaml + {scale_file} + --config)")
+    return merged
+
+
+def run_spec(experiment: Mapping[str, Any], variant: str) -> dict[str, Any]:
+    """The run spec ``{dataset, model, recipe[, lr_search]}`` of one variant of an experiment: the variant's
+    keys merged over the experiment's base."""
+    variants = experiment.get("variants", {"default": {}})
+    if variant not in variants:
+        raise ConfigError(f"unknown variant {variant!r}; this experiment has {sorted(variants)}")
+    base = {k: experiment[k] for k in RUN_KEYS if k in experiment}
+    return deep_merge(base, variants[variant] or {})

@@ -1,0 +1,12 @@
+"""claims.md and claims.csv from the registry and every claim's verdict.json."""
+from pathlib import Path
+
+from losslab.claims import load_registry, load_result
+from losslab.report import build_report
+from losslab.runtime import start_job
+
+sm = snakemake  # noqa: F821 (provided by Snakemake)
+log = start_job(sm.log[0])
+results = {r["id"]: r for r in map(load_result, sm.input.verdicts)}
+counts = build_report(load_registry(sm.input.registry), results, Path(sm.output.md).parent, sm.params.scale)
+log.info("report: %s", counts)
