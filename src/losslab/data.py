@@ -91,9 +91,8 @@ def _mnist1d(split: str, *, resources: str | os.PathLike = "resources", num_samp
              seed: int | None = None, **_: Any) -> tuple[torch.Tensor, torch.Tensor]:
     num_samples = MNIST1D_DEFAULTS["num_samples"] if num_samples is None else num_samples
     seed = MNIST1D_DEFAULTS["seed"] if seed is None else seed
-    if not _is_int(num_samples) or num_samples < 20:
-        raise DataError(f"mnist1d: num_samples must be an integer >= 20 (10 classes, train and test), "
-                        f"not {num_samples!r}")
+    if not _is_int(num_samples) or num_samples < 10:
+        raise DataError(f"mnist1d: num_samples must be an integer >= 10 (one per class), not {num_samples!r}")
     if not _is_int(seed):
         raise DataError(f"mnist1d: seed must be an integer, not {seed!r}")
     cache = Path(resources) / f"mnist1d_n{num_samples}_seed{seed}.npz"
@@ -227,6 +226,7 @@ def parse_steps(name: str, steps: Sequence[str | Mapping[str, Any]]) -> list[tup
             pad = opts.setdefault("pad", info.default_pad)
             if not _is_int(pad) or pad < 0:
                 raise DataError(f"preprocessing step shift: pad must be an integer >= 0, not {pad!r}")
+            opts["pad"] = int(pad)
         out.append((key, opts))
     return out
 

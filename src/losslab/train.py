@@ -116,6 +116,8 @@ def fit(model: nn.Module, data: Prepared, recipe: Recipe, seed: int, ckpt_path: 
     n = len(data.y_train)
     bs = n if recipe.batch_size == "full" else min(int(recipe.batch_size), n)
     steps = math.ceil(n / bs)
+    if bs > 1 and n % bs == 1:
+        steps -= 1  # a trailing batch of one sample is dropped: batch norm cannot train on a batch of one
 
     state: dict[str, Any] = {"epoch": 0, "history": [], "wall": 0.0, "diverged": False}
     if ckpt_path is not None and ckpt_path.exists():
@@ -151,7 +153,7 @@ def fit(model: nn.Module, data: Prepared, recipe: Recipe, seed: int, ckpt_path: 
             loss = crit(model(xb), data.y_train[idx]).mean()
             if not torch.isfinite(loss):
                 state["diverged"] = True
-                log.warning("loss is %s at epoch %d step %d: run diverged", float(loss), epoch, i)
+                log.warning("loss is %s at epoch %d step %d: run diverged", float(loss.detach()), epoch, i)
                 break
             opt.zero_grad(set_to_none=True)
             loss.backward()

@@ -1,0 +1,232 @@
+"""The flat-vector view of a model and the point evaluator (losslab.params)."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+from losslab.evaluate import evaluate
+from losslab.models import build
+from losslab.params import (ParamLayout, PointEvaluator, flatten, has_batchnorm, tensor_digest,
+                            unflatten)
+
+torch.set_num_threads(1)
+
+SHAPE = (1, 8, 8)
+
+
+def _data(n: int = 300, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(n, *SHAPE, generator=g), torch.randint(0, 10, (n,), generator=g)
+
+
+def _bn_net(seed: int = 0) -> torch.nn.Module:
+    """A small conv net with BN whose running statistics are not the defaults (a few train-mode passes)."""
+    torch.manual_seed(seed)
+    model = build({"name": "convnet", "channels": [4, 8], "hidden": [16], "bn": True}, SHAPE, 10)
+    x, _ = _data(64, seed=seed + 1)
+    model.train()
+    with torch.no_grad():
+        for _ in range(3):
+            model(x * 2.0 + 0.5)
+    return model.eval()
+
+
+def _mlp(seed: int = 0, widths: tuple[int, ...] = (16,)) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    return build({"name": "mlp", "widths": list(widths)}, SHAPE, 10)
+
+
+def _state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def _same_state(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+# ---------------------------------------------------------------- flatten / unflatten ----------------------
+
+def test_flatten_unflatten_round_trip() -> None:
+    model = _bn_net()
+    vec = flatten(model)
+    assert vec.ndim == 1 and vec.numel() == sum(p.numel() for p in model.parameters())
+    parts = unflatten(model, vec)
+    assert list(parts) == [n for n, _ in model.named_parameters()]
+    for name, p in model.named_parameters():
+        assert torch.equal(parts[name], p)
+    layout = ParamLayout.of(model)
+    assert torch.equal(layout.cat(layout.split(vec)), vec)
+
+
+def test_unflatten_gives_views_and_flatten_a_copy() -> None:
+    model = _mlp()
+    before = _state(model)
+    vec = flatten(model)
+    parts = unflatten(model, vec)
+    vec.zero_()
+    assert all(float(t.abs().sum()) == 0.0 for t in parts.values())  # views of vec
+    assert _same_state(before, _state(model))  # flatten copied
+
+
+def test_layout_rejects_a_wrong_length() -> None:
+    model = _mlp()
+    with pytest.raises(ValueError, match="flat vector"):
+        unflatten(model, torch.zeros(flatten(model).numel() + 1))
+
+
+def test_tensor_digest_tells_tensors_apart() -> None:
+    a = torch.arange(6.0)
+    assert tensor_digest(a) == tensor_digest(a.clone())
+    assert tensor_digest(a) != tensor_digest(a.view(2, 3))
+    assert tensor_digest(a) != tensor_digest(a.double())
+    assert tensor_digest(torch.tensor(3)) != tensor_digest(torch.tensor(4))
+
+
+# ---------------------------------------------------------------- evaluation --------------------------------
+
+@pytest.mark.parametrize("make", [_bn_net, _mlp])
+def test_running_policy_equals_plain_evaluation(make) -> None:
+    model = make()
+    x, y = _data()
+    ev = PointEvaluator(model, x, y, bn="running", chunk=100)
+    assert ev.evaluate(flatten(model)) == evaluate(model, x, y, chunk=100)
+
+
+def test_evaluating_elsewhere_matches_a_model_holding_those_weights() -> None:
+    model = _bn_net()
+    x, y = _data()
+    vec = flatten(model) + 0.05 * torch.randn(flatten(model).shape, generator=torch.Generator().manual_seed(1))
+    other = copy.deepcopy(model)
+    with torch.no_grad():
+        for name, p in other.named_parameters():
+            p.copy_(unflatten(model, vec)[name])
+    assert PointEvaluator(model, x, y, chunk=100).evaluate(vec) == evaluate(other, x, y, chunk=100)
+
+
+def test_recompute_policy_is_garipov_bn_update() -> None:
+    """Fresh statistics from a train-mode pass over the training inputs (cumulative average), then eval."""
+    model = _bn_net()
+    x, y = _data()
+    x_train, _ = _data(300, seed=5)
+    reference = copy.deepcopy(model)
+    for m in reference.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            m.reset_running_stats()
+            m.momentum = None  # cumulative moving average: equal chunks -> the same as b / (n + b)
+    reference.train()
+    with torch.no_grad():
+        for i in range(0, 300, 100):
+            reference(x_train[i:i + 100])
+    expected = evaluate(reference, x, y, chunk=100)
+    got = PointEvaluator(model, x, y, bn="recompute", chunk=100, recompute_data=x_train).evaluate(flatten(model))
+    assert got.loss == pytest.approx(expected.loss, rel=1e-6) and got.acc == expected.acc
+
+
+def test_batch_policy_uses_each_chunks_statistics() -> None:
+    model = _bn_net()
+    x, y = _data()
+    reference = copy.deepcopy(model).train()
+    crit = torch.nn.CrossEntropyLoss(reduction="sum")
+    with torch.no_grad():
+        expected = sum(float(crit(reference(x[i:i + 100]), y[i:i + 100])) for i in range(0, 300, 100)) / 300
+    got = PointEvaluator(model, x, y, bn="batch", chunk=100).evaluate(flatten(model))
+    assert got.loss == pytest.approx(expected, rel=1e-6)
+
+
+def test_bn_policies_differ_and_never_mutate_the_model() -> None:
+    model = _bn_net().train()  # also its mode must survive
+    before = _state(model)
+    x, y = _data()
+    vec = flatten(model)
+    results = {bn: PointEvaluator(model, x, y, bn=bn, chunk=100).evaluate(vec) for bn in
+               ("running", "recompute", "batch")}
+    assert len({r.loss for r in results.values()}) == 3
+    assert _same_state(before, _state(model))
+    assert model.training and all(m.training for m in model.modules())
+    # evaluating again gives the same numbers: the evaluator keeps no state between points
+    assert PointEvaluator(model, x, y, bn="batch", chunk=100).evaluate(vec) == results["batch"]
+
+
+def test_bn_policies_agree_without_bn() -> None:
+    model = _mlp()
+    assert not has_batchnorm(model)
+    x, y = _data()
+    losses = {PointEvaluator(model, x, y, bn=bn).evaluate(flatten(model)).loss
+              for bn in ("running", "recompute", "batch")}
+    assert len(losses) == 1
+
+
+def test_dropout_stays_off_in_train_mode_bn_passes() -> None:
+    torch.manual_seed(0)
+    model = build({"name": "alexnet", "channels": [4, 4], "dense": [8, 8], "dropout": 0.5}, SHAPE, 10)
+    x, y = _data(100)
+    ev = PointEvaluator(model, x, y, bn="recompute", chunk=50)
+    vec = flatten(model)
+    assert ev.evaluate(vec) == ev.evaluate(vec.clone())
+
+
+def test_with_data_shares_recomputed_statistics() -> None:
+    model = _bn_net()
+    x_tr, y_tr = _data(200, seed=1)
+    x_te, y_te = _data(100, seed=2)
+    train = PointEvaluator(model, x_tr, y_tr, bn="recompute", chunk=100)
+    test = train.with_data(x_te, y_te)
+    direct = PointEvaluator(model, x_te, y_te, bn="recompute", chunk=100, recompute_data=x_tr)
+    vec = flatten(model) * 1.01
+    train.evaluate(vec)
+    assert test._cache.get(vec) is not None  # computed once for the point, shared with the test split
+    assert test.evaluate(vec) == direct.evaluate(vec)
+
+
+# ---------------------------------------------------------------- many points -------------------------------
+
+def _points(model: torch.nn.Module, k: int) -> list[torch.Tensor]:
+    g = torch.Generator().manual_seed(3)
+    vec = flatten(model)
+    return [vec + 0.1 * torch.randn(vec.shape, generator=g) for _ in range(k)]
+
+
+def test_vmap_equals_the_loop_for_a_dense_net() -> None:
+    model = _mlp(widths=(8,))
+    x, y = _data(120)
+    points = _points(model, 5)
+    ev = PointEvaluator(model, x, y, chunk=50, points_per_call=2)
+    loop, vm = ev.evaluate_many(points, method="loop"), ev.evaluate_many(iter(points), method="vmap")
+    assert len(vm) == 5
+    for a, b in zip(loop, vm):
+        assert a.loss == pytest.approx(b.loss, rel=1e-5) and a.acc == b.acc
+
+
+def test_vmap_with_running_bn_equals_the_loop() -> None:
+    model = _bn_net()
+    x, y = _data(100)
+    points = _points(model, 3)
+    ev = PointEvaluator(model, x, y, chunk=50, many="vmap", points_per_call=3)
+    for a, b in zip(ev.evaluate_many(points, method="loop"), ev.evaluate_many(points)):
+        assert a.loss == pytest.approx(b.loss, rel=1e-5)
+
+
+def test_vmap_refuses_bn_statistics_updates() -> None:
+    x, y = _data(50)
+    with pytest.raises(ValueError, match="vmap"):
+        PointEvaluator(_bn_net(), x, y, bn="recompute", many="vmap")
+
+
+def test_auto_picks_vmap_only_for_small_dense_nets() -> None:
+    x, y = _data(100)
+    assert PointEvaluator(_mlp(widths=(8,)), x, y).many == "vmap"
+    assert PointEvaluator(_mlp(widths=(512, 512)), x, y).many == "loop"
+    assert PointEvaluator(_bn_net(), x, y).many == "loop"
+    assert PointEvaluator(_mlp(widths=(8,)), x, y).batch_points > 1
+
+
+def test_bad_arguments_are_rejected() -> None:
+    x, y = _data(10)
+    for kwargs in ({"bn": "frozen"}, {"loss": "hinge"}, {"many": "threads"}, {"chunk": 0}):
+        with pytest.raises(ValueError):
+            PointEvaluator(_mlp(), x, y, **kwargs)
+    with pytest.raises(ValueError, match="samples"):
+        PointEvaluator(_mlp(), x, y[:5])
