@@ -2,12 +2,13 @@
 #   snakemake --cores 2                        (scale smoke: CPU, minutes, embedded data)
 #   snakemake --cores 8 --config scale=cpu     (hours on a workstation)
 #   snakemake --profile profiles/slurm --config scale=paper data_dir=/data
+import os
 from pathlib import Path
 
 from losslab.claims import load_registry
 from losslab.config import resolve, run_spec
 
-configfile: "config/config.yaml"
+configfile: os.path.join(workflow.basedir, "config", "config.yaml")
 
 # validated before any job runs: a bad key stops here with a message naming it
 CFG = resolve(config, root=workflow.basedir)
@@ -15,7 +16,8 @@ SCALE = CFG["scale"]
 R = f"{CFG['results']}/{SCALE}"
 LOGS = f"{CFG['logs']}/{SCALE}"
 EXP = CFG["experiments"]
-CLAIMS = load_registry(Path(workflow.basedir) / "config" / "claims.yaml")
+REGISTRY = str(Path(workflow.basedir) / "config" / "claims.yaml")
+CLAIMS = load_registry(REGISTRY)
 THREADS = CFG.get("threads", 1)
 
 wildcard_constraints:

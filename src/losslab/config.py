@@ -9,6 +9,7 @@ error names the key at fault and what is allowed; nothing is ever evaluated as c
 from __future__ import annotations
 
 import copy
+import math
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -69,12 +70,23 @@ def _describe(error) -> str:
     return f"config key '{_key_path(error)}': {msg}"
 
 
+def _non_finite(obj: Any, path: tuple = ()) -> list[str]:
+    """JSON Schema's numeric checks let NaN through (every comparison with NaN is false): find them here."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return [f"config key '{'.'.join(map(str, path)) or '<top level>'}': {obj!r} is not a finite number"]
+    if isinstance(obj, Mapping):
+        return [m for k, v in obj.items() for m in _non_finite(v, (*path, k))]
+    if isinstance(obj, (list, tuple)):
+        return [m for i, v in enumerate(obj) for m in _non_finite(v, (*path, i))]
+    return []
+
+
 def validate(config: Mapping[str, Any], schema: Mapping[str, Any], source: str = "config") -> None:
     validator = Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: (list(e.absolute_path), e.message))
-    if errors:
-        lines = "\n  ".join(_describe(e) for e in errors[:20])
-        raise ConfigError(f"invalid {source}:\n  {lines}")
+    lines = [_describe(e) for e in errors] + _non_finite(config)
+    if lines:
+        raise ConfigError(f"invalid {source}:\n  " + "\n  ".join(lines[:20]))
 
 
 def resolve(config: Mapping[str, Any], root: str | Path = ".") -> dict[str, Any]:

@@ -38,7 +38,7 @@ from torch import nn
 from . import __version__
 from . import io as lio
 from .data import Prepared
-from .directions import Directions, orthogonalize, project
+from .directions import Directions, orthogonalize
 from .evaluate import LossAcc
 from .params import PointEvaluator, tensor_digest
 
@@ -140,13 +140,13 @@ class Plane:
 
 def plane_through(theta0: torch.Tensor, theta1: torch.Tensor, theta2: torch.Tensor) -> Plane:
     """Garipov et al.'s plane through three networks (see :class:`Plane`)."""
-    u = (theta1 - theta0).double()
-    v = orthogonalize((theta2 - theta0).double(), u)
-    if u.norm() == 0 or v.norm() == 0:
+    u, w = (theta1 - theta0).double(), (theta2 - theta0).double()
+    v = orthogonalize(w, u)
+    if u.norm() == 0 or v.norm() <= 100 * torch.finfo(theta0.dtype).eps * w.norm():
         raise ValueError("the three weight vectors are collinear (or equal): they do not span a plane")
-    u_hat, v_hat = (u / u.norm()).to(theta0.dtype), (v / v.norm()).to(theta0.dtype)
-    coords = project([theta0, theta1, theta2], theta0, u_hat, v_hat).numpy()
-    return Plane(theta0, u_hat, v_hat, coords)
+    u_hat, v_hat = u / u.norm(), v / v.norm()
+    coords = np.array([[0.0, 0.0], [float(u.norm()), 0.0], [float(w @ u_hat), float(w @ v_hat)]])
+    return Plane(theta0, u_hat.to(theta0.dtype), v_hat.to(theta0.dtype), coords)
 
 
 def grid_around(coordinates: np.ndarray, nx: int, ny: int, margin: float = 0.2) -> tuple[np.ndarray, np.ndarray]:

@@ -9,7 +9,7 @@ def implemented_claims():
 rule report:
     input:
         verdicts=lambda wc: [f"{claim_dir(c['id'])}/verdict.json" for c in implemented_claims()],
-        registry="config/claims.yaml",
+        registry=REGISTRY,
     output:
         md=f"{R}/report/claims.md",
         csv=f"{R}/report/claims.csv",

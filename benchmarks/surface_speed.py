@@ -1,0 +1,117 @@
+"""How fast is the surface engine? Points per second of a 2-D loss surface, three ways, in one process.
+
+(a) losslab's engine: :func:`losslab.surfaces.surface_2d` (functional_call on in-memory chunks, resumable
+    HDF5 output included);
+(b) the loss-landscape way (Li et al.'s ``plot_surface.py``): per point, ``model.load_state_dict`` of the
+    perturbed weights and a pass of a ``torch.utils.data.DataLoader`` with batch 128;
+(c) the floor: the same number of plain ``model(x)`` forward passes over the same chunks, nothing else.
+
+Same ResNet-8 (width 8), same data (``--n`` digits training images), same grid, one thread. Prints points per
+second and the ratios (a)/(b) and (a)/(c). Not a test: ``python benchmarks/surface_speed.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+from losslab.data import prepare
+from losslab.directions import random_directions
+from losslab.models import build, count_parameters
+from losslab.params import flatten, unflatten
+from losslab.surfaces import evaluators_for, surface_2d
+
+
+def best_seconds(fn: Callable[[], object], repeats: int) -> float:
+    """The fastest of ``repeats`` timed calls (the machine is shared: the minimum is the least disturbed)."""
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def loss_landscape_style(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
+                         points: list[torch.Tensor], batch_size: int = 128) -> list[tuple[float, float]]:
+    """Li et al.'s loop: load each point's weights into the model, then evaluate through a DataLoader."""
+    loader = DataLoader(TensorDataset(x, y), batch_size=batch_size, shuffle=False)
+    criterion = torch.nn.CrossEntropyLoss()
+    state = model.state_dict()
+    out = []
+    for vec in points:
+        state.update({k: v.clone() for k, v in unflatten(model, vec).items()})
+        model.load_state_dict(state)
+        model.eval()
+        total, correct, n = 0.0, 0, 0
+        with torch.no_grad():
+            for inputs, targets in loader:
+                outputs = model(inputs)
+                total += criterion(outputs, targets).item() * len(targets)
+                correct += outputs.max(1)[1].eq(targets).sum().item()
+                n += len(targets)
+        out.append((total / n, correct / n))
+    return out
+
+
+def floor(model: torch.nn.Module, x: torch.Tensor, n_points: int, chunk: int) -> None:
+    """Only the forward passes: ``n_points`` times the data through the model in chunks."""
+    model.eval()
+    with torch.no_grad():
+        for _ in range(n_points):
+            for i in range(0, len(x), chunk):
+                model(x[i:i + chunk])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, default=1000, help="training samples")
+    parser.add_argument("--grid", type=int, default=5, help="points per axis")
+    parser.add_argument("--chunk", type=int, default=1000, help="samples per forward pass of the engine")
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+
+    torch.set_num_threads(1)
+    data = prepare({"name": "digits", "n_train": args.n, "preprocessing": ["normalize"]})
+    torch.manual_seed(0)
+    model = build({"name": "resnet", "depth": 8, "width": 8}, data.input_shape, data.num_classes).eval()
+    origin = flatten(model)
+    dirs = random_directions(model, seed=0)
+    xs = ys = np.linspace(-1, 1, args.grid)
+    points = [origin + float(a) * dirs.x + float(b) * dirs.y for a in xs for b in ys]
+    n_points = len(points)
+    evaluators = evaluators_for(model, data, splits=("train",), chunk=args.chunk)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        runs = iter(range(10 ** 6))
+
+        def engine() -> object:  # a fresh file each time: nothing is resumed
+            return surface_2d(Path(tmp) / f"s{next(runs)}.h5", evaluators, origin, dirs, xs, ys, progress=False)
+
+        surface = engine()  # warm-up and the values for the check below
+        t_a = best_seconds(engine, args.repeats)
+    reference = loss_landscape_style(model, data.x_train, data.y_train, points)
+    t_b = best_seconds(lambda: loss_landscape_style(model, data.x_train, data.y_train, points), args.repeats)
+    t_c = best_seconds(lambda: floor(model, data.x_train, n_points, args.chunk), args.repeats)
+
+    agree = np.allclose(surface["train_loss"].reshape(-1), [r[0] for r in reference], rtol=1e-4)
+    rate = {k: n_points / t for k, t in (("a", t_a), ("b", t_b), ("c", t_c))}
+    print(f"ResNet-8 width 8 ({count_parameters(model)} weights), digits n={len(data.y_train)} "
+          f"{tuple(data.input_shape)}, grid {args.grid}x{args.grid}, engine chunk {args.chunk}, "
+          f"threads {torch.get_num_threads()}, torch {torch.__version__}, best of {args.repeats}")
+    print(f"(a) losslab engine (surface_2d)        : {rate['a']:8.1f} points/s")
+    print(f"(b) loss-landscape loop (DataLoader 128): {rate['b']:8.1f} points/s")
+    print(f"(c) floor (plain forward passes)        : {rate['c']:8.1f} points/s")
+    print(f"(a)/(b) = {rate['a'] / rate['b']:.2f}x   (a)/(c) = {rate['a'] / rate['c']:.2f}x   "
+          f"same losses as (b): {agree}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,98 @@
+"""Verdict logic, the registry, and the report."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from losslab.claims import (INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, ClaimResult, all_of, check_for,
+                            load_registry, paired)
+from losslab.config import ConfigError
+from losslab.report import build_report, markdown_table
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_paired_verdicts():
+    assert paired("a>b", [2, 3, 4, 5, 6], [1, 2, 3, 4, 5], 0.8).verdict == REPRODUCED
+    # clearly reversed
+    assert paired("a>b", [1, 2, 3, 4, 5], [2, 3, 4, 5, 6.5], 0.8).verdict == NOT_REPRODUCED
+    # the mean favours the claim but too few seeds agree
+    c = paired("a>b", [10, 0, 0, 0, 1], [0, 1, 1, 1, 0], 0.8)
+    assert c.mean > 0 and c.agree == 2 and c.verdict == INCONCLUSIVE
+    # reversed, but within one standard error: the spread covers it
+    assert paired("a>b", [0, 2, 0, 2], [1, 1, 1, 1.1], 0.8).verdict == INCONCLUSIVE
+    # exactly no effect, no spread
+    assert paired("a>b", [1, 1], [1, 1], 0.8).verdict == NOT_REPRODUCED
+    # a diverged run (NaN) makes the comparison impossible
+    assert paired("a>b", [2, math.nan], [1, 1], 0.5).verdict == INCONCLUSIVE
+    # min_agree as a count
+    assert paired("a>b", [2, 2, 0.5], [1, 1, 1], 2).verdict == REPRODUCED
+    with pytest.raises(ValueError):
+        paired("a>b", [1, 2], [1], 0.8)
+
+
+def test_all_of():
+    assert all_of([REPRODUCED, REPRODUCED]) == REPRODUCED
+    assert all_of([REPRODUCED, INCONCLUSIVE]) == INCONCLUSIVE
+    assert all_of([INCONCLUSIVE, NOT_REPRODUCED]) == NOT_REPRODUCED
+    assert all_of([]) == INCONCLUSIVE
+
+
+def test_registry_lists_every_reference_claim():
+    reg = load_registry(ROOT / "config" / "claims.yaml")
+    ids = [c["id"] for c in reg]
+    reference = [line[5:].strip() for line in (ROOT.parent / "shared" / "claims-reference.yaml").read_text()
+                 .splitlines() if line.startswith("- id:")] if (ROOT.parent / "shared").exists() else []
+    assert len(ids) >= 28
+    assert set(reference) <= set(ids)
+    for c in reg:
+        if "rule" in c:
+            rule = check_for(c, "smoke")
+            assert rule["rule"], c["id"]
+
+
+@pytest.mark.parametrize("text, match", [
+    ("- {id: a, source: s, statement: t, reported: r, family: f}\n", "exactly one of 'rule'"),
+    ("- {id: a, source: s, statement: t, reported: r, family: f, rule: x}\n", "needs 'checks'"),
+    ("- {id: a, source: s, statement: t, family: f, pending: why}\n", "missing keys \\['reported'\\]"),
+    ("- {id: a, source: s, statement: t, reported: r, family: f, pending: w}\n"
+     "- {id: a, source: s, statement: t, reported: r, family: f, pending: w}\n", "duplicate id"),
+    ("{a: 1}\n", "expected a list"),
+])
+def test_registry_errors_name_the_claim(tmp_path, text, match):
+    p = tmp_path / "claims.yaml"
+    p.write_text(text)
+    with pytest.raises(ConfigError, match=match):
+        load_registry(p)
+
+
+def test_result_rejects_unknown_verdict():
+    with pytest.raises(ValueError, match="verdict must be one of"):
+        ClaimResult(id="x", scale="smoke", verdict="sort of", rule="r", measured="m", n_seeds=1)
+
+
+def test_report_has_a_row_per_claim(tmp_path):
+    registry = [
+        {"id": "a", "family": "f", "source": "s", "statement": "A holds.", "reported": "1", "rule": "r",
+         "checks": {"default": {"rule": "a > b"}}},
+        {"id": "b", "family": "f", "source": "s", "statement": "B holds.", "reported": "2", "pending": "later"},
+    ]
+    res = ClaimResult(id="a", scale="smoke", verdict=REPRODUCED, rule="a > b", measured="1.5 ± 0.1",
+                      n_seeds=3, figures=[str(tmp_path / "claims" / "a" / "figure.png")])
+    res.write(tmp_path / "a.json")
+    import json
+    counts = build_report(registry, {"a": json.loads((tmp_path / "a.json").read_text())}, tmp_path / "report",
+                          "smoke")
+    assert counts[REPRODUCED] == 1 and counts["pending"] == 1
+    md = (tmp_path / "report" / "claims.md").read_text()
+    assert "| a |" in md and "1.5 ± 0.1" in md and "[figure](../claims/a/figure.png)" in md
+    assert "| b |" in md and "later" in md
+    csv_lines = (tmp_path / "report" / "claims.csv").read_text().splitlines()
+    assert csv_lines[0].startswith("claim,family,source") and len(csv_lines) == 3
+
+
+def test_markdown_table_escapes_pipes():
+    assert "a \\| b" in markdown_table([{"x": "a | b"}])
