@@ -74,7 +74,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=1000, help="training samples")
     parser.add_argument("--grid", type=int, default=5, help="points per axis")
-    parser.add_argument("--chunk", type=int, default=1000, help="samples per forward pass of the engine")
+    parser.add_argument("--chunk", type=int, default=250, help="samples per forward pass of the engine")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
 

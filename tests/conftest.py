@@ -10,3 +10,14 @@ def _one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _work_in_a_scratch_directory(tmp_path_factory):
+    """Relative defaults (``resources/`` caches, ...) land in a scratch directory, not in the checkout."""
+    import os
+
+    previous = os.getcwd()
+    os.chdir(tmp_path_factory.mktemp("cwd"))
+    yield
+    os.chdir(previous)

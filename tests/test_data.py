@@ -625,3 +625,18 @@ def test_bad_split_and_unknown_options():
         data.load("digits", "train", num_samples=10)
     with pytest.raises(data.DataError, match="option"):
         data.prepare({"name": "digits", "options": {"scale": 2}})
+
+
+def test_digits_split_is_cached_and_read_back_without_sklearn(tmp_path, monkeypatch):
+    first = data.load("digits", "train", resources=tmp_path)
+    assert (tmp_path / "digits_split0.npz").exists()
+
+    def no_sklearn():
+        raise AssertionError("the cache must be used")
+
+    monkeypatch.setattr(data, "_make_digits", no_sklearn)
+    again = data.load("digits", "train", resources=tmp_path)
+    assert torch.equal(first[0], again[0]) and torch.equal(first[1], again[1])
+    (tmp_path / "digits_split0.npz").write_bytes(b"not an npz")
+    with pytest.raises(data.DataError, match="digits_split0.npz: corrupt digits cache"):
+        data.load("digits", "test", resources=tmp_path)

@@ -70,18 +70,48 @@ def _is_int(v: Any) -> bool:
 # raw loaders: name -> (x float32 [N, C, ...] in [0, 1], y int64 [N])
 # ----------------------------------------------------------------------------------------------------------
 
-def _digits(split: str, **_: Any) -> tuple[torch.Tensor, torch.Tensor]:
-    from sklearn.datasets import load_digits
+_ARRAYS = ("x", "y", "x_test", "y_test")
+
+
+def _npz_cache(path: Path, what: str, make: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Arrays cached in ``path``: read if present, else made by ``make()`` and written atomically.
+
+    A damaged cache is never trusted (nor silently overwritten): the error names it."""
+    if path.exists():
+        try:
+            with np.load(path) as f:
+                return {k: f[k] for k in _ARRAYS}
+        except Exception as err:  # unreadable, truncated, or missing one of the arrays
+            raise DataError(f"{path}: corrupt {what} cache ({err!r}); delete it to regenerate") from err
+    arrays = make()
+    with lio.atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **arrays)
+    return arrays
+
+
+def _split(arrays: dict[str, np.ndarray], split: str) -> tuple[torch.Tensor, torch.Tensor]:
+    xk, yk = ("x", "y") if split == "train" else ("x_test", "y_test")
+    x = torch.from_numpy(arrays[xk].astype(np.float32)).unsqueeze(1)
+    return x, torch.from_numpy(arrays[yk].astype(np.int64))
+
+
+def _make_digits() -> dict[str, np.ndarray]:
+    from sklearn.datasets import load_digits  # imported only when the cache is made: it costs seconds
     from sklearn.model_selection import train_test_split
 
     bunch = load_digits()
     x = bunch.images.astype(np.float32) / 16.0
     y = bunch.target.astype(np.int64)
-    idx = np.arange(len(y))
     # fixed stratified split: 1437 train / 360 test
-    tr, te = train_test_split(idx, test_size=0.2, stratify=y, random_state=0)
-    sel = np.sort(tr if split == "train" else te)
-    return torch.from_numpy(x[sel]).unsqueeze(1), torch.from_numpy(y[sel])
+    tr, te = train_test_split(np.arange(len(y)), test_size=0.2, stratify=y, random_state=0)
+    tr, te = np.sort(tr), np.sort(te)
+    return {"x": x[tr], "y": y[tr], "x_test": x[te], "y_test": y[te]}
+
+
+def _digits(split: str, *, resources: str | os.PathLike = "resources", **_: Any) -> tuple[torch.Tensor,
+                                                                                            torch.Tensor]:
+    return _split(_npz_cache(Path(resources) / "digits_split0.npz", "digits", _make_digits), split)
 
 
 MNIST1D_DEFAULTS = {"num_samples": 5000, "seed": 42}
@@ -95,14 +125,7 @@ def _mnist1d(split: str, *, resources: str | os.PathLike = "resources", num_samp
         raise DataError(f"mnist1d: num_samples must be an integer >= 10 (one per class), not {num_samples!r}")
     if not _is_int(seed):
         raise DataError(f"mnist1d: seed must be an integer, not {seed!r}")
-    cache = Path(resources) / f"mnist1d_n{num_samples}_seed{seed}.npz"
-    if cache.exists():
-        try:
-            with np.load(cache) as f:
-                arrays = {k: f[k] for k in ("x", "y", "x_test", "y_test")}
-        except Exception as err:  # a damaged cache is never trusted (nor silently overwritten)
-            raise DataError(f"{cache}: corrupt MNIST-1D cache ({err}); delete it to regenerate") from err
-    else:
+    def make() -> dict[str, np.ndarray]:
         from mnist1d.data import get_dataset_args, make_dataset
 
         args = get_dataset_args()
@@ -115,13 +138,10 @@ def _mnist1d(split: str, *, resources: str | os.PathLike = "resources", num_samp
         finally:
             np.random.set_state(np_state)
             random.setstate(py_state)
-        arrays = {k: np.asarray(made[k]) for k in ("x", "y", "x_test", "y_test")}
-        with lio.atomic_path(cache) as tmp:
-            with open(tmp, "wb") as fh:
-                np.savez(fh, **arrays)
-    xk, yk = ("x", "y") if split == "train" else ("x_test", "y_test")
-    x = torch.from_numpy(arrays[xk].astype(np.float32)).unsqueeze(1)
-    return x, torch.from_numpy(arrays[yk].astype(np.int64))
+        return {k: np.asarray(made[k]) for k in _ARRAYS}
+
+    return _split(_npz_cache(Path(resources) / f"mnist1d_n{num_samples}_seed{seed}.npz", "MNIST-1D", make),
+                  split)
 
 
 _TV_CLASSES = {"cifar10": "CIFAR10", "mnist": "MNIST", "fashion_mnist": "FashionMNIST"}

@@ -92,7 +92,7 @@ def ablation(runs: Runs, check: Mapping[str, Any], scale: str, out_dir: str | Pa
     ax2.axhline(0, color="k", lw=0.8)
     ax2.set_xticks(xr, [ABLATION_LABELS[v] for v in removals], rotation=20, ha="right")
     ax2.set_ylabel("test accuracy change vs all ingredients (pp)")
-    ax2.legend()
+    ax2.legend(loc="best")
     ax2.set_title("removing an ingredient")
     figs = figures.save(fig, out_dir / "figure")
 
@@ -136,7 +136,6 @@ def sgd_vs_gd(runs: Runs, histories: Mapping[str, Sequence[Sequence[Mapping[str,
                      label=labels[v] if h is histories[v][0] else None)
     ax1.set_xlabel("epoch")
     ax1.set_ylabel("test error (%)")
-    ax1.set_yscale("log")
     ax1.legend()
     ax1.set_title("test error during training (one line per seed)")
     for k, v in enumerate(("sgd", "gd")):

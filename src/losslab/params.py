@@ -207,9 +207,10 @@ class PointEvaluator:
         self.loss, self.bn, self.chunk, self.points_per_call = loss, bn, chunk, points_per_call
         self.x, self.y = x, y
         self.recompute_data = x if recompute_data is None else recompute_data
-        self._module = copy.deepcopy(model).eval()
-        self._bn_modules = [m for m in self._module.modules() if isinstance(m, _BatchNorm)]
-        self._buffers: TensorDict = {n: b.detach().clone() for n, b in model.named_buffers()}
+        self._runner = _Runner(copy.deepcopy(model).eval())
+        self._names = tuple(f"{_Runner.PREFIX}{n}" for n in self.layout.names)
+        self._bn_modules = [m for m in self._runner.modules() if isinstance(m, _BatchNorm)]
+        self._buffers: TensorDict = {f"{_Runner.PREFIX}{n}": b.detach().clone() for n, b in model.named_buffers()}
         self._scratch: TensorDict = {n: b.clone() for n, b in self._buffers.items()}  # written by "batch"
         self._crit: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = per_sample_loss(loss)
         self._cache = _StatsCache()
@@ -247,14 +248,10 @@ class PointEvaluator:
     @torch.no_grad()
     def evaluate(self, vec: torch.Tensor) -> LossAcc:
         """Mean loss and accuracy over ``(x, y)`` of the network whose weights are the flat vector ``vec``."""
-        params = self.layout.to_dict(vec)
+        params = self._params(vec)
         buffers = self._buffers_at(vec, params)
         with self._bn_train(self.bn == "batch"):
-            total, correct = 0.0, 0
-            for s in _chunks(len(self.y), self.chunk):
-                out = functional_call(self._module, (params, buffers), (self.x[s],))
-                total += float(self._crit(out, self.y[s]).sum())
-                correct += int((out.argmax(-1) == self.y[s]).sum())
+            total, correct = functional_call(self._runner, (params, buffers), (self._sums,))
         return self._result(total, correct)
 
     def evaluate_many(self, vecs: Iterable[torch.Tensor], method: str | None = None) -> list[LossAcc]:
@@ -287,6 +284,18 @@ class PointEvaluator:
     def _buffers_digest(self) -> str:
         return tensor_digest(*(self._buffers[n] for n in sorted(self._buffers)))
 
+    def _params(self, vec: torch.Tensor) -> TensorDict:
+        return dict(zip(self._names, self.layout.split(vec)))
+
+    def _sums(self, net: nn.Module) -> tuple[float, int]:
+        """Summed loss and number of correct predictions of ``net`` over ``(x, y)``, chunk by chunk."""
+        total, correct = 0.0, 0
+        for s in _chunks(len(self.y), self.chunk):
+            out = net(self.x[s])
+            total += float(self._crit(out, self.y[s]).sum())
+            correct += int((out.argmax(-1) == self.y[s]).sum())
+        return total, correct
+
     def _result(self, total: float, correct: int) -> LossAcc:
         n = max(len(self.y), 1)
         return LossAcc(total / n, correct / n)
@@ -309,20 +318,23 @@ class PointEvaluator:
         """Running statistics of the network at ``params``: reset, then one train-mode pass over the
         recompute data with momentum ``b / (n + b)`` for a chunk of ``b`` after ``n`` samples, so that the
         stored statistics are the sample-weighted average over chunks (Garipov et al.'s ``bn_update``)."""
-        buffers = _fresh_bn_buffers(self._module, self._buffers)
-        seen = 0
+        buffers = _fresh_bn_buffers(self._runner, self._buffers)
         with self._bn_train(True):
-            for s in _chunks(len(self.recompute_data), self.chunk):
-                xb = self.recompute_data[s]
-                for m in self._bn_modules:
-                    m.momentum = len(xb) / (seen + len(xb))
-                functional_call(self._module, (params, buffers), (xb,))
-                seen += len(xb)
+            functional_call(self._runner, (params, buffers), (self._update_stats,))
         return buffers
+
+    def _update_stats(self, net: nn.Module) -> None:
+        seen = 0
+        for s in _chunks(len(self.recompute_data), self.chunk):
+            xb = self.recompute_data[s]
+            for m in self._bn_modules:
+                m.momentum = len(xb) / (seen + len(xb))
+            net(xb)
+            seen += len(xb)
 
     def _evaluate_vmap(self, stacked: torch.Tensor) -> list[LossAcc]:
         def sums(vec: torch.Tensor, xb: torch.Tensor, yb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            out = functional_call(self._module, (self.layout.to_dict(vec), self._buffers), (xb,))
+            out = functional_call(self._runner, (self._params(vec), self._buffers), (lambda net: net(xb),))
             return self._crit(out, yb).sum(), (out.argmax(-1) == yb).sum()
 
         batched = vmap(sums, in_dims=(0, None, None))
@@ -333,6 +345,21 @@ class PointEvaluator:
                 totals = [t + float(v) for t, v in zip(totals, loss_sums)]
                 corrects = [c + int(v) for c, v in zip(corrects, correct_sums)]
         return [self._result(t, c) for t, c in zip(totals, corrects)]
+
+
+class _Runner(nn.Module):
+    """Holds the private copy of the network as ``net``; ``forward(fn)`` returns ``fn(net)``. One
+    ``functional_call`` of it swaps a point's weights in for a whole pass over the data (swapping them once
+    per chunk costs ~0.7 ms a call: a third of a ResNet-8 forward pass over 250 digits)."""
+
+    PREFIX = "net."
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, fn: Callable[[nn.Module], Any]) -> Any:
+        return fn(self.net)
 
 
 class _BNMode:
