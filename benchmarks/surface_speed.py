@@ -4,15 +4,23 @@
     HDF5 output included);
 (b) the loss-landscape way (Li et al.'s ``plot_surface.py``): per point, ``model.load_state_dict`` of the
     perturbed weights and a pass of a ``torch.utils.data.DataLoader`` with batch 128;
-(c) the floor: the same number of plain ``model(x)`` forward passes over the same chunks, nothing else.
+(c) the floor: the same number of plain ``model(x)`` forward passes over the same chunks, nothing else
+    (also shown at (b)'s batch of 128, which splits (b)'s time into forward passes and loader overhead).
 
 Same ResNet-8 (width 8), same data (``--n`` digits training images), same grid, one thread. Prints points per
 second and the ratios (a)/(b) and (a)/(c). Not a test: ``python benchmarks/surface_speed.py``.
+
+Timing noise: glibc's malloc serves blocks above a moving threshold (128 KiB at first) with fresh ``mmap``
+pages, so the same forward pass takes 6 ms or 13 ms depending on what was allocated before (activations of
+a 250-500 sample chunk are 0.5-1 MiB). The script pins the thresholds with ``mallopt`` first (as
+``MALLOC_MMAP_THRESHOLD_`` / ``MALLOC_TRIM_THRESHOLD_`` would); ``--no-pin-malloc`` shows the noise. Timings
+are also interleaved round by round and the minimum kept, because the machine is shared.
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import tempfile
 import time
 from pathlib import Path
@@ -29,14 +37,26 @@ from losslab.params import flatten, unflatten
 from losslab.surfaces import evaluators_for, surface_2d
 
 
-def best_seconds(fn: Callable[[], object], repeats: int) -> float:
-    """The fastest of ``repeats`` timed calls (the machine is shared: the minimum is the least disturbed)."""
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
+def best_seconds(fns: dict[str, Callable[[], object]], rounds: int) -> dict[str, float]:
+    """The fastest of ``rounds`` timed calls of each function, interleaved round by round: the machine is
+    shared, so a burst of load hits all contenders alike and the minimum is the least disturbed time."""
+    best = {name: float("inf") for name in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            best[name] = min(best[name], time.perf_counter() - t0)
+    return best
+
+
+def pin_malloc() -> bool:
+    """Stop glibc from returning/re-mapping activation-sized blocks between forward passes (Linux only)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    return bool(libc.mallopt(m_mmap_threshold, 32 << 20)) and bool(libc.mallopt(m_trim_threshold, 1 << 30))
 
 
 def loss_landscape_style(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
@@ -75,9 +95,12 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=1000, help="training samples")
     parser.add_argument("--grid", type=int, default=5, help="points per axis")
     parser.add_argument("--chunk", type=int, default=250, help="samples per forward pass of the engine")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--tile-rows", type=int, default=1, help="engine: grid rows per tile (one file write each)")
+    parser.add_argument("--no-pin-malloc", action="store_true", help="leave glibc's malloc thresholds alone")
+    parser.add_argument("--repeats", type=int, default=15, help="interleaved timing rounds")
     args = parser.parse_args()
 
+    pinned = False if args.no_pin_malloc else pin_malloc()
     torch.set_num_threads(1)
     data = prepare({"name": "digits", "n_train": args.n, "preprocessing": ["normalize"]})
     torch.manual_seed(0)
@@ -93,22 +116,29 @@ def main() -> None:
         runs = iter(range(10 ** 6))
 
         def engine() -> object:  # a fresh file each time: nothing is resumed
-            return surface_2d(Path(tmp) / f"s{next(runs)}.h5", evaluators, origin, dirs, xs, ys, progress=False)
+            return surface_2d(Path(tmp) / f"s{next(runs)}.h5", evaluators, origin, dirs, xs, ys, progress=False,
+                              tile_rows=args.tile_rows)
 
         surface = engine()  # warm-up and the values for the check below
-        t_a = best_seconds(engine, args.repeats)
-    reference = loss_landscape_style(model, data.x_train, data.y_train, points)
-    t_b = best_seconds(lambda: loss_landscape_style(model, data.x_train, data.y_train, points), args.repeats)
-    t_c = best_seconds(lambda: floor(model, data.x_train, n_points, args.chunk), args.repeats)
+        reference = loss_landscape_style(model, data.x_train, data.y_train, points)
+        seconds = best_seconds({
+            "a": engine,
+            "b": lambda: loss_landscape_style(model, data.x_train, data.y_train, points),
+            "c": lambda: floor(model, data.x_train, n_points, args.chunk),
+            "c128": lambda: floor(model, data.x_train, n_points, 128),
+        }, args.repeats)
 
     agree = np.allclose(surface["train_loss"].reshape(-1), [r[0] for r in reference], rtol=1e-4)
-    rate = {k: n_points / t for k, t in (("a", t_a), ("b", t_b), ("c", t_c))}
+    rate = {k: n_points / t for k, t in seconds.items()}
     print(f"ResNet-8 width 8 ({count_parameters(model)} weights), digits n={len(data.y_train)} "
           f"{tuple(data.input_shape)}, grid {args.grid}x{args.grid}, engine chunk {args.chunk}, "
-          f"threads {torch.get_num_threads()}, torch {torch.__version__}, best of {args.repeats}")
+          f"tile rows {args.tile_rows}, threads {torch.get_num_threads()}, torch {torch.__version__}, "
+          f"malloc pinned {pinned}, best of {args.repeats} interleaved rounds")
     print(f"(a) losslab engine (surface_2d)        : {rate['a']:8.1f} points/s")
     print(f"(b) loss-landscape loop (DataLoader 128): {rate['b']:8.1f} points/s")
     print(f"(c) floor (plain forward passes)        : {rate['c']:8.1f} points/s")
+    print(f"    floor at (b)'s batch 128             : {rate['c128']:8.1f} points/s "
+          f"(so DataLoader + load_state_dict cost {1e3 / rate['b'] - 1e3 / rate['c128']:.1f} ms a point)")
     print(f"(a)/(b) = {rate['a'] / rate['b']:.2f}x   (a)/(c) = {rate['a'] / rate['c']:.2f}x   "
           f"same losses as (b): {agree}")
 

@@ -181,6 +181,34 @@ def test_with_data_shares_recomputed_statistics() -> None:
     assert test.evaluate(vec) == direct.evaluate(vec)
 
 
+class _Tied(torch.nn.Module):
+    """One hidden layer applied twice (a parameter registered under two names)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inp = torch.nn.Linear(64, 16)
+        self.hidden = torch.nn.Linear(16, 16)
+        self.again = self.hidden
+        self.out = torch.nn.Linear(16, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = torch.relu(self.inp(x.flatten(1)))
+        return self.out(torch.relu(self.again(torch.relu(self.hidden(h)))))
+
+
+def test_tied_weights_move_together() -> None:
+    torch.manual_seed(0)
+    model = _Tied()
+    x, y = _data(100)
+    vec = flatten(model) * 1.5
+    ev = PointEvaluator(model, x, y, chunk=50, many="loop")
+    assert ev.evaluate(flatten(model)) == evaluate(model, x, y, chunk=50)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(1.5)
+    assert ev.evaluate(vec) == evaluate(model, x, y, chunk=50)
+
+
 # ---------------------------------------------------------------- many points -------------------------------
 
 def _points(model: torch.nn.Module, k: int) -> list[torch.Tensor]:

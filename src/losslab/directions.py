@@ -120,7 +120,7 @@ def biasbn_mask(model: nn.Module | ParamLayout) -> torch.Tensor:
 
 # ---------------------------------------------------------------- Directions -------------------------------
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Directions:
     """One (``y is None``) or two flat directions with how they were made."""
 

@@ -122,10 +122,16 @@ def is_dense(model: nn.Module) -> bool:
 
 
 # ``many="auto"`` uses vmap for a dense net when parameters x samples per chunk is at most this. Measured on
-# the 1-thread CPU (torch 2.14): vmap was 1.2-1.5x faster than the loop for MLPs of ~2k weights on chunks of
-# 100-250 samples (work <= 0.6M), even at ~2M, and 1.2-1.8x slower beyond (batched matmuls lose to plain
-# ones); over convolution weights it was 0.9-1.1x at best (ResNet-8) and 0.55x at worst.
-VMAP_WORK_LIMIT = 1_000_000
+# this 2-core CPU, 1 thread, torch 2.14, glibc malloc pinned (see benchmarks/surface_speed.py): vmap / loop
+# speed was 1.2-1.5x for MLPs of 2k-18k weights on chunks of 100 samples (work <= 1.8M), 0.9-1.07x for the
+# same nets on chunks of 250-1000 samples, 0.86-0.98x for a 190k-weight MLP, and 0.75-0.9x for conv nets
+# (ResNet-8 width 8 on 8x8 digits: 7.3 ms a point looped, 8.9-9.6 ms vmapped, 4-16 points a call).
+VMAP_WORK_LIMIT = 2_000_000
+
+
+def has_tied_weights(model: nn.Module) -> bool:
+    """True when one parameter is registered under several names (e.g. tied embeddings)."""
+    return len(list(model.named_parameters(remove_duplicate=False))) != len(list(model.named_parameters()))
 
 
 def _chunks(n: int, chunk: int) -> Iterator[slice]:
@@ -210,6 +216,7 @@ class PointEvaluator:
         self._runner = _Runner(copy.deepcopy(model).eval())
         self._names = tuple(f"{_Runner.PREFIX}{n}" for n in self.layout.names)
         self._bn_modules = [m for m in self._runner.modules() if isinstance(m, _BatchNorm)]
+        self._tied = has_tied_weights(model)  # untying costs ~0.1 ms a call: only when needed
         self._buffers: TensorDict = {f"{_Runner.PREFIX}{n}": b.detach().clone() for n, b in model.named_buffers()}
         self._scratch: TensorDict = {n: b.clone() for n, b in self._buffers.items()}  # written by "batch"
         self._crit: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = per_sample_loss(loss)
@@ -251,7 +258,7 @@ class PointEvaluator:
         params = self._params(vec)
         buffers = self._buffers_at(vec, params)
         with self._bn_train(self.bn == "batch"):
-            total, correct = functional_call(self._runner, (params, buffers), (self._sums,))
+            total, correct = self._call(params, buffers, self._sums)
         return self._result(total, correct)
 
     def evaluate_many(self, vecs: Iterable[torch.Tensor], method: str | None = None) -> list[LossAcc]:
@@ -283,6 +290,10 @@ class PointEvaluator:
     @property
     def _buffers_digest(self) -> str:
         return tensor_digest(*(self._buffers[n] for n in sorted(self._buffers)))
+
+    def _call(self, params: TensorDict, buffers: TensorDict, fn: Callable[[nn.Module], Any]) -> Any:
+        """``fn(net)`` with the network's parameters and buffers replaced by these (one functional_call)."""
+        return functional_call(self._runner, (params, buffers), (fn,), tie_weights=self._tied)
 
     def _params(self, vec: torch.Tensor) -> TensorDict:
         return dict(zip(self._names, self.layout.split(vec)))
@@ -320,7 +331,7 @@ class PointEvaluator:
         stored statistics are the sample-weighted average over chunks (Garipov et al.'s ``bn_update``)."""
         buffers = _fresh_bn_buffers(self._runner, self._buffers)
         with self._bn_train(True):
-            functional_call(self._runner, (params, buffers), (self._update_stats,))
+            self._call(params, buffers, self._update_stats)
         return buffers
 
     def _update_stats(self, net: nn.Module) -> None:
@@ -334,7 +345,7 @@ class PointEvaluator:
 
     def _evaluate_vmap(self, stacked: torch.Tensor) -> list[LossAcc]:
         def sums(vec: torch.Tensor, xb: torch.Tensor, yb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            out = functional_call(self._runner, (self._params(vec), self._buffers), (lambda net: net(xb),))
+            out = self._call(self._params(vec), self._buffers, lambda net: net(xb))
             return self._crit(out, yb).sum(), (out.argmax(-1) == yb).sum()
 
         batched = vmap(sums, in_dims=(0, None, None))

@@ -25,6 +25,7 @@ jobs compute disjoint ``tiles`` into shard files, which :func:`merge_surfaces` j
 from __future__ import annotations
 
 import json
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +35,7 @@ import h5py
 import numpy as np
 import torch
 from torch import nn
+from tqdm import tqdm
 
 from . import __version__
 from . import io as lio
@@ -41,6 +43,8 @@ from .data import Prepared
 from .directions import Directions, orthogonalize
 from .evaluate import LossAcc
 from .params import PointEvaluator, tensor_digest
+
+log = logging.getLogger(__name__)
 
 SPLITS = ("train", "test")
 METRICS = ("loss", "acc")
@@ -77,7 +81,7 @@ def evaluators_for(model: nn.Module, data: Prepared, *, loss: str = "ce", bn: st
 
 # ---------------------------------------------------------------- spans: coordinates -> weights ------------
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class AffineSpan:
     """The points ``origin + a*dx`` (1-D) or ``origin + a*dx + b*dy`` (2-D)."""
 
@@ -104,7 +108,7 @@ class AffineSpan:
                 "dy": tensor_digest(self.dy)}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Segment:
     """The line ``(1 - a) theta0 + a theta1``: exactly ``theta0`` at 0 and ``theta1`` at 1."""
 
@@ -123,7 +127,7 @@ class Segment:
 Span = AffineSpan | Segment
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Plane:
     """The plane through three weight vectors: ``origin`` = the first, orthonormal ``u, v`` (Gram-Schmidt of
     ``theta1 - theta0``, ``theta2 - theta0``), and the three points' coordinates ``(3, 2)`` in it."""
@@ -158,7 +162,7 @@ def grid_around(coordinates: np.ndarray, nx: int, ny: int, margin: float = 0.2) 
 
 # ---------------------------------------------------------------- the file ---------------------------------
 
-@dataclass
+@dataclass(eq=False)
 class Surface:
     """The content of a surface file (complete or not)."""
 
@@ -312,6 +316,25 @@ def _as_coordinates(values: Sequence[float] | np.ndarray | torch.Tensor, name: s
     return arr
 
 
+def _selected_tiles(tiles: Sequence[int] | None, n_tiles: int) -> list[int]:
+    wanted = list(range(n_tiles)) if tiles is None else sorted(set(int(t) for t in tiles))
+    if any(t < 0 or t >= n_tiles for t in wanted):
+        raise ValueError(f"tiles must lie in [0, {n_tiles}), got {list(tiles or [])}")
+    return wanted
+
+
+def _make_spec(xs: np.ndarray, ys: np.ndarray | None, tile_rows: int, span: Span,
+               evaluators: Mapping[str, Evaluator], provenance: Mapping[str, Any]) -> dict[str, Any]:
+    """Everything that determines a surface file's numbers; a file is resumed only under an equal spec."""
+    return _canonical({
+        "format": FORMAT_VERSION, "shape": [len(xs)] + ([] if ys is None else [len(ys)]),
+        "xcoordinates": tensor_digest(torch.from_numpy(xs)),
+        "ycoordinates": None if ys is None else tensor_digest(torch.from_numpy(ys)),
+        "tile_rows": tile_rows, "span": span.digest(),
+        "values": [f"{s}_{m}" for s in evaluators for m in METRICS],
+        "evaluators": {s: ev.fingerprint() for s, ev in evaluators.items()}, "provenance": dict(provenance)})
+
+
 def compute_surface(path: str | os.PathLike, evaluators: Mapping[str, Evaluator], span: Span,
                     xs: Sequence[float] | np.ndarray, ys: Sequence[float] | np.ndarray | None = None, *,
                     provenance: Mapping[str, Any] | None = None, extra: Mapping[str, np.ndarray] | None = None,
@@ -329,26 +352,18 @@ def compute_surface(path: str | os.PathLike, evaluators: Mapping[str, Evaluator]
     xs_arr = _as_coordinates(xs, "xs")
     ys_arr = None if ys is None else _as_coordinates(ys, "ys")
     ranges = tile_ranges(len(xs_arr), tile_rows)
-    wanted = list(range(len(ranges))) if tiles is None else sorted(set(int(t) for t in tiles))
-    if any(t < 0 or t >= len(ranges) for t in wanted):
-        raise ValueError(f"tiles must lie in [0, {len(ranges)}), got {list(tiles or [])}")
-    splits = list(evaluators)
-    provenance = _canonical(dict(provenance or {}))
-    spec = _canonical({
-        "format": FORMAT_VERSION, "shape": [len(xs_arr)] + ([] if ys_arr is None else [len(ys_arr)]),
-        "xcoordinates": tensor_digest(torch.from_numpy(xs_arr)),
-        "ycoordinates": None if ys_arr is None else tensor_digest(torch.from_numpy(ys_arr)),
-        "tile_rows": tile_rows, "span": span.digest(), "values": [f"{s}_{m}" for s in splits for m in METRICS],
-        "evaluators": {s: ev.fingerprint() for s, ev in evaluators.items()}, "provenance": provenance})
-    first = evaluators[splits[0]].fingerprint()
-    attrs = {**provenance, "bn": first.get("bn"), "loss": first.get("loss"), "threads": torch.get_num_threads(),
-             "losslab_version": __version__}
-    surface = _load_existing(path, spec) or _new_surface(xs_arr, ys_arr, splits, len(ranges), spec, attrs,
-                                                         extra or {})
+    wanted = _selected_tiles(tiles, len(ranges))
+    spec = _make_spec(xs_arr, ys_arr, tile_rows, span, evaluators, provenance or {})
+    first = next(iter(spec["evaluators"].values()))
+    attrs = {**spec["provenance"], "bn": first.get("bn"), "loss": first.get("loss"),
+             "threads": torch.get_num_threads(), "losslab_version": __version__}
+    surface = _load_existing(path, spec) or _new_surface(xs_arr, ys_arr, list(evaluators), len(ranges), spec,
+                                                         attrs, extra or {})
     todo = [t for t in wanted if not surface.done[t]]
+    if todo and surface.done.any() and surface.attrs.get("threads") != torch.get_num_threads():
+        log.warning("%s: resuming with %d threads, begun with %s: tiles may differ in the last bits",
+                    path, torch.get_num_threads(), surface.attrs.get("threads"))
     n_points = sum((b - a) * (1 if ys_arr is None else len(ys_arr)) for a, b in (ranges[t] for t in todo))
-    from tqdm import tqdm
-
     with tqdm(total=n_points, disable=not progress, desc=path.name, unit="pt", leave=False) as bar:
         for t in todo:
             _compute_tile(surface, evaluators, span, ranges[t], bar.update)
@@ -425,11 +440,12 @@ def surface_2d(path: str | os.PathLike, evaluators: Mapping[str, Evaluator], ori
 
 
 def interpolation(path: str | os.PathLike, evaluators: Mapping[str, Evaluator], theta0: torch.Tensor,
-                  theta1: torch.Tensor, alphas: Sequence[float] | np.ndarray = tuple(np.linspace(-1, 2, 31)), *,
+                  theta1: torch.Tensor, alphas: Sequence[float] | np.ndarray | None = None, *,
                   checkpoints: tuple[str | os.PathLike | None, str | os.PathLike | None] = (None, None),
                   **run: Any) -> Surface:
     """Goodfellow et al.'s linear interpolation ``(1 - alpha) theta0 + alpha theta1`` for ``alpha`` in
-    ``alphas`` (exactly the two networks at 0 and 1)."""
+    ``alphas`` (default 31 values over [-1, 2]; exactly the two networks at 0 and 1)."""
+    alphas = np.linspace(-1.0, 2.0, 31) if alphas is None else alphas
     provenance = {"direction": "interpolation", "norm": "none", "ignore": "keep", "seed": None,
                   **_checkpoint_provenance({"checkpoint0": checkpoints[0], "checkpoint1": checkpoints[1]})}
     return compute_surface(path, evaluators, Segment(theta0, theta1), alphas, provenance=provenance, **run)

@@ -1,0 +1,74 @@
+# The optimization-lecture toy claims of sources 002 and 000 (losslab.toys): exact computations that need no
+# training runs. Their sizes, step sizes and seeds come from the scale's `toys.<claim id>`; a claim whose key
+# is absent there has no rule at this scale.
+
+TOYS = CFG.get("toys", {})
+TOY_MODULE = str(Path(workflow.basedir) / "src" / "losslab" / "toys.py")  # edits to the module rerun the claims
+
+
+def toy_params(claim_id):
+    return dict(claim=claim_entry(claim_id), scale=SCALE, toy=TOYS[claim_id])
+
+
+if "tanh-toy-surface" in TOYS:
+
+    rule tanh_toy_claim:
+        input:
+            module=TOY_MODULE,
+        output:
+            **claim_outputs("tanh-toy-surface", claim_entry("tanh-toy-surface")["family"]),
+            trajectories=f"{claim_dir('tanh-toy-surface')}/trajectories.png",
+            trajectories_pdf=f"{claim_dir('tanh-toy-surface')}/trajectories.pdf",
+        params:
+            **toy_params("tanh-toy-surface"),
+        log:
+            f"{LOGS}/claims/tanh-toy-surface.log",
+        script:
+            "../scripts/claim_toys.py"
+
+
+if "saddles-dominate-high-dim" in TOYS:
+
+    rule saddles_claim:
+        input:
+            module=TOY_MODULE,
+        output:
+            **claim_outputs("saddles-dominate-high-dim", claim_entry("saddles-dominate-high-dim")["family"]),
+        params:
+            **toy_params("saddles-dominate-high-dim"),
+        log:
+            f"{LOGS}/claims/saddles-dominate-high-dim.log",
+        script:
+            "../scripts/claim_toys.py"
+
+
+if "redundant-overparam-flatness" in TOYS:
+
+    rule redundant_flatness_claim:
+        input:
+            module=TOY_MODULE,
+        output:
+            **claim_outputs("redundant-overparam-flatness",
+                            claim_entry("redundant-overparam-flatness")["family"]),
+        params:
+            **toy_params("redundant-overparam-flatness"),
+        log:
+            f"{LOGS}/claims/redundant-overparam-flatness.log",
+        script:
+            "../scripts/claim_toys.py"
+
+
+if "wilson-adaptive-generalize-worse" in TOYS:
+
+    rule wilson_toy_claim:
+        input:
+            module=TOY_MODULE,
+        output:
+            **claim_outputs("wilson-adaptive-generalize-worse",
+                            claim_entry("wilson-adaptive-generalize-worse")["family"]),
+        params:
+            **toy_params("wilson-adaptive-generalize-worse"),
+        log:
+            f"{LOGS}/claims/wilson-adaptive-generalize-worse.log",
+        script:
+            "../scripts/claim_toys.py"

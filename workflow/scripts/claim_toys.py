@@ -1,0 +1,18 @@
+"""Verdict, table and figure of an optimization-lecture toy claim (losslab.toys): exact computations, no runs."""
+from pathlib import Path
+
+from losslab import toys
+from losslab.claims import check_for
+from losslab.runtime import start_job
+
+sm = snakemake  # noqa: F821 (provided by Snakemake)
+log = start_job(sm.log[0])
+claim, scale = sm.params.claim, sm.params.scale
+params = sm.params.toy  # the scale's toys.<claim id>
+check = check_for(claim, scale)
+if claim["id"] not in toys.CLAIMS:
+    raise ValueError(f"claim {claim['id']!r} is not a toy claim; known: {sorted(toys.CLAIMS)}")
+out_dir = Path(sm.output.verdict).parent
+result = toys.CLAIMS[claim["id"]](params, check, scale, out_dir)
+result.write(sm.output.verdict)
+log.info("%s: %s (%s)", claim["id"], result.verdict, result.measured)
