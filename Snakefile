@@ -31,6 +31,7 @@ def claim_dir(claim_id):
 
 include: "workflow/rules/train.smk"
 include: "workflow/rules/ingredients.smk"
+include: "workflow/rules/surfaces.smk"
 include: "workflow/rules/report.smk"
 
 

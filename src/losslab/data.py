@@ -298,7 +298,9 @@ class Prepared:
         return x
 
 
-def _subset(x: torch.Tensor, y: torch.Tensor, n: int | None, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+def subset(x: torch.Tensor, y: torch.Tensor, n: int | None, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """A fixed random subset of ``n`` samples (in their original order), drawn with ``seed``; all if ``n`` is
+    None or at least the size."""
     if n is None:
         return x, y
     if not _is_int(n) or n < 1:
@@ -341,8 +343,8 @@ def prepare(spec: Mapping[str, Any], *, data_dir: str | os.PathLike | None = Non
         x_te, y_te = x_te[keep_te], lut[y_te[keep_te]]
         num_classes = len(classes)
 
-    x_tr, y_tr = _subset(x_tr, y_tr, spec.get("n_train"), seed=1)
-    x_te, y_te = _subset(x_te, y_te, spec.get("n_test"), seed=2)
+    x_tr, y_tr = subset(x_tr, y_tr, spec.get("n_train"), seed=1)
+    x_te, y_te = subset(x_te, y_te, spec.get("n_test"), seed=2)
 
     normalization = None
     random_steps = []

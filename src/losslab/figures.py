@@ -45,11 +45,12 @@ def new_figure(ncols: int = 1, nrows: int = 1, width: float | None = None, heigh
 
 
 def save(fig, stem: str | Path) -> list[str]:
-    """Write ``stem.png`` and ``stem.pdf`` atomically; close the figure; return the two paths."""
+    """Write ``stem.png`` and ``stem.pdf`` atomically; close the figure (if pyplot manages it); return the two
+    paths."""
     stem = Path(stem)
     paths = []
     for ext in ("png", "pdf"):
-        target = stem.with_suffix(f".{ext}")
+        target = stem.with_name(f"{stem.name}.{ext}")
         with lio.atomic_path(target) as tmp:
             # a fixed creation date keeps the PDF byte-identical across reruns
             meta = {"CreationDate": None} if ext == "pdf" else {"Software": None}

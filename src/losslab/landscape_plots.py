@@ -19,15 +19,16 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from . import io as lio
+from . import figures
 
-FORMATS = ("png", "pdf")
 LOSS_COLOR, ACC_COLOR = "tab:blue", "tab:red"
 SPLIT_STYLES = {"train": "-", "test": "--"}
 
 
 def new_figure(figsize: tuple[float, float] = (5.0, 4.0), projection: str | None = None) -> tuple[Figure, Axes]:
-    """A figure on the Agg canvas with one axes (``projection="3d"`` for surfaces)."""
+    """A figure in the project's style (:mod:`losslab.figures`) on the Agg canvas, with one axes
+    (``projection="3d"`` for surfaces)."""
+    figures.apply_style()
     fig = Figure(figsize=figsize)
     FigureCanvasAgg(fig)
     if projection == "3d":
@@ -35,17 +36,9 @@ def new_figure(figsize: tuple[float, float] = (5.0, 4.0), projection: str | None
     return fig, fig.add_subplot(projection=projection)
 
 
-def save_figure(fig: Figure, stem: str | os.PathLike, formats: Sequence[str] = FORMATS,
-                dpi: int = 150) -> list[Path]:
-    """Write ``<stem>.<fmt>`` for each format, each through a temporary file renamed into place."""
-    stem = Path(stem)
-    paths = []
-    for fmt in formats:
-        path = stem.with_name(f"{stem.name}.{fmt}")
-        with lio.atomic_path(path) as tmp:
-            fig.savefig(tmp, format=fmt, dpi=dpi, bbox_inches="tight")
-        paths.append(path)
-    return paths
+def save_figure(fig: Figure, stem: str | os.PathLike) -> list[Path]:
+    """``<stem>.png`` and ``<stem>.pdf``, atomically (:func:`losslab.figures.save`)."""
+    return [Path(p) for p in figures.save(fig, stem)]
 
 
 def _grid(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -127,14 +120,27 @@ def plot_contour(stem: str | os.PathLike, x: np.ndarray, y: np.ndarray, z: np.nd
                  point_labels: Sequence[str] | None = None, inline_labels: bool = True) -> list[Path]:
     """Contour lines of ``z`` at ``levels`` (pass :func:`shared_levels` to compare networks); ``points``
     (n x 2) are marked, e.g. the three networks of a plane."""
-    xx, yy, z = _grid(x, y, z)
     fig, ax = new_figure()
-    cs = ax.contour(xx, yy, z, levels=levels, cmap="summer")
-    if inline_labels:
-        ax.clabel(cs, inline=True, fontsize=7)
+    draw_contour(ax, x, y, z, levels, inline_labels=inline_labels)
     _mark_points(ax, points, point_labels)
     _label_2d(ax, xlabel, ylabel, title)
     return save_figure(fig, stem)
+
+
+def draw_contour(ax: Axes, x: np.ndarray, y: np.ndarray, z: np.ndarray, levels: np.ndarray | int = 30, *,
+                 inline_labels: bool = True, cmap: str = "summer", log: bool = False):
+    """Contour lines of ``z[i, j]`` at ``(x[i], y[j])`` on ``ax`` (``log``: colours on a log scale, for
+    geometric levels); returns the contour set."""
+    xx, yy, z = _grid(x, y, z)
+    norm = None
+    if log and not isinstance(levels, int):
+        from matplotlib.colors import LogNorm
+
+        norm = LogNorm(float(levels[0]), float(levels[-1]))
+    cs = ax.contour(xx, yy, z, levels=levels, cmap=cmap, norm=norm)
+    if inline_labels:
+        ax.clabel(cs, inline=True, fontsize=7)
+    return cs
 
 
 def plot_heatmap(stem: str | os.PathLike, x: np.ndarray, y: np.ndarray, z: np.ndarray,

@@ -183,6 +183,9 @@ class Surface:
         return int(self.spec["tile_rows"])
 
     def __getitem__(self, key: str) -> np.ndarray:
+        """A dataset by its file name: ``xcoordinates``, ``ycoordinates``, ``train_loss``, ..."""
+        if key in ("xcoordinates", "ycoordinates"):
+            return getattr(self, key)
         return self.values[key]
 
 

@@ -37,7 +37,7 @@ from . import figures
 from .claims import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, ClaimResult, all_of
 from .models import build
 from .params import flatten, unflatten
-from .report import mean_std, pm, write_table
+from .report import pm, write_table
 
 DTYPE = torch.float64
 ATANH_HALF = math.atanh(0.5)  # 0.5493061443340549
@@ -459,7 +459,9 @@ def claim_saddles_high_dim(params: Mapping[str, Any], check: Mapping[str, Any], 
     ax.set_xlabel("N (matrix size)")
     ax.set_ylabel("fraction with all eigenvalues > 0")
     ax.set_xticks(ns)
-    ax.legend(loc="upper right")
+    floor = min([v for v in f[pos]] + [3.0 / params["samples"]] + [0.5 ** ns[-1]])
+    ax.set_ylim(floor / 100, 1.0)  # room for the legend below the data
+    ax.legend(loc="lower left", fontsize=7)
     ax.set_title("random symmetric Hessians: minima become rare")
     figs = figures.save(fig, out_dir / "figure")
 
@@ -719,11 +721,14 @@ def wilson_fit(method: str, x: np.ndarray, y: np.ndarray, cfg: Mapping[str, Any]
                 opt.step()
             hist.append(float(ls_loss(xt, yt, w.detach())))
     else:
-        for _ in range(int(cfg["steps"])):
+        for t in range(int(cfg["steps"])):
             opt.zero_grad()
-            ls_loss(xt, yt, w).backward()
+            loss = ls_loss(xt, yt, w)
+            if t:
+                hist.append(float(loss.detach()))  # the loss at the current iterate (index t)
+            loss.backward()
             opt.step()
-            hist.append(float(ls_loss(xt, yt, w.detach())))
+        hist.append(float(ls_loss(xt, yt, w.detach())))
     return w.detach().numpy(), hist
 
 
@@ -835,8 +840,9 @@ def claim_wilson_toy(params: Mapping[str, Any], check: Mapping[str, Any], scale:
     ax2.legend(loc="best")
     figs = figures.save(fig, out_dir / "figure")
 
-    measured = "; ".join(f"{WILSON_LABELS[m]} test err {pm(get[m]['error'], 100, 1)}%, +{pm(get[m]['frac_positive'], 100, 0)}%"
-                         for m in WILSON_METHODS) + f" (1-p = {100 * (1 - p):.0f}%)"
+    measured = "test error (predicted +): " + "; ".join(
+        f"{WILSON_LABELS[m]} {pm(get[m]['error'], 100, 1)}% ({pm(get[m]['frac_positive'], 100, 0)}%)"
+        for m in WILSON_METHODS) + f"; 1-p = {100 * (1 - p):.0f}%"
     return ClaimResult(id="wilson-adaptive-generalize-worse", scale=scale, verdict=verdict, rule=check["rule"],
                        measured=measured, n_seeds=len(seeds), numbers=numbers, figures=figs, tables=tables,
                        notes=notes)
