@@ -32,10 +32,12 @@ def claim_dir(claim_id):
 include: "workflow/rules/train.smk"
 include: "workflow/rules/ingredients.smk"
 include: "workflow/rules/surfaces.smk"
+include: "workflow/rules/toys.smk"
 include: "workflow/rules/report.smk"
 
 
 rule all:
     input:
         f"{R}/report/claims.md",
+        surface_figures(),
     default_target: True

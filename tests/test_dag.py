@@ -52,8 +52,18 @@ SMALL = {
         "ablation": {"dataset": {"n_train": 200}, "recipe": {"epochs": 2}, "seeds": [0, 1]},
         "sgd_vs_gd": {"dataset": {"n_train": 100}, "recipe": {"epochs": 2}, "seeds": [0, 1],
                       "lr_search": {"grid": [0.1, 1.0]}},
-    }
+        "skip_depth": {"dataset": {"options": {"num_samples": 300}}, "recipe": {"epochs": 1}, "seeds": [0, 1],
+                       "surface": {"x": [-1, 1, 5], "y": [-1, 1, 5], "n_train": 50, "n_test": 50}},
+    },
+    "toys": {
+        "tanh-toy-surface": {"grid": {"points": 41}, "gd": {"steps": 300, "seeds": [0]}},
+        "saddles-dominate-high-dim": {"samples": 2000},
+        "wilson-adaptive-generalize-worse": {"n": 20, "n_test": 50, "seeds": [0]},
+    },
 }
+CLAIMS_IN_SMOKE = ("resnet56-ingredient-ablation", "bottou-sgd-beats-gd", "li-skip-depth-chaos",
+                   "tanh-toy-surface", "saddles-dominate-high-dim", "redundant-overparam-flatness",
+                   "wilson-adaptive-generalize-worse")
 
 
 def test_small_dag_end_to_end(tmp_path):
@@ -63,20 +73,24 @@ def test_small_dag_end_to_end(tmp_path):
     proc = snakemake(tmp_path, "--cores", "2", "--configfile", str(cfg))
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     res = tmp_path / "results" / "smoke"
-    for claim in ("resnet56-ingredient-ablation", "bottou-sgd-beats-gd"):
+    for claim in CLAIMS_IN_SMOKE:
         d = res / "claims" / claim
         for f in ("verdict.json", "table.csv", "table.md", "figure.png", "figure.pdf"):
             assert (d / f).stat().st_size > 0, d / f
         verdict = json.loads((d / "verdict.json").read_text())
         assert verdict["verdict"] in ("reproduced", "not reproduced", "inconclusive")
-        assert verdict["n_seeds"] == 2 and verdict["numbers"]
+        assert verdict["numbers"]
+        if claim in ("resnet56-ingredient-ablation", "bottou-sgd-beats-gd", "li-skip-depth-chaos"):
+            assert verdict["n_seeds"] == 2
+    for variant in ("d8_skip", "d38_noskip"):
+        assert (res / "surfaces" / "skip_depth" / variant / "seed0" / "surface.h5").exists()
     for variant in ("full", "no_momentum", "no_weight_decay", "no_preprocessing", "none"):
         for seed in (0, 1):
             m = json.loads((res / "runs" / "ablation" / variant / f"seed{seed}" / "metrics.json").read_text())
             assert m["epochs"] == 2 and m["train_size"] == 200
     assert (res / "runs" / "sgd_vs_gd" / "gd" / "lr_search.json").exists()
     md = (res / "report" / "claims.md").read_text()
-    assert "resnet56-ingredient-ablation" in md and "pending" in md
+    assert all(c in md for c in CLAIMS_IN_SMOKE) and "pending" in md
     assert (tmp_path / "logs" / "smoke" / "train" / "ablation" / "full.log").exists()
     assert list((res / "benchmarks" / "train").rglob("*.tsv"))
 

@@ -17,6 +17,7 @@ def start_job(log_path: str | Path | None, threads: int = 1) -> logging.Logger:
         handlers.append(logging.FileHandler(log_path, mode="a"))
     logging.basicConfig(level=logging.INFO, handlers=handlers, force=True,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("fontTools").setLevel(logging.WARNING)  # matplotlib's PDF backend is chatty at INFO
     torch.set_num_threads(int(threads))
     log = logging.getLogger("losslab.job")
     log.info("torch %s, %d thread(s)", torch.__version__, torch.get_num_threads())

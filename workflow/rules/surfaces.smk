@@ -14,6 +14,24 @@ def surface_files(name):
             for v in experiment(name).get("variants", {"default": {}}) for s in surface_settings(name)["seeds"]]
 
 
+def trajectory_files(name):
+    t = experiment(name).get("trajectory")
+    return [] if t is None else [f"{R}/surfaces/{name}/{v}/seed{s}/pca_surface.h5"
+                                 for v in t["variants"] for s in t["seeds"]]
+
+
+def surface_figures():
+    """The standard figures of every surface and trajectory surface of this scale (rule `all` asks for them)."""
+    out = []
+    for name, exp in EXP.items():
+        stems = (surface_files(name) if "surface" in exp else []) + trajectory_files(name)
+        for h5 in stems:
+            kind = Path(h5).stem  # surface or pca_surface
+            out.append(f"{Path(h5).parent}/figures/{kind}/contour.png")
+        out += [f"{Path(h5).parent}/figures/trajectory.png" for h5 in trajectory_files(name)]
+    return out
+
+
 rule surface:
     input:
         run=f"{R}/runs/{{experiment}}/{{variant}}",
@@ -33,6 +51,53 @@ rule surface:
     threads: THREADS
     script:
         "../scripts/surface.py"
+
+
+rule trajectory:
+    input:
+        run=f"{R}/runs/{{experiment}}/{{variant}}",
+    output:
+        surface=f"{R}/surfaces/{{experiment}}/{{variant}}/seed{{seed}}/pca_surface.h5",
+        directions=f"{R}/surfaces/{{experiment}}/{{variant}}/seed{{seed}}/pca_directions.h5",
+    params:
+        run=lambda wc: run_spec(experiment(wc.experiment), wc.variant),
+        settings=lambda wc: experiment(wc.experiment)["trajectory"],
+        data_dir=CFG.get("data_dir"),
+        resources=CFG.get("resources", "resources"),
+        progress=CFG.get("progress", False),
+    log:
+        f"{LOGS}/trajectory/{{experiment}}/{{variant}}/seed{{seed}}.log",
+    benchmark:
+        f"{R}/benchmarks/trajectory/{{experiment}}/{{variant}}/seed{{seed}}.tsv"
+    threads: THREADS
+    script:
+        "../scripts/trajectory.py"
+
+
+rule surface_figures:
+    input:
+        f"{R}/surfaces/{{experiment}}/{{variant}}/seed{{seed}}/{{kind}}.h5",
+    output:
+        **{f"{stem}_{ext}": f"{R}/surfaces/{{experiment}}/{{variant}}/seed{{seed}}/figures/{{kind}}/{stem}.{ext}"
+           for stem in ("contour", "filled", "surface3d", "line1d") for ext in ("png", "pdf")},
+    wildcard_constraints:
+        kind="surface|pca_surface",
+    log:
+        f"{LOGS}/figures/{{experiment}}/{{variant}}/seed{{seed}}/{{kind}}.log",
+    script:
+        "../scripts/surface_figures.py"
+
+
+rule trajectory_figure:
+    input:
+        f"{R}/surfaces/{{experiment}}/{{variant}}/seed{{seed}}/pca_surface.h5",
+    output:
+        png=f"{R}/surfaces/{{experiment}}/{{variant}}/seed{{seed}}/figures/trajectory.png",
+        pdf=f"{R}/surfaces/{{experiment}}/{{variant}}/seed{{seed}}/figures/trajectory.pdf",
+    log:
+        f"{LOGS}/figures/{{experiment}}/{{variant}}/seed{{seed}}/trajectory.log",
+    script:
+        "../scripts/surface_figures.py"
 
 
 rule skip_depth_claim:

@@ -3,7 +3,6 @@
 # is absent there has no rule at this scale.
 
 TOYS = CFG.get("toys", {})
-TOY_MODULE = str(Path(workflow.basedir) / "src" / "losslab" / "toys.py")  # edits to the module rerun the claims
 
 
 def toy_params(claim_id):
@@ -13,8 +12,6 @@ def toy_params(claim_id):
 if "tanh-toy-surface" in TOYS:
 
     rule tanh_toy_claim:
-        input:
-            module=TOY_MODULE,
         output:
             **claim_outputs("tanh-toy-surface", claim_entry("tanh-toy-surface")["family"]),
             trajectories=f"{claim_dir('tanh-toy-surface')}/trajectories.png",
@@ -30,8 +27,6 @@ if "tanh-toy-surface" in TOYS:
 if "saddles-dominate-high-dim" in TOYS:
 
     rule saddles_claim:
-        input:
-            module=TOY_MODULE,
         output:
             **claim_outputs("saddles-dominate-high-dim", claim_entry("saddles-dominate-high-dim")["family"]),
         params:
@@ -45,8 +40,6 @@ if "saddles-dominate-high-dim" in TOYS:
 if "redundant-overparam-flatness" in TOYS:
 
     rule redundant_flatness_claim:
-        input:
-            module=TOY_MODULE,
         output:
             **claim_outputs("redundant-overparam-flatness",
                             claim_entry("redundant-overparam-flatness")["family"]),
@@ -61,8 +54,6 @@ if "redundant-overparam-flatness" in TOYS:
 if "wilson-adaptive-generalize-worse" in TOYS:
 
     rule wilson_toy_claim:
-        input:
-            module=TOY_MODULE,
         output:
             **claim_outputs("wilson-adaptive-generalize-worse",
                             claim_entry("wilson-adaptive-generalize-worse")["family"]),

@@ -1,0 +1,15 @@
+"""The figures of one surface file: contour, filled, 3-D and 1-D; or the trajectory of a PCA-plane surface."""
+from pathlib import Path
+
+from losslab.landscape import plot_surface_file, plot_trajectory_file
+from losslab.runtime import start_job
+
+sm = snakemake  # noqa: F821 (provided by Snakemake)
+log = start_job(sm.log[0])
+wc = sm.wildcards
+title = f"{wc.experiment} {wc.variant} seed {wc.seed}"
+if sm.rule == "trajectory_figure":
+    files = plot_trajectory_file(sm.input[0], Path(sm.output.png).with_suffix(""), title=title)
+else:
+    files = plot_surface_file(sm.input[0], Path(sm.output.contour_png).parent, title=title)
+log.info("wrote %d figure files", len(files))
