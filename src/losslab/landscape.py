@@ -113,6 +113,7 @@ def trajectory_of_run(run: Mapping[str, Any], seed_dir: str | os.PathLike, setti
 
 
 SURFACE_FIGURES = ("contour", "filled", "surface3d", "line1d")
+ZMAX_3D = 10.0  # loss-landscape's default vmax: the 3-D view clips the loss here so the basin stays visible
 
 
 def plot_surface_file(path: str | os.PathLike, out_dir: str | os.PathLike, title: str = "") -> list[Path]:
@@ -131,7 +132,7 @@ def plot_surface_file(path: str | os.PathLike, out_dir: str | os.PathLike, title
     files += plots.plot_heatmap(out_dir / "filled", xs, ys, z, levels, xlabel=labels[0], ylabel=labels[1],
                                 title=f"{title} train loss", cbar_label="train loss")
     files += plots.plot_surface_3d(out_dir / "surface3d", xs, ys, z, xlabel=labels[0], ylabel=labels[1],
-                                   zlabel="train loss", title=title)
+                                   zlabel=f"train loss (clipped at {ZMAX_3D:g})", title=title, zmax=ZMAX_3D)
     row = int(np.argmin(np.abs(ys)))
     files += plots.plot_1d(out_dir / "line1d", xs,
                            {sp: s[f"{sp}_loss"][:, row] for sp in ("train", "test") if f"{sp}_loss" in s.values},

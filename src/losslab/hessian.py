@@ -1,0 +1,629 @@
+"""Curvature of the training loss: Hessian-vector products, extreme eigenvalues, spectral density, trace,
+epsilon-sharpness, and maps of the eigenvalue ratio over a plane.
+
+Everything is computed through the functional view of :mod:`losslab.params`: the model is never rewritten,
+and :class:`TrainingLoss` evaluates the mean loss
+
+    ``L(w) = (1/n) sum_i l(f(x_i; w), y_i) + (wd/2) ||w||^2``
+
+of a stated dataset ``(x, y)`` at any flat weight vector ``w`` (chunk by chunk, one
+``torch.func.functional_call`` of a private copy of the network per chunk), with its gradient, its
+Hessian-vector products ``H v`` ("Pearlmutter's trick": the directional derivative of the gradient, here by
+double backward) and, for tiny nets, its exact Hessian (``torch.func.hessian``). :meth:`TrainingLoss.hessian`
+is the linear operator ``v -> H(w) v`` at one point; every iterative method below takes such an operator
+(:class:`SymmetricOperator`) and counts the products it uses.
+
+Batch normalisation: ``bn`` is :class:`losslab.params.PointEvaluator`'s policy. The default ``running`` is
+eval mode with the model's running statistics, as PyHessian (``model.eval()``) and Li et al.'s
+``plot_hessian_eigen.py`` do: the Hessian is that of the loss the evaluated network computes, with the
+statistics constants. ``recompute`` takes fresh statistics at each point (a train-mode pass over the
+``recompute_data``) and also holds them constant; ``batch`` normalises each chunk by its own statistics and
+differentiates through them (the train-mode loss for batches of ``chunk`` samples).
+
+The methods:
+
+* :func:`lanczos`: the Lanczos iteration with full reorthogonalisation for the ``k`` largest and/or
+  smallest eigenvalues and their Ritz vectors, stopped when each wanted Ritz pair's residual
+  ``||H y - theta y|| = beta_m |s_m|`` is at most ``tol`` times ``|theta|``;
+* :func:`spectral_density`: stochastic Lanczos quadrature (Ghorbani, Krishnan & Xiao 2019; Yao et al.'s
+  PyHessian): "the Gaussian quadrature nodes and weights ``(theta_i, tau_i)`` of ``m`` Lanczos steps from a
+  random start approximate the spectral density, smoothed by a Gaussian kernel", averaged over starts;
+* :func:`hutchinson_trace`: ``tr(H) = E[z^T H z]`` over Rademacher probes ``z``;
+* :func:`epsilon_sharpness`: Keskar et al. (2017)'s Metric 2.1, maximised by L-BFGS-B;
+* :func:`eigenvalue_ratio_surface`: Li et al. (2018)'s map of ``|lambda_min / lambda_max|`` over a 2-D span
+  (their Fig. 7), tiled, resumable and mergeable like :func:`losslab.surfaces.compute_surface`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping, Protocol, Sequence
+
+import numpy as np
+import scipy.linalg
+import scipy.optimize
+import torch
+import torch.func
+from torch import nn
+from tqdm import tqdm
+
+from . import __version__
+from .params import ParamLayout, PointEvaluator, TensorDict, _chunks, flatten
+from .surfaces import (AffineSpan, Surface, _as_coordinates, _canonical, _finish, _load_existing,
+                       _selected_tiles, partial_path, tile_ranges, write_surface)
+
+log = logging.getLogger(__name__)
+
+HVP_METHODS = ("double_backward", "jvp")
+# Measured with benchmarks/hessian_speed.py (convnet [8, 16] / [32] on 500 digits, 2.3k weights, chunk 250,
+# one thread, torch 2.14 CPU): double backward 10.1 ms a product, torch.func jvp-of-grad 20.3 ms (2.0x slower).
+HVP_METHOD = "double_backward"
+WHICH = ("largest", "smallest", "both")
+RELATIVE_TO = ("eigenvalue", "norm")
+DEFAULT_MAX_ITER = 300
+
+
+# ---------------------------------------------------------------- operators -------------------------------
+
+class SymmetricOperator(Protocol):
+    """What the iterative methods need: the dimension and ``v -> A v`` for a symmetric ``A``."""
+
+    @property
+    def dim(self) -> int: ...
+
+    def matvec(self, v: torch.Tensor) -> torch.Tensor: ...
+
+
+@dataclass(frozen=True, eq=False)
+class DenseOperator:
+    """A symmetric matrix as an operator (for checks, and for Hessians small enough to form)."""
+
+    matrix: torch.Tensor
+
+    @property
+    def dim(self) -> int:
+        return self.matrix.shape[0]
+
+    def matvec(self, v: torch.Tensor) -> torch.Tensor:
+        return self.matrix @ v.to(self.matrix.dtype)
+
+
+@dataclass(frozen=True, eq=False)
+class HessianOperator:
+    """``v -> H(w) v``: the Hessian of ``loss`` at the weight vector ``point``."""
+
+    loss: "TrainingLoss"
+    point: torch.Tensor
+
+    @property
+    def dim(self) -> int:
+        return self.loss.dim
+
+    def matvec(self, v: torch.Tensor) -> torch.Tensor:
+        return self.loss.hvp(v, self.point)
+
+    def matrix(self) -> torch.Tensor:
+        """The exact Hessian (``dim x dim``; tiny nets only)."""
+        return self.loss.hessian_matrix(self.point)
+
+
+class TrainingLoss:
+    """The mean loss ``L(w) = (1/n) sum_i l(f(x_i; w), y_i) + (wd/2) ||w||^2`` of ``model``'s architecture
+    over ``(x, y)``, as a function of the flat weight vector ``w`` (laid out like
+    :func:`losslab.params.flatten`), with its gradient, Hessian-vector products and exact Hessian.
+
+    ``loss`` is ``"ce"`` or ``"mse"`` (:func:`losslab.evaluate.per_sample_loss`); ``bn`` the batch-norm
+    policy (default ``running``: eval mode with the model's running statistics, see the module doc);
+    ``weight_decay`` the ``wd`` of the L2 term (it adds ``wd * v`` to ``H v``); ``chunk`` samples are
+    processed at a time (the Hessian of the mean is the sum of the chunks' shares). ``method`` computes
+    ``H v`` by double backward (``torch.autograd.grad`` with ``create_graph``) or by ``torch.func.jvp`` of
+    ``torch.func.grad``; the default is the faster one on the CPU (:data:`HVP_METHOD`).
+
+    ``point`` is the model's own weights (the default of every method's ``w``). ``products`` counts the
+    Hessian-vector products computed and ``evaluations`` the loss (and gradient) passes, for benchmarks.
+    The model is not mutated: a private copy of it is evaluated.
+    """
+
+    def __init__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, loss: str = "ce",
+                 bn: str = "running", weight_decay: float = 0.0, chunk: int = 250,
+                 recompute_data: torch.Tensor | None = None, method: str = HVP_METHOD):
+        if method not in HVP_METHODS:
+            raise ValueError(f"unknown Hessian-vector product method {method!r}; known: {list(HVP_METHODS)}")
+        if not weight_decay >= 0:
+            raise ValueError(f"weight_decay must be >= 0, not {weight_decay!r}")
+        self._ev = PointEvaluator(model, x, y, loss=loss, bn=bn, chunk=chunk, recompute_data=recompute_data,
+                                  many="loop")
+        self.layout: ParamLayout = self._ev.layout
+        self.criterion, self.bn, self.chunk = loss, bn, chunk
+        self.weight_decay, self.method = float(weight_decay), method
+        self.point = flatten(model)
+        self.products = 0
+        self.evaluations = 0
+
+    @property
+    def dim(self) -> int:
+        """The number of weights (the Hessian is ``dim x dim``)."""
+        return self.layout.size
+
+    @property
+    def n(self) -> int:
+        """The number of samples the loss averages over."""
+        return len(self._ev.y)
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.point.dtype
+
+    def hessian(self, w: torch.Tensor | None = None) -> HessianOperator:
+        """The Hessian at ``w`` (default: the model's weights) as an operator."""
+        return HessianOperator(self, self._at(w))
+
+    def value(self, w: torch.Tensor | None = None) -> float:
+        """``L(w)``."""
+        def term(s: slice, buffers: TensorDict) -> tuple[torch.Tensor, ...]:
+            with torch.no_grad():
+                return (self._chunk_loss(w, s, buffers),)
+
+        w = self._at(w)
+        self.evaluations += 1
+        (total,) = self._sum_chunks(w, term)
+        return float(total) + self._decay_value(w)
+
+    def value_and_grad(self, w: torch.Tensor | None = None) -> tuple[float, torch.Tensor]:
+        """``L(w)`` and ``grad L(w)`` (a flat vector)."""
+        w_ = self._at(w).detach().requires_grad_(True)
+
+        def term(s: slice, buffers: TensorDict) -> tuple[torch.Tensor, ...]:
+            loss = self._chunk_loss(w_, s, buffers)
+            return loss, *torch.autograd.grad(loss, w_, allow_unused=True, materialize_grads=True)
+
+        self.evaluations += 1
+        total, g = self._sum_chunks(w_, term)
+        w = w_.detach()
+        return float(total) + self._decay_value(w), g + self.weight_decay * w
+
+    def hvp(self, v: torch.Tensor, w: torch.Tensor | None = None) -> torch.Tensor:
+        """The Hessian-vector product ``H(w) v`` (``w`` defaults to the model's weights)."""
+        w = self._at(w).detach()
+        v = v.to(self.dtype)
+        if self.method == "jvp":
+            def term(s: slice, buffers: TensorDict) -> tuple[torch.Tensor, ...]:
+                grad = torch.func.grad(lambda u: self._chunk_loss(u, s, buffers))
+                return (torch.func.jvp(grad, (w,), (v,))[1],)
+        else:
+            w_ = w.requires_grad_(True)
+
+            def term(s: slice, buffers: TensorDict) -> tuple[torch.Tensor, ...]:
+                (g,) = torch.autograd.grad(self._chunk_loss(w_, s, buffers), w_, create_graph=True)
+                if not g.requires_grad:  # the chunk's loss is linear in w
+                    return (torch.zeros_like(v),)
+                return torch.autograd.grad(g, w_, grad_outputs=v, allow_unused=True, materialize_grads=True)
+
+        self.products += 1
+        (hv,) = self._sum_chunks(w, term)
+        return hv + self.weight_decay * v
+
+    def hessian_matrix(self, w: torch.Tensor | None = None) -> torch.Tensor:
+        """The exact Hessian ``d^2 L / dw^2`` at ``w``, by ``torch.func.hessian`` of the flat-vector loss
+        (``dim x dim``: tiny nets only)."""
+        w = self._at(w).detach()
+
+        def term(s: slice, buffers: TensorDict) -> tuple[torch.Tensor, ...]:
+            return (torch.func.hessian(lambda u: self._chunk_loss(u, s, buffers))(w),)
+
+        (h,) = self._sum_chunks(w, term)
+        return h + self.weight_decay * torch.eye(self.dim, dtype=h.dtype)
+
+    def fingerprint(self) -> dict[str, Any]:
+        """What determines this loss's numbers (model, data, BN policy and buffers, chunk, decay)."""
+        out = {k: v for k, v in self._ev.fingerprint().items() if k not in ("many", "points_per_call")}
+        return {**out, "weight_decay": self.weight_decay, "hvp": self.method}
+
+    # ------------------------------------------------------------ internals
+
+    def _at(self, w: torch.Tensor | None) -> torch.Tensor:
+        if w is None:
+            return self.point
+        if w.shape != self.point.shape:
+            raise ValueError(f"expected a flat vector of {self.dim} weights, got shape {tuple(w.shape)}")
+        return w.to(self.dtype)
+
+    def _decay_value(self, w: torch.Tensor) -> float:
+        return 0.5 * self.weight_decay * float(w.detach().double().square().sum()) if self.weight_decay else 0.0
+
+    def _buffers(self, w: torch.Tensor) -> TensorDict:
+        """The network's buffers at ``w`` under the BN policy: constants, never differentiated."""
+        with torch.no_grad():
+            w = w.detach()
+            return self._ev._buffers_at(w, self._ev._params(w))
+
+    def _chunk_loss(self, w: torch.Tensor, s: slice, buffers: TensorDict) -> torch.Tensor:
+        """``(1/n) sum_{i in chunk} l_i(w)``, the chunk's share of the mean loss (one functional call)."""
+        ev = self._ev
+        xb, yb = ev.x[s], ev.y[s]
+        return ev._call(ev._params(w), buffers, lambda net: ev._crit(net(xb), yb).sum()) / self.n
+
+    def _sum_chunks(self, w: torch.Tensor, term: Callable[[slice, TensorDict], tuple[torch.Tensor, ...]]
+                    ) -> tuple[torch.Tensor, ...]:
+        """The sum over chunks of ``term(chunk, buffers)`` (tuples added entrywise), BN in the policy's mode."""
+        buffers = self._buffers(w)
+        total: tuple[torch.Tensor, ...] | None = None
+        with torch.enable_grad(), self._ev._bn_train(self.bn == "batch"):
+            for s in _chunks(self.n, self.chunk):
+                parts = tuple(p.detach() for p in term(s, buffers))
+                total = parts if total is None else tuple(a + b for a, b in zip(total, parts))
+        assert total is not None, "the loss needs at least one sample"
+        return total
+
+
+# ---------------------------------------------------------------- Lanczos ---------------------------------
+
+class _Krylov:
+    """The Lanczos recurrence ``A Q_m = Q_m T_m + beta_m q_{m+1} e_m^T`` with full reorthogonalisation
+    (every new vector is orthogonalised twice against the whole basis, "twice is enough"), in float64.
+
+    ``T_m`` is tridiagonal with ``alphas`` on the diagonal and ``betas`` beside it; a coupling of 0 marks a
+    restart after an invariant subspace was found.
+    """
+
+    def __init__(self, op: SymmetricOperator, start: torch.Tensor, capacity: int):
+        self.op, self.capacity = op, capacity
+        self.basis = torch.empty(min(capacity, 32), op.dim, dtype=torch.float64)
+        self.alphas: list[float] = []
+        self.betas: list[float] = []
+        self.beta = 0.0  # ||r_m||, the norm of the pending residual vector
+        self.products = 0
+        self._q = self._unit(start.double())
+        self._r = torch.zeros(0)
+
+    @property
+    def size(self) -> int:
+        return len(self.alphas)
+
+    @staticmethod
+    def _unit(v: torch.Tensor) -> torch.Tensor:
+        return v / v.norm()
+
+    def _orthogonalize(self, w: torch.Tensor) -> torch.Tensor:
+        q = self.basis[:self.size]
+        for _ in range(2):
+            w = w - q.T @ (q @ w)
+        return w
+
+    def step(self) -> None:
+        """Append the pending ``q_m`` to the basis: ``alpha_m = q_m^T A q_m``, ``r_m``, ``beta_m = ||r_m||``."""
+        j = self.size
+        if j == len(self.basis):
+            grown = torch.empty(min(2 * j, self.capacity), self.op.dim, dtype=torch.float64)
+            grown[:j] = self.basis
+            self.basis = grown
+        q = self._q
+        self.basis[j] = q
+        w = self.op.matvec(q).double()
+        self.products += 1
+        alpha = float(w @ q)
+        w = w - alpha * q
+        if j > 0:
+            w = w - self.betas[-1] * self.basis[j - 1]
+        self.alphas.append(alpha)
+        self._r = self._orthogonalize(w)
+        self.beta = float(self._r.norm())
+
+    def advance(self, restart: torch.Generator | None = None) -> bool:
+        """Make ``q_{m+1} = r_m / beta_m`` pending. After a breakdown (``beta_m`` ~ 0: the Krylov space is
+        invariant) restart from a random vector orthogonal to the basis (coupling 0) when a generator is
+        given, else return False."""
+        scale = max(map(abs, self.alphas)) + max(self.betas, default=0.0)
+        if self.beta > 100 * torch.finfo(torch.float64).eps * scale * math.sqrt(self.op.dim):
+            self.betas.append(self.beta)
+            self._q = self._r / self.beta
+            return True
+        if restart is None or self.size >= self.op.dim:
+            return False
+        self.betas.append(0.0)
+        self._q = self._unit(self._orthogonalize(torch.randn(self.op.dim, generator=restart,
+                                                             dtype=torch.float64)))
+        return True
+
+    def ritz(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Ritz values (ascending), the eigenvectors ``S`` of ``T_m`` (columns) and the residual norms
+        ``||A y_i - theta_i y_i|| = beta_m |S[m, i]|``."""
+        d = np.asarray(self.alphas)
+        if self.size == 1:
+            theta, s = d.copy(), np.ones((1, 1))
+        else:
+            theta, s = scipy.linalg.eigh_tridiagonal(d, np.asarray(self.betas[:self.size - 1]))
+        return theta, s, self.beta * np.abs(s[-1])
+
+    def vectors(self, s: np.ndarray) -> torch.Tensor:
+        """The Ritz vectors ``Q_m s`` of the columns of ``s``, as unit rows."""
+        y = torch.from_numpy(np.ascontiguousarray(s.T)) @ self.basis[:self.size]
+        return y / y.norm(dim=1, keepdim=True)
+
+
+@dataclass(frozen=True, eq=False)
+class Eigenpairs:
+    """Eigenvalues and unit eigenvectors (rows, float64) with their residual estimates
+    ``||H v - lambda v||``, whether every one met the tolerance, and the Lanczos steps (= products) used."""
+
+    values: np.ndarray
+    vectors: torch.Tensor
+    residuals: np.ndarray
+    converged: bool
+    iterations: int
+    products: int
+
+
+def _wanted(theta: np.ndarray, k: int, which: str) -> np.ndarray:
+    """Indices of the wanted Ritz values: ``k`` largest descending, ``k`` smallest ascending, or both."""
+    n = len(theta)
+    top = np.arange(n - 1, max(n - k, 0) - 1, -1)
+    bottom = np.arange(min(k, n))
+    return {"largest": top, "smallest": bottom, "both": np.concatenate([top, bottom])}[which]
+
+
+def lanczos(op: SymmetricOperator, k: int = 1, which: str = "largest", *, tol: float = 1e-3,
+            relative_to: str = "eigenvalue", max_iter: int | None = None, seed: int = 0) -> Eigenpairs:
+    """The ``k`` extreme eigenpairs of the symmetric ``op`` by the Lanczos iteration with full
+    reorthogonalisation, from a seeded Gaussian start vector.
+
+    ``which``: ``"largest"`` (values descending), ``"smallest"`` (the most negative first) or ``"both"``
+    (the ``k`` largest descending, then the ``k`` smallest ascending; both ends converge in one run). The
+    iteration stops once every wanted Ritz pair ``(theta, y)`` has ``||H y - theta y|| <= tol * |theta|``
+    (``relative_to="eigenvalue"``; this bounds the eigenvalue's relative error by ``tol``) or ``<= tol *
+    max |theta|`` (``"norm"``: relative to the spectral radius, for eigenvalues near zero), or after
+    ``max_iter`` steps (default ``min(dim, 300)``; then ``converged`` is False and a warning is logged).
+    Each step costs one product. An eigenvalue of multiplicity ``m`` is found once per random restart, so
+    repeated eigenvalues may need more steps.
+    """
+    if which not in WHICH:
+        raise ValueError(f"unknown which {which!r}; known: {list(WHICH)}")
+    if relative_to not in RELATIVE_TO:
+        raise ValueError(f"unknown relative_to {relative_to!r}; known: {list(RELATIVE_TO)}")
+    if k < 1 or tol <= 0:
+        raise ValueError("k must be >= 1 and tol > 0")
+    n = op.dim
+    k = min(k, n)
+    max_iter = min(n, DEFAULT_MAX_ITER if max_iter is None else max_iter)
+    gen = torch.Generator().manual_seed(seed)
+    krylov = _Krylov(op, torch.randn(n, generator=gen, dtype=torch.float64), max_iter)
+    needed = k if which != "both" else min(2 * k, n)
+    while True:
+        krylov.step()
+        theta, s, res = krylov.ritz()
+        idx = _wanted(theta, k, which)
+        ref = np.abs(theta[idx]) if relative_to == "eigenvalue" else np.full(len(idx), np.abs(theta).max())
+        converged = krylov.size >= needed and bool(np.all(res[idx] <= tol * ref))
+        if converged or krylov.size >= max_iter or not krylov.advance(restart=gen):
+            break
+    if not converged:
+        log.warning("Lanczos: %d %s eigenvalue(s) not converged to tol %g after %d steps (residuals %s)",
+                    k, which, tol, krylov.size, np.array2string(res[idx], precision=3))
+    return Eigenpairs(theta[idx], krylov.vectors(s[:, idx]), res[idx], converged, krylov.size, krylov.products)
+
+
+# ---------------------------------------------------------------- spectral density and trace --------------
+
+@dataclass(frozen=True, eq=False)
+class SpectralDensity:
+    """The smoothed spectral density ``phi(t) = (1/n_runs) sum_runs sum_i tau_i g_sigma(t - theta_i)`` on
+    ``grid``, with the quadrature ``nodes`` (Ritz values) and ``weights`` (squared first components of the
+    eigenvectors of ``T``) of each run and the kernel's variance ``sigma2``."""
+
+    grid: np.ndarray
+    density: np.ndarray
+    nodes: tuple[np.ndarray, ...]
+    weights: tuple[np.ndarray, ...]
+    sigma2: float
+    products: int
+
+    @property
+    def mean(self) -> float:
+        """The density's mean ``(1/n_runs) sum tau_i theta_i`` (= the average of ``v^T H v`` over the unit
+        start vectors: an estimate of ``tr(H) / dim``)."""
+        return float(np.mean([w @ t for w, t in zip(self.weights, self.nodes)]))
+
+
+def _gaussian(t: np.ndarray, centres: np.ndarray, sigma2: float) -> np.ndarray:
+    """``N(t; centre, sigma2)`` for every ``t`` (rows) and centre (columns)."""
+    return np.exp(-(t[:, None] - centres[None, :]) ** 2 / (2 * sigma2)) / math.sqrt(2 * math.pi * sigma2)
+
+
+def _rademacher(n: int, gen: torch.Generator) -> torch.Tensor:
+    return torch.randint(0, 2, (n,), generator=gen, dtype=torch.int8).double().mul_(2).sub_(1)
+
+
+def spectral_density(op: SymmetricOperator, *, n_runs: int = 5, n_steps: int = 90, sigma2: float = 1e-5,
+                     n_grid: int = 10_000, margin: float = 0.01, seed: int = 0) -> SpectralDensity:
+    """Stochastic Lanczos quadrature (Ghorbani et al. 2019, as in PyHessian's ``density``).
+
+    For each of ``n_runs`` Rademacher start vectors, ``n_steps`` Lanczos steps (full reorthogonalisation;
+    fewer if the Krylov space becomes invariant) give ``T = S diag(theta) S^T``; the nodes ``theta_i`` with
+    weights ``tau_i = S[0, i]^2`` (summing to 1) are the Gaussian quadrature of the start vector's spectral
+    measure. The density is their average smoothed by a Gaussian of variance ``sigma2 * max(1, spread)``
+    (PyHessian's scaling) on ``n_grid`` points from the smallest node ``- margin - 5 sigma`` to the largest
+    ``+ margin + 5 sigma``; it is not renormalised, so it integrates to 1 up to the grid's resolution.
+    Costs ``n_runs * n_steps`` products.
+    """
+    if n_runs < 1 or n_steps < 1 or n_grid < 2:
+        raise ValueError("n_runs, n_steps must be >= 1 and n_grid >= 2")
+    gen = torch.Generator().manual_seed(seed)
+    steps = min(n_steps, op.dim)
+    nodes, weights, products = [], [], 0
+    for _ in range(n_runs):
+        krylov = _Krylov(op, _rademacher(op.dim, gen), steps)
+        krylov.step()
+        while krylov.size < steps and krylov.advance():
+            krylov.step()
+        theta, s, _ = krylov.ritz()
+        nodes.append(theta)
+        weights.append(s[0] ** 2)
+        products += krylov.products
+    lo, hi = min(t.min() for t in nodes), max(t.max() for t in nodes)
+    var = sigma2 * max(1.0, hi - lo)
+    pad = margin + 5 * math.sqrt(var)
+    grid = np.linspace(lo - pad, hi + pad, n_grid)
+    density = np.mean([_gaussian(grid, t, var) @ w for t, w in zip(nodes, weights)], axis=0)
+    return SpectralDensity(grid, density, tuple(nodes), tuple(weights), var, products)
+
+
+@dataclass(frozen=True, eq=False)
+class TraceEstimate:
+    """Hutchinson's estimate of ``tr(H)``: the mean of the probes' ``z^T H z``, its standard error, the
+    samples."""
+
+    value: float
+    stderr: float
+    samples: np.ndarray
+
+
+def hutchinson_trace(op: SymmetricOperator, n_probes: int = 100, *, seed: int = 0) -> TraceEstimate:
+    """Hutchinson's trace estimator ``tr(H) = E[z^T H z]`` with ``n_probes`` Rademacher vectors ``z``
+    (entries +-1; one product each), as PyHessian's ``trace``."""
+    if n_probes < 1:
+        raise ValueError("n_probes must be >= 1")
+    gen = torch.Generator().manual_seed(seed)
+    samples = []
+    for _ in range(n_probes):
+        z = _rademacher(op.dim, gen)
+        samples.append(float(op.matvec(z).double() @ z))
+    arr = np.asarray(samples)
+    stderr = float(arr.std(ddof=1) / math.sqrt(len(arr))) if len(arr) > 1 else math.inf
+    return TraceEstimate(float(arr.mean()), stderr, arr)
+
+
+# ---------------------------------------------------------------- epsilon-sharpness -----------------------
+
+@dataclass(frozen=True, eq=False)
+class Sharpness:
+    """Keskar et al.'s ``phi_{x,f}(eps, A)`` (``value``, in percent) with ``f(x)``, the largest loss found
+    in ``C_eps``, the maximiser ``y`` (p entries), the box half-widths ``eps (|(A^+ x)_i| + 1)`` and the
+    number of loss-and-gradient evaluations."""
+
+    value: float
+    loss: float
+    max_loss: float
+    eps: float
+    subspace_dim: int | None
+    y: np.ndarray
+    half_widths: np.ndarray
+    evaluations: int
+
+
+def epsilon_sharpness(loss: TrainingLoss, eps: float, w: torch.Tensor | None = None, *,
+                      subspace_dim: int | None = None, seed: int = 0, maxiter: int = 10) -> Sharpness:
+    """Keskar et al. (2017), Metric 2.1: "Given ``x``, ``eps > 0`` and ``A``, we define the
+    ``(C_eps, A)``-sharpness of ``f`` at ``x`` as
+
+        ``phi_{x,f}(eps, A) = (max_{y in C_eps} f(x + A y) - f(x)) / (1 + f(x)) * 100``",
+
+    with the box ``C_eps = {z : -eps (|(A^+ x)_i| + 1) <= z_i <= eps (|(A^+ x)_i| + 1)}`` and ``A^+`` the
+    pseudo-inverse of ``A``. ``subspace_dim=None`` is the full space (``A = I_n``); ``subspace_dim=p`` a
+    random ``n x p`` Gaussian ``A`` drawn with ``seed`` (the paper uses ``p = 100``). ``f`` is ``loss`` (the
+    paper: the full training set) at ``x = w`` (default: the model's weights).
+
+    As in the paper, the maximum is sought by ``scipy.optimize.minimize(method="L-BFGS-B")`` on ``-f``
+    (gradient ``-A^T grad f`` from autograd) from ``y = 0`` with ``maxiter`` (10) iterations; scipy's
+    gradient and function tolerances are set to 0 so that the iterations are not cut short at a nearly flat
+    minimiser (an absolute ``1e-5`` would stop at once on a well-trained net). The largest ``f`` seen at any
+    evaluated point of the box is reported, so the value is >= 0.
+    """
+    if not eps > 0:
+        raise ValueError(f"eps must be > 0, not {eps!r}")
+    x = loss._at(w).detach().double()
+    if subspace_dim is None:
+        a = None
+        ax = x
+    else:
+        if not 1 <= subspace_dim <= loss.dim:
+            raise ValueError(f"subspace_dim must lie in [1, {loss.dim}], not {subspace_dim}")
+        a = torch.randn(loss.dim, subspace_dim, generator=torch.Generator().manual_seed(seed),
+                        dtype=torch.float64)
+        ax = torch.linalg.pinv(a) @ x
+    half = (eps * (ax.abs() + 1.0)).numpy()
+    f0 = loss.value(x)
+    best = {"f": f0, "y": np.zeros_like(half), "evals": 0}
+
+    def negative(y: np.ndarray) -> tuple[float, np.ndarray]:
+        y = np.clip(y, -half, half)
+        yt = torch.from_numpy(y)
+        f, g = loss.value_and_grad(x + (yt if a is None else a @ yt))
+        best["evals"] += 1
+        if f > best["f"]:
+            best["f"], best["y"] = f, y.copy()
+        g = g.double()
+        return -f, -(g if a is None else a.T @ g).numpy()
+
+    scipy.optimize.minimize(negative, np.zeros_like(half), jac=True, method="L-BFGS-B",
+                            bounds=scipy.optimize.Bounds(-half, half),
+                            options={"maxiter": maxiter, "gtol": 0.0, "ftol": 0.0})
+    value = (best["f"] - f0) / (1.0 + f0) * 100.0
+    return Sharpness(value, f0, best["f"], eps, subspace_dim, best["y"], half, best["evals"])
+
+
+# ---------------------------------------------------------------- the eigenvalue-ratio map ----------------
+
+RATIO_VALUES = ("lambda_max", "lambda_min", "ratio", "products")
+RATIO_FORMAT_VERSION = 1
+
+
+def eigenvalue_ratio_surface(path: str | os.PathLike, loss: TrainingLoss, span: AffineSpan,
+                             xs: Sequence[float] | np.ndarray, ys: Sequence[float] | np.ndarray, *,
+                             tol: float = 1e-2, max_iter: int | None = None, seed: int = 0,
+                             provenance: Mapping[str, Any] | None = None, tile_rows: int = 1,
+                             tiles: Sequence[int] | None = None, progress: bool = True,
+                             on_tile: Callable[[int], None] | None = None) -> Surface:
+    """Li et al. (2018), Fig. 7: "the absolute ratio of the minimum and maximum eigenvalues of the Hessian,
+    ``|lambda_min / lambda_max|``", mapped over the plane ``span`` (``origin + a dx + b dy``) on the grid
+    ``xs`` x ``ys``: blue where the surface is convex, yellow where it has significant negative curvature.
+
+    At every point one Lanczos run (:func:`lanczos` with ``which="both"``) converges both ends of the full
+    Hessian's spectrum, to ``tol`` relative to the spectral radius (so the ratio is accurate to about
+    ``tol``; Li et al. used ARPACK's ``eigsh`` with ``tol=1e-2``). The file is the surfaces' format (datasets
+    ``xcoordinates``, ``ycoordinates``, ``lambda_max``, ``lambda_min``, ``ratio``, ``products`` of shape
+    ``(len(xs), len(ys))``, a ``done`` mask per tile, a ``spec``), written tile by tile through
+    ``<stem>.partial.h5``: a killed run resumes where it stopped, a mismatched file raises
+    :class:`losslab.surfaces.SurfaceMismatchError`, shards of ``tiles`` join with
+    :func:`losslab.surfaces.merge_surfaces`, and :func:`losslab.surfaces.read_surface` reads it.
+    """
+    path = Path(path)
+    if span.dy is None:
+        raise ValueError("the eigenvalue-ratio map needs a 2-D span")
+    xs_arr, ys_arr = _as_coordinates(xs, "xs"), _as_coordinates(ys, "ys")
+    ranges = tile_ranges(len(xs_arr), tile_rows)
+    wanted = _selected_tiles(tiles, len(ranges))
+    lanczos_opts = {"tol": tol, "max_iter": max_iter, "seed": seed}
+    spec = _canonical({
+        "format": RATIO_FORMAT_VERSION, "kind": "hessian_eigenvalue_ratio", "shape": [len(xs_arr), len(ys_arr)],
+        "xcoordinates": xs_arr.tolist(), "ycoordinates": ys_arr.tolist(), "tile_rows": tile_rows,
+        "span": span.digest(), "values": list(RATIO_VALUES), "loss": loss.fingerprint(),
+        "lanczos": lanczos_opts, "provenance": dict(provenance or {})})
+    surface = _load_existing(path, spec)
+    if surface is None:
+        values = {name: np.full((len(xs_arr), len(ys_arr)), np.nan) for name in RATIO_VALUES}
+        attrs = {**spec["provenance"], "bn": loss.bn, "loss": loss.criterion, "tol": tol,
+                 "threads": torch.get_num_threads(), "losslab_version": __version__}
+        surface = Surface(xs_arr, ys_arr, values, np.zeros(len(ranges), dtype=bool), spec, attrs)
+    todo = [t for t in wanted if not surface.done[t]]
+    n_points = sum(b - a for a, b in (ranges[t] for t in todo)) * len(ys_arr)
+    with tqdm(total=n_points, disable=not progress, desc=path.name, unit="pt", leave=False) as bar:
+        for t in todo:
+            for i in range(*ranges[t]):
+                for j, b in enumerate(ys_arr):
+                    ends = lanczos(loss.hessian(span.point(float(xs_arr[i]), float(b))), 1, "both",
+                                   relative_to="norm", **lanczos_opts)
+                    lam_max, lam_min = (float(v) for v in ends.values)
+                    ratio = abs(lam_min / lam_max) if lam_max != 0 else math.nan
+                    for name, v in zip(RATIO_VALUES, (lam_max, lam_min, ratio, ends.products)):
+                        surface.values[name][i, j] = v
+                    bar.update(1)
+            surface.done[t] = True
+            write_surface(partial_path(path), surface)
+            if on_tile is not None:
+                on_tile(t)
+    _finish(path, surface)
+    return surface
