@@ -1,7 +1,14 @@
-"""Shared test set-up: keep torch on one thread so timings are stable and tests do not oversubscribe."""
+"""Shared test set-up: torch on one thread, a scratch working directory, and Snakemake runs of the DAG."""
+
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(autouse=True)
@@ -21,3 +28,41 @@ def _work_in_a_scratch_directory(tmp_path_factory):
     os.chdir(tmp_path_factory.mktemp("cwd"))
     yield
     os.chdir(previous)
+
+
+def snakemake(workdir: Path, *args: str, timeout: int = 1800) -> subprocess.CompletedProcess:
+    """Run this checkout's Snakefile with ``workdir`` as the working directory (outputs land there)."""
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(workdir), *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+
+
+SMALL = {
+    "experiments": {
+        "ablation": {"dataset": {"n_train": 200}, "recipe": {"epochs": 2}, "seeds": [0, 1]},
+        "sgd_vs_gd": {"dataset": {"n_train": 100}, "recipe": {"epochs": 2}, "seeds": [0, 1],
+                      "lr_search": {"grid": [0.1, 1.0]}},
+        "skip_depth": {"dataset": {"options": {"num_samples": 300}}, "recipe": {"epochs": 2}, "seeds": [0, 1],
+                       "surface": {"x": [-1, 1, 5], "y": [-1, 1, 5], "n_train": 50, "n_test": 50}},
+    },
+    "toys": {
+        "tanh-toy-surface": {"grid": {"points": 41}, "gd": {"steps": 300, "seeds": [0]}},
+        "saddles-dominate-high-dim": {"samples": 2000},
+        "wilson-adaptive-generalize-worse": {"n": 20, "n_test": 50, "seeds": [0]},
+    },
+}
+CLAIMS_IN_SMOKE = ("resnet56-ingredient-ablation", "bottou-sgd-beats-gd", "li-skip-depth-chaos",
+                   "tanh-toy-surface", "saddles-dominate-high-dim", "redundant-overparam-flatness",
+                   "wilson-adaptive-generalize-worse")
+
+
+
+
+@pytest.fixture(scope="session")
+def small_dag(tmp_path_factory):
+    """The smoke DAG on shrunken experiments (every rule kind, about a minute), run once per session."""
+    workdir = tmp_path_factory.mktemp("small_dag")
+    cfg = workdir / "small.yaml"
+    cfg.write_text(yaml.safe_dump(SMALL))
+    proc = snakemake(workdir, "--cores", "2", "--configfile", str(cfg))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return workdir, cfg

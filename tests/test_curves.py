@@ -268,8 +268,10 @@ def test_resume_after_interrupt_gives_bitwise_identical_bends(tmp_path: Path) ->
     assert [r["batch_loss"] for r in state2["history"]] == [r["batch_loss"] for r in state["history"]]
     # a checkpoint of another curve is refused
     other = make_curve("bezier", resumed.w0, resumed.w1, 2)
-    with pytest.raises(CurveMismatchError):
+    with pytest.raises(CurveMismatchError, match="kind"):
         fit_curve(other, model, data, RESUME_RECIPE, seed=3, ckpt_path=tmp_path / "curve.pt")
+    with pytest.raises(CurveMismatchError, match="seed"):
+        fit_curve(resumed, model, data, RESUME_RECIPE, seed=4, ckpt_path=tmp_path / "curve.pt")
 
 
 # ---------------------------------------------------------------- metrics ---------------------------------

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,9 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.dag
 
 
-def snakemake(workdir: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(workdir), *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+from conftest import CLAIMS_IN_SMOKE, snakemake
 
 
 def test_paper_scale_plans_without_data(tmp_path):
@@ -47,31 +43,9 @@ def test_bad_nested_value_in_a_configfile(tmp_path):
     assert "config key 'experiments.ablation.recipe.epochs'" in proc.stdout + proc.stderr
 
 
-SMALL = {
-    "experiments": {
-        "ablation": {"dataset": {"n_train": 200}, "recipe": {"epochs": 2}, "seeds": [0, 1]},
-        "sgd_vs_gd": {"dataset": {"n_train": 100}, "recipe": {"epochs": 2}, "seeds": [0, 1],
-                      "lr_search": {"grid": [0.1, 1.0]}},
-        "skip_depth": {"dataset": {"options": {"num_samples": 300}}, "recipe": {"epochs": 1}, "seeds": [0, 1],
-                       "surface": {"x": [-1, 1, 5], "y": [-1, 1, 5], "n_train": 50, "n_test": 50}},
-    },
-    "toys": {
-        "tanh-toy-surface": {"grid": {"points": 41}, "gd": {"steps": 300, "seeds": [0]}},
-        "saddles-dominate-high-dim": {"samples": 2000},
-        "wilson-adaptive-generalize-worse": {"n": 20, "n_test": 50, "seeds": [0]},
-    },
-}
-CLAIMS_IN_SMOKE = ("resnet56-ingredient-ablation", "bottou-sgd-beats-gd", "li-skip-depth-chaos",
-                   "tanh-toy-surface", "saddles-dominate-high-dim", "redundant-overparam-flatness",
-                   "wilson-adaptive-generalize-worse")
-
-
-def test_small_dag_end_to_end(tmp_path):
+def test_small_dag_end_to_end(small_dag):
     """The whole smoke DAG's rules on shrunken experiments: every output is written, a rerun has nothing to do."""
-    cfg = tmp_path / "small.yaml"
-    cfg.write_text(yaml.safe_dump(SMALL))
-    proc = snakemake(tmp_path, "--cores", "2", "--configfile", str(cfg))
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    tmp_path, cfg = small_dag
     res = tmp_path / "results" / "smoke"
     for claim in CLAIMS_IN_SMOKE:
         d = res / "claims" / claim

@@ -34,7 +34,7 @@ import logging
 import math
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
@@ -50,14 +50,12 @@ from .data import Prepared
 from .evaluate import per_sample_loss
 from .optim import lr_at, make_optimizer
 from .params import ParamLayout, PointEvaluator, flatten, has_batchnorm, tensor_digest
-from .surfaces import Plane, Segment, evaluators_for, plane_surface, plane_through, Surface
+from .surfaces import Plane, Segment, Surface, evaluators_for, plane_surface, plane_through
 from .train import Recipe
 
 log = logging.getLogger(__name__)
 
-SPLITS = ("train", "test")
 QUANTITIES = ("train_loss", "train_err", "test_loss", "test_err")
-STATS = ("min", "max", "mean", "int", "barrier")
 
 
 class CurveMismatchError(ValueError):
@@ -247,9 +245,9 @@ def fit_curve(curve: Curve, model: nn.Module, data: Prepared, recipe: Recipe, se
 
     With ``ckpt_path`` set, the bends, optimizer state, RNG states, epoch and history are written atomically
     after every epoch and a present checkpoint is resumed from: a killed run ends with the same bends, bitwise,
-    as an uninterrupted one (at the same thread count). A checkpoint of another curve (kind, bends, endpoints)
-    raises :class:`CurveMismatchError`. The global RNG (dropout) is seeded inside a ``fork_rng`` block and
-    left as it was.
+    as an uninterrupted one (at the same thread count). A checkpoint of another curve (kind, number of bends,
+    endpoints), recipe or seed raises :class:`CurveMismatchError`. The global RNG (dropout) is seeded inside
+    a ``fork_rng`` block and left as it was.
     """
     recipe.validate()
     layout = ParamLayout.of(model)
@@ -260,7 +258,8 @@ def fit_curve(curve: Curve, model: nn.Module, data: Prepared, recipe: Recipe, se
     opt = make_optimizer([curve.bends], recipe.optimizer, recipe.lr, momentum=recipe.momentum, weight_decay=0.0)
     gen = torch.Generator().manual_seed(seed)
     bs, steps = _batching(len(data.y_train), recipe.batch_size)
-    identity = {"kind": curve.kind, "n_bends": curve.n_bends, "endpoints_sha256": curve.endpoints_digest()}
+    identity = {"kind": curve.kind, "n_bends": curve.n_bends, "endpoints_sha256": curve.endpoints_digest(),
+                "recipe": json.dumps(asdict(recipe), sort_keys=True, default=str), "seed": seed}
     ckpt = None if ckpt_path is None else Path(ckpt_path)
 
     def objective(xb: torch.Tensor, yb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -276,9 +275,9 @@ def fit_curve(curve: Curve, model: nn.Module, data: Prepared, recipe: Recipe, se
         state: dict[str, Any] = {"epoch": 0, "history": [], "wall": 0.0, "diverged": False}
         if ckpt is not None and ckpt.exists():
             ck = lio.load_torch(ckpt)
-            found = {k: ck.get(k) for k in identity}
-            if found != identity:
-                raise CurveMismatchError(f"{ckpt}: a checkpoint of another curve ({found} != {identity}); "
+            diffs = [f"{k}: {ck.get(k)!r} != {v!r}" for k, v in identity.items() if ck.get(k) != v]
+            if diffs:
+                raise CurveMismatchError(f"{ckpt}: a checkpoint of another curve or recipe ({'; '.join(diffs)}); "
                                          f"delete it or use another path")
             with torch.no_grad():
                 curve.bends.copy_(ck["bends"])

@@ -59,8 +59,9 @@ from .surfaces import (AffineSpan, Surface, _as_coordinates, _canonical, _finish
 log = logging.getLogger(__name__)
 
 HVP_METHODS = ("double_backward", "jvp")
-# Measured with benchmarks/hessian_speed.py (convnet [8, 16] / [32] on 500 digits, 2.3k weights, chunk 250,
-# one thread, torch 2.14 CPU): double backward 10.1 ms a product, torch.func jvp-of-grad 20.3 ms (2.0x slower).
+# Measured with benchmarks/hessian_speed.py (convnet [8, 16] / [32], 2122 weights, 500 digits, chunk 250, one
+# thread, torch 2.14 CPU, best of 5): double backward 10.1 ms a product, torch.func jvp of grad 14.0 ms; over
+# three seeds and machine loads the jvp was 1.4-1.55x slower.
 HVP_METHOD = "double_backward"
 WHICH = ("largest", "smallest", "both")
 RELATIVE_TO = ("eigenvalue", "norm")
@@ -137,6 +138,9 @@ class TrainingLoss:
             raise ValueError(f"weight_decay must be >= 0, not {weight_decay!r}")
         self._ev = PointEvaluator(model, x, y, loss=loss, bn=bn, chunk=chunk, recompute_data=recompute_data,
                                   many="loop")
+        if bn == "batch":  # batch statistics, nothing stored: no in-place update for torch.func to refuse
+            for m in self._ev._bn_modules:
+                m.track_running_stats = False
         self.layout: ParamLayout = self._ev.layout
         self.criterion, self.bn, self.chunk = loss, bn, chunk
         self.weight_decay, self.method = float(weight_decay), method
@@ -164,11 +168,12 @@ class TrainingLoss:
 
     def value(self, w: torch.Tensor | None = None) -> float:
         """``L(w)``."""
+        w = self._at(w)
+
         def term(s: slice, buffers: TensorDict) -> tuple[torch.Tensor, ...]:
             with torch.no_grad():
                 return (self._chunk_loss(w, s, buffers),)
 
-        w = self._at(w)
         self.evaluations += 1
         (total,) = self._sum_chunks(w, term)
         return float(total) + self._decay_value(w)
@@ -209,8 +214,12 @@ class TrainingLoss:
 
     def hessian_matrix(self, w: torch.Tensor | None = None) -> torch.Tensor:
         """The exact Hessian ``d^2 L / dw^2`` at ``w``, by ``torch.func.hessian`` of the flat-vector loss
-        (``dim x dim``: tiny nets only)."""
+        (``dim x dim``: tiny nets only). With train-mode BN (``bn="batch"``) ``torch.func``'s vmap, which
+        ``torch.func.hessian`` uses, gets the batch statistics' derivatives wrong (torch 2.14), so there the
+        columns ``H e_i`` are computed by :meth:`hvp` instead (``dim`` products, counted)."""
         w = self._at(w).detach()
+        if self.bn == "batch" and self._ev._bn_modules:
+            return torch.stack([self.hvp(e, w) for e in torch.eye(self.dim, dtype=self.dtype)], dim=1)
 
         def term(s: slice, buffers: TensorDict) -> tuple[torch.Tensor, ...]:
             return (torch.func.hessian(lambda u: self._chunk_loss(u, s, buffers))(w),)
@@ -348,13 +357,13 @@ class _Krylov:
 @dataclass(frozen=True, eq=False)
 class Eigenpairs:
     """Eigenvalues and unit eigenvectors (rows, float64) with their residual estimates
-    ``||H v - lambda v||``, whether every one met the tolerance, and the Lanczos steps (= products) used."""
+    ``||H v - lambda v||``, whether every one met the tolerance, and the products used (one per Lanczos
+    step)."""
 
     values: np.ndarray
     vectors: torch.Tensor
     residuals: np.ndarray
     converged: bool
-    iterations: int
     products: int
 
 
@@ -403,7 +412,7 @@ def lanczos(op: SymmetricOperator, k: int = 1, which: str = "largest", *, tol: f
     if not converged:
         log.warning("Lanczos: %d %s eigenvalue(s) not converged to tol %g after %d steps (residuals %s)",
                     k, which, tol, krylov.size, np.array2string(res[idx], precision=3))
-    return Eigenpairs(theta[idx], krylov.vectors(s[:, idx]), res[idx], converged, krylov.size, krylov.products)
+    return Eigenpairs(theta[idx], krylov.vectors(s[:, idx]), res[idx], converged, krylov.products)
 
 
 # ---------------------------------------------------------------- spectral density and trace --------------

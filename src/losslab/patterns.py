@@ -22,7 +22,7 @@ Here (:class:`PatternPlane`):
   it to ``s`` to grow.
 * Batch normalisation: BN's scale ``gamma`` is the one parameter a fresh initialisation sets to a constant
   (1), so the three initialisations agree on it and a direction made of them carries a large non-zero-mean
-  ``gamma`` part. The paper (appendix C, with PyTorch's then ``gamma ~ U[0, 1]`` initialisation)
+  ``gamma`` part. The paper (appendix C; PyTorch up to 1.1 initialised ``gamma ~ U[0, 1]``)
   reparametrises ``gamma = gamma_plane + 0.5``. Here ``gamma = gamma_plane + gamma_shift`` with
   ``gamma_plane ~ U[-gamma_spread, gamma_spread]`` drawn for each of origin, u and v; the default
   ``gamma_shift = 1`` centres the plane at ``gamma = 1`` (PyTorch's present initialisation), and
@@ -88,16 +88,21 @@ FORMAT_VERSION = 1
 _BatchNorm = nn.modules.batchnorm._BatchNorm
 
 # ``method="auto"`` in training is ``vmap``: the gradient pass (forward + backward) of a step's cells batched
-# by torch.vmap beat one-cell-at-a-time autograd in every setup measured with :func:`cell_throughput` on this
-# 2-core CPU (shared, so +-15%), 1 thread, torch 2.14, a minibatch of 64 8x8 digits, 16 cells a step, cells/s:
-#   convnet [8, 16] (hidden 64, 3.0k weights):          loop 860-890, vmap 980-1170 (4, 8 or 16 cells a call)
-#   convnet [8, 16] + BN:                               loop 615-755, vmap 1125-1220 (16 a call), 820-1010 (4-8)
-#   convnet [8, 16], pooled 4x4, hidden 128 (35k):      loop 625,     vmap 930-940 (16), 640-785 (4-8)
-#   the same + BN:                                      loop 580-590, vmap 775-785 (16), 525-675 (4-8)
-#   MLP 64-32-10 (2.4k weights):                        loop 4.0k,    vmap 12k (16), 3.7k-7.4k (4-8)
-# so every call takes the whole step (``cells_per_call`` 16); lower it to bound memory (vmap holds that many
-# cells' activations at once). Evaluating the maps (forward only) is PointEvaluator's business: there vmap
-# and the loop were level (conv: 163-173 cells/s over 1437 digits; MLP: 1.4k) and its ``auto`` rule stands.
+# by torch.vmap beat one-cell-at-a-time autograd in every setup measured on this 2-core CPU (shared with other
+# jobs: +-15%), 1 thread, torch 2.14, 16 cells a step on a minibatch of 64 8x8 digits, in cells/s:
+#   fit_pattern end to end (sampling, plane, gradients, Adam), 12x12 smiley:
+#     convnet [8, 16] (hidden 64, 3.0k weights):    loop 620-750,  vmap 1250-1350
+#     the same with BN:                             loop 600-650,  vmap 860-1040
+#   cell_throughput (the gradient pass alone):
+#     convnet [8, 16]:                              loop 860-890,  vmap 980-1170 (4, 8 or 16 cells a call)
+#     convnet [8, 16] + BN:                         loop 615-755,  vmap 1125-1220 (16 a call), 820-1010 (4-8)
+#     convnet [8, 16], pooled 4x4, hidden 128 (35k): loop 625,     vmap 930-940 (16), 640-785 (4-8)
+#     the same + BN:                                loop 580-590,  vmap 775-785 (16), 525-675 (4-8)
+#     MLP 64-32-10 (2.4k weights):                  loop 4.0k,     vmap 12k (16), 3.7k-7.4k (4-8)
+# so a call takes the whole step (``cells_per_call`` 16); lower it to bound memory (vmap holds that many
+# cells' activations at once). The maps (forward only) go through PointEvaluator, whose ``auto`` rule stands:
+# there the loop was level or ahead (convnet [8, 16], 144 cells over 1437 + 360 digits: loop 137 cells/s,
+# vmap 121; with BN and recomputed statistics, loop only: 62).
 DEFAULT_CELLS_PER_CALL = 16
 
 
@@ -130,7 +135,7 @@ def gamma_mask(model: nn.Module) -> torch.Tensor:
 
 
 class PatternPlane(nn.Module):
-    """The plane ``w(x, y) = shift + origin + s (x u + v_hat y)`` of multi-point optimization.
+    """The plane ``w(x, y) = shift + origin + s (x u + y v_hat)`` of multi-point optimization.
 
     ``origin``, ``u`` and ``v`` are flat vectors in ``layout`` (the model's ``named_parameters`` order) and
     ``s`` (``scale``) a scalar, all learned. ``v_hat`` is ``v``'s Gram-Schmidt component orthogonal to ``u``,
@@ -260,17 +265,22 @@ class CellNet:
         cells = cells.detach()
         if self.resolve(method) == "loop":
             parts = [self._one(cells[i], black[i], weight[i], xb, yb) for i in range(len(cells))]
-            return tuple(torch.stack(t) for t in zip(*parts))  # type: ignore[return-value]
+            g, ce, acc = (torch.stack(t) for t in zip(*parts))
+            return g, ce, acc
         gs, ces, accs = [], [], []
-        for s in range(0, len(cells), max(1, cells_per_call)):
-            sl = slice(s, s + max(1, cells_per_call))
+        step = max(1, cells_per_call)
+        for start in range(0, len(cells), step):
+            sl = slice(start, start + step)
             g, (ce, acc) = self._vgrad(cells[sl], black[sl], weight[sl], xb, yb)
-            gs.append(g), ces.append(ce), accs.append(acc)
+            gs.append(g)
+            ces.append(ce)
+            accs.append(acc)
         return torch.cat(gs), torch.cat(ces).detach(), torch.cat(accs)
 
 
 def cell_throughput(plane: PatternPlane, model: nn.Module, x: torch.Tensor, y: torch.Tensor, n_cells: int = 16,
-                    method: str = "loop", cells_per_call: int = DEFAULT_CELLS_PER_CALL, repeats: int = 5, cap: float = 2.5) -> float:
+                    method: str = "loop", cells_per_call: int = DEFAULT_CELLS_PER_CALL, repeats: int = 5,
+                    cap: float = 2.5) -> float:
     """Cells per second of one MPO gradient pass (forward and backward of ``n_cells`` cells on the minibatch
     ``(x, y)``, half of them black), by ``method``: the best of ``repeats`` timed passes after a warm-up."""
     plane.check_model(model)
@@ -370,9 +380,15 @@ def sample_cells(pattern: np.ndarray, n: int, generator: torch.Generator) -> tor
     return torch.cat([pick_b, pick_w])
 
 
+# settings that do not change the optimisation's trajectory: a run may be resumed with other values (e.g. more steps)
+_NOT_IN_TRAJECTORY = ("steps", "ckpt_every", "eval_bn", "eval_chunk", "eval_method", "n_eval_train", "n_eval_test")
+
+
 def _fingerprint(plane: PatternPlane, pattern: np.ndarray, data: Prepared, config: MPOConfig, seed: int,
                  method: str) -> dict[str, Any]:
-    return {"format": FORMAT_VERSION, "config": json.dumps(asdict(config), sort_keys=True), "seed": int(seed),
+    """What determines the trajectory of a run: a checkpoint is only resumed by a run with the same one."""
+    trajectory = {k: v for k, v in asdict(config).items() if k not in _NOT_IN_TRAJECTORY}
+    return {"format": FORMAT_VERSION, "config": json.dumps(trajectory, sort_keys=True), "seed": int(seed),
             "method": method, "pattern_sha256": tensor_digest(torch.as_tensor(pattern)),
             "data_sha256": tensor_digest(data.x_train, data.y_train),
             "layout": json.dumps([[n, list(s)] for n, s in zip(plane.layout.names, plane.layout.shapes)]),
@@ -389,7 +405,8 @@ def fit_pattern(plane: PatternPlane, model: nn.Module, pattern: np.ndarray, data
     one Adam step on ``mean_black CE - mean_white min(CE, cap)``. ``model`` gives the architecture (its
     weights are not used). With ``ckpt_path``, the state is written atomically every ``config.ckpt_every``
     steps and at the end, and an existing checkpoint is resumed (refused with :class:`PatternMismatchError`
-    when written with other settings). ``on_step(step, row)`` is called after every step.
+    when written with settings that change the trajectory; ``steps`` may grow). ``on_step(step, row)`` is
+    called after every step.
 
     Returns ``{"step", "history", "wall", "diverged", "method"}``; ``history`` has one row per step: the
     sampled cells' mean black / white minibatch CE and accuracy, and ``s``.
@@ -564,6 +581,8 @@ def plot_pattern_fit(pattern: np.ndarray, maps: PatternMaps, stem: str | Path, t
         ax.set_title(label)
         ax.set_xlabel("cell j (y)")
         ax.grid(False)
+        for spine in ax.spines.values():
+            spine.set_visible(True)
         ax.set_xticks([])
         ax.set_yticks([])
     axes[0].set_ylabel("cell i (x)")

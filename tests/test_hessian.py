@@ -1,0 +1,265 @@
+"""Curvature tools (losslab.hessian) checked against the exact Hessian of tiny float64 nets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from losslab.hessian import (DenseOperator, TrainingLoss, eigenvalue_ratio_surface, epsilon_sharpness,
+                             hutchinson_trace, lanczos, spectral_density)
+from losslab.models import build
+from losslab.params import PointEvaluator
+from losslab.surfaces import AffineSpan, SurfaceMismatchError, partial_path, read_surface
+
+SHAPE = (1, 4, 4)
+N_CLASSES = 3
+
+
+def _data(n: int = 40, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return (torch.randn(n, *SHAPE, generator=g, dtype=torch.float64),
+            torch.randint(0, N_CLASSES, (n,), generator=g))
+
+
+def _mlp(activation: str = "tanh", widths: tuple[int, ...] = (8,), seed: int = 0) -> torch.nn.Module:
+    """16 inputs, 8 hidden, 3 classes: 163 weights."""
+    torch.manual_seed(seed)
+    return build({"name": "mlp", "widths": list(widths), "activation": activation}, SHAPE, N_CLASSES).double()
+
+
+@pytest.fixture(scope="module")
+def tiny() -> tuple[TrainingLoss, torch.Tensor, torch.Tensor]:
+    """The mean cross-entropy of a tanh MLP over 40 samples (3 chunks), its exact Hessian and spectrum."""
+    x, y = _data()
+    loss = TrainingLoss(_mlp(), x, y, chunk=16)
+    h = loss.hessian_matrix()
+    return loss, h, torch.linalg.eigvalsh(h)
+
+
+# ---------------------------------------------------------------- the loss and its products ---------------
+
+@pytest.mark.parametrize("method", ["double_backward", "jvp"])
+def test_hvp_equals_exact_hessian_times_v(tiny, method: str) -> None:
+    ref, h, _ = tiny
+    x, y = _data()
+    loss = TrainingLoss(_mlp(), x, y, chunk=16, method=method)
+    assert loss.dim == 163 and torch.allclose(h, h.T, atol=1e-12)
+    g = torch.Generator().manual_seed(1)
+    for _ in range(3):
+        v = torch.randn(loss.dim, generator=g, dtype=torch.float64)
+        assert torch.allclose(loss.hvp(v), h @ v, rtol=1e-9, atol=1e-12)
+    assert loss.products == 3
+    # at another point, through the operator
+    w = loss.point + 0.1 * torch.randn(loss.dim, generator=g, dtype=torch.float64)
+    v = torch.randn(loss.dim, generator=g, dtype=torch.float64)
+    assert torch.allclose(loss.hessian(w).matvec(v), loss.hessian_matrix(w) @ v, rtol=1e-9, atol=1e-12)
+
+
+def test_value_and_gradient_match_the_evaluator_and_autograd(tiny) -> None:
+    loss, _, _ = tiny
+    model, (x, y) = _mlp(), _data()
+    assert loss.value() == pytest.approx(PointEvaluator(model, x, y).evaluate(loss.point).loss, rel=1e-12)
+    value, grad = loss.value_and_grad()
+    torch.nn.functional.cross_entropy(model(x), y).backward()
+    expected = torch.cat([p.grad.reshape(-1) for p in model.parameters()])
+    assert value == pytest.approx(loss.value(), rel=1e-12)
+    assert torch.allclose(grad, expected, rtol=1e-9, atol=1e-12)
+
+
+def test_weight_decay_adds_wd_times_identity(tiny) -> None:
+    plain, h, _ = tiny
+    wd = 0.03
+    x, y = _data()
+    decayed = TrainingLoss(_mlp(), x, y, chunk=16, weight_decay=wd)
+    assert torch.allclose(decayed.hessian_matrix() - h, wd * torch.eye(plain.dim, dtype=torch.float64), atol=1e-12)
+    v = torch.randn(plain.dim, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    assert torch.allclose(decayed.hvp(v) - plain.hvp(v), wd * v, atol=1e-12)
+    w = plain.point
+    (f0, g0), (f1, g1) = plain.value_and_grad(), decayed.value_and_grad()
+    assert f1 - f0 == pytest.approx(0.5 * wd * float(w @ w), rel=1e-10)
+    assert torch.allclose(g1 - g0, wd * w, atol=1e-12)
+
+
+def test_batchnorm_model_in_eval_mode_is_not_mutated() -> None:
+    torch.manual_seed(0)
+    model = build({"name": "convnet", "channels": [2, 4], "hidden": [8], "bn": True}, (1, 6, 6), 5).double()
+    x = torch.randn(24, 1, 6, 6, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    y = torch.randint(0, 5, (24,), generator=torch.Generator().manual_seed(4))
+    model.train()
+    with torch.no_grad():
+        model(2 * x + 0.5)  # running statistics that are not the defaults
+    model.eval()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    v = torch.randn(sum(p.numel() for p in model.parameters()), generator=torch.Generator().manual_seed(5),
+                    dtype=torch.float64)
+
+    running = TrainingLoss(model, x, y, chunk=12)  # the default: eval mode, the running statistics
+    assert running.bn == "running"
+    assert torch.allclose(running.hvp(v), running.hessian_matrix() @ v, rtol=1e-9, atol=1e-12)
+    batch = TrainingLoss(model, x, y, chunk=12, bn="batch")  # differentiated through the batch statistics
+    step = 1e-5
+    grad_at = lambda w: batch.value_and_grad(w)[1]  # noqa: E731
+    fd = (grad_at(batch.point + step * v) - grad_at(batch.point - step * v)) / (2 * step)
+    hv = batch.hvp(v)
+    assert torch.allclose(hv, fd, rtol=1e-5, atol=1e-7) and not torch.allclose(hv, running.hvp(v), atol=1e-3)
+
+    after = model.state_dict()
+    assert not model.training and before.keys() == after.keys()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+# ---------------------------------------------------------------- Lanczos ---------------------------------
+
+def test_lanczos_top5_match_the_exact_hessian(tiny) -> None:
+    loss, h, eig = tiny
+    tol = 1e-4
+    result = lanczos(loss.hessian(), 5, tol=tol)
+    exact = eig.flip(0)[:5].numpy()
+    assert result.converged and result.products < loss.dim
+    assert np.all(np.abs(result.values - exact) <= tol * np.abs(exact))
+    # Rayleigh quotients and residuals of the returned vectors
+    vecs = result.vectors
+    assert torch.allclose(vecs @ vecs.T, torch.eye(5, dtype=torch.float64), atol=1e-10)
+    for lam, v, res in zip(result.values, vecs, result.residuals):
+        hv = h @ v
+        assert float(v @ hv) / float(v @ v) == pytest.approx(lam, rel=1e-8)
+        assert float((hv - lam * v).norm()) <= tol * abs(lam)
+        assert float((hv - lam * v).norm()) == pytest.approx(res, rel=1e-3, abs=1e-10)
+
+
+def test_lanczos_smallest_and_both_ends(tiny) -> None:
+    loss, _, eig = tiny
+    assert eig[0] < 0  # the tiny net is not at a minimum: negative curvature
+    smallest = lanczos(loss.hessian(), 1, "smallest", tol=1e-4)
+    assert smallest.converged and smallest.values[0] == pytest.approx(float(eig[0]), rel=1e-4)
+    both = lanczos(loss.hessian(), 1, "both", tol=1e-4, relative_to="norm")
+    assert both.values == pytest.approx([float(eig[-1]), float(eig[0])], abs=1e-4 * float(eig.abs().max()))
+
+
+def test_lanczos_on_a_dense_matrix_with_a_known_spectrum() -> None:
+    g = torch.Generator().manual_seed(6)
+    q, _ = torch.linalg.qr(torch.randn(60, 60, generator=g, dtype=torch.float64))
+    spectrum = torch.cat([torch.tensor([10.0, 7.0, -3.0], dtype=torch.float64), torch.linspace(-1, 1, 57).double()])
+    op = DenseOperator(q @ torch.diag(spectrum) @ q.T)
+    top = lanczos(op, 2, tol=1e-8)
+    assert top.values == pytest.approx([10.0, 7.0], rel=1e-8)
+    assert lanczos(op, 1, "smallest", tol=1e-8).values == pytest.approx([-3.0], rel=1e-8)
+    capped = lanczos(op, 1, "smallest", tol=1e-14, max_iter=3)
+    assert not capped.converged and capped.products == 3
+
+
+# ---------------------------------------------------------------- trace and density -----------------------
+
+@pytest.fixture(scope="module")
+def squared() -> tuple[TrainingLoss, torch.Tensor]:
+    """The squared loss of a ReLU MLP: its Hessian's diagonal dominates enough for few-% trace estimates."""
+    x, y = _data()
+    loss = TrainingLoss(_mlp("relu"), x, y, loss="mse", chunk=40)
+    return loss, loss.hessian_matrix()
+
+
+def test_hutchinson_trace_converges_to_the_exact_trace(squared) -> None:
+    loss, h = squared
+    trace = float(h.trace())
+    estimate = hutchinson_trace(loss.hessian(), 500, seed=0)
+    assert len(estimate.samples) == 500 and loss.products >= 500
+    assert abs(estimate.value - trace) <= 0.05 * trace
+    assert abs(estimate.value - trace) <= 3 * estimate.stderr
+    assert estimate.stderr < hutchinson_trace(loss.hessian(), 50, seed=0).stderr
+
+
+def test_slq_density_integrates_to_one_and_its_mean_estimates_trace_over_n(squared) -> None:
+    loss, h = squared
+    eig = torch.linalg.eigvalsh(h)
+    runs = 30
+    density = spectral_density(loss.hessian(), n_runs=runs, n_steps=12, seed=3)
+    assert density.products == runs * 12 and len(density.nodes) == runs
+    assert all(w.sum() == pytest.approx(1.0, rel=1e-10) for w in density.weights)
+    assert np.trapezoid(density.density, density.grid) == pytest.approx(1.0, abs=1e-3)
+    assert np.trapezoid(density.grid * density.density, density.grid) == pytest.approx(density.mean, abs=1e-6)
+    # the mean is Hutchinson's estimator with the same Rademacher probes, divided by n
+    same_probes = hutchinson_trace(loss.hessian(), runs, seed=3)
+    assert density.mean * loss.dim == pytest.approx(same_probes.value, rel=1e-9)
+    assert density.mean == pytest.approx(float(h.trace()) / loss.dim, rel=0.15)
+    # the extreme nodes converge to the extreme eigenvalues, and no node lies outside the spectrum
+    nodes = np.concatenate(density.nodes)
+    assert nodes.max() == pytest.approx(float(eig[-1]), rel=1e-3)
+    assert nodes.min() >= float(eig[0]) - 1e-9 and nodes.max() <= float(eig[-1]) + 1e-9
+
+
+# ---------------------------------------------------------------- epsilon-sharpness -----------------------
+
+def test_epsilon_sharpness_is_nonnegative_vanishes_for_small_eps_and_grows(tiny) -> None:
+    loss, _, _ = tiny
+    values = [epsilon_sharpness(loss, eps).value for eps in (1e-9, 1e-4, 5e-4, 1e-3, 1e-2)]
+    assert all(v >= 0 for v in values)
+    assert values[0] < 1e-5
+    assert all(a < b for a, b in zip(values, values[1:]))
+
+
+def _least_squares(scale: float) -> tuple[TrainingLoss, torch.Tensor]:
+    """A linear model under the squared loss on inputs ``scale * x`` (curvature ``scale^2``), at the point
+    whose predictions are the same for every scale: near the least-squares solution, not exactly on it."""
+    x, y = _data(60, seed=7)
+    feats = torch.cat([x.reshape(len(x), -1), torch.ones(len(x), 1, dtype=torch.float64)], 1)
+    target = torch.nn.functional.one_hot(y, N_CLASSES).double()
+    sol = torch.linalg.lstsq(feats, target).solution.T  # (classes, 17): weights | bias
+    sol = sol + 0.05 * torch.randn(sol.shape, generator=torch.Generator().manual_seed(8), dtype=torch.float64)
+    model = _mlp(widths=())
+    loss = TrainingLoss(model, scale * x, y, loss="mse")
+    return loss, loss.layout.cat([sol[:, :-1] / scale, sol[:, -1]])
+
+
+def test_epsilon_sharpness_is_larger_for_a_sharper_quadratic() -> None:
+    (flat, w_flat), (sharp, w_sharp) = _least_squares(1.0), _least_squares(4.0)
+    assert flat.value(w_flat) == pytest.approx(sharp.value(w_sharp), rel=1e-10)  # the same f(x)
+    for eps in (5e-4, 1e-3):
+        phi_flat, phi_sharp = epsilon_sharpness(flat, eps, w_flat), epsilon_sharpness(sharp, eps, w_sharp)
+        assert phi_sharp.value > 2 * phi_flat.value > 0
+
+
+def test_subspace_sharpness_respects_the_box(tiny) -> None:
+    loss, _, _ = tiny
+    p, eps = 10, 1e-3
+    result = epsilon_sharpness(loss, eps, subspace_dim=p, seed=4)
+    a = torch.randn(loss.dim, p, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    half = eps * ((torch.linalg.pinv(a) @ loss.point).abs() + 1)
+    assert result.subspace_dim == p and result.y.shape == (p,)
+    assert np.allclose(result.half_widths, half.numpy())
+    assert np.all(np.abs(result.y) <= result.half_widths * (1 + 1e-12))
+    assert result.value >= 0
+    assert result.max_loss == pytest.approx(loss.value(loss.point + a @ torch.from_numpy(result.y)))
+    assert epsilon_sharpness(loss, eps, subspace_dim=p, seed=4).value == result.value  # seeded
+
+
+# ---------------------------------------------------------------- the ratio map ---------------------------
+
+def test_eigenvalue_ratio_surface_matches_exact_and_resumes(tiny, tmp_path: Path) -> None:
+    x, y = _data()
+    loss = TrainingLoss(_mlp(), x, y, chunk=40)
+    g = torch.Generator().manual_seed(9)
+    span = AffineSpan(loss.point, *(0.3 * torch.randn(2, loss.dim, generator=g, dtype=torch.float64)))
+    xs, ys = [-1.0, 1.0], [0.0, 0.5]
+    target = tmp_path / "ratio.h5"
+    tol = 1e-4
+
+    shard = eigenvalue_ratio_surface(target, loss, span, xs, ys, tol=tol, tiles=[0], progress=False)
+    assert shard.done.tolist() == [True, False] and np.isnan(shard["ratio"][1]).all()
+    first = loss.products
+    surface = eigenvalue_ratio_surface(target, loss, span, xs, ys, tol=tol, progress=False)
+    assert surface.complete and not partial_path(target).exists()
+    assert loss.products - first == int(surface["products"][1].sum())  # only the missing tile was computed
+
+    stored = read_surface(target)
+    for i, a in enumerate(xs):
+        for j, b in enumerate(ys):
+            eig = torch.linalg.eigvalsh(loss.hessian_matrix(span.point(a, b)))
+            radius = float(eig.abs().max())
+            assert stored["lambda_max"][i, j] == pytest.approx(float(eig[-1]), abs=tol * radius)
+            assert stored["lambda_min"][i, j] == pytest.approx(float(eig[0]), abs=tol * radius)
+            assert stored["ratio"][i, j] == pytest.approx(abs(float(eig[0]) / float(eig[-1])), abs=3 * tol)
+    with pytest.raises(SurfaceMismatchError):
+        eigenvalue_ratio_surface(target, loss, span, xs, ys, tol=1e-3, progress=False)
