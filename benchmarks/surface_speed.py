@@ -4,11 +4,16 @@
     HDF5 output included);
 (b) the loss-landscape way (Li et al.'s ``plot_surface.py``): per point, ``model.load_state_dict`` of the
     perturbed weights and a pass of a ``torch.utils.data.DataLoader`` with batch 128;
+(b2) the loss-landscape way with its data path: the same loop over a dataset that, like torchvision's
+    CIFAR10 with ``transforms.Compose([ToTensor(), Normalize(...)])`` in Li et al.'s ``dataloader.py``,
+    stores the raw samples and converts and normalises each one in ``__getitem__`` at every pass;
 (c) the floor: the same number of plain ``model(x)`` forward passes over the same chunks, nothing else
     (also shown at (b)'s batch of 128, which splits (b)'s time into forward passes and loader overhead).
 
-Same ResNet-8 (width 8), same data (``--n`` digits training images), same grid, one thread. Prints points per
-second and the ratios (a)/(b) and (a)/(c). Not a test: ``python benchmarks/surface_speed.py``.
+Setups (``--setup``): ``smoke`` is the smoke scale's skip-connection surface (1-D ResNet-20, width 8, on
+MNIST-1D, 1000 training samples); ``digits`` a 2-D ResNet-8 (width 8) on the 8x8 digits. Same model, data
+and grid for every contender, one thread. Prints points per second and the ratios (a)/(b), (a)/(b2) and
+(a)/(c). Not a test: ``python benchmarks/surface_speed.py --setup smoke``.
 
 Timing noise: glibc's malloc serves blocks above a moving threshold (128 KiB at first) with fresh ``mmap``
 pages, so the same forward pass takes 6 ms or 13 ms depending on what was allocated before (activations of
@@ -81,6 +86,36 @@ def loss_landscape_style(model: torch.nn.Module, x: torch.Tensor, y: torch.Tenso
     return out
 
 
+class RawDataset(torch.utils.data.Dataset):
+    """Samples kept raw (numpy, as torchvision datasets keep them), each converted to a float tensor and
+    normalised (``(x - mean) / std``, torchvision's ``Normalize``) when it is read, at every pass."""
+
+    def __init__(self, raw: np.ndarray, y: torch.Tensor, mean: float, std: float):
+        self.raw, self.y, self.mean, self.std = raw, y.tolist(), mean, std
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def __getitem__(self, i: int):
+        return (torch.from_numpy(self.raw[i]).float() - self.mean) / self.std, self.y[i]
+
+
+def loss_landscape_with_data_path(model: torch.nn.Module, dataset: RawDataset, points: list[torch.Tensor],
+                                  batch_size: int = 128) -> None:
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)
+    criterion = torch.nn.CrossEntropyLoss()
+    state = model.state_dict()
+    for vec in points:
+        state.update({k: v.clone() for k, v in unflatten(model, vec).items()})
+        model.load_state_dict(state)
+        model.eval()
+        with torch.no_grad():
+            for inputs, targets in loader:
+                outputs = model(inputs)
+                criterion(outputs, targets).item()
+                outputs.max(1)[1].eq(targets).sum().item()
+
+
 def floor(model: torch.nn.Module, x: torch.Tensor, n_points: int, chunk: int) -> None:
     """Only the forward passes: ``n_points`` times the data through the model in chunks."""
     model.eval()
@@ -92,6 +127,7 @@ def floor(model: torch.nn.Module, x: torch.Tensor, n_points: int, chunk: int) ->
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--setup", choices=["smoke", "digits"], default="smoke")
     parser.add_argument("--n", type=int, default=1000, help="training samples")
     parser.add_argument("--grid", type=int, default=5, help="points per axis")
     parser.add_argument("--chunk", type=int, default=250, help="samples per forward pass of the engine")
@@ -102,9 +138,14 @@ def main() -> None:
 
     pinned = False if args.no_pin_malloc else pin_malloc()
     torch.set_num_threads(1)
-    data = prepare({"name": "digits", "n_train": args.n, "preprocessing": ["normalize"]})
+    name = "mnist1d" if args.setup == "smoke" else "digits"
+    spec = {"name": "resnet", "depth": 20 if args.setup == "smoke" else 8, "width": 8}
+    data = prepare({"name": name, "n_train": args.n}, resources=tempfile.gettempdir() + "/losslab-bench")
+    mean, std = float(data.x_train.mean()), float(data.x_train.std())
+    raw = RawDataset(data.x_train.double().numpy(), data.y_train, mean, std)
+    data.x_train = (data.x_train - mean) / std  # the engine holds the normalised tensors in memory
     torch.manual_seed(0)
-    model = build({"name": "resnet", "depth": 8, "width": 8}, data.input_shape, data.num_classes).eval()
+    model = build(spec, data.input_shape, data.num_classes).eval()
     origin = flatten(model)
     dirs = random_directions(model, seed=0)
     xs = ys = np.linspace(-1, 1, args.grid)
@@ -124,23 +165,26 @@ def main() -> None:
         seconds = best_seconds({
             "a": engine,
             "b": lambda: loss_landscape_style(model, data.x_train, data.y_train, points),
+            "b2": lambda: loss_landscape_with_data_path(model, raw, points),
             "c": lambda: floor(model, data.x_train, n_points, args.chunk),
             "c128": lambda: floor(model, data.x_train, n_points, 128),
         }, args.repeats)
 
     agree = np.allclose(surface["train_loss"].reshape(-1), [r[0] for r in reference], rtol=1e-4)
     rate = {k: n_points / t for k, t in seconds.items()}
-    print(f"ResNet-8 width 8 ({count_parameters(model)} weights), digits n={len(data.y_train)} "
+    print(f"{args.setup}: ResNet-{spec['depth']} width 8 ({count_parameters(model)} weights), {data.name} "
+          f"n={len(data.y_train)} "
           f"{tuple(data.input_shape)}, grid {args.grid}x{args.grid}, engine chunk {args.chunk}, "
           f"tile rows {args.tile_rows}, threads {torch.get_num_threads()}, torch {torch.__version__}, "
           f"malloc pinned {pinned}, best of {args.repeats} interleaved rounds")
     print(f"(a) losslab engine (surface_2d)        : {rate['a']:8.1f} points/s")
     print(f"(b) loss-landscape loop (DataLoader 128): {rate['b']:8.1f} points/s")
+    print(f"(b2) with its per-sample data path      : {rate['b2']:8.1f} points/s")
     print(f"(c) floor (plain forward passes)        : {rate['c']:8.1f} points/s")
     print(f"    floor at (b)'s batch 128             : {rate['c128']:8.1f} points/s "
           f"(so DataLoader + load_state_dict cost {1e3 / rate['b'] - 1e3 / rate['c128']:.1f} ms a point)")
-    print(f"(a)/(b) = {rate['a'] / rate['b']:.2f}x   (a)/(c) = {rate['a'] / rate['c']:.2f}x   "
-          f"same losses as (b): {agree}")
+    print(f"(a)/(b) = {rate['a'] / rate['b']:.2f}x   (a)/(b2) = {rate['a'] / rate['b2']:.2f}x   "
+          f"(a)/(c) = {rate['a'] / rate['c']:.2f}x   same losses as (b): {agree}")
 
 
 if __name__ == "__main__":
