@@ -42,7 +42,7 @@ SMALL = {
         "sgd_vs_gd": {"dataset": {"n_train": 100}, "recipe": {"epochs": 2}, "seeds": [0, 1],
                       "lr_search": {"grid": [0.1, 1.0]}},
         "skip_depth": {"dataset": {"options": {"num_samples": 300}}, "recipe": {"epochs": 2}, "seeds": [0, 1],
-                       "surface": {"x": [-1, 1, 5], "y": [-1, 1, 5], "n_train": 50, "n_test": 50}},
+                       "surface": {"x": [-1, 1, 5], "y": [-1, 1, 5], "n_train": 50, "n_test": 50, "jobs": 2}},
     },
     "toys": {
         "tanh-toy-surface": {"grid": {"points": 41}, "gd": {"steps": 300, "seeds": [0]}},

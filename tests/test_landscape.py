@@ -67,3 +67,23 @@ def test_trajectory_needs_snapshots(tmp_path):
     train_run(RUN, 0, tmp_path / "seed0", tmp_path / "ck")
     with pytest.raises(FileNotFoundError, match="snapshots: all"):
         trajectory_of_run(RUN, tmp_path / "seed0", {}, tmp_path / "p.h5", tmp_path / "d.h5")
+
+
+def test_sharded_surface_merges_to_the_unsharded_one(tmp_path):
+    from losslab.landscape import shard_tiles
+    from losslab.surfaces import merge_surfaces
+
+    train_run(RUN, 0, tmp_path / "run", tmp_path / "ck")
+    settings = {"x": [-1, 1, 5], "y": [-1, 1, 3], "n_train": 60, "n_test": 30, "jobs": 2}
+    assert shard_tiles(settings, 0) == [0, 2, 4] and shard_tiles(settings, 1) == [1, 3]
+    shards = []
+    for k in range(2):
+        part = surface_of_run(RUN, tmp_path / "run" / "model.pt", settings, tmp_path / f"shard{k}.h5",
+                              tmp_path / f"d{k}.h5", shard=k)
+        assert part.done.sum() == len(shard_tiles(settings, k))
+        shards.append(tmp_path / f"shard{k}.h5")
+    merged = merge_surfaces(tmp_path / "merged.h5", shards)
+    whole = surface_of_run(RUN, tmp_path / "run" / "model.pt", settings, tmp_path / "whole.h5",
+                           tmp_path / "dw.h5")
+    for key in ("train_loss", "train_acc", "test_loss", "test_acc"):
+        assert np.array_equal(merged[key], whole[key]), key

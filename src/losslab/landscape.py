@@ -9,7 +9,9 @@ their own HDF5 file come out. Settings (one mapping, the experiment's ``surface`
 * ``direction_seed``, ``norm`` (filter / layer / weight / none), ``ignore`` (biasbn / copy / keep);
 * ``bn``: running / recompute / batch (see :mod:`losslab.params`);
 * ``n_train``, ``n_test``: evaluate on fixed subsets of the splits (None: all of it);
-* ``chunk``, ``tile_rows``.
+* ``chunk``, ``tile_rows``;
+* ``jobs``: split the grid's tiles over this many parallel jobs (shard ``k`` of ``n`` computes the tiles
+  ``k, k + n, ...``; :func:`losslab.surfaces.merge_surfaces` joins them).
 """
 
 from __future__ import annotations
@@ -20,18 +22,19 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
+from torch import nn
 
 from . import io as lio
 from . import landscape_plots as plots
 from .data import Prepared, prepare, subset
-from .directions import pca_directions, project, random_directions, save_directions
+from .directions import Directions, pca_directions, project, random_directions, save_directions
 from .models import build
 from .params import flatten
 from .surfaces import Surface, evaluators_for, grid_around, read_surface, surface_2d
 
 DEFAULTS: dict[str, Any] = {"x": [-1.0, 1.0, 21], "y": [-1.0, 1.0, 21], "direction_seed": 0, "norm": "filter",
                             "ignore": "biasbn", "bn": "running", "n_train": None, "n_test": None, "chunk": 250,
-                            "tile_rows": 1}
+                            "tile_rows": 1, "jobs": 1}
 
 
 def grid(spec: Any) -> np.ndarray:
@@ -56,19 +59,38 @@ def _evaluation_subsets(data: Prepared, settings: Mapping[str, Any]) -> Prepared
     return replace(data, x_train=x_tr, y_train=y_tr, x_test=x_te, y_test=y_te)
 
 
+def save_run_directions(model: nn.Module, settings: Mapping[str, Any],
+                        out: str | os.PathLike) -> Directions:
+    """The two seeded random directions of ``settings`` for ``model``, written to ``out`` (HDF5)."""
+    s = {**DEFAULTS, **settings}
+    directions = random_directions(model, s["direction_seed"], s["norm"], s["ignore"], dims=2)
+    save_directions(out, directions)
+    return directions
+
+
+def shard_tiles(settings: Mapping[str, Any], shard: int) -> list[int]:
+    """The tile indices that shard ``shard`` of ``settings["jobs"]`` computes."""
+    s = {**DEFAULTS, **settings}
+    n_tiles = -(-int(s["x"][2]) // int(s["tile_rows"]))
+    if not 0 <= shard < s["jobs"]:
+        raise ValueError(f"shard {shard} out of range for {s['jobs']} jobs")
+    return list(range(shard, n_tiles, s["jobs"]))
+
+
 def surface_of_run(run: Mapping[str, Any], model_path: str | os.PathLike, settings: Mapping[str, Any],
                    out: str | os.PathLike, directions_out: str | os.PathLike, *, data_dir: str | None = None,
-                   resources: str = "resources", progress: bool = False) -> Surface:
-    """Li et al.'s 2-D surface around a trained run: ``theta* + alpha*delta + beta*eta`` over the grid."""
+                   resources: str = "resources", progress: bool = False, shard: int | None = None) -> Surface:
+    """Li et al.'s 2-D surface around a trained run: ``theta* + alpha*delta + beta*eta`` over the grid (with
+    ``shard``, only that shard's tiles: see ``jobs``)."""
     s = {**DEFAULTS, **settings}
     model, data = load_trained(run, model_path, data_dir, resources)
     data = _evaluation_subsets(data, s)
     loss = run.get("recipe", {}).get("loss", "ce")
     evaluators = evaluators_for(model, data, loss=loss, bn=s["bn"], chunk=s["chunk"])
-    directions = random_directions(model, s["direction_seed"], s["norm"], s["ignore"], dims=2)
-    save_directions(directions_out, directions)
+    directions = save_run_directions(model, s, directions_out)
     return surface_2d(Path(out), evaluators, flatten(model), directions, grid(s["x"]), grid(s["y"]),
-                      checkpoint=model_path, tile_rows=s["tile_rows"], progress=progress)
+                      checkpoint=model_path, tile_rows=s["tile_rows"], progress=progress,
+                      tiles=None if shard is None else shard_tiles(s, shard))
 
 
 TRAJECTORY_DEFAULTS: dict[str, Any] = {"n": 15, "margin": 0.3, "bn": "running", "n_train": None,

@@ -32,9 +32,38 @@ def surface_figures():
     return out
 
 
+def surface_shards(wc):
+    """With `jobs: n > 1` in the surface settings, the n shard files the surface is merged from."""
+    jobs = surface_settings(wc.experiment).get("jobs", 1)
+    base = f"{R}/surfaces/{wc.experiment}/{wc.variant}/seed{wc.seed}/shards"
+    return [f"{base}/shard{k}.h5" for k in range(jobs)] if jobs > 1 else []
+
+
+rule surface_shard:
+    input:
+        run=f"{R}/runs/{{experiment}}/{{variant}}",
+    output:
+        surface=f"{R}/surfaces/{{experiment}}/{{variant}}/seed{{seed}}/shards/shard{{shard}}.h5",
+        directions=f"{R}/surfaces/{{experiment}}/{{variant}}/seed{{seed}}/shards/directions{{shard}}.h5",
+    params:
+        run=lambda wc: run_spec(experiment(wc.experiment), wc.variant),
+        settings=lambda wc: surface_settings(wc.experiment),
+        data_dir=CFG.get("data_dir"),
+        resources=CFG.get("resources", "resources"),
+        progress=CFG.get("progress", False),
+    log:
+        f"{LOGS}/surface/{{experiment}}/{{variant}}/seed{{seed}}.shard{{shard}}.log",
+    benchmark:
+        f"{R}/benchmarks/surface/{{experiment}}/{{variant}}/seed{{seed}}.shard{{shard}}.tsv"
+    threads: THREADS
+    script:
+        "../scripts/surface.py"
+
+
 rule surface:
     input:
         run=f"{R}/runs/{{experiment}}/{{variant}}",
+        shards=surface_shards,
     output:
         surface=f"{R}/surfaces/{{experiment}}/{{variant}}/seed{{seed}}/surface.h5",
         directions=f"{R}/surfaces/{{experiment}}/{{variant}}/seed{{seed}}/directions.h5",
