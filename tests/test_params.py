@@ -6,6 +6,7 @@ import copy
 
 import pytest
 import torch
+from torch import nn
 
 from losslab.evaluate import evaluate
 from losslab.models import build
@@ -258,3 +259,20 @@ def test_bad_arguments_are_rejected() -> None:
             PointEvaluator(_mlp(), x, y, **kwargs)
     with pytest.raises(ValueError, match="samples"):
         PointEvaluator(_mlp(), x, y[:5])
+
+
+def test_public_outputs_and_apply_match_the_model() -> None:
+    """outputs() gives the logits of the network at a point; apply() runs any function on it, differentiably."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 5), nn.BatchNorm1d(5), nn.ReLU(), nn.Linear(5, 3)).eval()
+    x, y = torch.randn(20, 6), torch.randint(0, 3, (20,))
+    ev = PointEvaluator(model, x, y, chunk=7)
+    vec = flatten(model)
+    assert torch.allclose(ev.outputs(vec), model(x), atol=1e-6)
+    w = vec.clone().requires_grad_(True)
+    loss = ev.apply(w, lambda net: ev.criterion(net(x), y).mean())
+    (grad,) = torch.autograd.grad(loss, w)
+    ref = nn.functional.cross_entropy(model(x), y)
+    ref.backward()
+    assert torch.allclose(grad, torch.cat([p.grad.flatten() for p in model.parameters()]), atol=1e-6)
+    assert len(ev.batchnorm_modules) == 1

@@ -193,6 +193,26 @@ def _batching(n: int, batch_size: int | str) -> tuple[int, int]:
     return bs, steps
 
 
+def garipov_lr(base_lr: float, epoch: float, epochs: int) -> float:
+    """The learning rate of Garipov et al.'s curve training (their ``train.py``) in (fractional, 0-based)
+    ``epoch``: with ``a = (floor(epoch) + 1) / epochs``, ``base_lr`` while ``a <= 0.5``, then down linearly to
+    ``0.01 base_lr`` at ``a = 0.9``, then ``0.01 base_lr``. Constant within an epoch, as theirs."""
+    a = (math.floor(epoch) + 1) / epochs
+    if a <= 0.5:
+        return base_lr
+    if a <= 0.9:
+        return base_lr * (1.0 - (a - 0.5) / 0.4 * 0.99)
+    return base_lr * 0.01
+
+
+def curve_lr_at(schedule: Mapping[str, Any], base_lr: float, epoch: float, epochs: int) -> float:
+    """:func:`losslab.optim.lr_at`, plus the schedule ``{"name": "garipov"}`` (:func:`garipov_lr`) of curve
+    training."""
+    if schedule.get("name") == "garipov":
+        return garipov_lr(base_lr, epoch, epochs)
+    return lr_at(schedule, base_lr, epoch, epochs)
+
+
 Objective = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
 
@@ -238,8 +258,9 @@ def fit_curve(curve: Curve, model: nn.Module, data: Prepared, recipe: Recipe, se
     Each minibatch draws one ``t ~ U(0, 1)`` from the seeded generator (which also orders the data and drives
     the augmentation) and takes a step on ``L(phi(t)) + 0.5 * weight_decay * ||phi(t)||^2``: the recipe's
     ``weight_decay`` is Garipov et al.'s ``l2`` regulariser on the weights *at t*, the optimizer itself
-    (``make_optimizer`` over the bends only) gets none. The learning rate follows ``lr_at(recipe.schedule,
-    ...)`` per step. The network runs in train mode: BN layers normalise by the minibatch statistics (as in
+    (``make_optimizer`` over the bends only) gets none. The learning rate follows
+    ``curve_lr_at(recipe.schedule, ...)`` per step (any schedule of :mod:`losslab.optim`, or Garipov et al.'s
+    ``{"name": "garipov"}``). The network runs in train mode: BN layers normalise by the minibatch statistics (as in
     Garipov et al.'s curve code), no running statistics are kept (evaluate with ``bn="recompute"``), dropout
     is active. ``recipe.eval_every``, ``snapshots`` and ``init_from`` do not apply.
 
@@ -298,10 +319,10 @@ def fit_curve(curve: Curve, model: nn.Module, data: Prepared, recipe: Recipe, se
             t0 = time.perf_counter()
             batch_loss, diverged = _train_epoch(
                 data, gen, bs, steps, opt,
-                lambda frac, e=epoch: lr_at(recipe.schedule, recipe.lr, e + frac, recipe.epochs), objective)
+                lambda frac, e=epoch: curve_lr_at(recipe.schedule, recipe.lr, e + frac, recipe.epochs), objective)
             state["diverged"] = diverged
             state["epoch"] = epoch + 1
-            row = {"epoch": epoch + 1, "lr": lr_at(recipe.schedule, recipe.lr, epoch, recipe.epochs),
+            row = {"epoch": epoch + 1, "lr": curve_lr_at(recipe.schedule, recipe.lr, epoch, recipe.epochs),
                    "batch_loss": batch_loss}
             state["wall"] += time.perf_counter() - t0
             state["history"].append(row)
@@ -425,6 +446,23 @@ def evaluate_curve(curve: Curve, model: nn.Module, data: Prepared, ts: int | Seq
     return result
 
 
+def evaluate_segment(w0: torch.Tensor, w1: torch.Tensor, model: nn.Module, data: Prepared,
+                     ts: int | Sequence[float] = 61, *, loss: str = "ce", bn: str = "recompute", chunk: int = 250,
+                     many: str = "auto", splits: Sequence[str] = ("train", "test")) -> CurveEvaluation:
+    """Loss and error on the straight segment ``(1 - t) w0 + t w1`` alone (Goodfellow et al.'s interpolation,
+    Gotmare et al.'s barrier test between two iterates), on the grid ``ts``: a :class:`CurveEvaluation` whose
+    ``values`` are ``{split}_loss`` and ``{split}_err`` of the ``splits`` asked for and whose ``metrics`` are
+    their :func:`path_stats` and the ``length`` ``||w1 - w0||`` (numerically, from the grid)."""
+    grid = _grid(ts)
+    evaluators = evaluators_for(model, data, loss=loss, bn=bn, chunk=chunk, many=many, splits=splits)
+    values: dict[str, np.ndarray] = {}
+    dl = _along(evaluators, Segment(w0, w1).point, grid, "", values)
+    attrs = {"kind": "segment", "bn": bn, "loss": loss, "chunk": chunk, "points": len(grid),
+             "segment": Segment(w0, w1).digest(), "evaluator": next(iter(evaluators.values())).fingerprint(),
+             "threads": torch.get_num_threads(), "losslab_version": __version__}
+    return CurveEvaluation(grid, values, {**path_metrics(values, dl), "length": float(dl.sum())}, dl, attrs)
+
+
 def write_curve_evaluation(path: str | os.PathLike, result: CurveEvaluation) -> None:
     """HDF5, atomically: datasets ``t``, ``dl`` and every value (``train_loss``, ..., ``segment_test_err``);
     the metrics and the provenance as attributes (dicts as JSON)."""
@@ -493,18 +531,9 @@ def curve_plane_surface(path: str | os.PathLike, evaluators: Mapping[str, PointE
 
 # ---------------------------------------------------------------- ensembles -------------------------------
 
-@torch.no_grad()
 def logits_at(evaluator: PointEvaluator, vec: torch.Tensor) -> torch.Tensor:
-    """The network's outputs on ``evaluator.x`` at the flat vector ``vec`` under the evaluator's BN policy
-    (``recompute``: statistics recomputed at ``vec`` from its recompute data, shared with its sibling
-    evaluators)."""
-    # TODO(params): PointEvaluator should expose this as a public method; it uses its internals.
-    params = evaluator._params(vec)
-    buffers = evaluator._buffers_at(vec, params)
-    x, chunk = evaluator.x, evaluator.chunk
-    with evaluator._bn_train(evaluator.bn == "batch"):
-        return evaluator._call(params, buffers,
-                               lambda net: torch.cat([net(x[i:i + chunk]) for i in range(0, len(x), chunk)]))
+    """The network's outputs on ``evaluator.x`` at the flat vector ``vec`` under the evaluator's BN policy."""
+    return evaluator.outputs(vec)
 
 
 def member_probabilities(evaluator: PointEvaluator, vecs: Iterable[torch.Tensor]) -> torch.Tensor:
@@ -606,20 +635,29 @@ def fge_snapshots(model: nn.Module, data: Prepared, recipe: Recipe, seed: int, *
 
 # ---------------------------------------------------------------- the trivial scaling path ----------------
 
-_HOMOGENEOUS = (nn.ReLU, nn.LeakyReLU, nn.Flatten, nn.Identity, nn.Dropout)
+# layers without weights that are positively homogeneous of degree 1 (f(t x) = t f(x) for t > 0); dropout is
+# the identity in eval mode
+_HOMOGENEOUS = (nn.ReLU, nn.LeakyReLU, nn.Flatten, nn.Identity, nn.Dropout, nn.MaxPool1d, nn.MaxPool2d,
+                nn.AvgPool1d, nn.AvgPool2d, nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool1d,
+                nn.AdaptiveMaxPool2d)
+_AFFINE = (nn.Linear, nn.Conv1d, nn.Conv2d)
 
 
 def scaling_exponents(model: nn.Module) -> torch.Tensor:
     """Flat vector (``flatten`` layout) of the powers of ``t`` of Garipov et al.'s trivial path: 1 for the
-    weights of every linear layer, ``i`` for the bias of the ``i``-th (1-based, ``named_parameters`` order,
-    which must be the order the layers are applied in, as in ``models.MLP`` or any ``nn.Sequential``)."""
+    weights of every linear or convolutional layer, ``i`` for the bias of the ``i``-th (1-based,
+    ``named_parameters`` order, which must be the order the layers are applied in, as in ``models.MLP``,
+    ``models.ConvNet``, ``models.VGG`` or any ``nn.Sequential``). Between them only positively homogeneous
+    layers (ReLU, max or average pooling, flatten, dropout) are allowed, so the argument holds for a ReLU MLP
+    and for a ReLU convolutional network without batch norm alike."""
     if has_batchnorm(model):
         raise ValueError("the trivial scaling path needs a network without batch normalisation: BN undoes "
                          "the scaling of the weights")
     for name, m in model.named_modules():
-        if not list(m.children()) and not isinstance(m, (nn.Linear,) + _HOMOGENEOUS):
-            raise ValueError(f"the trivial scaling path needs a ReLU MLP (linear layers and positively homogeneous "
-                             f"activations); {name or 'the model'} is a {type(m).__name__}")
+        if not list(m.children()) and not isinstance(m, _AFFINE + _HOMOGENEOUS):
+            raise ValueError(f"the trivial scaling path needs a ReLU network (linear or convolutional layers and "
+                             f"positively homogeneous activations and pooling); {name or 'the model'} is a "
+                             f"{type(m).__name__}")
     owners = {f"{mname}.{pname}" if mname else pname: m for mname, m in model.named_modules()
               for pname, _ in m.named_parameters(recurse=False)}
     layers: dict[int, int] = {}
@@ -632,8 +670,9 @@ def scaling_exponents(model: nn.Module) -> torch.Tensor:
 
 
 def scaling_path(model: nn.Module, ts: Iterable[float], weights: torch.Tensor | None = None) -> list[torch.Tensor]:
-    """The flat vectors of Garipov et al.'s trivial path (A.8) for a ReLU MLP of ``n`` linear layers: ``W_i(t)
-    = t W_i``, ``b_i(t) = t^i b_i``, so the logits are ``t^n o(x)``: the predicted labels are those of the
+    """The flat vectors of Garipov et al.'s trivial path (A.8) for a ReLU network of ``n`` linear or
+    convolutional layers (:func:`scaling_exponents`): ``W_i(t) = t W_i``, ``b_i(t) = t^i b_i``, so the logits
+    are ``t^n o(x)``: the predicted labels are those of the
     network for every ``t`` in ``(0, 1]`` while the loss changes, and the path ends at the origin at ``t = 0``.
     ``weights`` default to the model's; ``t = 1`` gives them exactly."""
     w = flatten(model) if weights is None else weights

@@ -52,7 +52,7 @@ from torch import nn
 from tqdm import tqdm
 
 from . import __version__
-from .params import ParamLayout, PointEvaluator, TensorDict, _chunks, flatten
+from .params import ParamLayout, PointEvaluator, TensorDict, chunks, flatten
 from .surfaces import (AffineSpan, Surface, _as_coordinates, _canonical, _finish, _load_existing,
                        _selected_tiles, partial_path, tile_ranges, write_surface)
 
@@ -139,7 +139,7 @@ class TrainingLoss:
         self._ev = PointEvaluator(model, x, y, loss=loss, bn=bn, chunk=chunk, recompute_data=recompute_data,
                                   many="loop")
         if bn == "batch":  # batch statistics, nothing stored: no in-place update for torch.func to refuse
-            for m in self._ev._bn_modules:
+            for m in self._ev.batchnorm_modules:
                 m.track_running_stats = False
         self.layout: ParamLayout = self._ev.layout
         self.criterion, self.bn, self.chunk = loss, bn, chunk
@@ -218,7 +218,7 @@ class TrainingLoss:
         ``torch.func.hessian`` uses, gets the batch statistics' derivatives wrong (torch 2.14), so there the
         columns ``H e_i`` are computed by :meth:`hvp` instead (``dim`` products, counted)."""
         w = self._at(w).detach()
-        if self.bn == "batch" and self._ev._bn_modules:
+        if self.bn == "batch" and self._ev.batchnorm_modules:
             return torch.stack([self.hvp(e, w) for e in torch.eye(self.dim, dtype=self.dtype)], dim=1)
 
         def term(s: slice, buffers: TensorDict) -> tuple[torch.Tensor, ...]:
@@ -248,21 +248,21 @@ class TrainingLoss:
         """The network's buffers at ``w`` under the BN policy: constants, never differentiated."""
         with torch.no_grad():
             w = w.detach()
-            return self._ev._buffers_at(w, self._ev._params(w))
+            return self._ev.buffers_at(w)
 
     def _chunk_loss(self, w: torch.Tensor, s: slice, buffers: TensorDict) -> torch.Tensor:
         """``(1/n) sum_{i in chunk} l_i(w)``, the chunk's share of the mean loss (one functional call)."""
         ev = self._ev
         xb, yb = ev.x[s], ev.y[s]
-        return ev._call(ev._params(w), buffers, lambda net: ev._crit(net(xb), yb).sum()) / self.n
+        return ev.apply(w, lambda net: ev.criterion(net(xb), yb).sum(), buffers) / self.n
 
     def _sum_chunks(self, w: torch.Tensor, term: Callable[[slice, TensorDict], tuple[torch.Tensor, ...]]
                     ) -> tuple[torch.Tensor, ...]:
         """The sum over chunks of ``term(chunk, buffers)`` (tuples added entrywise), BN in the policy's mode."""
         buffers = self._buffers(w)
         total: tuple[torch.Tensor, ...] | None = None
-        with torch.enable_grad(), self._ev._bn_train(self.bn == "batch"):
-            for s in _chunks(self.n, self.chunk):
+        with torch.enable_grad():
+            for s in chunks(self.n, self.chunk):
                 parts = tuple(p.detach() for p in term(s, buffers))
                 total = parts if total is None else tuple(a + b for a, b in zip(total, parts))
         assert total is not None, "the loss needs at least one sample"

@@ -134,7 +134,8 @@ def has_tied_weights(model: nn.Module) -> bool:
     return len(list(model.named_parameters(remove_duplicate=False))) != len(list(model.named_parameters()))
 
 
-def _chunks(n: int, chunk: int) -> Iterator[slice]:
+def chunks(n: int, chunk: int) -> Iterator[slice]:
+    """Slices ``[0, chunk), [chunk, 2 chunk), ...`` covering ``n`` samples."""
     for i in range(0, n, chunk):
         yield slice(i, min(i + chunk, n))
 
@@ -261,6 +262,41 @@ class PointEvaluator:
             total, correct = self._call(params, buffers, self._sums)
         return self._result(total, correct)
 
+    @torch.no_grad()
+    def outputs(self, vec: torch.Tensor) -> torch.Tensor:
+        """The network's outputs (logits) on ``x`` at the flat vector ``vec``, under the BN policy
+        (``recompute``: statistics recomputed at ``vec``, shared with sibling evaluators)."""
+        return self.apply(vec, lambda net: torch.cat([net(self.x[s]) for s in chunks(len(self.y), self.chunk)]))
+
+    def apply(self, vec: torch.Tensor, fn: Callable[[nn.Module], Any],
+              buffers: TensorDict | None = None) -> Any:
+        """``fn(net)`` for the network whose weights are ``vec`` (differentiable in ``vec`` when gradients
+        are enabled), its BN layers in the policy's mode and its buffers those of the policy at ``vec`` (or
+        ``buffers``, from :meth:`buffers_at`)."""
+        params = self._params(vec)
+        if buffers is None:
+            with torch.no_grad():
+                buffers = self._buffers_at(vec.detach(), self._params(vec.detach()))
+        with self._bn_train(self.bn == "batch"):
+            return self._call(params, buffers, fn)
+
+    @torch.no_grad()
+    def buffers_at(self, vec: torch.Tensor) -> TensorDict:
+        """The network's buffers at ``vec`` under the BN policy: constants, never differentiated (the
+        reference model's, freshly recomputed ones, or a scratch copy that batch statistics write to)."""
+        vec = vec.detach()
+        return self._buffers_at(vec, self._params(vec))
+
+    @property
+    def batchnorm_modules(self) -> list[nn.Module]:
+        """The BN layers of the evaluator's private copy of the network."""
+        return self._bn_modules
+
+    @property
+    def criterion(self) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+        """``(outputs, labels) -> per-sample loss`` of this evaluator's loss."""
+        return self._crit
+
     def evaluate_many(self, vecs: Iterable[torch.Tensor], method: str | None = None) -> list[LossAcc]:
         """:meth:`evaluate` at each of ``vecs`` (an iterable, consumed lazily), by ``method`` (default: the
         evaluator's ``many``)."""
@@ -301,7 +337,7 @@ class PointEvaluator:
     def _sums(self, net: nn.Module) -> tuple[float, int]:
         """Summed loss and number of correct predictions of ``net`` over ``(x, y)``, chunk by chunk."""
         total, correct = 0.0, 0
-        for s in _chunks(len(self.y), self.chunk):
+        for s in chunks(len(self.y), self.chunk):
             out = net(self.x[s])
             total += float(self._crit(out, self.y[s]).sum())
             correct += int((out.argmax(-1) == self.y[s]).sum())
@@ -336,7 +372,7 @@ class PointEvaluator:
 
     def _update_stats(self, net: nn.Module) -> None:
         seen = 0
-        for s in _chunks(len(self.recompute_data), self.chunk):
+        for s in chunks(len(self.recompute_data), self.chunk):
             xb = self.recompute_data[s]
             for m in self._bn_modules:
                 m.momentum = len(xb) / (seen + len(xb))
@@ -351,7 +387,7 @@ class PointEvaluator:
         batched = vmap(sums, in_dims=(0, None, None))
         totals, corrects = [0.0] * len(stacked), [0] * len(stacked)
         with torch.no_grad():
-            for s in _chunks(len(self.y), self.chunk):
+            for s in chunks(len(self.y), self.chunk):
                 loss_sums, correct_sums = batched(stacked, self.x[s], self.y[s])
                 totals = [t + float(v) for t, v in zip(totals, loss_sums)]
                 corrects = [c + int(v) for c, v in zip(corrects, correct_sums)]
