@@ -51,7 +51,7 @@ from .evaluate import per_sample_loss
 from .optim import lr_at, make_optimizer
 from .params import ParamLayout, PointEvaluator, flatten, has_batchnorm, tensor_digest
 from .surfaces import Plane, Segment, Surface, evaluators_for, plane_surface, plane_through
-from .train import Recipe
+from .train import Recipe, batching, train_epoch
 
 log = logging.getLogger(__name__)
 
@@ -183,16 +183,6 @@ def _check_t(t: float) -> float:
 
 # ---------------------------------------------------------------- training ---------------------------------
 
-def _batching(n: int, batch_size: int | str) -> tuple[int, int]:
-    """Batch size and steps per epoch as :func:`losslab.train.fit` has them (a trailing batch of one sample
-    is dropped: batch norm cannot train on it)."""
-    bs = n if batch_size == "full" else min(int(batch_size), n)
-    steps = math.ceil(n / bs)
-    if bs > 1 and n % bs == 1:
-        steps -= 1
-    return bs, steps
-
-
 def garipov_lr(base_lr: float, epoch: float, epochs: int) -> float:
     """The learning rate of Garipov et al.'s curve training (their ``train.py``) in (fractional, 0-based)
     ``epoch``: with ``a = (floor(epoch) + 1) / epochs``, ``base_lr`` while ``a <= 0.5``, then down linearly to
@@ -211,33 +201,6 @@ def curve_lr_at(schedule: Mapping[str, Any], base_lr: float, epoch: float, epoch
     if schedule.get("name") == "garipov":
         return garipov_lr(base_lr, epoch, epochs)
     return lr_at(schedule, base_lr, epoch, epochs)
-
-
-Objective = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
-
-
-def _train_epoch(data: Prepared, gen: torch.Generator, bs: int, steps: int, opt: torch.optim.Optimizer,
-                 lr_of: Callable[[float], float], objective: Objective) -> tuple[float, bool]:
-    """One epoch of train-like steps (as in :func:`losslab.train.fit`): a permutation and the augmentation
-    from ``gen``, the learning rate ``lr_of(i / steps)`` at step ``i``, ``objective(x, y) -> (data loss,
-    loss to minimise)``. Returns the mean data loss and whether the loss became non-finite (then it stops)."""
-    n = len(data.y_train)
-    perm = torch.randperm(n, generator=gen)
-    running, seen = 0.0, 0
-    for i in range(steps):
-        idx = perm[i * bs:(i + 1) * bs]
-        for group in opt.param_groups:
-            group["lr"] = lr_of(i / steps)
-        loss, total = objective(data.augment(data.x_train[idx], gen), data.y_train[idx])
-        if not torch.isfinite(total):
-            log.warning("loss is %s at step %d: diverged", float(total.detach()), i)
-            return math.nan, True
-        opt.zero_grad(set_to_none=True)
-        total.backward()
-        opt.step()
-        running += float(loss.detach()) * len(idx)
-        seen += len(idx)
-    return running / max(seen, 1), False
 
 
 def _private_train_copy(model: nn.Module) -> nn.Module:
@@ -278,7 +241,7 @@ def fit_curve(curve: Curve, model: nn.Module, data: Prepared, recipe: Recipe, se
     crit = per_sample_loss(recipe.loss)
     opt = make_optimizer([curve.bends], recipe.optimizer, recipe.lr, momentum=recipe.momentum, weight_decay=0.0)
     gen = torch.Generator().manual_seed(seed)
-    bs, steps = _batching(len(data.y_train), recipe.batch_size)
+    bs, steps = batching(len(data.y_train), recipe.batch_size)
     identity = {"kind": curve.kind, "n_bends": curve.n_bends, "endpoints_sha256": curve.endpoints_digest(),
                 "recipe": json.dumps(asdict(recipe), sort_keys=True, default=str), "seed": seed}
     ckpt = None if ckpt_path is None else Path(ckpt_path)
@@ -317,7 +280,7 @@ def fit_curve(curve: Curve, model: nn.Module, data: Prepared, recipe: Recipe, se
             if state["diverged"]:
                 break
             t0 = time.perf_counter()
-            batch_loss, diverged = _train_epoch(
+            batch_loss, diverged = train_epoch(
                 data, gen, bs, steps, opt,
                 lambda frac, e=epoch: curve_lr_at(recipe.schedule, recipe.lr, e + frac, recipe.epochs), objective)
             state["diverged"] = diverged
@@ -612,7 +575,7 @@ def fge_snapshots(model: nn.Module, data: Prepared, recipe: Recipe, seed: int, *
     opt = make_optimizer(net.parameters(), recipe.optimizer, lr1, momentum=recipe.momentum,
                          weight_decay=recipe.weight_decay)
     gen = torch.Generator().manual_seed(seed)
-    bs, steps = _batching(len(data.y_train), recipe.batch_size)
+    bs, steps = batching(len(data.y_train), recipe.batch_size)
 
     def objective(xb: torch.Tensor, yb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         loss = crit(net(xb), yb).mean()
@@ -623,7 +586,7 @@ def fge_snapshots(model: nn.Module, data: Prepared, recipe: Recipe, seed: int, *
         torch.manual_seed(seed + 1_000_003)
         epoch = 0
         while len(snapshots) < n_snapshots:
-            _, diverged = _train_epoch(data, gen, bs, steps, opt,
+            _, diverged = train_epoch(data, gen, bs, steps, opt,
                                        lambda frac, e=epoch: cyclic_lr(e + frac, cycle, lr1, lr2), objective)
             if diverged:
                 raise FloatingPointError(f"FGE diverged in epoch {epoch} (lr1={lr1}, lr2={lr2})")

@@ -100,6 +100,42 @@ def _save_snapshot(model: nn.Module, out_dir: Path, epoch: int) -> None:
     lio.save_torch(out_dir / "snapshots" / f"epoch_{epoch}.pt", model.state_dict())
 
 
+def batching(n: int, batch_size: int | str) -> tuple[int, int]:
+    """Batch size and steps per epoch for ``n`` samples (``"full"``: one batch of all). A trailing batch of
+    one sample is dropped: batch norm cannot train on a batch of one."""
+    bs = n if batch_size == "full" else min(int(batch_size), n)
+    steps = math.ceil(n / bs)
+    if bs > 1 and n % bs == 1:
+        steps -= 1
+    return bs, steps
+
+
+Objective = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+
+
+def train_epoch(data: Prepared, gen: torch.Generator, bs: int, steps: int, opt: torch.optim.Optimizer,
+                lr_of: Callable[[float], float], objective: Objective) -> tuple[float, bool]:
+    """One epoch of minibatch steps: a permutation and the augmentation drawn from ``gen``, the learning rate
+    ``lr_of(i / steps)`` at step ``i``, ``objective(x, y) -> (data loss, loss to minimise)``. Returns the mean
+    data loss and whether the loss became non-finite (training stops there: the run diverged)."""
+    perm = torch.randperm(len(data.y_train), generator=gen)
+    running, seen = 0.0, 0
+    for i in range(steps):
+        idx = perm[i * bs:(i + 1) * bs]
+        for group in opt.param_groups:
+            group["lr"] = lr_of(i / steps)
+        loss, total = objective(data.augment(data.x_train[idx], gen), data.y_train[idx])
+        if not torch.isfinite(total):
+            log.warning("loss is %s at step %d of the epoch: run diverged", float(total.detach()), i)
+            return math.nan, True
+        opt.zero_grad(set_to_none=True)
+        total.backward()
+        opt.step()
+        running += float(loss.detach()) * len(idx)
+        seen += len(idx)
+    return running / max(seen, 1), False
+
+
 def fit(model: nn.Module, data: Prepared, recipe: Recipe, seed: int, ckpt_path: Path | None = None,
         out_dir: Path | None = None, progress: bool = False,
         on_epoch_end: Callable[[int, dict], None] | None = None) -> dict[str, Any]:
@@ -113,11 +149,7 @@ def fit(model: nn.Module, data: Prepared, recipe: Recipe, seed: int, ckpt_path: 
     crit = per_sample_loss(recipe.loss)
     gen = torch.Generator().manual_seed(seed)  # data order and augmentation
     torch.manual_seed(seed + 1_000_003)  # dropout and anything else on the global RNG
-    n = len(data.y_train)
-    bs = n if recipe.batch_size == "full" else min(int(recipe.batch_size), n)
-    steps = math.ceil(n / bs)
-    if bs > 1 and n % bs == 1:
-        steps -= 1  # a trailing batch of one sample is dropped: batch norm cannot train on a batch of one
+    bs, steps = batching(len(data.y_train), recipe.batch_size)
 
     state: dict[str, Any] = {"epoch": 0, "history": [], "wall": 0.0, "diverged": False}
     if ckpt_path is not None and ckpt_path.exists():
@@ -142,27 +174,17 @@ def fit(model: nn.Module, data: Prepared, recipe: Recipe, seed: int, ckpt_path: 
             break
         t0 = time.perf_counter()
         model.train()
-        perm = torch.randperm(n, generator=gen)
-        running, seen = 0.0, 0
-        for i in range(steps):
-            idx = perm[i * bs:(i + 1) * bs]
-            lr = lr_at(recipe.schedule, recipe.lr, epoch + i / steps, recipe.epochs)
-            for group in opt.param_groups:
-                group["lr"] = lr
-            xb = data.augment(data.x_train[idx], gen)
-            loss = crit(model(xb), data.y_train[idx]).mean()
-            if not torch.isfinite(loss):
-                state["diverged"] = True
-                log.warning("loss is %s at epoch %d step %d: run diverged", float(loss.detach()), epoch, i)
-                break
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            running += float(loss.detach()) * len(idx)
-            seen += len(idx)
+
+        def objective(xb: torch.Tensor, yb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            loss = crit(model(xb), yb).mean()
+            return loss, loss
+
+        batch_loss, state["diverged"] = train_epoch(
+            data, gen, bs, steps, opt, lambda frac: lr_at(recipe.schedule, recipe.lr, epoch + frac, recipe.epochs),
+            objective)
         state["epoch"] = epoch + 1
         row: dict[str, Any] = {"epoch": epoch + 1, "lr": lr_at(recipe.schedule, recipe.lr, epoch, recipe.epochs),
-                               "batch_loss": running / max(seen, 1) if not state["diverged"] else math.nan}
+                               "batch_loss": batch_loss}
         last = state["epoch"] == recipe.epochs or state["diverged"]
         if last or (epoch + 1) % recipe.eval_every == 0:
             tr = evaluate(model, data.x_train, data.y_train, recipe.loss, recipe.eval_chunk)
