@@ -40,7 +40,6 @@ import logging
 import math
 import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable, Mapping, Protocol, Sequence
 
 import numpy as np
@@ -49,12 +48,9 @@ import scipy.optimize
 import torch
 import torch.func
 from torch import nn
-from tqdm import tqdm
 
-from . import __version__
 from .params import ParamLayout, PointEvaluator, TensorDict, chunks, flatten
-from .surfaces import (AffineSpan, Surface, _as_coordinates, _canonical, _finish, _load_existing,
-                       _selected_tiles, partial_path, tile_ranges, write_surface)
+from .surfaces import AffineSpan, Surface, as_coordinates, compute_grid
 
 log = logging.getLogger(__name__)
 
@@ -599,40 +595,27 @@ def eigenvalue_ratio_surface(path: str | os.PathLike, loss: TrainingLoss, span: 
     :class:`losslab.surfaces.SurfaceMismatchError`, shards of ``tiles`` join with
     :func:`losslab.surfaces.merge_surfaces`, and :func:`losslab.surfaces.read_surface` reads it.
     """
-    path = Path(path)
     if span.dy is None:
         raise ValueError("the eigenvalue-ratio map needs a 2-D span")
-    xs_arr, ys_arr = _as_coordinates(xs, "xs"), _as_coordinates(ys, "ys")
-    ranges = tile_ranges(len(xs_arr), tile_rows)
-    wanted = _selected_tiles(tiles, len(ranges))
+    xs_arr, ys_arr = as_coordinates(xs, "xs"), as_coordinates(ys, "ys")
     lanczos_opts = {"tol": tol, "max_iter": max_iter, "seed": seed}
-    spec = _canonical({
+    spec = {
         "format": RATIO_FORMAT_VERSION, "kind": "hessian_eigenvalue_ratio", "shape": [len(xs_arr), len(ys_arr)],
         "xcoordinates": xs_arr.tolist(), "ycoordinates": ys_arr.tolist(), "tile_rows": tile_rows,
         "span": span.digest(), "values": list(RATIO_VALUES), "loss": loss.fingerprint(),
-        "lanczos": lanczos_opts, "provenance": dict(provenance or {})})
-    surface = _load_existing(path, spec)
-    if surface is None:
-        values = {name: np.full((len(xs_arr), len(ys_arr)), np.nan) for name in RATIO_VALUES}
-        attrs = {**spec["provenance"], "bn": loss.bn, "loss": loss.criterion, "tol": tol,
-                 "threads": torch.get_num_threads(), "losslab_version": __version__}
-        surface = Surface(xs_arr, ys_arr, values, np.zeros(len(ranges), dtype=bool), spec, attrs)
-    todo = [t for t in wanted if not surface.done[t]]
-    n_points = sum(b - a for a, b in (ranges[t] for t in todo)) * len(ys_arr)
-    with tqdm(total=n_points, disable=not progress, desc=path.name, unit="pt", leave=False) as bar:
-        for t in todo:
-            for i in range(*ranges[t]):
-                for j, b in enumerate(ys_arr):
-                    ends = lanczos(loss.hessian(span.point(float(xs_arr[i]), float(b))), 1, "both",
-                                   relative_to="norm", **lanczos_opts)
-                    lam_max, lam_min = (float(v) for v in ends.values)
-                    ratio = abs(lam_min / lam_max) if lam_max != 0 else math.nan
-                    for name, v in zip(RATIO_VALUES, (lam_max, lam_min, ratio, ends.products)):
-                        surface.values[name][i, j] = v
-                    bar.update(1)
-            surface.done[t] = True
-            write_surface(partial_path(path), surface)
-            if on_tile is not None:
-                on_tile(t)
-    _finish(path, surface)
-    return surface
+        "lanczos": lanczos_opts, "provenance": dict(provenance or {})}
+
+    def fill(surface: Surface, rows: tuple[int, int], on_points: Callable[[int], None]) -> None:
+        for i in range(*rows):
+            for j, b in enumerate(ys_arr):
+                ends = lanczos(loss.hessian(span.point(float(xs_arr[i]), float(b))), 1, "both",
+                               relative_to="norm", **lanczos_opts)
+                lam_max, lam_min = (float(v) for v in ends.values)
+                ratio = abs(lam_min / lam_max) if lam_max != 0 else math.nan
+                for name, v in zip(RATIO_VALUES, (lam_max, lam_min, ratio, ends.products)):
+                    surface.values[name][i, j] = v
+                on_points(1)
+
+    attrs = {**dict(provenance or {}), "bn": loss.bn, "loss": loss.criterion, "tol": tol}
+    return compute_grid(path, spec, xs_arr, ys_arr, RATIO_VALUES, fill, attrs=attrs, tile_rows=tile_rows,
+                        tiles=tiles, progress=progress, on_tile=on_tile)

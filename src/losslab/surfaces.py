@@ -270,13 +270,6 @@ def _check_spec(path: Path, found: Mapping[str, Any], wanted: Mapping[str, Any])
 
 # ---------------------------------------------------------------- computing --------------------------------
 
-def _new_surface(xs: np.ndarray, ys: np.ndarray | None, splits: Sequence[str], n_tiles: int,
-                 spec: dict[str, Any], attrs: dict[str, Any], extra: Mapping[str, np.ndarray]) -> Surface:
-    shape = (len(xs),) if ys is None else (len(xs), len(ys))
-    values = {f"{s}_{m}": np.full(shape, np.nan) for s in splits for m in METRICS}
-    return Surface(xs, ys, values, np.zeros(n_tiles, dtype=bool), spec, attrs, dict(extra))
-
-
 def _load_existing(path: Path, spec: dict[str, Any]) -> Surface | None:
     """The in-progress file, else the finished one, checked against ``spec``; None when neither exists."""
     for candidate in (partial_path(path), path):
@@ -312,7 +305,7 @@ def _compute_tile(surface: Surface, evaluators: Mapping[str, Evaluator], span: S
         on_points(len(batch))
 
 
-def _as_coordinates(values: Sequence[float] | np.ndarray | torch.Tensor, name: str) -> np.ndarray:
+def as_coordinates(values: Sequence[float] | np.ndarray | torch.Tensor, name: str) -> np.ndarray:
     arr = np.asarray(values.tolist() if isinstance(values, torch.Tensor) else values, dtype=np.float64)
     if arr.ndim != 1 or len(arr) == 0:
         raise ValueError(f"{name} must be a non-empty 1-D sequence of coordinates")
@@ -338,44 +331,73 @@ def _make_spec(xs: np.ndarray, ys: np.ndarray | None, tile_rows: int, span: Span
         "evaluators": {s: ev.fingerprint() for s, ev in evaluators.items()}, "provenance": dict(provenance)})
 
 
-def compute_surface(path: str | os.PathLike, evaluators: Mapping[str, Evaluator], span: Span,
-                    xs: Sequence[float] | np.ndarray, ys: Sequence[float] | np.ndarray | None = None, *,
-                    provenance: Mapping[str, Any] | None = None, extra: Mapping[str, np.ndarray] | None = None,
-                    tile_rows: int = 1, tiles: Sequence[int] | None = None, progress: bool = True,
-                    on_tile: Callable[[int], None] | None = None) -> Surface:
-    """Evaluate every split at every point of ``span`` on the grid ``xs`` (x ``ys``) and write ``path``.
+TileFiller = Callable[[Surface, tuple[int, int], Callable[[int], None]], None]
 
-    ``tiles`` restricts the work to those tile indices (a parallel shard; ``None``: all); ``path`` appears
-    once they are all done. Resumes from ``partial_path(path)`` or ``path`` when present (their ``spec`` must
-    match, else :class:`SurfaceMismatchError`). ``on_tile(t)`` is called after tile ``t`` is on disk.
-    ``provenance`` (JSON-able) is stored as attributes and is part of the spec; ``extra`` arrays are stored
-    as datasets.
+
+def compute_grid(path: str | os.PathLike, spec: Mapping[str, Any], xs: np.ndarray, ys: np.ndarray | None,
+                 values: Sequence[str], fill_tile: TileFiller, *, attrs: Mapping[str, Any] | None = None,
+                 extra: Mapping[str, np.ndarray] | None = None, tile_rows: int = 1,
+                 tiles: Sequence[int] | None = None, progress: bool = True,
+                 on_tile: Callable[[int], None] | None = None) -> Surface:
+    """The resumable, tiled grid every surface-like file is computed on.
+
+    ``fill_tile(surface, rows, on_points)`` fills ``surface.values[name][rows]`` for every name of
+    ``values`` (calling ``on_points(k)`` as it goes, for the progress bar). The grid is done tile by tile (a
+    tile = ``tile_rows`` rows of x; only ``tiles`` when given, a parallel shard), and after each tile the
+    whole in-progress file is rewritten atomically as :func:`partial_path`; ``path`` appears once the wanted
+    tiles are done. An existing file is resumed only under an equal ``spec``, else
+    :class:`SurfaceMismatchError` names it.
     """
     path = Path(path)
-    xs_arr = _as_coordinates(xs, "xs")
-    ys_arr = None if ys is None else _as_coordinates(ys, "ys")
-    ranges = tile_ranges(len(xs_arr), tile_rows)
+    ranges = tile_ranges(len(xs), tile_rows)
     wanted = _selected_tiles(tiles, len(ranges))
-    spec = _make_spec(xs_arr, ys_arr, tile_rows, span, evaluators, provenance or {})
-    first = next(iter(spec["evaluators"].values()))
-    attrs = {**spec["provenance"], "bn": first.get("bn"), "loss": first.get("loss"),
-             "threads": torch.get_num_threads(), "losslab_version": __version__}
-    surface = _load_existing(path, spec) or _new_surface(xs_arr, ys_arr, list(evaluators), len(ranges), spec,
-                                                         attrs, extra or {})
+    spec = _canonical(spec)
+    surface = _load_existing(path, spec)
+    if surface is None:
+        shape = (len(xs),) if ys is None else (len(xs), len(ys))
+        surface = Surface(xs, ys, {name: np.full(shape, np.nan) for name in values},
+                          np.zeros(len(ranges), dtype=bool), spec,
+                          {**dict(attrs or {}), "threads": torch.get_num_threads(), "losslab_version": __version__},
+                          dict(extra or {}))
     todo = [t for t in wanted if not surface.done[t]]
     if todo and surface.done.any() and surface.attrs.get("threads") != torch.get_num_threads():
         log.warning("%s: resuming with %d threads, begun with %s: tiles may differ in the last bits",
                     path, torch.get_num_threads(), surface.attrs.get("threads"))
-    n_points = sum((b - a) * (1 if ys_arr is None else len(ys_arr)) for a, b in (ranges[t] for t in todo))
+    n_points = sum((b - a) * (1 if ys is None else len(ys)) for a, b in (ranges[t] for t in todo))
     with tqdm(total=n_points, disable=not progress, desc=path.name, unit="pt", leave=False) as bar:
         for t in todo:
-            _compute_tile(surface, evaluators, span, ranges[t], bar.update)
+            fill_tile(surface, ranges[t], bar.update)
             surface.done[t] = True
             write_surface(partial_path(path), surface)
             if on_tile is not None:
                 on_tile(t)
     _finish(path, surface)
     return surface
+
+
+def compute_surface(path: str | os.PathLike, evaluators: Mapping[str, Evaluator], span: Span,
+                    xs: Sequence[float] | np.ndarray, ys: Sequence[float] | np.ndarray | None = None, *,
+                    provenance: Mapping[str, Any] | None = None, extra: Mapping[str, np.ndarray] | None = None,
+                    tile_rows: int = 1, tiles: Sequence[int] | None = None, progress: bool = True,
+                    on_tile: Callable[[int], None] | None = None) -> Surface:
+    """Evaluate every split at every point of ``span`` on the grid ``xs`` (x ``ys``) and write ``path``
+    (loss and accuracy per split), on the resumable tiled grid of :func:`compute_grid`.
+
+    ``provenance`` (JSON-able) is stored as attributes and is part of the spec; ``extra`` arrays are stored
+    as datasets.
+    """
+    xs_arr = as_coordinates(xs, "xs")
+    ys_arr = None if ys is None else as_coordinates(ys, "ys")
+    spec = _make_spec(xs_arr, ys_arr, tile_rows, span, evaluators, provenance or {})
+    first = next(iter(spec["evaluators"].values()))
+    attrs = {**spec["provenance"], "bn": first.get("bn"), "loss": first.get("loss")}
+
+    def fill(surface: Surface, rows: tuple[int, int], on_points: Callable[[int], None]) -> None:
+        _compute_tile(surface, evaluators, span, rows, on_points)
+
+    return compute_grid(path, spec, xs_arr, ys_arr, [f"{s}_{m}" for s in evaluators for m in METRICS], fill,
+                        attrs=attrs, extra=extra, tile_rows=tile_rows, tiles=tiles, progress=progress,
+                        on_tile=on_tile)
 
 
 def _finish(path: Path, surface: Surface) -> None:
