@@ -32,6 +32,7 @@ def claim_dir(claim_id):
 include: "workflow/rules/train.smk"
 include: "workflow/rules/ingredients.smk"
 include: "workflow/rules/surfaces.smk"
+include: "workflow/rules/spectra.smk"
 include: "workflow/rules/toys.smk"
 include: "workflow/rules/report.smk"
 
@@ -40,4 +41,5 @@ rule all:
     input:
         f"{R}/report/claims.md",
         surface_figures(),
+        ratio_map_figures(),
     default_target: True

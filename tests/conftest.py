@@ -42,7 +42,16 @@ SMALL = {
         "sgd_vs_gd": {"dataset": {"n_train": 100}, "recipe": {"epochs": 2}, "seeds": [0, 1],
                       "lr_search": {"grid": [0.1, 1.0]}},
         "skip_depth": {"dataset": {"options": {"num_samples": 300}}, "recipe": {"epochs": 2}, "seeds": [0, 1],
-                       "surface": {"x": [-1, 1, 5], "y": [-1, 1, 5], "n_train": 50, "n_test": 50, "jobs": 2}},
+                       "surface": {"x": [-1, 1, 5], "y": [-1, 1, 5], "n_train": 50, "n_test": 50, "jobs": 2},
+                       "ratio_map": {"x": [-1, 1, 3], "y": [-1, 1, 3], "n_train": 8, "max_iter": 8}},
+        "hessian_classes": {"dataset": {"n_train": 120}, "recipe": {"epochs": 2}, "seeds": [0],
+                            "spectrum": {"top_k": 12, "slq_runs": 1, "slq_steps": 10, "n_train": 60}},
+        "batch_outliers": {"dataset": {"n_train": 64}, "recipe": {"epochs": 2}, "seeds": [0, 1],
+                           "spectrum": {"top_k": 3, "slq_runs": 1, "slq_steps": 10}},
+        "batch_wd": {"dataset": {"n_train": 64}, "recipe": {"epochs": 2, "schedule": {"milestones": [1]}},
+                     "seeds": [0, 1], "random_lines": {"directions": 1, "alphas": [-0.5, 0.5, 3]}},
+        "lb_sb_basin": {"dataset": {"n_train": 64}, "recipe": {"epochs": 2}, "seeds": [0, 1],
+                        "continuation": {"recipe": {"epochs": 1}}, "basin": {"alphas": [-1.0, 2.0, 13]}},
     },
     "toys": {
         "tanh-toy-surface": {"grid": {"points": 41}, "gd": {"steps": 300, "seeds": [0]}},
@@ -52,7 +61,8 @@ SMALL = {
 }
 CLAIMS_IN_SMOKE = ("resnet56-ingredient-ablation", "bottou-sgd-beats-gd", "li-skip-depth-chaos",
                    "tanh-toy-surface", "saddles-dominate-high-dim", "redundant-overparam-flatness",
-                   "wilson-adaptive-generalize-worse")
+                   "wilson-adaptive-generalize-worse", "hessian-bulk-outliers", "batchsize-larger-outliers",
+                   "li-filter-normalization-wd-flip", "lb-to-sb-same-basin")
 
 
 

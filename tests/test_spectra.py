@@ -1,0 +1,312 @@
+"""The sharpness family's Hessian and line claims (losslab.spectra): the pass-rule metrics on known inputs, the
+spectra against the exact Hessian of a tiny net, the job-level functions on tiny trained runs, and every claim's
+table/figure/verdict on synthetic data."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from losslab import spectra as sp
+from losslab.claims import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED
+from losslab.directions import Directions, biasbn_mask, save_directions
+from losslab.hessian import DenseOperator, SpectralDensity, TrainingLoss, spectral_density
+from losslab.io import load_torch
+from losslab.models import build
+from losslab.params import flatten
+from losslab.surfaces import Surface, read_surface
+from losslab.train import train_run
+
+SHAPE = (1, 4, 4)
+
+
+def _data(n: int = 40, k: int = 3, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(n, *SHAPE, generator=g, dtype=torch.float64), torch.randint(0, k, (n,), generator=g)
+
+
+def _mlp(seed: int = 0, bn: bool = False) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    return build({"name": "mlp", "widths": [6], "bn": bn}, SHAPE, 3).double()
+
+
+# ---------------------------------------------------------------- the pass-rule metrics -------------------
+
+def test_outlier_count_is_the_largest_relative_gap_above_the_floor():
+    assert sp.outlier_count([10, 9, 8, 0.5, 0.4, 0.3]) == 3
+    assert sp.outlier_count([0.4, 8, 10, 0.3, 9, 0.5]) == 3  # order does not matter
+    # below the floor (1e-2 lambda_1) ratios do not count: 1e-6 / 1e-8 is no gap
+    assert sp.outlier_count([10, 1, 1e-3, 1e-9], floor_rel=1e-12) == 3
+    assert sp.outlier_count([10, 1, 1e-3, 1e-9]) == 1  # with the floor: 10/1 = 1/0.1 (a tie), 1e-3/0.1
+    assert sp.outlier_count([4, 2, 1, 0.5]) == 1  # equal ratios: the smallest i
+    assert sp.outlier_count([-1.0, -2.0]) == 0
+    with pytest.raises(ValueError):
+        sp.outlier_count([1.0])
+
+
+def test_bulk_mass_of_a_known_spectrum():
+    """95 eigenvalues near zero and 5 outliers: SLQ puts ~95% of the mass below 1e-2 lambda_max."""
+    eig = torch.cat([torch.linspace(-1e-3, 1e-3, 95, dtype=torch.float64),
+                     torch.tensor([1.0, 2.0, 3.0, 4.0, 5.0], dtype=torch.float64)])
+    q, _ = torch.linalg.qr(torch.randn(100, 100, generator=torch.Generator().manual_seed(0), dtype=torch.float64))
+    op = DenseOperator(q @ torch.diag(eig) @ q.T)
+    density = spectral_density(op, n_runs=20, n_steps=20, seed=1)
+    assert sp.bulk_mass(density, 5.0, 1e-2) == pytest.approx(0.95, abs=0.03)
+    made = SpectralDensity(np.zeros(2), np.zeros(2), (np.array([0.0, 1.0]),), (np.array([0.7, 0.3]),), 1e-5, 0)
+    assert sp.bulk_mass(made, 1.0, 0.5) == pytest.approx(0.7)
+
+
+def test_line_sharpness_of_quadratics():
+    alphas = np.linspace(-1, 1, 21)
+    losses = np.stack([1.0 + c * alphas ** 2 for c in (1.0, 3.0)])
+    assert sp.line_sharpness(alphas, losses, 0.5) == pytest.approx(0.25 * 2.0)
+    assert sp.line_sharpness(alphas, losses[0], 1.0) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="no point at 0.55"):
+        sp.line_sharpness(alphas, losses, 0.55)
+
+
+def test_end_rise_and_barrier():
+    alphas = np.linspace(-1, 2, 25)
+    steep_lb = np.where(alphas < 0, 4 * alphas ** 2, np.where(alphas > 1, (alphas - 1) ** 2, 0.0)) + 0.1
+    lb, sb = sp.end_rise(alphas, steep_lb, 0.5)
+    assert lb == pytest.approx(1.0) and sb == pytest.approx(0.25)
+    assert sp.barrier(alphas, steep_lb) == pytest.approx(0.0)
+    bump = steep_lb + np.where((alphas > 0) & (alphas < 1), np.sin(np.pi * alphas), 0.0)
+    assert sp.barrier(alphas, bump) == pytest.approx(1.0, abs=1e-2)
+
+
+def test_seed_check_verdicts():
+    assert sp.seed_check("x", [1, 1, 1], 0.8).verdict == REPRODUCED
+    assert sp.seed_check("x", [1, 1, -1], 0.8).verdict == NOT_REPRODUCED
+    assert sp.seed_check("x", [1, 1, -1], 2).verdict == REPRODUCED
+    assert sp.seed_check("x", [1, math.nan, 1], 0.8).verdict == INCONCLUSIVE
+
+
+# ---------------------------------------------------------------- spectra vs the exact Hessian ------------
+
+def test_spectrum_matches_the_exact_hessian():
+    x, y = _data()
+    loss = TrainingLoss(_mlp(), x, y, chunk=16)
+    exact = torch.linalg.eigvalsh(loss.hessian_matrix()).flip(0).numpy()
+    s = sp.spectrum(loss, {"top_k": 5, "tol": 1e-8, "slq_runs": 2, "slq_steps": 20}, seed=0, num_classes=3)
+    assert s.converged and s.num_parameters == loss.dim == 123 and s.n_samples == 40
+    assert np.allclose(s.top, exact[:5], rtol=1e-6, atol=1e-9 * exact[0])
+    assert s.lambda_max == pytest.approx(exact[0], rel=1e-8)
+    assert len(s.density.nodes) == 2
+    assert s.density.grid.min() <= exact[-1] and s.density.grid.max() >= exact[0]
+    # the quadrature weights count every eigenvalue once: the bulk mass is the fraction of |lambda| small
+    mass = sp.bulk_mass(s.density, s.lambda_max, 0.3)
+    assert 0 < mass < 1
+
+
+def test_line_directions_raw_are_network_independent_and_filter_follows_the_weights():
+    net = _mlp(0, bn=True)
+    init = flatten(_mlp(1, bn=True))
+    scaled = _mlp(0, bn=True)
+    with torch.no_grad():
+        scaled.net[1].weight.mul_(5.0)  # a scale-invariant layer (BN follows) with larger weights
+    mask = biasbn_mask(net)
+    raw_a, raw_b = (sp.line_direction(m, init, 3, "raw") for m in (net, scaled))
+    assert torch.equal(raw_a.x, raw_b.x) and raw_a.norm == "none"
+    assert float(raw_a.x.norm()) == pytest.approx(float(init[mask].norm()), rel=1e-6)
+    assert torch.all(raw_a.x[~mask] == 0)
+    fa, fb = (sp.line_direction(m, init, 3, "filter") for m in (net, scaled))
+    first = slice(0, 16 * 6)
+    assert float(fb.x[first].norm()) == pytest.approx(5 * float(fa.x[first].norm()), rel=1e-9)
+    with pytest.raises(ValueError):
+        sp.line_direction(net, init, 3, "layer")
+
+
+# ---------------------------------------------------------------- tiny trained runs -----------------------
+
+DIGITS = {"name": "digits", "preprocessing": ["normalize"], "n_train": 60, "n_test": 40}
+RUN = {"dataset": DIGITS, "model": {"name": "mlp", "widths": [8]},
+       "recipe": {"optimizer": "momentum", "lr": 0.05, "batch_size": 20, "epochs": 2, "loss": "ce"}}
+BN_RUN = {**RUN, "model": {"name": "mlp", "widths": [8], "bn": True}}
+
+
+def _train(root: Path, name: str, run, seeds=(0, 1)) -> Path:
+    for s in seeds:
+        train_run(run, s, root / name / f"seed{s}", root / "ckpt" / name)
+    return root / name
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("runs")
+    return root, {"plain": _train(root, "plain", RUN), "bn": _train(root, "bn", BN_RUN, seeds=(0,))}
+
+
+def test_run_spectra_and_their_file(runs, tmp_path):
+    _, dirs = runs
+    spectra = sp.run_spectra(RUN, dirs["plain"], {"top_k": 4, "slq_runs": 1, "slq_steps": 10, "n_train": 30})
+    assert [s.seed for s in spectra] == [0, 1]
+    assert all(s.num_classes == 10 and s.n_samples == 30 and len(s.top) == 4 for s in spectra)
+    assert all(np.all(np.diff(s.top) <= 0) for s in spectra)
+    sp.write_spectra(tmp_path / "spectra.h5", {"plain": spectra})
+    import h5py
+
+    with h5py.File(tmp_path / "spectra.h5") as f:
+        assert np.allclose(f["plain/seed1/top"][()], spectra[1].top)
+        assert "nodes_0" in f["plain/seed0"] and f["plain/seed0"].attrs["num_classes"] == 10
+
+
+def test_sharpness_lines_write_one_surface_per_direction(runs, tmp_path):
+    _, dirs = runs
+    settings = {"directions": 2, "alphas": [-0.5, 0.5, 3], "n_train": 30}
+    alphas, lines = sp.sharpness_lines(BN_RUN, dirs["bn"] / "seed0", 0, settings, tmp_path)
+    assert list(alphas) == [-0.5, 0.0, 0.5] and set(lines) == {"raw", "filter"}
+    assert all(z.shape == (2, 3) for z in lines.values())
+    assert sorted(p.name for p in tmp_path.glob("*.h5")) == ["filter_dir0.h5", "filter_dir1.h5", "raw_dir0.h5",
+                                                             "raw_dir1.h5"]
+    # at alpha 0 every line is the network itself
+    assert np.allclose(lines["raw"][:, 1], lines["filter"][0, 1], rtol=1e-6)
+    assert read_surface(tmp_path / "raw_dir0.h5").attrs["norm"] == "none"
+
+
+def test_continuation_starts_from_the_given_weights(runs, tmp_path):
+    _, dirs = runs
+    spec = sp.continuation_spec(RUN, {"batch_size": 5, "lr": 1e-9, "epochs": 1}, "start.pt")
+    assert spec["recipe"]["init_from"] == "start.pt" and spec["recipe"]["batch_size"] == 5
+    assert spec["recipe"]["optimizer"] == "momentum" and "init_from" not in RUN["recipe"]
+    out = sp.continue_runs(RUN, dirs["plain"], {"batch_size": 5, "lr": 1e-9, "epochs": 1}, [0, 1], tmp_path / "sb",
+                           tmp_path / "ckpt")
+    assert [m["seed"] for m in out] == [0, 1]
+    for s in (0, 1):
+        start = load_torch(dirs["plain"] / f"seed{s}" / "model.pt")
+        end = load_torch(tmp_path / "sb" / f"seed{s}" / "model.pt")
+        assert all(torch.allclose(start[k], end[k], atol=1e-6) for k in start)
+
+    line = sp.basin_line(RUN, dirs["plain"] / "seed0" / "model.pt", dirs["plain"] / "seed1" / "model.pt",
+                         {"alphas": [-1.0, 2.0, 7]}, tmp_path / "line.h5")
+    assert list(line.xcoordinates) == [-1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.0]
+    assert set(line.values) == {"train_loss", "train_acc", "test_loss", "test_acc"}
+    assert read_surface(tmp_path / "line.h5").extra["distance"][0] > 0
+
+
+def test_ratio_map_on_a_surface_plane_and_its_figure(runs, tmp_path):
+    _, dirs = runs
+    model_path = dirs["plain"] / "seed0" / "model.pt"
+    torch.manual_seed(0)
+    net = build(RUN["model"], (1, 8, 8), 10)
+    net.load_state_dict(load_torch(model_path))
+    g = torch.Generator().manual_seed(5)
+    n = flatten(net).numel()
+    save_directions(tmp_path / "dirs.h5", Directions(0.1 * torch.randn(n, generator=g),
+                                                     0.1 * torch.randn(n, generator=g), "random"))
+    settings = {"x": [-1.0, 1.0, 3], "y": [-1.0, 1.0, 3], "n_train": 20, "tol": 1e-5}
+    m = sp.ratio_map_of_run(RUN, model_path, tmp_path / "dirs.h5", settings, tmp_path / "ratio.h5")
+    assert m["ratio"].shape == (3, 3) and np.all(np.isfinite(m["ratio"]))
+    # the centre is the trained network: its ratio is that of the exact Hessian's extreme eigenvalues
+    from losslab.data import prepare, subset
+
+    data = prepare(RUN["dataset"])
+    x, y = subset(data.x_train, data.y_train, 20, seed=3)
+    eig = torch.linalg.eigvalsh(TrainingLoss(net, x, y).hessian_matrix())
+    assert m["ratio"][1, 1] == pytest.approx(abs(float(eig[0] / eig[-1])), rel=1e-3, abs=1e-4)
+    files = sp.plot_ratio_maps({"a": m, "b": read_surface(tmp_path / "ratio.h5")}, tmp_path / "fig")
+    assert all(Path(f).stat().st_size > 0 for f in files)
+
+
+# ---------------------------------------------------------------- the claims on synthetic data ------------
+
+def _spectrum(seed: int, top, k: int, bulk: float = 0.97) -> sp.Spectrum:
+    top = np.asarray(top, float)
+    nodes = (np.array([0.0, *top]),)
+    weights = (np.array([bulk, *np.full(len(top), (1 - bulk) / len(top))]),)
+    grid = np.linspace(-0.1, top[0] + 0.1, 50)
+    density = SpectralDensity(grid, np.ones_like(grid), nodes, weights, 1e-4, 0)
+    return sp.Spectrum(seed, top, np.zeros_like(top), True, density, 10, 100, k, 50)
+
+
+def _metrics(seed: int, bs, wd: float = 0.0, test_acc: float = 0.9) -> dict:
+    return {"seed": seed, "recipe": {"batch_size": bs, "weight_decay": wd}, "train_size": 64, "diverged": False,
+            "train_acc": 1.0, "test_acc": test_acc, "train_loss": 0.01}
+
+
+def _outliers(k: int, m: int = 12) -> list[float]:
+    """k outliers, then a bulk decaying from 0.5: m eigenvalues."""
+    return [10.0 - i for i in range(k)] + [0.5 * 0.8 ** i for i in range(m - k)]
+
+
+def test_hessian_outliers_claim(tmp_path):
+    check = {"rule": "written before", "bulk_rel": 1e-2, "bulk_mass": 0.9, "gap_floor": 1e-2, "window": [-1, 2],
+             "min_agree": 0.8}
+    spectra = {f"k{k}": [_spectrum(s, _outliers(k), k) for s in (0, 1)] for k in (3, 5)}
+    runs = {v: [_metrics(s, 32) for s in (0, 1)] for v in spectra}
+    res = sp.hessian_outliers_claim(spectra, runs, check, "smoke", tmp_path)
+    assert res.verdict == REPRODUCED and res.numbers["k5.seed1.outliers"] == 5.0
+    for f in ("table.csv", "table.md", "figure.png", "figure.pdf"):
+        assert (tmp_path / f).stat().st_size > 0
+    spectra["k5"][1] = _spectrum(1, _outliers(1), 5)  # one outlier where five are expected
+    comps, measured = sp.outlier_checks(spectra, check)
+    assert [c.verdict for c in comps] == [REPRODUCED, NOT_REPRODUCED] and measured["k5"]["outliers"] == [5, 1]
+    spectra["k5"][1] = _spectrum(1, _outliers(5), 5, bulk=0.5)  # a bulk that is not near zero
+    assert sp.outlier_checks(spectra, check)[0][1].verdict == NOT_REPRODUCED
+    spectra["k5"][1] = sp.Spectrum(1, np.asarray(_outliers(5)), np.zeros(12), False, None, 0, 100, 5, 50)
+    assert sp.outlier_checks(spectra, check)[0][1].verdict == INCONCLUSIVE  # Lanczos did not converge
+
+
+def test_batchsize_outliers_claim(tmp_path):
+    seeds = range(5)
+    spectra = {"small": [_spectrum(s, [1.0 + s, 0.5], 10) for s in seeds],
+               "full": [_spectrum(s, [3.0 + s, 1.0], 10) for s in seeds]}
+    runs = {"small": [_metrics(s, 8) for s in seeds], "full": [_metrics(s, "full") for s in seeds]}
+    res = sp.batchsize_outliers_claim(spectra, runs, {"rule": "r", "min_agree": 0.8}, "smoke", tmp_path)
+    assert res.verdict == REPRODUCED and res.comparisons[0].mean == pytest.approx(2.0)
+    assert (tmp_path / "figure.png").exists()
+    swapped = {"small": spectra["full"], "full": spectra["small"]}
+    assert sp.batchsize_check(swapped, runs, {"min_agree": 0.8}).verdict == NOT_REPRODUCED
+
+
+def test_wd_flip_claim(tmp_path):
+    alphas = np.linspace(-1, 1, 5)
+    seeds = (0, 1, 2)
+
+    def bowl(c_raw, c_filter):
+        return {"raw": np.stack([c_raw * alphas ** 2] * 2), "filter": np.stack([c_filter * alphas ** 2] * 2)}
+
+    # Li et al.'s picture: raw LB sharper at WD 0, SB sharper with WD; filter LB sharper in both; SB better
+    lines = {"sb0": {s: bowl(0.1, 1.0) for s in seeds}, "lb0": {s: bowl(1.0, 2.0) for s in seeds},
+             "sbw": {s: bowl(3.0, 1.0) for s in seeds}, "lbw": {s: bowl(1.0, 2.0) for s in seeds}}
+    runs = {"sb0": [_metrics(s, 8, 0.0, 0.95) for s in seeds], "lb0": [_metrics(s, "full", 0.0, 0.9) for s in seeds],
+            "sbw": [_metrics(s, 8, 0.01, 0.96) for s in seeds], "lbw": [_metrics(s, "full", 0.01, 0.9) for s in seeds]}
+    check = {"rule": "r", "radius": 0.5, "min_agree": 0.8}
+    res = sp.wd_flip_claim(lines, alphas, runs, check, "smoke", tmp_path)
+    assert res.verdict == REPRODUCED and len(res.comparisons) == 6
+    assert res.numbers["sbw.sharpness_raw_mean"] == pytest.approx(0.75)
+    assert (tmp_path / "figure.pdf").exists()
+    lines["sbw"] = {s: bowl(0.5, 1.0) for s in seeds}  # no flip: LB sharper with raw directions in both
+    comps, sharp, _, roles = sp.wd_flip_checks(lines, alphas, runs, check)
+    assert [c.verdict for c in comps] == [REPRODUCED] * 3 + [NOT_REPRODUCED] + [REPRODUCED] * 2
+    assert roles[("SB", True)] == "sbw" and sharp[("sbw", "raw")] == pytest.approx([0.125] * 3)
+    with pytest.raises(ValueError, match="four variants"):
+        sp.wd_flip_checks({k: lines[k] for k in ("sb0", "lb0")}, alphas, {k: runs[k] for k in ("sb0", "lb0")}, check)
+
+
+def _line(alphas: np.ndarray, z: np.ndarray) -> Surface:
+    return Surface(alphas, None, {"train_loss": z, "train_acc": np.ones_like(z)}, np.ones(1, bool), {},
+                   extra={"distance": np.array([2.0])})
+
+
+def test_lb_sb_basin_claim(tmp_path):
+    alphas = np.linspace(-1, 2, 25)
+    seeds = (0, 1, 2)
+    z = np.where(alphas < 0, 4 * alphas ** 2, np.where(alphas > 1, (alphas - 1) ** 2, 0.0)) + 0.05
+    lines = {s: _line(alphas, z) for s in seeds}
+    check = {"rule": "r", "deltas": [0.25, 0.5], "barrier_tol": 0.05, "min_agree": 0.8}
+    lb = [_metrics(s, "full") for s in seeds]
+    res = sp.lb_sb_basin_claim(lines, lb, lb, check, "smoke", tmp_path)
+    assert res.verdict == REPRODUCED and res.numbers["seed0.barrier"] == pytest.approx(0.0)
+    rows = (tmp_path / "table.csv").read_text()
+    assert "distance_LB_SB" in rows
+    assert json.loads(json.dumps(res.numbers))  # JSON-able
+    bump = z + np.where((alphas > 0) & (alphas < 1), 0.5 * np.sin(np.pi * alphas), 0.0)
+    comps, rises, bars = sp.basin_checks({s: _line(alphas, bump) for s in seeds}, check)
+    assert [c.verdict for c in comps] == [REPRODUCED, REPRODUCED, NOT_REPRODUCED]
+    assert bars == pytest.approx([0.5] * 3) and rises[0.5][0] == pytest.approx((1.0, 0.25))

@@ -1,0 +1,25 @@
+"""Train loss along raw and filter-normalized random lines through every trained seed of the four variants (SB/LB
+x weight decay off/on), then the verdict, table and figure of li-filter-normalization-wd-flip."""
+from pathlib import Path
+
+from losslab import spectra
+from losslab.claims import check_for
+from losslab.runtime import start_job
+from losslab.train import read_runs
+
+sm = snakemake  # noqa: F821 (provided by Snakemake)
+log = start_job(sm.log[0], sm.threads)
+claim, scale = sm.params.claim, sm.params.scale
+lines, alphas = {}, None
+for d in sm.input.runs:
+    v = Path(d).name
+    lines[v] = {}
+    for seed, seed_dir in spectra.seed_dirs(d):
+        alphas, lines[v][seed] = spectra.sharpness_lines(
+            sm.params.runs[v], seed_dir, seed, sm.params.settings, Path(sm.output.lines) / v / f"seed{seed}",
+            data_dir=sm.params.data_dir, resources=sm.params.resources, progress=sm.params.progress)
+runs = {Path(d).name: read_runs(d) for d in sm.input.runs}
+result = spectra.wd_flip_claim(lines, alphas, runs, check_for(claim, scale), scale, Path(sm.output.verdict).parent,
+                               claim_id=claim["id"])
+result.write(sm.output.verdict)
+log.info("%s: %s (%s)", claim["id"], result.verdict, result.measured)
