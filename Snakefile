@@ -34,6 +34,7 @@ include: "workflow/rules/ingredients.smk"
 include: "workflow/rules/surfaces.smk"
 include: "workflow/rules/spectra.smk"
 include: "workflow/rules/toys.smk"
+include: "workflow/rules/sharpness.smk"
 include: "workflow/rules/report.smk"
 
 

@@ -50,6 +50,12 @@ SMALL = {
                            "spectrum": {"top_k": 3, "slq_runs": 1, "slq_steps": 10}},
         "batch_wd": {"dataset": {"n_train": 64}, "recipe": {"epochs": 2, "schedule": {"milestones": [1]}},
                      "seeds": [0, 1], "random_lines": {"directions": 1, "alphas": [-0.5, 0.5, 3]}},
+        # Keskar family: 3 epochs on 400 digits, two seeds, a two-point sweep (no extra batch sizes to train)
+        "keskar": {"dataset": {"n_train": 400}, "recipe": {"epochs": 3}, "seeds": [0, 1],
+                   "variants": {"sb": {"recipe": {"snapshots": [1, 2]}}},
+                   "sharpness": {"sweep": ["sb", "lb"], "warmstart": {"epochs": [1, 2]}, "n_train": 100,
+                                 "subspace_dim": 10, "maxiter": 3,
+                                 "interpolation": {"alphas": [-1.0, 2.0, 13], "n_train": 100, "n_test": 100}}},
         "lb_sb_basin": {"dataset": {"n_train": 64}, "recipe": {"epochs": 2}, "seeds": [0, 1],
                         "continuation": {"recipe": {"epochs": 1}}, "basin": {"alphas": [-1.0, 2.0, 13]}},
     },
@@ -62,7 +68,8 @@ SMALL = {
 CLAIMS_IN_SMOKE = ("resnet56-ingredient-ablation", "bottou-sgd-beats-gd", "li-skip-depth-chaos",
                    "tanh-toy-surface", "saddles-dominate-high-dim", "redundant-overparam-flatness",
                    "wilson-adaptive-generalize-worse", "hessian-bulk-outliers", "batchsize-larger-outliers",
-                   "li-filter-normalization-wd-flip", "lb-to-sb-same-basin")
+                   "li-filter-normalization-wd-flip", "lb-to-sb-same-basin", "keskar-lb-generalization-gap",
+                   "keskar-sharpness-metric", "keskar-parametric-plot", "keskar-batch-threshold-and-warmstart")
 
 
 

@@ -69,7 +69,7 @@ def build_report(registry: Sequence[Mapping[str, Any]], results: Mapping[str, Ma
     for claim in registry:
         res = results.get(claim["id"])
         if res is None:
-            verdict, measured, rule, fig, n = "pending", claim.get("pending", "not run"), "", "", ""
+            verdict, measured, rule, fig, n = "pending", claim.get("pending", "not run at this scale"), "", "", ""
         else:
             verdict, measured, rule, n = res["verdict"], res["measured"], res["rule"], res["n_seeds"]
             fig = os.path.relpath(res["figures"][0], out_dir) if res.get("figures") else ""

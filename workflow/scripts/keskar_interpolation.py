@@ -1,0 +1,16 @@
+"""Keskar's parametric plot line f(alpha x_LB + (1 - alpha) x_SB) for every seed: thin glue around
+losslab.sharpness.interpolate_pair."""
+from pathlib import Path
+
+from losslab.runtime import start_job
+from losslab.sharpness import interpolate_pair
+
+sm = snakemake  # noqa: F821 (provided by Snakemake)
+log = start_job(sm.log[0], sm.threads)
+out = Path(sm.output[0])
+for seed in sm.params.seeds:
+    s = interpolate_pair(sm.params.run, Path(sm.input.small) / f"seed{seed}" / "model.pt",
+                         Path(sm.input.large) / f"seed{seed}" / "model.pt", out / f"seed{seed}.h5",
+                         sm.params.settings, data_dir=sm.params.data_dir, resources=sm.params.resources,
+                         progress=sm.params.progress)
+    log.info("seed %d: train loss along the line %.4g .. %.4g", seed, s["train_loss"].min(), s["train_loss"].max())

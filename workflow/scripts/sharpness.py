@@ -1,0 +1,11 @@
+"""Keskar's epsilon-sharpness (Metric 2.1) of every seed of one run directory: thin glue around
+losslab.sharpness."""
+from losslab import io as lio
+from losslab.runtime import start_job
+from losslab.sharpness import sharpness_of_dir
+
+sm = snakemake  # noqa: F821 (provided by Snakemake)
+log = start_job(sm.log[0], sm.threads)
+result = sharpness_of_dir(sm.input[0], sm.params.settings, data_dir=sm.params.data_dir,
+                          resources=sm.params.resources, log=log)
+lio.write_json(sm.output[0], result)
