@@ -35,6 +35,7 @@ include: "workflow/rules/surfaces.smk"
 include: "workflow/rules/spectra.smk"
 include: "workflow/rules/toys.smk"
 include: "workflow/rules/sharpness.smk"
+include: "workflow/rules/patterns.smk"
 include: "workflow/rules/report.smk"
 
 

@@ -59,6 +59,11 @@ SMALL = {
         "lb_sb_basin": {"dataset": {"n_train": 64}, "recipe": {"epochs": 2}, "seeds": [0, 1],
                         "continuation": {"recipe": {"epochs": 1}}, "basin": {"alphas": [-1.0, 2.0, 13]}},
     },
+    "patterns": {
+        "mpo": {"steps": 4, "cells_per_step": 4, "ckpt_every": 2, "n_eval_train": 50, "n_eval_test": 50},
+        "picture": {"pattern": {"kind": "shape", "name": "ring", "size": 5}, "mpo": {"steps": 4}},
+        "random": {"size": 4, "p": [0.5], "seeds": [0, 1]},
+    },
     "toys": {
         "tanh-toy-surface": {"grid": {"points": 41}, "gd": {"steps": 300, "seeds": [0]}},
         "saddles-dominate-high-dim": {"samples": 2000},
@@ -69,7 +74,8 @@ CLAIMS_IN_SMOKE = ("resnet56-ingredient-ablation", "bottou-sgd-beats-gd", "li-sk
                    "tanh-toy-surface", "saddles-dominate-high-dim", "redundant-overparam-flatness",
                    "wilson-adaptive-generalize-worse", "hessian-bulk-outliers", "batchsize-larger-outliers",
                    "li-filter-normalization-wd-flip", "lb-to-sb-same-basin", "keskar-lb-generalization-gap",
-                   "keskar-sharpness-metric", "keskar-parametric-plot", "keskar-batch-threshold-and-warmstart")
+                   "keskar-sharpness-metric", "keskar-parametric-plot", "keskar-batch-threshold-and-warmstart",
+                   "mpo-arbitrary-patterns", "mpo-bn-harder-to-fit")
 
 
 

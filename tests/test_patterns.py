@@ -256,3 +256,13 @@ def test_config_refuses_unknown_keys_and_bad_values():
     with pytest.raises(ValueError, match="cap"):
         pt.MPOConfig.from_mapping({"cap": -1.0})
     assert ParamLayout.of(build(MLP, (1, 8, 8), 10)) == config.plane(lambda: build(MLP, (1, 8, 8), 10)).layout
+
+
+def test_trajectory_settings_leave_out_what_a_resumed_run_may_change():
+    config = pt.MPOConfig(steps=10, lr=0.01)
+    settings = pt.trajectory_settings(config)
+    assert settings["lr"] == 0.01 and settings["cap"] == 2.5 and settings["init_seeds"] == (0, 1, 2)
+    for key in ("steps", "ckpt_every", "eval_bn", "n_eval_train", "n_eval_test"):
+        assert key not in settings
+    assert pt.trajectory_settings(dataclasses.replace(config, steps=99, n_eval_train=5)) == settings
+    assert pt.trajectory_settings(dataclasses.replace(config, lr=0.02)) != settings

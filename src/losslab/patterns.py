@@ -384,10 +384,17 @@ def sample_cells(pattern: np.ndarray, n: int, generator: torch.Generator) -> tor
 _NOT_IN_TRAJECTORY = ("steps", "ckpt_every", "eval_bn", "eval_chunk", "eval_method", "n_eval_train", "n_eval_test")
 
 
+def trajectory_settings(config: MPOConfig) -> dict[str, Any]:
+    """The settings of ``config`` that determine the optimisation's trajectory: all but ``steps``, the
+    checkpoint interval and the maps' settings (a run may be resumed, or continued, with other values of
+    those). Use it to name a run's checkpoint."""
+    return {k: v for k, v in asdict(config).items() if k not in _NOT_IN_TRAJECTORY}
+
+
 def _fingerprint(plane: PatternPlane, pattern: np.ndarray, data: Prepared, config: MPOConfig, seed: int,
                  method: str) -> dict[str, Any]:
     """What determines the trajectory of a run: a checkpoint is only resumed by a run with the same one."""
-    trajectory = {k: v for k, v in asdict(config).items() if k not in _NOT_IN_TRAJECTORY}
+    trajectory = trajectory_settings(config)
     return {"format": FORMAT_VERSION, "config": json.dumps(trajectory, sort_keys=True), "seed": int(seed),
             "method": method, "pattern_sha256": tensor_digest(torch.as_tensor(pattern)),
             "data_sha256": tensor_digest(data.x_train, data.y_train),

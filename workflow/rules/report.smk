@@ -4,7 +4,8 @@
 def implemented_claims():
     """Claims with a rule whose experiment (or toy settings) this scale defines."""
     return [c for c in CLAIMS if "rule" in c and (c.get("experiment") in EXP
-            or (c.get("experiment") == "toys" and c["id"] in CFG.get("toys", {})))]
+            or (c.get("experiment") == "toys" and c["id"] in CFG.get("toys", {}))
+            or (c.get("experiment") == "patterns" and "patterns" in CFG))]
 
 
 rule report:

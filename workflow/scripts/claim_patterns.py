@@ -1,0 +1,20 @@
+"""Verdict, table and figure of a loss-pattern claim (losslab.pattern_claims) from its mpo_fit jobs."""
+from pathlib import Path
+
+from losslab import pattern_claims
+from losslab.claims import check_for
+from losslab.runtime import start_job
+
+sm = snakemake  # noqa: F821 (provided by Snakemake)
+log = start_job(sm.log[0])
+claim, scale = sm.params.claim, sm.params.scale
+check = check_for(claim, scale)
+out_dir = Path(sm.output.verdict).parent
+if claim["id"] == "mpo-arbitrary-patterns":
+    result = pattern_claims.picture_claim(sm.input.runs[0], check, scale, out_dir, claim_id=claim["id"])
+elif claim["id"] == "mpo-bn-harder-to-fit":
+    result = pattern_claims.bn_claim(sm.input.plain, sm.input.bn, check, scale, out_dir, claim_id=claim["id"])
+else:
+    raise ValueError(f"claim {claim['id']!r} is not a loss-pattern claim")
+result.write(sm.output.verdict)
+log.info("%s: %s (%s)", claim["id"], result.verdict, result.measured)
