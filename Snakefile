@@ -36,6 +36,7 @@ include: "workflow/rules/spectra.smk"
 include: "workflow/rules/toys.smk"
 include: "workflow/rules/sharpness.smk"
 include: "workflow/rules/patterns.smk"
+include: "workflow/rules/connectivity.smk"
 include: "workflow/rules/report.smk"
 
 
@@ -44,4 +45,5 @@ rule all:
         f"{R}/report/claims.md",
         surface_figures(),
         ratio_map_figures(),
+        connectivity_planes(),
     default_target: True

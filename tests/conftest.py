@@ -58,6 +58,16 @@ SMALL = {
                                  "interpolation": {"alphas": [-1.0, 2.0, 13], "n_train": 100, "n_test": 100}}},
         "lb_sb_basin": {"dataset": {"n_train": 64}, "recipe": {"epochs": 2}, "seeds": [0, 1],
                         "continuation": {"recipe": {"epochs": 1}}, "basin": {"alphas": [-1.0, 2.0, 13]}},
+        "connectivity": {
+            "dataset": {"n_train": 200, "n_test": 100},
+            "recipe": {"epochs": 4, "schedule": {"milestones": [1, 2, 3]}, "snapshots": [1, 3, 4]},
+            "variants": {"sgdr": {"recipe": {"schedule": {"T0": 1}}}},  # cycles end at 1, 3, 7
+            "connectivity": {"curves": {"recipe": {"epochs": 2, "schedule": {"name": "constant"}}, "points": 5,
+                                        "plane": {"n": 3}},
+                             "gotmare-sgdr-barriers": {"epochs": [1, 3]},
+                             "trivial-scaling-path": {"t": [0.1, 1.0, 4]},
+                             "fge-ensembles": {"start_epoch": 3, "epochs": 4}},
+        },
     },
     "patterns": {
         "mpo": {"steps": 4, "cells_per_step": 4, "ckpt_every": 2, "n_eval_train": 50, "n_eval_test": 50},
@@ -75,7 +85,9 @@ CLAIMS_IN_SMOKE = ("resnet56-ingredient-ablation", "bottou-sgd-beats-gd", "li-sk
                    "wilson-adaptive-generalize-worse", "hessian-bulk-outliers", "batchsize-larger-outliers",
                    "li-filter-normalization-wd-flip", "lb-to-sb-same-basin", "keskar-lb-generalization-gap",
                    "keskar-sharpness-metric", "keskar-parametric-plot", "keskar-batch-threshold-and-warmstart",
-                   "mpo-arbitrary-patterns", "mpo-bn-harder-to-fit")
+                   "mpo-arbitrary-patterns", "mpo-bn-harder-to-fit",
+                   "garipov-segment-barrier-and-curves", "gotmare-resilient-connectivity", "gotmare-sgdr-barriers",
+                   "garipov-overparam-connectivity", "trivial-scaling-path", "fge-ensembles")
 
 
 

@@ -12,10 +12,10 @@ import torch
 from torch.func import functional_call
 
 from losslab.curves import (Bezier, CurveMismatchError, Polychain, arc_increments, curve_coordinates,
-                            curve_ensemble, curve_plane_surface, cyclic_lr, disagreement, ensemble,
-                            evaluate_curve, fge_snapshots, fit_curve, load_curve, make_curve,
-                            member_probabilities, path_stats, plane_of, read_curve_evaluation, save_curve,
-                            scaling_path)
+                            curve_ensemble, curve_lr_at, curve_plane_surface, cyclic_lr, disagreement, ensemble,
+                            evaluate_curve, evaluate_segment, fge_snapshots, fit_curve, garipov_lr, load_curve,
+                            make_curve, member_probabilities, path_stats, plane_of, read_curve_evaluation,
+                            save_curve, scaling_exponents, scaling_path)
 from losslab.data import Prepared, prepare
 from losslab.models import build
 from losslab.params import ParamLayout, PointEvaluator, flatten
@@ -372,3 +372,42 @@ def test_trivial_scaling_path_keeps_labels_and_changes_the_loss(digits: Prepared
         scaling_path(_net({"name": "mlp", "widths": [8], "bn": True}, 0), [0.5])
     with pytest.raises(ValueError, match="ReLU"):
         scaling_path(_net({"name": "mlp", "widths": [8], "activation": "tanh"}, 0), [0.5])
+
+
+def test_trivial_scaling_path_of_a_relu_convnet() -> None:
+    """Max/average pooling and convolutions are positively homogeneous too: the logits of a ReLU convnet without
+    BN scale as t^n along the path (n = conv + linear layers)."""
+    net = _net({"name": "convnet", "channels": [3, 4], "hidden": [6], "pooled_size": 2}, 0)
+    exps = scaling_exponents(net)
+    assert int(exps.max()) == 4 and exps.numel() == sum(p.numel() for p in net.parameters())
+    x = _random_data().x_test[:16]
+    o = net(x).detach()
+    for t, v in zip((0.2, 0.7, 1.0), scaling_path(net, (0.2, 0.7, 1.0))):
+        out = functional_call(net, ParamLayout.of(net).to_dict(v), (x,))
+        torch.testing.assert_close(out, t ** 4 * o, rtol=1e-4, atol=1e-7)
+        assert torch.equal(out.argmax(-1), o.argmax(-1))
+    with pytest.raises(ValueError, match="batch normalisation"):
+        scaling_path(_net({"name": "convnet", "channels": [3], "hidden": [], "bn": True}, 0), [0.5])
+
+
+def test_garipov_learning_rate_schedule() -> None:
+    """Garipov et al.'s train.py: lr while (e + 1) / E <= 0.5, linearly to 1% at 0.9, then 1% (per epoch)."""
+    lrs = [garipov_lr(0.1, e, 10) for e in range(10)]
+    np.testing.assert_allclose(lrs, [0.1] * 5 + [0.1 * (1 - (a - 0.5) / 0.4 * 0.99) for a in (0.6, 0.7, 0.8, 0.9)]
+                               + [0.001], rtol=1e-12)
+    assert garipov_lr(0.1, 5.7, 10) == garipov_lr(0.1, 5.0, 10)  # constant within an epoch
+    assert curve_lr_at({"name": "garipov"}, 0.1, 9.5, 10) == pytest.approx(0.001)
+    assert curve_lr_at({"name": "cosine"}, 0.1, 5.0, 10) == pytest.approx(0.05)  # the others: optim.lr_at
+
+
+def test_segment_evaluation_matches_the_curve_evaluations_segment() -> None:
+    data = _random_data()
+    model, w0, w1 = _endpoints({"name": "mlp", "widths": [8]})
+    both = evaluate_curve(_bent(make_curve("polychain", w0, w1, 1)), model, data, 7)
+    seg = evaluate_segment(w0, w1, model, data, 7)
+    for q in ("train_loss", "train_err", "test_loss", "test_err"):
+        np.testing.assert_array_equal(seg.values[q], both.values[f"segment_{q}"])
+        assert seg.metrics[f"{q}_barrier"] == both.metrics[f"segment_{q}_barrier"]
+    assert seg.metrics["length"] == pytest.approx(float((w1 - w0).norm()), rel=1e-5)
+    train_only = evaluate_segment(w0, w1, model, data, 3, splits=("train",))
+    assert sorted(train_only.values) == ["train_err", "train_loss"]

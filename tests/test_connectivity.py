@@ -1,0 +1,337 @@
+"""The mode-connectivity family in the workflow (losslab.connectivity): endpoints and settings, the jobs on a
+tiny pair of trained nets (curve, evaluation, plane, FGE), and each claim's verdict logic on made-up paths."""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from losslab import connectivity as conn
+from losslab import curves
+from losslab.claims import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED
+from losslab.config import ConfigError, resolve, run_spec
+from losslab.landscape import load_trained
+from losslab.surfaces import read_surface
+from losslab.train import train_run
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# ---------------------------------------------------------------- endpoints and settings ------------------
+
+EXPERIMENT = {
+    "dataset": {"name": "digits", "preprocessing": ["normalize"], "n_train": 120, "n_test": 60},
+    "model": {"name": "convnet", "channels": [4, 6], "hidden": [8], "pooled_size": 2},
+    "recipe": {"optimizer": "momentum", "lr": 0.05, "batch_size": 32, "epochs": 3, "snapshots": [1, 3],
+               "eval_every": 3},
+    "seeds": [0, 1],
+    "variants": {"G": {}, "A": {"recipe": {"batch_size": "full"}}, "sgdr": {"recipe": {"schedule": {
+        "name": "sgdr", "T0": 1, "Tmult": 2}}}},
+    "connectivity": {
+        "curves": {"recipe": {"optimizer": "momentum", "lr": 0.02, "batch_size": 32, "epochs": 2,
+                              "schedule": {"name": "garipov"}, "weight_decay": 5e-4},
+                   "points": 5, "plane": {"n": 3, "margin": 0.2},
+                   "pairs": {"GG": {"a": "G/seed0", "b": "G/seed1", "kinds": ["bezier", "polychain"], "plane": True},
+                             "GA": {"a": "G/seed0", "b": "A/seed1", "kinds": ["polychain"]}}},
+        conn.GARIPOV: {"pair": "GG"},
+        conn.GOTMARE: {"reference": "G", "pairs": {"A": "GA"}},
+        conn.SGDR: {"sgdr": "sgdr", "step": "G", "epochs": [1, 3]},
+        conn.SCALING: {"endpoint": "G/seed0", "t": [0.1, 1.0, 4]},
+        conn.FGE: {"variant": "G", "start_epoch": 1, "epochs": 4, "cycle": 2, "lr1": 0.02, "lr2": 0.001,
+                   "curve": {"pair": "GG", "kind": "bezier", "points": 3}},
+    },
+}
+
+
+def test_endpoints_parse_print_and_locate_their_weights(tmp_path: Path) -> None:
+    ep = conn.Endpoint.parse("G/seed1")
+    assert (ep.variant, ep.seed, ep.epoch) == ("G", 1, None) and str(ep) == "G/seed1"
+    assert ep.weights_file(tmp_path) == tmp_path / "seed1" / "model.pt"
+    snap = conn.Endpoint.parse("sgdr/seed0/epoch14")
+    assert snap.epoch == 14 and str(snap) == "sgdr/seed0/epoch14"
+    assert snap.weights_file("r") == Path("r/seed0/snapshots/epoch_14.pt")
+    for bad in ("G", "G/0", "G/seed", "G/seed1/epoch", "G/seed1/14", "a b/seed1"):
+        with pytest.raises(ConfigError, match="expected '<variant>/seed<k>'"):
+            conn.Endpoint.parse(bad)
+
+
+def test_settings_list_the_curves_and_planes() -> None:
+    conn.check_settings(EXPERIMENT)
+    assert conn.pair_curves(EXPERIMENT) == [("GG", "bezier"), ("GG", "polychain"), ("GA", "polychain")]
+    assert conn.plane_curves(EXPERIMENT) == [("GG", "bezier"), ("GG", "polychain")]
+    s = conn.curve_settings(EXPERIMENT)
+    assert s["bends"] == 1 and s["bn"] == "recompute" and s["plane"] == {"n": 3, "margin": 0.2} and s["points"] == 5
+
+
+@pytest.mark.parametrize("edit, needle", [
+    (lambda e: e["connectivity"]["curves"]["pairs"]["GA"].update(b="Z/seed1"), "no variant 'Z'"),
+    (lambda e: e["connectivity"]["curves"]["pairs"]["GA"].update(b="A/seed7"), "seed 7 is not trained"),
+    (lambda e: e["connectivity"]["curves"]["pairs"]["GA"].update(b="A/seed1/epoch2"), "keeps no snapshot of epoch 2"),
+    (lambda e: e["connectivity"]["curves"]["pairs"]["GA"].update(b="G/seed0"), "both endpoints are G/seed0"),
+    (lambda e: e["connectivity"][conn.GARIPOV].update(pair="GA"), "trains no bezier curve"),
+    (lambda e: e["connectivity"][conn.GOTMARE]["pairs"].update(B="GB"), "no pair 'GB'"),
+    (lambda e: e["connectivity"][conn.SGDR].update(epochs=[1, 2]), "keeps no snapshot of epoch 2"),
+    (lambda e: e["connectivity"][conn.FGE].update(start_epoch=2), "keeps no snapshot of epoch 2"),
+    (lambda e: e["connectivity"][conn.FGE].update(epochs=3), "fit at least twice"),
+    (lambda e: e["connectivity"][conn.FGE]["curve"].update(kind="polychain", pair="GX"), "no pair|GX"),
+    (lambda e: e["connectivity"][conn.SCALING].update(endpoint="G/seed0/epoch9"), "epoch 9"),
+])
+def test_a_bad_reference_is_named_before_any_job(edit, needle: str) -> None:
+    exp = copy.deepcopy(EXPERIMENT)
+    edit(exp)
+    with pytest.raises(ConfigError, match=needle):
+        conn.check_settings(exp)
+
+
+def test_every_scale_that_defines_the_family_resolves() -> None:
+    """Each scale file validates against the schema and, where it has connectivity settings, they resolve."""
+    for scale in ("smoke", "cpu", "paper"):
+        cfg = resolve({"scale": scale, "data_dir": "/nonexistent"}, root=ROOT)
+        for exp in cfg["experiments"].values():
+            if "connectivity" in exp:
+                conn.check_settings(exp)
+                assert conn.pair_curves(exp)
+
+
+# ---------------------------------------------------------------- the jobs on two tiny trained nets ---------
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> Path:
+    """Variants G and A (two seeds, three epochs, snapshots after epochs 1 and 3) of a tiny convnet."""
+    root = tmp_path_factory.mktemp("runs")
+    cached = ROOT / "resources"
+    resources = str(cached) if (cached / "digits_split0.npz").exists() else "resources"
+    for variant in ("G", "A"):
+        run = run_spec(EXPERIMENT, variant)
+        for seed in (0, 1):
+            train_run(run, seed, root / variant / f"seed{seed}", root / "ckpt", resources=resources)
+    return root
+
+
+def _resources() -> str:
+    cached = ROOT / "resources"
+    return str(cached) if (cached / "digits_split0.npz").exists() else "resources"
+
+
+def test_curve_jobs_train_resume_evaluate_and_draw_the_plane(runs: Path, tmp_path: Path) -> None:
+    settings = conn.curve_settings(EXPERIMENT)
+    pair = conn.pairs(EXPERIMENT)["GA"]
+    run_g, run_a = run_spec(EXPERIMENT, "G"), run_spec(EXPERIMENT, "A")
+    files = (pair["a"].weights_file(runs / "G"), pair["b"].weights_file(runs / "A"))
+    out = tmp_path / "GA" / "polychain"
+    rec = conn.train_pair_curve(run_g, run_a, pair, "polychain", settings, *files, out / "curve.pt",
+                                out / "train.json", tmp_path / "ckpt", resources=_resources())
+    assert rec["epochs"] == 2 and not rec["diverged"] and rec["a"] == "G/seed0" and rec["b"] == "A/seed1"
+    assert json.loads((out / "train.json").read_text())["num_parameters"] == rec["num_parameters"]
+    [ckpt] = list((tmp_path / "ckpt").glob("polychain-*.pt"))
+    # a rerun resumes from the finished checkpoint: the same curve, bitwise, no training
+    again = conn.train_pair_curve(run_g, run_a, pair, "polychain", settings, *files, out / "again.pt",
+                                  out / "again.json", tmp_path / "ckpt", resources=_resources())
+    assert again["history"] == rec["history"]
+    assert curves.load_curve(out / "again.pt").digest() == curves.load_curve(out / "curve.pt").digest()
+    # another recipe gets another checkpoint, never the stale one
+    other = {**settings, "recipe": {**settings["recipe"], "lr": 0.01}}
+    conn.train_pair_curve(run_g, run_a, pair, "polychain", other, *files, out / "o.pt", out / "o.json",
+                          tmp_path / "ckpt", resources=_resources())
+    assert len(list((tmp_path / "ckpt").glob("polychain-*.pt"))) == 2 and ckpt.exists()
+
+    ev = conn.evaluate_pair_curve(run_g, out / "curve.pt", settings, out / "curve.h5", pair=pair,
+                                  resources=_resources())
+    back = curves.read_curve_evaluation(out / "curve.h5")
+    assert back.attrs["a"] == "G/seed0" and back.attrs["b"] == "A/seed1" and len(back.t) == 5
+    np.testing.assert_array_equal(back["segment_test_err"], ev.values["segment_test_err"])
+    # the endpoints of the evaluation are the two runs' final networks
+    g0 = json.loads((runs / "G" / "seed0" / "metrics.json").read_text())
+    a1 = json.loads((runs / "A" / "seed1" / "metrics.json").read_text())
+    assert back["test_err"][0] == pytest.approx(1 - g0["test_acc"], abs=1e-12)
+    assert back["test_err"][-1] == pytest.approx(1 - a1["test_acc"], abs=1e-12)
+
+    figs = conn.pair_curve_plane(run_g, out / "curve.pt", settings, out / "plane.h5", out / "plane",
+                                 resources=_resources())
+    assert [Path(f).suffix for f in figs] == [".png", ".pdf"] and all(Path(f).stat().st_size for f in figs)
+    plane = read_surface(out / "plane.h5")
+    assert plane.complete and plane["train_loss"].shape == (3, 3)
+    # an untrained curve is the segment: no plane, and the error says why
+    straight = curves.load_curve(out / "curve.pt")
+    curves.save_curve(tmp_path / "straight.pt", curves.make_curve("polychain", straight.w0, straight.w1))
+    with pytest.raises(ValueError, match="has not left the segment"):
+        conn.pair_curve_plane(run_g, tmp_path / "straight.pt", settings, tmp_path / "p.h5", tmp_path / "p",
+                              resources=_resources())
+
+
+def test_fge_job_and_ensemble_inputs(runs: Path, tmp_path: Path) -> None:
+    s = EXPERIMENT["connectivity"][conn.FGE]
+    run_g = run_spec(EXPERIMENT, "G")
+    rec = conn.fge_of_runs(run_g, runs / "G", [0, 1], {k: v for k, v in s.items() if k != "curve"},
+                           tmp_path / "fge", resources=_resources())
+    assert {k: v["snapshots"] for k, v in rec["seeds"].items()} == {"0": 2, "1": 2}
+    assert torch.load(tmp_path / "fge" / "seed0.pt", weights_only=True).shape[0] == 2
+    g0, g1 = (conn.weights_file(runs / "G", s_) for s_ in (0, 1))
+    model, _, w0, w1 = conn.load_pair(run_g, run_g, g0, g1, resources=_resources())
+    curve = curves.make_curve("bezier", w0, w1)
+    curves.save_curve(tmp_path / "curve.pt", curve)
+    inputs = conn.ensemble_inputs(run_g, runs / "G", tmp_path / "fge", [0, 1], curve_file=tmp_path / "curve.pt",
+                                  curve_ts=[0.0, 0.5, 1.0], resources=_resources())
+    assert inputs.fge[0].shape[0] == 2 and inputs.independent.shape[0] == 2 and inputs.curve.shape[0] == 3
+    # the curve's end members are the two independent networks
+    torch.testing.assert_close(inputs.curve[0], inputs.single[0][0])
+    torch.testing.assert_close(inputs.curve[-1], inputs.single[1][0])
+
+
+def test_iterate_segments_between_snapshots(runs: Path) -> None:
+    run_g = run_spec(EXPERIMENT, "G")
+    segs = conn.iterate_segments({"step": (run_g, runs / "G")}, [0, 1], [1, 3], 5, resources=_resources())
+    assert [(s.role, s.seed, s.epochs) for s in segs] == [("step", 0, (1, 3)), ("step", 1, (1, 3))]
+    g0 = json.loads((runs / "G" / "seed0" / "metrics.json").read_text())
+    assert segs[0].evaluation.values["train_loss"][-1] == pytest.approx(g0["train_loss"], rel=1e-5)
+
+
+# ---------------------------------------------------------------- verdict logic on made-up paths -------------
+
+T = np.linspace(0.0, 1.0, 11)
+
+
+def _path(test_err: np.ndarray, train_loss: np.ndarray, segment_test_err: np.ndarray,
+          segment_train_loss: np.ndarray, length_ratio: float = 1.5) -> curves.CurveEvaluation:
+    """A CurveEvaluation with these values (the train error and test loss derived), straight length 1."""
+    values = {"test_err": test_err, "train_loss": train_loss, "train_err": test_err / 2, "test_loss": train_loss * 1.1,
+              "segment_test_err": segment_test_err, "segment_train_loss": segment_train_loss,
+              "segment_train_err": segment_test_err / 2, "segment_test_loss": segment_train_loss * 1.1}
+    dl = np.r_[0.0, np.full(len(T) - 1, length_ratio / (len(T) - 1))]
+    seg_dl = np.r_[0.0, np.full(len(T) - 1, 1.0 / (len(T) - 1))]
+    q = ("train_loss", "train_err", "test_loss", "test_err")
+    metrics = {**curves.path_metrics({k: values[k] for k in q}, dl),
+               **curves.path_metrics({k: values[f"segment_{k}"] for k in q}, seg_dl, "segment_"),
+               "length": length_ratio, "segment_length": 1.0, "length_ratio": length_ratio,
+               "segment_length_ratio": 1.0}
+    return curves.CurveEvaluation(T, values, metrics, dl)
+
+
+def _bump(base: float, height: float) -> np.ndarray:
+    return base + height * np.sin(np.pi * T)
+
+
+SEGMENT = {"segment_test_err": _bump(0.05, 0.5), "segment_train_loss": _bump(0.1, 2.0)}
+CHECK_G = {"rule": "written before", "segment_min_pp": 10, "curve_max_pp": 2}
+
+
+def _verdict(comps) -> str:
+    from losslab.claims import all_of
+
+    return all_of(c.verdict for c in comps)
+
+
+def test_garipov_claim_and_its_rule(tmp_path: Path) -> None:
+    flat = {k: _path(_bump(0.05, 0.01), _bump(0.1, 0.02), **SEGMENT) for k in conn.KINDS}
+    res = conn.garipov_claim(flat, CHECK_G, "smoke", tmp_path)
+    assert res.verdict == REPRODUCED and res.numbers["segment.test_err_barrier"] == pytest.approx(0.5)
+    assert res.numbers["bezier.length_ratio"] == 1.5
+    for f in ("table.csv", "table.md", "figure.png", "figure.pdf"):
+        assert (tmp_path / f).stat().st_size > 0
+    assert "63.75" in (tmp_path / "table.md").read_text()  # the paper's numbers beside ours
+    one_high = {**flat, "polychain": _path(_bump(0.05, 0.03), _bump(0.1, 0.02), **SEGMENT)}
+    assert _verdict(conn.garipov_checks(one_high, CHECK_G)) == NOT_REPRODUCED
+    no_barrier = {k: _path(_bump(0.05, 0.01), _bump(0.1, 0.02), _bump(0.05, 0.05), _bump(0.1, 0.1))
+                  for k in conn.KINDS}
+    assert _verdict(conn.garipov_checks(no_barrier, CHECK_G)) == NOT_REPRODUCED
+    with pytest.raises(ValueError, match="polychain"):
+        conn.garipov_claim({"bezier": flat["bezier"]}, CHECK_G, "smoke", tmp_path)
+
+
+def test_gotmare_claim_and_its_rule(tmp_path: Path) -> None:
+    check = {"rule": "r", "kind": "polychain", "max_pp": 3}
+    ok = {label: {"polychain": _path(_bump(0.05, 0.02), _bump(0.1, 0.02), **SEGMENT)} for label in "ABCDEF"}
+    ok["A"]["bezier"] = _path(_bump(0.05, 0.01), _bump(0.1, 0.01), **SEGMENT)
+    res = conn.gotmare_claim(ok, check, "smoke", tmp_path)
+    assert res.verdict == REPRODUCED and len(res.comparisons) == 6
+    assert "not trained" in (tmp_path / "table.md").read_text()  # Bezier only for A
+    bad = {**ok, "E": {"polychain": _path(_bump(0.05, 0.04), _bump(0.1, 0.02), **SEGMENT)}}
+    assert _verdict(conn.gotmare_checks(bad, check)) == NOT_REPRODUCED
+
+
+def _seg(role: str, seed: int, epochs: tuple[int, int], height: float) -> conn.IterateSegment:
+    loss = np.linspace(0.2, 0.1, len(T)) + height * np.sin(np.pi * T)
+    return conn.IterateSegment(role, seed, epochs, _path(loss / 4, loss, loss / 4, loss))
+
+
+def test_sgdr_claim_and_its_rule(tmp_path: Path) -> None:
+    check = {"rule": "r", "tol": 0.05, "min_agree": 0.8}
+    segs = [_seg("sgdr", s, e, 0.5) for s in (0, 1) for e in ((6, 14), (14, 30))]
+    segs += [_seg("step", s, e, 0.0) for s in (0, 1) for e in ((6, 14), (14, 30))]
+    res = conn.sgdr_claim(segs, check, "smoke", tmp_path)
+    assert res.verdict == REPRODUCED and res.n_seeds == 2
+    assert res.numbers["step.seed0.e6-14.barrier"] == pytest.approx(0.0, abs=1e-12)
+    assert res.numbers["sgdr.seed0.e6-14.relative_barrier"] > 1
+    # one step pair with a bump 8% above its higher endpoint (> tol 5%): 3 of 4 without a barrier < 80%
+    loss = np.linspace(0.2, 0.1, len(T))
+    loss[1] = 0.2 * 1.08
+    segs[-1] = conn.IterateSegment("step", 1, (14, 30), _path(loss / 4, loss, loss / 4, loss))
+    frac_sgdr, frac_step, comps = conn.sgdr_checks(segs, check)
+    assert (frac_sgdr, frac_step, _verdict(comps)) == (1.0, 0.75, NOT_REPRODUCED)
+    # a 4% bump is within the tolerance
+    loss = np.linspace(0.2, 0.1, len(T))
+    loss[1] = 0.2 * 1.04
+    segs[-1] = conn.IterateSegment("step", 1, (14, 30), _path(loss / 4, loss, loss / 4, loss))
+    assert conn.sgdr_checks(segs, check)[1] == 1.0
+
+
+def test_width_claim_and_its_rule(tmp_path: Path) -> None:
+    def sweep(barriers, ratios):
+        return [(k, 100 * (i + 1), _path(_bump(0.05, 0.0), _bump(0.1, b), **SEGMENT, length_ratio=r))
+                for i, (k, b, r) in enumerate(zip((0.25, 0.5, 1.0), barriers, ratios))]
+    res = conn.width_claim(sweep((0.3, 0.2, 0.1), (2.0, 1.5, 1.2)), {"rule": "r"}, "smoke", tmp_path)
+    assert res.verdict == REPRODUCED and res.numbers["K0.25.length_ratio"] == 2.0
+    assert _verdict(conn.width_checks(sweep((0.3, 0.1, 0.2), (2.0, 1.5, 1.2)))) == INCONCLUSIVE
+    assert _verdict(conn.width_checks(sweep((0.1, 0.2, 0.3), (2.0, 1.5, 1.2)))) == NOT_REPRODUCED
+    assert _verdict(conn.width_checks(sweep((0.3, 0.2, 0.1), (1.2, 1.5, 1.1)))) == INCONCLUSIVE
+    with pytest.raises(ValueError, match="three widths"):
+        conn.rank_trend("x", [1, 2], [2, 1])
+
+
+def test_threshold_checks() -> None:
+    assert conn.threshold("a", 0.1, 0.1, True).verdict == REPRODUCED  # equality passes ">="
+    assert conn.threshold("a", 0.1 - 1e-9, 0.1, True).verdict == NOT_REPRODUCED
+    assert conn.threshold("a", 0.02, 0.02, False).verdict == REPRODUCED
+    assert conn.threshold("a", math.nan, 0.02, False).verdict == INCONCLUSIVE
+
+
+def _probs(labels: list[list[int]], n_classes: int = 3) -> torch.Tensor:
+    """K x N x C softmax outputs whose argmax are the given labels (confidence 0.8)."""
+    lab = torch.tensor(labels)
+    p = torch.full((*lab.shape, n_classes), 0.2 / (n_classes - 1))
+    return p.scatter_(-1, lab[..., None], 0.8)
+
+
+def test_fge_verdicts(tmp_path: Path) -> None:
+    y = torch.tensor([0, 1, 2, 0, 1, 2, 0, 1, 2, 0])
+    single = {s: _probs([[0, 1, 2, 0, 1, 2, 0, 1, 1, 1]]) for s in (0, 1)}  # two errors each
+    # three FGE members, each with one or two errors, the majority right everywhere
+    fge = {s: _probs([[0, 1, 2, 0, 1, 2, 0, 1, 1, 0], [0, 1, 2, 0, 1, 2, 0, 0, 2, 0],
+                      [0, 1, 2, 0, 1, 1, 0, 1, 2, 0]]) for s in (0, 1)}
+    independent = _probs([[0, 1, 2, 0, 1, 2, 0, 1, 1, 1], [1, 1, 2, 2, 1, 0, 0, 1, 2, 0]])
+    inputs = conn.EnsembleInputs(y, single, fge, independent, _probs([[0, 1, 2, 0, 1, 2, 0, 1, 2, 2]] * 3), [0, .5, 1])
+    res = conn.fge_claim(inputs, {"rule": "r", "min_agree": 0.8}, "smoke", tmp_path)
+    assert res.numbers["seed0.fge_err"] == 0.0 and res.numbers["seed0.single_err"] == pytest.approx(0.2)
+    assert res.numbers["independent.disagreement"] == pytest.approx(0.5)
+    assert res.verdict == REPRODUCED and res.numbers["curve.err"] == pytest.approx(0.1)
+    # FGE members all equal to the single model: no gain, no diversity
+    comps = conn.fge_checks({0: 0.2, 1: 0.2}, {0: 0.2, 1: 0.2}, {0: 0.0, 1: 0.0}, 0.5, {"min_agree": 0.8})
+    assert [c.verdict for c in comps] == [NOT_REPRODUCED, REPRODUCED]
+    comps = conn.fge_checks({0: 0.2, 1: 0.2}, {0: 0.1, 1: 0.3}, {0: 0.1, 1: 0.1}, 0.5, {"min_agree": 0.8})
+    assert comps[0].verdict == INCONCLUSIVE  # one seed better, one worse, mean 0 with spread
+
+
+def test_scaling_claim_on_a_trained_convnet(runs: Path, tmp_path: Path) -> None:
+    run_g = run_spec(EXPERIMENT, "G")
+    model, data = load_trained(run_g, conn.weights_file(runs / "G", 0), resources=_resources())
+    check = {"rule": "r", "min_factor": 2.0}
+    res = conn.scaling_claim(model, data, np.linspace(0.1, 1.0, 4), check, "smoke", tmp_path)
+    assert res.numbers["labels_constant"] == 1.0 and res.numbers["test_err_range"] == 0.0
+    assert res.numbers["train_loss_tmin"] > res.numbers["train_loss_t1"]
+    with pytest.raises(ValueError, match=r"\(0, 1\]"):
+        conn.scaling_claim(model, data, [0.0, 1.0], check, "smoke", tmp_path)

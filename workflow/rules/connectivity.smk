@@ -1,0 +1,296 @@
+# Mode connectivity (Garipov et al. 2018; Gotmare et al. 2018; losslab.connectivity). An experiment with a
+# `connectivity` key trains the modes as its variants (rule `train`); its `connectivity.curves.pairs` name two
+# endpoints each and the curve kinds to train between them. Jobs: one curve per (pair, kind), resumable
+# (`curve`); its loss and error along t beside the segment's, one HDF5 per curve (`curve_eval`); the plane
+# through its endpoints and bend with the curve drawn on the contours (`curve_plane`, pairs with `plane: true`);
+# fast geometric ensembling from a run's snapshot (`fge`); and the six claims of the family.
+from losslab import connectivity as conn
+
+CONN = {name: exp for name, exp in EXP.items() if "connectivity" in exp}
+for _exp in CONN.values():
+    conn.check_settings(_exp)  # every endpoint, pair and snapshot referenced exists, before any job runs
+
+
+def connectivity_experiment(name):
+    if name not in CONN:
+        raise ValueError(f"experiment {name!r} has no `connectivity` settings in the {SCALE} scale")
+    return CONN[name]
+
+
+def curve_pair(name, pair):
+    ps = conn.pairs(connectivity_experiment(name))
+    if pair not in ps:
+        raise ValueError(f"experiment {name!r} has no curve pair {pair!r}; pairs: {sorted(ps)}")
+    return ps[pair]
+
+
+def curve_file(name, pair, kind, what):
+    """curves/<experiment>/<pair>/<kind>/<what>: curve.pt, train.json (rule curve), curve.h5 (curve_eval),
+    plane.h5 / plane.png (curve_plane)."""
+    return f"{R}/curves/{name}/{pair}/{kind}/{what}"
+
+
+def curve_settings_for(name, wc_kind, pair, keys):
+    """The curve settings a job depends on (and only those: an edit elsewhere does not rerun it)."""
+    if wc_kind not in curve_pair(name, pair)["kinds"]:
+        raise ValueError(f"pair {pair!r} of {name!r} trains no {wc_kind} curve")
+    s = conn.curve_settings(connectivity_experiment(name))
+    return {k: s[k] for k in keys}
+
+
+def endpoint_run(name, pair, end):
+    """The run spec of endpoint `a` or `b` of a pair."""
+    return run_spec(experiment(name), curve_pair(name, pair)[end].variant)
+
+
+def claim_settings(claim_id):
+    name = claim_entry(claim_id)["experiment"]
+    return connectivity_experiment(name)["connectivity"][claim_id]
+
+
+def connectivity_planes():
+    """The plane figure of every (pair, kind) with `plane: true` (rule `all` asks for them)."""
+    return [curve_file(name, p, k, "plane.png") for name, exp in CONN.items() for p, k in conn.plane_curves(exp)]
+
+
+TRAIN_KEYS = ("bends", "recipe", "seed")
+EVAL_KEYS = ("points", "bn", "n_train", "n_test", "chunk")
+PLANE_KEYS = ("bn", "n_train", "n_test", "chunk", "tile_rows", "plane")
+
+
+rule curve:
+    input:
+        runs=lambda wc: sorted({f"{R}/runs/{wc.experiment}/{curve_pair(wc.experiment, wc.pair)[e].variant}"
+                                for e in ("a", "b")}),
+    output:
+        curve=curve_file("{experiment}", "{pair}", "{kind}", "curve.pt"),
+        record=curve_file("{experiment}", "{pair}", "{kind}", "train.json"),
+    params:
+        run_a=lambda wc: endpoint_run(wc.experiment, wc.pair, "a"),
+        run_b=lambda wc: endpoint_run(wc.experiment, wc.pair, "b"),
+        a=lambda wc: str(curve_pair(wc.experiment, wc.pair)["a"]),
+        b=lambda wc: str(curve_pair(wc.experiment, wc.pair)["b"]),
+        settings=lambda wc: curve_settings_for(wc.experiment, wc.kind, wc.pair, TRAIN_KEYS),
+        checkpoints=lambda wc: f"{R}/checkpoints/curves/{wc.experiment}/{wc.pair}",
+        data_dir=CFG.get("data_dir"),
+        resources=CFG.get("resources", "resources"),
+        progress=CFG.get("progress", False),
+    wildcard_constraints:
+        pair="[A-Za-z0-9_]+",
+        kind="bezier|polychain",
+    log:
+        f"{LOGS}/curves/{{experiment}}/{{pair}}/{{kind}}.log",
+    benchmark:
+        f"{R}/benchmarks/curves/{{experiment}}/{{pair}}/{{kind}}.tsv"
+    threads: THREADS
+    script:
+        "../scripts/curve_train.py"
+
+
+rule curve_eval:
+    input:
+        curve=curve_file("{experiment}", "{pair}", "{kind}", "curve.pt"),
+    output:
+        curve_file("{experiment}", "{pair}", "{kind}", "curve.h5"),
+    params:
+        run_a=lambda wc: endpoint_run(wc.experiment, wc.pair, "a"),
+        a=lambda wc: str(curve_pair(wc.experiment, wc.pair)["a"]),
+        b=lambda wc: str(curve_pair(wc.experiment, wc.pair)["b"]),
+        settings=lambda wc: curve_settings_for(wc.experiment, wc.kind, wc.pair, EVAL_KEYS),
+        data_dir=CFG.get("data_dir"),
+        resources=CFG.get("resources", "resources"),
+    wildcard_constraints:
+        pair="[A-Za-z0-9_]+",
+        kind="bezier|polychain",
+    log:
+        f"{LOGS}/curve_eval/{{experiment}}/{{pair}}/{{kind}}.log",
+    benchmark:
+        f"{R}/benchmarks/curve_eval/{{experiment}}/{{pair}}/{{kind}}.tsv"
+    threads: THREADS
+    script:
+        "../scripts/curve_eval.py"
+
+
+rule curve_plane:
+    input:
+        curve=curve_file("{experiment}", "{pair}", "{kind}", "curve.pt"),
+    output:
+        h5=curve_file("{experiment}", "{pair}", "{kind}", "plane.h5"),
+        png=curve_file("{experiment}", "{pair}", "{kind}", "plane.png"),
+        pdf=curve_file("{experiment}", "{pair}", "{kind}", "plane.pdf"),
+    params:
+        run_a=lambda wc: endpoint_run(wc.experiment, wc.pair, "a"),
+        title=lambda wc: (f"{wc.kind} curve {curve_pair(wc.experiment, wc.pair)['a']} to "
+                          f"{curve_pair(wc.experiment, wc.pair)['b']} ({SCALE})"),
+        settings=lambda wc: curve_settings_for(wc.experiment, wc.kind, wc.pair, PLANE_KEYS),
+        data_dir=CFG.get("data_dir"),
+        resources=CFG.get("resources", "resources"),
+        progress=CFG.get("progress", False),
+    wildcard_constraints:
+        pair="[A-Za-z0-9_]+",
+        kind="bezier|polychain",
+    log:
+        f"{LOGS}/curve_plane/{{experiment}}/{{pair}}/{{kind}}.log",
+    benchmark:
+        f"{R}/benchmarks/curve_plane/{{experiment}}/{{pair}}/{{kind}}.tsv"
+    threads: THREADS
+    script:
+        "../scripts/curve_plane.py"
+
+
+def fge_settings(name):
+    return connectivity_experiment(name)["connectivity"][conn.FGE]
+
+
+rule fge:
+    input:
+        run=lambda wc: f"{R}/runs/{wc.experiment}/{fge_settings(wc.experiment)['variant']}",
+    output:
+        directory(f"{R}/fge/{{experiment}}"),
+    params:
+        run=lambda wc: run_spec(experiment(wc.experiment), fge_settings(wc.experiment)["variant"]),
+        seeds=lambda wc: experiment(wc.experiment)["seeds"],
+        settings=lambda wc: {k: v for k, v in fge_settings(wc.experiment).items() if k != "curve"},
+        data_dir=CFG.get("data_dir"),
+        resources=CFG.get("resources", "resources"),
+    log:
+        f"{LOGS}/fge/{{experiment}}.log",
+    benchmark:
+        f"{R}/benchmarks/fge/{{experiment}}.tsv"
+    threads: THREADS
+    script:
+        "../scripts/fge.py"
+
+
+# ---------------------------------------------------------------- the claims -----------------------------
+
+def conn_claim_params(claim_id, variants):
+    """What every claim job of the family gets (losslab.connectivity.ClaimJob); `variants(settings)` names the
+    variants whose run specs it reads."""
+    def exp_of():
+        return experiment(claim_entry(claim_id)["experiment"])
+
+    return dict(
+        claim=claim_entry(claim_id),
+        scale=SCALE,
+        settings=lambda wc: claim_settings(claim_id),
+        curves=lambda wc: {k: conn.curve_settings(exp_of())[k] for k in EVAL_KEYS},
+        runs=lambda wc: {v: run_spec(exp_of(), v) for v in variants(claim_settings(claim_id))},
+        seeds=lambda wc: exp_of()["seeds"],
+        data_dir=CFG.get("data_dir"),
+        resources=CFG.get("resources", "resources"),
+    )
+
+
+def claim_evaluations(claim_id, pair_names, kinds=None):
+    """The curve.h5 of the claim's pairs (every kind they train, or `kinds`)."""
+    name = claim_entry(claim_id)["experiment"]
+    return [curve_file(name, p, k, "curve.h5") for p in pair_names
+            for k in curve_pair(name, p)["kinds"] if kinds is None or k in kinds]
+
+
+def claim_run_dirs(claim_id, variants):
+    name = claim_entry(claim_id)["experiment"]
+    return [f"{R}/runs/{name}/{v}" for v in variants]
+
+
+rule garipov_curves_claim:
+    input:
+        evaluations=lambda wc: claim_evaluations(conn.GARIPOV, [claim_settings(conn.GARIPOV)["pair"]]),
+        planes=lambda wc: [curve_file(claim_entry(conn.GARIPOV)["experiment"], p, k, "plane.h5")
+                           for p, k in conn.plane_curves(experiment(claim_entry(conn.GARIPOV)["experiment"]))
+                           if p == claim_settings(conn.GARIPOV)["pair"]],
+    output:
+        **claim_outputs(conn.GARIPOV, "connectivity"),
+    params:
+        **conn_claim_params(conn.GARIPOV, lambda s: []),
+    log:
+        f"{LOGS}/claims/{conn.GARIPOV}.log",
+    benchmark:
+        f"{R}/benchmarks/claims/{conn.GARIPOV}.tsv"
+    script:
+        "../scripts/claim_connectivity.py"
+
+
+rule gotmare_resilience_claim:
+    input:
+        evaluations=lambda wc: claim_evaluations(conn.GOTMARE, claim_settings(conn.GOTMARE)["pairs"].values()),
+    output:
+        **claim_outputs(conn.GOTMARE, "connectivity"),
+    params:
+        **conn_claim_params(conn.GOTMARE, lambda s: []),
+    log:
+        f"{LOGS}/claims/{conn.GOTMARE}.log",
+    benchmark:
+        f"{R}/benchmarks/claims/{conn.GOTMARE}.tsv"
+    script:
+        "../scripts/claim_connectivity.py"
+
+
+rule sgdr_barriers_claim:
+    input:
+        runs=lambda wc: claim_run_dirs(conn.SGDR, [claim_settings(conn.SGDR)[r] for r in ("sgdr", "step")]),
+    output:
+        **claim_outputs(conn.SGDR, "connectivity"),
+    params:
+        **conn_claim_params(conn.SGDR, lambda s: [s["sgdr"], s["step"]]),
+    log:
+        f"{LOGS}/claims/{conn.SGDR}.log",
+    benchmark:
+        f"{R}/benchmarks/claims/{conn.SGDR}.tsv"
+    script:
+        "../scripts/claim_connectivity.py"
+
+
+rule overparam_connectivity_claim:
+    input:
+        evaluations=lambda wc: claim_evaluations(conn.WIDTH, claim_settings(conn.WIDTH)["pairs"],
+                                                 [claim_settings(conn.WIDTH)["kind"]]),
+        records=lambda wc: [curve_file(claim_entry(conn.WIDTH)["experiment"], p,
+                                       claim_settings(conn.WIDTH)["kind"], "train.json")
+                            for p in claim_settings(conn.WIDTH)["pairs"]],
+    output:
+        **claim_outputs(conn.WIDTH, "connectivity"),
+    params:
+        **conn_claim_params(conn.WIDTH, lambda s: []),
+    log:
+        f"{LOGS}/claims/{conn.WIDTH}.log",
+    benchmark:
+        f"{R}/benchmarks/claims/{conn.WIDTH}.tsv"
+    script:
+        "../scripts/claim_connectivity.py"
+
+
+rule scaling_path_claim:
+    input:
+        runs=lambda wc: claim_run_dirs(conn.SCALING,
+                                       [conn.Endpoint.parse(claim_settings(conn.SCALING)["endpoint"]).variant]),
+    output:
+        **claim_outputs(conn.SCALING, "connectivity"),
+    params:
+        **conn_claim_params(conn.SCALING, lambda s: [conn.Endpoint.parse(s["endpoint"]).variant]),
+    log:
+        f"{LOGS}/claims/{conn.SCALING}.log",
+    benchmark:
+        f"{R}/benchmarks/claims/{conn.SCALING}.tsv"
+    script:
+        "../scripts/claim_connectivity.py"
+
+
+rule fge_claim:
+    input:
+        runs=lambda wc: claim_run_dirs(conn.FGE, [claim_settings(conn.FGE)["variant"]]),
+        fge=lambda wc: f"{R}/fge/{claim_entry(conn.FGE)['experiment']}",
+        curve=lambda wc: curve_file(claim_entry(conn.FGE)["experiment"],
+                                    claim_settings(conn.FGE)["curve"]["pair"],
+                                    claim_settings(conn.FGE)["curve"]["kind"], "curve.pt"),
+    output:
+        **claim_outputs(conn.FGE, "connectivity"),
+    params:
+        **conn_claim_params(conn.FGE, lambda s: [s["variant"]]),
+    log:
+        f"{LOGS}/claims/{conn.FGE}.log",
+    benchmark:
+        f"{R}/benchmarks/claims/{conn.FGE}.tsv"
+    script:
+        "../scripts/claim_connectivity.py"

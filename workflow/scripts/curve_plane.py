@@ -1,0 +1,14 @@
+"""The plane through a curve's endpoints and bend, and its contour figure with the curve drawn: thin glue
+around losslab.connectivity.pair_curve_plane."""
+from pathlib import Path
+
+from losslab import connectivity as conn
+from losslab.runtime import start_job
+
+sm = snakemake  # noqa: F821 (provided by Snakemake)
+log = start_job(sm.log[0], sm.threads)
+files = conn.pair_curve_plane(sm.params.run_a, sm.input.curve, sm.params.settings, sm.output.h5,
+                              Path(sm.output.png).with_suffix(""), title=sm.params.title,
+                              data_dir=sm.params.data_dir, resources=sm.params.resources,
+                              progress=sm.params.progress)
+log.info("plane %s and %s", sm.output.h5, files)

@@ -1,0 +1,19 @@
+"""Train one curve (Bezier or polychain) between the two endpoints of a pair: thin glue around
+losslab.connectivity.train_pair_curve (resumable from its checkpoint)."""
+from pathlib import Path
+
+from losslab import connectivity as conn
+from losslab.runtime import start_job
+
+sm = snakemake  # noqa: F821 (provided by Snakemake)
+log = start_job(sm.log[0], sm.threads)
+ends = {"a": conn.Endpoint.parse(sm.params.a), "b": conn.Endpoint.parse(sm.params.b)}
+run_dir = {Path(d).name: d for d in sm.input.runs}
+record = conn.train_pair_curve(
+    sm.params.run_a, sm.params.run_b, ends, sm.wildcards.kind, sm.params.settings,
+    ends["a"].weights_file(run_dir[ends["a"].variant]), ends["b"].weights_file(run_dir[ends["b"].variant]),
+    sm.output.curve, sm.output.record, sm.params.checkpoints, data_dir=sm.params.data_dir,
+    resources=sm.params.resources, progress=sm.params.progress)
+log.info("%s curve %s -> %s: %d epochs, last batch loss %.4g, diverged %s (%.1f s)", record["kind"], record["a"],
+         record["b"], record["epochs"], record["history"][-1]["batch_loss"] if record["history"] else float("nan"),
+         record["diverged"], record["wall_seconds"])
