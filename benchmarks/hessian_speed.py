@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import time
-from typing import Callable
 
 import numpy as np
 import torch
@@ -34,17 +33,9 @@ from losslab.data import prepare
 from losslab.hessian import Eigenpairs, HessianOperator, TrainingLoss, lanczos
 from losslab.models import build, count_parameters
 from losslab.train import Recipe, fit
+from timing import best_seconds
 
 
-def best_seconds(fns: dict[str, Callable[[], object]], rounds: int) -> dict[str, float]:
-    """The fastest of ``rounds`` timed calls of each function, interleaved round by round."""
-    best = {name: float("inf") for name in fns}
-    for _ in range(rounds):
-        for name, fn in fns.items():
-            t0 = time.perf_counter()
-            fn()
-            best[name] = min(best[name], time.perf_counter() - t0)
-    return best
 
 
 def power_iteration_deflated(op: HessianOperator, top_n: int, tol: float = 1e-3, max_iter: int = 100,

@@ -18,8 +18,6 @@ One thread (``--threads``). Not a test: ``python benchmarks/pattern_speed.py``.
 from __future__ import annotations
 
 import argparse
-import ctypes
-import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Callable
@@ -32,28 +30,13 @@ from losslab.config import resolve
 from losslab.data import prepare
 from losslab.models import build, count_parameters
 from losslab.params import has_batchnorm
+from timing import best_seconds, pin_malloc
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def best_seconds(fns: dict[str, Callable[[], object]], rounds: int) -> dict[str, float]:
-    """The fastest of ``rounds`` timed calls of each function, interleaved round by round."""
-    best = {name: float("inf") for name in fns}
-    for _ in range(rounds):
-        for name, fn in fns.items():
-            t0 = time.perf_counter()
-            fn()
-            best[name] = min(best[name], time.perf_counter() - t0)
-    return best
 
 
-def pin_malloc() -> bool:
-    """Keep glibc from re-mapping activation-sized blocks between passes (see surface_speed.py; Linux only)."""
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return False
-    return bool(libc.mallopt(-3, 32 << 20)) and bool(libc.mallopt(-1, 1 << 30))
 
 
 def main() -> None:

@@ -25,11 +25,8 @@ are also interleaved round by round and the minimum kept, because the machine is
 from __future__ import annotations
 
 import argparse
-import ctypes
 import tempfile
-import time
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -40,28 +37,11 @@ from losslab.directions import random_directions
 from losslab.models import build, count_parameters
 from losslab.params import flatten, unflatten
 from losslab.surfaces import evaluators_for, surface_2d
+from timing import best_seconds, pin_malloc
 
 
-def best_seconds(fns: dict[str, Callable[[], object]], rounds: int) -> dict[str, float]:
-    """The fastest of ``rounds`` timed calls of each function, interleaved round by round: the machine is
-    shared, so a burst of load hits all contenders alike and the minimum is the least disturbed time."""
-    best = {name: float("inf") for name in fns}
-    for _ in range(rounds):
-        for name, fn in fns.items():
-            t0 = time.perf_counter()
-            fn()
-            best[name] = min(best[name], time.perf_counter() - t0)
-    return best
 
 
-def pin_malloc() -> bool:
-    """Stop glibc from returning/re-mapping activation-sized blocks between forward passes (Linux only)."""
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return False
-    m_trim_threshold, m_mmap_threshold = -1, -3
-    return bool(libc.mallopt(m_mmap_threshold, 32 << 20)) and bool(libc.mallopt(m_trim_threshold, 1 << 30))
 
 
 def loss_landscape_style(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
