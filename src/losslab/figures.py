@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import importlib
+import json
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -58,3 +63,65 @@ def save(fig, stem: str | Path) -> list[str]:
         paths.append(str(target))
     plt.close(fig)
     return paths
+
+
+# --- figures that can be redrawn from stored results ------------------------------------------------------
+# A claim's figure is drawn by a plot function ``plot(data, stem) -> [png, pdf]`` from plain data (numbers,
+# lists, strings). ``render`` stores that data beside the figure as ``<stem>.data.json`` and draws it;
+# ``rerender`` redraws a figure from the stored file alone, so that `snakemake figures` can restyle every
+# figure without training or evaluating anything again.
+
+DATA_SUFFIX = ".data.json"
+
+
+def _plain(obj: Any) -> Any:
+    if isinstance(obj, Mapping):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _plain(obj.tolist())
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def render(plot: Callable[[Mapping[str, Any], Path], list[str]], data: Mapping[str, Any],
+           stem: str | Path) -> list[str]:
+    """Draw ``plot(data, stem)`` and store ``data`` as ``<stem>.data.json`` so that :func:`rerender` can draw
+    it again. The plot function sees the data after a JSON round trip (arrays become lists), exactly what
+    a redraw will see, so the first drawing and every redraw are the same."""
+    name = f"{plot.__module__}:{plot.__qualname__}"
+    if not plot.__module__.startswith("losslab.") or "<" in plot.__qualname__:
+        raise ValueError(f"plot function {name} must be a module-level function of losslab")
+    stem = Path(stem)
+    text = json.dumps({"plot": name, "data": _plain(data)}, indent=1, sort_keys=True)
+    lio.write_text(stem.with_name(stem.name + DATA_SUFFIX), text)
+    return plot(json.loads(text)["data"], stem)
+
+
+def rerender(data_file: str | Path) -> list[str]:
+    """Redraw the figure whose data :func:`render` stored in ``data_file`` (``<stem>.data.json``)."""
+    data_file = Path(data_file)
+    if not data_file.name.endswith(DATA_SUFFIX):
+        raise ValueError(f"{data_file}: not a figure data file (*{DATA_SUFFIX})")
+    try:
+        obj = json.loads(data_file.read_text())
+        module, func = obj["plot"].split(":")
+        data = obj["data"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise lio.CorruptFileError(f"{data_file}: not a readable figure data file ({e})") from e
+    if not module.startswith("losslab."):  # a stored name is looked up, never evaluated
+        raise lio.CorruptFileError(f"{data_file}: plot function {obj['plot']!r} is not part of losslab")
+    plot = getattr(importlib.import_module(module), func)
+    return plot(data, data_file.with_name(data_file.name[: -len(DATA_SUFFIX)]))
+
+
+def rerender_all(root: str | Path) -> list[str]:
+    """Redraw every figure under ``root`` that has stored data; return the files written."""
+    written: list[str] = []
+    for f in sorted(Path(root).rglob("*" + DATA_SUFFIX)):
+        written += rerender(f)
+    return written

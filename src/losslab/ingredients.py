@@ -70,18 +70,34 @@ def ablation(runs: Runs, check: Mapping[str, Any], scale: str, out_dir: str | Pa
     tables = write_table(rows, out_dir / "table", title=f"Ingredient ablation ({scale} scale), test accuracy "
                          f"over seeds {seeds}")
 
+    data = {"scale": scale, "n_seeds": len(seeds), "acc": {v: acc[v] for v in ABLATION_VARIANTS}}
+    figs = figures.render(plot_ablation, data, out_dir / "figure")
+
+    verdict = all_of(c.verdict for c in comps)
+    measured = f"full {pm(acc['full'], 100, 1)}%; " + "; ".join(
+        f"{ABLATION_LABELS[v]} {100 * (mean_std(acc[v])[0] - mean_std(acc['full'])[0]):+.1f} pp"
+        for v in ABLATION_VARIANTS[1:])
+    return ClaimResult(id=claim_id, scale=scale, verdict=verdict, rule=check["rule"], measured=measured,
+                       n_seeds=len(seeds), comparisons=comps, numbers=numbers, figures=figs, tables=tables,
+                       notes="; ".join(c.describe() for c in comps))
+
+
+def plot_ablation(data: Mapping[str, Any], stem: str | Path) -> list[str]:
+    """Measured test accuracy per variant (bars: mean ± std, dots: seeds) and the change from removing each
+    ingredient beside the reported one."""
+    scale, acc = data["scale"], {v: np.asarray(a, dtype=float) for v, a in data["acc"].items()}
     fig, (ax1, ax2) = figures.new_figure(ncols=2, width=10)
     x = np.arange(len(ABLATION_VARIANTS))
     means = [100 * mean_std(acc[v])[0] for v in ABLATION_VARIANTS]
     stds = [100 * mean_std(acc[v])[1] for v in ABLATION_VARIANTS]
     ax1.bar(x, means, yerr=stds, color=figures.COLORS[0], alpha=0.7, capsize=3)
     for i, v in enumerate(ABLATION_VARIANTS):
-        ax1.plot(np.full(len(acc[v]), i), 100 * np.asarray(acc[v]), "k.", ms=4)
+        ax1.plot(np.full(len(acc[v]), i), 100 * acc[v], "k.", ms=4)
     ax1.set_xticks(x, [ABLATION_LABELS[v] for v in ABLATION_VARIANTS], rotation=20, ha="right")
     ax1.set_ylabel("test accuracy (%)")
     lo = float(np.nanmin([100 * np.nanmin(a) if np.isfinite(a).any() else 100.0 for a in acc.values()]))
     ax1.set_ylim(max(0, lo - 5), 100)
-    ax1.set_title(f"measured ({scale}), mean ± std over {len(seeds)} seeds")
+    ax1.set_title(f"measured ({scale}), mean ± std over {data['n_seeds']} seeds")
     removals = ABLATION_VARIANTS[1:]
     measured_drop = [100 * (mean_std(acc[v])[0] - mean_std(acc["full"])[0]) for v in removals]
     w = 0.38
@@ -94,15 +110,7 @@ def ablation(runs: Runs, check: Mapping[str, Any], scale: str, out_dir: str | Pa
     ax2.set_ylabel("test accuracy change vs all ingredients (pp)")
     ax2.legend(loc="best")
     ax2.set_title("removing an ingredient")
-    figs = figures.save(fig, out_dir / "figure")
-
-    verdict = all_of(c.verdict for c in comps)
-    measured = f"full {pm(acc['full'], 100, 1)}%; " + "; ".join(
-        f"{ABLATION_LABELS[v]} {100 * (mean_std(acc[v])[0] - mean_std(acc['full'])[0]):+.1f} pp"
-        for v in removals)
-    return ClaimResult(id=claim_id, scale=scale, verdict=verdict, rule=check["rule"], measured=measured,
-                       n_seeds=len(seeds), comparisons=comps, numbers=numbers, figures=figs, tables=tables,
-                       notes="; ".join(c.describe() for c in comps))
+    return figures.save(fig, stem)
 
 
 def sgd_vs_gd(runs: Runs, histories: Mapping[str, Sequence[Sequence[Mapping[str, Any]]]],
