@@ -224,7 +224,7 @@ def load_pair(run_a: Mapping[str, Any], run_b: Mapping[str, Any], file_a: str | 
     weights of both endpoints. The two runs may differ in anything but the architecture (e.g. ``init_scale``)."""
     model, data = load_trained(run_a, file_a, data_dir, resources)
     other = build(run_b["model"], data.input_shape, data.num_classes)
-    other.load_state_dict(lio.load_torch(file_b))
+    lio.load_state_dict(other, file_b)
     if ParamLayout.of(model) != ParamLayout.of(other):
         raise ValueError(f"{file_a} and {file_b}: the endpoints have different architectures; a curve needs one")
     return model, data, flatten(model), flatten(other)
@@ -613,7 +613,7 @@ def iterate_segments(runs: Mapping[str, tuple[Mapping[str, Any], str | os.PathLi
 
 
 def _flat_of(model: nn.Module, state_file: str | os.PathLike) -> torch.Tensor:
-    model.load_state_dict(lio.load_torch(state_file))
+    lio.load_state_dict(model, state_file)
     return flatten(model)
 
 

@@ -16,6 +16,7 @@ import json
 import math
 import os
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
@@ -113,17 +114,56 @@ def save_torch(path: str | os.PathLike, obj: Any) -> None:
 def load_torch(path: str | os.PathLike) -> Any:
     """Load a file written by :func:`save_torch` with ``weights_only=True``.
 
-    A missing file raises FileNotFoundError; a truncated or foreign file raises CorruptFileError naming it.
+    A missing file raises FileNotFoundError; a truncated, corrupted (the zip archive's CRC-32 of every member
+    is checked first: torch itself reads flipped bytes in tensor data silently) or foreign file raises
+    CorruptFileError naming it.
     """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such checkpoint")
+    hint = "expected a checkpoint written by losslab (torch.save of tensors, read with weights_only=True)"
+    if zipfile.is_zipfile(path):
+        try:
+            with zipfile.ZipFile(path) as zf:
+                bad = zf.testzip()
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as err:
+            raise CorruptFileError(f"{path}: corrupted checkpoint ({err}); {hint}") from err
+        if bad is not None:
+            raise CorruptFileError(f"{path}: corrupted checkpoint (CRC-32 mismatch in member {bad!r}); {hint}")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises several types for a damaged zip / pickle
-        raise CorruptFileError(
-            f"{path}: cannot be read as a checkpoint (truncated or not written by losslab): {err}"
-        ) from err
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise CorruptFileError(f"{path}: cannot be read as a checkpoint (truncated or not written by losslab: "
+                               f"{first}); {hint}") from err
+
+
+class CheckpointMismatchError(CorruptFileError):
+    """A readable checkpoint whose tensors do not fit the model it is loaded into."""
+
+
+def load_state_dict(module: torch.nn.Module, path: str | os.PathLike) -> torch.nn.Module:
+    """Load the state_dict file ``path`` into ``module`` (strictly); a checkpoint of another architecture
+    raises CheckpointMismatchError naming the file and the keys or shapes that differ."""
+    state = load_torch(path)
+    if not isinstance(state, Mapping):
+        raise CheckpointMismatchError(f"{path}: expected a state_dict (a mapping of tensors), found "
+                                      f"{type(state).__name__}")
+    own = module.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    shapes = [f"{k}: file {tuple(state[k].shape)}, model {tuple(own[k].shape)}" for k in own
+              if k in state and hasattr(state[k], "shape") and tuple(state[k].shape) != tuple(own[k].shape)]
+    if missing or unexpected or shapes:
+        parts = [f"missing keys {missing[:5]}{' ...' if len(missing) > 5 else ''}" if missing else "",
+                 f"unexpected keys {unexpected[:5]}{' ...' if len(unexpected) > 5 else ''}" if unexpected else "",
+                 f"shape mismatch {'; '.join(shapes[:3])}{' ...' if len(shapes) > 3 else ''}" if shapes else ""]
+        raise CheckpointMismatchError(
+            f"{path}: a checkpoint of a different architecture than the configured "
+            f"{type(module).__name__} ({', '.join(p for p in parts if p)}); it must be written by a run with "
+            f"the same model settings")
+    module.load_state_dict(state)
+    return module
 
 
 def file_hash(path: str | os.PathLike, algo: str = "sha256") -> str:

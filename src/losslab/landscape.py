@@ -47,7 +47,7 @@ def load_trained(run: Mapping[str, Any], model_path: str | os.PathLike, data_dir
     """The trained model of a run (built from its spec, weights from ``model_path``) and its data."""
     data = prepare(run["dataset"], data_dir=data_dir, resources=resources)
     model = build(run["model"], data.input_shape, data.num_classes)
-    model.load_state_dict(lio.load_torch(model_path))
+    lio.load_state_dict(model, model_path)
     model.eval()
     return model, data
 
@@ -118,9 +118,9 @@ def trajectory_of_run(run: Mapping[str, Any], seed_dir: str | os.PathLike, setti
     epochs, paths = zip(*snapshots(seed_dir))
     traj = []
     for p in paths:
-        model.load_state_dict(lio.load_torch(p))
+        lio.load_state_dict(model, p)
         traj.append(flatten(model))
-    model.load_state_dict(lio.load_torch(seed_dir / "model.pt"))
+    lio.load_state_dict(model, seed_dir / "model.pt")
     final = flatten(model)
     directions = pca_directions(traj, final=final, model=model)
     save_directions(directions_out, directions)

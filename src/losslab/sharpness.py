@@ -128,7 +128,7 @@ def sharpness_of_dir(run_dir: str | os.PathLike, settings: Mapping[str, Any], *,
             rec["values"] = [{"space": sp, "eps": float(e), "value": math.nan} for sp in SPACES for e in s["eps"]]
         else:
             model = build(run["model"], data.input_shape, data.num_classes)
-            model.load_state_dict(lio.load_torch(d / "model.pt"))
+            lio.load_state_dict(model, d / "model.pt")
             model.eval()
             rec.update(sharpness_of_model(model, x, y, s, run.get("recipe", {}).get("loss", "ce")))
         if log is not None:

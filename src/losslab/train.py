@@ -231,7 +231,7 @@ def prepare_run(run: Mapping[str, Any], seed: int, data_dir: str | None = None,
     torch.manual_seed(seed)
     model = build(run["model"], data.input_shape, data.num_classes)
     if recipe.init_from:
-        model.load_state_dict(lio.load_torch(recipe.init_from))
+        lio.load_state_dict(model, recipe.init_from)
     return model, data, recipe
 
 
