@@ -1,0 +1,625 @@
+"""losslab on your own model: the analyses of the papers for any ``torch.nn.Module`` and any data.
+
+This is the small, stable surface of losslab for a researcher who brings a model and data (the workflow's
+model zoo and datasets are not needed). Every function takes a model (an ``nn.Module``; it is never
+mutated) and data given as tensors or a ``DataLoader`` (:func:`as_data`), and returns plain results: NumPy
+arrays in dataclasses. Functions that compute a surface or a curve also write the same HDF5 files as the
+Snakemake workflow when given a ``path``, and :func:`plot` draws the workflow's figures from such a file.
+
+Data. ``data`` is any of
+
+* ``(x, y)``: training inputs and labels (tensors or NumPy arrays); no test split;
+* ``(x_train, y_train, x_test, y_test)``;
+* ``((x, y), (x_test, y_test))`` or ``{"train": ..., "test": ...}``, each split a pair or a ``DataLoader``;
+* a ``DataLoader`` yielding ``(x, y)`` batches (the training split), or a :class:`losslab.data.Prepared`.
+
+A ``DataLoader`` is read once into tensors (at most ``max_samples`` samples, else a ``ValueError`` says how
+many it holds); everything is then evaluated in memory, chunk by chunk. Without a test split, surfaces hold
+only ``train_loss`` / ``train_acc``; a curve evaluation and a pattern fit need one.
+
+The analyses, in the papers' words:
+
+* :func:`surface`: Li et al. (2018)'s 1-D or 2-D surface ``L(theta* + alpha delta + beta eta)`` around a
+  model, along random directions with filter normalization (``norm``, ``ignore``);
+* :func:`interpolate`: Goodfellow et al.'s linear interpolation ``(1 - alpha) theta_0 + alpha theta_1``
+  between two models; :func:`plane`: the plane through three models (Garipov et al.);
+  :func:`surface_between` picks one of the two by the number of models;
+* :func:`hessian_eigenvalues` (Lanczos: top-k or smallest), :func:`spectral_density` (stochastic Lanczos
+  quadrature), :func:`hessian_trace` (Hutchinson), :func:`sharpness` (Keskar et al.'s epsilon-sharpness);
+* :func:`train_curve` and :func:`evaluate_curve`: a Bezier or polygonal-chain curve with ``bends`` between two
+  models, trained, then evaluated over ``t`` with the BN statistics recomputed at every point;
+* :func:`fit_pattern`: a multi-point-optimization (MPO) plane fitted to a binary pattern (Skorokhodov &
+  Burtsev 2019);
+* :func:`train` (a plain training loop, to make the models), :func:`load_checkpoint`, :func:`plot`.
+
+Batch normalisation is the ``bn`` argument everywhere (:mod:`losslab.params`): ``running`` (the model's own
+running statistics, Li et al.'s and PyHessian's choice), ``recompute`` (fresh statistics at every point from
+the training inputs, Garipov et al.'s ``bn_update``) or ``batch``. Around one model the default is
+``running``; between models (whose statistics belong to one end only) it is ``recompute``.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from . import io as lio
+from .data import Prepared, subset
+
+__all__ = [
+    "CheckpointError", "as_data", "load_checkpoint", "train", "surface", "interpolate", "plane",
+    "surface_between", "hessian_eigenvalues", "spectral_density", "hessian_trace", "sharpness", "train_curve",
+    "evaluate_curve", "fit_pattern", "PatternFit", "plot", "write_spectral_density", "read_spectral_density",
+]
+
+DEFAULT_MAX_SAMPLES = 100_000
+Grid = Sequence[float] | np.ndarray
+DataLike = Any
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file cannot be read, or does not fit the model's architecture."""
+
+
+# ---------------------------------------------------------------- data ------------------------------------
+
+def _tensor(value: Any, what: str) -> torch.Tensor:
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu()
+    if isinstance(value, np.ndarray):
+        return torch.from_numpy(value)
+    raise TypeError(f"{what}: expected a tensor or a NumPy array, got {type(value).__name__}")
+
+
+def _is_loader(obj: Any) -> bool:
+    return isinstance(obj, torch.utils.data.DataLoader) or (
+        hasattr(obj, "__iter__") and not isinstance(obj, (tuple, list, dict, torch.Tensor, np.ndarray)))
+
+
+def _is_array(obj: Any) -> bool:
+    return isinstance(obj, (torch.Tensor, np.ndarray))
+
+
+def _materialize(loader: Iterable, what: str, max_samples: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ``(x, y)`` batches of ``loader`` concatenated, refusing more than ``max_samples`` samples."""
+    xs, ys, n = [], [], 0
+    for k, batch in enumerate(loader):
+        if isinstance(batch, Mapping) and {"x", "y"} <= set(batch):
+            batch = (batch["x"], batch["y"])
+        if not isinstance(batch, (tuple, list)) or len(batch) < 2:
+            raise TypeError(f"{what}: batch {k} is a {type(batch).__name__}; a DataLoader must yield (x, y) pairs")
+        x, y = _tensor(batch[0], f"{what} batch {k} inputs"), _tensor(batch[1], f"{what} batch {k} labels")
+        n += len(x)
+        if n > max_samples:
+            raise ValueError(f"{what}: the DataLoader yields more than max_samples={max_samples} samples; losslab "
+                             f"evaluates data in memory: pass a subset (or raise max_samples)")
+        xs.append(x)
+        ys.append(y)
+    if not xs:
+        raise ValueError(f"{what}: the DataLoader yielded no batches")
+    return torch.cat(xs), torch.cat(ys)
+
+
+def _split(obj: Any, what: str, max_samples: int) -> tuple[torch.Tensor, torch.Tensor]:
+    if isinstance(obj, (tuple, list)) and len(obj) == 2 and all(_is_array(o) for o in obj):
+        x, y = _tensor(obj[0], f"{what} inputs"), _tensor(obj[1], f"{what} labels")
+    elif _is_loader(obj):
+        x, y = _materialize(obj, what, max_samples)
+    else:
+        raise TypeError(f"{what}: expected (x, y) tensors or a DataLoader, got {type(obj).__name__}")
+    if len(x) != len(y):
+        raise ValueError(f"{what}: {len(x)} inputs but {len(y)} labels")
+    if len(x) == 0:
+        raise ValueError(f"{what}: no samples")
+    if len(x) > max_samples:
+        raise ValueError(f"{what}: {len(x)} samples, more than max_samples={max_samples}; pass a subset "
+                         f"(or raise max_samples)")
+    if not x.is_floating_point():
+        x = x.float()
+    if not y.is_floating_point():
+        y = y.long()
+    return x.contiguous(), y
+
+
+def as_data(data: DataLike, test: DataLike = None, *, max_samples: int = DEFAULT_MAX_SAMPLES) -> Prepared:
+    """``data`` (and an optional separate ``test`` split) as a :class:`losslab.data.Prepared` of tensors.
+
+    Accepted forms are listed in the module doc: ``(x, y)``, ``(x_train, y_train, x_test, y_test)``,
+    ``(train, test)``, ``{"train": ..., "test": ...}``, a ``DataLoader`` (read once, at most
+    ``max_samples`` samples per split), or a ``Prepared`` (returned as is). Integer labels become ``int64``
+    (class indices of the cross-entropy), integer inputs ``float32``. Without a test split the returned
+    test tensors are empty."""
+    if isinstance(data, Prepared):
+        if test is not None:
+            raise ValueError("as_data: a Prepared dataset already has its test split")
+        return data
+    train_part: Any = data
+    if isinstance(data, Mapping):
+        unknown = set(data) - {"train", "test"}
+        if "train" not in data or unknown:
+            raise ValueError(f"data: a dict needs the key 'train' (and optionally 'test'), got {sorted(data)}")
+        train_part, test = data["train"], data.get("test", test)
+    elif isinstance(data, (tuple, list)) and len(data) == 4 and all(_is_array(o) for o in data):
+        if test is not None:
+            raise ValueError("data: four tensors already hold the test split")
+        train_part, test = (data[0], data[1]), (data[2], data[3])
+    elif (isinstance(data, (tuple, list)) and len(data) == 2 and not all(_is_array(o) for o in data)):
+        if test is not None:
+            raise ValueError("data: a (train, test) pair already holds the test split")
+        train_part, test = data
+    x_tr, y_tr = _split(train_part, "train data", max_samples)
+    if test is None:
+        x_te, y_te = x_tr[:0], y_tr[:0]
+    else:
+        x_te, y_te = _split(test, "test data", max_samples)
+        if x_te.shape[1:] != x_tr.shape[1:]:
+            raise ValueError(f"test inputs have shape {tuple(x_te.shape[1:])} per sample, the training inputs "
+                             f"{tuple(x_tr.shape[1:])}")
+    labels = torch.cat([y_tr, y_te])
+    num_classes = int(labels.max()) + 1 if not labels.is_floating_point() else int(np.prod(y_tr.shape[1:]) or 1)
+    return Prepared("custom", x_tr, y_tr, x_te, y_te, num_classes)
+
+
+def _has_test(data: Prepared) -> bool:
+    return len(data.y_test) > 0
+
+
+def _splits(data: Prepared) -> tuple[str, ...]:
+    return ("train", "test") if _has_test(data) else ("train",)
+
+
+def _need_test(data: Prepared, what: str) -> None:
+    if not _has_test(data):
+        raise ValueError(f"{what} needs a test split: pass data as (x_train, y_train, x_test, y_test) or "
+                         f"{{'train': ..., 'test': ...}}")
+
+
+def _subsets(data: Prepared, n_train: int | None, n_test: int | None) -> Prepared:
+    """Fixed random subsets of ``n_train`` / ``n_test`` samples (all when None), as the workflow draws them."""
+    if n_train is None and n_test is None:
+        return data
+    x_tr, y_tr = subset(data.x_train, data.y_train, n_train, seed=3)
+    x_te, y_te = (subset(data.x_test, data.y_test, n_test, seed=4) if _has_test(data)
+                  else (data.x_test, data.y_test))
+    return Prepared(data.name, x_tr, y_tr, x_te, y_te, data.num_classes, data.random_steps, data.normalization)
+
+
+# ---------------------------------------------------------------- models ----------------------------------
+
+def load_checkpoint(model: nn.Module, path: str | os.PathLike) -> nn.Module:
+    """Load the weights at ``path`` into ``model`` (in place; returned, in eval mode).
+
+    The file is read with ``torch.load(weights_only=True)`` (no code from it is run) and holds a
+    ``state_dict``, or a dict with one under ``"model"`` or ``"state_dict"`` (a training checkpoint). A
+    missing, corrupt or foreign file, or weights of another architecture, raise :class:`CheckpointError`
+    naming the file."""
+    path = Path(path)
+    try:
+        saved = lio.load_torch(path)
+    except FileNotFoundError as err:
+        raise CheckpointError(f"{path}: no such checkpoint file") from err
+    except lio.CorruptFileError as err:
+        raise CheckpointError(str(err)) from err
+    if isinstance(saved, Mapping):
+        for key in ("model", "state_dict"):
+            if isinstance(saved.get(key), Mapping):
+                saved = saved[key]
+                break
+    if not isinstance(saved, Mapping) or not all(isinstance(v, torch.Tensor) for v in saved.values()):
+        raise CheckpointError(f"{path}: not a state_dict (a mapping of parameter names to tensors)")
+    try:
+        model.load_state_dict(saved)
+    except RuntimeError as err:
+        first = " ".join(str(err).split())
+        raise CheckpointError(f"{path}: does not fit the model {type(model).__name__} (another architecture?): "
+                              f"{first[:400]}") from err
+    return model.eval()
+
+
+def _flat(model: nn.Module) -> torch.Tensor:
+    from .params import flatten
+
+    return flatten(model)
+
+
+def _same_layout(models: Sequence[nn.Module]) -> None:
+    from .params import ParamLayout
+
+    first = ParamLayout.of(models[0])
+    for k, m in enumerate(models[1:], 1):
+        if ParamLayout.of(m) != first:
+            raise ValueError(f"model {k} ({type(m).__name__}) does not have model 0's parameter layout "
+                             f"({type(models[0]).__name__}): the models must share one architecture")
+
+
+def train(model: nn.Module, data: DataLike, *, epochs: int = 10, lr: float = 0.1, optimizer: str = "momentum",
+          momentum: float = 0.9, weight_decay: float = 0.0, batch_size: int | str = 128, loss: str = "ce",
+          seed: int = 0, progress: bool = False) -> list[dict[str, Any]]:
+    """Train ``model`` in place with minibatch SGD (``optimizer``: ``sgd``, ``momentum``, ``adam``, ...; see
+    :mod:`losslab.optim`) for ``epochs`` at a constant ``lr``, the data order drawn from ``seed``. Returns
+    the history, one row per epoch (``batch_loss``, ``train_loss``, ``train_acc``, ``test_loss``,
+    ``test_acc``). The workflow's :func:`losslab.train.fit`."""
+    from .train import Recipe, fit
+
+    prepared = as_data(data)
+    if not _has_test(prepared):  # fit reports test metrics: report the training split's instead
+        prepared = Prepared(prepared.name, prepared.x_train, prepared.y_train, prepared.x_train,
+                            prepared.y_train, prepared.num_classes)
+    recipe = Recipe(optimizer=optimizer, lr=lr, momentum=momentum, weight_decay=weight_decay,
+                    batch_size=batch_size, epochs=epochs, loss=loss)
+    with torch.random.fork_rng(devices=[]):
+        state = fit(model, prepared, recipe, seed, progress=progress)
+    model.eval()
+    return state["history"]
+
+
+# ---------------------------------------------------------------- surfaces --------------------------------
+
+def _grid(spec: Grid | tuple[float, float, int], name: str) -> np.ndarray:
+    """Coordinates: a sequence of values, or ``(start, stop, num)`` (a tuple with an integer third entry)."""
+    if isinstance(spec, tuple) and len(spec) == 3 and isinstance(spec[2], (int, np.integer)) \
+            and not isinstance(spec[2], bool):
+        start, stop, num = spec
+        if num < 1:
+            raise ValueError(f"{name}: the number of points must be >= 1, not {num}")
+        return np.linspace(float(start), float(stop), int(num))
+    from .surfaces import as_coordinates
+
+    return as_coordinates(spec, name)
+
+
+def _run_surface(path: str | os.PathLike | None, compute: Callable[[Path], Any]) -> Any:
+    if path is not None:
+        return compute(Path(path))
+    with tempfile.TemporaryDirectory(prefix="losslab-") as tmp:
+        return compute(Path(tmp) / "surface.h5")
+
+
+def surface(model: nn.Module, data: DataLike, *, dims: int = 2, x: Grid | tuple = (-1.0, 1.0, 21),
+            y: Grid | tuple = (-1.0, 1.0, 21), seed: int = 0, norm: str = "filter", ignore: str = "biasbn",
+            orthogonal: bool = False, bn: str = "running", loss: str = "ce", chunk: int = 250,
+            path: str | os.PathLike | None = None, checkpoint: str | os.PathLike | None = None,
+            progress: bool = False):
+    """Li et al. (2018)'s loss surface around ``model``: loss and accuracy at ``theta* + alpha delta`` (1-D,
+    ``dims=1``) or ``theta* + alpha delta + beta eta`` (2-D) for ``alpha`` in ``x`` and ``beta`` in ``y``.
+
+    The directions ``delta``, ``eta`` are Gaussian, drawn from ``seed``, with *filter normalization*
+    (``norm="filter"``: each filter of the direction scaled to the norm of the same filter of the weights;
+    also ``layer``, ``weight``, ``none``); ``ignore="biasbn"`` zeroes the direction on biases and BN
+    parameters (``copy``, ``keep``: Li et al.'s alternatives); ``orthogonal`` makes ``eta`` orthogonal to
+    ``delta``. ``x``, ``y`` are coordinates or ``(start, stop, num)``.
+
+    Returns a :class:`losslab.surfaces.Surface`: ``xcoordinates``, ``ycoordinates`` (None in 1-D) and
+    ``s["train_loss"]``, ``s["train_acc"]`` (and ``test_*`` with a test split), arrays of shape
+    ``(len(x), len(y))`` (``[i, j]`` at ``(x[i], y[j])``) or ``(len(x),)``. With ``path`` the HDF5 surface
+    file of the workflow is written there (Li et al.'s dataset names; rerunning resumes it, and different
+    arguments are refused); ``checkpoint`` (the weights' file) is recorded in it by its hash."""
+    from .directions import random_directions
+    from .surfaces import evaluators_for, surface_1d, surface_2d
+
+    prepared = as_data(data)
+    directions = random_directions(model, seed, norm=norm, ignore=ignore, dims=dims, orthogonal=orthogonal)
+    evaluators = evaluators_for(model, prepared, loss=loss, bn=bn, chunk=chunk, splits=_splits(prepared))
+    xs = _grid(x, "x")
+    origin = _flat(model)
+
+    def compute(target: Path):
+        if dims == 1:
+            return surface_1d(target, evaluators, origin, directions, xs, checkpoint=checkpoint, progress=progress)
+        return surface_2d(target, evaluators, origin, directions, xs, _grid(y, "y"), checkpoint=checkpoint,
+                          progress=progress)
+
+    return _run_surface(path, compute)
+
+
+def interpolate(model_a: nn.Module, model_b: nn.Module, data: DataLike, *, alpha: Grid | tuple = (-1.0, 2.0, 31),
+                bn: str = "recompute", loss: str = "ce", chunk: int = 250, path: str | os.PathLike | None = None,
+                checkpoints: tuple[Any, Any] = (None, None), progress: bool = False):
+    """Goodfellow et al. (2015)'s linear interpolation ``theta(alpha) = (1 - alpha) theta_a + alpha theta_b``
+    for ``alpha`` in ``alpha`` (default 31 values over ``[-1, 2]``: exactly ``model_a`` at 0 and ``model_b``
+    at 1). ``model_a`` gives the architecture (and with ``bn="running"`` its statistics; the default
+    ``recompute`` takes fresh ones at every point). Returns the 1-D :class:`losslab.surfaces.Surface`
+    (``xcoordinates`` = alpha); ``path`` writes its HDF5 file."""
+    from .surfaces import evaluators_for, interpolation
+
+    _same_layout([model_a, model_b])
+    prepared = as_data(data)
+    evaluators = evaluators_for(model_a, prepared, loss=loss, bn=bn, chunk=chunk, splits=_splits(prepared))
+    alphas = _grid(alpha, "alpha")
+    return _run_surface(path, lambda target: interpolation(target, evaluators, _flat(model_a), _flat(model_b),
+                                                           alphas, checkpoints=checkpoints, progress=progress))
+
+
+def plane(models: Sequence[nn.Module], data: DataLike, *, n: int = 21, margin: float = 0.2,
+          x: Grid | tuple | None = None, y: Grid | tuple | None = None, bn: str = "recompute", loss: str = "ce",
+          chunk: int = 250, path: str | os.PathLike | None = None, checkpoints: Sequence[Any] = (None, None, None),
+          progress: bool = False):
+    """The loss on the plane through three models (Garipov et al. 2018): origin at the first, an
+    orthonormal basis of the differences; the grid is ``n`` x ``n`` points covering the three with a relative
+    ``margin`` (or ``x``, ``y`` in the plane's units). Returns the 2-D :class:`losslab.surfaces.Surface`; the
+    three models' coordinates are ``s.extra["point_coordinates"]``."""
+    from .surfaces import evaluators_for, plane_surface
+
+    if len(models) != 3:
+        raise ValueError(f"a plane goes through three models, got {len(models)}")
+    _same_layout(models)
+    prepared = as_data(data)
+    evaluators = evaluators_for(models[0], prepared, loss=loss, bn=bn, chunk=chunk, splits=_splits(prepared))
+    xs = None if x is None else _grid(x, "x")
+    ys = None if y is None else _grid(y, "y")
+    thetas = [_flat(m) for m in models]
+    return _run_surface(path, lambda target: plane_surface(target, evaluators, thetas, xs, ys, n=n, margin=margin,
+                                                           checkpoints=tuple(checkpoints), progress=progress))
+
+
+def surface_between(models: Sequence[nn.Module], data: DataLike, **options: Any):
+    """The surface between two models (:func:`interpolate`) or three (:func:`plane`)."""
+    if len(models) == 2:
+        return interpolate(models[0], models[1], data, **options)
+    if len(models) == 3:
+        return plane(models, data, **options)
+    raise ValueError(f"a surface between models needs two or three of them, got {len(models)}")
+
+
+# ---------------------------------------------------------------- curvature -------------------------------
+
+def _training_loss(model: nn.Module, data: DataLike, loss: str, bn: str, weight_decay: float, chunk: int):
+    from .hessian import TrainingLoss
+
+    prepared = as_data(data)
+    return TrainingLoss(model, prepared.x_train, prepared.y_train, loss=loss, bn=bn, weight_decay=weight_decay,
+                        chunk=chunk)
+
+
+def hessian_eigenvalues(model: nn.Module, data: DataLike, k: int = 1, which: str = "largest", *,
+                        tol: float = 1e-3, max_iter: int | None = None, seed: int = 0, bn: str = "running",
+                        loss: str = "ce", weight_decay: float = 0.0, chunk: int = 250):
+    """The ``k`` largest (``which="largest"``), smallest (``"smallest"``: the most negative first) or both
+    ends' (``"both"``) eigenvalues of the Hessian of the training loss at ``model``'s weights, by the Lanczos
+    iteration with Hessian-vector products (PyHessian's method), to relative residual ``tol``.
+
+    Returns :class:`losslab.hessian.Eigenpairs`: ``values`` (NumPy), ``vectors`` (rows, flat),
+    ``residuals``, ``converged``, ``products``. The loss is the mean over the training split of ``data``
+    (plus ``weight_decay/2 ||w||^2``)."""
+    from .hessian import lanczos
+
+    f = _training_loss(model, data, loss, bn, weight_decay, chunk)
+    return lanczos(f.hessian(), k, which, tol=tol, max_iter=max_iter, seed=seed)
+
+
+def spectral_density(model: nn.Module, data: DataLike, *, n_runs: int = 5, n_steps: int = 90,
+                     sigma2: float = 1e-5, n_grid: int = 10_000, seed: int = 0, bn: str = "running",
+                     loss: str = "ce", weight_decay: float = 0.0, chunk: int = 250):
+    """The Hessian's spectral density by stochastic Lanczos quadrature (Ghorbani et al. 2019): ``n_runs``
+    Rademacher starts, ``n_steps`` Lanczos steps each, Gaussian smoothing of variance ``sigma2``. Returns
+    :class:`losslab.hessian.SpectralDensity` (``grid``, ``density``, the quadrature ``nodes`` and
+    ``weights``)."""
+    from .hessian import spectral_density as slq
+
+    f = _training_loss(model, data, loss, bn, weight_decay, chunk)
+    return slq(f.hessian(), n_runs=n_runs, n_steps=n_steps, sigma2=sigma2, n_grid=n_grid, seed=seed)
+
+
+def hessian_trace(model: nn.Module, data: DataLike, *, n_probes: int = 100, seed: int = 0, bn: str = "running",
+                  loss: str = "ce", weight_decay: float = 0.0, chunk: int = 250):
+    """Hutchinson's estimate of the Hessian's trace ``E[z^T H z]`` over ``n_probes`` Rademacher vectors.
+    Returns :class:`losslab.hessian.TraceEstimate` (``value``, ``stderr``, ``samples``)."""
+    from .hessian import hutchinson_trace
+
+    f = _training_loss(model, data, loss, bn, weight_decay, chunk)
+    return hutchinson_trace(f.hessian(), n_probes, seed=seed)
+
+
+def sharpness(model: nn.Module, data: DataLike, eps: float = 1e-3, *, subspace_dim: int | None = None,
+              maxiter: int = 10, seed: int = 0, bn: str = "running", loss: str = "ce", chunk: int = 250):
+    """Keskar et al. (2017)'s epsilon-sharpness (Metric 2.1): ``(max_{y in C_eps} f(x + A y) - f(x)) / (1 +
+    f(x)) * 100`` with the box ``C_eps`` of half-widths ``eps (|(A^+ x)_i| + 1)``, maximised by L-BFGS-B
+    (``maxiter`` iterations). ``subspace_dim=None`` is the full space (``A = I``), ``p`` a random ``n x p``
+    ``A`` drawn from ``seed`` (the paper: ``p = 100``). Returns :class:`losslab.hessian.Sharpness`
+    (``value`` in percent, ``loss`` = f(x), ``max_loss``)."""
+    from .hessian import epsilon_sharpness
+
+    f = _training_loss(model, data, loss, bn, 0.0, chunk)
+    if subspace_dim is not None:
+        subspace_dim = min(int(subspace_dim), f.dim)
+    return epsilon_sharpness(f, eps, subspace_dim=subspace_dim, seed=seed, maxiter=maxiter)
+
+
+# ---------------------------------------------------------------- density files ---------------------------
+
+def write_spectral_density(path: str | os.PathLike, density: Any) -> None:
+    """An HDF5 file of a :class:`losslab.hessian.SpectralDensity`: ``grid``, ``density``, ``nodes`` and
+    ``weights`` (``n_runs x n_steps``) and ``sigma2`` (attribute), atomically."""
+    import h5py
+
+    with lio.atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        f.create_dataset("grid", data=density.grid)
+        f.create_dataset("density", data=density.density)
+        f.create_dataset("nodes", data=np.stack(density.nodes))
+        f.create_dataset("weights", data=np.stack(density.weights))
+        f.attrs["kind"] = "spectral_density"
+        f.attrs["sigma2"] = density.sigma2
+        f.attrs["products"] = density.products
+
+
+def read_spectral_density(path: str | os.PathLike) -> dict[str, Any]:
+    """The arrays of :func:`write_spectral_density`'s file (``grid``, ``density``, ``nodes``, ``weights``)."""
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        return {k: f[k][()] for k in ("grid", "density", "nodes", "weights")} | {"sigma2": float(f.attrs["sigma2"])}
+
+
+# ---------------------------------------------------------------- curves ----------------------------------
+
+def train_curve(model_a: nn.Module, model_b: nn.Module, data: DataLike, *, kind: str = "bezier", bends: int = 1,
+                epochs: int = 10, lr: float = 0.05, momentum: float = 0.9, weight_decay: float = 0.0,
+                batch_size: int | str = 128, loss: str = "ce", seed: int = 0,
+                checkpoint_path: str | os.PathLike | None = None, progress: bool = False):
+    """A curve ``phi(t)``, ``t in [0, 1]``, from ``model_a`` (``phi(0)``) to ``model_b`` (``phi(1)``) with
+    ``bends`` trainable control points, trained to minimise ``E_{t ~ U(0, 1)} L(phi(t))`` (Garipov et al.
+    2018): one ``t`` per minibatch, SGD with momentum at ``lr`` (Garipov et al.'s schedule: constant for half
+    the ``epochs``, then down to 1 %). ``kind`` is ``bezier`` (the bends are Bezier control points) or
+    ``polychain`` (a polygonal chain through them). The bends start on the segment. With
+    ``checkpoint_path`` every epoch is checkpointed and a killed run resumes.
+
+    Returns the :class:`losslab.curves.Curve` (an ``nn.Module``; ``curve.point(t)`` is the flat weight
+    vector at ``t``); evaluate it with :func:`evaluate_curve`, save it with
+    :func:`losslab.curves.save_curve`."""
+    from .curves import fit_curve, make_curve
+    from .train import Recipe
+
+    _same_layout([model_a, model_b])
+    prepared = as_data(data)
+    curve = make_curve(kind, _flat(model_a), _flat(model_b), int(bends))
+    recipe = Recipe(optimizer="momentum", lr=lr, momentum=momentum, weight_decay=weight_decay,
+                    batch_size=batch_size, epochs=epochs, loss=loss, schedule={"name": "garipov"})
+    fit_curve(curve, model_a, prepared, recipe, seed, ckpt_path=checkpoint_path, progress=progress)
+    return curve
+
+
+def evaluate_curve(curve: Any, model: nn.Module, data: DataLike, *, t: int | Grid = 61, bn: str = "recompute",
+                   loss: str = "ce", chunk: int = 250, path: str | os.PathLike | None = None):
+    """Train and test loss and error along ``curve`` at ``t`` (``t`` points from 0 to 1, or the values) and
+    along the straight segment at the same ``t``, with the BN statistics recomputed at every point (``bn``;
+    Garipov et al.'s ``bn_update``). ``model`` gives the architecture. Returns
+    :class:`losslab.curves.CurveEvaluation`: ``t``, ``values["train_loss"]``, ``values["segment_test_err"]``,
+    ..., and ``metrics`` (``train_loss_max``, ``segment_train_loss_barrier``, ``length``, ...); ``path`` writes
+    the workflow's HDF5 file."""
+    from .curves import evaluate_curve as evaluate
+
+    prepared = as_data(data)
+    _need_test(prepared, "evaluate_curve")
+    return evaluate(curve, model, prepared, t, loss=loss, bn=bn, chunk=chunk, path=path)
+
+
+# ---------------------------------------------------------------- MPO -------------------------------------
+
+@dataclass(eq=False)
+class PatternFit:
+    """A plane fitted to a pattern: the :class:`losslab.patterns.PatternPlane`, the per-cell ``maps``
+    (:class:`losslab.patterns.PatternMaps`), their ``metrics`` (:func:`losslab.patterns.fit_metrics`) and the
+    optimisation ``history`` (one row per step)."""
+
+    plane: Any
+    pattern: np.ndarray
+    maps: Any
+    metrics: dict[str, float]
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+def fit_pattern(model_fn: Callable[[], nn.Module], data: DataLike, pattern: Any, *, steps: int = 1000,
+                lr: float = 1e-3, batch_size: int = 64, cells_per_step: int = 16, cap: float = 2.5,
+                init_seeds: Sequence[int] = (0, 1, 2), scale: float = 0.1, seed: int = 0, bn: str = "recompute",
+                n_eval_train: int | None = None, n_eval_test: int | None = None,
+                checkpoint_path: str | os.PathLike | None = None) -> PatternFit:
+    """Multi-point optimization (Skorokhodov & Burtsev 2019): the plane ``w(x, y) = origin + s (x u + y v)``,
+    whose origin and directions start from three initialisations ``model_fn()`` under ``init_seeds``, is
+    trained (Adam, ``lr``, ``steps``) so that the loss is low in the black cells (1) of the binary ``pattern``
+    (a 2-D array of 0 and 1, e.g. :func:`losslab.patterns.shape_pattern`) and high in the white ones (cross-
+    entropy capped at ``cap``). Returns a :class:`PatternFit`; the maps are evaluated with ``bn``
+    (``recompute`` or ``batch``) on fixed subsets of ``n_eval_train`` / ``n_eval_test`` samples."""
+    from .patterns import MPOConfig, evaluate_pattern, fit_metrics, validate_pattern
+    from .patterns import fit_pattern as fit
+
+    prepared = as_data(data)
+    _need_test(prepared, "fit_pattern")
+    pattern = validate_pattern(pattern)
+    config = MPOConfig(steps=steps, lr=lr, batch_size=batch_size, cells_per_step=cells_per_step, cap=cap,
+                       init_seeds=tuple(int(s) for s in init_seeds), scale=scale, eval_bn=bn,
+                       n_eval_train=n_eval_train, n_eval_test=n_eval_test, ckpt_every=max(1, min(50, steps)))
+    config.validate()
+    the_plane = config.plane(model_fn)
+    model = model_fn()
+    state = fit(the_plane, model, pattern, prepared, config, seed=seed, ckpt_path=checkpoint_path)
+    maps = evaluate_pattern(the_plane, model, prepared, pattern.shape, bn=bn, chunk=config.eval_chunk,
+                            n_train=n_eval_train, n_test=n_eval_test)
+    return PatternFit(the_plane, pattern, maps, fit_metrics(pattern, maps), state["history"])
+
+
+# ---------------------------------------------------------------- figures ---------------------------------
+
+def _file_kind(path: Path) -> str:
+    import h5py
+
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file")
+    try:
+        with h5py.File(path, "r") as f:
+            if "spec" in f.attrs and "xcoordinates" in f:
+                return "surface2d" if "ycoordinates" in f else "surface1d"
+            if "t" in f and "metrics" in f.attrs:
+                return "curve"
+            if f.attrs.get("kind") == "spectral_density":
+                return "density"
+    except OSError as err:
+        raise lio.CorruptFileError(f"{path}: not an HDF5 file ({err})") from err
+    raise ValueError(f"{path}: not a losslab surface, curve evaluation or spectral density file")
+
+
+def plot(path: str | os.PathLike, out_dir: str | os.PathLike, title: str = "") -> list[Path]:
+    """The standard figures of a losslab HDF5 file into ``out_dir`` (PNG and PDF each):
+
+    * a 2-D surface: ``contour``, ``filled``, ``surface3d`` and ``line1d`` (Li et al.'s figures);
+    * a 1-D surface or interpolation: ``line1d`` (loss and accuracy on twin axes, train solid, test dashed);
+    * a curve evaluation: ``curve`` (loss and error along the curve and the segment over ``t``);
+    * a spectral density: ``density`` (log scale, as Ghorbani et al. and PyHessian draw it).
+
+    Returns the written paths."""
+    from . import landscape_plots as plots
+    from .landscape import plot_surface_file
+    from .surfaces import read_surface
+
+    path, out_dir = Path(path), Path(out_dir)
+    kind = _file_kind(path)
+    if kind == "surface2d":
+        return plot_surface_file(path, out_dir, title)
+    if kind == "surface1d":
+        s = read_surface(path)
+        interp = s.attrs.get("direction") == "interpolation"
+        splits = [sp for sp in ("train", "test") if f"{sp}_loss" in s.values]
+        return plots.plot_1d(out_dir / "line1d", s.xcoordinates, {sp: s[f"{sp}_loss"] for sp in splits},
+                             {sp: s[f"{sp}_acc"] for sp in splits},
+                             xlabel=r"$\alpha$ (interpolation)" if interp else r"$\alpha$ (filter-normalized)",
+                             title=title or None)
+    if kind == "curve":
+        return _plot_curve(path, out_dir / "curve", title)
+    return _plot_density(path, out_dir / "density", title)
+
+
+def _plot_curve(path: Path, stem: Path, title: str) -> list[Path]:
+    from . import landscape_plots as plots
+    from .curves import read_curve_evaluation
+
+    ev = read_curve_evaluation(path)
+    fig, ax = plots.new_figure()
+    for prefix, color, name in (("", "tab:blue", "curve"), ("segment_", "tab:grey", "segment")):
+        for split, style in (("train", "-"), ("test", "--")):
+            key = f"{prefix}{split}_loss"
+            if key in ev.values:
+                ax.plot(ev.t, ev.values[key], style, color=color, label=f"{name}, {split}")
+    ax.set_xlabel("t (curve parameter)")
+    ax.set_ylabel("loss")
+    ax.legend(fontsize="small")
+    ax.set_title(title or f"{ev.attrs.get('kind', 'curve')} curve vs segment")
+    return plots.save_figure(fig, stem)
+
+
+def _plot_density(path: Path, stem: Path, title: str) -> list[Path]:
+    from . import landscape_plots as plots
+
+    d = read_spectral_density(path)
+    fig, ax = plots.new_figure()
+    floor = max(float(d["density"].max()) * 1e-12, 1e-300)
+    ax.semilogy(d["grid"], np.maximum(d["density"], floor), color="tab:blue")
+    ax.set_xlabel("eigenvalue")
+    ax.set_ylabel("density (log scale)")
+    ax.set_title(title or "Hessian spectral density (SLQ)")
+    return plots.save_figure(fig, stem)
