@@ -15,9 +15,24 @@ rule report:
     output:
         md=f"{R}/report/claims.md",
         csv=f"{R}/report/claims.csv",
+        index=f"{R}/report/index.md",
     params:
         scale=SCALE,
     log:
         f"{LOGS}/report.log",
     script:
         "../scripts/report.py"
+
+
+# `snakemake figures`: every figure, table and the report again from the stored results of this scale (after a
+# style change in losslab.figures.STYLE, say). No outputs, so it runs whenever it is named; it trains and
+# evaluates nothing, and is not part of `all`.
+rule figures:
+    params:
+        results=R,
+        registry=REGISTRY,
+        scale=SCALE,
+    log:
+        f"{LOGS}/figures.log",
+    script:
+        "../scripts/figures.py"

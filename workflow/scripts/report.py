@@ -8,5 +8,6 @@ from losslab.runtime import start_job
 sm = snakemake  # noqa: F821 (provided by Snakemake)
 log = start_job(sm.log[0])
 results = {r["id"]: r for r in map(load_result, sm.input.verdicts)}
-counts = build_report(load_registry(sm.input.registry), results, Path(sm.output.md).parent, sm.params.scale)
+counts = build_report(load_registry(sm.input.registry), results, Path(sm.output.md).parent, sm.params.scale,
+                      results_dir=Path(sm.output.md).parent.parent)
 log.info("report: %s", counts)
