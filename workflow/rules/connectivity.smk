@@ -82,7 +82,9 @@ rule curve:
         f"{LOGS}/curves/{{experiment}}/{{pair}}/{{kind}}.log",
     benchmark:
         f"{R}/benchmarks/curves/{{experiment}}/{{pair}}/{{kind}}.tsv"
-    threads: THREADS
+    threads: job_threads("curve")
+    resources:
+        **job_resources("curve"),
     script:
         "../scripts/curve_train.py"
 
@@ -106,7 +108,9 @@ rule curve_eval:
         f"{LOGS}/curve_eval/{{experiment}}/{{pair}}/{{kind}}.log",
     benchmark:
         f"{R}/benchmarks/curve_eval/{{experiment}}/{{pair}}/{{kind}}.tsv"
-    threads: THREADS
+    threads: job_threads("curve_eval")
+    resources:
+        **job_resources("curve_eval"),
     script:
         "../scripts/curve_eval.py"
 
@@ -133,7 +137,9 @@ rule curve_plane:
         f"{LOGS}/curve_plane/{{experiment}}/{{pair}}/{{kind}}.log",
     benchmark:
         f"{R}/benchmarks/curve_plane/{{experiment}}/{{pair}}/{{kind}}.tsv"
-    threads: THREADS
+    threads: job_threads("curve_plane")
+    resources:
+        **job_resources("curve_plane"),
     script:
         "../scripts/curve_plane.py"
 
@@ -157,7 +163,9 @@ rule fge:
         f"{LOGS}/fge/{{experiment}}.log",
     benchmark:
         f"{R}/benchmarks/fge/{{experiment}}.tsv"
-    threads: THREADS
+    threads: job_threads("fge")
+    resources:
+        **job_resources("fge"),
     script:
         "../scripts/fge.py"
 
@@ -208,6 +216,8 @@ rule garipov_curves_claim:
         f"{LOGS}/claims/{conn.GARIPOV}.log",
     benchmark:
         f"{R}/benchmarks/claims/{conn.GARIPOV}.tsv"
+    resources:
+        **job_resources("garipov_curves_claim"),
     script:
         "../scripts/claim_connectivity.py"
 
@@ -223,6 +233,8 @@ rule gotmare_resilience_claim:
         f"{LOGS}/claims/{conn.GOTMARE}.log",
     benchmark:
         f"{R}/benchmarks/claims/{conn.GOTMARE}.tsv"
+    resources:
+        **job_resources("gotmare_resilience_claim"),
     script:
         "../scripts/claim_connectivity.py"
 
@@ -238,6 +250,8 @@ rule sgdr_barriers_claim:
         f"{LOGS}/claims/{conn.SGDR}.log",
     benchmark:
         f"{R}/benchmarks/claims/{conn.SGDR}.tsv"
+    resources:
+        **job_resources("sgdr_barriers_claim"),
     script:
         "../scripts/claim_connectivity.py"
 
@@ -257,6 +271,8 @@ rule overparam_connectivity_claim:
         f"{LOGS}/claims/{conn.WIDTH}.log",
     benchmark:
         f"{R}/benchmarks/claims/{conn.WIDTH}.tsv"
+    resources:
+        **job_resources("overparam_connectivity_claim"),
     script:
         "../scripts/claim_connectivity.py"
 
@@ -273,6 +289,8 @@ rule scaling_path_claim:
         f"{LOGS}/claims/{conn.SCALING}.log",
     benchmark:
         f"{R}/benchmarks/claims/{conn.SCALING}.tsv"
+    resources:
+        **job_resources("scaling_path_claim"),
     script:
         "../scripts/claim_connectivity.py"
 
@@ -292,5 +310,7 @@ rule fge_claim:
         f"{LOGS}/claims/{conn.FGE}.log",
     benchmark:
         f"{R}/benchmarks/claims/{conn.FGE}.tsv"
+    resources:
+        **job_resources("fge_claim"),
     script:
         "../scripts/claim_connectivity.py"

@@ -27,6 +27,8 @@ rule ablation_claim:
         scale=SCALE,
     log:
         f"{LOGS}/claims/resnet56-ingredient-ablation.log",
+    resources:
+        **job_resources("ablation_claim"),
     script:
         "../scripts/claim_ingredients.py"
 
@@ -41,5 +43,7 @@ rule sgd_vs_gd_claim:
         scale=SCALE,
     log:
         f"{LOGS}/claims/bottou-sgd-beats-gd.log",
+    resources:
+        **job_resources("sgd_vs_gd_claim"),
     script:
         "../scripts/claim_ingredients.py"

@@ -51,7 +51,9 @@ if PAT is not None:
             f"{LOGS}/patterns/{{arch}}/{{pattern}}.log",
         benchmark:
             f"{R}/benchmarks/patterns/{{arch}}/{{pattern}}.tsv"
-        threads: THREADS
+        threads: job_threads("mpo_fit")
+        resources:
+            **job_resources("mpo_fit"),
         script:
             "../scripts/mpo_fit.py"
 
@@ -65,6 +67,8 @@ if PAT is not None:
             scale=SCALE,
         log:
             f"{LOGS}/claims/mpo-arbitrary-patterns.log",
+        resources:
+            **job_resources("mpo_pictures_claim"),
         script:
             "../scripts/claim_patterns.py"
 
@@ -79,5 +83,7 @@ if PAT is not None:
             scale=SCALE,
         log:
             f"{LOGS}/claims/mpo-bn-harder-to-fit.log",
+        resources:
+            **job_resources("mpo_bn_claim"),
         script:
             "../scripts/claim_patterns.py"

@@ -108,7 +108,9 @@ rule sharpness:
         f"{LOGS}/sharpness/{{kind}}/{{experiment}}/{{variant}}.log",
     benchmark:
         f"{R}/benchmarks/sharpness/{{kind}}/{{experiment}}/{{variant}}.tsv"
-    threads: THREADS
+    threads: job_threads("sharpness")
+    resources:
+        **job_resources("sharpness"),
     script:
         "../scripts/sharpness.py"
 
@@ -130,7 +132,9 @@ rule warmstart:
         f"{LOGS}/warmstart/{{experiment}}/{{variant}}.log",
     benchmark:
         f"{R}/benchmarks/warmstart/{{experiment}}/{{variant}}.tsv"
-    threads: THREADS
+    threads: job_threads("warmstart")
+    resources:
+        **job_resources("warmstart"),
     script:
         "../scripts/warmstart.py"
 
@@ -152,7 +156,9 @@ rule keskar_interpolation:
         f"{LOGS}/interpolation/{{experiment}}.log",
     benchmark:
         f"{R}/benchmarks/interpolation/{{experiment}}.tsv"
-    threads: THREADS
+    threads: job_threads("keskar_interpolation")
+    resources:
+        **job_resources("keskar_interpolation"),
     script:
         "../scripts/keskar_interpolation.py"
 
@@ -170,6 +176,8 @@ rule keskar_gap_claim:
         f"{LOGS}/claims/keskar-lb-generalization-gap.log",
     benchmark:
         f"{R}/benchmarks/claims/keskar-lb-generalization-gap.tsv"
+    resources:
+        **job_resources("keskar_gap_claim"),
     script:
         "../scripts/claim_keskar.py"
 
@@ -187,6 +195,8 @@ rule keskar_sharpness_claim:
         f"{LOGS}/claims/keskar-sharpness-metric.log",
     benchmark:
         f"{R}/benchmarks/claims/keskar-sharpness-metric.tsv"
+    resources:
+        **job_resources("keskar_sharpness_claim"),
     script:
         "../scripts/claim_keskar.py"
 
@@ -204,6 +214,8 @@ rule keskar_parametric_claim:
         f"{LOGS}/claims/keskar-parametric-plot.log",
     benchmark:
         f"{R}/benchmarks/claims/keskar-parametric-plot.tsv"
+    resources:
+        **job_resources("keskar_parametric_claim"),
     script:
         "../scripts/claim_keskar.py"
 
@@ -221,6 +233,8 @@ rule keskar_threshold_claim:
         f"{LOGS}/claims/keskar-batch-threshold-and-warmstart.log",
     benchmark:
         f"{R}/benchmarks/claims/keskar-batch-threshold-and-warmstart.tsv"
+    resources:
+        **job_resources("keskar_threshold_claim"),
     script:
         "../scripts/claim_keskar.py"
 
@@ -238,5 +252,7 @@ rule keskar_remedies_claim:
         f"{LOGS}/claims/keskar-remedies.log",
     benchmark:
         f"{R}/benchmarks/claims/keskar-remedies.tsv"
+    resources:
+        **job_resources("keskar_remedies_claim"),
     script:
         "../scripts/claim_keskar.py"

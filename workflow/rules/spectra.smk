@@ -69,7 +69,9 @@ rule hessian_outliers_claim:
         f"{LOGS}/claims/hessian-bulk-outliers.log",
     benchmark:
         f"{R}/benchmarks/claims/hessian-bulk-outliers.tsv"
-    threads: THREADS
+    threads: job_threads("hessian_outliers_claim")
+    resources:
+        **job_resources("hessian_outliers_claim"),
     script:
         "../scripts/claim_spectra.py"
 
@@ -86,7 +88,9 @@ rule batchsize_outliers_claim:
         f"{LOGS}/claims/batchsize-larger-outliers.log",
     benchmark:
         f"{R}/benchmarks/claims/batchsize-larger-outliers.tsv"
-    threads: THREADS
+    threads: job_threads("batchsize_outliers_claim")
+    resources:
+        **job_resources("batchsize_outliers_claim"),
     script:
         "../scripts/claim_spectra.py"
 
@@ -109,7 +113,9 @@ rule wd_flip_claim:
         f"{LOGS}/claims/li-filter-normalization-wd-flip.log",
     benchmark:
         f"{R}/benchmarks/claims/li-filter-normalization-wd-flip.tsv"
-    threads: THREADS
+    threads: job_threads("wd_flip_claim")
+    resources:
+        **job_resources("wd_flip_claim"),
     script:
         "../scripts/claim_wd_flip.py"
 
@@ -134,7 +140,9 @@ rule continue_training:
         f"{LOGS}/train/{{experiment}}/continued_{{variant}}.log",
     benchmark:
         f"{R}/benchmarks/train/{{experiment}}/continued_{{variant}}.tsv"
-    threads: THREADS
+    threads: job_threads("continue_training")
+    resources:
+        **job_resources("continue_training"),
     script:
         "../scripts/continue_training.py"
 
@@ -160,7 +168,9 @@ rule lb_sb_basin_claim:
         f"{LOGS}/claims/lb-to-sb-same-basin.log",
     benchmark:
         f"{R}/benchmarks/claims/lb-to-sb-same-basin.tsv"
-    threads: THREADS
+    threads: job_threads("lb_sb_basin_claim")
+    resources:
+        **job_resources("lb_sb_basin_claim"),
     script:
         "../scripts/claim_basin.py"
 
@@ -183,7 +193,9 @@ rule ratio_map:
         f"{LOGS}/ratio_map/{{experiment}}/{{variant}}/seed{{seed}}.log",
     benchmark:
         f"{R}/benchmarks/ratio_map/{{experiment}}/{{variant}}/seed{{seed}}.tsv"
-    threads: THREADS
+    threads: job_threads("ratio_map")
+    resources:
+        **job_resources("ratio_map"),
     script:
         "../scripts/ratio_map.py"
 

@@ -55,7 +55,9 @@ rule surface_shard:
         f"{LOGS}/surface/{{experiment}}/{{variant}}/seed{{seed}}.shard{{shard}}.log",
     benchmark:
         f"{R}/benchmarks/surface/{{experiment}}/{{variant}}/seed{{seed}}.shard{{shard}}.tsv"
-    threads: THREADS
+    threads: job_threads("surface_shard")
+    resources:
+        **job_resources("surface_shard"),
     script:
         "../scripts/surface.py"
 
@@ -77,7 +79,9 @@ rule surface:
         f"{LOGS}/surface/{{experiment}}/{{variant}}/seed{{seed}}.log",
     benchmark:
         f"{R}/benchmarks/surface/{{experiment}}/{{variant}}/seed{{seed}}.tsv"
-    threads: THREADS
+    threads: job_threads("surface")
+    resources:
+        **job_resources("surface"),
     script:
         "../scripts/surface.py"
 
@@ -98,7 +102,9 @@ rule trajectory:
         f"{LOGS}/trajectory/{{experiment}}/{{variant}}/seed{{seed}}.log",
     benchmark:
         f"{R}/benchmarks/trajectory/{{experiment}}/{{variant}}/seed{{seed}}.tsv"
-    threads: THREADS
+    threads: job_threads("trajectory")
+    resources:
+        **job_resources("trajectory"),
     script:
         "../scripts/trajectory.py"
 
@@ -140,5 +146,7 @@ rule skip_depth_claim:
         scale=SCALE,
     log:
         f"{LOGS}/claims/li-skip-depth-chaos.log",
+    resources:
+        **job_resources("skip_depth_claim"),
     script:
         "../scripts/claim_skip_depth.py"

@@ -20,6 +20,8 @@ if "tanh-toy-surface" in TOYS:
             **toy_params("tanh-toy-surface"),
         log:
             f"{LOGS}/claims/tanh-toy-surface.log",
+        resources:
+            **job_resources("tanh_toy_claim"),
         script:
             "../scripts/claim_toys.py"
 
@@ -33,6 +35,8 @@ if "saddles-dominate-high-dim" in TOYS:
             **toy_params("saddles-dominate-high-dim"),
         log:
             f"{LOGS}/claims/saddles-dominate-high-dim.log",
+        resources:
+            **job_resources("saddles_claim"),
         script:
             "../scripts/claim_toys.py"
 
@@ -47,6 +51,8 @@ if "redundant-overparam-flatness" in TOYS:
             **toy_params("redundant-overparam-flatness"),
         log:
             f"{LOGS}/claims/redundant-overparam-flatness.log",
+        resources:
+            **job_resources("redundant_flatness_claim"),
         script:
             "../scripts/claim_toys.py"
 
@@ -61,5 +67,7 @@ if "wilson-adaptive-generalize-worse" in TOYS:
             **toy_params("wilson-adaptive-generalize-worse"),
         log:
             f"{LOGS}/claims/wilson-adaptive-generalize-worse.log",
+        resources:
+            **job_resources("wilson_toy_claim"),
         script:
             "../scripts/claim_toys.py"

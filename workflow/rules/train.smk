@@ -27,6 +27,8 @@ rule train:
         f"{LOGS}/train/{{experiment}}/{{variant}}.log",
     benchmark:
         f"{R}/benchmarks/train/{{experiment}}/{{variant}}.tsv"
-    threads: THREADS
+    threads: job_threads("train")
+    resources:
+        **job_resources("train"),
     script:
         "../scripts/train.py"
