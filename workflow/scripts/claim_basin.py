@@ -1,5 +1,6 @@
 """The line from each seed's large-batch end point through its small-batch continuation (alpha in the
 interpolation grid), then the verdict, table and figure of lb-to-sb-same-basin."""
+from losslab.jobserver import delegate; delegate(__real_file__)  # noqa: E402,E702,F821 (see losslab.jobserver)
 from pathlib import Path
 
 from losslab import spectra

@@ -1,5 +1,6 @@
 """Verdict, table and figure of a Keskar et al. claim (losslab.sharpness), from the runs, their sharpness
 files, warm starts and interpolations."""
+from losslab.jobserver import delegate; delegate(__real_file__)  # noqa: E402,E702,F821 (see losslab.jobserver)
 from pathlib import Path
 
 from losslab import sharpness

@@ -1,5 +1,6 @@
 """Hessian spectra of every variant's trained seeds, then the claim's verdict, table and figure
 (hessian-bulk-outliers or batchsize-larger-outliers): thin glue around losslab.spectra."""
+from losslab.jobserver import delegate; delegate(__real_file__)  # noqa: E402,E702,F821 (see losslab.jobserver)
 from pathlib import Path
 
 from losslab import spectra

@@ -1,4 +1,5 @@
 """Verdict, table and figure of an optimization-lecture toy claim (losslab.toys): exact computations, no runs."""
+from losslab.jobserver import delegate; delegate(__real_file__)  # noqa: E402,E702,F821 (see losslab.jobserver)
 from pathlib import Path
 
 from losslab import toys

@@ -1,5 +1,6 @@
 """Train loss along raw and filter-normalized random lines through every trained seed of the four variants (SB/LB
 x weight decay off/on), then the verdict, table and figure of li-filter-normalization-wd-flip."""
+from losslab.jobserver import delegate; delegate(__real_file__)  # noqa: E402,E702,F821 (see losslab.jobserver)
 from pathlib import Path
 
 from losslab import spectra

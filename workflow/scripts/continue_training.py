@@ -1,5 +1,6 @@
 """Continue every seed of a trained run with another recipe from its final weights: thin glue around
 losslab.spectra.continue_runs."""
+from losslab.jobserver import delegate; delegate(__real_file__)  # noqa: E402,E702,F821 (see losslab.jobserver)
 from losslab.runtime import start_job
 from losslab.spectra import continue_runs
 

@@ -1,5 +1,6 @@
 """Loss and error along one curve and along the segment beside it (HDF5): thin glue around
 losslab.connectivity.evaluate_pair_curve."""
+from losslab.jobserver import delegate; delegate(__real_file__)  # noqa: E402,E702,F821 (see losslab.jobserver)
 from losslab import connectivity as conn
 from losslab.runtime import start_job
 

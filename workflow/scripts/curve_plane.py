@@ -1,5 +1,6 @@
 """The plane through a curve's endpoints and bend, and its contour figure with the curve drawn: thin glue
 around losslab.connectivity.pair_curve_plane."""
+from losslab.jobserver import delegate; delegate(__real_file__)  # noqa: E402,E702,F821 (see losslab.jobserver)
 from pathlib import Path
 
 from losslab import connectivity as conn

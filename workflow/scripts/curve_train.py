@@ -1,5 +1,6 @@
 """Train one curve (Bezier or polychain) between the two endpoints of a pair: thin glue around
 losslab.connectivity.train_pair_curve (resumable from its checkpoint)."""
+from losslab.jobserver import delegate; delegate(__real_file__)  # noqa: E402,E702,F821 (see losslab.jobserver)
 from pathlib import Path
 
 from losslab import connectivity as conn

@@ -1,5 +1,6 @@
 """Fast geometric ensembling from each seed's snapshot of one run: thin glue around
 losslab.connectivity.fge_of_runs."""
+from losslab.jobserver import delegate; delegate(__real_file__)  # noqa: E402,E702,F821 (see losslab.jobserver)
 from losslab import connectivity as conn
 from losslab.runtime import start_job
 

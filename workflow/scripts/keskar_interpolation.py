@@ -1,5 +1,6 @@
 """Keskar's parametric plot line f(alpha x_LB + (1 - alpha) x_SB) for every seed: thin glue around
 losslab.sharpness.interpolate_pair."""
+from losslab.jobserver import delegate; delegate(__real_file__)  # noqa: E402,E702,F821 (see losslab.jobserver)
 from pathlib import Path
 
 from losslab.runtime import start_job

@@ -1,5 +1,6 @@
 """Multi-point optimization of every seed of one (architecture, pattern): thin glue around
 losslab.pattern_claims.run_job."""
+from losslab.jobserver import delegate; delegate(__real_file__)  # noqa: E402,E702,F821 (see losslab.jobserver)
 from losslab.pattern_claims import run_job
 from losslab.runtime import start_job
 

@@ -1,5 +1,6 @@
 """Li et al.'s |lambda_min/lambda_max| map on the plane of one seed's 2-D surface (rule ratio_map), or the figure
 of an experiment's maps side by side on one colour scale (rule ratio_map_figure)."""
+from losslab.jobserver import delegate; delegate(__real_file__)  # noqa: E402,E702,F821 (see losslab.jobserver)
 from pathlib import Path
 
 from losslab import spectra

@@ -1,5 +1,6 @@
 """Keskar's epsilon-sharpness (Metric 2.1) of every seed of one run directory: thin glue around
 losslab.sharpness."""
+from losslab.jobserver import delegate; delegate(__real_file__)  # noqa: E402,E702,F821 (see losslab.jobserver)
 from losslab import io as lio
 from losslab.runtime import start_job
 from losslab.sharpness import sharpness_of_dir

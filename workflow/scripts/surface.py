@@ -1,5 +1,6 @@
 """A filter-normalized 2-D loss surface around a trained seed (or one shard of its tiles, or the merge of the
 shards): thin glue around losslab.landscape and losslab.surfaces."""
+from losslab.jobserver import delegate; delegate(__real_file__)  # noqa: E402,E702,F821 (see losslab.jobserver)
 from pathlib import Path
 
 from losslab.landscape import load_trained, save_run_directions, surface_of_run

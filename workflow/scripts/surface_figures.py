@@ -1,4 +1,5 @@
 """The figures of one surface file: contour, filled, 3-D and 1-D; or the trajectory of a PCA-plane surface."""
+from losslab.jobserver import delegate; delegate(__real_file__)  # noqa: E402,E702,F821 (see losslab.jobserver)
 from pathlib import Path
 
 from losslab.landscape import plot_surface_file, plot_trajectory_file

@@ -1,4 +1,5 @@
 """Train every seed of one (experiment, variant): thin glue around losslab.train."""
+from losslab.jobserver import delegate; delegate(__real_file__)  # noqa: E402,E702,F821 (see losslab.jobserver)
 from pathlib import Path
 
 from losslab import io as lio

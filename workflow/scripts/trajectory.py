@@ -1,4 +1,5 @@
 """The loss surface on the PCA plane of a run's training trajectory: thin glue around losslab.landscape."""
+from losslab.jobserver import delegate; delegate(__real_file__)  # noqa: E402,E702,F821 (see losslab.jobserver)
 from pathlib import Path
 
 from losslab.landscape import trajectory_of_run

@@ -1,5 +1,6 @@
 """LB runs warm-started from the SB run's snapshots (Keskar et al. Fig. 5): thin glue around
 losslab.sharpness.warm_start."""
+from losslab.jobserver import delegate; delegate(__real_file__)  # noqa: E402,E702,F821 (see losslab.jobserver)
 from losslab.runtime import start_job
 from losslab.sharpness import warm_start
 
