@@ -214,12 +214,19 @@ def load_checkpoint(model: nn.Module, path: str | os.PathLike) -> nn.Module:
                 break
     if not isinstance(saved, Mapping) or not all(isinstance(v, torch.Tensor) for v in saved.values()):
         raise CheckpointError(f"{path}: not a state_dict (a mapping of parameter names to tensors)")
-    try:
-        model.load_state_dict(saved)
-    except RuntimeError as err:
-        first = " ".join(str(err).split())
-        raise CheckpointError(f"{path}: does not fit the model {type(model).__name__} (another architecture?): "
-                              f"{first[:400]}") from err
+    own = model.state_dict()
+    missing, unexpected = [k for k in own if k not in saved], [k for k in saved if k not in own]
+    shapes = [f"{k}: file {tuple(saved[k].shape)}, model {tuple(own[k].shape)}" for k in own
+              if k in saved and saved[k].shape != own[k].shape]
+    if missing or unexpected or shapes:
+        def few(items: list[str]) -> str:
+            return ", ".join(items[:4]) + (f" and {len(items) - 4} more" if len(items) > 4 else "")
+
+        parts = [f"missing {few(missing)}" if missing else "", f"unexpected {few(unexpected)}" if unexpected else "",
+                 f"other shapes {few(shapes)}" if shapes else ""]
+        raise CheckpointError(f"{path}: weights of another architecture than {type(model).__name__} "
+                              f"({'; '.join(p for p in parts if p)})")
+    model.load_state_dict(saved)
     return model.eval()
 
 
