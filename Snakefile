@@ -72,6 +72,7 @@ include: "workflow/rules/toys.smk"
 include: "workflow/rules/sharpness.smk"
 include: "workflow/rules/patterns.smk"
 include: "workflow/rules/connectivity.smk"
+include: "workflow/rules/lecture.smk"
 include: "workflow/rules/report.smk"
 
 

@@ -312,13 +312,29 @@ def subset(x: torch.Tensor, y: torch.Tensor, n: int | None, seed: int) -> tuple[
     return x[perm], y[perm]
 
 
+def random_labels(y: torch.Tensor, num_classes: int, fraction: float = 1.0, seed: int = 0) -> torch.Tensor:
+    """Zhang et al. (2017)'s random labels: a fixed random ``fraction`` of the samples (chosen by a permutation
+    drawn with ``seed``) get a label drawn uniformly from the ``num_classes`` classes (with the same seed); the
+    other labels are kept. ``fraction=1`` replaces every label."""
+    if not (isinstance(fraction, (int, float)) and 0 < fraction <= 1):
+        raise DataError(f"random_labels.fraction must be in (0, 1], not {fraction!r}")
+    if not _is_int(seed):
+        raise DataError(f"random_labels.seed must be an integer, not {seed!r}")
+    gen = torch.Generator().manual_seed(20_000 + int(seed))
+    chosen = torch.randperm(len(y), generator=gen)[:int(round(fraction * len(y)))]
+    out = y.clone()
+    out[chosen] = torch.randint(0, num_classes, (len(chosen),), generator=gen)
+    return out
+
+
 def prepare(spec: Mapping[str, Any], *, data_dir: str | os.PathLike | None = None,
             resources: str | os.PathLike = "resources") -> Prepared:
     """Build a :class:`Prepared` dataset from a config mapping.
 
     Keys: ``name``; ``preprocessing`` (list of steps); optional ``classes`` (keep these labels, relabelled
     0..k-1), ``n_train`` / ``n_test`` (a fixed random subset), ``download``, ``options`` (loader options,
-    e.g. ``num_samples`` for mnist1d).
+    e.g. ``num_samples`` for mnist1d), ``random_labels`` (``{fraction, seed}``: :func:`random_labels` on the
+    training split only; the test split keeps its true labels).
     """
     name = spec["name"]
     if name not in DATASETS:
@@ -345,6 +361,11 @@ def prepare(spec: Mapping[str, Any], *, data_dir: str | os.PathLike | None = Non
 
     x_tr, y_tr = subset(x_tr, y_tr, spec.get("n_train"), seed=1)
     x_te, y_te = subset(x_te, y_te, spec.get("n_test"), seed=2)
+    noise = spec.get("random_labels")
+    if noise is not None:
+        if not isinstance(noise, Mapping) or set(noise) - {"fraction", "seed"}:
+            raise DataError(f"{name}: random_labels must be a mapping with keys fraction, seed; not {noise!r}")
+        y_tr = random_labels(y_tr, num_classes, noise.get("fraction", 1.0), noise.get("seed", 0))
 
     normalization = None
     random_steps = []

@@ -55,6 +55,11 @@ class Recipe:
     eval_chunk: int = 1000
     snapshots: Sequence[int] | str = ()  # epochs whose weights are kept; "all" for every epoch
     init_from: str | None = None  # start from this state_dict instead of a fresh initialisation
+    mixup_alpha: float = 0.0  # mixup (Zhang et al. 2018): lambda ~ Beta(alpha, alpha) per batch; 0 = off
+    # SWA (Izmailov et al. 2018): {"start": k, "lr": c}: epochs k+1..epochs run at the constant lr c and the
+    # weights at the end of each are averaged; the average, BN statistics recomputed, is the final model
+    swa: Mapping[str, Any] | None = None
+    stop_at_train_acc: float | None = None  # stop after the first evaluated epoch with train accuracy >= this
 
     @classmethod
     def from_mapping(cls, spec: Mapping[str, Any]) -> "Recipe":
@@ -79,6 +84,19 @@ class Recipe:
             raise RecipeError(f"recipe.batch_size: a positive integer or 'full', not {self.batch_size!r}")
         if self.weight_decay < 0:
             raise RecipeError(f"recipe.weight_decay: must be >= 0, not {self.weight_decay!r}")
+        if not (isinstance(self.mixup_alpha, (int, float)) and math.isfinite(self.mixup_alpha)
+                and self.mixup_alpha >= 0):
+            raise RecipeError(f"recipe.mixup_alpha: must be a finite number >= 0 (0: off), not {self.mixup_alpha!r}")
+        if self.swa is not None:
+            if not isinstance(self.swa, Mapping) or set(self.swa) != {"start", "lr"}:
+                raise RecipeError(f"recipe.swa: expected {{start: epoch, lr: constant lr}}, not {self.swa!r}")
+            start, lr = self.swa["start"], self.swa["lr"]
+            if not (isinstance(start, int) and 0 <= start < self.epochs):
+                raise RecipeError(f"recipe.swa.start: an epoch in [0, epochs={self.epochs}), not {start!r}")
+            if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
+                raise RecipeError(f"recipe.swa.lr: must be a finite positive number, not {lr!r}")
+        if self.stop_at_train_acc is not None and not 0 < self.stop_at_train_acc <= 1:
+            raise RecipeError(f"recipe.stop_at_train_acc: must be in (0, 1], not {self.stop_at_train_acc!r}")
 
     def keeps_snapshot(self, epoch: int) -> bool:
         return self.snapshots == "all" or epoch in set(self.snapshots or ())
@@ -113,6 +131,51 @@ def batching(n: int, batch_size: int | str) -> tuple[int, int]:
 Objective = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
 
+def mixup_lambda(alpha: float, gen: torch.Generator) -> float:
+    """``lambda ~ Beta(alpha, alpha)``, drawn from ``gen`` (through a seed for numpy's Beta sampler, so that
+    the draw is a function of the generator's state and a resumed run draws the same)."""
+    import numpy as np
+
+    seed = int(torch.randint(0, 2**62, (1,), generator=gen))
+    return float(np.random.default_rng(seed).beta(alpha, alpha))
+
+
+def mixup_loss(model: nn.Module, crit: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], x: torch.Tensor,
+               y: torch.Tensor, alpha: float, gen: torch.Generator) -> torch.Tensor:
+    """Mixup's loss of a batch: ``lam * l(f(x_mix), y) + (1 - lam) * l(f(x_mix), y[perm])`` with
+    ``x_mix = lam * x + (1 - lam) * x[perm]``, ``lam ~ Beta(alpha, alpha)`` and ``perm`` a random permutation
+    of the batch (both from ``gen``)."""
+    lam = mixup_lambda(alpha, gen)
+    perm = torch.randperm(len(y), generator=gen)
+    out = model(lam * x + (1 - lam) * x[perm])
+    return (lam * crit(out, y) + (1 - lam) * crit(out, y[perm])).mean()
+
+
+def swa_update(avg: list[torch.Tensor] | None, n: int, model: nn.Module) -> list[torch.Tensor]:
+    """The running mean of the parameters after one more iterate (``n`` iterates averaged so far)."""
+    params = [p.detach() for p in model.parameters()]
+    if avg is None or n == 0:
+        return [p.clone() for p in params]
+    return [a + (p - a) / (n + 1) for a, p in zip(avg, params)]
+
+
+def load_average(model: nn.Module, avg: Sequence[torch.Tensor], x_train: torch.Tensor, chunk: int = 1000) -> None:
+    """Put the averaged weights into ``model`` and recompute its BN statistics on ``x_train`` (SWA's
+    ``bn_update``, through :class:`losslab.params.PointEvaluator`'s ``recompute`` policy)."""
+    from .params import PointEvaluator, _Runner, has_batchnorm
+
+    with torch.no_grad():
+        for p, a in zip(model.parameters(), avg):
+            p.copy_(a)
+    if has_batchnorm(model):
+        ev = PointEvaluator(model, x_train, torch.zeros(len(x_train), dtype=torch.long), bn="recompute",
+                            chunk=chunk)
+        fresh = ev.buffers_at(torch.cat([a.reshape(-1) for a in avg]))
+        with torch.no_grad():
+            for name, b in model.named_buffers():
+                b.copy_(fresh[_Runner.PREFIX + name])
+
+
 def train_epoch(data: Prepared, gen: torch.Generator, bs: int, steps: int, opt: torch.optim.Optimizer,
                 lr_of: Callable[[float], float], objective: Objective) -> tuple[float, bool]:
     """One epoch of minibatch steps: a permutation and the augmentation drawn from ``gen``, the learning rate
@@ -125,13 +188,14 @@ def train_epoch(data: Prepared, gen: torch.Generator, bs: int, steps: int, opt: 
         for group in opt.param_groups:
             group["lr"] = lr_of(i / steps)
         loss, total = objective(data.augment(data.x_train[idx], gen), data.y_train[idx])
-        if not torch.isfinite(total):
-            log.warning("loss is %s at step %d of the epoch: run diverged", float(total.detach()), i)
+        value = float(total.detach())  # one read a step (torch.isfinite + bool cost 10x more, 5% of a step)
+        if not math.isfinite(value):
+            log.warning("loss is %s at step %d of the epoch: run diverged", value, i)
             return math.nan, True
         opt.zero_grad(set_to_none=True)
         total.backward()
         opt.step()
-        running += float(loss.detach()) * len(idx)
+        running += (value if loss is total else float(loss.detach())) * len(idx)
         seen += len(idx)
     return running / max(seen, 1), False
 
@@ -151,14 +215,16 @@ def fit(model: nn.Module, data: Prepared, recipe: Recipe, seed: int, ckpt_path: 
     torch.manual_seed(seed + 1_000_003)  # dropout and anything else on the global RNG
     bs, steps = batching(len(data.y_train), recipe.batch_size)
 
-    state: dict[str, Any] = {"epoch": 0, "history": [], "wall": 0.0, "diverged": False}
+    state: dict[str, Any] = {"epoch": 0, "history": [], "wall": 0.0, "diverged": False, "stopped": False,
+                             "swa_n": 0, "swa_avg": None}
     if ckpt_path is not None and ckpt_path.exists():
         ck = lio.load_torch(ckpt_path)
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
         gen.set_state(ck["gen"])
         torch.set_rng_state(ck["torch_rng"])
-        state = {k: ck[k] for k in ("epoch", "history", "wall", "diverged")}
+        state = {**state, **{k: ck[k] for k in ("epoch", "history", "wall", "diverged")},
+                 **{k: ck[k] for k in ("stopped", "swa_n", "swa_avg") if k in ck}}
         log.info("resumed %s at epoch %d", ckpt_path, state["epoch"])
     elif out_dir is not None and recipe.keeps_snapshot(0):
         _save_snapshot(model, out_dir, 0)
@@ -170,26 +236,38 @@ def fit(model: nn.Module, data: Prepared, recipe: Recipe, seed: int, ckpt_path: 
         epochs_iter = tqdm(epochs_iter, initial=state["epoch"], total=recipe.epochs, desc="epochs",
                            leave=False, mininterval=2.0)
     for epoch in epochs_iter:
-        if state["diverged"]:
+        if state["diverged"] or state["stopped"]:
             break
         t0 = time.perf_counter()
         model.train()
+        in_swa = recipe.swa is not None and epoch >= recipe.swa["start"]
 
         def objective(xb: torch.Tensor, yb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            loss = crit(model(xb), yb).mean()
+            if recipe.mixup_alpha > 0:
+                loss = mixup_loss(model, crit, xb, yb, recipe.mixup_alpha, gen)
+            else:
+                loss = crit(model(xb), yb).mean()
             return loss, loss
 
-        batch_loss, state["diverged"] = train_epoch(
-            data, gen, bs, steps, opt, lambda frac: lr_at(recipe.schedule, recipe.lr, epoch + frac, recipe.epochs),
-            objective)
+        def lr_of(frac: float) -> float:
+            return float(recipe.swa["lr"]) if in_swa else lr_at(recipe.schedule, recipe.lr, epoch + frac,
+                                                                   recipe.epochs)
+
+        batch_loss, state["diverged"] = train_epoch(data, gen, bs, steps, opt, lr_of, objective)
         state["epoch"] = epoch + 1
-        row: dict[str, Any] = {"epoch": epoch + 1, "lr": lr_at(recipe.schedule, recipe.lr, epoch, recipe.epochs),
-                               "batch_loss": batch_loss}
+        row: dict[str, Any] = {"epoch": epoch + 1, "lr": lr_of(0.0), "batch_loss": batch_loss}
         last = state["epoch"] == recipe.epochs or state["diverged"]
+        if in_swa and not state["diverged"]:
+            state["swa_avg"] = swa_update(state["swa_avg"], state["swa_n"], model)
+            state["swa_n"] += 1
+            if last:  # the final model is the average, with its own BN statistics
+                load_average(model, state["swa_avg"], data.x_train, recipe.eval_chunk)
         if last or (epoch + 1) % recipe.eval_every == 0:
             tr = evaluate(model, data.x_train, data.y_train, recipe.loss, recipe.eval_chunk)
             te = evaluate(model, data.x_test, data.y_test, recipe.loss, recipe.eval_chunk)
             row.update(train_loss=tr.loss, train_acc=tr.acc, test_loss=te.loss, test_acc=te.acc)
+            if recipe.stop_at_train_acc is not None and tr.acc >= recipe.stop_at_train_acc:
+                state["stopped"] = True
         state["wall"] += time.perf_counter() - t0
         state["history"].append(row)
         if out_dir is not None and recipe.keeps_snapshot(epoch + 1):
@@ -286,6 +364,8 @@ def train_run(run: Mapping[str, Any], seed: int, out_dir: str | os.PathLike, ckp
         "recipe": asdict(recipe),
         "epochs": state["epoch"],
         "diverged": bool(state["diverged"]),
+        "stopped_early": bool(state.get("stopped", False)),
+        "swa_iterates": int(state.get("swa_n", 0)),
         "wall_seconds": state["wall"],
         "threads": threads,
         "num_parameters": sum(p.numel() for p in model.parameters()),
