@@ -50,6 +50,23 @@ PRELOAD = ("torch", "torch.func", "torch.optim", "numpy", "scipy.sparse.linalg",
            "losslab.sharpness", "losslab.spectra", "losslab.connectivity", "losslab.pattern_claims",
            "losslab.toys")
 
+STARTED_ENV = "LOSSLAB_JOB_STARTED"  # when the job's process started (set by losslab.jobserver.delegate)
+
+
+def process_started() -> float:
+    """Wall-clock time (epoch seconds) at which this process started, from /proc (10 ms resolution); the job's
+    own process when it runs in a job-server child."""
+    if STARTED_ENV in os.environ:
+        return float(os.environ[STARTED_ENV])
+    try:
+        with open("/proc/self/stat") as f:
+            ticks = int(f.read().rsplit(")", 1)[1].split()[19])
+        age = time.clock_gettime(time.CLOCK_BOOTTIME) - ticks / os.sysconf("SC_CLK_TCK")
+        return time.time() - age
+    except (OSError, ValueError, AttributeError):
+        return time.time()
+
+
 _in_child = False  # set in a forked child before it runs the job's script
 
 
@@ -92,7 +109,9 @@ def delegate(script: str) -> None:
         conn.close()
         start_server(path)
         return  # this job runs here while the server starts for the next ones
-    request = {"script": os.path.abspath(script), "cwd": os.getcwd(), "env": dict(os.environ),
+    env = dict(os.environ)
+    env.setdefault(STARTED_ENV, repr(process_started()))
+    request = {"script": os.path.abspath(script), "cwd": os.getcwd(), "env": env,
                "argv": sys.argv, "umask": _umask()}
     sys.stdout.flush()
     sys.stderr.flush()

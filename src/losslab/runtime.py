@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from pathlib import Path
 
 import torch
+
+from .jobserver import process_started  # noqa: E402 (torch-free; the job's process start)
 
 
 def start_job(log_path: str | Path | None, threads: int = 1) -> logging.Logger:
@@ -21,4 +24,6 @@ def start_job(log_path: str | Path | None, threads: int = 1) -> logging.Logger:
     torch.set_num_threads(int(threads))
     log = logging.getLogger("losslab.job")
     log.info("torch %s, %d thread(s)", torch.__version__, torch.get_num_threads())
+    # read by losslab.jobstats: the share of a run spent starting processes
+    log.info("job start-up: %.2f s", max(0.0, time.time() - process_started()))
     return log

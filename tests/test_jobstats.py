@@ -1,0 +1,39 @@
+"""The per-family summary of a run's benchmark files and logged start-up times."""
+from losslab import jobstats
+
+HEADER = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
+
+
+def _bench(path, seconds):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(HEADER + f"{seconds}\t0:00:01\t1\t1\t1\t1\t0\t0\t0\t0\n")
+
+
+def _log(path, *startups):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(f"x losslab.job INFO job start-up: {s} s\n" for s in startups))
+
+
+def test_seconds_and_start_up_per_family(tmp_path):
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "train.smk").write_text("rule train:\n    output: 'x'\n")
+    (rules / "toys.smk").write_text("if True:\n\n    rule saddles_claim:\n        output: 'y'\n")
+    registry = tmp_path / "claims.yaml"
+    registry.write_text("- id: c1\n  family: lecture\n  source: s\n  statement: s\n  reported: r\n  kind: directional\n"
+                        "  pending: not yet\n")
+    res, logs = tmp_path / "results", tmp_path / "logs"
+    _bench(res / "benchmarks/train/exp/a.tsv", 10.0)
+    _bench(res / "benchmarks/train/exp/b.tsv", 20.0)
+    _bench(res / "benchmarks/claims/c1.tsv", 5.0)
+    _bench(res / "benchmarks/saddles_claim/x.tsv", 5.0)
+    _log(logs / "train/exp/a.log", 3.0, 1.0)  # appended across reruns: the last one counts
+    _log(logs / "train/exp/b.log", 1.5)
+    _log(logs / "claims/c1.log", 0.5)
+    fams = jobstats.summarize(res, logs, rules_dir=rules, registry=registry)
+    assert fams["train"].jobs == 2 and fams["train"].seconds == 30.0 and fams["train"].startup == 2.5
+    assert fams["lecture"].seconds == 5.0 and fams["lecture"].startup == 0.5
+    assert fams["toys"].seconds == 5.0
+    text = jobstats.table(fams)
+    assert "| train | 2 | 30.0 | 75% | 2.5 | 8% |" in text
+    assert "| **all** | 4 | 40.0 | 100% | 3.0 | 8% |" in text
