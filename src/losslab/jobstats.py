@@ -43,7 +43,7 @@ def rule_families(rules_dir: Path) -> dict[str, str]:
 
 
 def _family(rel: Path, rules: dict[str, str], claims: dict[str, str]) -> str:
-    first = rel.parts[0]
+    first = rel.parts[0] if len(rel.parts) > 1 else rel.name.split(".")[0]
     if first == "claims" and len(rel.parts) > 1:
         return claims.get(rel.stem.split(".")[0], "claims")
     return rules.get(first, first)
@@ -67,8 +67,7 @@ def summarize(results: Path, logs: Path | None = None, rules_dir: Path | None = 
             found = STARTUP.findall(f.read_text(errors="replace"))
             if not found:
                 continue
-            rel = f.relative_to(logs)
-            fam = fams[_family(rel, rules, claims) if len(rel.parts) > 1 else rules.get(f.stem, f.stem)]
+            fam = fams[_family(f.relative_to(logs), rules, claims)]
             fam.startup += float(found[-1])  # the last run's (logs are appended to across reruns)
             fam.startup_jobs += 1
     return dict(fams)
