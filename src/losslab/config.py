@@ -54,11 +54,46 @@ def _key_path(error) -> str:
     return ".".join(parts) if parts else "<top level>"
 
 
-def _describe(error) -> str:
+def _resolve_ref(root: Mapping[str, Any], node: Any) -> Any:
+    """``node`` with local ``$ref``s (``#/$defs/...``) followed."""
+    while isinstance(node, Mapping) and str(node.get("$ref", "")).startswith("#/"):
+        target: Any = root
+        for part in str(node["$ref"])[2:].split("/"):
+            target = target[part]
+        node = target
+    return node
+
+
+def _property_description(error, root: Mapping[str, Any] | None) -> str | None:
+    """The deepest ``description`` on the schema path from the key's own schema down to the failing keyword
+    (through ``$ref``s): e.g. the grid axis's "[start, stop, number of points]" for its third item."""
+    if root is None:
+        return None
+    node: Any = root
+    found = None
+    for key in list(error.absolute_schema_path)[:-1]:
+        try:
+            node = _resolve_ref(root, node[key] if key != "$ref" else node)
+        except (KeyError, IndexError, TypeError):
+            return found
+        if key in ("properties", "additionalProperties", "patternProperties"):
+            found = None  # a description above the key's own schema is about its parent
+        elif isinstance(node, Mapping) and "description" in node:
+            found = node["description"]
+    return found
+
+
+def _describe(error, root: Mapping[str, Any] | None = None) -> str:
     """One line per error: the key path, the value, and what is allowed."""
     schema = error.schema
     msg = error.message
-    if error.validator == "enum":
+    if error.validator == "minItems":
+        msg = f"{error.message}: at least {schema['minItems']} item(s) required"
+    elif error.validator == "maxItems":
+        msg = f"{error.message}: at most {schema['maxItems']} item(s) allowed"
+    elif error.validator == "uniqueItems":
+        msg = f"{error.instance!r} repeats an element; the items must be distinct"
+    elif error.validator == "enum":
         msg = f"{error.instance!r} is not allowed; allowed values: {schema['enum']}"
     elif error.validator in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"):
         msg = f"{error.instance!r} is out of range ({error.validator} {schema[error.validator]})"
@@ -67,13 +102,18 @@ def _describe(error) -> str:
         msg = f"{error.message}; allowed keys: {allowed}" if allowed else error.message
     if "description" in schema and error.validator != "additionalProperties":
         msg += f" ({schema['description']})"
+    elif error.validator != "additionalProperties":
+        described = _property_description(error, root)
+        if described:
+            msg += f" ({described})"
     return f"config key '{_key_path(error)}': {msg}"
 
 
 def _non_finite(obj: Any, path: tuple = ()) -> list[str]:
     """JSON Schema's numeric checks let NaN through (every comparison with NaN is false): find them here."""
     if isinstance(obj, float) and not math.isfinite(obj):
-        return [f"config key '{'.'.join(map(str, path)) or '<top level>'}': {obj!r} is not a finite number"]
+        return [f"config key '{'.'.join(map(str, path)) or '<top level>'}': {obj!r} is not a finite number "
+                f"(NaN and infinity are not allowed)"]
     if isinstance(obj, Mapping):
         return [m for k, v in obj.items() for m in _non_finite(v, (*path, k))]
     if isinstance(obj, (list, tuple)):
@@ -84,7 +124,7 @@ def _non_finite(obj: Any, path: tuple = ()) -> list[str]:
 def validate(config: Mapping[str, Any], schema: Mapping[str, Any], source: str = "config") -> None:
     validator = Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: (list(e.absolute_path), e.message))
-    lines = [_describe(e) for e in errors] + _non_finite(config)
+    lines = [_describe(e, schema) for e in errors] + _non_finite(config)
     if lines:
         raise ConfigError(f"invalid {source}:\n  " + "\n  ".join(lines[:20]))
 
