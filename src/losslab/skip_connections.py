@@ -131,3 +131,226 @@ def claim(runs: Mapping[str, Sequence[Mapping[str, Any]]], surfaces: Mapping[str
     return ClaimResult(id=claim_id, scale=scale, verdict=verdict, rule=check["rule"], measured=measured,
                        n_seeds=len(err[(deep, True)]), comparisons=comps, numbers=numbers, figures=figs,
                        tables=tables, notes="; ".join(c.describe() for c in comps))
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Li et al. (2018), Sec. 6 / Table 1 (Wide-ResNet-56 on CIFAR-10): wider networks have lower test error and
+# smoother, more convex surfaces (|lambda_min/lambda_max| near 0 over the plane); p.11: 40-90% of the training
+# trajectory's variance lies in its top two PCA directions.
+
+# CIFAR-10 test error (%) with / without skip connections, width multiplier k
+REPORTED_WIDTH_ERR = {1: (5.89, 13.31), 2: (5.07, 10.26), 4: (4.34, 9.69), 8: (3.93, 8.70)}
+PCA_THRESHOLD = 0.40  # the low end of Li et al.'s "40-90%" of trajectory variance in two PCA directions
+
+
+def _width_key(runs: Sequence[Mapping[str, Any]]) -> tuple[int, bool]:
+    model = runs[0]["run"]["model"]
+    return int(model["width"]), bool(model.get("skip", True))
+
+
+def trajectory_variance(run: Mapping[str, Any], seed_dir: str | Path, *, data_dir: str | None = None,
+                        resources: str = "resources") -> tuple[float, float]:
+    """Explained variance ratios of the top two PCA directions of a run's training trajectory (its epoch
+    snapshots minus the final weights, biases and BN parameters ignored: Li et al.'s ``setup_PCA_directions``,
+    :func:`losslab.directions.pca_directions`)."""
+    from .directions import pca_directions
+    from .io import load_torch
+    from .landscape import load_trained, snapshots
+    from .params import flatten
+
+    seed_dir = Path(seed_dir)
+    model, _ = load_trained(run, seed_dir / "model.pt", data_dir, resources)
+    final = flatten(model)
+    traj = []
+    for _, path in snapshots(seed_dir):
+        model.load_state_dict(load_torch(path))
+        traj.append(flatten(model))
+    ratio = pca_directions(traj, final=final, model=model).explained_variance_ratio
+    return float(ratio[0]), float(ratio[1])
+
+
+def width_analysis(specs: Mapping[str, Mapping[str, Any]], run_dirs: Mapping[str, str | Path],
+                   settings: Mapping[str, Any], out_dir: str | Path, *, data_dir: str | None = None,
+                   resources: str = "resources", progress: bool = False
+                   ) -> tuple[dict[str, list[Any]], dict[str, list[tuple[float, float]]]]:
+    """The measurements of :func:`width_nonconvexity` from trained runs (``specs``: variant -> run spec,
+    ``run_dirs``: variant -> runs/<experiment>/<variant>), written under ``out_dir``:
+
+    * for the variants and seeds of ``settings["ratio_map"]``: the seeded random plane of ``settings["plane"]``
+      (:func:`losslab.landscape.save_run_directions`) and Li et al.'s |lambda_min/lambda_max| map on it
+      (:func:`losslab.spectra.ratio_map_of_run`), ``<variant>/seed<k>/{directions,ratio_map}.h5``;
+    * for every variant and seed: the top-2 PCA explained variance of its trajectory.
+
+    Returns ``(ratio_maps, explained)``: variant -> ratio-map surfaces in seed order, variant -> one
+    ``(pc1, pc2)`` per seed in seed order."""
+    from .landscape import load_trained, save_run_directions
+    from .spectra import ratio_map_of_run
+
+    out_dir = Path(out_dir)
+    rm = settings["ratio_map"]
+    unknown = [v for v in rm["variants"] if v not in specs]
+    if unknown:
+        raise ValueError(f"width_analysis.ratio_map.variants: {unknown} are not variants of the experiment "
+                         f"({sorted(specs)})")
+    ratio_maps: dict[str, list[Any]] = {}
+    for v in rm["variants"]:
+        for seed in rm["seeds"]:
+            model_path = Path(run_dirs[v]) / f"seed{seed}" / "model.pt"
+            where = out_dir / v / f"seed{seed}"
+            model, _ = load_trained(specs[v], model_path, data_dir, resources)
+            save_run_directions(model, settings.get("plane", {}), where / "directions.h5")
+            ratio_settings = {k: x for k, x in rm.items() if k not in ("variants", "seeds")}
+            ratio_maps.setdefault(v, []).append(
+                ratio_map_of_run(specs[v], model_path, where / "directions.h5", ratio_settings,
+                                 where / "ratio_map.h5", data_dir=data_dir, resources=resources, progress=progress))
+    explained = {}
+    for v, spec in specs.items():
+        seed_dirs = sorted(Path(run_dirs[v]).glob("seed*"), key=lambda p: int(p.name[4:]))
+        explained[v] = [trajectory_variance(spec, d, data_dir=data_dir, resources=resources) for d in seed_dirs]
+    return ratio_maps, explained
+
+
+def width_nonconvexity(runs: Mapping[str, Sequence[Mapping[str, Any]]], ratio_maps: Mapping[str, Sequence[Any]],
+                       explained: Mapping[str, Sequence[Sequence[float]]], check: Mapping[str, Any], scale: str,
+                       out_dir: str | Path, claim_id: str = "li-width-nonconvexity") -> ClaimResult:
+    """Li et al.'s width claim. ``runs``: variant -> per-seed metrics (variants told apart by their model's
+    ``width`` and ``skip``; at least two widths, each with and without skips); ``ratio_maps``: variant ->
+    |lambda_min/lambda_max| maps (mappings with ``ratio``, ``xcoordinates``, ``ycoordinates``) in seed order,
+    for at least the narrowest and widest no-skip variants; ``explained``: variant -> ``(pc1, pc2)`` explained
+    variance ratios of each seed's trajectory (every variant).
+
+    Checks (the registry's rule): (1) test error of the narrowest minus the widest net > 0, paired over seeds
+    (``min_agree``), with and without skips; (2) the mean ratio over the map of the narrowest no-skip net minus
+    that of the widest > 0, paired over the maps' seeds (all of them); (3) for every variant, the top-2
+    explained variance exceeds ``pca_threshold`` (0.40), paired over seeds (``min_agree``)."""
+    out_dir = Path(out_dir)
+    by_key = {_width_key(r): v for v, r in runs.items()}
+    widths = sorted({w for w, _ in by_key})
+    if len(widths) < 2 or any((w, s) not in by_key for w in widths for s in (True, False)):
+        raise ValueError(f"need at least two widths, each with and without skips; have {sorted(by_key)}")
+    narrow, wide = widths[0], widths[-1]
+    for w in (narrow, wide):
+        if by_key[(w, False)] not in ratio_maps:
+            raise ValueError(f"need the ratio map of the no-skip variant {by_key[(w, False)]!r} (width {w}); "
+                             f"have {sorted(ratio_maps)}")
+    missing = [v for v in runs if v not in explained]
+    if missing:
+        raise ValueError(f"need the trajectory PCA of every variant; missing {missing}")
+    threshold = float(check.get("pca_threshold", PCA_THRESHOLD))
+    err = {k: [math.nan if r.get("diverged") else 1 - r["test_acc"] for r in runs[v]] for k, v in by_key.items()}
+    ratio_mean = {k: [float(np.nanmean(np.asarray(m["ratio"], float))) for m in ratio_maps[v]]
+                  for k, v in by_key.items() if v in ratio_maps}
+    top2 = {k: [float(a) + float(b) for a, b in explained[v]] for k, v in by_key.items()}
+
+    comps = [paired(f"test error, {'skip' if s else 'no skip'}: width {narrow} > width {wide}",
+                    err[(narrow, s)], err[(wide, s)], check["min_agree"]) for s in (True, False)]
+    comps.append(paired(f"mean |lambda_min/lambda_max| over the ratio map, no skip: width {narrow} > width {wide}",
+                        ratio_mean[(narrow, False)], ratio_mean[(wide, False)], 1.0))
+    comps += [paired(f"top-2 PCA explained variance of the trajectory > {threshold:g}: width {w}, "
+                     f"{'skip' if s else 'no skip'}", top2[(w, s)], [threshold] * len(top2[(w, s)]),
+                     check["min_agree"]) for w in widths for s in (True, False)]
+
+    rows, numbers = [], {}
+    for w in widths:
+        k_mult = w // narrow if w % narrow == 0 else None
+        for skip in (True, False):
+            k = (w, skip)
+            tag = f"w{w}.{'skip' if skip else 'noskip'}"
+            numbers[f"{tag}.test_err_mean"] = mean_std(err[k])[0]
+            numbers[f"{tag}.pca_top2_mean"] = mean_std(top2[k])[0]
+            if k in ratio_mean:
+                numbers[f"{tag}.ratio_mean"] = mean_std(ratio_mean[k])[0]
+            rep = REPORTED_WIDTH_ERR.get(k_mult) if k_mult else None
+            rows.append({
+                "width": w, "skip": skip, "test_err_%": pm(err[k], 100),
+                "reported_err_% (WRN-56, k)": f"{rep[0 if skip else 1]} (k={k_mult})" if rep else "",
+                "ratio_map_mean": pm(ratio_mean[k], 1, 4) if k in ratio_mean else "",
+                "pca_top2_%": pm(top2[k], 100), "reported_pca_top2_%": "40-90",
+                "diverged": sum(bool(r.get("diverged")) for r in runs[by_key[k]]), "seeds": len(err[k]),
+            })
+    tables = write_table(rows, out_dir / "table", title=f"Width, skip connections and convexity ({scale} scale)")
+
+    first_maps = {by_key[k]: ratio_maps[by_key[k]][0] for k in sorted(ratio_mean, key=lambda k: (not k[1], k[0]))}
+    data = {
+        "scale": scale, "widths": widths, "threshold": threshold,
+        "err": {("skip" if s else "noskip"): [err[(w, s)] for w in widths] for s in (True, False)},
+        "top2": {("skip" if s else "noskip"): [top2[(w, s)] for w in widths] for s in (True, False)},
+        "ratio_mean": {("skip" if s else "noskip"): [[w, ratio_mean[(w, s)]] for w in widths if (w, s) in ratio_mean]
+                       for s in (True, False)},
+        "maps": [{"label": v, "x": m["xcoordinates"], "y": m["ycoordinates"], "ratio": m["ratio"]}
+                 for v, m in first_maps.items()],
+    }
+    figs = figures.render(plot_width, data, out_dir / "figure")
+
+    verdict = all_of(c.verdict for c in comps)
+    measured = "; ".join(
+        f"w{w}: err {100 * mean_std(err[(w, True)])[0]:.1f}/{100 * mean_std(err[(w, False)])[0]:.1f}%"
+        + (f" ratio {mean_std(ratio_mean[(w, False)])[0]:.3f}" if (w, False) in ratio_mean else "")
+        + f" PCA top-2 {100 * min(mean_std(top2[(w, True)])[0], mean_std(top2[(w, False)])[0]):.0f}%+"
+        for w in widths) + " (err skip/no-skip, ratio no-skip, PCA min of both)"
+    return ClaimResult(id=claim_id, scale=scale, verdict=verdict, rule=check["rule"], measured=measured,
+                       n_seeds=len(err[(wide, True)]), comparisons=comps, numbers=numbers, figures=figs,
+                       tables=tables, notes="; ".join(c.describe() for c in comps))
+
+
+def _finite_mean(values: Any) -> float:
+    v = np.asarray(values, float)
+    return float(v[np.isfinite(v)].mean()) if np.isfinite(v).any() else math.nan
+
+
+def plot_width(data: Mapping[str, Any], stem: str | Path) -> list[str]:
+    """Top row: test error, mean |lambda_min/lambda_max| over the ratio map, and the trajectory's top-2 PCA
+    explained variance against width (with / without skips; lines: means, dots: seeds). Bottom row: the
+    ratio maps on one colour scale."""
+    widths = np.asarray(data["widths"], float)
+    maps = data["maps"]
+    ncols = max(3, len(maps))
+    fig, axes = figures.new_figure(ncols=ncols, nrows=2, width=3.3 * ncols + 0.8, height=6.8, squeeze=False,
+                                   layout="constrained")
+    styles = {"skip": (figures.COLORS[0], "skip"), "noskip": (figures.COLORS[1], "no skip")}
+    for ax, key, scale_by, ylabel in ((axes[0][0], "err", 100, "test error (%)"),
+                                      (axes[0][2], "top2", 100, "top-2 PCA explained variance (%)")):
+        for fam, (color, label) in styles.items():
+            vals = [np.asarray(v, float) * scale_by for v in data[key][fam]]
+            ax.plot(widths, [_finite_mean(v) for v in vals], "-o", color=color, label=label)
+            for w, v in zip(widths, vals):
+                ax.plot(np.full(len(v), w), v, ".", color=color, alpha=0.5, ms=4)
+        ax.set_ylabel(ylabel)
+    axes[0][2].axhline(100 * float(data["threshold"]), color="k", lw=0.8, ls="--",
+                       label=f"pass threshold ({100 * float(data['threshold']):.0f}%)")
+    axes[0][0].set_title(f"test error ({data['scale']})")
+    axes[0][2].set_title("trajectory PCA")
+    ax = axes[0][1]
+    for fam, (color, label) in styles.items():
+        pts = data["ratio_mean"][fam]
+        if pts:
+            ws = [p[0] for p in pts]
+            vals = [np.asarray(p[1], float) for p in pts]
+            ax.plot(ws, [_finite_mean(v) for v in vals], "-o", color=color, label=label)
+    ax.set_ylabel(r"mean $|\lambda_{min}/\lambda_{max}|$ over the map")
+    ax.set_title("non-convexity (ratio map)")
+    for ax in axes[0][:3]:
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(widths, [f"{w:g}" for w in widths])
+        ax.set_xlabel("width (channels of the first stage)")
+        ax.legend(loc="best", fontsize=7)
+    for ax in axes[0][3:]:
+        ax.axis("off")
+    ratios = [np.asarray(m["ratio"], float) for m in maps]
+    finite = np.concatenate([r[np.isfinite(r)] for r in ratios]) if ratios else np.zeros(0)
+    vmax = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
+    mesh = None
+    for ax, m, r in zip(axes[1], maps, ratios):
+        mesh = ax.pcolormesh(np.asarray(m["x"], float), np.asarray(m["y"], float), r.T, shading="nearest",
+                             cmap=figures.SEQUENTIAL_CMAP, vmin=0.0, vmax=vmax)
+        ax.plot(0, 0, "k+", ms=8)
+        ax.grid(False)
+        ax.set_title(f"{m['label']}: mean {np.nanmean(r):.3f}", fontsize=8)
+        ax.set_xlabel(r"$\alpha$ (filter-normalized)")
+        ax.set_ylabel(r"$\beta$ (filter-normalized)")
+        ax.set_aspect("equal")
+    for ax in axes[1][len(maps):]:
+        ax.axis("off")
+    if mesh is not None:
+        fig.colorbar(mesh, ax=axes[1].tolist(), label=r"$|\lambda_{min}/\lambda_{max}|$ (shared scale)", shrink=0.85)
+    return figures.save(fig, stem)

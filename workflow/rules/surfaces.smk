@@ -150,3 +150,29 @@ rule skip_depth_claim:
         **job_resources("skip_depth_claim"),
     script:
         "../scripts/claim_skip_depth.py"
+
+
+# Li et al.'s width claim: the width sweep's runs, with the ratio maps and the trajectories' PCA computed in the
+# claim's own job (settings: the experiment's `width_analysis` key) and kept beside the verdict.
+rule li_width_claim:
+    input:
+        runs=lambda wc: run_dirs(claim_entry("li-width-nonconvexity")["experiment"]),
+    output:
+        **claim_outputs("li-width-nonconvexity", "surfaces"),
+        analysis=directory(f"{claim_dir('li-width-nonconvexity')}/analysis"),
+    params:
+        claim=claim_entry("li-width-nonconvexity"),
+        scale=SCALE,
+        runs=lambda wc: {v: run_spec(experiment(claim_entry("li-width-nonconvexity")["experiment"]), v)
+                         for v in experiment(claim_entry("li-width-nonconvexity")["experiment"])["variants"]},
+        settings=lambda wc: experiment(claim_entry("li-width-nonconvexity")["experiment"])["width_analysis"],
+        data_dir=CFG.get("data_dir"),
+        resources=CFG.get("resources", "resources"),
+        progress=CFG.get("progress", False),
+    log:
+        f"{LOGS}/claims/li-width-nonconvexity.log",
+    benchmark:
+        f"{R}/benchmarks/claims/li-width-nonconvexity.tsv"
+    threads: THREADS
+    script:
+        "../scripts/claim_skip_width.py"
