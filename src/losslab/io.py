@@ -121,7 +121,8 @@ def load_torch(path: str | os.PathLike) -> Any:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such checkpoint")
-    hint = "expected a checkpoint written by losslab (torch.save of tensors, read with weights_only=True)"
+    hint = ("expected a checkpoint written by losslab (torch.save of tensors, read with weights_only=True); "
+            "delete the file to have it recomputed")
     if zipfile.is_zipfile(path):
         try:
             with zipfile.ZipFile(path) as zf:

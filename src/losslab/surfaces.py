@@ -241,7 +241,8 @@ def read_surface(path: str | os.PathLike) -> Surface:
                            values, f["done"][()].astype(bool), spec,
                            {k: v for k, v in f.attrs.items() if k not in ("spec", "complete")}, extra)
     except (OSError, KeyError, ValueError) as err:
-        raise lio.CorruptFileError(f"{path}: not a readable surface file ({err})") from err
+        raise lio.CorruptFileError(f"{path}: not a readable surface file (truncated, or not an HDF5 surface written "
+                                   f"by losslab: {err}); delete it to have it recomputed") from err
 
 
 def _canonical(obj: Any) -> Any:
