@@ -135,13 +135,29 @@ def sgd_vs_gd(runs: Runs, histories: Mapping[str, Sequence[Sequence[Mapping[str,
     tables = write_table(rows, out_dir / "table", title=f"SGD vs GD ({scale} scale), test mistakes out of "
                          f"{test_n}; reported: Bottou 1991, out of an unknown test-set size")
 
+    curves = {v: [{"epoch": [r["epoch"] for r in h if r.get("test_acc") not in ("", None)],
+                   "err": [100 * (1 - float(r["test_acc"])) for r in h if r.get("test_acc") not in ("", None)]}
+                  for h in histories[v]] for v in ("sgd", "gd")}
+    data = {"scale": scale, "test_n": test_n, "labels": labels, "curves": curves, "mistakes": mistakes}
+    figs = figures.render(plot_sgd_vs_gd, data, out_dir / "figure")
+
+    measured = (f"SGD {pm(mistakes['sgd'], 1, 1)} vs GD {pm(mistakes['gd'], 1, 1)} test mistakes "
+                f"(of {test_n})")
+    return ClaimResult(id=claim_id, scale=scale, verdict=comp.verdict, rule=check["rule"], measured=measured,
+                       n_seeds=len(seeds), comparisons=[comp], numbers=numbers, figures=figs, tables=tables,
+                       notes=comp.describe())
+
+
+def plot_sgd_vs_gd(data: Mapping[str, Any], stem: str | Path) -> list[str]:
+    """Test error per epoch of each seed's SGD and GD run (left) and the final test mistakes per seed with
+    their mean ± std (right)."""
+    scale, test_n, labels = data["scale"], data["test_n"], data["labels"]
+    mistakes = {v: np.asarray(m, dtype=float) for v, m in data["mistakes"].items()}
     fig, (ax1, ax2) = figures.new_figure(ncols=2, width=10)
     for k, v in enumerate(("sgd", "gd")):
-        for h in histories[v]:
-            ep = [r["epoch"] for r in h if r.get("test_acc") not in ("", None)]
-            err = [100 * (1 - float(r["test_acc"])) for r in h if r.get("test_acc") not in ("", None)]
-            ax1.plot(ep, err, color=figures.COLORS[k], alpha=0.6, lw=1,
-                     label=labels[v] if h is histories[v][0] else None)
+        for i, c in enumerate(data["curves"][v]):  # epochs as the history CSV stores them
+            ax1.plot(c["epoch"], c["err"], color=figures.COLORS[k], alpha=0.6, lw=1,
+                     label=labels[v] if i == 0 else None)
     ax1.set_xlabel("epoch")
     ax1.set_ylabel("test error (%)")
     ax1.legend()
@@ -154,11 +170,4 @@ def sgd_vs_gd(runs: Runs, histories: Mapping[str, Sequence[Sequence[Mapping[str,
     ax2.set_xlim(-0.5, 1.5)
     ax2.set_ylabel(f"test mistakes (out of {test_n})")
     ax2.set_title(f"final test mistakes ({scale}); reported 174 vs 194")
-    figs = figures.save(fig, out_dir / "figure")
-
-    measured = (f"SGD {pm(mistakes['sgd'], 1, 1)} vs GD {pm(mistakes['gd'], 1, 1)} test mistakes "
-                f"(of {test_n})")
-    return ClaimResult(id=claim_id, scale=scale, verdict=comp.verdict, rule=check["rule"], measured=measured,
-                       n_seeds=len(seeds), comparisons=[comp], numbers=numbers, figures=figs, tables=tables,
-                       notes=comp.describe())
-
+    return figures.save(fig, stem)

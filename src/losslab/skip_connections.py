@@ -105,24 +105,10 @@ def claim(runs: Mapping[str, Sequence[Mapping[str, Any]]], surfaces: Mapping[str
             })
     tables = write_table(rows, out_dir / "table", title=f"Skip connections and depth ({scale} scale)")
 
-    levels = shared_levels(list(z.values()), num=25, log=True)
-    fig, axes = figures.new_figure(ncols=len(depths), nrows=2, width=3.3 * len(depths) + 1, height=7.0,
-                                   squeeze=False, layout="constrained")
-    for col, d in enumerate(depths):
-        for row, skip in enumerate((True, False)):
-            ax = axes[row][col]
-            cs = draw_contour(ax, xs, ys, z[(d, skip)], levels, inline_labels=False, cmap=figures.SEQUENTIAL_CMAP,
-                              log=True)
-            ax.set_title(f"depth {d}, {'skip' if skip else 'no skip'}\nnon-convex fraction {chaos[(d, skip)]:.2f}",
-                         fontsize=8)
-            if row == 1:
-                ax.set_xlabel(r"$\alpha$ (filter-normalized)")
-            if col == 0:
-                ax.set_ylabel(r"$\beta$ (filter-normalized)")
-            ax.set_aspect("equal")
-    fig.colorbar(cs, ax=axes, label="train loss (shared log-spaced levels)", shrink=0.8)
-    fig.suptitle(f"train loss around the minimizer ({scale})")
-    figs = figures.save(fig, out_dir / "figure")
+    data = {"scale": scale, "depths": depths, "xs": xs, "ys": ys,
+            "panels": [{"depth": d, "skip": skip, "z": z[(d, skip)], "nonconvex": chaos[(d, skip)]}
+                       for d in depths for skip in (True, False)]}
+    figs = figures.render(plot_claim, data, out_dir / "figure")
 
     verdict = all_of(c.verdict for c in comps)
     measured = "; ".join(
@@ -141,6 +127,32 @@ def claim(runs: Mapping[str, Sequence[Mapping[str, Any]]], surfaces: Mapping[str
 # CIFAR-10 test error (%) with / without skip connections, width multiplier k
 REPORTED_WIDTH_ERR = {1: (5.89, 13.31), 2: (5.07, 10.26), 4: (4.34, 9.69), 8: (3.93, 8.70)}
 PCA_THRESHOLD = 0.40  # the low end of Li et al.'s "40-90%" of trajectory variance in two PCA directions
+
+
+def plot_claim(data: Mapping[str, Any], stem: str | Path) -> list[str]:
+    """The train-loss surface around each minimizer, a column per depth, with (top) and without (bottom) skip
+    connections, on contour levels shared by every panel, each titled with its non-convex fraction."""
+    depths, xs, ys = data["depths"], np.asarray(data["xs"], dtype=float), np.asarray(data["ys"], dtype=float)
+    panels = {(p["depth"], bool(p["skip"])): p for p in data["panels"]}
+    z = {k: np.asarray(p["z"], dtype=float) for k, p in panels.items()}
+    levels = shared_levels(list(z.values()), num=25, log=True)
+    fig, axes = figures.new_figure(ncols=len(depths), nrows=2, width=3.3 * len(depths) + 1, height=7.0,
+                                   squeeze=False, layout="constrained")
+    for col, d in enumerate(depths):
+        for row, skip in enumerate((True, False)):
+            ax = axes[row][col]
+            cs = draw_contour(ax, xs, ys, z[(d, skip)], levels, inline_labels=False, cmap=figures.SEQUENTIAL_CMAP,
+                              log=True)
+            ax.set_title(f"depth {d}, {'skip' if skip else 'no skip'}\n"
+                         f"non-convex fraction {panels[(d, skip)]['nonconvex']:.2f}", fontsize=8)
+            if row == 1:
+                ax.set_xlabel(r"$\alpha$ (filter-normalized)")
+            if col == 0:
+                ax.set_ylabel(r"$\beta$ (filter-normalized)")
+            ax.set_aspect("equal")
+    fig.colorbar(cs, ax=axes, label="train loss (shared log-spaced levels)", shrink=0.8)
+    fig.suptitle(f"train loss around the minimizer ({data['scale']})")
+    return figures.save(fig, stem)
 
 
 def _width_key(runs: Sequence[Mapping[str, Any]]) -> tuple[int, bool]:
