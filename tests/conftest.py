@@ -44,6 +44,9 @@ SMALL = {
         "skip_depth": {"dataset": {"options": {"num_samples": 300}}, "recipe": {"epochs": 2}, "seeds": [0, 1],
                        "surface": {"x": [-1, 1, 5], "y": [-1, 1, 5], "n_train": 50, "n_test": 50, "jobs": 2},
                        "ratio_map": {"x": [-1, 1, 3], "y": [-1, 1, 3], "n_train": 8, "max_iter": 8}},
+        "skip_width": {"dataset": {"options": {"num_samples": 300}}, "recipe": {"epochs": 3, "eval_every": 3},
+                       "seeds": [0, 1], "width_analysis": {"ratio_map": {"x": [-1, 1, 3], "y": [-1, 1, 3], "n_train": 8,
+                                                                         "max_iter": 8}}},
         "hessian_classes": {"dataset": {"n_train": 120}, "recipe": {"epochs": 2}, "seeds": [0],
                             "spectrum": {"top_k": 12, "slq_runs": 1, "slq_steps": 10, "n_train": 60}},
         "batch_outliers": {"dataset": {"n_train": 64}, "recipe": {"epochs": 2}, "seeds": [0, 1],
@@ -87,7 +90,8 @@ CLAIMS_IN_SMOKE = ("resnet56-ingredient-ablation", "bottou-sgd-beats-gd", "li-sk
                    "keskar-sharpness-metric", "keskar-parametric-plot", "keskar-batch-threshold-and-warmstart",
                    "mpo-arbitrary-patterns", "mpo-bn-harder-to-fit",
                    "garipov-segment-barrier-and-curves", "gotmare-resilient-connectivity", "gotmare-sgdr-barriers",
-                   "garipov-overparam-connectivity", "trivial-scaling-path", "fge-ensembles")
+                   "garipov-overparam-connectivity", "trivial-scaling-path", "fge-ensembles",
+                   "li-width-nonconvexity")
 
 
 
