@@ -191,13 +191,14 @@ def _common(model: bool = True, data: bool = True) -> argparse.ArgumentParser:
     return p
 
 
-def _evaluation(bn_default: str) -> argparse.ArgumentParser:
+def _evaluation(bn_default: str | None) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=False)
     g = p.add_argument_group("evaluation")
     g.add_argument("--loss", choices=("ce", "mse"), default="ce", help="ce (cross-entropy, default) or mse")
+    default = bn_default or "running around one checkpoint, recompute between several"
     g.add_argument("--bn", choices=("running", "recompute", "batch"), default=bn_default,
                    help=f"batch-norm statistics: the model's running ones, recomputed at every point from the "
-                        f"training inputs, or each chunk's batch statistics (default {bn_default})")
+                        f"training inputs, or each chunk's batch statistics (default: {default})")
     g.add_argument("--chunk", type=_positive_int, default=250, help="samples forwarded at a time (250)")
     return p
 
@@ -233,7 +234,7 @@ def make_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentP
 
     p = add("surface", "Li et al.'s loss surface: 1-D or 2-D around one checkpoint (filter-normalized random "
                        "directions), the interpolation between two, or the plane through three",
-            [_common(), _evaluation("running")])
+            [_common(), _evaluation(None)])
     _checkpoint_arg(p, "the model's weights; give it twice (interpolation) or three times (plane)")
     p.add_argument("--dims", type=int, choices=(1, 2), default=2, help="1-D or 2-D (around one checkpoint)")
     p.add_argument("--x", type=_grid_spec, default=(-1.0, 1.0, 21), metavar="START:STOP:NUM",
@@ -352,7 +353,8 @@ def cmd_surface(args: argparse.Namespace) -> list[Path]:
     data = load_data(args.data, args)
     out = Path(args.out)
     target = out / f"{args.name}.h5"
-    opts = dict(loss=args.loss, bn=args.bn, chunk=args.chunk, path=target, progress=_progress(args))
+    bn = args.bn or ("running" if len(models) == 1 else "recompute")
+    opts = dict(loss=args.loss, bn=bn, chunk=args.chunk, path=target, progress=_progress(args))
     if len(models) == 1:
         api.surface(models[0], data, dims=args.dims, x=args.x, y=args.y, seed=args.direction_seed,
                     norm=args.norm, ignore=args.ignore, orthogonal=args.orthogonal, checkpoint=checkpoints[0],

@@ -1,0 +1,392 @@
+"""The ``losslab`` command line on a model that is not in losslab's zoo: every subcommand, its files, its errors,
+and the README's "Your own model" commands run exactly as written."""
+
+import inspect
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from losslab import api
+from losslab.cli import main
+from losslab.curves import load_curve, read_curve_evaluation
+from losslab.evaluate import evaluate
+from losslab.params import flatten
+from losslab.surfaces import read_surface
+
+ROOT = Path(__file__).resolve().parents[1]
+MODULE = "ll_user_net"  # the user's module, written from the definitions below into a scratch directory
+
+
+# ---------------------------------------------------------------- the user's model and data ----------------
+
+class GatedConvNet(nn.Module):
+    """A tiny conv net with batch norm and a multiplicative gate (not one of losslab's models)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 3, padding=1)
+        self.bn = nn.BatchNorm2d(4)
+        self.gate = nn.Linear(4, 4)
+        self.head = nn.Linear(4, 3)
+
+    def forward(self, x):
+        h = torch.relu(self.bn(self.conv(x))).mean(dim=(2, 3))
+        return self.head(h * torch.sigmoid(self.gate(h)))
+
+
+def make_model():
+    return GatedConvNet()
+
+
+def make_data():
+    """Three classes of 6x6 noise images: dark, grey with a horizontal bar, bright; 96 training and 48 test
+    samples."""
+    gen = torch.Generator().manual_seed(0)
+    n = 144
+    y = torch.arange(n) % 3
+    x = torch.randn(n, 1, 6, 6, generator=gen) + 1.2 * (y.float() - 1.0).view(-1, 1, 1, 1)
+    x[y == 1, 0, 2:4, :] += 1.0
+    return x[:96], y[:96], x[96:], y[96:]
+
+
+def make_loaders():
+    from torch.utils.data import DataLoader, TensorDataset
+
+    x, y, xt, yt = make_data()
+    return {"train": DataLoader(TensorDataset(x, y), batch_size=40),
+            "test": DataLoader(TensorDataset(xt, yt), batch_size=40)}
+
+
+def not_a_model():
+    return 42
+
+
+def broken_model():
+    raise RuntimeError("no GPU here")
+
+
+class OtherNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 5, 3)
+
+
+def write_user_module(directory: Path) -> None:
+    parts = ["import torch\nfrom torch import nn\n"] + [
+        inspect.getsource(obj) for obj in (GatedConvNet, make_model, make_data, make_loaders, not_a_model,
+                                           broken_model)]
+    (directory / f"{MODULE}.py").write_text("\n\n".join(parts))
+
+
+# ---------------------------------------------------------------- fixtures ---------------------------------
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    """The user's module on sys.path and two models trained briefly through ``losslab train``."""
+    root = tmp_path_factory.mktemp("lab")
+    write_user_module(root)
+    sys.path.insert(0, str(root))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        for seed, name in ((0, "a"), (1, "b")):
+            assert main(["train", "--model", f"{MODULE}:make_model", "--data", f"{MODULE}:make_data",
+                         "--epochs", "4", "--lr", "0.1", "--batch-size", "32", "--seed", str(seed),
+                         "--out", str(root / name), "--no-progress"]) == 0
+        yield root
+    finally:
+        torch.set_num_threads(threads)
+        sys.path.remove(str(root))
+        sys.modules.pop(MODULE, None)
+
+
+def cli(*args, out=None) -> int:
+    argv = [a if isinstance(a, str) else str(a) for a in args]
+    if out is not None:
+        argv += ["--out", str(out)]
+    return main(argv + ["--no-progress"])
+
+
+def trained(lab: Path, name: str = "a") -> nn.Module:
+    model = make_model()
+    model.load_state_dict(torch.load(lab / name / "model.pt", weights_only=True))
+    return model.eval()
+
+
+M = ["--model", f"{MODULE}:make_model", "--data", f"{MODULE}:make_data"]
+
+
+def assert_figure(stem: Path) -> None:
+    for ext in ("png", "pdf"):
+        path = stem.with_name(f"{stem.name}.{ext}")
+        assert path.is_file() and path.stat().st_size > 1000, path
+
+
+# ---------------------------------------------------------------- every subcommand ------------------------
+
+def test_train_writes_a_checkpoint_and_its_history_and_learns(lab):
+    history = json.loads((lab / "a" / "model.history.json").read_text())
+    assert [row["epoch"] for row in history] == [1, 2, 3, 4]
+    assert history[-1]["train_loss"] < history[0]["batch_loss"]
+    x, y, _, _ = make_data()
+    assert evaluate(trained(lab), x, y).acc > 1 / 3 + 0.1  # better than chance after 4 epochs
+    assert set(torch.load(lab / "a" / "model.pt", weights_only=True)) == set(make_model().state_dict())
+
+
+def test_surface_2d_around_a_checkpoint(lab, tmp_path, capsys):
+    assert cli("surface", *M, "--checkpoint", lab / "a" / "model.pt", "--x=-1:1:5", "--y=-0.5:0.5:3",
+               out=tmp_path) == 0
+    printed = capsys.readouterr().out.split()
+    assert str(tmp_path / "surface.h5") in printed
+    with h5py.File(tmp_path / "surface.h5") as f:
+        assert f["xcoordinates"].shape == (5,) and f["ycoordinates"].shape == (3,)
+        for key in ("train_loss", "train_acc", "test_loss", "test_acc"):
+            assert f[key].shape == (5, 3) and np.isfinite(f[key][()]).all()
+        assert f.attrs["norm"] == "filter" and f.attrs["bn"] == "running"
+    s = read_surface(tmp_path / "surface.h5")
+    x, y, xt, yt = make_data()
+    model = trained(lab)
+    # the centre of the surface is the model itself: its loss with its own running statistics
+    assert s["train_loss"][2, 1] == pytest.approx(evaluate(model, x, y).loss, rel=1e-5)
+    assert s["test_acc"][2, 1] == pytest.approx(evaluate(model, xt, yt).acc)
+    assert s["train_loss"].max() > s["train_loss"][2, 1]  # alpha = +-1 filter-normalized steps leave the minimum
+    for name in ("contour", "filled", "surface3d", "line1d"):
+        assert_figure(tmp_path / "surface" / name)
+
+
+def test_surface_1d_and_between_two_and_three_checkpoints(lab, tmp_path):
+    a, b = lab / "a" / "model.pt", lab / "b" / "model.pt"
+    assert cli("surface", *M, "--checkpoint", a, "--dims", "1", "--x=-1:1:5", "--name", "line", "--no-plot",
+               out=tmp_path) == 0
+    assert read_surface(tmp_path / "line.h5")["train_loss"].shape == (5,)
+
+    assert cli("surface", *M, "--checkpoint", a, "--checkpoint", b, "--bn", "running", "--x=0:1:3",
+               "--name", "between", "--no-plot", out=tmp_path) == 0
+    s = read_surface(tmp_path / "between.h5")
+    assert s.attrs["direction"] == "interpolation"
+    x, y, _, _ = make_data()
+    assert s["train_loss"][0] == pytest.approx(evaluate(trained(lab, "a"), x, y).loss, rel=1e-5)
+
+    torch.manual_seed(5)
+    third = tmp_path / "c.pt"
+    torch.save(make_model().state_dict(), third)
+    assert cli("surface", *M, "--checkpoint", a, "--checkpoint", b, "--checkpoint", third, "--n", "3",
+               "--name", "plane", "--no-plot", out=tmp_path) == 0
+    p = read_surface(tmp_path / "plane.h5")
+    assert p["train_loss"].shape == (3, 3) and p.extra["point_coordinates"].shape == (3, 2)
+    assert p.attrs["direction"] == "plane" and p.attrs["bn"] == "recompute"
+
+
+def test_interpolate_has_both_models_at_zero_and_one(lab, tmp_path):
+    assert cli("interpolate", *M, "--checkpoint", lab / "a" / "model.pt", "--checkpoint", lab / "b" / "model.pt",
+               "--alpha=-0.5:1.5:5", out=tmp_path) == 0
+    s = read_surface(tmp_path / "interpolation.h5")
+    np.testing.assert_allclose(s.xcoordinates, [-0.5, 0.0, 0.5, 1.0, 1.5])
+    x, y, xt, yt = make_data()
+    data = api.as_data((x, y, xt, yt))
+    ends = [api.surface(trained(lab, n), data, dims=1, x=[0.0], bn="recompute")["train_loss"][0] for n in "ab"]
+    np.testing.assert_allclose(s["train_loss"][[1, 3]], ends, rtol=1e-6)
+    assert_figure(tmp_path / "interpolation" / "line1d")
+
+
+def test_hessian_eigenvalues_trace_and_density(lab, tmp_path):
+    assert cli("hessian", *M, "--checkpoint", lab / "a" / "model.pt", "--top-k", "2", "--density-runs", "1",
+               "--density-steps", "12", "--trace-probes", "8", out=tmp_path) == 0
+    result = json.loads((tmp_path / "hessian.json").read_text())
+    x, y, _, _ = make_data()
+    model = trained(lab)
+    eig = api.hessian_eigenvalues(model, (x, y), k=2)
+    assert result["eigenvalues"]["values"] == pytest.approx(eig.values.tolist(), rel=1e-9)
+    assert result["eigenvalues"]["converged"] and result["n"] == 96 and result["dim"] == 83
+    # the top eigenvalue is the largest of the exact Hessian's (83 x 83 here)
+    from losslab.hessian import TrainingLoss
+
+    dense = np.linalg.eigvalsh(TrainingLoss(model, x, y).hessian_matrix().double().numpy())
+    assert result["eigenvalues"]["values"][0] == pytest.approx(dense[-1], rel=1e-3)
+    assert abs(result["trace"]["value"] - dense.sum()) < 4 * result["trace"]["stderr"] + 1e-6
+    with h5py.File(tmp_path / "density.h5") as f:
+        assert f["grid"].shape == f["density"].shape and f["nodes"].shape == (1, 12)
+        assert f["weights"][()].sum() == pytest.approx(1.0)
+    assert_figure(tmp_path / "density")
+
+
+def test_sharpness_is_relative_to_the_models_loss(lab, tmp_path):
+    assert cli("sharpness", *M, "--checkpoint", lab / "a" / "model.pt", "--eps", "1e-3", "--eps", "1e-2",
+               "--maxiter", "3", out=tmp_path) == 0
+    rows = json.loads((tmp_path / "sharpness.json").read_text())["values"]
+    x, y, _, _ = make_data()
+    loss = evaluate(trained(lab), x, y).loss
+    assert [r["eps"] for r in rows] == [1e-3, 1e-2]
+    for r in rows:
+        assert r["loss"] == pytest.approx(loss, rel=1e-5)
+        assert r["max_loss"] >= r["loss"]
+        assert r["value"] == pytest.approx((r["max_loss"] - r["loss"]) / (1 + r["loss"]) * 100)
+    assert rows[1]["value"] > rows[0]["value"] > 0  # a larger box holds a higher loss
+
+
+def test_curve_is_trained_and_evaluated_with_bn_recomputed(lab, tmp_path):
+    a, b = lab / "a" / "model.pt", lab / "b" / "model.pt"
+    assert cli("curve", *M, "--checkpoint", a, "--checkpoint", b, "--epochs", "2", "--batch-size", "32",
+               "--t", "5", "--kind", "polychain", out=tmp_path) == 0
+    ev = read_curve_evaluation(tmp_path / "curve.h5")
+    np.testing.assert_allclose(ev.t, np.linspace(0, 1, 5))
+    assert ev.attrs["bn"] == "recompute" and ev.attrs["kind"] == "polychain"
+    # phi(0) = w0 and phi(1) = w1: the curve and the segment agree at the ends
+    for q in ("train_loss", "test_err"):
+        assert ev.values[q][[0, -1]] == pytest.approx(ev.values[f"segment_{q}"][[0, -1]])
+    curve = load_curve(tmp_path / "curve.pt")
+    assert torch.equal(curve.point(0.0), flatten(trained(lab, "a")))
+    assert not torch.equal(curve.point(0.5), 0.5 * (curve.w0 + curve.w1))  # the bend moved
+    metrics = json.loads((tmp_path / "curve.json").read_text())["metrics"]
+    assert metrics["train_loss_max"] == pytest.approx(ev.values["train_loss"].max())
+    assert_figure(tmp_path / "curve")
+
+
+def test_mpo_fits_a_plane_to_a_pattern(lab, tmp_path):
+    assert cli("mpo", *M, "--pattern", "cross", "--size", "3", "--steps", "3", "--cells-per-step", "4",
+               "--batch-size", "32", out=tmp_path) == 0
+    with np.load(tmp_path / "mpo.npz") as f:
+        assert f["train_acc"].shape == f["test_loss"].shape == (3, 3)
+        assert set(np.unique(f["pattern"])) == {0, 1}
+    metrics = json.loads((tmp_path / "mpo.json").read_text())["metrics"]
+    assert 0.0 <= metrics["train_black_acc"] <= 1.0
+    assert_figure(tmp_path / "mpo")
+
+
+def test_plot_redraws_the_figures_of_a_file(lab, tmp_path):
+    assert cli("surface", *M, "--checkpoint", lab / "a" / "model.pt", "--x=-1:1:3", "--y=-1:1:3", "--no-plot",
+               out=tmp_path) == 0
+    assert not (tmp_path / "surface").exists()
+    assert cli("plot", tmp_path / "surface.h5", "--title", "mine", out=tmp_path / "figs") == 0
+    for name in ("contour", "filled", "surface3d", "line1d"):
+        assert_figure(tmp_path / "figs" / name)
+
+
+def test_data_may_come_as_dataloaders(lab, tmp_path):
+    assert cli("sharpness", "--model", f"{MODULE}:make_model", "--data", f"{MODULE}:make_loaders",
+               "--checkpoint", lab / "a" / "model.pt", "--eps", "1e-3", "--maxiter", "2", out=tmp_path) == 0
+    (row,) = json.loads((tmp_path / "sharpness.json").read_text())["values"]
+    x, y, _, _ = make_data()
+    assert row["loss"] == pytest.approx(evaluate(trained(lab), x, y).loss, rel=1e-5)
+
+
+# ---------------------------------------------------------------- errors ----------------------------------
+
+def _error(capsys, *args) -> str:
+    with pytest.raises(SystemExit) as exc:
+        cli(*args)
+    assert exc.value.code == 2
+    return capsys.readouterr().err
+
+
+@pytest.mark.parametrize("model, message", [
+    ("nosuch_pkg_xyz:fn", "--model 'nosuch_pkg_xyz:fn': module 'nosuch_pkg_xyz' not found"),
+    (f"{MODULE}", f"--model '{MODULE}': expected an entry point 'package.module:function'"),
+    (f"{MODULE}:nope", f"--model '{MODULE}:nope': module '{MODULE}' has no attribute 'nope'"),
+    (f"{MODULE}:not_a_model", f"--model '{MODULE}:not_a_model': returned a int, not a torch.nn.Module"),
+    (f"{MODULE}:broken_model", f"--model '{MODULE}:broken_model': calling it failed: RuntimeError: no GPU here"),
+])
+def test_a_bad_model_entry_point_is_named(lab, tmp_path, capsys, model, message):
+    err = _error(capsys, "hessian", "--model", model, "--data", f"{MODULE}:make_data",
+                 "--checkpoint", lab / "a" / "model.pt", "--out", tmp_path)
+    assert "losslab hessian: error: " + message in err
+
+
+def test_bad_data_and_checkpoints_are_named(lab, tmp_path, capsys):
+    ck = lab / "a" / "model.pt"
+    err = _error(capsys, "sharpness", "--model", f"{MODULE}:make_model", "--data", f"{MODULE}:make_model",
+                 "--checkpoint", ck, "--out", tmp_path)
+    assert f"--data '{MODULE}:make_model': train data: expected (x, y) tensors or a DataLoader" in err
+
+    other = tmp_path / "other.pt"
+    torch.save(OtherNet().state_dict(), other)
+    err = _error(capsys, "sharpness", *M, "--checkpoint", other, "--out", tmp_path)
+    assert f"--checkpoint '{other}'" in err and "another architecture than GatedConvNet" in err
+    assert "missing bn.weight" in err and "other shapes conv.weight: file (5, 1, 3, 3), model (4, 1, 3, 3)" in err
+
+    corrupt = tmp_path / "corrupt.pt"
+    corrupt.write_bytes(ck.read_bytes()[:200])
+    err = _error(capsys, "surface", *M, "--checkpoint", corrupt, "--out", tmp_path)
+    assert f"--checkpoint '{corrupt}'" in err and "cannot be read as a checkpoint" in err
+
+    err = _error(capsys, "surface", *M, "--checkpoint", tmp_path / "missing.pt", "--out", tmp_path)
+    assert "missing.pt': no such file" in err
+    err = _error(capsys, "curve", *M, "--checkpoint", ck, "--out", tmp_path)
+    assert "--checkpoint: expected 2 checkpoint(s), got 1" in err
+    err = _error(capsys, "surface", *M, "--checkpoint", ck, "--x", "1:2", "--out", tmp_path)
+    assert "argument --x: expected START:STOP:NUM" in err
+    err = _error(capsys, "plot", tmp_path / "other.pt", "--out", tmp_path)
+    assert "other.pt" in err and "not an HDF5 file" in err
+
+
+def test_a_surface_file_of_other_arguments_is_refused_not_reused(lab, tmp_path, capsys):
+    ck = lab / "a" / "model.pt"
+    assert cli("surface", *M, "--checkpoint", ck, "--dims", "1", "--x=-1:1:3", out=tmp_path) == 0
+    assert cli("surface", *M, "--checkpoint", ck, "--dims", "1", "--x=-1:1:4", out=tmp_path) == 1
+    err = capsys.readouterr().err
+    assert "losslab surface: error: " in err and "surface.h5: exists but was computed with different" in err
+
+
+# ---------------------------------------------------------------- the installed command ---------------------
+
+def _env(**extra) -> dict:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    return {**env, "OMP_NUM_THREADS": "1", **extra}
+
+
+def test_the_console_script_lists_the_subcommands():
+    exe = shutil.which("losslab")
+    assert exe is not None, "the losslab console script is not installed (pip install -e .)"
+    proc = subprocess.run([exe, "--help"], capture_output=True, text=True, timeout=120, env=_env())
+    assert proc.returncode == 0, proc.stderr
+    for command in ("train", "surface", "interpolate", "hessian", "sharpness", "curve", "mpo", "plot"):
+        assert re.search(rf"^\s+{command}\b", proc.stdout, re.M), command
+
+
+def test_the_console_script_imports_the_users_module_from_the_current_directory(lab, tmp_path):
+    """As ``python -m`` does: no PYTHONPATH, the module found in the working directory."""
+    work = tmp_path / "project"
+    work.mkdir()
+    write_user_module(work)
+    proc = subprocess.run(["losslab", "sharpness", *M, "--checkpoint", str(lab / "a" / "model.pt"), "--eps", "1e-3",
+                           "--maxiter", "2", "--out", "out", "--threads", "1"], cwd=work, capture_output=True,
+                          text=True, timeout=300, env=_env())
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == [str(Path("out") / "sharpness.json")]
+    assert json.loads((work / "out" / "sharpness.json").read_text())["values"][0]["value"] >= 0
+
+
+# ---------------------------------------------------------------- the README ------------------------------
+
+def readme_commands() -> str:
+    """The shell block(s) under the README's "## Your own model" heading."""
+    text = (ROOT / "README.md").read_text()
+    match = re.search(r"^## Your own model\n(.*?)(?=^## )", text, re.S | re.M)
+    assert match, "README.md has no '## Your own model' section"
+    blocks = re.findall(r"^```(?:bash|sh|shell)\n(.*?)^```", match.group(1), re.S | re.M)
+    assert blocks, "the 'Your own model' section has no ```bash block"
+    return "\n".join(blocks)
+
+
+def test_the_readme_commands_run_as_written(tmp_path):
+    commands = readme_commands()
+    shutil.copytree(ROOT / "examples", tmp_path / "examples")  # what a clean clone holds
+    proc = subprocess.run(["bash", "-euo", "pipefail", "-c", commands], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=600, env=_env())
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    outs = re.findall(r"--out[ =](\S+)", commands)
+    assert outs, "the README commands name no --out directory"
+    written = [line for line in proc.stdout.split() if line]
+    assert written and all((tmp_path / line).is_file() for line in written)
+    for out in outs:
+        assert any((tmp_path / out).iterdir()), out
