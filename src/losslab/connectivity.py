@@ -323,33 +323,58 @@ def pair_curve_plane(run_a: Mapping[str, Any], curve_file: str | os.PathLike, se
         raise ValueError(f"{curve_file}: the bend has not left the segment, so there is no plane to draw (train "
                          f"the curve longer, or with a larger learning rate): {err}") from err
     figures, _ = _plotting()
+    data = {"title": title or f"{curve.kind} curve in the plane of its endpoints and bend",
+            "panels": [plane_data(out_h5, curve_file, quantity) for quantity in ("train_loss", "test_err")]}
+    return figures.render(plot_curve_plane, data, out_stem)
+
+
+def plot_curve_plane(data: Mapping[str, Any], stem: str | os.PathLike) -> list[str]:
+    """A curve's plane: train loss and test error contours (each panel its own levels: they are different
+    quantities) with the curve, the segment and the three points drawn in (:func:`plane_data`)."""
+    figures, _ = _plotting()
     fig, axes = figures.new_figure(ncols=2, width=9.5, height=4.0, layout="constrained")
-    for ax, quantity in zip(axes, ("train_loss", "test_err")):
-        draw_plane(ax, out_h5, curve_file, quantity)
-    fig.suptitle(title or f"{curve.kind} curve in the plane of its endpoints and bend")
-    return figures.save(fig, out_stem)
+    for ax, panel in zip(axes, data["panels"]):
+        draw_plane_data(ax, panel)
+    fig.suptitle(data["title"])
+    return figures.save(fig, stem)
+
+
+def plane_data(plane_h5: str | os.PathLike, curve_file: str | os.PathLike, quantity: str = "train_loss",
+               points: int = 61) -> dict[str, Any]:
+    """What :func:`draw_plane_data` draws of ``quantity`` (``train_loss``, ``test_loss``, ``train_err``,
+    ``test_err``) on a curve's plane, as plain data: the grid, the values, the curve's and the three points'
+    coordinates in the plane."""
+    s = read_surface(plane_h5)
+    curve = curves.load_curve(curve_file)
+    split, what = quantity.split("_")
+    z = s[f"{split}_loss"] if what == "loss" else 1.0 - s[f"{split}_acc"]
+    return {"quantity": quantity, "kind": curve.kind, "x": s.xcoordinates, "y": s.ycoordinates, "z": z,
+            "curve": curves.curve_coordinates(curve, points), "points": s.extra["point_coordinates"]}
 
 
 def draw_plane(ax, plane_h5: str | os.PathLike, curve_file: str | os.PathLike, quantity: str = "train_loss",
                points: int = 61) -> None:
     """Contours of ``quantity`` (``train_loss``, ``test_loss``, ``train_err``, ``test_err``) on a curve's plane
     with the curve (solid), the segment (dashed) and ``w0``, ``w1``, the bend drawn in."""
+    draw_plane_data(ax, plane_data(plane_h5, curve_file, quantity, points))
+
+
+def draw_plane_data(ax, d: Mapping[str, Any]) -> None:
+    """:func:`draw_plane` from :func:`plane_data`'s plain data."""
     figures, plots = _plotting()
-    s = read_surface(plane_h5)
-    curve = curves.load_curve(curve_file)
-    split, what = quantity.split("_")
-    z = s[f"{split}_loss"] if what == "loss" else 1.0 - s[f"{split}_acc"]
+    split, what = d["quantity"].split("_")
+    z = np.asarray(d["z"], float)
+    x, y = np.asarray(d["x"], float), np.asarray(d["y"], float)
     log_scale = what == "loss" and bool(np.all(z > 0))
     levels = plots.shared_levels([z], num=20, log=log_scale)
-    cs = plots.draw_contour(ax, s.xcoordinates, s.ycoordinates, z, levels, inline_labels=False,
-                      cmap=figures.SEQUENTIAL_CMAP, log=log_scale)
+    cs = plots.draw_contour(ax, x, y, z, levels, inline_labels=False, cmap=figures.SEQUENTIAL_CMAP, log=log_scale)
     cb = ax.figure.colorbar(cs, ax=ax, label=f"{split} {'loss' if what == 'loss' else 'error'}", shrink=0.85)
     cb.ax.minorticks_off()
     ticks = levels[::max(1, len(levels) // 5)]
     cb.set_ticks(ticks, labels=[f"{v:.3g}" for v in ticks])
-    coords = curves.curve_coordinates(curve, points)
-    pts = s.extra["point_coordinates"]
-    ax.plot(coords[:, 0], coords[:, 1], "-", color="tab:red", lw=1.6, label=f"{curve.kind} curve")
+    coords = np.asarray(d["curve"], float)
+    pts = np.asarray(d["points"], float)
+    ax.plot(coords[:, 0], coords[:, 1], "-", color="tab:red", lw=1.6, label=f"{d['kind']} curve")
     ax.plot(pts[:2, 0], pts[:2, 1], "--", color="k", lw=1.0, label="segment")
     ax.scatter(pts[:, 0], pts[:, 1], color="k", s=16, zorder=3)
     for (px, py), name in zip(pts, (r"$w_0$", r"$w_1$", r"$\theta$")):
@@ -463,25 +488,13 @@ def garipov_claim(evals: Mapping[str, curves.CurveEvaluation], check: Mapping[st
 
     planes = planes or {}
     figures, _ = _plotting()
-    fig, axes = figures.new_figure(ncols=2 + len(planes), width=4.3 * (2 + len(planes)), height=3.9,
-                                   layout="constrained")
-    for ax, q, label in ((axes[0], "test_err", "test error (%)"), (axes[1], "train_loss", "train loss")):
-        scale_ = 100.0 if q == "test_err" else 1.0
-        ax.plot(first.t, scale_ * first.values[f"segment_{q}"], "--", color="k", label="segment")
-        for i, k in enumerate(KINDS):
-            ax.plot(evals[k].t, scale_ * evals[k].values[q], "-", color=figures.COLORS[i], label=k)
-        ax.set_xlabel("t")
-        ax.set_ylabel(label)
-        if q == "train_loss":
-            ax.set_yscale("log")
-        ax.legend(fontsize=7)
-    axes[0].set_title("test error along the paths")
-    axes[1].set_title("train loss along the paths")
-    for ax, (kind, (plane_h5, curve_file)) in zip(axes[2:], sorted(planes.items())):
-        draw_plane(ax, plane_h5, curve_file, "train_loss")
-        ax.set_title(f"{kind}: train loss in its plane")
-    fig.suptitle(f"Mode connectivity between two independently trained modes ({scale})")
-    figs = figures.save(fig, out_dir / "figure")
+    data = {"scale": scale, "kinds": list(KINDS),
+            "t": {k: evals[k].t for k in KINDS}, "segment_t": first.t,
+            "segment": {q: first.values[f"segment_{q}"] for q in ("test_err", "train_loss")},
+            "curves": {k: {q: evals[k].values[q] for q in ("test_err", "train_loss")} for k in KINDS},
+            "planes": [{"kind": kind, **plane_data(plane_h5, curve_file, "train_loss")}
+                       for kind, (plane_h5, curve_file) in sorted(planes.items())]}
+    figs = figures.render(plot_garipov, data, out_dir / "figure")
 
     verdict = all_of(c.verdict for c in comps)
     measured = (f"endpoints {_pct(e0)}/{_pct(e1)}% test err; max on segment +{_pct(seg)} pp, "
@@ -490,6 +503,33 @@ def garipov_claim(evals: Mapping[str, curves.CurveEvaluation], check: Mapping[st
     return ClaimResult(id=claim_id, scale=scale, verdict=verdict, rule=check["rule"], measured=measured,
                        n_seeds=1, comparisons=comps, numbers=numbers, figures=figs, tables=tables,
                        notes=_describe(comps))
+
+
+def plot_garipov(data: Mapping[str, Any], stem: str | os.PathLike) -> list[str]:
+    """Test error and train loss along the segment (dashed) and each trained curve between two modes, and
+    the train loss in each curve's plane."""
+    figures, _ = _plotting()
+    planes = data["planes"]
+    fig, axes = figures.new_figure(ncols=2 + len(planes), width=4.3 * (2 + len(planes)), height=3.9,
+                                   layout="constrained")
+    for ax, q, label in ((axes[0], "test_err", "test error (%)"), (axes[1], "train_loss", "train loss")):
+        scale_ = 100.0 if q == "test_err" else 1.0
+        ax.plot(data["segment_t"], scale_ * np.asarray(data["segment"][q], float), "--", color="k", label="segment")
+        for i, k in enumerate(data["kinds"]):
+            ax.plot(data["t"][k], scale_ * np.asarray(data["curves"][k][q], float), "-", color=figures.COLORS[i],
+                    label=k)
+        ax.set_xlabel("t")
+        ax.set_ylabel(label)
+        if q == "train_loss":
+            ax.set_yscale("log")
+        ax.legend(fontsize=7)
+    axes[0].set_title("test error along the paths")
+    axes[1].set_title("train loss along the paths")
+    for ax, plane in zip(axes[2:], planes):
+        draw_plane_data(ax, plane)
+        ax.set_title(f"{plane['kind']}: train loss in its plane")
+    fig.suptitle(f"Mode connectivity between two independently trained modes ({data['scale']})")
+    return figures.save(fig, stem)
 
 
 def _paper_cols(path: str) -> dict[str, Any]:
@@ -540,29 +580,15 @@ def gotmare_claim(evals: Mapping[str, Mapping[str, curves.CurveEvaluation]], che
     tables = write_table(rows, out_dir / "table", title=f"Connectivity of differently trained modes "
                          f"({scale} scale; Gotmare et al. models A-F against G)")
 
-    ncols = min(3, len(labels))
-    nrows = math.ceil(len(labels) / ncols)
     figures, _ = _plotting()
-    fig, axes = figures.new_figure(ncols=ncols, nrows=nrows, width=4.0 * ncols, height=3.2 * nrows,
-                                   squeeze=False, layout="constrained", sharey=True)
-    for i, label in enumerate(labels):
-        ax = axes[i // ncols][i % ncols]
-        first = evals[label][kind]
-        ax.plot(first.t, 100 * first.values["segment_test_err"], "--", color="k", label="segment")
-        for j, k in enumerate(KINDS):
-            if k in evals[label]:
-                ax.plot(evals[label][k].t, 100 * evals[label][k].values["test_err"], "-", color=figures.COLORS[j],
-                        label=k)
-        ax.set_title(f"{reference} (t=0) to {label} (t=1)", fontsize=9)
-        ax.set_xlabel("t")
-        if i % ncols == 0:
-            ax.set_ylabel("test error (%)")
-        if i == 0:
-            ax.legend(fontsize=7)
-    for j in range(len(labels), nrows * ncols):
-        axes[j // ncols][j % ncols].set_visible(False)
-    fig.suptitle(f"Test error along segments and curves between {reference} and models {', '.join(labels)} ({scale})")
-    figs = figures.save(fig, out_dir / "figure")
+    data = {"scale": scale, "reference": reference,
+            "pairs": [{"label": label, "segment_t": evals[label][kind].t,
+                       "segment": 100 * np.asarray(evals[label][kind].values["segment_test_err"]),
+                       "curves": [{"kind": k, "t": evals[label][k].t,
+                                   "test_err": 100 * np.asarray(evals[label][k].values["test_err"]),
+                                   "color": j} for j, k in enumerate(KINDS) if k in evals[label]]}
+                      for label in labels]}
+    figs = figures.render(plot_gotmare, data, out_dir / "figure")
     verdict = all_of(c.verdict for c in comps)
     measured = f"{kind} max test error over the worse endpoint (pp): " + ", ".join(
         f"{label} {_pct(excess(evals[label][kind])):+.2f}" for label in labels) + "; segment: " + ", ".join(
@@ -590,6 +616,34 @@ class IterateSegment:
     @property
     def relative_barrier(self) -> float:
         return self.barrier / max(endpoint_values(self.evaluation, "train_loss"))
+
+
+def plot_gotmare(data: Mapping[str, Any], stem: str | os.PathLike) -> list[str]:
+    """Test error along the segment (dashed) and the trained curves (solid) from the reference model to each
+    other model, one panel per pair on a shared y axis."""
+    figures, _ = _plotting()
+    pairs_, reference = data["pairs"], data["reference"]
+    ncols = min(3, len(pairs_))
+    nrows = math.ceil(len(pairs_) / ncols)
+    fig, axes = figures.new_figure(ncols=ncols, nrows=nrows, width=4.0 * ncols, height=3.2 * nrows,
+                                   squeeze=False, layout="constrained", sharey=True)
+    for i, pair in enumerate(pairs_):
+        ax = axes[i // ncols][i % ncols]
+        ax.plot(pair["segment_t"], pair["segment"], "--", color="k", label="segment")
+        for c in pair["curves"]:
+            ax.plot(c["t"], c["test_err"], "-", color=figures.COLORS[c["color"]], label=c["kind"])
+        ax.set_title(f"{reference} (t=0) to {pair['label']} (t=1)", fontsize=9)
+        ax.set_xlabel("t")
+        if i % ncols == 0:
+            ax.set_ylabel("test error (%)")
+        if i == 0:
+            ax.legend(fontsize=7)
+    for j in range(len(pairs_), nrows * ncols):
+        axes[j // ncols][j % ncols].set_visible(False)
+    labels = [pair["label"] for pair in pairs_]
+    fig.suptitle(f"Test error along segments and curves between {reference} and models {', '.join(labels)} "
+                 f"({data['scale']})")
+    return figures.save(fig, stem)
 
 
 def iterate_segments(runs: Mapping[str, tuple[Mapping[str, Any], str | os.PathLike]], seeds: Sequence[int],
@@ -650,24 +704,11 @@ def sgdr_claim(segments: Sequence[IterateSegment], check: Mapping[str, Any], sca
                      "barrier": round(s.barrier, 5), "relative_barrier": round(s.relative_barrier, 4),
                      "has_barrier": s.relative_barrier > tol})
     tables = write_table(rows, out_dir / "table", title=f"Loss barriers between iterates ({scale} scale)")
-    pairs_ = sorted({s.epochs for s in segments})
     figures, _ = _plotting()
-    fig, axes = figures.new_figure(ncols=len(pairs_), width=4.3 * len(pairs_), height=3.6, squeeze=False,
-                                   layout="constrained")
-    for ax, ep in zip(axes[0], pairs_):
-        for s in segments:
-            if s.epochs != ep:
-                continue
-            ax.plot(s.evaluation.t, s.evaluation.values["train_loss"], "-" if s.role == "sgdr" else "--",
-                    color=figures.COLORS[0 if s.role == "sgdr" else 1], alpha=0.5 + 0.5 / (1 + s.seed),
-                    label=f"{'SGDR' if s.role == 'sgdr' else 'step decay'} seed {s.seed}")
-        ax.set_yscale("log")
-        ax.set_xlabel(f"t: (1 - t) w{ep[0]} + t w{ep[1]}")
-        ax.set_ylabel("train loss")
-        ax.set_title(f"segment w{ep[0]} - w{ep[1]}")
-        ax.legend(fontsize=7)
-    fig.suptitle(f"Train loss between iterates before SGDR restarts vs step-decay iterates ({scale})")
-    figs = figures.save(fig, out_dir / "figure")
+    data = {"scale": scale, "pairs": sorted({s.epochs for s in segments}),
+            "segments": [{"epochs": s.epochs, "role": s.role, "seed": s.seed, "t": s.evaluation.t,
+                          "train_loss": s.evaluation.values["train_loss"]} for s in segments]}
+    figs = figures.render(plot_sgdr, data, out_dir / "figure")
     verdict = all_of(c.verdict for c in comps)
     med = {r: float(np.median([s.relative_barrier for s in by_role[r]])) for r in by_role}
     measured = (f"SGDR pairs with a barrier: {frac_sgdr:.0%} (median relative barrier {med['sgdr']:.3g}); "
@@ -675,6 +716,29 @@ def sgdr_claim(segments: Sequence[IterateSegment], check: Mapping[str, Any], sca
     return ClaimResult(id=claim_id, scale=scale, verdict=verdict, rule=check["rule"], measured=measured,
                        n_seeds=len({s.seed for s in segments}), comparisons=comps, numbers=numbers, figures=figs,
                        tables=tables, notes=_describe(comps))
+
+
+def plot_sgdr(data: Mapping[str, Any], stem: str | os.PathLike) -> list[str]:
+    """Train loss on the segment between two iterates, one panel per pair of epochs: SGDR's (solid) and the
+    step-decay run's (dashed), one line per seed."""
+    figures, _ = _plotting()
+    pairs_ = [tuple(ep) for ep in data["pairs"]]
+    fig, axes = figures.new_figure(ncols=len(pairs_), width=4.3 * len(pairs_), height=3.6, squeeze=False,
+                                   layout="constrained")
+    for ax, ep in zip(axes[0], pairs_):
+        for s in data["segments"]:
+            if tuple(s["epochs"]) != ep:
+                continue
+            sgdr = s["role"] == "sgdr"
+            ax.plot(s["t"], s["train_loss"], "-" if sgdr else "--", color=figures.COLORS[0 if sgdr else 1],
+                    alpha=0.5 + 0.5 / (1 + s["seed"]), label=f"{'SGDR' if sgdr else 'step decay'} seed {s['seed']}")
+        ax.set_yscale("log")
+        ax.set_xlabel(f"t: (1 - t) w{ep[0]} + t w{ep[1]}")
+        ax.set_ylabel("train loss")
+        ax.set_title(f"segment w{ep[0]} - w{ep[1]}")
+        ax.legend(fontsize=7)
+    fig.suptitle(f"Train loss between iterates before SGDR restarts vs step-decay iterates ({data['scale']})")
+    return figures.save(fig, stem)
 
 
 # ---------------------------------------------------------------- Garipov: width --------------------------
@@ -728,28 +792,39 @@ def width_claim(sweep: Sequence[tuple[float, int, curves.CurveEvaluation]], chec
         numbers[f"K{k:g}.segment_train_loss_barrier"] = excess(ev, "train_loss", "segment_")
     tables = write_table(rows, out_dir / "table", title=f"Curve barrier and length ratio vs width ({scale} scale)")
     figures, _ = _plotting()
-    fig, axes = figures.new_figure(ncols=3, width=12.5, height=3.6, layout="constrained")
-    for i, (k, _, ev) in enumerate(sweep):
-        axes[0].plot(ev.t, ev.values["train_loss"], "-", color=figures.COLORS[i], label=f"K = {k:g}")
-        axes[0].plot(ev.t, ev.values["segment_train_loss"], ":", color=figures.COLORS[i])
-    axes[0].set_yscale("log")
-    axes[0].set_xlabel("t (curve solid, segment dotted)")
-    axes[0].set_ylabel("train loss")
-    axes[0].legend(fontsize=7)
-    axes[1].plot(ks, barrier, "o-")
-    axes[1].set_xlabel("relative width K")
-    axes[1].set_ylabel("curve train-loss barrier")
-    axes[2].plot(ks, ratio, "o-", color=figures.COLORS[1])
-    axes[2].set_xlabel("relative width K")
-    axes[2].set_ylabel("curve length / segment length")
-    fig.suptitle(f"Wider networks: lower barrier on the curve, straighter curve? ({scale})")
-    figs = figures.save(fig, out_dir / "figure")
+    data = {"scale": scale, "widths": ks, "barrier": barrier, "length_ratio": ratio,
+            "curves": [{"t": ev.t, "train_loss": ev.values["train_loss"],
+                        "segment_train_loss": ev.values["segment_train_loss"]} for _, _, ev in sweep]}
+    figs = figures.render(plot_width, data, out_dir / "figure")
     verdict = all_of(c.verdict for c in comps)
     measured = "K: barrier / length ratio = " + ", ".join(
         f"{k:g}: {b:.3g} / {r:.3f}" for k, b, r in zip(ks, barrier, ratio))
     return ClaimResult(id=claim_id, scale=scale, verdict=verdict, rule=check["rule"], measured=measured,
                        n_seeds=1, comparisons=comps, numbers=numbers, figures=figs, tables=tables,
                        notes=_describe(comps))
+
+
+def plot_width(data: Mapping[str, Any], stem: str | os.PathLike) -> list[str]:
+    """Train loss along the curve (solid) and the segment (dotted) for each width K, and the curve's
+    train-loss barrier and length ratio against K."""
+    figures, _ = _plotting()
+    ks = data["widths"]
+    fig, axes = figures.new_figure(ncols=3, width=12.5, height=3.6, layout="constrained")
+    for i, (k, c) in enumerate(zip(ks, data["curves"])):
+        axes[0].plot(c["t"], c["train_loss"], "-", color=figures.COLORS[i], label=f"K = {k:g}")
+        axes[0].plot(c["t"], c["segment_train_loss"], ":", color=figures.COLORS[i])
+    axes[0].set_yscale("log")
+    axes[0].set_xlabel("t (curve solid, segment dotted)")
+    axes[0].set_ylabel("train loss")
+    axes[0].legend(fontsize=7)
+    axes[1].plot(ks, data["barrier"], "o-")
+    axes[1].set_xlabel("relative width K")
+    axes[1].set_ylabel("curve train-loss barrier")
+    axes[2].plot(ks, data["length_ratio"], "o-", color=figures.COLORS[1])
+    axes[2].set_xlabel("relative width K")
+    axes[2].set_ylabel("curve length / segment length")
+    fig.suptitle(f"Wider networks: lower barrier on the curve, straighter curve? ({data['scale']})")
+    return figures.save(fig, stem)
 
 
 # ---------------------------------------------------------------- the trivial scaling path ----------------
@@ -785,23 +860,10 @@ def scaling_claim(model: nn.Module, data: Prepared, ts: Sequence[float], check: 
                "train_err_range": float(np.ptp([r.err for r in res["train"]])),
                "test_err_range": float(np.ptp([r.err for r in res["test"]]))}
     figures, _ = _plotting()
-    fig, ax = figures.new_figure(width=5.5, height=3.8, layout="constrained")
-    ax.plot(ts, train_loss, "o-", ms=3, color="tab:blue", label="train loss")
-    ax.plot(ts, [r.loss for r in res["test"]], "s--", ms=3, color="tab:blue", label="test loss")
-    ax.set_yscale("log")
-    ax.set_xlabel(r"t: $W_i(t) = t W_i$, $b_i(t) = t^i b_i$")
-    ax.set_ylabel("loss", color="tab:blue")
-    ax2 = ax.twinx()
-    ax2.plot(ts, [100 * r.err for r in res["train"]], "o-", ms=3, color="tab:red", label="train error")
-    ax2.plot(ts, [100 * r.err for r in res["test"]], "s--", ms=3, color="tab:red", label="test error")
-    ax2.set_ylabel("error (%)", color="tab:red")
-    hi = max(5.0, 100 * max(r.err for r in res["test"]) * 1.5)
-    ax2.set_ylim(0, hi)
-    h1, l1 = ax.get_legend_handles_labels()
-    h2, l2 = ax2.get_legend_handles_labels()
-    ax.legend(h1 + h2, l1 + l2, fontsize=7, loc="center right")
-    ax.set_title(f"Trivial path towards the origin ({scale})")
-    figs = figures.save(fig, out_dir / "figure")
+    drawn = {"scale": scale, "t": list(ts),
+             "loss": {sp: [r.loss for r in res[sp]] for sp in ("train", "test")},
+             "err": {sp: [r.err for r in res[sp]] for sp in ("train", "test")}}
+    figs = figures.render(plot_scaling, drawn, Path(out_dir) / "figure")
     verdict = all_of(c.verdict for c in comps)
     measured = (f"labels constant on {len(ts)} t in [{ts[0]:g}, 1]: {all(same.values())}; train loss "
                 f"{train_loss[-1]:.3g} at t=1 -> {train_loss[0]:.3g} at t={ts[0]:g} (x{factor:.1f}); test error "
@@ -813,6 +875,29 @@ def scaling_claim(model: nn.Module, data: Prepared, ts: Sequence[float], check: 
 
 
 # ---------------------------------------------------------------- ensembles and FGE -----------------------
+
+def plot_scaling(data: Mapping[str, Any], stem: str | os.PathLike) -> list[str]:
+    """Train and test loss (log scale, left axis) and error (right axis) along the trivial scaling path."""
+    figures, _ = _plotting()
+    ts, loss, err = data["t"], data["loss"], data["err"]
+    fig, ax = figures.new_figure(width=5.5, height=3.8, layout="constrained")
+    ax.plot(ts, loss["train"], "o-", ms=3, color="tab:blue", label="train loss")
+    ax.plot(ts, loss["test"], "s--", ms=3, color="tab:blue", label="test loss")
+    ax.set_yscale("log")
+    ax.set_xlabel(r"t: $W_i(t) = t W_i$, $b_i(t) = t^i b_i$")
+    ax.set_ylabel("loss", color="tab:blue")
+    ax2 = ax.twinx()
+    ax2.plot(ts, [100 * e for e in err["train"]], "o-", ms=3, color="tab:red", label="train error")
+    ax2.plot(ts, [100 * e for e in err["test"]], "s--", ms=3, color="tab:red", label="test error")
+    ax2.set_ylabel("error (%)", color="tab:red")
+    hi = max(5.0, 100 * max(err["test"]) * 1.5)
+    ax2.set_ylim(0, hi)
+    h1, l1 = ax.get_legend_handles_labels()
+    h2, l2 = ax2.get_legend_handles_labels()
+    ax.legend(h1 + h2, l1 + l2, fontsize=7, loc="center right")
+    ax.set_title(f"Trivial path towards the origin ({data['scale']})")
+    return figures.save(fig, stem)
+
 
 def mean_disagreement(probs: torch.Tensor) -> float:
     """Mean of :func:`curves.disagreement` over all pairs of the ``K x N x C`` members."""
@@ -882,33 +967,11 @@ def fge_claim(inputs: EnsembleInputs, check: Mapping[str, Any], scale: str, out_
     tables = write_table(rows, out_dir / "table", title=f"Ensembles: FGE, independent models, along a curve "
                          f"({scale} scale; test error and disagreement in %)")
     figures, _ = _plotting()
-    fig, (ax1, ax2) = figures.new_figure(ncols=2, width=10.5, height=3.8, layout="constrained")
-    names, errs, cols = [], [], []
-    for s in seeds:
-        names += [f"single\nseed {s}", f"FGE\nseed {s}"]
-        errs += [100 * single[s], 100 * fge[s].err]
-        cols += [figures.COLORS[0], figures.COLORS[1]]
-    names.append(f"{ind.size} indep.")
-    errs.append(100 * ind.err)
-    cols.append(figures.COLORS[2])
-    if curve_res is not None:
-        names.append("curve")
-        errs.append(100 * curve_res.err)
-        cols.append(figures.COLORS[3])
-    ax1.bar(range(len(errs)), errs, color=cols)
-    ax1.set_xticks(range(len(errs)), names, fontsize=7)
-    ax1.set_ylabel("test error (%)")
-    lo = min(errs)
-    ax1.set_ylim(max(0.0, lo - 0.6 * (max(errs) - lo + 1e-9) - 0.5), max(errs) + 0.3)
-    ax1.set_title("ensemble test error")
-    dn = [f"FGE\nseed {s}" for s in seeds] + ["independent"]
-    ax2.bar(range(len(dn)), [100 * fge_dis[s] for s in seeds] + [100 * ind_dis],
-            color=[figures.COLORS[1]] * len(seeds) + [figures.COLORS[2]])
-    ax2.set_xticks(range(len(dn)), dn, fontsize=7)
-    ax2.set_ylabel("mean pairwise disagreement (%)")
-    ax2.set_title("members' disagreement on the test set")
-    fig.suptitle(f"Fast geometric ensembling vs single and independent models ({scale})")
-    figs = figures.save(fig, out_dir / "figure")
+    data = {"scale": scale, "seeds": seeds, "single_err": [single[s] for s in seeds],
+            "fge_err": [fge[s].err for s in seeds], "fge_disagreement": [fge_dis[s] for s in seeds],
+            "independent": {"size": ind.size, "err": ind.err, "disagreement": ind_dis},
+            "curve_err": None if curve_res is None else curve_res.err}
+    figs = figures.render(plot_fge, data, out_dir / "figure")
     verdict = all_of(c.verdict for c in comps)
     m_single, m_fge = mean_std(list(single.values()))[0], mean_std([fge[s].err for s in seeds])[0]
     measured = (f"test err single {100 * m_single:.2f}% vs FGE {100 * m_fge:.2f}% (mean over {len(seeds)} seeds), "
@@ -919,6 +982,40 @@ def fge_claim(inputs: EnsembleInputs, check: Mapping[str, Any], scale: str, out_
     return ClaimResult(id=claim_id, scale=scale, verdict=verdict, rule=check["rule"], measured=measured,
                        n_seeds=len(seeds), comparisons=comps, numbers=numbers, figures=figs, tables=tables,
                        notes=_describe(comps))
+
+
+def plot_fge(data: Mapping[str, Any], stem: str | os.PathLike) -> list[str]:
+    """Test error of each single model, each FGE ensemble, the independent models together and the curve
+    ensemble; and the mean pairwise disagreement of FGE's members and of the independent models."""
+    figures, _ = _plotting()
+    seeds, ind = data["seeds"], data["independent"]
+    fig, (ax1, ax2) = figures.new_figure(ncols=2, width=10.5, height=3.8, layout="constrained")
+    names, errs, cols = [], [], []
+    for s, e_single, e_fge in zip(seeds, data["single_err"], data["fge_err"]):
+        names += [f"single\nseed {s}", f"FGE\nseed {s}"]
+        errs += [100 * e_single, 100 * e_fge]
+        cols += [figures.COLORS[0], figures.COLORS[1]]
+    names.append(f"{ind['size']} indep.")
+    errs.append(100 * ind["err"])
+    cols.append(figures.COLORS[2])
+    if data["curve_err"] is not None:
+        names.append("curve")
+        errs.append(100 * data["curve_err"])
+        cols.append(figures.COLORS[3])
+    ax1.bar(range(len(errs)), errs, color=cols)
+    ax1.set_xticks(range(len(errs)), names, fontsize=7)
+    ax1.set_ylabel("test error (%)")
+    lo = min(errs)
+    ax1.set_ylim(max(0.0, lo - 0.6 * (max(errs) - lo + 1e-9) - 0.5), max(errs) + 0.3)
+    ax1.set_title("ensemble test error")
+    dn = [f"FGE\nseed {s}" for s in seeds] + ["independent"]
+    ax2.bar(range(len(dn)), [100 * d for d in data["fge_disagreement"]] + [100 * ind["disagreement"]],
+            color=[figures.COLORS[1]] * len(seeds) + [figures.COLORS[2]])
+    ax2.set_xticks(range(len(dn)), dn, fontsize=7)
+    ax2.set_ylabel("mean pairwise disagreement (%)")
+    ax2.set_title("members' disagreement on the test set")
+    fig.suptitle(f"Fast geometric ensembling vs single and independent models ({data['scale']})")
+    return figures.save(fig, stem)
 
 
 def ensemble_inputs(run: Mapping[str, Any], run_dir: str | os.PathLike, fge_dir: str | os.PathLike,

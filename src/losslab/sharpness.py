@@ -341,29 +341,40 @@ def generalization_gap(nets: Mapping[str, Net], check: Mapping[str, Any], scale:
     tables = write_table(rows, out_dir / "table", title=f"SB vs LB accuracy ({scale} scale), mean ± std over "
                          "seeds, next to Keskar et al.'s Table 2")
 
-    fig, axes = figures.new_figure(ncols=len(nets), width=4.2 * len(nets) + 0.5, height=3.6, squeeze=False)
-    for ax, (name, net) in zip(axes[0], nets.items()):
+    panels = []
+    for name, net in nets.items():
         s = net["settings"]
-        for j, (split, key) in enumerate((("train", "train_acc"), ("test", "test_acc"))):
-            for i, v in enumerate((s["small"], s["large"])):
-                acc = _acc(net["runs"][v], key)
+        panels.append({"title": _title(name, net),
+                       "acc": {key: [_acc(net["runs"][v], key) for v in (s["small"], s["large"])]
+                               for key in ("train_acc", "test_acc")}})
+    figs = figures.render(plot_generalization_gap, {"scale": scale, "panels": panels}, out_dir / "figure")
+    return _result(claim_id, scale, check, comps, "; ".join(measured), n_seeds, numbers, figs, tables)
+
+
+def plot_generalization_gap(data: Mapping[str, Any], stem: str | Path) -> list[str]:
+    """Per network, train and test accuracy of SB and LB (bars: mean ± std, dots: seeds, lines join the two
+    runs of one seed)."""
+    panels = data["panels"]
+    fig, axes = figures.new_figure(ncols=len(panels), width=4.2 * len(panels) + 0.5, height=3.6, squeeze=False)
+    for ax, panel in zip(axes[0], panels):
+        for j, key in enumerate(("train_acc", "test_acc")):
+            pair = [np.asarray(a, dtype=float) for a in panel["acc"][key]]
+            for i, acc in enumerate(pair):
                 x = 3 * j + i
                 ax.bar(x, 100 * mean_std(acc)[0], yerr=100 * mean_std(acc)[1], color=figures.COLORS[i],
                        alpha=0.7, capsize=3, label=("SB", "LB")[i] if j == 0 else None)
                 _dots(ax, x, acc, 100)
-            pair = [_acc(net["runs"][v], key) for v in (s["small"], s["large"])]
             for a, b in zip(*pair):
                 ax.plot([3 * j, 3 * j + 1], [100 * a, 100 * b], "k-", lw=0.5, alpha=0.4)
         ax.set_xticks([0.5, 3.5], ["train", "test"])
-        shown = [a for v in (s["small"], s["large"]) for k in ("train_acc", "test_acc")
-                 for a in _acc(net["runs"][v], k) if math.isfinite(a)]
+        shown = [a for i in range(2) for k in ("train_acc", "test_acc") for a in panel["acc"][k][i]
+                 if math.isfinite(a)]
         ax.set_ylim(max(0.0, 100 * min(shown, default=0.0) - 2), 100.5)
         ax.set_ylabel("accuracy (%)")
-        ax.set_title(_title(name, net))
+        ax.set_title(panel["title"])
         ax.legend()
-    fig.suptitle(f"small vs large batch, Adam ({scale}); lines join seeds")
-    figs = figures.save(fig, out_dir / "figure")
-    return _result(claim_id, scale, check, comps, "; ".join(measured), n_seeds, numbers, figs, tables)
+    fig.suptitle(f"small vs large batch, Adam ({data['scale']}); lines join seeds")
+    return figures.save(fig, stem)
 
 
 def sharpness_metric(nets: Mapping[str, Net], check: Mapping[str, Any], scale: str, out_dir: str | Path,
@@ -399,12 +410,23 @@ def sharpness_metric(nets: Mapping[str, Net], check: Mapping[str, Any], scale: s
                          f"minimizers ({scale} scale), mean ± std over seeds; Keskar et al. Tables 3-4")
 
     settings = [(sp, e) for sp in SPACES for e in sharpness_settings(next(iter(nets.values()))["settings"])["eps"]]
-    fig, axes = figures.new_figure(ncols=len(nets), width=4.8 * len(nets) + 0.5, height=3.8, squeeze=False)
-    for ax, (name, net) in zip(axes[0], nets.items()):
-        s = net["settings"]
-        for k, (space, eps) in enumerate(settings):
-            for i, v in enumerate((s["small"], s["large"])):
-                vals = phi(net["sharpness"][v], space, eps)
+    panels = [{"title": _title(name, net),
+               "phi": [[phi(net["sharpness"][v], space, eps) for v in (net["settings"]["small"],
+                                                                       net["settings"]["large"])]
+                       for space, eps in settings]} for name, net in nets.items()]
+    figs = figures.render(plot_sharpness_metric, {"scale": scale, "settings": settings, "panels": panels},
+                          out_dir / "figure")
+    return _result(claim_id, scale, check, comps, "; ".join(measured), n_seeds, numbers, figs, tables)
+
+
+def plot_sharpness_metric(data: Mapping[str, Any], stem: str | Path) -> list[str]:
+    """Per network, the epsilon-sharpness of SB and LB in each (space, eps) setting on a log scale (bars:
+    means, dots: seeds)."""
+    settings, panels = data["settings"], data["panels"]
+    fig, axes = figures.new_figure(ncols=len(panels), width=4.8 * len(panels) + 0.5, height=3.8, squeeze=False)
+    for ax, panel in zip(axes[0], panels):
+        for k in range(len(settings)):
+            for i, vals in enumerate(panel["phi"][k]):
                 x = 3 * k + i
                 ax.bar(x, mean_std(vals)[0], color=figures.COLORS[i], alpha=0.7,
                        label=("SB", "LB")[i] if k == 0 else None)
@@ -413,11 +435,10 @@ def sharpness_metric(nets: Mapping[str, Net], check: Mapping[str, Any], scale: s
         ax.set_xticks([3 * k + 0.5 for k in range(len(settings))],
                       [f"{sp}\neps {e:g}" for sp, e in settings], fontsize=7)
         ax.set_ylabel("sharpness (Metric 2.1, %)")
-        ax.set_title(_title(name, net))
+        ax.set_title(panel["title"])
         ax.legend()
-    fig.suptitle(f"epsilon-sharpness of SB and LB minimizers ({scale})")
-    figs = figures.save(fig, out_dir / "figure")
-    return _result(claim_id, scale, check, comps, "; ".join(measured), n_seeds, numbers, figs, tables)
+    fig.suptitle(f"epsilon-sharpness of SB and LB minimizers ({data['scale']})")
+    return figures.save(fig, stem)
 
 
 def _at(alphas: np.ndarray, a: float) -> int:
@@ -466,15 +487,31 @@ def parametric_plot(nets: Mapping[str, Net], check: Mapping[str, Any], scale: st
     tables = write_table(rows, out_dir / "table", title=f"parametric plot f(alpha x_LB + (1-alpha) x_SB) "
                          f"({scale} scale): loss rise beyond each end, mean ± std over seeds")
 
-    fig, axes = figures.new_figure(ncols=len(nets), width=5.0 * len(nets) + 0.5, height=3.8, squeeze=False)
-    for ax, (name, net) in zip(axes[0], nets.items()):
+    panels = []
+    for name, net in nets.items():
         surf = net["interpolation"]
         seeds = sorted(surf)
-        a = np.asarray(surf[seeds[0]]["xcoordinates"])
+        panels.append({"title": _title(name, net), "n_seeds": len(seeds),
+                       "alpha": np.asarray(surf[seeds[0]]["xcoordinates"]),
+                       "loss": {sp: np.array([surf[sd][f"{sp}_loss"] for sd in seeds]) for sp in ("train", "test")},
+                       "acc": {sp: np.array([surf[sd][f"{sp}_acc"] for sd in seeds]) for sp in ("train", "test")}})
+    figs = figures.render(plot_parametric, {"scale": scale, "panels": panels}, out_dir / "figure")
+    return _result(claim_id, scale, check, comps, "; ".join(measured), n_seeds, numbers, figs, tables)
+
+
+def plot_parametric(data: Mapping[str, Any], stem: str | Path) -> list[str]:
+    """Per network, cross-entropy (log scale, thin: each seed) and accuracy of the train and test sets along
+    alpha x_LB + (1 - alpha) x_SB, means over seeds."""
+    from .landscape_plots import ACC_COLOR, LOSS_COLOR, SPLIT_STYLES
+
+    panels = data["panels"]
+    fig, axes = figures.new_figure(ncols=len(panels), width=5.0 * len(panels) + 0.5, height=3.8, squeeze=False)
+    for ax, panel in zip(axes[0], panels):
+        a = np.asarray(panel["alpha"], dtype=float)
         ax2 = ax.twinx()
         for sp in ("train", "test"):
-            loss = np.array([surf[sd][f"{sp}_loss"] for sd in seeds])
-            acc = np.array([surf[sd][f"{sp}_acc"] for sd in seeds])
+            loss = np.asarray(panel["loss"][sp], dtype=float)
+            acc = np.asarray(panel["acc"][sp], dtype=float)
             for row in loss:
                 ax.plot(a, row, SPLIT_STYLES[sp], color=LOSS_COLOR, lw=0.5, alpha=0.3)
             ax.plot(a, loss.mean(0), SPLIT_STYLES[sp], color=LOSS_COLOR, lw=1.6, label=f"{sp} loss")
@@ -490,10 +527,9 @@ def parametric_plot(nets: Mapping[str, Net], check: Mapping[str, Any], scale: st
         h1, l1 = ax.get_legend_handles_labels()
         h2, l2 = ax2.get_legend_handles_labels()
         ax.legend(h1 + h2, l1 + l2, fontsize=7, loc="center left")
-        ax.set_title(f"{_title(name, net)}, {len(seeds)} seeds (thin: each seed's loss)", fontsize=9)
-    fig.suptitle(f"Keskar parametric plot ({scale})")
-    figs = figures.save(fig, out_dir / "figure")
-    return _result(claim_id, scale, check, comps, "; ".join(measured), n_seeds, numbers, figs, tables)
+        ax.set_title(f"{panel['title']}, {panel['n_seeds']} seeds (thin: each seed's loss)", fontsize=9)
+    fig.suptitle(f"Keskar parametric plot ({data['scale']})")
+    return figures.save(fig, stem)
 
 
 def _spearman(x: Sequence[float], y: Sequence[float]) -> float:
@@ -572,44 +608,56 @@ def threshold_and_warmstart(nets: Mapping[str, Net], check: Mapping[str, Any], s
                         + f"% vs LB scratch {100 * mean_std(lb_acc)[0]:.1f}%, sharpness "
                         + "/".join(f"{mean_std(w_sharp[e])[0]:.3g}" for e in epochs)
                         + f" vs {mean_std(lb_sharp)[0]:.3g}")
-        panels.append((name, net, batches, acc, sharp, epochs, w_acc, w_sharp, lb_acc, lb_sharp,
-                       _acc(net["runs"][s["small"]]), phi(net["sharpness"][s["small"]], space, eps, seeds=seeds)))
+        panels.append({"title": _title(name, net), "batches": batches, "acc": [acc[v] for v in sweep],
+                       "sharp": [sharp[v] for v in sweep], "epochs": epochs, "w_acc": [w_acc[e] for e in epochs],
+                       "w_sharp": [w_sharp[e] for e in epochs], "lb_acc": lb_acc, "lb_sharp": lb_sharp,
+                       "sb_acc": _acc(net["runs"][s["small"]]),
+                       "sb_sharp": phi(net["sharpness"][s["small"]], space, eps, seeds=seeds)})
     tables = write_table(rows, out_dir / "table", title=f"batch-size sweep and LB warm starts ({scale} scale), "
                          "mean ± std over seeds")
 
+    figs = figures.render(plot_threshold_and_warmstart, {"scale": scale, "space": space, "eps": eps,
+                                                         "panels": panels}, out_dir / "figure")
+    return _result(claim_id, scale, check, comps, "; ".join(measured), n_seeds, numbers, figs, tables)
+
+
+def plot_threshold_and_warmstart(data: Mapping[str, Any], stem: str | Path) -> list[str]:
+    """Per network: test accuracy and sharpness against the batch size of the sweep (dots: seeds), and of the
+    LB runs warm-started from the SB iterate at each epoch (0: from scratch) with the SB run's as a dashed
+    line."""
+    space, eps, panels = data["space"], data["eps"], data["panels"]
     fig, axes = figures.new_figure(ncols=2, nrows=2 * len(panels), width=9.0, height=6.4 * len(panels),
                                    squeeze=False, layout="constrained")
-    for p, (name, net, batches, acc, sharp, epochs, w_acc, w_sharp, lb_acc, lb_sharp, sb_acc, sb_sharp) in \
-            enumerate(panels):
-        sweep = net["settings"]["sweep"]
+    for p, panel in enumerate(panels):
+        batches, epochs = panel["batches"], panel["epochs"]
         a1, a2 = axes[2 * p]
-        for ax, vals, scale_, lab in ((a1, acc, 100, "test accuracy (%)"),
-                                      (a2, sharp, 1, f"sharpness ({space}, eps {eps:g})")):
-            means = [scale_ * mean_std(vals[v])[0] for v in sweep]
+        for ax, vals, scale_, lab in ((a1, panel["acc"], 100, "test accuracy (%)"),
+                                      (a2, panel["sharp"], 1, f"sharpness ({space}, eps {eps:g})")):
+            means = [scale_ * mean_std(v)[0] for v in vals]
             ax.plot(batches, means, "o-", color=figures.COLORS[0])
-            for b, v in zip(batches, sweep):
-                ax.plot(np.full(len(vals[v]), b), scale_ * np.asarray(vals[v]), "k.", ms=3)
+            for b, v in zip(batches, vals):
+                ax.plot(np.full(len(v), b), scale_ * np.asarray(v, dtype=float), "k.", ms=3)
             ax.set_xscale("log")
             ax.set_xlabel("batch size")
             ax.set_ylabel(lab)
-            ax.set_title(f"{_title(name, net)}: batch-size sweep", fontsize=9)
+            ax.set_title(f"{panel['title']}: batch-size sweep", fontsize=9)
         a2.set_yscale("log")
         b1, b2 = axes[2 * p + 1]
-        for ax, vals, lbv, sbv, scale_, lab in ((b1, w_acc, lb_acc, sb_acc, 100, "test accuracy (%)"),
-                                                (b2, w_sharp, lb_sharp, sb_sharp, 1,
+        for ax, vals, lbv, sbv, scale_, lab in ((b1, panel["w_acc"], panel["lb_acc"], panel["sb_acc"], 100,
+                                                 "test accuracy (%)"),
+                                                (b2, panel["w_sharp"], panel["lb_sharp"], panel["sb_sharp"], 1,
                                                  f"sharpness ({space}, eps {eps:g})")):
             xs = [0] + list(epochs)
-            means = [scale_ * mean_std(lbv)[0]] + [scale_ * mean_std(vals[e])[0] for e in epochs]
+            means = [scale_ * mean_std(lbv)[0]] + [scale_ * mean_std(v)[0] for v in vals]
             ax.plot(xs, means, "o-", color=figures.COLORS[1], label="LB from SB iterate (0: from scratch)")
             ax.axhline(scale_ * mean_std(sbv)[0], color=figures.COLORS[0], ls="--", label="SB")
             ax.set_xlabel("SB epoch the LB run starts from")
             ax.set_ylabel(lab)
-            ax.set_title(f"{_title(name, net)}: warm-started LB", fontsize=9)
+            ax.set_title(f"{panel['title']}: warm-started LB", fontsize=9)
             ax.legend(fontsize=7)
         b2.set_yscale("log")
-    fig.suptitle(f"batch-size threshold and warm starts ({scale})")
-    figs = figures.save(fig, out_dir / "figure")
-    return _result(claim_id, scale, check, comps, "; ".join(measured), n_seeds, numbers, figs, tables)
+    fig.suptitle(f"batch-size threshold and warm starts ({data['scale']})")
+    return figures.save(fig, stem)
 
 
 def remedies(nets: Mapping[str, Net], check: Mapping[str, Any], scale: str, out_dir: str | Path,
@@ -663,12 +711,24 @@ def remedies(nets: Mapping[str, Net], check: Mapping[str, Any], scale: str, out_
         measured.append(f"{name}: SB-LB gap {pm(gap, 100)} pp without ({s['baseline']}), {pm(gap_aug, 100)} pp with "
                         f"augmentation; augmented sharpness SB {mean_std(sh[(True, 'SB')])[0]:.3g}, LB "
                         f"{mean_std(sh[(True, 'LB')])[0]:.3g}")
-        panels.append((name, net, gap, gap_aug, sh))
+        panels.append({"title": _title(name, net), "gap": gap, "gap_aug": gap_aug,
+                       "sharp": [sh[k] for k in ((False, "SB"), (False, "LB"), (True, "SB"), (True, "LB"))]})
     tables = write_table(rows, out_dir / "table", title=f"data augmentation as a remedy ({scale} scale), mean ± "
                          "std over seeds; Keskar et al. Tables 6-7")
 
+    figs = figures.render(plot_remedies, {"scale": scale, "space": space, "eps": eps, "panels": panels},
+                          out_dir / "figure")
+    return _result(claim_id, scale, check, comps, "; ".join(measured), n_seeds, numbers, figs, tables)
+
+
+def plot_remedies(data: Mapping[str, Any], stem: str | Path) -> list[str]:
+    """Per augmented network: the SB - LB test-accuracy gap without and with augmentation (lines join seeds),
+    and the sharpness of SB and LB without and with augmentation (log scale; bars: means, dots: seeds)."""
+    space, eps, panels = data["space"], data["eps"], data["panels"]
     fig, axes = figures.new_figure(ncols=2, nrows=len(panels), width=9.0, height=3.6 * len(panels), squeeze=False)
-    for (a1, a2), (name, net, gap, gap_aug, sh) in zip(axes, panels):
+    keys = ((False, "SB"), (False, "LB"), (True, "SB"), (True, "LB"))
+    for (a1, a2), panel in zip(axes, panels):
+        gap, gap_aug = panel["gap"], panel["gap_aug"]
         for i, vals in enumerate((gap, gap_aug)):
             a1.bar(i, 100 * mean_std(vals)[0], yerr=100 * mean_std(vals)[1], color=figures.COLORS[i], alpha=0.7,
                    capsize=3)
@@ -677,17 +737,16 @@ def remedies(nets: Mapping[str, Net], check: Mapping[str, Any], scale: str, out_
             a1.plot([0, 1], [100 * a, 100 * b], "k-", lw=0.5, alpha=0.4)
         a1.set_xticks([0, 1], ["no augmentation", "augmentation"])
         a1.set_ylabel("SB - LB test accuracy (pp)")
-        a1.set_title(f"{_title(name, net)}: generalization gap", fontsize=9)
-        for i, key in enumerate(((False, "SB"), (False, "LB"), (True, "SB"), (True, "LB"))):
-            a2.bar(i, mean_std(sh[key])[0], color=figures.COLORS[i % 2], alpha=0.8 if key[0] else 0.4)
-            _dots(a2, i, sh[key])
+        a1.set_title(f"{panel['title']}: generalization gap", fontsize=9)
+        for i, (key, vals) in enumerate(zip(keys, panel["sharp"])):
+            a2.bar(i, mean_std(vals)[0], color=figures.COLORS[i % 2], alpha=0.8 if key[0] else 0.4)
+            _dots(a2, i, vals)
         a2.set_xticks(range(4), ["SB", "LB", "SB aug.", "LB aug."])
         a2.set_yscale("log")
         a2.set_ylabel(f"sharpness ({space}, eps {eps:g})")
-        a2.set_title(f"{_title(name, net)}: sharpness", fontsize=9)
-    fig.suptitle(f"data augmentation: LB gap and sharpness ({scale})")
-    figs = figures.save(fig, out_dir / "figure")
-    return _result(claim_id, scale, check, comps, "; ".join(measured), n_seeds, numbers, figs, tables)
+        a2.set_title(f"{panel['title']}: sharpness", fontsize=9)
+    fig.suptitle(f"data augmentation: LB gap and sharpness ({data['scale']})")
+    return figures.save(fig, stem)
 
 
 CLAIMS = {

@@ -197,15 +197,24 @@ def bulk_mass(density: SpectralDensity, lambda_max: float, rel: float = 1e-2) ->
     return float(np.mean([w[np.abs(t) < thr].sum() for t, w in zip(density.nodes, density.weights)]))
 
 
-def _draw_density(ax, sp: Spectrum, color, label: str, bulk_rel: float | None = None) -> None:
-    """The SLQ density on a log scale (PyHessian's plot), the Lanczos eigenvalues as ticks at the top."""
-    if sp.density is not None:
-        ax.semilogy(sp.density.grid, sp.density.density + 1e-7, color=color, lw=1, label=label)
-    for lam in sp.top:
+def _spectrum_data(sp: Spectrum) -> dict[str, Any]:
+    """What the figures draw of a spectrum, as plain data (:func:`losslab.figures.render`)."""
+    return {"seed": sp.seed, "num_classes": sp.num_classes, "top": sp.top, "lambda_max": sp.lambda_max,
+            "grid": None if sp.density is None else sp.density.grid,
+            "density": None if sp.density is None else sp.density.density}
+
+
+def _draw_density(ax, sp: Mapping[str, Any], color, label: str, bulk_rel: float | None = None) -> None:
+    """The SLQ density on a log scale (PyHessian's plot), the Lanczos eigenvalues as ticks at the top
+    (``sp``: :func:`_spectrum_data`)."""
+    if sp["density"] is not None:
+        ax.semilogy(np.asarray(sp["grid"], float), np.asarray(sp["density"], float) + 1e-7, color=color, lw=1,
+                    label=label)
+    for lam in sp["top"]:
         ax.axvline(lam, ymin=0.93, ymax=1.0, color=color, lw=0.8)
     if bulk_rel is not None:
         for sign in (-1, 1):
-            ax.axvline(sign * bulk_rel * sp.lambda_max, color="0.5", ls=":", lw=0.8)
+            ax.axvline(sign * bulk_rel * sp["lambda_max"], color="0.5", ls=":", lw=0.8)
 
 
 # ---------------------------------------------------------------- claim: bulk and outliers ----------------
@@ -262,32 +271,9 @@ def hessian_outliers_claim(spectra: Mapping[str, Sequence[Spectrum]], runs: Runs
         })
     tables = write_table(rows, out_dir / "table", title=f"Hessian bulk and outliers by class count ({scale} scale)")
 
-    ncols = len(by_k) + 1
-    fig, axes = figures.new_figure(ncols=ncols, width=3.4 * ncols, height=3.4, layout="constrained")
-    for col, v in enumerate(by_k):
-        ax, sp = axes[col], spectra[v][0]
-        n_out = outlier_count(sp.top, check["gap_floor"])
-        _draw_density(ax, sp, figures.COLORS[col], f"seed {sp.seed}", check["bulk_rel"])
-        ax.set_title(f"k = {sp.num_classes} classes: {n_out} outlier{'s' if n_out != 1 else ''} (seed {sp.seed})",
-                     fontsize=9)
-        ax.set_xlabel(r"eigenvalue $\lambda$")
-        if col == 0:
-            ax.set_ylabel("spectral density (SLQ)")
-    ax = axes[-1]
-    for col, v in enumerate(by_k):
-        for sp in spectra[v]:
-            n_out = outlier_count(sp.top, check["gap_floor"])
-            idx = np.arange(1, len(sp.top) + 1)
-            ax.semilogy(idx, np.maximum(sp.top / sp.lambda_max, 1e-6), ".-", color=figures.COLORS[col], lw=0.7,
-                        ms=3, label=f"k = {sp.num_classes}" if sp is spectra[v][0] else None)
-            ax.plot(n_out, max(sp.top[n_out - 1] / sp.lambda_max, 1e-6), "o", mfc="none", color=figures.COLORS[col])
-    ax.axhline(check["gap_floor"], color="0.5", ls=":", lw=0.8)
-    ax.set_xlabel("index i (Lanczos, descending)")
-    ax.set_ylabel(r"$\lambda_i / \lambda_{max}$")
-    ax.set_title("top eigenvalues; circle = last outlier (gap rule)", fontsize=9)
-    ax.legend()
-    fig.suptitle(f"Hessian spectrum at the end of training ({scale})")
-    figs = figures.save(fig, out_dir / "figure")
+    data = {"scale": scale, "gap_floor": check["gap_floor"], "bulk_rel": check["bulk_rel"],
+            "spectra": [[_spectrum_data(sp) for sp in spectra[v]] for v in by_k]}
+    figs = figures.render(plot_hessian_outliers, data, out_dir / "figure")
 
     verdict = all_of(c.verdict for c in comps)
     measured = "; ".join(
@@ -327,6 +313,39 @@ def batchsize_check(spectra: Mapping[str, Sequence[Spectrum]], runs: Runs, check
                   _lambda_max(spectra[large]), _lambda_max(spectra[small]), check["min_agree"])
 
 
+def plot_hessian_outliers(data: Mapping[str, Any], stem: str | Path) -> list[str]:
+    """Per class count, the spectral density of the first seed (dotted: the bulk's bound); last panel, the top
+    eigenvalues over lambda_max of every seed with the last outlier of the gap rule circled."""
+    by_k, gap_floor = data["spectra"], data["gap_floor"]
+    ncols = len(by_k) + 1
+    fig, axes = figures.new_figure(ncols=ncols, width=3.4 * ncols, height=3.4, layout="constrained")
+    for col, sps in enumerate(by_k):
+        ax, sp = axes[col], sps[0]
+        n_out = outlier_count(sp["top"], gap_floor)
+        _draw_density(ax, sp, figures.COLORS[col], f"seed {sp['seed']}", data["bulk_rel"])
+        ax.set_title(f"k = {sp['num_classes']} classes: {n_out} outlier{'s' if n_out != 1 else ''} "
+                     f"(seed {sp['seed']})", fontsize=9)
+        ax.set_xlabel(r"eigenvalue $\lambda$")
+        if col == 0:
+            ax.set_ylabel("spectral density (SLQ)")
+    ax = axes[-1]
+    for col, sps in enumerate(by_k):
+        for i, sp in enumerate(sps):
+            top, lmax = np.asarray(sp["top"], float), sp["lambda_max"]
+            n_out = outlier_count(top, gap_floor)
+            idx = np.arange(1, len(top) + 1)
+            ax.semilogy(idx, np.maximum(top / lmax, 1e-6), ".-", color=figures.COLORS[col], lw=0.7,
+                        ms=3, label=f"k = {sp['num_classes']}" if i == 0 else None)
+            ax.plot(n_out, max(top[n_out - 1] / lmax, 1e-6), "o", mfc="none", color=figures.COLORS[col])
+    ax.axhline(gap_floor, color="0.5", ls=":", lw=0.8)
+    ax.set_xlabel("index i (Lanczos, descending)")
+    ax.set_ylabel(r"$\lambda_i / \lambda_{max}$")
+    ax.set_title("top eigenvalues; circle = last outlier (gap rule)", fontsize=9)
+    ax.legend()
+    fig.suptitle(f"Hessian spectrum at the end of training ({data['scale']})")
+    return figures.save(fig, stem)
+
+
 def batchsize_outliers_claim(spectra: Mapping[str, Sequence[Spectrum]], runs: Runs, check: Mapping[str, Any],
                              scale: str, out_dir: str | Path, claim_id: str = "batchsize-larger-outliers"
                              ) -> ClaimResult:
@@ -351,40 +370,51 @@ def batchsize_outliers_claim(spectra: Mapping[str, Sequence[Spectrum]], runs: Ru
         numbers[f"{v}.lambda_max_mean"] = mean_std(lam(v))[0]
     tables = write_table(rows, out_dir / "table", title=f"Top Hessian eigenvalues by batch size ({scale} scale)")
 
-    fig, axes = figures.new_figure(ncols=3, width=11, height=3.5, layout="constrained")
-    ax = axes[0]
-    for a, b in zip(lam(small), lam(large)):
-        ax.plot([0, 1], [a, b], "o-", color="0.4", ms=4, lw=0.8)
-    ax.set_xticks([0, 1], [f"batch {batch_of(runs[small][0])}", f"batch {batch_of(runs[large][0])}"])
-    ax.set_xlim(-0.4, 1.4)
-    ax.set_yscale("log")
-    ax.set_ylabel(r"$\lambda_{max}$")
-    ax.set_title("per seed (paired)", fontsize=9)
-    ax = axes[1]
-    for col, v in enumerate((small, large)):
-        tops = np.array([sp.top for sp in spectra[v]])
-        idx = np.arange(1, tops.shape[1] + 1)
-        ax.errorbar(idx, tops.mean(0), yerr=tops.std(0), fmt="o-", color=figures.COLORS[col], capsize=3,
-                    label=f"batch {batch_of(runs[v][0])}")
-    ax.set_yscale("log")
-    ax.set_xlabel("index i")
-    ax.set_ylabel(r"$\lambda_i$ (mean ± std over seeds)")
-    ax.legend()
-    ax = axes[2]
-    for col, v in enumerate((small, large)):
-        _draw_density(ax, spectra[v][0], figures.COLORS[col], f"batch {batch_of(runs[v][0])}")
-    ax.set_xlabel(r"eigenvalue $\lambda$")
-    ax.set_ylabel("spectral density (SLQ)")
-    ax.set_title(f"seed {seeds[0]}", fontsize=9)
-    ax.legend()
-    fig.suptitle(f"Hessian at the end of training: small vs large batch ({scale})")
-    figs = figures.save(fig, out_dir / "figure")
+    data = {"scale": scale, "seed": seeds[0], "batches": [batch_of(runs[v][0]) for v in (small, large)],
+            "lambda_max": [lam(v) for v in (small, large)],
+            "tops": [np.array([sp.top for sp in spectra[v]]) for v in (small, large)],
+            "first": [_spectrum_data(spectra[v][0]) for v in (small, large)]}
+    figs = figures.render(plot_batchsize_outliers, data, out_dir / "figure")
 
     measured = (f"lambda_max batch {batch_of(runs[small][0])} {pm(lam(small), digits=3)} vs batch "
                 f"{batch_of(runs[large][0])} {pm(lam(large), digits=3)}; larger in {comp.agree}/{len(seeds)} seeds")
     return ClaimResult(id=claim_id, scale=scale, verdict=comp.verdict, rule=check["rule"], measured=measured,
                        n_seeds=len(seeds), comparisons=[comp], numbers=numbers, figures=figs, tables=tables,
                        notes=comp.describe())
+
+
+def plot_batchsize_outliers(data: Mapping[str, Any], stem: str | Path) -> list[str]:
+    """lambda_max of the small- and large-batch run of each seed (paired), the top eigenvalues (mean ± std over
+    seeds) and the spectral densities of one seed."""
+    batches = data["batches"]
+    fig, axes = figures.new_figure(ncols=3, width=11, height=3.5, layout="constrained")
+    ax = axes[0]
+    for a, b in zip(*data["lambda_max"]):
+        ax.plot([0, 1], [a, b], "o-", color="0.4", ms=4, lw=0.8)
+    ax.set_xticks([0, 1], [f"batch {batches[0]}", f"batch {batches[1]}"])
+    ax.set_xlim(-0.4, 1.4)
+    ax.set_yscale("log")
+    ax.set_ylabel(r"$\lambda_{max}$")
+    ax.set_title("per seed (paired)", fontsize=9)
+    ax = axes[1]
+    for col in range(2):
+        tops = np.asarray(data["tops"][col], float)
+        idx = np.arange(1, tops.shape[1] + 1)
+        ax.errorbar(idx, tops.mean(0), yerr=tops.std(0), fmt="o-", color=figures.COLORS[col], capsize=3,
+                    label=f"batch {batches[col]}")
+    ax.set_yscale("log")
+    ax.set_xlabel("index i")
+    ax.set_ylabel(r"$\lambda_i$ (mean ± std over seeds)")
+    ax.legend()
+    ax = axes[2]
+    for col in range(2):
+        _draw_density(ax, data["first"][col], figures.COLORS[col], f"batch {batches[col]}")
+    ax.set_xlabel(r"eigenvalue $\lambda$")
+    ax.set_ylabel("spectral density (SLQ)")
+    ax.set_title(f"seed {data['seed']}", fontsize=9)
+    ax.legend()
+    fig.suptitle(f"Hessian at the end of training: small vs large batch ({data['scale']})")
+    return figures.save(fig, stem)
 
 
 # ---------------------------------------------------------------- sharpness along random lines ------------
@@ -519,40 +549,15 @@ def wd_flip_claim(lines: Mapping[str, Mapping[int, Mapping[str, np.ndarray]]], a
                          title=f"SB vs LB with and without weight decay: sharpness along raw and filter-normalized "
                                f"random directions ({scale} scale)")
 
-    a = np.asarray(alphas, float)
-    fig, axes = figures.new_figure(ncols=3, nrows=2, width=11, height=6.4, squeeze=False, layout="constrained")
     s0 = seeds[0]
-    for row, norm in enumerate(LINE_NORMS):
-        for col, wd in enumerate((False, True)):
-            ax = axes[row][col]
-            for c, b in enumerate(("SB", "LB")):
-                v = roles[(b, wd)]
-                z = lines[v][s0][norm]
-                for zj in z:
-                    ax.plot(a, zj, color=figures.COLORS[c], lw=0.5, alpha=0.35)
-                ax.plot(a, z.mean(0), color=figures.COLORS[c], lw=1.6,
-                        label=f"{b} (batch {batch_of(runs[v][0])}), test err {100 * err[v][0]:.1f}%")
-            for x in (-radius, radius):
-                ax.axvline(x, color="0.5", ls=":", lw=0.8)
-            ax.set_yscale("log")
-            ax.set_title(f"{'raw' if norm == 'raw' else 'filter-normalized'} directions, {wd_name[wd]} "
-                         f"(seed {s0})", fontsize=9)
-            ax.set_xlabel(r"$\alpha$")
-            if col == 0:
-                ax.set_ylabel("train loss")
-            ax.legend(fontsize=7)
-        ax = axes[row][2]
-        order = [roles[k] for k in (("SB", False), ("LB", False), ("SB", True), ("LB", True))]
-        for i, v in enumerate(order):
-            vals = sharp[(v, norm)]
-            ax.bar(i, np.mean(vals), color=figures.COLORS[i % 2], alpha=0.6)
-            ax.plot(np.full(len(vals), i), vals, "k.", ms=4)
-        ax.set_xticks(range(4), ["SB WD0", "LB WD0", "SB WD", "LB WD"])
-        ax.set_yscale("log")
-        ax.set_ylabel(f"mean loss rise at |alpha| = {radius:g}")
-        ax.set_title(f"{norm} sharpness, every seed", fontsize=9)
-    fig.suptitle(f"Li et al.'s weight-decay flip ({scale}): SB vs LB along random directions")
-    figs = figures.save(fig, out_dir / "figure")
+    order = [("SB", False), ("LB", False), ("SB", True), ("LB", True)]
+    data = {"scale": scale, "alphas": alphas, "radius": radius, "seed": s0,
+            "arms": [{"batch": b, "wd": wd, "batch_size": batch_of(runs[roles[(b, wd)]][0]),
+                      "test_err": err[roles[(b, wd)]][0],
+                      "lines": {norm: lines[roles[(b, wd)]][s0][norm] for norm in LINE_NORMS},
+                      "sharpness": {norm: sharp[(roles[(b, wd)], norm)] for norm in LINE_NORMS}}
+                     for b, wd in order]}
+    figs = figures.render(plot_wd_flip, data, out_dir / "figure")
 
     def mean(v: str, norm: str) -> float:
         return mean_std(sharp[(v, norm)])[0]
@@ -565,6 +570,46 @@ def wd_flip_claim(lines: Mapping[str, Mapping[int, Mapping[str, np.ndarray]]], a
     return ClaimResult(id=claim_id, scale=scale, verdict=all_of(c.verdict for c in comps), rule=check["rule"],
                        measured=measured, n_seeds=len(seeds), comparisons=comps, numbers=numbers, figures=figs,
                        tables=tables, notes="; ".join(c.describe() for c in comps))
+
+
+def plot_wd_flip(data: Mapping[str, Any], stem: str | Path) -> list[str]:
+    """Train loss along random raw (top) and filter-normalized (bottom) directions through the SB and LB
+    networks of one seed without and with weight decay (thin: each direction, thick: their mean; dotted: the
+    rule's radius), and the sharpness of every seed (right)."""
+    a, radius, s0 = np.asarray(data["alphas"], float), data["radius"], data["seed"]
+    arms = {(arm["batch"], bool(arm["wd"])): arm for arm in data["arms"]}
+    wd_name = {False: "WD 0", True: "WD on"}
+    fig, axes = figures.new_figure(ncols=3, nrows=2, width=11, height=6.4, squeeze=False, layout="constrained")
+    for row, norm in enumerate(LINE_NORMS):
+        for col, wd in enumerate((False, True)):
+            ax = axes[row][col]
+            for c, b in enumerate(("SB", "LB")):
+                arm = arms[(b, wd)]
+                z = np.asarray(arm["lines"][norm], float)
+                for zj in z:
+                    ax.plot(a, zj, color=figures.COLORS[c], lw=0.5, alpha=0.35)
+                ax.plot(a, z.mean(0), color=figures.COLORS[c], lw=1.6,
+                        label=f"{b} (batch {arm['batch_size']}), test err {100 * arm['test_err']:.1f}%")
+            for x in (-radius, radius):
+                ax.axvline(x, color="0.5", ls=":", lw=0.8)
+            ax.set_yscale("log")
+            ax.set_title(f"{'raw' if norm == 'raw' else 'filter-normalized'} directions, {wd_name[wd]} "
+                         f"(seed {s0})", fontsize=9)
+            ax.set_xlabel(r"$\alpha$")
+            if col == 0:
+                ax.set_ylabel("train loss")
+            ax.legend(fontsize=7)
+        ax = axes[row][2]
+        for i, arm in enumerate(data["arms"]):
+            vals = arm["sharpness"][norm]
+            ax.bar(i, np.mean(vals), color=figures.COLORS[i % 2], alpha=0.6)
+            ax.plot(np.full(len(vals), i), vals, "k.", ms=4)
+        ax.set_xticks(range(4), ["SB WD0", "LB WD0", "SB WD", "LB WD"])
+        ax.set_yscale("log")
+        ax.set_ylabel(f"mean loss rise at |alpha| = {radius:g}")
+        ax.set_title(f"{norm} sharpness, every seed", fontsize=9)
+    fig.suptitle(f"Li et al.'s weight-decay flip ({data['scale']}): SB vs LB along random directions")
+    return figures.save(fig, stem)
 
 
 # ---------------------------------------------------------------- LB then SB: continuation and basin ------
@@ -680,15 +725,37 @@ def lb_sb_basin_claim(lines: Mapping[int, Surface], lb_runs: Sequence[Mapping[st
     tables = write_table(rows, out_dir / "table", title=f"Large batch, then small batch: the line through both end "
                                                         f"points ({scale} scale)")
 
+    data = {"scale": scale, "alpha": a,
+            "seeds": [{"seed": s, "train_loss": z[s], "train_acc": lines[s]["train_acc"],
+                       "test_loss": lines[s]["test_loss"] if "test_loss" in lines[s].values else None,
+                       "test_acc": lines[s]["test_acc"] if "test_acc" in lines[s].values else None}
+                      for s in seeds]}
+    figs = figures.render(plot_lb_sb_basin, data, out_dir / "figure")
+
+    d_last = check["deltas"][-1]
+    measured = (f"rise beyond LB/SB at delta {d_last:g}: {pm([r[0] for r in rises[d_last]], digits=3)} / "
+                f"{pm([r[1] for r in rises[d_last]], digits=3)}; barrier max {max(bars):.3g} "
+                f"(train loss at LB {pm([z[s][_index_of(a, 0.0)] for s in seeds], digits=3)}, "
+                f"SB {pm([z[s][_index_of(a, 1.0)] for s in seeds], digits=3)})")
+    return ClaimResult(id=claim_id, scale=scale, verdict=all_of(c.verdict for c in comps), rule=check["rule"],
+                       measured=measured, n_seeds=len(seeds), comparisons=comps, numbers=numbers, figures=figs,
+                       tables=tables, notes="; ".join(c.describe() for c in comps))
+
+
+def plot_lb_sb_basin(data: Mapping[str, Any], stem: str | Path) -> list[str]:
+    """Loss (log) and accuracy on the line through the LB end point (alpha 0) and its SB continuation
+    (alpha 1), train (solid) and test (dashed), one colour per seed; the segment between them shaded."""
+    a = np.asarray(data["alpha"], float)
     fig, axes = figures.new_figure(ncols=2, width=10, height=3.6, layout="constrained")
-    for i, s in enumerate(seeds):
-        c = figures.COLORS[i % len(figures.COLORS)]
-        axes[0].plot(a, z[s], "-", color=c, lw=1.2, label=f"seed {s} train")
-        if "test_loss" in lines[s].values:
-            axes[0].plot(a, lines[s]["test_loss"], "--", color=c, lw=0.8, label=f"seed {s} test")
-        if "test_acc" in lines[s].values:
-            axes[1].plot(a, 100 * np.asarray(lines[s]["test_acc"]), "--", color=c, lw=0.8, label=f"seed {s} test")
-        axes[1].plot(a, 100 * np.asarray(lines[s]["train_acc"]), "-", color=c, lw=1.2, label=f"seed {s} train")
+    for i, line in enumerate(data["seeds"]):
+        s, c = line["seed"], figures.COLORS[i % len(figures.COLORS)]
+        axes[0].plot(a, np.asarray(line["train_loss"], float), "-", color=c, lw=1.2, label=f"seed {s} train")
+        if line["test_loss"] is not None:
+            axes[0].plot(a, np.asarray(line["test_loss"], float), "--", color=c, lw=0.8, label=f"seed {s} test")
+        if line["test_acc"] is not None:
+            axes[1].plot(a, 100 * np.asarray(line["test_acc"], float), "--", color=c, lw=0.8,
+                         label=f"seed {s} test")
+        axes[1].plot(a, 100 * np.asarray(line["train_acc"], float), "-", color=c, lw=1.2, label=f"seed {s} train")
     for ax in axes:
         ax.axvspan(0, 1, color="0.9", zorder=0)
         ax.axvline(0, color="k", lw=0.8)
@@ -699,17 +766,8 @@ def lb_sb_basin_claim(lines: Mapping[int, Surface], lb_runs: Sequence[Mapping[st
     axes[0].set_title("away from LB (alpha < 0) | between | away from SB (alpha > 1)", fontsize=9)
     axes[1].set_ylabel("accuracy (%)")
     axes[0].legend(fontsize=7)
-    fig.suptitle(f"LB end point and its small-batch continuation ({scale})")
-    figs = figures.save(fig, out_dir / "figure")
-
-    d_last = check["deltas"][-1]
-    measured = (f"rise beyond LB/SB at delta {d_last:g}: {pm([r[0] for r in rises[d_last]], digits=3)} / "
-                f"{pm([r[1] for r in rises[d_last]], digits=3)}; barrier max {max(bars):.3g} "
-                f"(train loss at LB {pm([z[s][_index_of(a, 0.0)] for s in seeds], digits=3)}, "
-                f"SB {pm([z[s][_index_of(a, 1.0)] for s in seeds], digits=3)})")
-    return ClaimResult(id=claim_id, scale=scale, verdict=all_of(c.verdict for c in comps), rule=check["rule"],
-                       measured=measured, n_seeds=len(seeds), comparisons=comps, numbers=numbers, figures=figs,
-                       tables=tables, notes="; ".join(c.describe() for c in comps))
+    fig.suptitle(f"LB end point and its small-batch continuation ({data['scale']})")
+    return figures.save(fig, stem)
 
 
 # ---------------------------------------------------------------- eigenvalue-ratio maps (Li et al. Fig. 7) -
@@ -738,28 +796,39 @@ def ratio_map_of_run(run: Mapping[str, Any], model_path: str | os.PathLike, dire
 
 
 def plot_ratio_maps(maps: Mapping[str, Surface], stem: str | os.PathLike, title: str = "") -> list[str]:
+    """The maps side by side on one colour scale (:func:`draw_ratio_maps`), drawn through
+    :func:`losslab.figures.render` so that `snakemake figures` redraws them."""
+    if not maps:
+        raise ValueError("no ratio maps to plot")
+    data = {"title": title, "maps": [{"label": k, "x": m.xcoordinates, "y": m.ycoordinates, "ratio": m["ratio"]}
+                                     for k, m in maps.items()]}
+    return figures.render(draw_ratio_maps, data, stem)
+
+
+def draw_ratio_maps(data: Mapping[str, Any], stem: str | os.PathLike) -> list[str]:
     """The maps side by side on one colour scale (0 to the largest finite ratio of any map), each titled
     with its mean ratio: blue where the surface is convex, yellow where it has significant negative
     curvature (Li et al.'s Fig. 7)."""
+    maps = data["maps"]
     if not maps:
         raise ValueError("no ratio maps to plot")
-    ratios = {k: np.asarray(m["ratio"], float) for k, m in maps.items()}
-    finite = np.concatenate([r[np.isfinite(r)] for r in ratios.values()])
+    ratios = [np.asarray(m["ratio"], float) for m in maps]
+    finite = np.concatenate([r[np.isfinite(r)] for r in ratios])
     vmax = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
     n = len(maps)
     fig, axes = figures.new_figure(ncols=n, width=3.4 * n + 0.8, height=3.4, squeeze=False, layout="constrained")
     mesh = None
-    for ax, (label, m) in zip(axes[0], maps.items()):
-        xs, ys = np.asarray(m.xcoordinates), np.asarray(m.ycoordinates)
-        mesh = ax.pcolormesh(xs, ys, ratios[label].T, shading="nearest", cmap=figures.SEQUENTIAL_CMAP,
+    for ax, m, ratio in zip(axes[0], maps, ratios):
+        xs, ys = np.asarray(m["x"], float), np.asarray(m["y"], float)
+        mesh = ax.pcolormesh(xs, ys, ratio.T, shading="nearest", cmap=figures.SEQUENTIAL_CMAP,
                              vmin=0.0, vmax=vmax)
         ax.plot(0, 0, "k+", ms=8)
         ax.grid(False)
-        ax.set_title(f"{label}\nmean ratio {np.nanmean(ratios[label]):.3f}", fontsize=9)
+        ax.set_title(f"{m['label']}\nmean ratio {np.nanmean(ratio):.3f}", fontsize=9)
         ax.set_xlabel(r"$\alpha$")
         ax.set_aspect("equal")
     axes[0][0].set_ylabel(r"$\beta$")
     fig.colorbar(mesh, ax=axes[0].tolist(), label=r"$|\lambda_{min} / \lambda_{max}|$ (shared scale)", shrink=0.85)
-    if title:
-        fig.suptitle(title)
+    if data["title"]:
+        fig.suptitle(data["title"])
     return figures.save(fig, stem)
