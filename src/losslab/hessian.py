@@ -55,9 +55,9 @@ from .surfaces import AffineSpan, Surface, as_coordinates, compute_grid
 log = logging.getLogger(__name__)
 
 HVP_METHODS = ("double_backward", "jvp")
-# Measured with benchmarks/hessian_speed.py (convnet [8, 16] / [32], 2122 weights, 500 digits, chunk 250, one
-# thread, torch 2.14 CPU, best of 5): double backward 10.1 ms a product, torch.func jvp of grad 14.0 ms; over
-# three seeds and machine loads the jvp was 1.4-1.55x slower.
+# Measured with tests/benchmarks/test_bench_hessian.py (convnet [8, 16] / [32], 2122 weights, 500 digits,
+# chunk 250, one thread, torch 2.14 CPU, best of 5): double backward 10.1 ms a product, torch.func jvp of grad
+# 14.0 ms; over three seeds and machine loads the jvp was 1.4-1.55x slower.
 HVP_METHOD = "double_backward"
 WHICH = ("largest", "smallest", "both")
 RELATIVE_TO = ("eigenvalue", "norm")

@@ -122,8 +122,8 @@ def is_dense(model: nn.Module) -> bool:
 
 
 # ``many="auto"`` uses vmap for a dense net when parameters x samples per chunk is at most this. Measured on
-# this 2-core CPU, 1 thread, torch 2.14, glibc malloc pinned (see benchmarks/surface_speed.py): vmap / loop
-# speed was 1.2-1.5x for MLPs of 2k-18k weights on chunks of 100 samples (work <= 1.8M), 0.9-1.07x for the
+# this 2-core CPU, 1 thread, torch 2.14, glibc malloc pinned (tests/benchmarks/test_bench_surface.py): vmap /
+# loop speed was 1.2-1.5x for MLPs of 2k-18k weights on chunks of 100 samples (work <= 1.8M), 0.9-1.07x for the
 # same nets on chunks of 250-1000 samples, 0.86-0.98x for a 190k-weight MLP, and 0.75-0.9x for conv nets
 # (ResNet-8 width 8 on 8x8 digits: 7.3 ms a point looped, 8.9-9.6 ms vmapped, 4-16 points a call).
 VMAP_WORK_LIMIT = 2_000_000

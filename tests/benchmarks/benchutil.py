@@ -1,0 +1,104 @@
+"""Baselines the benchmarks compare losslab with, and the summary of measured ratios."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from losslab.hessian import HessianOperator
+
+RATIOS: list[str] = []
+
+
+def record(benchmark, name: str, **info: float | int | str) -> None:
+    """Store ``info`` on the benchmark (``--benchmark-json`` keeps it) and queue a line of the summary."""
+    benchmark.extra_info.update(info)
+    text = ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in info.items())
+    RATIOS.append(f"{name}: {text}")
+    print(f"\n{name}: {text}")
+
+
+# ---------------------------------------------------------------- surfaces ---------------------------------
+
+def loss_landscape_loop(model: nn.Module, x: torch.Tensor, y: torch.Tensor, points: list[torch.Tensor],
+                        batch_size: int = 128) -> list[tuple[float, float]]:
+    """Li et al.'s ``plot_surface.py`` loop: per point, the perturbed weights copied into the model's
+    parameters (``net_plotter.set_weights``: ``p.data.copy_``), then a pass of a ``DataLoader``."""
+    loader = DataLoader(TensorDataset(x, y), batch_size=batch_size, shuffle=False)
+    criterion = nn.CrossEntropyLoss()
+    params = list(model.parameters())
+    sizes = [p.numel() for p in params]
+    out = []
+    model.eval()
+    for vec in points:
+        with torch.no_grad():
+            for p, part in zip(params, vec.split(sizes)):
+                p.data.copy_(part.view_as(p))
+        total, correct, n = 0.0, 0, 0
+        with torch.no_grad():
+            for inputs, targets in loader:
+                outputs = model(inputs)
+                total += criterion(outputs, targets).item() * len(targets)
+                correct += outputs.max(1)[1].eq(targets).sum().item()
+                n += len(targets)
+        out.append((total / n, correct / n))
+    return out
+
+
+# ---------------------------------------------------------------- Hessian ----------------------------------
+
+def power_iteration_deflated(op: HessianOperator, top_n: int, tol: float = 1e-3, max_iter: int = 100,
+                             seed: int = 0) -> tuple[list[float], int]:
+    """PyHessian's ``hessian.eigenvalues(maxIter, tol, top_n)``: for each eigenvalue in turn, power
+    iteration from a fresh random vector, Gram-Schmidt deflation against the eigenvectors already found
+    before every product, stopped when the Rayleigh quotient changes by less than ``tol`` relative to the
+    previous one or after ``max_iter`` products. Returns the eigenvalues and the number of products."""
+    gen = torch.Generator().manual_seed(seed)
+    found: list[torch.Tensor] = []
+    values: list[float] = []
+    products = 0
+    for _ in range(top_n):
+        v = torch.randn(op.dim, generator=gen, dtype=op.loss.dtype)
+        v /= v.norm()
+        eigenvalue: float | None = None
+        for _ in range(max_iter):
+            for u in found:
+                v = v - (v @ u) * u
+            v /= v.norm()
+            hv = op.matvec(v)
+            products += 1
+            rayleigh = float(hv @ v)
+            v = hv / hv.norm()
+            if eigenvalue is not None and abs(eigenvalue - rayleigh) / (abs(eigenvalue) + 1e-6) < tol:
+                break
+            eigenvalue = rayleigh
+        values.append(float(eigenvalue))  # PyHessian keeps the previous quotient when it stops
+        found.append(v)
+    return values, products
+
+
+# ---------------------------------------------------------------- training ---------------------------------
+
+def bare_training(model: nn.Module, x: torch.Tensor, y: torch.Tensor, opt: torch.optim.Optimizer,
+                  batch_size: int, epochs: int, seed: int) -> float:
+    """The plain PyTorch loop with the trainer's batches: a seeded permutation per epoch, mean
+    cross-entropy, ``zero_grad / backward / step`` (no learning-rate schedule: a constant rate). Returns the
+    last batch's loss."""
+    gen = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed + 1_000_003)
+    n = len(y)
+    steps = math.ceil(n / batch_size) - (1 if batch_size > 1 and n % batch_size == 1 else 0)
+    model.train()
+    loss = torch.tensor(math.nan)
+    for _ in range(epochs):
+        perm = torch.randperm(n, generator=gen)
+        for i in range(steps):
+            idx = perm[i * batch_size:(i + 1) * batch_size]
+            loss = nn.functional.cross_entropy(model(x[idx]), y[idx], reduction="none").mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+    return float(loss.detach())
