@@ -71,6 +71,14 @@ SMALL = {
                              "trivial-scaling-path": {"t": [0.1, 1.0, 4]},
                              "fge-ensembles": {"start_epoch": 3, "epochs": 4}},
         },
+        # the lecture family's training claims (one train_group job)
+        "minima_width": {"dataset": {"n_train": 100}, "recipe": {"epochs": 1, "eval_every": 1}, "seeds": [0, 1, 2]},
+        "swa": {"dataset": {"n_train": 100}, "recipe": {"epochs": 4, "eval_every": 4}, "seeds": [0, 1],
+                "variants": {"swa": {"recipe": {"swa": {"start": 3}}}},
+                "random_lines": {"directions": 1, "alphas": [-0.5, 0.5, 3]}},
+        "mixup": {"dataset": {"n_train": 100}, "recipe": {"epochs": 2, "eval_every": 2}, "seeds": [0, 1]},
+        "mse_vs_ce": {"dataset": {"n_train": 100}, "recipe": {"epochs": 2, "eval_every": 2}, "seeds": [0, 1]},
+        "memorize": {"dataset": {"n_train": 32}, "recipe": {"epochs": 5}, "seeds": [0, 1]},
     },
     "patterns": {
         "mpo": {"steps": 4, "cells_per_step": 4, "ckpt_every": 2, "n_eval_train": 50, "n_eval_test": 50},
@@ -91,6 +99,7 @@ CLAIMS_IN_SMOKE = ("resnet56-ingredient-ablation", "bottou-sgd-beats-gd", "li-sk
                    "mpo-arbitrary-patterns", "mpo-bn-harder-to-fit",
                    "garipov-segment-barrier-and-curves", "gotmare-resilient-connectivity", "gotmare-sgdr-barriers",
                    "garipov-overparam-connectivity", "trivial-scaling-path", "fge-ensembles",
+                   "local-minima-cluster", "swa", "mixup", "memorize-random-labels", "mse-vs-cross-entropy",
                    "li-width-nonconvexity")
 
 

@@ -57,7 +57,8 @@ class Recipe:
     init_from: str | None = None  # start from this state_dict instead of a fresh initialisation
     mixup_alpha: float = 0.0  # mixup (Zhang et al. 2018): lambda ~ Beta(alpha, alpha) per batch; 0 = off
     # SWA (Izmailov et al. 2018): {"start": k, "lr": c}: epochs k+1..epochs run at the constant lr c and the
-    # weights at the end of each are averaged; the average, BN statistics recomputed, is the final model
+    # weights at the end of each are averaged; the average, its BN statistics recomputed on one pass over the
+    # (augmented) training inputs, is the final model
     swa: Mapping[str, Any] | None = None
     stop_at_train_acc: float | None = None  # stop after the first evaluated epoch with train accuracy >= this
 
@@ -161,7 +162,9 @@ def swa_update(avg: list[torch.Tensor] | None, n: int, model: nn.Module) -> list
 
 def load_average(model: nn.Module, avg: Sequence[torch.Tensor], x_train: torch.Tensor, chunk: int = 1000) -> None:
     """Put the averaged weights into ``model`` and recompute its BN statistics on ``x_train`` (SWA's
-    ``bn_update``, through :class:`losslab.params.PointEvaluator`'s ``recompute`` policy)."""
+    ``bn_update``, through :class:`losslab.params.PointEvaluator`'s ``recompute`` policy). Give the training
+    inputs as training sees them (augmented): ``bn_update`` runs over the training loader, and statistics of
+    un-augmented inputs do not match what the network was trained to normalise."""
     from .params import PointEvaluator, _Runner, has_batchnorm
 
     with torch.no_grad():
@@ -261,7 +264,7 @@ def fit(model: nn.Module, data: Prepared, recipe: Recipe, seed: int, ckpt_path: 
             state["swa_avg"] = swa_update(state["swa_avg"], state["swa_n"], model)
             state["swa_n"] += 1
             if last:  # the final model is the average, with its own BN statistics
-                load_average(model, state["swa_avg"], data.x_train, recipe.eval_chunk)
+                load_average(model, state["swa_avg"], data.augment(data.x_train, gen), recipe.eval_chunk)
         if last or (epoch + 1) % recipe.eval_every == 0:
             tr = evaluate(model, data.x_train, data.y_train, recipe.loss, recipe.eval_chunk)
             te = evaluate(model, data.x_test, data.y_test, recipe.loss, recipe.eval_chunk)
