@@ -192,39 +192,54 @@ def _heatmap(ax, values: np.ndarray, vmin: float, vmax: float, cmap: str, title:
 
 def picture_figure(runs: Sequence[tuple[Mapping[str, Any], np.ndarray, pt.PatternMaps]], stem: str | Path,
                    title: str) -> list[str]:
+    """:func:`plot_picture` of ``runs`` (record, pattern, maps per seed), through
+    :func:`losslab.figures.render` so that `snakemake figures` redraws it; PNG + PDF."""
+    keys = ("train_black_acc", "train_white_acc", "test_black_acc", "test_white_acc", "train_test_corr_acc",
+            "train_test_corr_loss")
+    data = {"title": title,
+            "caps": [float(r["mpo"]["cap"]) for r, _, _ in runs if isinstance(r.get("mpo"), Mapping)
+                     and "cap" in r["mpo"]],
+            "rows": [{"seed": r["seed"], "diverged": bool(r.get("diverged")), "values": {k: _value(r, k) for k in keys},
+                      "pattern": pattern, "train_acc": m.train_acc, "test_acc": m.test_acc,
+                      "train_loss": m.train_loss, "test_loss": m.test_loss} for r, pattern, m in runs]}
+    return figures.render(plot_picture, data, stem)
+
+
+def plot_picture(data: Mapping[str, Any], stem: str | Path) -> list[str]:
     """One row per seed: the target and the train and test accuracy maps on one shared ``[0, 1]`` grey scale
     (dark = black = low loss / high accuracy), then the train and test loss maps on one shared scale (dark =
     low loss) clipped at twice the white cells' cap (the objective ignores cross-entropy above the cap; the
-    99th percentile when the runs do not record a cap); PNG + PDF."""
+    99th percentile when the runs do not record a cap)."""
+    runs = data["rows"]
     n = len(runs)
-    caps = [float(r["mpo"]["cap"]) for r, _, _ in runs if isinstance(r.get("mpo"), Mapping) and "cap" in r["mpo"]]
-    if caps:
-        lmax = 2.0 * max(caps)
+    maps = [{k: np.asarray(r[k], float) for k in ("pattern", "train_acc", "test_acc", "train_loss", "test_loss")}
+            for r in runs]
+    if data["caps"]:
+        lmax = 2.0 * max(data["caps"])
     else:
-        losses = np.concatenate([np.ravel(m.train_loss) for _, _, m in runs] + [np.ravel(m.test_loss) for _, _, m in runs])
+        losses = np.concatenate([np.ravel(m["train_loss"]) for m in maps] + [np.ravel(m["test_loss"]) for m in maps])
         finite = losses[np.isfinite(losses)]
         lmax = max(float(np.quantile(finite, 0.99)) if finite.size else 1.0, 1e-6)
     fig, axes = figures.new_figure(ncols=5, nrows=n, width=12.5, height=2.7 * n + 0.6, squeeze=False,
                                    layout="constrained")
     acc_im = loss_im = None
-    for row, (record, pattern, maps) in enumerate(runs):
-        v = {k: _value(record, k) for k in ("train_black_acc", "train_white_acc", "test_black_acc", "test_white_acc",
-                                            "train_test_corr_acc", "train_test_corr_loss")}
-        tag = f"seed {record['seed']}" + (", DIVERGED" if record.get("diverged") else "")
-        acc_im = _heatmap(axes[row][0], pattern, 0, 1, "Greys", f"target ({tag})\nblack = low loss")
-        _heatmap(axes[row][1], maps.train_acc, 0, 1, "Greys",
+    for row, (record, m) in enumerate(zip(runs, maps)):
+        v = record["values"]
+        tag = f"seed {record['seed']}" + (", DIVERGED" if record["diverged"] else "")
+        acc_im = _heatmap(axes[row][0], m["pattern"], 0, 1, "Greys", f"target ({tag})\nblack = low loss")
+        _heatmap(axes[row][1], m["train_acc"], 0, 1, "Greys",
                  f"train accuracy\nblack {v['train_black_acc']:.2f} / white {v['train_white_acc']:.2f}")
-        _heatmap(axes[row][2], maps.test_acc, 0, 1, "Greys",
+        _heatmap(axes[row][2], m["test_acc"], 0, 1, "Greys",
                  f"test accuracy\nblack {v['test_black_acc']:.2f} / white {v['test_white_acc']:.2f}")
-        loss_im = _heatmap(axes[row][3], maps.train_loss, 0, lmax, "Greys_r", "train loss")
-        _heatmap(axes[row][4], maps.test_loss, 0, lmax, "Greys_r",
+        loss_im = _heatmap(axes[row][3], m["train_loss"], 0, lmax, "Greys_r", "train loss")
+        _heatmap(axes[row][4], m["test_loss"], 0, lmax, "Greys_r",
                  f"test loss\ntrain/test corr: acc {v['train_test_corr_acc']:.3f}, "
                  f"loss {v['train_test_corr_loss']:.3f}")
     fig.colorbar(acc_im, ax=[axes[r][c] for r in range(n) for c in range(3)], shrink=0.8,
                  label="pattern value / accuracy (shared scale)")
     fig.colorbar(loss_im, ax=[axes[r][c] for r in range(n) for c in (3, 4)], shrink=0.8,
                  label=f"cross-entropy (shared scale, clipped at {lmax:.2f})")
-    fig.suptitle(title)
+    fig.suptitle(data["title"])
     return figures.save(fig, stem)
 
 
@@ -307,9 +322,16 @@ def _paired_values(plain: Sequence[Mapping[str, Any]], bn: Sequence[Mapping[str,
 
 def bn_figure(ps: Sequence[float], measured: Mapping[str, Mapping[str, np.ndarray]], stem: str | Path,
               title: str) -> list[str]:
+    """:func:`plot_bn` through :func:`losslab.figures.render`. ``measured[arch][key]`` is a ``(len(ps), seeds)``
+    array for key in gap / black / white."""
+    return figures.render(plot_bn, {"ps": ps, "measured": measured, "title": title}, stem)
+
+
+def plot_bn(data: Mapping[str, Any], stem: str | Path) -> list[str]:
     """(a) measured black-minus-white test accuracy gap vs p, mean over seeds with a min-max band; (b) the
-    paper's digitized Fig. 4 values; (c) black and white accuracy vs p. ``measured[arch][key]`` is a
-    ``(len(ps), seeds)`` array for key in gap / black / white."""
+    paper's digitized Fig. 4 values; (c) black and white accuracy vs p; (a) and (b) on the same y limits."""
+    ps, title = data["ps"], data["title"]
+    measured = {a: {k: np.asarray(v, float) for k, v in data["measured"][a].items()} for a in ARCHITECTURES}
     labels = {"plain": "without BN", "bn": "with BN"}
     colours = {"plain": figures.COLORS[0], "bn": figures.COLORS[1]}
     fig, axes = figures.new_figure(ncols=3, width=13.0, height=3.8, layout="constrained")

@@ -579,9 +579,20 @@ def plot_pattern_fit(pattern: np.ndarray, maps: PatternMaps, stem: str | Path, t
     from . import figures
 
     pattern = validate_pattern(pattern)
+    data = {"pattern": pattern, "train_acc": maps.train_acc, "test_acc": maps.test_acc, "title": title}
+    return figures.render(draw_pattern_fit, data, stem)
+
+
+def draw_pattern_fit(data: dict[str, Any], stem: str | Path) -> list[str]:
+    """:func:`plot_pattern_fit` from its stored data: the target pattern beside the fitted train and test
+    accuracy maps on one shared ``[0, 1]`` grey scale."""
+    from . import figures
+
+    title = data["title"]
     fig, axes = figures.new_figure(ncols=3, width=9.0, height=3.3, constrained_layout=True)
-    panels = ((pattern, "target pattern\n(black = low loss)"), (maps.train_acc, "fitted: train accuracy"),
-              (maps.test_acc, "fitted: test accuracy"))
+    panels = ((np.asarray(data["pattern"]), "target pattern\n(black = low loss)"),
+              (np.asarray(data["train_acc"], float), "fitted: train accuracy"),
+              (np.asarray(data["test_acc"], float), "fitted: test accuracy"))
     image = None
     for ax, (values, label) in zip(axes, panels):
         image = ax.imshow(values, cmap="Greys", vmin=0.0, vmax=1.0, interpolation="nearest")
