@@ -107,8 +107,11 @@ def write_csv(path: str | os.PathLike, rows: Sequence[Mapping[str, Any]],
 
 
 def save_torch(path: str | os.PathLike, obj: Any) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+    """``torch.save`` atomically. Serialised in memory first: saved to a path, torch names the archive's
+    records after the (random) temporary file, and equal tensors would give different bytes on every run."""
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    write_bytes(path, buf.getvalue())
 
 
 def load_torch(path: str | os.PathLike) -> Any:
