@@ -221,4 +221,4 @@ def test_the_api_is_exported_lazily_from_the_package():
     assert losslab.surface is api.surface and losslab.hessian_eigenvalues is api.hessian_eigenvalues
     assert "surface" in dir(losslab)
     with pytest.raises(AttributeError):
-        losslab.no_such_thing  # noqa: B018
+        losslab.no_such_thing

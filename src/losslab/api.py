@@ -54,9 +54,25 @@ from . import io as lio
 from .data import Prepared, subset
 
 __all__ = [
-    "CheckpointError", "as_data", "load_checkpoint", "train", "surface", "interpolate", "plane",
-    "surface_between", "hessian_eigenvalues", "spectral_density", "hessian_trace", "sharpness", "train_curve",
-    "evaluate_curve", "fit_pattern", "PatternFit", "plot", "write_spectral_density", "read_spectral_density",
+    "CheckpointError",
+    "PatternFit",
+    "as_data",
+    "evaluate_curve",
+    "fit_pattern",
+    "hessian_eigenvalues",
+    "hessian_trace",
+    "interpolate",
+    "load_checkpoint",
+    "plane",
+    "plot",
+    "read_spectral_density",
+    "sharpness",
+    "spectral_density",
+    "surface",
+    "surface_between",
+    "train",
+    "train_curve",
+    "write_spectral_density",
 ]
 
 DEFAULT_MAX_SAMPLES = 100_000

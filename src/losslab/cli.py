@@ -61,7 +61,7 @@ def import_entry_point(spec: str, option: str) -> Callable[..., Any]:
             raise UsageError(f"{where}: module {err.name!r} not found (searched the current directory "
                              f"{cwd} and sys.path)") from err
         raise UsageError(f"{where}: importing module {module_name!r} failed: {err}") from err
-    except Exception as err:  # noqa: BLE001 - the user's module raised while being imported
+    except Exception as err:
         raise UsageError(f"{where}: importing module {module_name!r} failed: {type(err).__name__}: {err}") from err
     obj: Any = module
     for part in attr.split("."):
@@ -82,7 +82,7 @@ def build_model(spec: str, seed: int) -> Any:
     torch.manual_seed(seed)
     try:
         model = fn()
-    except Exception as err:  # noqa: BLE001
+    except Exception as err:
         raise UsageError(f"--model {spec!r}: calling it failed: {type(err).__name__}: {err}") from err
     if not isinstance(model, nn.Module):
         raise UsageError(f"--model {spec!r}: returned a {type(model).__name__}, not a torch.nn.Module")
@@ -97,7 +97,7 @@ def load_data(spec: str, args: argparse.Namespace) -> Any:
     fn = import_entry_point(spec, "--data")
     try:
         raw = fn()
-    except Exception as err:  # noqa: BLE001
+    except Exception as err:
         raise UsageError(f"--data {spec!r}: calling it failed: {type(err).__name__}: {err}") from err
     try:
         data = api.as_data(raw, max_samples=args.max_samples)
@@ -470,11 +470,19 @@ def cmd_curve(args: argparse.Namespace) -> list[Path]:
 def cmd_mpo(args: argparse.Namespace) -> list[Path]:
     from . import api
     from . import io as lio
-    from .patterns import SHAPES, PatternError, load_pattern, plot_pattern_fit, shape_pattern
+    from .patterns import (
+        SHAPES,
+        PatternError,
+        load_pattern,
+        plot_pattern_fit,
+        shape_pattern,
+    )
 
     factory = import_entry_point(args.model, "--model")
     build_model(args.model, args.seed)  # fail early, naming --model, if it does not build a module
     data = load_data(args.data, args)
+    if not api._has_test(data):
+        raise UsageError(f"--data {args.data!r}: the pattern's maps need a test split")
     try:
         pattern = shape_pattern(args.pattern, args.size) if args.pattern in SHAPES else load_pattern(args.pattern)
     except (PatternError, FileNotFoundError, OSError, ValueError) as err:
