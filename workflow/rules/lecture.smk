@@ -50,7 +50,9 @@ rule train_group:
         f"{LOGS}/train_group/{{group}}.log",
     benchmark:
         f"{R}/benchmarks/train_group/{{group}}.tsv"
-    threads: THREADS
+    threads: job_threads("train_group")
+    resources:
+        **job_resources("train_group"),
     script:
         "../scripts/train_group.py"
 
@@ -77,6 +79,8 @@ rule local_minima_claim:
         f"{LOGS}/claims/local-minima-cluster.log",
     benchmark:
         f"{R}/benchmarks/claims/local-minima-cluster.tsv"
+    resources:
+        **job_resources("local_minima_claim"),
     script:
         "../scripts/claim_lecture.py"
 
@@ -92,6 +96,8 @@ rule swa_claim:
         f"{LOGS}/claims/swa.log",
     benchmark:
         f"{R}/benchmarks/claims/swa.tsv"
+    resources:
+        **job_resources("swa_claim"),
     script:
         "../scripts/claim_lecture.py"
 
@@ -107,6 +113,8 @@ rule mixup_claim:
         f"{LOGS}/claims/mixup.log",
     benchmark:
         f"{R}/benchmarks/claims/mixup.tsv"
+    resources:
+        **job_resources("mixup_claim"),
     script:
         "../scripts/claim_lecture.py"
 
@@ -122,6 +130,8 @@ rule memorize_claim:
         f"{LOGS}/claims/memorize-random-labels.log",
     benchmark:
         f"{R}/benchmarks/claims/memorize-random-labels.tsv"
+    resources:
+        **job_resources("memorize_claim"),
     script:
         "../scripts/claim_lecture.py"
 
@@ -137,5 +147,7 @@ rule mse_vs_ce_claim:
         f"{LOGS}/claims/mse-vs-cross-entropy.log",
     benchmark:
         f"{R}/benchmarks/claims/mse-vs-cross-entropy.tsv"
+    resources:
+        **job_resources("mse_vs_ce_claim"),
     script:
         "../scripts/claim_lecture.py"

@@ -173,6 +173,8 @@ rule li_width_claim:
         f"{LOGS}/claims/li-width-nonconvexity.log",
     benchmark:
         f"{R}/benchmarks/claims/li-width-nonconvexity.tsv"
-    threads: THREADS
+    threads: job_threads("li_width_claim")
+    resources:
+        **job_resources("li_width_claim"),
     script:
         "../scripts/claim_skip_width.py"
