@@ -166,6 +166,22 @@ def _positive_float(text: str) -> float:
 
 # ---------------------------------------------------------------- the parser ------------------------------
 
+class _HelpFormatter(argparse.HelpFormatter):
+    """Adds ``(default: X)`` to an option's help unless the help already speaks of its default."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if isinstance(action, argparse.BooleanOptionalAction) and default is not None:
+            return f"{text} (default: {action.option_strings[0 if default else 1]})"
+        if "default" in text or action.required or default is None or isinstance(default, bool) \
+                or default is argparse.SUPPRESS:
+            return text
+        if isinstance(default, tuple) and len(default) == 3:
+            default = f"{default[0]:g}:{default[1]:g}:{default[2]}"
+        return f"{text} (default: {default})"
+
+
 def _common(model: bool = True, data: bool = True) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=False)
     g = p.add_argument_group("model, data and output")
@@ -181,11 +197,11 @@ def _common(model: bool = True, data: bool = True) -> argparse.ArgumentParser:
         g.add_argument("--n-test", type=_positive_int, default=None, metavar="N",
                        help="evaluate on a fixed random subset of N test samples (default: all)")
         g.add_argument("--max-samples", type=_positive_int, default=100_000, metavar="N",
-                       help="refuse data with more samples per split than this (default 100000)")
+                       help="refuse data with more samples per split than this")
     g.add_argument("--out", required=True, metavar="DIR", help="directory the outputs are written to (created)")
     r = p.add_argument_group("run")
     r.add_argument("--threads", type=_positive_int, default=None, metavar="N", help="torch threads (default: torch's)")
-    r.add_argument("--seed", type=int, default=0, help="seed of the model's construction and of the method (0)")
+    r.add_argument("--seed", type=int, default=0, help="seed of the model's construction and of the method")
     r.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bars on stderr (default: when stderr is a terminal)")
     return p
@@ -194,12 +210,12 @@ def _common(model: bool = True, data: bool = True) -> argparse.ArgumentParser:
 def _evaluation(bn_default: str | None) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=False)
     g = p.add_argument_group("evaluation")
-    g.add_argument("--loss", choices=("ce", "mse"), default="ce", help="ce (cross-entropy, default) or mse")
+    g.add_argument("--loss", choices=("ce", "mse"), default="ce", help="ce (cross-entropy) or mse")
     default = bn_default or "running around one checkpoint, recompute between several"
     g.add_argument("--bn", choices=("running", "recompute", "batch"), default=bn_default,
                    help=f"batch-norm statistics: the model's running ones, recomputed at every point from the "
                         f"training inputs, or each chunk's batch statistics (default: {default})")
-    g.add_argument("--chunk", type=_positive_int, default=250, help="samples forwarded at a time (250)")
+    g.add_argument("--chunk", type=_positive_int, default=250, help="samples forwarded at a time")
     return p
 
 
@@ -220,7 +236,7 @@ def make_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentP
 
     def add(name: str, help: str, parents: list[argparse.ArgumentParser]) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help, description=help, parents=parents,
-                           formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                           formatter_class=_HelpFormatter)
         subs[name] = p
         return p
 
@@ -238,7 +254,7 @@ def make_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentP
     _checkpoint_arg(p, "the model's weights; give it twice (interpolation) or three times (plane)")
     p.add_argument("--dims", type=int, choices=(1, 2), default=2, help="1-D or 2-D (around one checkpoint)")
     p.add_argument("--x", type=_grid_spec, default=(-1.0, 1.0, 21), metavar="START:STOP:NUM",
-                   help="alpha coordinates (interpolation default -1:2:31)")
+                   help="alpha coordinates (default: -1:1:21; -1:2:31 between two checkpoints)")
     p.add_argument("--y", type=_grid_spec, default=(-1.0, 1.0, 21), metavar="START:STOP:NUM",
                    help="beta coordinates")
     p.add_argument("--norm", choices=("filter", "layer", "weight", "none"), default="filter",
