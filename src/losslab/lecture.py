@@ -98,10 +98,14 @@ def plot_minima(data: Mapping[str, Any], stem: str | Path) -> list[str]:
     fig, (ax1, ax2) = figures.new_figure(ncols=2, width=10)
     losses = [np.asarray(v, float) for v in data["train_loss"]]
     finite = np.concatenate([x[np.isfinite(x)] for x in losses]) if losses else np.zeros(0)
-    bins = np.linspace(float(finite.min()), float(finite.max()) + 1e-12, 30) if finite.size else 10
+    log_bins = finite.size and finite.min() > 0
+    bins = (np.geomspace(float(finite.min()), float(finite.max()) * 1.001, 40) if log_bins
+            else np.linspace(float(finite.min()), float(finite.max()) + 1e-12, 30) if finite.size else 10)
     for k, (v, x, n) in enumerate(zip(data["variants"], losses, data["parameters"])):
         ax1.hist(x[np.isfinite(x)], bins=bins, alpha=0.55, color=figures.COLORS[k % len(figures.COLORS)],
                  label=f"{v} ({n} params)")
+    if log_bins:
+        ax1.set_xscale("log")
     ax1.set_xlabel("final train loss (cross-entropy)")
     ax1.set_ylabel("initialisations")
     ax1.legend()
@@ -112,6 +116,8 @@ def plot_minima(data: Mapping[str, Any], stem: str | Path) -> list[str]:
     ax2.plot(data["parameters"], test_stds, "s--", color=figures.COLORS[1], label="test loss (not tested)")
     ax2.set_xscale("log")
     ax2.set_yscale("log")
+    ax2.tick_params(axis="x", which="minor", labelbottom=False)
+    ax2.set_xticks(data["parameters"], [str(n) for n in data["parameters"]])
     ax2.set_xlabel("parameters")
     ax2.set_ylabel("std over initialisations of the final loss")
     ax2.legend()
@@ -127,7 +133,7 @@ LINE_DEFAULTS: dict[str, Any] = {"directions": 4, "alphas": [-1.0, 1.0, 9], "dir
 
 def flatness_lines(run: Mapping[str, Any], seed_dir: str | os.PathLike, settings: Mapping[str, Any],
                    out_dir: str | os.PathLike, *, data_dir: str | None = None,
-                   resources: str = "resources") -> tuple[np.ndarray, np.ndarray]:
+                   resources: str = "resources", progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Train loss along ``directions`` filter-normalized random lines (Li et al.; bias/BN entries zero) through
     a trained seed, direction ``j`` drawn with seed ``direction_seed + j`` (the same draws for every network):
     one :func:`losslab.surfaces.surface_1d` file ``<out_dir>/dir<j>.h5`` per line, evaluated by
@@ -148,7 +154,7 @@ def flatness_lines(run: Mapping[str, Any], seed_dir: str | os.PathLike, settings
     for j in range(int(s["directions"])):
         d = random_directions(model, int(s["direction_seed"]) + j, "filter", "biasbn", dims=1)
         surf = surface_1d(out_dir / f"dir{j}.h5", evaluators, theta, d, xs, checkpoint=seed_dir / "model.pt",
-                          tile_rows=len(xs))
+                          tile_rows=len(xs), progress=progress)
         rows.append(np.asarray(surf["train_loss"], float))
     return xs, np.stack(rows)
 
@@ -339,7 +345,9 @@ def memorize_claim(runs: Runs, histories: Histories, check: Mapping[str, Any], s
     numbers, rows = {}, []
     for v in sorted(runs, key=lambda v: (is_random[v], size[v])):
         finite = [e for e in epochs[v] if math.isfinite(e)]
-        numbers[f"{v}.epochs_to_fit_mean"] = mean_std(finite)[0] if len(finite) == len(epochs[v]) else math.inf
+        numbers[f"{v}.fitted_fraction"] = len(finite) / len(epochs[v])
+        if finite and len(finite) == len(epochs[v]):  # (no infinities in the JSON: a run that never fits has none)
+            numbers[f"{v}.epochs_to_fit_mean"] = mean_std(finite)[0]
         numbers[f"{v}.test_acc_mean"] = mean_std(_metric(runs[v], "test_acc"))[0]
         rows.append({"variant": v, "labels": "random" if is_random[v] else "true", "parameters": size[v],
                      "epochs_to_fit": pm(finite, digits=1) if finite else "-",

@@ -64,7 +64,8 @@ def lecture_claim_rule(claim_id):
         params=dict(claim=claim_entry(claim_id), scale=SCALE, runs=lambda wc: lecture_run_dirs(name),
                     specs=lambda wc: {v: run_spec(experiment(name), v) for v in lecture_run_dirs(name)},
                     lines=lambda wc: experiment(name).get("random_lines", {}),
-                    data_dir=CFG.get("data_dir"), resources=CFG.get("resources", "resources")),
+                    data_dir=CFG.get("data_dir"), resources=CFG.get("resources", "resources"),
+                    progress=CFG.get("progress", False)),
     )
 
 

@@ -24,7 +24,8 @@ elif cid == "swa":
         for seed, seed_dir in seed_dirs(d):
             alphas, lines[v][seed] = lecture.flatness_lines(sm.params.specs[v], seed_dir, sm.params.lines,
                                                             out_dir / "lines" / v / f"seed{seed}",
-                                                            data_dir=sm.params.data_dir, resources=sm.params.resources)
+                                                            data_dir=sm.params.data_dir, resources=sm.params.resources,
+                                                            progress=sm.params.progress)
     result = lecture.swa_claim(runs, lines, alphas, check, scale, out_dir, claim_id=cid)
 elif cid == "mixup":
     result = lecture.mixup_claim(runs, check, scale, out_dir, claim_id=cid)
