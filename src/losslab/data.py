@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -258,18 +258,20 @@ def shift_batch(x: torch.Tensor, pad: int, generator: torch.Generator) -> torch.
     b = x.shape[0]
     spatial = x.shape[2:]
     padded = torch.nn.functional.pad(x, [pad] * (2 * len(spatial)))
-    offsets = torch.randint(0, 2 * pad + 1, (b, len(spatial)), generator=generator)
-    index: list[torch.Tensor] = [torch.arange(b).view(b, *[1] * (x.ndim - 1)),
-                                 torch.arange(x.shape[1]).view(1, -1, *[1] * len(spatial))]
+    # drawn from the (CPU) generator whatever the device, so a GPU run sees the same shifts as a CPU run
+    offsets = torch.randint(0, 2 * pad + 1, (b, len(spatial)), generator=generator).to(x.device)
+    dev = x.device
+    index: list[torch.Tensor] = [torch.arange(b, device=dev).view(b, *[1] * (x.ndim - 1)),
+                                 torch.arange(x.shape[1], device=dev).view(1, -1, *[1] * len(spatial))]
     for d, size in enumerate(spatial):
         shape = [b, 1] + [1] * len(spatial)
         shape[2 + d] = size
-        index.append((torch.arange(size).unsqueeze(0) + offsets[:, d:d + 1]).view(shape))
+        index.append((torch.arange(size, device=dev).unsqueeze(0) + offsets[:, d:d + 1]).view(shape))
     return padded[tuple(index)]
 
 
 def flip_batch(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    mask = torch.rand(x.shape[0], generator=generator) < 0.5
+    mask = (torch.rand(x.shape[0], generator=generator) < 0.5).to(x.device)
     out = x.clone()
     out[mask] = x[mask].flip(-1)
     return out
@@ -291,6 +293,20 @@ class Prepared:
     @property
     def input_shape(self) -> tuple[int, ...]:
         return tuple(self.x_train.shape[1:])
+
+    @property
+    def device(self) -> torch.device:
+        return self.x_train.device
+
+    def to(self, device: str | torch.device) -> "Prepared":
+        """The same dataset with its four tensors on ``device`` (moved once: training and evaluation then
+        index them there, batch by batch); ``self`` when they are there already."""
+        device = torch.device(device)
+        tensors = (self.x_train, self.y_train, self.x_test, self.y_test)
+        if all(t.device == device for t in tensors):
+            return self
+        x_tr, y_tr, x_te, y_te = (t.to(device) for t in tensors)
+        return replace(self, x_train=x_tr, y_train=y_tr, x_test=x_te, y_test=y_te)
 
     def augment(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         for key, opts in self.random_steps:

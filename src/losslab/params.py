@@ -34,6 +34,7 @@ from .evaluate import LOSSES, LossAcc, per_sample_loss
 
 BN_POLICIES = ("running", "recompute", "batch")
 MANY_METHODS = ("auto", "loop", "vmap")
+AUTOCAST_DTYPES = {None: None, "none": None, "bf16": torch.bfloat16}  # PointEvaluator(autocast=...)
 
 _BatchNorm = nn.modules.batchnorm._BatchNorm  # BatchNorm1d/2d/3d and SyncBatchNorm
 _CONV_TYPES = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
@@ -197,11 +198,15 @@ class PointEvaluator:
     ``bn="running"``) or ``auto`` (the default): vmap for small dense nets (no convolution, no BN, at most
     :data:`VMAP_WORK_LIMIT` weights x samples per chunk), where it is faster on the CPU, and the loop
     otherwise (vmap over convolution weights, or batched matmuls of wider nets, are slower than a loop).
+
+    ``autocast="bf16"`` runs the forward passes under ``torch.autocast`` with bfloat16 on the data's device
+    (CPU or GPU; the losses are summed in float32); the default ``None`` is exact float32. The data stay
+    where they are given: put them on the model's device once (:meth:`losslab.data.Prepared.to`).
     """
 
     def __init__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss: str = "ce",
                  bn: str = "running", chunk: int = 250, recompute_data: torch.Tensor | None = None,
-                 many: str = "auto", points_per_call: int = 8):
+                 many: str = "auto", points_per_call: int = 8, autocast: str | None = None):
         if loss not in LOSSES:
             raise ValueError(f"unknown loss {loss!r}; known: {list(LOSSES)}")
         if bn not in BN_POLICIES:
@@ -210,6 +215,9 @@ class PointEvaluator:
             raise ValueError("chunk and points_per_call must be >= 1")
         if len(x) != len(y):
             raise ValueError(f"x has {len(x)} samples but y has {len(y)}")
+        if autocast not in AUTOCAST_DTYPES:
+            raise ValueError(f"unknown autocast {autocast!r}; known: {list(AUTOCAST_DTYPES)}")
+        self.autocast = AUTOCAST_DTYPES[autocast] and autocast
         self.layout = ParamLayout.of(model)
         self.loss, self.bn, self.chunk, self.points_per_call = loss, bn, chunk, points_per_call
         self.x, self.y = x, y
@@ -266,7 +274,8 @@ class PointEvaluator:
     def outputs(self, vec: torch.Tensor) -> torch.Tensor:
         """The network's outputs (logits) on ``x`` at the flat vector ``vec``, under the BN policy
         (``recompute``: statistics recomputed at ``vec``, shared with sibling evaluators)."""
-        return self.apply(vec, lambda net: torch.cat([net(self.x[s]) for s in chunks(len(self.y), self.chunk)]))
+        return self.apply(vec, lambda net: torch.cat([net(self.x[s]).float()
+                                                      for s in chunks(len(self.y), self.chunk)]))
 
     def apply(self, vec: torch.Tensor, fn: Callable[[nn.Module], Any],
               buffers: TensorDict | None = None) -> Any:
@@ -310,10 +319,13 @@ class PointEvaluator:
 
     def fingerprint(self) -> dict[str, Any]:
         """What determines this evaluator's numbers (for provenance and for refusing a mismatched resume)."""
-        return {"model": self._model_name, "loss": self.loss, "bn": self.bn, "chunk": self.chunk,
-                "many": self.many, "points_per_call": self.points_per_call if self.many == "vmap" else None,
-                "n": len(self.y), "data_sha256": self._data_digest, "buffers_sha256": self._buffers_digest,
-                "recompute_data_sha256": tensor_digest(self.recompute_data) if self.bn == "recompute" else None}
+        found = {"model": self._model_name, "loss": self.loss, "bn": self.bn, "chunk": self.chunk,
+                 "many": self.many, "points_per_call": self.points_per_call if self.many == "vmap" else None,
+                 "n": len(self.y), "data_sha256": self._data_digest, "buffers_sha256": self._buffers_digest,
+                 "recompute_data_sha256": tensor_digest(self.recompute_data) if self.bn == "recompute" else None}
+        if self.autocast:  # only when set: float32 fingerprints (and the files that store them) are unchanged
+            found["autocast"] = self.autocast
+        return found
 
     # ------------------------------------------------------------ internals
 
@@ -329,6 +341,9 @@ class PointEvaluator:
 
     def _call(self, params: TensorDict, buffers: TensorDict, fn: Callable[[nn.Module], Any]) -> Any:
         """``fn(net)`` with the network's parameters and buffers replaced by these (one functional_call)."""
+        if self.autocast:
+            with torch.autocast(self.x.device.type, dtype=AUTOCAST_DTYPES[self.autocast]):
+                return functional_call(self._runner, (params, buffers), (fn,), tie_weights=self._tied)
         return functional_call(self._runner, (params, buffers), (fn,), tie_weights=self._tied)
 
     def _params(self, vec: torch.Tensor) -> TensorDict:
@@ -338,7 +353,7 @@ class PointEvaluator:
         """Summed loss and number of correct predictions of ``net`` over ``(x, y)``, chunk by chunk."""
         total, correct = 0.0, 0
         for s in chunks(len(self.y), self.chunk):
-            out = net(self.x[s])
+            out = net(self.x[s]).float()  # a no-op in float32; autocast's bfloat16 logits are summed in float32
             total += float(self._crit(out, self.y[s]).sum())
             correct += int((out.argmax(-1) == self.y[s]).sum())
         return total, correct
@@ -381,7 +396,7 @@ class PointEvaluator:
 
     def _evaluate_vmap(self, stacked: torch.Tensor) -> list[LossAcc]:
         def sums(vec: torch.Tensor, xb: torch.Tensor, yb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            out = self._call(self._params(vec), self._buffers, lambda net: net(xb))
+            out = self._call(self._params(vec), self._buffers, lambda net: net(xb)).float()
             return self._crit(out, yb).sum(), (out.argmax(-1) == yb).sum()
 
         batched = vmap(sums, in_dims=(0, None, None))

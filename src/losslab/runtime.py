@@ -1,4 +1,5 @@
-"""Job-level set-up shared by every workflow script: logging to the job's log file, the thread count."""
+"""Job-level set-up shared by every workflow script: logging to the job's log file, the thread count, and the
+device and evaluation precision the config asks for (:func:`device_for`, :func:`autocast_for`)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import logging
 import sys
 import time
 from pathlib import Path
+from typing import Any, Mapping
 
 import torch
 
@@ -27,3 +29,38 @@ def start_job(log_path: str | Path | None, threads: int = 1) -> logging.Logger:
     # read by losslab.jobstats: the share of a run spent starting processes
     log.info("job start-up: %.2f s", max(0.0, time.time() - process_started()))
     return log
+
+
+DEVICES = ("auto", "cpu", "cuda")
+AUTOCASTS = ("none", "bf16")
+
+
+class DeviceError(ValueError):
+    """The config asks for a device or precision this machine cannot give."""
+
+
+def device_for(config: Mapping[str, Any] | str | None = None) -> torch.device:
+    """The torch device of the config key ``device``: ``cpu``, ``cuda`` (an error naming the key when no CUDA
+    GPU is visible) or ``auto`` (the default: CUDA when available, else the CPU). The one place the choice is
+    made; models and data are moved there once, not per batch."""
+    choice = config.get("device", "auto") if isinstance(config, Mapping) else (config or "auto")
+    if choice not in DEVICES:
+        raise DeviceError(f"config key 'device': {choice!r} is not allowed; allowed values: {list(DEVICES)}")
+    if choice == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if choice == "cuda" and not torch.cuda.is_available():
+        raise DeviceError(f"config key 'device': 'cuda' was requested but no CUDA GPU is available "
+                          f"(torch {torch.__version__}, built with CUDA {torch.version.cuda}, "
+                          f"torch.cuda.is_available() is False); set device: cpu or auto")
+    return torch.device(choice)
+
+
+def autocast_for(config: Mapping[str, Any] | str | None = None) -> str | None:
+    """The evaluation precision of the config key ``eval_autocast``: ``None`` for exact float32 (``none``,
+    the default) or ``"bf16"`` (bfloat16 autocast of the forward passes of
+    :class:`losslab.params.PointEvaluator`, on the CPU as on a GPU)."""
+    choice = config.get("eval_autocast", "none") if isinstance(config, Mapping) else (config or "none")
+    if choice not in AUTOCASTS:
+        raise DeviceError(f"config key 'eval_autocast': {choice!r} is not allowed; allowed values: "
+                          f"{list(AUTOCASTS)}")
+    return None if choice == "none" else choice

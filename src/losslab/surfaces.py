@@ -66,12 +66,13 @@ class Evaluator(Protocol):
 
 
 def evaluators_for(model: nn.Module, data: Prepared, *, loss: str = "ce", bn: str = "running",
-                   chunk: int = 250, many: str = "auto",
+                   chunk: int = 250, many: str = "auto", autocast: str | None = None,
                    splits: Sequence[str] = SPLITS) -> dict[str, PointEvaluator]:
     """``split -> evaluator`` for ``data``'s train and/or test split; with ``bn="recompute"`` both use the
-    training inputs for the BN statistics, computed once per point."""
+    training inputs for the BN statistics, computed once per point. ``autocast``: see
+    :class:`~losslab.params.PointEvaluator` (:func:`losslab.runtime.autocast_for` reads it from the config)."""
     train = PointEvaluator(model, data.x_train, data.y_train, loss=loss, bn=bn, chunk=chunk,
-                           recompute_data=data.x_train, many=many)
+                           recompute_data=data.x_train, many=many, autocast=autocast)
     made = {"train": train, "test": train.with_data(data.x_test, data.y_test)}
     unknown = set(splits) - set(made)
     if unknown:

@@ -184,7 +184,7 @@ def train_epoch(data: Prepared, gen: torch.Generator, bs: int, steps: int, opt: 
     """One epoch of minibatch steps: a permutation and the augmentation drawn from ``gen``, the learning rate
     ``lr_of(i / steps)`` at step ``i``, ``objective(x, y) -> (data loss, loss to minimise)``. Returns the mean
     data loss and whether the loss became non-finite (training stops there: the run diverged)."""
-    perm = torch.randperm(len(data.y_train), generator=gen)
+    perm = torch.randperm(len(data.y_train), generator=gen).to(data.y_train.device)  # CPU draw, one move
     running, seen = 0.0, 0
     for i in range(steps):
         idx = perm[i * bs:(i + 1) * bs]
@@ -211,6 +211,9 @@ def fit(model: nn.Module, data: Prepared, recipe: Recipe, seed: int, ckpt_path: 
     With ``ckpt_path`` set, state is checkpointed after every epoch and a present checkpoint is resumed from.
     """
     recipe.validate()
+    first = next(model.parameters(), None)
+    if first is not None:  # the data go where the model is, once (a GPU): batches are then indexed there
+        data = data.to(first.device)
     opt = make_optimizer(model.parameters(), recipe.optimizer, recipe.lr, momentum=recipe.momentum,
                          weight_decay=recipe.weight_decay)
     crit = per_sample_loss(recipe.loss)
@@ -351,13 +354,17 @@ def select_lr(run: Mapping[str, Any], grid: Sequence[float], val_fraction: float
 
 def train_run(run: Mapping[str, Any], seed: int, out_dir: str | os.PathLike, ckpt_dir: str | os.PathLike,
               data_dir: str | None = None, resources: str = "resources", threads: int = 1,
-              progress: bool = False, on_epoch_end: Callable[[int, dict], None] | None = None) -> dict:
-    """Train one run with one seed; write model.pt, metrics.json and history.csv into ``out_dir``."""
+              progress: bool = False, on_epoch_end: Callable[[int, dict], None] | None = None,
+              device: str | torch.device | None = None) -> dict:
+    """Train one run with one seed; write model.pt, metrics.json and history.csv into ``out_dir``. ``device``
+    (from :func:`losslab.runtime.device_for`) is where the model and the data live; default the CPU."""
     _set_threads(threads)
     out_dir = Path(out_dir)
     # the checkpoint is keyed by what the run is: an edited recipe never resumes a stale checkpoint
     ckpt_path = Path(ckpt_dir) / f"{run_key(run, seed)}.pt"
     model, data, recipe = prepare_run(run, seed, data_dir, resources)
+    if device is not None:
+        model.to(device)
     state = fit(model, data, recipe, seed, ckpt_path=ckpt_path, out_dir=out_dir, progress=progress,
                 on_epoch_end=on_epoch_end)
     final = state["history"][-1] if state["history"] else {}

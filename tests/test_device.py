@@ -1,0 +1,128 @@
+"""GPU readiness, checked on the CPU paths: the device chosen in one place from the config, data moved to
+it once, an optional bfloat16 autocast for evaluation that is close to float32 (and off by default)."""
+
+import copy
+
+import pytest
+import torch
+
+from losslab import runtime
+from losslab.config import ConfigError, read_yaml, resolve
+from losslab.data import prepare
+from losslab.models import build
+from losslab.params import PointEvaluator, flatten
+from losslab.surfaces import evaluators_for
+from losslab.train import Recipe, fit
+
+from conftest import ROOT
+
+
+@pytest.fixture(scope="module")
+def digits(tmp_path_factory):
+    return prepare({"name": "digits", "n_train": 300, "n_test": 100, "preprocessing": ["normalize"]},
+                   resources=tmp_path_factory.mktemp("res"))
+
+
+def test_device_for_reads_the_config_key():
+    assert runtime.device_for({"device": "cpu"}) == torch.device("cpu")
+    assert runtime.device_for("cpu") == torch.device("cpu")
+    expected = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    assert runtime.device_for({}) == expected == runtime.device_for({"device": "auto"})
+
+
+def test_auto_picks_cuda_when_a_gpu_is_visible(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert runtime.device_for({"device": "auto"}) == torch.device("cuda")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert runtime.device_for({"device": "auto"}) == torch.device("cpu")
+
+
+def test_cuda_without_a_gpu_is_a_clear_error_naming_the_key(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(runtime.DeviceError, match=r"config key 'device': 'cuda' was requested but no CUDA GPU"):
+        runtime.device_for({"device": "cuda"})
+    with pytest.raises(runtime.DeviceError, match=r"config key 'device': 'tpu' is not allowed"):
+        runtime.device_for({"device": "tpu"})
+
+
+def test_config_schema_knows_device_and_autocast():
+    cfg = read_yaml(ROOT / "config" / "config.yaml")
+    merged = resolve(cfg, ROOT)
+    assert merged["device"] == "auto" and merged["eval_autocast"] == "none"
+    assert runtime.autocast_for(merged) is None
+    assert runtime.autocast_for({**merged, "eval_autocast": "bf16"}) == "bf16"
+    with pytest.raises(ConfigError, match=r"config key 'device': 'gpu' is not allowed"):
+        resolve({**cfg, "device": "gpu"}, ROOT)
+    with pytest.raises(ConfigError, match=r"config key 'eval_autocast': 'fp16' is not allowed"):
+        resolve({**cfg, "eval_autocast": "fp16"}, ROOT)
+
+
+def test_prepared_to_moves_once_and_is_a_no_op_where_the_data_are(digits):
+    assert digits.device == torch.device("cpu")
+    assert digits.to("cpu") is digits
+    assert digits.to(torch.device("cpu")) is digits
+
+
+def test_fit_with_the_model_and_data_placed_on_the_cpu_device(digits):
+    """A model moved to ``device_for("cpu")`` with its data moved there trains to the same weights, bitwise,
+    as the untouched ones (the device plumbing is a no-op on the CPU)."""
+    torch.manual_seed(0)
+    model = build({"name": "mlp", "widths": [16]}, digits.input_shape, digits.num_classes)
+    other = copy.deepcopy(model).to(runtime.device_for("cpu"))
+    recipe = Recipe(epochs=2, batch_size=32, eval_every=2)
+    fit(model, digits, recipe, seed=0)
+    fit(other, digits.to("cpu"), recipe, seed=0)
+    for a, b in zip(model.state_dict().values(), other.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def _bn_convnet(digits):
+    torch.manual_seed(0)
+    model = build({"name": "convnet", "channels": [8], "hidden": [16], "bn": True}, digits.input_shape,
+                  digits.num_classes)
+    fit(model, digits, Recipe(epochs=2, batch_size=32, eval_every=2), seed=0)
+    return model.eval()
+
+
+def test_default_evaluation_is_exact_float32(digits):
+    model = _bn_convnet(digits)
+    ev = PointEvaluator(model, digits.x_test, digits.y_test, chunk=40)
+    assert ev.autocast is None and "autocast" not in ev.fingerprint()
+    out = ev.outputs(flatten(model))
+    with torch.no_grad():
+        direct = torch.cat([model(digits.x_test[i:i + 40]) for i in range(0, len(digits.y_test), 40)])
+    assert out.dtype == torch.float32 and torch.equal(out, direct)
+    explicit = PointEvaluator(model, digits.x_test, digits.y_test, chunk=40, autocast="none")
+    assert explicit.evaluate(flatten(model)) == ev.evaluate(flatten(model))
+
+
+@pytest.mark.parametrize("bn", ["running", "recompute"])
+def test_bf16_evaluation_is_close_to_float32(digits, bn):
+    model = _bn_convnet(digits)
+    w = flatten(model)
+    exact = evaluators_for(model, digits, bn=bn, chunk=100)
+    half = evaluators_for(model, digits, bn=bn, chunk=100, autocast="bf16")
+    assert half["train"].fingerprint()["autocast"] == "bf16"
+    for split in ("train", "test"):
+        a, b = exact[split].evaluate(w), half[split].evaluate(w)
+        assert a != b  # bfloat16 did run (an exact match would mean the autocast was not applied)
+        assert b.loss == pytest.approx(a.loss, rel=3e-2, abs=1e-2)
+        assert abs(a.acc - b.acc) <= 0.03
+    out = half["test"].outputs(w)
+    assert out.dtype == torch.float32  # summed and returned in float32
+
+
+def test_bf16_evaluate_many_vmap_path(digits):
+    torch.manual_seed(0)
+    model = build({"name": "mlp", "widths": [16]}, digits.input_shape, digits.num_classes).eval()
+    w = flatten(model)
+    points = [w, w * 0.9, w * 1.1]
+    exact = PointEvaluator(model, digits.x_train, digits.y_train, many="vmap").evaluate_many(points)
+    half = PointEvaluator(model, digits.x_train, digits.y_train, many="vmap", autocast="bf16").evaluate_many(points)
+    for a, b in zip(exact, half):
+        assert b.loss == pytest.approx(a.loss, rel=3e-2)
+
+
+def test_unknown_autocast_is_refused(digits):
+    with pytest.raises(ValueError, match="unknown autocast 'fp8'"):
+        PointEvaluator(torch.nn.Linear(64, 10), digits.x_test.flatten(1), digits.y_test, autocast="fp8")
