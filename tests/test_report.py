@@ -1,0 +1,134 @@
+"""The verdict report (claims.md / claims.csv / index.md) and `snakemake figures` (report.regenerate): every
+figure, table and the report again from stored results, with nothing trained or evaluated."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from losslab import figures, ingredients, report
+from losslab.claims import ClaimResult
+
+REGISTRY = [
+    {"id": "claim-a", "family": "ingredients", "source": "paper A", "statement": "A holds.", "reported": "93.1%"},
+    {"id": "claim-b", "family": "sharpness", "source": "paper B", "statement": "B holds.", "reported": "x2"},
+    {"id": "claim-c", "family": "sharpness", "source": "paper C", "statement": "C holds.", "reported": "-",
+     "pending": "needs ImageNet"},
+]
+
+
+def _claim_outputs(results: Path, claim_id: str, verdict: str, rng: np.random.Generator) -> dict:
+    """A claim directory as a claim rule leaves it: figure (+ its data), table, verdict.json."""
+    out = results / "claims" / claim_id
+    data = {"scale": "test", "n_seeds": 3, "acc": {v: rng.uniform(0.5, 0.9, 3) for v in ingredients.ABLATION_VARIANTS}}
+    figs = figures.render(ingredients.plot_ablation, data, out / "figure")
+    tables = report.write_table([{"variant": "full", "test_acc_%": "90.00 ± 1.00"}], out / "table", title="a table")
+    res = ClaimResult(id=claim_id, scale="test", verdict=verdict, rule="a rule", measured="90.0 ± 1.0%",
+                      n_seeds=3, figures=figs, tables=tables)
+    res.write(out / "verdict.json")
+    return json.loads((out / "verdict.json").read_text())
+
+
+@pytest.fixture
+def results(tmp_path):
+    rng = np.random.default_rng(0)
+    root = tmp_path / "results" / "test"
+    stored = {"claim-a": _claim_outputs(root, "claim-a", "reproduced", rng),
+              "claim-b": _claim_outputs(root, "claim-b", "not reproduced", rng)}
+    return root, stored
+
+
+def test_report_columns_pending_reasons_and_relative_links(results):
+    root, stored = results
+    counts = report.build_report(REGISTRY, stored, root / "report", "test", results_dir=root)
+    assert counts == {"reproduced": 1, "not reproduced": 1, "inconclusive": 0, "pending": 1}
+    with open(root / "report" / "claims.csv", newline="") as f:
+        reader = csv.DictReader(f)
+        rows = list(reader)
+    assert reader.fieldnames == ["claim", "family", "source", "statement", "reported", "measured", "verdict",
+                                 "figure"]
+    by_id = {r["claim"]: r for r in rows}
+    assert by_id["claim-a"]["measured"] == "90.0 ± 1.0% (n = 3 seeds)"
+    assert by_id["claim-b"]["verdict"] == "not reproduced"
+    assert by_id["claim-c"]["verdict"] == "pending" and "needs ImageNet" in by_id["claim-c"]["measured"]
+    for cid in ("claim-a", "claim-b"):  # the link resolves from the report directory
+        assert by_id[cid]["figure"] == f"../claims/{cid}/figure.png"
+        assert (root / "report" / by_id[cid]["figure"]).is_file()
+    assert by_id["claim-c"]["figure"] == ""
+    md = (root / "report" / "claims.md").read_text()
+    assert "[figure](../claims/claim-a/figure.png)" in md and "needs ImageNet" in md
+
+
+def test_index_groups_figures_by_family(results):
+    root, stored = results
+    report.build_report(REGISTRY, stored, root / "report", "test", results_dir=root)
+    index = (root / "report" / "index.md").read_text()
+    sections = [line for line in index.splitlines() if line.startswith("## ")]
+    assert sections == ["## ingredients", "## sharpness"]
+    ingredients_part, sharpness_part = index.split("## sharpness")
+    assert "### claim-a: reproduced" in ingredients_part.split("## ingredients")[1]
+    assert "![claim-a: figure](../claims/claim-a/figure.png)" in ingredients_part
+    assert "[table.md](../claims/claim-a/table.md)" in ingredients_part
+    assert "### claim-b: not reproduced" in sharpness_part and "### claim-c: pending" in sharpness_part
+    assert "claim-a" not in sharpness_part
+
+
+def test_links_hold_when_results_moved(results, tmp_path):
+    """verdict.json lists paths as the workflow saw them; the report links from the claim directory."""
+    root, stored = results
+    moved = {k: {**v, "figures": [f"elsewhere/claims/{k}/figure.png"]} for k, v in stored.items()}
+    report.build_report(REGISTRY, moved, root / "report", "test", results_dir=root)
+    assert "../claims/claim-a/figure.png" in (root / "report" / "claims.csv").read_text()
+
+
+def test_regenerate_redraws_everything_without_training_or_evaluating(results, monkeypatch):
+    root, _ = results
+    import torch
+
+    from losslab import params
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("regenerate must not build or evaluate a model")
+
+    monkeypatch.setattr(params.PointEvaluator, "__init__", forbidden)
+    monkeypatch.setattr(torch.nn.Module, "__init__", forbidden)
+    assert not (root / "checkpoints").exists() and not (root / "runs").exists()
+    png = root / "claims" / "claim-a" / "figure.png"
+    first = png.read_bytes()
+    png.unlink()
+    (root / "claims" / "claim-b" / "table.md").write_text("### a table\n\nstale rows")  # the title is kept
+    done = report.regenerate(root, REGISTRY, "test")
+    assert png.read_bytes() == first  # the same figure, from its stored data alone
+    assert str(png) in done["data"] and len(done["data"]) == 4
+    assert (root / "claims" / "claim-b" / "table.md").read_text().startswith("### a table\n\n| variant |")
+    assert {Path(p).name for p in done["report"]} == {"claims.md", "claims.csv", "index.md"}
+    assert "claim-b" in (root / "report" / "claims.csv").read_text()
+
+
+def test_regenerate_names_a_missing_results_directory(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no results directory"):
+        report.regenerate(tmp_path / "nope", REGISTRY, "test")
+
+
+@pytest.mark.dag
+def test_snakemake_figures_and_report_on_the_small_dag(small_dag, tmp_path):
+    """`snakemake figures` redraws the finished small run; `snakemake --report` builds the HTML report with
+    each claim's figure under its family."""
+    from conftest import snakemake
+
+    workdir, cfg = small_dag
+    data_files = sorted((workdir / "results").rglob("*.data.json"))
+    assert data_files, "the small DAG's claims store no figure data"
+    proc = snakemake(workdir, "--cores", "1", "--configfile", str(cfg), "figures")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "figures" in proc.stdout + proc.stderr
+    html = tmp_path / "report.html"
+    proc = snakemake(workdir, "--cores", "1", "--configfile", str(cfg), "--report", str(html))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    text = html.read_text(errors="replace")
+    for needle in ("ingredients", "resnet56-ingredient-ablation", "Training-ingredient ablation"):
+        assert needle in text
