@@ -28,7 +28,8 @@ def best_seconds(fns: dict[str, Callable[[], object]], rounds: int,
 
 def pin_malloc() -> bool:
     """Stop glibc from returning/re-mapping activation-sized blocks between forward passes (Linux only): the
-    same pass otherwise takes 6 ms or 13 ms depending on what was allocated before (tests/benchmarks/test_bench_surface.py)."""
+    same pass otherwise takes 6 ms or 13 ms depending on what was allocated before
+    (tests/benchmarks/test_bench_surface.py)."""
     try:
         libc = ctypes.CDLL("libc.so.6")
     except OSError:

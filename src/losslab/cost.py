@@ -14,9 +14,10 @@ Conventions (written in the table too):
 * a training step costs 3 forward passes (forward + backward, the backward twice the forward);
 * a Hessian-vector product costs :data:`HVP_FORWARDS` forward passes per sample (double backward: a
   forward-backward pass and the backward of the backward, about twice a gradient);
-* the numbers of Lanczos steps are what the runs will need, not read from the config: :data:`LANCZOS_STEPS_PER_EIGENVALUE`
-  per requested eigenvalue (13 products for the top 5 at tol 1e-3 in tests/benchmarks/test_bench_hessian.py)
-  and :data:`RATIO_MAP_STEPS` per point of a ratio map (both ends at tol 1e-2) unless ``max_iter`` caps them;
+* the numbers of Lanczos steps are assumed (the runs stop at a tolerance, not a count):
+  :data:`LANCZOS_STEPS_PER_EIGENVALUE` per requested eigenvalue (13 products for the top 5 at tol 1e-3 in
+  tests/benchmarks/test_bench_hessian.py) and :data:`RATIO_MAP_STEPS` per point of a ratio map (both ends at
+  tol 1e-2) unless ``max_iter`` caps them;
   L-BFGS-B in Metric 2.1 costs :data:`LBFGS_EVALS_PER_ITER` loss-and-gradient passes per iteration.
 """
 
@@ -184,7 +185,8 @@ def experiment_cost(name: str, exp: Mapping[str, Any]) -> Cost:
         cost.notes.append(f"ratio map: {steps} Lanczos steps a point (assumed)")
     if "spectrum" in exp:
         s = exp["spectrum"]
-        products = LANCZOS_STEPS_PER_EIGENVALUE * int(s["top_k"]) + int(s.get("slq_runs", 0)) * int(s.get("slq_steps", 0))
+        products = LANCZOS_STEPS_PER_EIGENVALUE * int(s["top_k"]) + \
+            int(s.get("slq_runs", 0)) * int(s.get("slq_steps", 0))
         for v in variants:
             n = min(_n(s.get("n_train"), sizes(runs[v]["dataset"]).n_train), sizes(runs[v]["dataset"]).n_train)
             cost.analyses += len(seeds) * fwd(v) * products * HVP_FORWARDS * n

@@ -10,9 +10,9 @@ cross-entropy over those 500 samples.
     the Rayleigh quotient changes by less than 1e-3 relative (:func:`benchutil.power_iteration_deflated`).
 
 First one product is timed by double backward and by ``torch.func`` (jvp of grad), both recorded:
-:data:`losslab.hessian.HVP_METHOD` names the faster. Records products and seconds of each and their ratios, and both methods' largest relative error against a
-tight Lanczos reference (tol 1e-8). The assertion is on correctness only: Lanczos's eigenvalues are within
-its tolerance of the reference.
+:data:`losslab.hessian.HVP_METHOD` names the faster. Records products and seconds of each and their ratios,
+and both methods' largest relative error against a tight Lanczos reference (tol 1e-8). The assertion is on
+correctness only: Lanczos's eigenvalues are within its tolerance of the reference.
 """
 
 from __future__ import annotations
