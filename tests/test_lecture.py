@@ -294,3 +294,23 @@ def test_epochs_to_fit():
     assert lecture.epochs_to_fit(_history(7, 20), 1.0) == 7
     assert lecture.epochs_to_fit(_history(30, 20), 1.0) == math.inf
     assert lecture.epochs_to_fit([{"epoch": "1", "train_acc": ""}, {"epoch": "2", "train_acc": "1.0"}], 1.0) == 2
+
+
+def test_swa_batchnorm_statistics_come_from_the_augmented_inputs():
+    """bn_update runs over the training pipeline: with a random shift the recomputed statistics are those of
+    shifted inputs (load_average on the inputs it is given), not of the clean ones."""
+    from dataclasses import replace
+
+    from losslab.train import load_average
+
+    data = replace(_data(), random_steps=[("shift", {"pad": 1})])
+    model = _model(bn=True)
+    fit(model, data, Recipe(optimizer="momentum", lr=0.05, batch_size=16, epochs=3, swa={"start": 1, "lr": 0.02}),
+        seed=0)
+    clean = model.net[1](data.x_train.flatten(1)).detach()
+    assert not torch.allclose(model.net[2].running_mean, clean.mean(0), atol=1e-4)
+    shifted = data.augment(data.x_train, torch.Generator().manual_seed(5))
+    load_average(model, _params(model), shifted)
+    pre = model.net[1](shifted.flatten(1)).detach()
+    assert torch.allclose(model.net[2].running_mean, pre.mean(0), atol=1e-5)
+    assert torch.allclose(model.net[2].running_var, pre.var(0, unbiased=True), rtol=1e-4, atol=1e-5)
