@@ -45,6 +45,10 @@ DATASETS: dict[str, tuple[tuple[int, ...], int, int, int]] = {
     "digits": ((1, 8, 8), 10, 1437, 360),
     "mnist1d": ((1, 40), 10, 4000, 1000),
 }
+# experiment keys whose work is counted (anything else is named in the table's notes as not counted)
+COUNTED_KEYS = {"claim", "description", "dataset", "model", "recipe", "seeds", "variants", "lr_search", "surface",
+                "trajectory", "ratio_map", "width_analysis", "spectrum", "random_lines", "continuation", "basin",
+                "sharpness", "connectivity"}
 TRAIN_FORWARDS = 3
 HVP_FORWARDS = 6
 LANCZOS_STEPS_PER_EIGENVALUE = 3
@@ -208,6 +212,9 @@ def experiment_cost(name: str, exp: Mapping[str, Any]) -> Cost:
         cost.add(_sharpness_cost(exp["sharpness"], runs, seeds, fwd, sz, pts))
     if "connectivity" in exp:
         cost.add(_connectivity_cost(exp["connectivity"], runs, fwd, sz, pts))
+    uncounted = sorted(set(exp) - COUNTED_KEYS)
+    if uncounted:
+        cost.notes.append(f"not counted: {', '.join(uncounted)}")
     return cost
 
 
@@ -329,8 +336,8 @@ def _fmt_flops(x: float) -> str:
 
 
 def _fmt_range(lo_hi: tuple[float, ...]) -> str:
-    lo, hi = lo_hi[0], lo_hi[-1]
-    return _fmt_flops(lo) if lo == hi else f"{_fmt_flops(lo)} - {_fmt_flops(hi)}"
+    lo, hi = _fmt_flops(lo_hi[0]), _fmt_flops(lo_hi[-1])
+    return lo if lo == hi else f"{lo} - {hi}"
 
 
 def markdown(rows: list[dict[str, Any]], scale_file: str, claims: Mapping[str, list[str]] | None = None,
@@ -368,6 +375,9 @@ def markdown(rows: list[dict[str, Any]], scale_file: str, claims: Mapping[str, l
     lines += [f"| **total** | | | | | {sum(r['runs'] for r in rows)} | "
               f"{_fmt_flops(sum(r['training'] for r in rows))} | {_fmt_flops(sum(r['analyses'] for r in rows))} | "
               f"**{gpu_hours(total, tflops):,.0f}** |", ""]
+    notes = [f"* `{r['experiment']}`: " + "; ".join(r["notes"]) for r in rows if r["notes"]]
+    if notes:
+        lines += ["Notes:", "", *notes, ""]
     return "\n".join(lines)
 
 
