@@ -114,3 +114,33 @@ def small_dag(tmp_path_factory):
     proc = snakemake(workdir, "--cores", "2", "--configfile", str(cfg))
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return workdir, cfg
+
+
+# ---------------------------------------------------------------- the benchmark suite (tests/benchmarks) -------
+# Marked `benchmark` and deselected unless the -m expression names it: `pytest -m benchmark tests/benchmarks`.
+# (The hooks live here, not in a tests/benchmarks/conftest.py: a second module named `conftest` would shadow
+# this one for the test modules that import from it.)
+BENCHMARKS = ROOT / "tests" / "benchmarks"
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m filters on the marker added here
+def pytest_collection_modifyitems(config, items):
+    wanted = "benchmark" in (config.option.markexpr or "")
+    keep, drop = [], []
+    for item in items:
+        if BENCHMARKS in Path(str(item.fspath)).resolve().parents:
+            item.add_marker(pytest.mark.benchmark)
+            (keep if wanted else drop).append(item)
+        else:
+            keep.append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    lines = getattr(sys.modules.get("benchutil"), "RATIOS", [])  # tests/benchmarks/benchutil.py's record()
+    if lines:
+        terminalreporter.section("losslab benchmark ratios (measured in this run)")
+        for line in lines:
+            terminalreporter.write_line(line)

@@ -22,12 +22,11 @@ import time
 import numpy as np
 import torch
 
-from benchutil import power_iteration_deflated, record
+from benchutil import best_seconds, power_iteration_deflated, record
 from losslab.data import prepare
 from losslab.hessian import HVP_METHOD, HVP_METHODS, TrainingLoss, lanczos
 from losslab.models import build, count_parameters
 from losslab.train import Recipe, fit
-from timing import best_seconds
 
 K, TOL, SEED = 5, 1e-3, 0
 

@@ -23,13 +23,12 @@ import numpy as np
 import pytest
 import torch
 
-from benchutil import loss_landscape_loop, record
+from benchutil import best_seconds, loss_landscape_loop, pin_malloc, record
 from losslab.data import prepare
 from losslab.directions import random_directions
 from losslab.models import build, count_parameters
 from losslab.params import flatten
 from losslab.surfaces import evaluators_for, surface_2d
-from timing import best_seconds, pin_malloc
 
 SETUPS = {
     "mnist1d-resnet20": ({"name": "mnist1d", "n_train": 1000}, {"name": "resnet", "depth": 20, "width": 8}),

@@ -18,13 +18,12 @@ import time
 import pytest
 import torch
 
-from benchutil import bare_training, record
+from benchutil import bare_training, best_seconds, record
 from losslab.data import prepare
 from losslab.evaluate import evaluate
 from losslab.models import build, count_parameters
 from losslab.optim import make_optimizer
 from losslab.train import Recipe, batching, fit
-from timing import best_seconds
 
 SETUPS = {
     "cnn-b32": ({"name": "convnet", "channels": [16, 32], "hidden": [64]},
