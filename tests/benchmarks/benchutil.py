@@ -23,7 +23,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from losslab.hessian import HessianOperator
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-from timing import best_seconds, pin_malloc  # noqa: E402,F401 (shared with benchmarks/pattern_speed.py)
+from timing import best_seconds, median_ratio, pin_malloc, round_seconds  # noqa: E402,F401 (shared with benchmarks/pattern_speed.py)
 
 RATIOS: list[str] = []
 
