@@ -41,14 +41,14 @@ import time
 from pathlib import Path
 
 IDLE_SECONDS = 60.0
-PRELOAD = ("torch", "torch.func", "torch.optim", "numpy", "scipy.sparse.linalg", "scipy.optimize", "h5py",
-           "yaml", "matplotlib.pyplot", "snakemake.script", "losslab.runtime", "losslab.config",
+PRELOAD = ("torch", "torch.func", "torch.optim", "torch._dynamo", "numpy", "scipy.sparse.linalg", "scipy.optimize",
+           "h5py", "yaml", "matplotlib.pyplot", "snakemake.script", "losslab.runtime", "losslab.config",
            "losslab.io", "losslab.data", "losslab.models", "losslab.optim", "losslab.evaluate", "losslab.train",
            "losslab.claims", "losslab.report", "losslab.figures", "losslab.params", "losslab.directions",
            "losslab.surfaces", "losslab.landscape", "losslab.landscape_plots", "losslab.hessian",
            "losslab.curves", "losslab.patterns", "losslab.ingredients", "losslab.skip_connections",
            "losslab.sharpness", "losslab.spectra", "losslab.connectivity", "losslab.pattern_claims",
-           "losslab.toys")
+           "losslab.toys", "losslab.lecture")
 
 STARTED_ENV = "LOSSLAB_JOB_STARTED"  # when the job's process started (set by losslab.jobserver.delegate)
 
