@@ -142,3 +142,15 @@ def test_the_socket_names_the_code_it_serves(tmp_path, monkeypatch):
     monkeypatch.setenv("LOSSLAB_JOB_SERVER_DIR", str(tmp_path))
     assert jobserver.socket_path() == tmp_path / f"losslab-{os.getuid()}-{jobserver.fingerprint()}.sock"
     assert jobserver.fingerprint() == jobserver.fingerprint()
+
+
+def test_every_workflow_script_hands_its_job_to_the_server_first():
+    """The delegation must come before the script's own imports, or torch is imported anyway."""
+    from pathlib import Path
+
+    scripts = sorted((Path(__file__).parents[1] / "workflow" / "scripts").glob("*.py"))
+    assert scripts
+    for script in scripts:
+        code = [line for line in script.read_text().splitlines()
+                if line.startswith(("import ", "from "))]
+        assert code[0].startswith("from losslab.jobserver import delegate; delegate(__real_file__)"), script

@@ -1,4 +1,5 @@
 """Verdict, table and figure of a lecture-family training claim (losslab.lecture), from the finished runs."""
+from losslab.jobserver import delegate; delegate(__real_file__)  # noqa: E402,E702,F821 (see losslab.jobserver)
 from pathlib import Path
 
 from losslab import lecture

@@ -1,5 +1,6 @@
 """Verdict, table and figure of Li et al.'s width claim: the ratio maps and trajectory PCA of the width sweep's
 runs (losslab.skip_connections.width_analysis), then the claim (width_nonconvexity)."""
+from losslab.jobserver import delegate; delegate(__real_file__)  # noqa: E402,E702,F821 (see losslab.jobserver)
 from pathlib import Path
 
 from losslab import skip_connections
