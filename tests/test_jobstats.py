@@ -37,3 +37,21 @@ def test_seconds_and_start_up_per_family(tmp_path):
     text = jobstats.table(fams)
     assert "| train | 2 | 30.0 | 75% | 2.5 | 8% |" in text
     assert "| **all** | 4 | 40.0 | 100% | 3.0 | 8% |" in text
+
+
+def test_every_rule_writes_a_benchmark_file_that_names_its_rule():
+    """benchmarks/<rule>/... (claims: benchmarks/claims/<claim id>), so that jobstats can name the family."""
+    import re
+    from pathlib import Path
+
+    rules_dir = Path(__file__).parents[1] / "workflow" / "rules"
+    seen = 0
+    for smk in sorted(rules_dir.glob("*.smk")):
+        parts = re.split(r"(?m)^[ \t]*rule (\w+):\n", smk.read_text())
+        for name, body in zip(parts[1::2], parts[2::2]):
+            seen += 1
+            m = re.search(r"benchmark:\s*\n\s*f\"\{R\}/benchmarks/([^/\"]+)", body)
+            assert m, f"{smk.name}: rule {name} has no benchmark file under {{R}}/benchmarks/"
+            first = m.group(1).split(".")[0]
+            assert first in (name, "claims", "train"), f"{smk.name}: rule {name} benchmarks under {first}/"
+    assert seen >= 40

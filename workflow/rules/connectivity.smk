@@ -79,9 +79,9 @@ rule curve:
         pair="[A-Za-z0-9_]+",
         kind="bezier|polychain",
     log:
-        f"{LOGS}/curves/{{experiment}}/{{pair}}/{{kind}}.log",
+        f"{LOGS}/curve/{{experiment}}/{{pair}}/{{kind}}.log",
     benchmark:
-        f"{R}/benchmarks/curves/{{experiment}}/{{pair}}/{{kind}}.tsv"
+        f"{R}/benchmarks/curve/{{experiment}}/{{pair}}/{{kind}}.tsv"
     threads: job_threads("curve")
     resources:
         **job_resources("curve"),

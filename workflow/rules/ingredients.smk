@@ -27,6 +27,8 @@ rule ablation_claim:
         scale=SCALE,
     log:
         f"{LOGS}/claims/resnet56-ingredient-ablation.log",
+    benchmark:
+        f"{R}/benchmarks/claims/resnet56-ingredient-ablation.tsv"
     resources:
         **job_resources("ablation_claim"),
     script:
@@ -43,6 +45,8 @@ rule sgd_vs_gd_claim:
         scale=SCALE,
     log:
         f"{LOGS}/claims/bottou-sgd-beats-gd.log",
+    benchmark:
+        f"{R}/benchmarks/claims/bottou-sgd-beats-gd.tsv"
     resources:
         **job_resources("sgd_vs_gd_claim"),
     script:

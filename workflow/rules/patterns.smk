@@ -48,9 +48,9 @@ if PAT is not None:
             data_dir=CFG.get("data_dir"),
             resources=CFG.get("resources", "resources"),
         log:
-            f"{LOGS}/patterns/{{arch}}/{{pattern}}.log",
+            f"{LOGS}/mpo_fit/{{arch}}/{{pattern}}.log",
         benchmark:
-            f"{R}/benchmarks/patterns/{{arch}}/{{pattern}}.tsv"
+            f"{R}/benchmarks/mpo_fit/{{arch}}/{{pattern}}.tsv"
         threads: job_threads("mpo_fit")
         resources:
             **job_resources("mpo_fit"),
@@ -67,6 +67,8 @@ if PAT is not None:
             scale=SCALE,
         log:
             f"{LOGS}/claims/mpo-arbitrary-patterns.log",
+        benchmark:
+            f"{R}/benchmarks/claims/mpo-arbitrary-patterns.tsv"
         resources:
             **job_resources("mpo_pictures_claim"),
         script:
@@ -83,6 +85,8 @@ if PAT is not None:
             scale=SCALE,
         log:
             f"{LOGS}/claims/mpo-bn-harder-to-fit.log",
+        benchmark:
+            f"{R}/benchmarks/claims/mpo-bn-harder-to-fit.tsv"
         resources:
             **job_resources("mpo_bn_claim"),
         script:

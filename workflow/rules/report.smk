@@ -20,6 +20,8 @@ rule report:
         scale=SCALE,
     log:
         f"{LOGS}/report.log",
+    benchmark:
+        f"{R}/benchmarks/report.tsv"
     script:
         "../scripts/report.py"
 
@@ -34,5 +36,7 @@ rule figures:
         scale=SCALE,
     log:
         f"{LOGS}/figures.log",
+    benchmark:
+        f"{R}/benchmarks/figures.tsv"
     script:
         "../scripts/figures.py"

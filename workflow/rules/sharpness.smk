@@ -153,9 +153,9 @@ rule keskar_interpolation:
         resources=CFG.get("resources", "resources"),
         progress=CFG.get("progress", False),
     log:
-        f"{LOGS}/interpolation/{{experiment}}.log",
+        f"{LOGS}/keskar_interpolation/{{experiment}}.log",
     benchmark:
-        f"{R}/benchmarks/interpolation/{{experiment}}.tsv"
+        f"{R}/benchmarks/keskar_interpolation/{{experiment}}.tsv"
     threads: job_threads("keskar_interpolation")
     resources:
         **job_resources("keskar_interpolation"),

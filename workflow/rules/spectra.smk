@@ -209,6 +209,8 @@ rule ratio_map_figure:
     params:
         scale=SCALE,
     log:
-        f"{LOGS}/figures/{{experiment}}/ratio_map.log",
+        f"{LOGS}/ratio_map_figure/{{experiment}}/ratio_map.log",
+    benchmark:
+        f"{R}/benchmarks/ratio_map_figure/{{experiment}}/ratio_map.tsv"
     script:
         "../scripts/ratio_map.py"

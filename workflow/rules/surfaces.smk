@@ -52,9 +52,9 @@ rule surface_shard:
         resources=CFG.get("resources", "resources"),
         progress=CFG.get("progress", False),
     log:
-        f"{LOGS}/surface/{{experiment}}/{{variant}}/seed{{seed}}.shard{{shard}}.log",
+        f"{LOGS}/surface_shard/{{experiment}}/{{variant}}/seed{{seed}}.shard{{shard}}.log",
     benchmark:
-        f"{R}/benchmarks/surface/{{experiment}}/{{variant}}/seed{{seed}}.shard{{shard}}.tsv"
+        f"{R}/benchmarks/surface_shard/{{experiment}}/{{variant}}/seed{{seed}}.shard{{shard}}.tsv"
     threads: job_threads("surface_shard")
     resources:
         **job_resources("surface_shard"),
@@ -118,7 +118,9 @@ rule surface_figures:
     wildcard_constraints:
         kind="surface|pca_surface",
     log:
-        f"{LOGS}/figures/{{experiment}}/{{variant}}/seed{{seed}}/{{kind}}.log",
+        f"{LOGS}/surface_figures/{{experiment}}/{{variant}}/seed{{seed}}/{{kind}}.log",
+    benchmark:
+        f"{R}/benchmarks/surface_figures/{{experiment}}/{{variant}}/seed{{seed}}/{{kind}}.tsv"
     script:
         "../scripts/surface_figures.py"
 
@@ -130,7 +132,9 @@ rule trajectory_figure:
         png=f"{R}/surfaces/{{experiment}}/{{variant}}/seed{{seed}}/figures/trajectory.png",
         pdf=f"{R}/surfaces/{{experiment}}/{{variant}}/seed{{seed}}/figures/trajectory.pdf",
     log:
-        f"{LOGS}/figures/{{experiment}}/{{variant}}/seed{{seed}}/trajectory.log",
+        f"{LOGS}/trajectory_figure/{{experiment}}/{{variant}}/seed{{seed}}/trajectory.log",
+    benchmark:
+        f"{R}/benchmarks/trajectory_figure/{{experiment}}/{{variant}}/seed{{seed}}/trajectory.tsv"
     script:
         "../scripts/surface_figures.py"
 
@@ -146,6 +150,8 @@ rule skip_depth_claim:
         scale=SCALE,
     log:
         f"{LOGS}/claims/li-skip-depth-chaos.log",
+    benchmark:
+        f"{R}/benchmarks/claims/li-skip-depth-chaos.tsv"
     resources:
         **job_resources("skip_depth_claim"),
     script:

@@ -20,6 +20,8 @@ if "tanh-toy-surface" in TOYS:
             **toy_params("tanh-toy-surface"),
         log:
             f"{LOGS}/claims/tanh-toy-surface.log",
+        benchmark:
+            f"{R}/benchmarks/claims/tanh-toy-surface.tsv"
         resources:
             **job_resources("tanh_toy_claim"),
         script:
@@ -35,6 +37,8 @@ if "saddles-dominate-high-dim" in TOYS:
             **toy_params("saddles-dominate-high-dim"),
         log:
             f"{LOGS}/claims/saddles-dominate-high-dim.log",
+        benchmark:
+            f"{R}/benchmarks/claims/saddles-dominate-high-dim.tsv"
         resources:
             **job_resources("saddles_claim"),
         script:
@@ -51,6 +55,8 @@ if "redundant-overparam-flatness" in TOYS:
             **toy_params("redundant-overparam-flatness"),
         log:
             f"{LOGS}/claims/redundant-overparam-flatness.log",
+        benchmark:
+            f"{R}/benchmarks/claims/redundant-overparam-flatness.tsv"
         resources:
             **job_resources("redundant_flatness_claim"),
         script:
@@ -67,6 +73,8 @@ if "wilson-adaptive-generalize-worse" in TOYS:
             **toy_params("wilson-adaptive-generalize-worse"),
         log:
             f"{LOGS}/claims/wilson-adaptive-generalize-worse.log",
+        benchmark:
+            f"{R}/benchmarks/claims/wilson-adaptive-generalize-worse.tsv"
         resources:
             **job_resources("wilson_toy_claim"),
         script:
