@@ -12,6 +12,9 @@ rule report:
     input:
         verdicts=lambda wc: [f"{claim_dir(c['id'])}/verdict.json" for c in implemented_claims()],
         registry=REGISTRY,
+        # index.md lists every figure outside the claims: they are inputs, else the list would depend on which
+        # jobs happened to finish first (two runs of the DAG gave different index.md files)
+        other_figures=lambda wc: surface_figures() + ratio_map_figures() + connectivity_planes(),
     output:
         md=f"{R}/report/claims.md",
         csv=f"{R}/report/claims.csv",
