@@ -25,7 +25,8 @@ Left out, with the reason:
   not outputs; the final weights they lead to are compared);
 * ``.snakemake_timestamp`` files (Snakemake's own marker of when a directory output was finished).
 
-No host names, dates or paths are stored in any result (the JSON comparison would catch them).
+No host names, dates or absolute paths are stored in any result (the two runs live in different directories:
+the comparison would catch them).
 """
 
 from __future__ import annotations
