@@ -123,7 +123,7 @@ def test_snakemake_figures_and_report_on_the_small_dag(small_dag, tmp_path):
     workdir, cfg = small_dag
     data_files = sorted((workdir / "results").rglob("*.data.json"))
     assert data_files, "the small DAG's claims store no figure data"
-    proc = snakemake(workdir, "--cores", "1", "--configfile", str(cfg), "figures")
+    proc = snakemake(workdir, "figures", "--cores", "1", "--configfile", str(cfg))  # --configfile takes 1+ values
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "figures" in proc.stdout + proc.stderr
     html = tmp_path / "report.html"
