@@ -135,7 +135,7 @@ def sgd_vs_gd(runs: Runs, histories: Mapping[str, Sequence[Sequence[Mapping[str,
     tables = write_table(rows, out_dir / "table", title=f"SGD vs GD ({scale} scale), test mistakes out of "
                          f"{test_n}; reported: Bottou 1991, out of an unknown test-set size")
 
-    curves = {v: [{"epoch": [r["epoch"] for r in h if r.get("test_acc") not in ("", None)],
+    curves = {v: [{"epoch": [int(r["epoch"]) for r in h if r.get("test_acc") not in ("", None)],
                    "err": [100 * (1 - float(r["test_acc"])) for r in h if r.get("test_acc") not in ("", None)]}
                   for h in histories[v]] for v in ("sgd", "gd")}
     data = {"scale": scale, "test_n": test_n, "labels": labels, "curves": curves, "mistakes": mistakes}
@@ -155,7 +155,7 @@ def plot_sgd_vs_gd(data: Mapping[str, Any], stem: str | Path) -> list[str]:
     mistakes = {v: np.asarray(m, dtype=float) for v, m in data["mistakes"].items()}
     fig, (ax1, ax2) = figures.new_figure(ncols=2, width=10)
     for k, v in enumerate(("sgd", "gd")):
-        for i, c in enumerate(data["curves"][v]):  # epochs as the history CSV stores them
+        for i, c in enumerate(data["curves"][v]):
             ax1.plot(c["epoch"], c["err"], color=figures.COLORS[k], alpha=0.6, lw=1,
                      label=labels[v] if i == 0 else None)
     ax1.set_xlabel("epoch")
