@@ -48,7 +48,8 @@ with SnakemakeApi(OutputSettings()) as api:
             if hasattr(val, "is_evaluable"):  # snakemake >= 9: Resource objects
                 val = None if val.is_evaluable() else val.value
             res[key] = val if isinstance(val, (int, float, str)) else None
-        out[rule.name] = {"local": bool(wf.is_local(rule)), "resources": res}
+        # localrules (or no job at all, like `all`); wf.is_local() is True for every rule of a local run
+        out[rule.name] = {"local": rule.name in wf._localrules or bool(rule.norun), "resources": res}
 print("RULES=" + json.dumps(out))
 """
 
@@ -324,7 +325,7 @@ PartitionName={self.partition} Nodes={host} Default=YES MaxTime=INFINITE State=U
                 proc.wait(timeout=15)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # the daemons stop when this file's tests are done
 def local_slurm():
     reason = _install_slurm()
     if reason:
@@ -392,8 +393,7 @@ def test_smoke_dag_part_through_slurm_equals_a_local_run(small_dag, local_slurm,
            "--cores", cores,        # for the localrules (and grouped jobs) on this node
            "--jobs", "9",           # more than the node's CPUs: SLURM queues them and starts each at once
            "--retries", "0", "--slurm-keep-successful-logs",
-           "--slurm-init-seconds-before-status-checks", "1",
-           "--default-resources", f"slurm_partition={local_slurm.partition}"]
+           "--slurm-init-seconds-before-status-checks", "1"]  # the profile's partition: the default one
     t0 = time.monotonic()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=local_slurm.env, timeout=1000, check=False)
     wall = time.monotonic() - t0
@@ -409,6 +409,7 @@ def test_smoke_dag_part_through_slurm_equals_a_local_run(small_dag, local_slurm,
     n_jobs = submitted_job_count(proc.stdout + proc.stderr)
     ctld = (local_slurm.dir / "slurmctld.log").read_text()
     assert len(submitted) == n_jobs == ctld.count("_slurm_rpc_submit_batch_job"), (submitted, n_jobs)
+    assert set(re.findall(r"Partition=(\S+)", ctld)) == {local_slurm.partition}  # the cluster's default
 
     # the same numbers as the local small DAG, compared as tests/test_determinism.py compares two runs: JSON
     # line by line without the wall-clock fields, HDF5 datasets bitwise (NaN where NaN), other files byte for byte
