@@ -100,6 +100,13 @@ def without_timing(path: Path) -> dict:
     return {k: v for k, v in data.items() if k not in TIMING_FIELDS}
 
 
+def job_log(workdir: Path, tail: str) -> Path:
+    """The job's log, ``logs/smoke/<rule>/<tail>`` (found by its tail: the rule's folder name is the rule's)."""
+    found = [p for p in (workdir / "logs").rglob("*.log") if p.as_posix().endswith("/" + tail)]
+    assert len(found) == 1, found
+    return found[0]
+
+
 def log_says_resumed(log: Path) -> list[int]:
     """The epochs the job's log says it resumed at (losslab.train / losslab.curves log 'resumed ... at epoch k')."""
     return [int(line.rsplit("epoch", 1)[1]) for line in log.read_text().splitlines() if " resumed " in line]
@@ -128,7 +135,7 @@ def test_killed_training_job_resumes_bitwise(tmp_path):
     assert 1 <= killed_at < 12
 
     rerun_after_kill(tmp_path, target, cfg)
-    log = tmp_path / "logs" / "smoke" / "train" / "ablation" / "full.log"
+    log = job_log(tmp_path, "ablation/full.log")
     resumed = log_says_resumed(log)
     # the checkpoint read right after the kill, or a later one if the dying job still finished an epoch
     assert resumed and killed_at <= resumed[0] < 12, log.read_text()[-2000:]
@@ -212,7 +219,7 @@ def test_killed_curve_training_job_resumes_bitwise(tmp_path):
     assert 1 <= killed_at < 10
 
     rerun_after_kill(tmp_path, target, cfg)
-    log = tmp_path / "logs" / "smoke" / "curves" / "connectivity" / "w025" / "bezier.log"
+    log = job_log(tmp_path, "connectivity/w025/bezier.log")
     resumed = log_says_resumed(log)
     assert resumed and killed_at <= resumed[0] < 10, log.read_text()[-2000:]
     assert_state_equal(torch.load(out / "curve.pt", weights_only=True), straight_curve)
