@@ -9,18 +9,17 @@ Compared, for every file under ``results/smoke/`` of either run (the two runs mu
 files):
 
 * ``.json`` (metrics.json, verdict.json, train.json, lr_search.json, figure data, ...), ``.csv`` (table.csv,
-  history.csv, claims.csv), ``.md`` (table.md, claims.md), ``.pt``, ``.png``, ``.pdf``: byte for byte, except
-  the lines of the wall-clock fields below in JSON files;
+  history.csv, claims.csv), ``.md`` (table.md, claims.md), ``.pt``, ``.png``, ``.pdf``: byte for byte;
 * ``.h5`` (surfaces, directions, curves, spectra): every dataset bitwise (NaN where NaN) and every attribute
   (HDF5 files record their datasets' creation times, so their bytes differ even when every value is equal);
 * ``.npz`` (pattern maps): every array bitwise (zip members carry the time they were written).
 
 Left out, with the reason:
 
-* JSON keys ``wall_seconds`` (training metrics.json, curve train.json), ``fit_seconds``,
-  ``fit_seconds_total``, ``eval_seconds`` (pattern metrics.json), ``cpu_seconds`` (fge.json): they measure
-  time, not results; no number derived from them enters a table or a verdict (checked below: the tables
-  and verdicts are compared whole);
+* ``*.timing.json``: the clock readings of a record (``wall_seconds``, ``fit_seconds``, ...; written beside
+  it by ``losslab.io.write_record`` so that the record itself is byte-identical); they measure time, not
+  results, and no number derived from them enters a table or a verdict (the tables and verdicts are compared
+  whole);
 * ``benchmarks/`` (Snakemake's seconds and memory per job) and ``checkpoints/`` (internal resumable state,
   not outputs; the final weights they lead to are compared);
 * ``.snakemake_timestamp`` files (Snakemake's own marker of when a directory output was finished).
@@ -31,7 +30,6 @@ the comparison would catch them).
 
 from __future__ import annotations
 
-import re
 import shutil
 from pathlib import Path
 
@@ -43,8 +41,6 @@ from conftest import snakemake
 
 pytestmark = pytest.mark.dag
 
-TIMING_KEYS = ("wall_seconds", "fit_seconds", "fit_seconds_total", "eval_seconds", "cpu_seconds")
-TIMING_LINE = re.compile(r'^\s*"(%s)": ' % "|".join(TIMING_KEYS))
 SKIP_DIRS = ("benchmarks", "checkpoints")
 SKIP_NAMES = (".snakemake_timestamp",)
 BYTES = {".json", ".csv", ".md", ".pt", ".png", ".pdf", ".tsv", ".txt"}
@@ -53,7 +49,7 @@ BYTES = {".json", ".csv", ".md", ".pt", ".png", ".pdf", ".tsv", ".txt"}
 def result_files(root: Path) -> list[str]:
     return sorted(str(p.relative_to(root)) for p in root.rglob("*")
                   if p.is_file() and p.relative_to(root).parts[0] not in SKIP_DIRS and p.name not in SKIP_NAMES
-                  and not p.name.startswith("."))
+                  and not p.name.startswith(".") and not p.name.endswith(".timing.json"))
 
 
 def h5_contents(path: Path) -> dict[str, object]:
@@ -90,15 +86,11 @@ def differences(a_root: Path, b_root: Path) -> list[str]:
     for rel in sorted(set(a_files) & set(b_files)):
         a, b = a_root / rel, b_root / rel
         suffix = a.suffix
-        if suffix == ".json":
-            la = [l for l in a.read_text().splitlines() if not TIMING_LINE.match(l)]
-            lb = [l for l in b.read_text().splitlines() if not TIMING_LINE.match(l)]
-            if la != lb:
-                diff = next(f"{x!r} != {y!r}" for x, y in zip(la + [""], lb + [""]) if x != y)
-                problems.append(f"{rel}: {diff}")
-        elif suffix in BYTES:
+        if suffix in BYTES:
             if a.read_bytes() != b.read_bytes():
-                problems.append(f"{rel}: bytes differ")
+                la, lb = a.read_text(errors="replace").splitlines(), b.read_text(errors="replace").splitlines()
+                diff = next((f"{x!r} != {y!r}" for x, y in zip(la + [""], lb + [""]) if x != y), "")
+                problems.append(f"{rel}: bytes differ {diff[:200]}")
         elif suffix == ".h5":
             ca, cb = h5_contents(a), h5_contents(b)
             if ca.keys() != cb.keys():
@@ -132,15 +124,16 @@ def test_the_small_dag_twice_gives_byte_identical_results(small_dag, tmp_path):
 
 
 def test_the_comparison_sees_a_changed_number(tmp_path):
-    """The comparison itself: a timing line is ignored, any other changed byte or array value is reported."""
+    """The comparison itself: a timing file is ignored, any other changed byte or array value is reported."""
     a, b = tmp_path / "a", tmp_path / "b"
     for root, acc, secs, val in ((a, "0.5", "1.0", 1.0), (b, "0.5", "2.0", 1.0)):
         (root / "runs").mkdir(parents=True)
-        (root / "runs" / "metrics.json").write_text(f'{{\n  "test_acc": {acc},\n  "wall_seconds": {secs}\n}}\n')
+        (root / "runs" / "metrics.json").write_text(f'{{\n  "test_acc": {acc}\n}}\n')
+        (root / "runs" / "metrics.timing.json").write_text(f'{{\n  "wall_seconds": {secs}\n}}\n')
         with h5py.File(root / "runs" / "s.h5", "w") as f:
             f["loss"] = np.array([val, np.nan])
     assert differences(a, b) == []
-    (b / "runs" / "metrics.json").write_text('{\n  "test_acc": 0.50000001,\n  "wall_seconds": 2.0\n}\n')
+    (b / "runs" / "metrics.json").write_text('{\n  "test_acc": 0.50000001\n}\n')
     with h5py.File(b / "runs" / "s.h5", "w") as f:
         f["loss"] = np.array([np.nextafter(1.0, 2.0), np.nan])
     assert sorted(p.split(":")[0] for p in differences(a, b)) == ["runs/metrics.json", "runs/s.h5"]

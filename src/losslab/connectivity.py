@@ -269,7 +269,7 @@ def train_pair_curve(run_a: Mapping[str, Any], run_b: Mapping[str, Any], pair: M
               "wall_seconds": state["wall"], "num_parameters": int(w0.numel()),
               "distance": float((w1.double() - w0.double()).norm()), "history": state["history"],
               "versions": versions()}
-    lio.write_json(out_json, record)
+    lio.write_record(out_json, record)
     return record
 
 
@@ -404,7 +404,7 @@ def fge_of_runs(run: Mapping[str, Any], run_dir: str | os.PathLike, seeds: Seque
         lio.save_torch(out_dir / f"seed{seed}.pt", torch.stack(snaps))
         record["seeds"][str(seed)] = {"start": str(start), "start_sha256": lio.file_hash(start),
                                       "snapshots": len(snaps), "cpu_seconds": time.process_time() - t0}
-    lio.write_json(out_dir / "fge.json", record)
+    lio.write_record(out_dir / "fge.json", record)
     return record
 
 

@@ -86,6 +86,32 @@ def write_json(path: str | os.PathLike, obj: Any) -> None:
     write_text(path, text + "\n")
 
 
+TIMING_KEYS = ("wall_seconds", "fit_seconds", "fit_seconds_total", "eval_seconds", "cpu_seconds")
+
+
+def write_record(path: str | os.PathLike, record: Mapping[str, Any]) -> None:
+    """Write a run's record as JSON without its clock readings (:data:`TIMING_KEYS`, at any depth), which go to
+    ``<stem>.timing.json`` beside it: the record itself is byte-identical between two runs of the same job."""
+    path = Path(path)
+
+    def split(obj: Any) -> tuple[Any, Any]:
+        if isinstance(obj, Mapping):
+            kept, timing = {}, {}
+            for k, v in obj.items():
+                if k in TIMING_KEYS:
+                    timing[k] = v
+                    continue
+                kept[k], t = split(v)
+                if t:
+                    timing[k] = t
+            return kept, timing
+        return obj, None
+
+    kept, timing = split(record)
+    write_json(path, kept)
+    write_json(path.with_name(path.stem + ".timing.json"), timing)
+
+
 def read_json(path: str | os.PathLike) -> Any:
     path = Path(path)
     try:

@@ -146,7 +146,7 @@ def run_job(job: Mapping[str, Any], seeds: Sequence[int], out_dir: str | Path, c
             "n_params": count_parameters(model), "batchnorm": has_batchnorm(model),
             "model": dict(job["model"]), "mpo": asdict(config), **metrics,
         }
-        lio.write_json(seed_dir / "metrics.json", record)
+        lio.write_record(seed_dir / "metrics.json", record)
         log.info("%s %s seed %d: %d steps (%.1f s fit, %.1f s maps); test acc black %.3f white %.3f, gap %.3f, "
                  "train/test corr %.3f%s", job["architecture"], job["pattern_key"], seed, state["step"], t1 - t0,
                  t2 - t1, metrics["test_black_acc"], metrics["test_white_acc"], metrics["test_acc_gap"],

@@ -4,9 +4,10 @@ A *run* is ``{"dataset": ..., "model": ..., "recipe": ...}`` plus a seed. :func:
 writes, atomically, into ``out_dir``:
 
 * ``model.pt``: the final ``state_dict`` (load with ``weights_only=True``);
-* ``metrics.json``: final train/test loss and accuracy, epochs, wall seconds, the full run spec, seed,
+* ``metrics.json``: final train/test loss and accuracy, epochs, the full run spec, seed,
   package versions, and ``diverged`` (true when the loss became NaN or infinite: training stops there and
-  the run is reported, not crashed);
+  the run is reported, not crashed); its wall-clock seconds go to ``metrics.timing.json`` so that
+  ``metrics.json`` is byte-identical between two runs;
 * ``history.csv``: one row per epoch.
 
 Into ``ckpt_dir`` it writes ``<run key>.pt`` after every epoch (model, optimizer, RNG states, history, wall time).
@@ -388,5 +389,5 @@ def train_run(run: Mapping[str, Any], seed: int, out_dir: str | os.PathLike, ckp
     columns = ["epoch", "lr", "batch_loss", "train_loss", "train_acc", "test_loss", "test_acc"]
     lio.write_csv(out_dir / "history.csv", [{c: r.get(c, "") for c in columns} for r in state["history"]],
                   columns)
-    lio.write_json(out_dir / "metrics.json", metrics)
+    lio.write_record(out_dir / "metrics.json", metrics)
     return metrics
