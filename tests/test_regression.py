@@ -67,14 +67,38 @@ def test_a_changed_recipe_fails_the_comparison_and_names_the_numbers(small_dag, 
     assert proc.returncode == 0
 
 
+SKIP_FULL = pytest.mark.skipif(os.environ.get("LOSSLAB_SKIP_FULL_SMOKE") == "1", reason="LOSSLAB_SKIP_FULL_SMOKE=1")
+
+
+@pytest.fixture(scope="module")
+def full_smoke(tmp_path_factory):
+    """The whole smoke DAG from scratch (2 cores, 1 torch thread per job)."""
+    root = tmp_path_factory.mktemp("full_smoke")
+    proc = snakemake(root, "--cores", "2")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return root / "results" / "smoke"
+
+
 @pytest.mark.dag
-@pytest.mark.skipif(os.environ.get("LOSSLAB_SKIP_FULL_SMOKE") == "1", reason="LOSSLAB_SKIP_FULL_SMOKE=1")
-def test_smoke_dag_reproduces_the_committed_baseline(tmp_path):
+@SKIP_FULL
+def test_smoke_dag_reproduces_the_committed_baseline(full_smoke):
     """The whole smoke DAG from scratch, compared with results/baselines/smoke.json: every number within
     rtol 1e-6 and every verdict exactly. After an intended change, update the baseline with
     `python -m losslab.regression update results/smoke results/baselines/smoke.json`."""
+    baseline = json.loads((ROOT / "results" / "baselines" / "smoke.json").read_text())
+    problems = compare(baseline, collect(full_smoke))
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.dag
+@SKIP_FULL
+def test_the_whole_smoke_dag_twice_gives_byte_identical_results(full_smoke, tmp_path):
+    """A second run of the whole smoke DAG, compared file by file with the first as tests/test_determinism.py
+    compares two small runs: metrics, tables, verdicts, the report, weights and figures byte for byte, HDF5 and
+    npz arrays bitwise (only clock readings, Snakemake's benchmarks and internal checkpoints are left out)."""
+    from test_determinism import differences
+
     proc = snakemake(tmp_path, "--cores", "2")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    baseline = json.loads((ROOT / "results" / "baselines" / "smoke.json").read_text())
-    problems = compare(baseline, collect(tmp_path / "results" / "smoke"))
-    assert not problems, "\n".join(problems)
+    problems = differences(full_smoke, tmp_path / "results" / "smoke")
+    assert not problems, f"{len(problems)} differences between two runs:\n  " + "\n  ".join(problems[:40])
