@@ -36,6 +36,12 @@ BN_POLICIES = ("running", "recompute", "batch")
 MANY_METHODS = ("auto", "loop", "vmap")
 AUTOCAST_DTYPES = {None: None, "none": None, "bf16": torch.bfloat16}  # PointEvaluator(autocast=...)
 
+def _full_precision(out: torch.Tensor) -> torch.Tensor:
+    """Autocast's half-precision logits as float32 (losses are summed in float32); float32 and float64 as they
+    are (the exact Hessians of the tests run in float64)."""
+    return out.float() if out.dtype in (torch.bfloat16, torch.float16) else out
+
+
 _BatchNorm = nn.modules.batchnorm._BatchNorm  # BatchNorm1d/2d/3d and SyncBatchNorm
 _CONV_TYPES = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 
@@ -274,7 +280,7 @@ class PointEvaluator:
     def outputs(self, vec: torch.Tensor) -> torch.Tensor:
         """The network's outputs (logits) on ``x`` at the flat vector ``vec``, under the BN policy
         (``recompute``: statistics recomputed at ``vec``, shared with sibling evaluators)."""
-        return self.apply(vec, lambda net: torch.cat([net(self.x[s]).float()
+        return self.apply(vec, lambda net: torch.cat([_full_precision(net(self.x[s]))
                                                       for s in chunks(len(self.y), self.chunk)]))
 
     def apply(self, vec: torch.Tensor, fn: Callable[[nn.Module], Any],
@@ -353,7 +359,7 @@ class PointEvaluator:
         """Summed loss and number of correct predictions of ``net`` over ``(x, y)``, chunk by chunk."""
         total, correct = 0.0, 0
         for s in chunks(len(self.y), self.chunk):
-            out = net(self.x[s]).float()  # a no-op in float32; autocast's bfloat16 logits are summed in float32
+            out = _full_precision(net(self.x[s]))
             total += float(self._crit(out, self.y[s]).sum())
             correct += int((out.argmax(-1) == self.y[s]).sum())
         return total, correct
@@ -396,7 +402,7 @@ class PointEvaluator:
 
     def _evaluate_vmap(self, stacked: torch.Tensor) -> list[LossAcc]:
         def sums(vec: torch.Tensor, xb: torch.Tensor, yb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            out = self._call(self._params(vec), self._buffers, lambda net: net(xb)).float()
+            out = _full_precision(self._call(self._params(vec), self._buffers, lambda net: net(xb)))
             return self._crit(out, yb).sum(), (out.argmax(-1) == yb).sum()
 
         batched = vmap(sums, in_dims=(0, None, None))
