@@ -352,15 +352,9 @@ def plane_data(plane_h5: str | os.PathLike, curve_file: str | os.PathLike, quant
             "curve": curves.curve_coordinates(curve, points), "points": s.extra["point_coordinates"]}
 
 
-def draw_plane(ax, plane_h5: str | os.PathLike, curve_file: str | os.PathLike, quantity: str = "train_loss",
-               points: int = 61) -> None:
-    """Contours of ``quantity`` (``train_loss``, ``test_loss``, ``train_err``, ``test_err``) on a curve's plane
-    with the curve (solid), the segment (dashed) and ``w0``, ``w1``, the bend drawn in."""
-    draw_plane_data(ax, plane_data(plane_h5, curve_file, quantity, points))
-
-
 def draw_plane_data(ax, d: Mapping[str, Any]) -> None:
-    """:func:`draw_plane` from :func:`plane_data`'s plain data."""
+    """Contours of :func:`plane_data`'s quantity on a curve's plane with the curve (solid), the segment (dashed)
+    and ``w0``, ``w1``, the bend drawn in."""
     figures, plots = _plotting()
     split, what = d["quantity"].split("_")
     z = np.asarray(d["z"], float)

@@ -30,7 +30,6 @@ class Family:
     jobs: int = 0
     seconds: float = 0.0
     startup: float = 0.0
-    startup_jobs: int = 0
 
 
 def rule_families(rules_dir: Path) -> dict[str, str]:
@@ -69,7 +68,6 @@ def summarize(results: Path, logs: Path | None = None, rules_dir: Path | None = 
                 continue
             fam = fams[_family(f.relative_to(logs), rules, claims)]
             fam.startup += float(found[-1])  # the last run's (logs are appended to across reruns)
-            fam.startup_jobs += 1
     return dict(fams)
 
 

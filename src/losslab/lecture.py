@@ -38,10 +38,6 @@ def _metric(runs: Sequence[Mapping[str, Any]], key: str) -> list[float]:
     return [math.nan if r.get("diverged") else float(r[key]) for r in runs]
 
 
-def _diverged(runs: Runs) -> int:
-    return sum(bool(r.get("diverged")) for rs in runs.values() for r in rs)
-
-
 def two_roles(runs: Runs, is_treatment: Callable[[Mapping[str, Any]], bool], what: str) -> tuple[str, str]:
     """``(baseline, treatment)`` variants of a two-arm experiment, told apart by ``is_treatment(metrics)``."""
     treated = [v for v, rs in runs.items() if is_treatment(rs[0])]
