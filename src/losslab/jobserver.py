@@ -41,14 +41,9 @@ import time
 from pathlib import Path
 
 IDLE_SECONDS = 60.0
+# imported by the server before it forks (and every module of losslab itself: see `serve`)
 PRELOAD = ("torch", "torch.func", "torch.optim", "torch._dynamo", "numpy", "scipy.sparse.linalg", "scipy.optimize",
-           "h5py", "yaml", "matplotlib.pyplot", "snakemake.script", "losslab.runtime", "losslab.config",
-           "losslab.io", "losslab.data", "losslab.models", "losslab.optim", "losslab.evaluate", "losslab.train",
-           "losslab.claims", "losslab.report", "losslab.figures", "losslab.params", "losslab.directions",
-           "losslab.surfaces", "losslab.landscape", "losslab.landscape_plots", "losslab.hessian",
-           "losslab.curves", "losslab.patterns", "losslab.ingredients", "losslab.skip_connections",
-           "losslab.sharpness", "losslab.spectra", "losslab.connectivity", "losslab.pattern_claims",
-           "losslab.toys", "losslab.lecture")
+           "h5py", "yaml", "matplotlib.pyplot", "snakemake.script")
 
 STARTED_ENV = "LOSSLAB_JOB_STARTED"  # when the job's process started (set by losslab.jobserver.delegate)
 
@@ -163,7 +158,10 @@ def serve(path: Path, idle: float = IDLE_SECONDS) -> None:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         return  # another server holds this path
-    for name in PRELOAD:
+    import pkgutil
+
+    package = Path(__file__).resolve().parent
+    for name in (*PRELOAD, *(f"losslab.{m.name}" for m in pkgutil.iter_modules([str(package)]))):
         try:
             importlib.import_module(name)
         except Exception as e:  # a missing optional module only makes its jobs import it themselves
