@@ -126,3 +126,84 @@ def test_bf16_evaluate_many_vmap_path(digits):
 def test_unknown_autocast_is_refused(digits):
     with pytest.raises(ValueError, match="unknown autocast 'fp8'"):
         PointEvaluator(torch.nn.Linear(64, 10), digits.x_test.flatten(1), digits.y_test, autocast="fp8")
+
+
+# ---------------------------------------------------------------- the job's placement -----------------------
+
+def test_placement_defaults_to_the_cpu_in_float32_and_placed_restores_it():
+    assert runtime.placement() == runtime.Placement(torch.device("cpu"), None)
+    with runtime.placed("meta", "bf16") as where:
+        assert runtime.placement() is where and where.device == torch.device("meta") and where.autocast == "bf16"
+    assert runtime.placement() == runtime.Placement()
+    with pytest.raises(runtime.DeviceError, match="autocast 'fp16' is not allowed"):
+        with runtime.placed("cpu", "fp16"):
+            pass
+
+
+def test_start_job_sets_the_placement_from_the_config(tmp_path):
+    """The config's ``device`` and ``eval_autocast``, read once at the job's door, hold for every evaluator
+    the job builds (run in a copied context: the test leaves the process's placement alone)."""
+    import contextvars
+
+    def job():
+        runtime.start_job(tmp_path / "job.log", 1, {"device": "cpu", "eval_autocast": "bf16"})
+        return runtime.placement()
+
+    assert contextvars.copy_context().run(job) == runtime.Placement(torch.device("cpu"), "bf16")
+    assert "evaluations on cpu (autocast bf16)" in (tmp_path / "job.log").read_text()
+    assert runtime.placement() == runtime.Placement()
+    with pytest.raises(runtime.DeviceError, match="config key 'eval_autocast'"):
+        contextvars.copy_context().run(runtime.start_job, None, 1, {"eval_autocast": "fp8"})
+
+
+@pytest.mark.parametrize("bn", ["running", "recompute", "batch"])
+def test_evaluators_hold_network_and_data_on_the_placement_device(digits, bn):
+    """On the ``meta`` device (shapes without values: the CPU's stand-in for a GPU here) an evaluator built
+    in the placement holds its network, buffers and data there, takes weight vectors from the CPU, and a
+    whole forward pass (with the BN policy's statistics pass) runs there without meeting a CPU tensor.
+    The caller's model stays where it was."""
+    model = _bn_convnet(digits)
+    w = flatten(model)
+    with runtime.placed("meta"):
+        ev = evaluators_for(model, digits, bn=bn, chunk=100)["test"]
+    assert ev.device == torch.device("meta")
+    assert {t.device.type for t in (ev.x, ev.y, ev.recompute_data, *ev._buffers.values())} == {"meta"}
+    assert {p.device.type for p in ev._runner.parameters()} == {"meta"}
+    assert ev.apply(w, lambda net: net(ev.x).shape) == (len(digits.y_test), digits.num_classes)
+    assert {p.device.type for p in model.parameters()} == {"cpu"}
+
+
+def test_evaluators_take_the_placement_autocast_unless_told(digits):
+    model = _bn_convnet(digits)
+    with runtime.placed("cpu", "bf16"):
+        assert evaluators_for(model, digits)["train"].autocast == "bf16"
+        assert evaluators_for(model, digits, autocast=None)["train"].autocast is None
+        assert PointEvaluator(model, digits.x_test, digits.y_test).autocast is None  # Hessians stay exact
+    assert evaluators_for(model, digits)["train"].autocast is None
+    assert "device" not in evaluators_for(model, digits)["train"].fingerprint()  # CPU files are unchanged
+
+
+def test_prepare_run_builds_the_model_on_the_placement_device():
+    from losslab.train import prepare_run
+
+    run = {"dataset": {"name": "digits", "n_train": 50, "n_test": 20}, "model": {"name": "mlp", "widths": [8]},
+           "recipe": {"epochs": 1}}
+    with runtime.placed("meta"):
+        model, data, _ = prepare_run(run, 0)
+    assert {p.device.type for p in model.parameters()} == {"meta"}
+    assert data.device == torch.device("cpu")  # fit moves the data to the model, once
+    model, _, _ = prepare_run(run, 0)
+    assert {p.device.type for p in model.parameters()} == {"cpu"}
+
+
+def test_every_workflow_script_gives_start_job_the_config():
+    """The config's device and autocast reach every job: each script passes ``sm.config`` to start_job."""
+    import ast
+
+    missing = []
+    for script in sorted((ROOT / "workflow" / "scripts").glob("*.py")):
+        calls = [n for n in ast.walk(ast.parse(script.read_text())) if isinstance(n, ast.Call)
+                 and getattr(n.func, "id", None) == "start_job"]
+        if not calls or not all(len(c.args) >= 3 or any(k.arg == "config" for k in c.keywords) for c in calls):
+            missing.append(script.name)
+    assert not missing, f"scripts that do not pass the config to start_job: {missing}"

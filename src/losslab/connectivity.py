@@ -642,7 +642,7 @@ def plot_gotmare(data: Mapping[str, Any], stem: str | os.PathLike) -> list[str]:
 
 def iterate_segments(runs: Mapping[str, tuple[Mapping[str, Any], str | os.PathLike]], seeds: Sequence[int],
                      epochs: Sequence[int], points: int, *, bn: str = "recompute", n_train: int | None = None,
-                     n_test: int | None = None, data_dir: str | None = None,
+                     n_test: int | None = None, chunk: int = 250, data_dir: str | None = None,
                      resources: str = "resources") -> list[IterateSegment]:
     """For each ``role -> (run spec, run directory)`` and seed, the train/test loss on the segment between the
     snapshots of consecutive ``epochs`` (:func:`curves.evaluate_segment`)."""
@@ -655,7 +655,7 @@ def iterate_segments(runs: Mapping[str, tuple[Mapping[str, Any], str | os.PathLi
             vecs = [_flat_of(model, f) for f in files]
             for i in range(len(epochs) - 1):
                 ev = curves.evaluate_segment(vecs[i], vecs[i + 1], model, data, points,
-                                             loss=run["recipe"].get("loss", "ce"), bn=bn)
+                                             loss=run["recipe"].get("loss", "ce"), bn=bn, chunk=chunk)
                 out.append(IterateSegment(role, seed, (epochs[i], epochs[i + 1]), ev))
     return out
 
@@ -824,7 +824,8 @@ def plot_width(data: Mapping[str, Any], stem: str | os.PathLike) -> list[str]:
 # ---------------------------------------------------------------- the trivial scaling path ----------------
 
 def scaling_claim(model: nn.Module, data: Prepared, ts: Sequence[float], check: Mapping[str, Any], scale: str,
-                  out_dir: str | os.PathLike, loss: str = "ce", claim_id: str = SCALING) -> ClaimResult:
+                  out_dir: str | os.PathLike, loss: str = "ce", claim_id: str = SCALING,
+                  chunk: int = 250) -> ClaimResult:
     """Garipov et al.'s trivial path (A.8) from ``model``'s weights: labels, loss and error at each t of
     ``ts`` (in (0, 1], including 1)."""
     out_dir = Path(out_dir)
@@ -832,7 +833,7 @@ def scaling_claim(model: nn.Module, data: Prepared, ts: Sequence[float], check: 
     if ts[0] <= 0 or ts[-1] != 1.0:
         raise ValueError(f"{claim_id}: the t grid must lie in (0, 1] and end at 1, got {ts[0]}..{ts[-1]}")
     path = curves.scaling_path(model, ts)
-    evs = evaluators_for(model, data, loss=loss, bn="running")
+    evs = evaluators_for(model, data, loss=loss, bn="running", chunk=chunk)
     res = {s: ev.evaluate_many(path) for s, ev in evs.items()}
     labels = {s: [curves.logits_at(ev, v).argmax(-1) for v in path] for s, ev in evs.items()}
     same = {s: all(torch.equal(lab, labels[s][-1]) for lab in labels[s]) for s in evs}
@@ -1015,12 +1016,13 @@ def plot_fge(data: Mapping[str, Any], stem: str | os.PathLike) -> list[str]:
 def ensemble_inputs(run: Mapping[str, Any], run_dir: str | os.PathLike, fge_dir: str | os.PathLike,
                     seeds: Sequence[int], *, curve_file: str | os.PathLike | None = None,
                     curve_ts: Sequence[float] = (), bn: str = "recompute", n_test: int | None = None,
-                    data_dir: str | None = None, resources: str = "resources") -> EnsembleInputs:
+                    chunk: int = 250, data_dir: str | None = None, resources: str = "resources") -> EnsembleInputs:
     """Test-set softmax outputs of the run's final models, its FGE snapshots and the networks along a curve,
     BN statistics recomputed per network from the training inputs."""
     model, data = load_trained(run, weights_file(run_dir, seeds[0]), data_dir, resources)
     data = evaluation_data(data, {"n_test": n_test})
-    test = evaluators_for(model, data, loss=run["recipe"].get("loss", "ce"), bn=bn, splits=("test",))["test"]
+    test = evaluators_for(model, data, loss=run["recipe"].get("loss", "ce"), bn=bn, chunk=chunk,
+                          splits=("test",))["test"]
     finals = {s: _flat_of(model, weights_file(run_dir, s)) for s in seeds}
     single = {s: curves.member_probabilities(test, [finals[s]]) for s in seeds}
     fge = {s: curves.member_probabilities(test, list(lio.load_torch(Path(fge_dir) / f"seed{s}.pt"))) for s in seeds}
@@ -1103,7 +1105,7 @@ def run_sgdr(job: ClaimJob) -> ClaimResult:
     runs = {role: (job.runs[s[role]], job.run_dir(s[role])) for role in ("sgdr", "step")}
     segments = iterate_segments(runs, job.seeds, s["epochs"], int(s.get("points", job.curves["points"])),
                                 bn=job.curves["bn"], n_train=job.curves["n_train"], n_test=job.curves["n_test"],
-                                data_dir=job.data_dir, resources=job.resources)
+                                chunk=int(job.curves["chunk"]), data_dir=job.data_dir, resources=job.resources)
     return sgdr_claim(segments, job.check, job.scale, job.out_dir, claim_id=job.claim["id"])
 
 
@@ -1115,7 +1117,8 @@ def run_scaling(job: ClaimJob) -> ClaimResult:
     from .landscape import grid
 
     return scaling_claim(model, data, grid(job.settings["t"]), job.check, job.scale, job.out_dir,
-                         loss=run["recipe"].get("loss", "ce"), claim_id=job.claim["id"])
+                         loss=run["recipe"].get("loss", "ce"), claim_id=job.claim["id"],
+                         chunk=int(job.curves["chunk"]))
 
 
 def run_fge(job: ClaimJob) -> ClaimResult:
@@ -1123,7 +1126,8 @@ def run_fge(job: ClaimJob) -> ClaimResult:
     curve_ts = np.linspace(0.0, 1.0, int(s["curve"]["points"])).tolist()
     inputs = ensemble_inputs(job.runs[s["variant"]], job.run_dir(s["variant"]), job.files("fge")[0], job.seeds,
                              curve_file=job.files("curve")[0], curve_ts=curve_ts, bn=job.curves["bn"],
-                             n_test=job.curves["n_test"], data_dir=job.data_dir, resources=job.resources)
+                             n_test=job.curves["n_test"], chunk=int(job.curves["chunk"]), data_dir=job.data_dir,
+                             resources=job.resources)
     return fge_claim(inputs, job.check, job.scale, job.out_dir, claim_id=job.claim["id"])
 
 

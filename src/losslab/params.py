@@ -31,6 +31,7 @@ from torch import nn
 from torch.func import functional_call, vmap
 
 from .evaluate import LOSSES, LossAcc, per_sample_loss
+from .runtime import placement
 
 BN_POLICIES = ("running", "recompute", "batch")
 MANY_METHODS = ("auto", "loop", "vmap")
@@ -206,13 +207,18 @@ class PointEvaluator:
     otherwise (vmap over convolution weights, or batched matmuls of wider nets, are slower than a loop).
 
     ``autocast="bf16"`` runs the forward passes under ``torch.autocast`` with bfloat16 on the data's device
-    (CPU or GPU; the losses are summed in float32); the default ``None`` is exact float32. The data stay
-    where they are given: put them on the model's device once (:meth:`losslab.data.Prepared.to`).
+    (CPU or GPU; the losses are summed in float32); the default ``None`` is exact float32.
+
+    ``device`` is where the evaluator's private copy of the network and its data live (moved there once, at
+    construction; default: the job's :func:`losslab.runtime.placement`, the CPU unless the config names a GPU).
+    Weight vectors are given and results returned where the caller keeps them (the CPU): each point's vector
+    is moved to the device for its pass, and gradients flow back through that move.
     """
 
     def __init__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss: str = "ce",
                  bn: str = "running", chunk: int = 250, recompute_data: torch.Tensor | None = None,
-                 many: str = "auto", points_per_call: int = 8, autocast: str | None = None):
+                 many: str = "auto", points_per_call: int = 8, autocast: str | None = None,
+                 device: str | torch.device | None = None):
         if loss not in LOSSES:
             raise ValueError(f"unknown loss {loss!r}; known: {list(LOSSES)}")
         if bn not in BN_POLICIES:
@@ -226,13 +232,15 @@ class PointEvaluator:
         self.autocast = AUTOCAST_DTYPES[autocast] and autocast
         self.layout = ParamLayout.of(model)
         self.loss, self.bn, self.chunk, self.points_per_call = loss, bn, chunk, points_per_call
-        self.x, self.y = x, y
-        self.recompute_data = x if recompute_data is None else recompute_data
-        self._runner = _Runner(copy.deepcopy(model).eval())
+        self.device = placement().device if device is None else torch.device(device)
+        self.x, self.y = x.to(self.device), y.to(self.device)
+        self.recompute_data = self.x if recompute_data is None else recompute_data.to(self.device)
+        self._runner = _Runner(copy.deepcopy(model).eval()).to(self.device)
         self._names = tuple(f"{_Runner.PREFIX}{n}" for n in self.layout.names)
         self._bn_modules = [m for m in self._runner.modules() if isinstance(m, _BatchNorm)]
         self._tied = has_tied_weights(model)  # untying costs ~0.1 ms a call: only when needed
-        self._buffers: TensorDict = {f"{_Runner.PREFIX}{n}": b.detach().clone() for n, b in model.named_buffers()}
+        self._buffers: TensorDict = {f"{_Runner.PREFIX}{n}": b.detach().to(self.device, copy=True)
+                                     for n, b in model.named_buffers()}
         self._scratch: TensorDict = {n: b.clone() for n, b in self._buffers.items()}  # written by "batch"
         self._crit: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = per_sample_loss(loss)
         self._cache = _StatsCache()
@@ -256,7 +264,7 @@ class PointEvaluator:
         if len(x) != len(y):
             raise ValueError(f"x has {len(x)} samples but y has {len(y)}")
         other = copy.copy(self)
-        other.x, other.y = x, y
+        other.x, other.y = x.to(self.device), y.to(self.device)
         other.__dict__.pop("_data_digest", None)
         return other
 
@@ -281,7 +289,7 @@ class PointEvaluator:
         """The network's outputs (logits) on ``x`` at the flat vector ``vec``, under the BN policy
         (``recompute``: statistics recomputed at ``vec``, shared with sibling evaluators)."""
         return self.apply(vec, lambda net: torch.cat([_full_precision(net(self.x[s]))
-                                                      for s in chunks(len(self.y), self.chunk)]))
+                                                      for s in chunks(len(self.y), self.chunk)])).to(vec.device)
 
     def apply(self, vec: torch.Tensor, fn: Callable[[nn.Module], Any],
               buffers: TensorDict | None = None) -> Any:
@@ -331,6 +339,8 @@ class PointEvaluator:
                  "recompute_data_sha256": tensor_digest(self.recompute_data) if self.bn == "recompute" else None}
         if self.autocast:  # only when set: float32 fingerprints (and the files that store them) are unchanged
             found["autocast"] = self.autocast
+        if self.device.type != "cpu":  # likewise: a GPU's sums differ in the last bits from the CPU's
+            found["device"] = self.device.type
         return found
 
     # ------------------------------------------------------------ internals
@@ -348,12 +358,12 @@ class PointEvaluator:
     def _call(self, params: TensorDict, buffers: TensorDict, fn: Callable[[nn.Module], Any]) -> Any:
         """``fn(net)`` with the network's parameters and buffers replaced by these (one functional_call)."""
         if self.autocast:
-            with torch.autocast(self.x.device.type, dtype=AUTOCAST_DTYPES[self.autocast]):
+            with torch.autocast(self.device.type, dtype=AUTOCAST_DTYPES[self.autocast]):
                 return functional_call(self._runner, (params, buffers), (fn,), tie_weights=self._tied)
         return functional_call(self._runner, (params, buffers), (fn,), tie_weights=self._tied)
 
     def _params(self, vec: torch.Tensor) -> TensorDict:
-        return dict(zip(self._names, self.layout.split(vec)))
+        return dict(zip(self._names, self.layout.split(vec.to(self.device))))
 
     def _sums(self, net: nn.Module) -> tuple[float, int]:
         """Summed loss and number of correct predictions of ``net`` over ``(x, y)``, chunk by chunk."""
@@ -409,7 +419,7 @@ class PointEvaluator:
         totals, corrects = [0.0] * len(stacked), [0] * len(stacked)
         with torch.no_grad():
             for s in chunks(len(self.y), self.chunk):
-                loss_sums, correct_sums = batched(stacked, self.x[s], self.y[s])
+                loss_sums, correct_sums = batched(stacked.to(self.device), self.x[s], self.y[s])
                 totals = [t + float(v) for t, v in zip(totals, loss_sums)]
                 corrects = [c + int(v) for c, v in zip(corrects, correct_sums)]
         return [self._result(t, c) for t, c in zip(totals, corrects)]

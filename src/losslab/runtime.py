@@ -1,21 +1,35 @@
 """Job-level set-up shared by every workflow script: logging to the job's log file, the thread count, and the
-device and evaluation precision the config asks for (:func:`device_for`, :func:`autocast_for`)."""
+device and evaluation precision the config asks for (:func:`device_for`, :func:`autocast_for`).
+
+The device and precision of a job's evaluations are its :class:`Placement`, set once at the door by
+:func:`start_job` from the config (or, in a library session, by the :func:`placed` context manager). Every
+:class:`losslab.params.PointEvaluator` built without an explicit ``device`` holds its copy of the network and
+its data there, and :func:`losslab.surfaces.evaluators_for` takes the evaluation autocast from it: surfaces,
+interpolations, curves, MPO planes and Hessians all follow the config's ``device`` and ``eval_autocast``
+without each analysis passing them down. Weight vectors, directions and results stay on the CPU; only the
+evaluator's network and data live on the device."""
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import sys
 import time
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 import torch
 
 from .jobserver import process_started  # noqa: E402 (torch-free; the job's process start)
 
 
-def start_job(log_path: str | Path | None, threads: int = 1) -> logging.Logger:
-    """Log to ``log_path`` (and stderr), fix torch's thread count (results differ bitwise between counts)."""
+def start_job(log_path: str | Path | None, threads: int = 1,
+              config: Mapping[str, Any] | None = None) -> logging.Logger:
+    """Log to ``log_path`` (and stderr), fix torch's thread count (results differ bitwise between counts) and,
+    given the workflow ``config``, the job's evaluation :class:`Placement` (its ``device`` and
+    ``eval_autocast`` keys, checked here, before any compute)."""
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if log_path:
         Path(log_path).parent.mkdir(parents=True, exist_ok=True)
@@ -25,7 +39,11 @@ def start_job(log_path: str | Path | None, threads: int = 1) -> logging.Logger:
     logging.getLogger("fontTools").setLevel(logging.WARNING)  # matplotlib's PDF backend is chatty at INFO
     torch.set_num_threads(int(threads))
     log = logging.getLogger("losslab.job")
-    log.info("torch %s, %d thread(s)", torch.__version__, torch.get_num_threads())
+    if config is not None:
+        _PLACEMENT.set(Placement(device_for(config), autocast_for(config)))
+    where = placement()
+    log.info("torch %s, %d thread(s), evaluations on %s (autocast %s)", torch.__version__,
+             torch.get_num_threads(), where.device, where.autocast or "none")
     # read by losslab.jobstats: the share of a run spent starting processes
     log.info("job start-up: %.2f s", max(0.0, time.time() - process_started()))
     return log
@@ -64,3 +82,32 @@ def autocast_for(config: Mapping[str, Any] | str | None = None) -> str | None:
         raise DeviceError(f"config key 'eval_autocast': {choice!r} is not allowed; allowed values: "
                           f"{list(AUTOCASTS)}")
     return None if choice == "none" else choice
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a job's evaluations run: the ``device`` of the evaluators' network and data, and the ``autocast``
+    of surface-type evaluations (None: exact float32; Hessians are always exact)."""
+
+    device: torch.device = torch.device("cpu")
+    autocast: str | None = None
+
+
+_PLACEMENT: contextvars.ContextVar[Placement] = contextvars.ContextVar("losslab_placement", default=Placement())
+
+
+def placement() -> Placement:
+    """The current evaluation placement (the CPU and float32 unless a job or :func:`placed` set another)."""
+    return _PLACEMENT.get()
+
+
+@contextmanager
+def placed(device: str | torch.device = "cpu", autocast: str | None = None) -> Iterator[Placement]:
+    """Run evaluations built inside the block on ``device`` with ``autocast`` (``None`` or ``"bf16"``)."""
+    if autocast not in (None, *AUTOCASTS[1:]):
+        raise DeviceError(f"autocast {autocast!r} is not allowed; allowed values: None, {list(AUTOCASTS[1:])}")
+    token = _PLACEMENT.set(Placement(torch.device(device), autocast))
+    try:
+        yield _PLACEMENT.get()
+    finally:
+        _PLACEMENT.reset(token)

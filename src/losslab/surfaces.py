@@ -43,6 +43,7 @@ from .data import Prepared
 from .directions import Directions, orthogonalize
 from .evaluate import LossAcc
 from .params import PointEvaluator, tensor_digest
+from .runtime import placement
 
 log = logging.getLogger(__name__)
 
@@ -66,11 +67,14 @@ class Evaluator(Protocol):
 
 
 def evaluators_for(model: nn.Module, data: Prepared, *, loss: str = "ce", bn: str = "running",
-                   chunk: int = 250, many: str = "auto", autocast: str | None = None,
+                   chunk: int = 250, many: str = "auto", autocast: str | None = "placement",
                    splits: Sequence[str] = SPLITS) -> dict[str, PointEvaluator]:
     """``split -> evaluator`` for ``data``'s train and/or test split; with ``bn="recompute"`` both use the
     training inputs for the BN statistics, computed once per point. ``autocast``: see
-    :class:`~losslab.params.PointEvaluator` (:func:`losslab.runtime.autocast_for` reads it from the config)."""
+    :class:`~losslab.params.PointEvaluator`; the default ``"placement"`` takes the job's (the config's
+    ``eval_autocast``, see :func:`losslab.runtime.placement`). The evaluators run on the placement's device."""
+    if autocast == "placement":
+        autocast = placement().autocast
     train = PointEvaluator(model, data.x_train, data.y_train, loss=loss, bn=bn, chunk=chunk,
                            recompute_data=data.x_train, many=many, autocast=autocast)
     made = {"train": train, "test": train.with_data(data.x_test, data.y_test)}

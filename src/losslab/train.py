@@ -38,6 +38,7 @@ from .data import Prepared, prepare
 from .evaluate import LOSSES, evaluate, per_sample_loss
 from .models import build
 from .optim import OPTIMIZERS, RecipeError, lr_at, make_optimizer
+from .runtime import placement
 
 log = logging.getLogger(__name__)
 
@@ -308,16 +309,17 @@ def read_history(seed_dir: str | os.PathLike) -> list[dict[str, str]]:
         return list(csv.DictReader(fh))
 
 
-def prepare_run(run: Mapping[str, Any], seed: int, data_dir: str | None = None,
-                resources: str = "resources") -> tuple[nn.Module, Prepared, Recipe]:
-    """Data, freshly initialised model (seeded) and recipe of a run spec."""
+def prepare_run(run: Mapping[str, Any], seed: int, data_dir: str | None = None, resources: str = "resources",
+                device: str | torch.device | None = None) -> tuple[nn.Module, Prepared, Recipe]:
+    """Data, freshly initialised model (seeded; on ``device``, default the job's
+    :func:`losslab.runtime.placement`: :func:`fit` then moves the data there too) and recipe of a run spec."""
     recipe = Recipe.from_mapping(run.get("recipe", {}))
     data = prepare(run["dataset"], data_dir=data_dir, resources=resources)
     torch.manual_seed(seed)
     model = build(run["model"], data.input_shape, data.num_classes)
     if recipe.init_from:
         lio.load_state_dict(model, recipe.init_from)
-    return model, data, recipe
+    return model.to(placement().device if device is None else device), data, recipe
 
 
 def holdout(data: Prepared, fraction: float, seed: int = 0) -> Prepared:
@@ -358,14 +360,12 @@ def train_run(run: Mapping[str, Any], seed: int, out_dir: str | os.PathLike, ckp
               progress: bool = False, on_epoch_end: Callable[[int, dict], None] | None = None,
               device: str | torch.device | None = None) -> dict:
     """Train one run with one seed; write model.pt, metrics.json and history.csv into ``out_dir``. ``device``
-    (from :func:`losslab.runtime.device_for`) is where the model and the data live; default the CPU."""
+    is where the model and the data live; default the job's (:func:`losslab.runtime.placement`)."""
     _set_threads(threads)
     out_dir = Path(out_dir)
     # the checkpoint is keyed by what the run is: an edited recipe never resumes a stale checkpoint
     ckpt_path = Path(ckpt_dir) / f"{run_key(run, seed)}.pt"
-    model, data, recipe = prepare_run(run, seed, data_dir, resources)
-    if device is not None:
-        model.to(device)
+    model, data, recipe = prepare_run(run, seed, data_dir, resources, device)
     state = fit(model, data, recipe, seed, ckpt_path=ckpt_path, out_dir=out_dir, progress=progress,
                 on_epoch_end=on_epoch_end)
     final = state["history"][-1] if state["history"] else {}

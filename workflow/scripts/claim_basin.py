@@ -9,7 +9,7 @@ from losslab.runtime import start_job
 from losslab.train import read_runs
 
 sm = snakemake  # noqa: F821 (provided by Snakemake)
-log = start_job(sm.log[0], sm.threads)
+log = start_job(sm.log[0], sm.threads, sm.config)
 claim, scale = sm.params.claim, sm.params.scale
 lines = {seed: spectra.basin_line(sm.params.run, lb / "model.pt", Path(sm.input.sb) / lb.name / "model.pt",
                                   sm.params.settings, Path(sm.output.lines) / f"{lb.name}.h5",

@@ -6,7 +6,7 @@ from losslab import connectivity as conn
 from losslab.runtime import start_job
 
 sm = snakemake  # noqa: F821 (provided by Snakemake)
-log = start_job(sm.log[0])
+log = start_job(sm.log[0], config=sm.config)
 claim = sm.params.claim
 if claim["id"] not in conn.CLAIMS:
     raise ValueError(f"claim {claim['id']!r} is not a connectivity claim; known: {sorted(conn.CLAIMS)}")

@@ -8,7 +8,7 @@ from losslab.runtime import start_job
 from losslab.train import read_history, read_runs
 
 sm = snakemake  # noqa: F821 (provided by Snakemake)
-log = start_job(sm.log[0])
+log = start_job(sm.log[0], config=sm.config)
 claim, scale = sm.params.claim, sm.params.scale
 runs = {Path(d).name: read_runs(d) for d in sm.input.runs}
 out_dir = Path(sm.output.verdict).parent

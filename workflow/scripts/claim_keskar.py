@@ -8,7 +8,7 @@ from losslab.claims import check_for
 from losslab.runtime import start_job
 
 sm = snakemake  # noqa: F821 (provided by Snakemake)
-log = start_job(sm.log[0])
+log = start_job(sm.log[0], config=sm.config)
 claim, scale = sm.params.claim, sm.params.scale
 nets = {name: sharpness.load_net(spec) for name, spec in sm.params.nets.items()}
 result = sharpness.claim(claim["id"], nets, check_for(claim, scale), scale, Path(sm.output.verdict).parent)

@@ -9,7 +9,7 @@ from losslab.spectra import seed_dirs
 from losslab.train import read_history, read_runs
 
 sm = snakemake  # noqa: F821 (provided by Snakemake)
-log = start_job(sm.log[0])
+log = start_job(sm.log[0], config=sm.config)
 claim, scale = sm.params.claim, sm.params.scale
 dirs = dict(sm.params.runs)
 runs = {v: read_runs(d) for v, d in dirs.items()}

@@ -7,7 +7,7 @@ from losslab.claims import check_for
 from losslab.runtime import start_job
 
 sm = snakemake  # noqa: F821 (provided by Snakemake)
-log = start_job(sm.log[0])
+log = start_job(sm.log[0], config=sm.config)
 claim, scale = sm.params.claim, sm.params.scale
 check = check_for(claim, scale)
 out_dir = Path(sm.output.verdict).parent

@@ -9,7 +9,7 @@ from losslab.surfaces import read_surface
 from losslab.train import read_runs
 
 sm = snakemake  # noqa: F821 (provided by Snakemake)
-log = start_job(sm.log[0])
+log = start_job(sm.log[0], config=sm.config)
 claim, scale = sm.params.claim, sm.params.scale
 runs = {Path(d).name: read_runs(d) for d in sm.input.runs}
 # surfaces/<experiment>/<variant>/seed<k>/surface.h5: one surface per variant (the first seed listed)

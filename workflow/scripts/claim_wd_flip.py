@@ -9,7 +9,7 @@ from losslab.runtime import start_job
 from losslab.train import read_runs
 
 sm = snakemake  # noqa: F821 (provided by Snakemake)
-log = start_job(sm.log[0], sm.threads)
+log = start_job(sm.log[0], sm.threads, sm.config)
 claim, scale = sm.params.claim, sm.params.scale
 lines, alphas = {}, None
 for d in sm.input.runs:

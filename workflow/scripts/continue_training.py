@@ -5,7 +5,7 @@ from losslab.runtime import start_job
 from losslab.spectra import continue_runs
 
 sm = snakemake  # noqa: F821 (provided by Snakemake)
-log = start_job(sm.log[0], sm.threads)
+log = start_job(sm.log[0], sm.threads, sm.config)
 for m in continue_runs(sm.params.run, sm.input.start, sm.params.recipe, sm.params.seeds, sm.output[0],
                        sm.params.checkpoints, data_dir=sm.params.data_dir, resources=sm.params.resources,
                        threads=sm.threads, progress=sm.params.progress):

@@ -5,7 +5,7 @@ from losslab import connectivity as conn
 from losslab.runtime import start_job
 
 sm = snakemake  # noqa: F821 (provided by Snakemake)
-log = start_job(sm.log[0], sm.threads)
+log = start_job(sm.log[0], sm.threads, sm.config)
 pair = {"a": sm.params.a, "b": sm.params.b}
 res = conn.evaluate_pair_curve(sm.params.run_a, sm.input.curve, sm.params.settings, sm.output[0], pair=pair,
                                data_dir=sm.params.data_dir, resources=sm.params.resources)

@@ -7,7 +7,7 @@ from losslab import connectivity as conn
 from losslab.runtime import start_job
 
 sm = snakemake  # noqa: F821 (provided by Snakemake)
-log = start_job(sm.log[0], sm.threads)
+log = start_job(sm.log[0], sm.threads, sm.config)
 files = conn.pair_curve_plane(sm.params.run_a, sm.input.curve, sm.params.settings, sm.output.h5,
                               Path(sm.output.png).with_suffix(""), title=sm.params.title,
                               data_dir=sm.params.data_dir, resources=sm.params.resources,

@@ -7,7 +7,7 @@ from losslab import connectivity as conn
 from losslab.runtime import start_job
 
 sm = snakemake  # noqa: F821 (provided by Snakemake)
-log = start_job(sm.log[0], sm.threads)
+log = start_job(sm.log[0], sm.threads, sm.config)
 ends = {"a": conn.Endpoint.parse(sm.params.a), "b": conn.Endpoint.parse(sm.params.b)}
 run_dir = {Path(d).name: d for d in sm.input.runs}
 record = conn.train_pair_curve(

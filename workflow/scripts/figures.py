@@ -6,5 +6,5 @@ from losslab.report import regenerate
 from losslab.runtime import start_job
 
 sm = snakemake  # noqa: F821 (provided by Snakemake)
-log = start_job(sm.log[0])
+log = start_job(sm.log[0], config=sm.config)
 regenerate(sm.params.results, load_registry(sm.params.registry), sm.params.scale, log=log)

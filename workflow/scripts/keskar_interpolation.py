@@ -7,7 +7,7 @@ from losslab.runtime import start_job
 from losslab.sharpness import interpolate_pair
 
 sm = snakemake  # noqa: F821 (provided by Snakemake)
-log = start_job(sm.log[0], sm.threads)
+log = start_job(sm.log[0], sm.threads, sm.config)
 out = Path(sm.output[0])
 for seed in sm.params.seeds:
     s = interpolate_pair(sm.params.run, Path(sm.input.small) / f"seed{seed}" / "model.pt",

@@ -5,7 +5,7 @@ from losslab.pattern_claims import run_job
 from losslab.runtime import start_job
 
 sm = snakemake  # noqa: F821 (provided by Snakemake)
-log = start_job(sm.log[0], sm.threads)
+log = start_job(sm.log[0], sm.threads, sm.config)
 job = sm.params.job
 log.info("mpo %s / %s: seeds %s, mpo %s", job["architecture"], job["pattern_key"], list(sm.params.seeds), job["mpo"])
 run_job(job, sm.params.seeds, sm.output[0], sm.params.checkpoints, data_dir=sm.params.data_dir,

@@ -9,7 +9,7 @@ from losslab.surfaces import read_surface
 
 sm = snakemake  # noqa: F821 (provided by Snakemake)
 if sm.rule == "ratio_map":
-    log = start_job(sm.log[0], sm.threads)
+    log = start_job(sm.log[0], sm.threads, sm.config)
     wc = sm.wildcards
     surface = spectra.ratio_map_of_run(sm.params.run, Path(sm.input.run) / f"seed{wc.seed}" / "model.pt",
                                        sm.input.directions, sm.params.settings, sm.output[0],
@@ -18,7 +18,7 @@ if sm.rule == "ratio_map":
     log.info("ratio map %s: ratio %.3g .. %.3g, %d Hessian-vector products", sm.output[0], surface["ratio"].min(),
              surface["ratio"].max(), int(surface["products"].sum()))
 else:
-    log = start_job(sm.log[0])
+    log = start_job(sm.log[0], config=sm.config)
     # surfaces/<experiment>/<variant>/seed<k>/ratio_map.h5
     maps = {f"{Path(p).parent.parent.name} seed {Path(p).parent.name[4:]}": read_surface(p) for p in sm.input}
     files = spectra.plot_ratio_maps(maps, Path(sm.output.png).with_suffix(""),

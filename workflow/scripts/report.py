@@ -7,7 +7,7 @@ from losslab.report import build_report
 from losslab.runtime import start_job
 
 sm = snakemake  # noqa: F821 (provided by Snakemake)
-log = start_job(sm.log[0])
+log = start_job(sm.log[0], config=sm.config)
 results = {r["id"]: r for r in map(load_result, sm.input.verdicts)}
 counts = build_report(load_registry(sm.input.registry), results, Path(sm.output.md).parent, sm.params.scale,
                       results_dir=Path(sm.output.md).parent.parent)

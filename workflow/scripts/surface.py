@@ -8,7 +8,7 @@ from losslab.runtime import start_job
 from losslab.surfaces import merge_surfaces
 
 sm = snakemake  # noqa: F821 (provided by Snakemake)
-log = start_job(sm.log[0], sm.threads)
+log = start_job(sm.log[0], sm.threads, sm.config)
 model_path = Path(sm.input.run) / f"seed{sm.wildcards.seed}" / "model.pt"
 shards = list(getattr(sm.input, "shards", []))
 shard = int(sm.wildcards.shard) if "shard" in sm.wildcards.keys() else None

@@ -6,7 +6,7 @@ from losslab.landscape import plot_surface_file, plot_trajectory_file
 from losslab.runtime import start_job
 
 sm = snakemake  # noqa: F821 (provided by Snakemake)
-log = start_job(sm.log[0])
+log = start_job(sm.log[0], config=sm.config)
 wc = sm.wildcards
 title = f"{wc.experiment} {wc.variant} seed {wc.seed}"
 if sm.rule == "trajectory_figure":

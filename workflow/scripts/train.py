@@ -3,12 +3,11 @@ from losslab.jobserver import delegate; delegate(__real_file__)  # noqa: E402,E7
 from pathlib import Path
 
 from losslab import io as lio
-from losslab.runtime import device_for, start_job
+from losslab.runtime import start_job
 from losslab.train import select_lr, train_run
 
 sm = snakemake  # noqa: F821 (provided by Snakemake)
-log = start_job(sm.log[0], sm.threads)
-device = device_for(sm.config)  # `device` in the config: auto (a GPU where there is one), cpu, cuda
+log = start_job(sm.log[0], sm.threads, sm.config)  # the config's `device`: where models and data live
 out = Path(sm.output[0])
 run = dict(sm.params.run)
 common = dict(data_dir=sm.params.data_dir, resources=sm.params.resources)
@@ -20,6 +19,6 @@ if search:
     log.info("lr search selected lr %g", lr)
 for seed in sm.params.seeds:
     m = train_run(run, seed, out / f"seed{seed}", sm.params.checkpoints, threads=sm.threads,
-                  progress=sm.params.progress, device=device, **common)
+                  progress=sm.params.progress, **common)
     log.info("seed %d: train acc %.4f test acc %.4f diverged %s (%.1f s)", seed, m["train_acc"], m["test_acc"],
              m["diverged"], m["wall_seconds"])

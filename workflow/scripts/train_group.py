@@ -2,12 +2,11 @@
 from losslab.jobserver import delegate; delegate(__real_file__)  # noqa: E402,E702,F821 (see losslab.jobserver)
 from pathlib import Path
 
-from losslab.runtime import device_for, start_job
+from losslab.runtime import start_job
 from losslab.train import train_run
 
 sm = snakemake  # noqa: F821 (provided by Snakemake)
-log = start_job(sm.log[0], sm.threads)
-device = device_for(sm.config)  # `device` in the config: auto (a GPU where there is one), cpu, cuda
+log = start_job(sm.log[0], sm.threads, sm.config)  # the config's `device`: where models and data live
 out = Path(sm.output[0])
 common = dict(data_dir=sm.params.data_dir, resources=sm.params.resources)
 for name, variants in sm.params.runs.items():
@@ -16,6 +15,6 @@ for name, variants in sm.params.runs.items():
             raise ValueError(f"experiment {name!r}: lr_search is not supported in a group; train it without `group`")
         for seed in sm.params.seeds[name]:
             m = train_run(run, seed, out / name / variant / f"seed{seed}", f"{sm.params.checkpoints}/{name}/{variant}",
-                          threads=sm.threads, progress=sm.params.progress, device=device, **common)
+                          threads=sm.threads, progress=sm.params.progress, **common)
             log.info("%s/%s seed %d: train acc %.4f test acc %.4f epochs %d diverged %s (%.1f s)", name, variant,
                      seed, m["train_acc"], m["test_acc"], m["epochs"], m["diverged"], m["wall_seconds"])
