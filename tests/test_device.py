@@ -207,3 +207,13 @@ def test_every_workflow_script_gives_start_job_the_config():
         if not calls or not all(len(c.args) >= 3 or any(k.arg == "config" for k in c.keywords) for c in calls):
             missing.append(script.name)
     assert not missing, f"scripts that do not pass the config to start_job: {missing}"
+
+
+def test_mpo_cell_network_lives_on_the_placement_device(digits):
+    from losslab.patterns import CellNet
+
+    model = _bn_convnet(digits)
+    with runtime.placed("meta"):
+        net = CellNet(model)
+    assert net.device == torch.device("meta") and {p.device.type for p in net.net.parameters()} == {"meta"}
+    assert CellNet(model).device == torch.device("cpu")

@@ -50,6 +50,7 @@ from .data import Prepared
 from .evaluate import per_sample_loss
 from .optim import lr_at, make_optimizer
 from .params import ParamLayout, PointEvaluator, flatten, has_batchnorm, tensor_digest
+from .runtime import placement
 from .surfaces import Plane, Segment, Surface, evaluators_for, plane_surface, plane_through
 from .train import Recipe, batching, train_epoch
 
@@ -223,7 +224,8 @@ def fit_curve(curve: Curve, model: nn.Module, data: Prepared, recipe: Recipe, se
     ``weight_decay`` is Garipov et al.'s ``l2`` regulariser on the weights *at t*, the optimizer itself
     (``make_optimizer`` over the bends only) gets none. The learning rate follows
     ``curve_lr_at(recipe.schedule, ...)`` per step (any schedule of :mod:`losslab.optim`, or Garipov et al.'s
-    ``{"name": "garipov"}``). The network runs in train mode: BN layers normalise by the minibatch statistics (as in
+    ``{"name": "garipov"}``). The network and data live on the job's device (:func:`losslab.runtime.placement`),
+    the curve on the CPU: each step's ``phi(t)`` goes there and its gradient comes back. The network runs in train mode: BN layers normalise by the minibatch statistics (as in
     Garipov et al.'s curve code), no running statistics are kept (evaluate with ``bn="recompute"``), dropout
     is active. ``recipe.eval_every``, ``snapshots`` and ``init_from`` do not apply.
 
@@ -237,7 +239,9 @@ def fit_curve(curve: Curve, model: nn.Module, data: Prepared, recipe: Recipe, se
     layout = ParamLayout.of(model)
     if layout.size != curve.w0.numel():
         raise ValueError(f"the curve has {curve.w0.numel()} weights, the model {layout.size}")
-    net = _private_train_copy(model)
+    device = placement().device  # the network and data there (moved once); the curve's tensors stay on the CPU
+    net = _private_train_copy(model).to(device)
+    data = data.to(device)
     crit = per_sample_loss(recipe.loss)
     opt = make_optimizer([curve.bends], recipe.optimizer, recipe.lr, momentum=recipe.momentum, weight_decay=0.0)
     gen = torch.Generator().manual_seed(seed)
@@ -249,7 +253,7 @@ def fit_curve(curve: Curve, model: nn.Module, data: Prepared, recipe: Recipe, se
     def objective(xb: torch.Tensor, yb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         t = float(torch.rand((), generator=gen, dtype=torch.float64))
         phi = curve(t)
-        loss = crit(functional_call(net, layout.to_dict(phi), (xb,)), yb).mean()
+        loss = crit(functional_call(net, layout.to_dict(phi.to(device)), (xb,)), yb).mean()
         if not recipe.weight_decay:
             return loss, loss
         return loss, loss + 0.5 * recipe.weight_decay * phi.pow(2).sum()

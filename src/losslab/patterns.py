@@ -76,6 +76,7 @@ from . import io as lio
 from .data import Prepared, subset
 from .directions import orthogonalize
 from .params import ParamLayout, PointEvaluator, flatten, has_batchnorm, tensor_digest
+from .runtime import placement
 
 log = logging.getLogger(__name__)
 
@@ -221,11 +222,14 @@ def cell_objective(ce: torch.Tensor, black: torch.Tensor, cap: float) -> torch.T
 
 class CellNet:
     """The model evaluated at cell weights during optimisation: a private eval-mode copy (no dropout) whose
-    BN layers use each minibatch's own statistics and store none, so that cells can be ``torch.vmap``-ed."""
+    BN layers use each minibatch's own statistics and store none, so that cells can be ``torch.vmap``-ed.
+    The copy lives on ``device`` (default: the job's :func:`losslab.runtime.placement`); cells and minibatches
+    are moved there for a call and the results come back to the cells' device."""
 
-    def __init__(self, model: nn.Module, cap: float = 2.5):
+    def __init__(self, model: nn.Module, cap: float = 2.5, device: str | torch.device | None = None):
         self.layout = ParamLayout.of(model)
-        self.net = copy.deepcopy(model).eval()
+        self.device = placement().device if device is None else torch.device(device)
+        self.net = copy.deepcopy(model).eval().to(self.device)
         replace_all_batch_norm_modules_(self.net)
         self.cap = float(cap)
         self._grad = grad(self._term, has_aux=True)
@@ -262,11 +266,11 @@ class CellNet:
 
         ``loop`` takes one cell after another, ``vmap`` ``cells_per_call`` at a time; both hold one call's
         activations in memory at once."""
-        cells = cells.detach()
+        home = cells.device
+        cells, black, weight, xb, yb = (t.detach().to(self.device) for t in (cells, black, weight, xb, yb))
         if self.resolve(method) == "loop":
             parts = [self._one(cells[i], black[i], weight[i], xb, yb) for i in range(len(cells))]
-            g, ce, acc = (torch.stack(t) for t in zip(*parts))
-            return g, ce, acc
+            return tuple(torch.stack(t).to(home) for t in zip(*parts))
         gs, ces, accs = [], [], []
         step = max(1, cells_per_call)
         for start in range(0, len(cells), step):
@@ -275,7 +279,7 @@ class CellNet:
             gs.append(g)
             ces.append(ce)
             accs.append(acc)
-        return torch.cat(gs), torch.cat(ces).detach(), torch.cat(accs)
+        return torch.cat(gs).to(home), torch.cat(ces).detach().to(home), torch.cat(accs).to(home)
 
 
 def cell_throughput(plane: PatternPlane, model: nn.Module, x: torch.Tensor, y: torch.Tensor, n_cells: int = 16,
