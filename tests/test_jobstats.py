@@ -40,18 +40,22 @@ def test_seconds_and_start_up_per_family(tmp_path):
 
 
 def test_every_rule_writes_a_benchmark_file_that_names_its_rule():
-    """benchmarks/<rule>/... (claims: benchmarks/claims/<claim id>), so that jobstats can name the family."""
+    """benchmarks/<rule>/... (claims: benchmarks/claims/<claim id>), so that jobstats can name the family: each
+    .smk file has one benchmark file per rule that jobstats.rule_families finds in it, each under a rule of that
+    file (or claims/, or train/ for a continued training run)."""
     import re
+    from collections import Counter
     from pathlib import Path
 
     rules_dir = Path(__file__).parents[1] / "workflow" / "rules"
-    seen = 0
+    families = jobstats.rule_families(rules_dir)
+    assert len(families) >= 40
     for smk in sorted(rules_dir.glob("*.smk")):
-        parts = re.split(r"(?m)^[ \t]*rule (\w+):\n", smk.read_text())
-        for name, body in zip(parts[1::2], parts[2::2]):
-            seen += 1
-            m = re.search(r"benchmark:\s*\n\s*f\"\{R\}/benchmarks/([^/\"]+)", body)
-            assert m, f"{smk.name}: rule {name} has no benchmark file under {{R}}/benchmarks/"
-            first = m.group(1).split(".")[0]
-            assert first in (name, "claims", "train"), f"{smk.name}: rule {name} benchmarks under {first}/"
-    assert seen >= 40
+        rules = sorted(r for r, fam in families.items() if fam == smk.stem)
+        firsts = [m.split(".")[0] for m in
+                  re.findall(r"benchmark:\s*\n\s*f\"\{R\}/benchmarks/([^/\"]+)", smk.read_text())]
+        assert len(firsts) == len(rules), (f"{smk.name}: {len(rules)} rules {rules} but {len(firsts)} benchmark "
+                                           f"files under {{R}}/benchmarks/ {firsts}")
+        own = Counter(f for f in firsts if f not in ("claims", "train"))
+        assert set(own) <= set(rules), f"{smk.name}: benchmarks under {sorted(set(own) - set(rules))}/"
+        assert max(own.values(), default=1) == 1, f"{smk.name}: two rules benchmark under one name: {own}"

@@ -110,6 +110,13 @@ class ClaimResult:
         if self.verdict not in VERDICTS:
             raise ValueError(f"verdict must be one of {VERDICTS}, not {self.verdict!r}")
 
+    @classmethod
+    def from_comparison(cls, comp: Comparison, **fields: Any) -> ClaimResult:
+        """The result of a claim decided by the one paired comparison ``comp``: its verdict, ``comp`` as the
+        only comparison and its description as the notes; ``fields`` are the other fields (``id``, ``scale``,
+        ``rule``, ``measured``, ``n_seeds``, ``numbers``, ``figures``, ``tables``)."""
+        return cls(verdict=comp.verdict, comparisons=[comp], notes=comp.describe(), **fields)
+
     def write(self, path: str | Path) -> None:
         lio.write_json(path, asdict(self))
 

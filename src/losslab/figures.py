@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib
-import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -74,20 +73,6 @@ def save(fig, stem: str | Path) -> list[str]:
 DATA_SUFFIX = ".data.json"
 
 
-def _plain(obj: Any) -> Any:
-    if isinstance(obj, Mapping):
-        return {str(k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _plain(obj.tolist())
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, Path):
-        return str(obj)
-    return obj
-
-
 def render(plot: Callable[[Mapping[str, Any], Path], list[str]], data: Mapping[str, Any],
            stem: str | Path) -> list[str]:
     """Draw ``plot(data, stem)`` and store ``data`` as ``<stem>.data.json`` so that :func:`rerender` can draw
@@ -97,7 +82,7 @@ def render(plot: Callable[[Mapping[str, Any], Path], list[str]], data: Mapping[s
     if not plot.__module__.startswith("losslab.") or "<" in plot.__qualname__:
         raise ValueError(f"plot function {name} must be a module-level function of losslab")
     stem = Path(stem)
-    text = json.dumps({"plot": name, "data": _plain(data)}, indent=1, sort_keys=True)
+    text = lio.json_text({"plot": name, "data": data}, indent=1, keep_nan=True, str_keys=True)
     lio.write_text(stem.with_name(stem.name + DATA_SUFFIX), text)
     return plot(json.loads(text)["data"], stem)
 

@@ -143,9 +143,8 @@ def sgd_vs_gd(runs: Runs, histories: Mapping[str, Sequence[Sequence[Mapping[str,
 
     measured = (f"SGD {pm(mistakes['sgd'], 1, 1)} vs GD {pm(mistakes['gd'], 1, 1)} test mistakes "
                 f"(of {test_n})")
-    return ClaimResult(id=claim_id, scale=scale, verdict=comp.verdict, rule=check["rule"], measured=measured,
-                       n_seeds=len(seeds), comparisons=[comp], numbers=numbers, figures=figs, tables=tables,
-                       notes=comp.describe())
+    return ClaimResult.from_comparison(comp, id=claim_id, scale=scale, rule=check["rule"], measured=measured,
+                                       n_seeds=len(seeds), numbers=numbers, figures=figs, tables=tables)
 
 
 def plot_sgd_vs_gd(data: Mapping[str, Any], stem: str | Path) -> list[str]:

@@ -20,6 +20,7 @@ import zipfile
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
+import numpy as np
 import torch
 
 
@@ -58,8 +59,23 @@ def write_text(path: str | os.PathLike, text: str) -> None:
     write_bytes(path, text.encode("utf-8"))
 
 
-def _json_default(obj: Any) -> Any:
-    if isinstance(obj, torch.Tensor):
+def plain(obj: Any, *, keep_nan: bool = False, str_keys: bool = False) -> Any:
+    """``obj`` as plain JSON data: mappings as dicts, lists and tuples as lists, torch tensors and numpy arrays as
+    (nested) lists, numpy scalars as Python numbers and paths as strings; anything else as it is, for
+    ``json.dumps`` to take or refuse.
+
+    A NaN or infinite float becomes None (JSON has none: every reader can parse the file) unless ``keep_nan``
+    (figure data, read back by Python only); one inside a tensor or numpy value is passed on as it is. A key
+    becomes ``str(key)`` if ``str_keys``, otherwise only where JSON cannot take it (so ``json.dumps`` sorts
+    numbers as numbers)."""
+    if isinstance(obj, float):  # numpy.float64 too
+        return float(obj) if keep_nan or math.isfinite(obj) else None
+    if isinstance(obj, Mapping):
+        return {str(k) if str_keys or not (isinstance(k, (str, int, float, bool)) or k is None) else k:
+                plain(v, keep_nan=keep_nan, str_keys=str_keys) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [plain(v, keep_nan=keep_nan, str_keys=str_keys) for v in obj]
+    if isinstance(obj, (torch.Tensor, np.ndarray)):
         return obj.tolist()
     if hasattr(obj, "item"):  # numpy scalars
         return obj.item()
@@ -67,23 +83,16 @@ def _json_default(obj: Any) -> Any:
         return obj.tolist()
     if isinstance(obj, Path):
         return str(obj)
-    raise TypeError(f"cannot serialise {type(obj).__name__} to JSON")
-
-
-def _finite_or_none(obj: Any) -> Any:
-    """JSON has no NaN/inf: store them as None so every reader can parse the file."""
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, dict):
-        return {k: _finite_or_none(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_finite_or_none(v) for v in obj]
     return obj
 
 
+def json_text(obj: Any, *, indent: int = 2, keep_nan: bool = False, str_keys: bool = False) -> str:
+    """``obj`` (through :func:`plain`) as JSON text with sorted keys: every JSON file losslab writes."""
+    return json.dumps(plain(obj, keep_nan=keep_nan, str_keys=str_keys), indent=indent, sort_keys=True)
+
+
 def write_json(path: str | os.PathLike, obj: Any) -> None:
-    text = json.dumps(_finite_or_none(obj), indent=2, sort_keys=True, default=_json_default)
-    write_text(path, text + "\n")
+    write_text(path, json_text(obj) + "\n")
 
 
 TIMING_KEYS = ("wall_seconds", "fit_seconds", "fit_seconds_total", "eval_seconds", "cpu_seconds")

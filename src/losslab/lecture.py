@@ -254,9 +254,8 @@ def _two_arm(runs: Runs, better: str, worse: str, labels: Mapping[str, str], che
     diff = [100 * (b - w) for b, w in zip(acc[better], acc[worse])]
     measured = (f"test acc {labels[better]} {pm(acc[better], 100)}% vs {labels[worse]} {pm(acc[worse], 100)}% "
                 f"(paired diff {pm(diff)} pp, {comp.agree}/{len(seeds)} seeds)")
-    return ClaimResult(id=claim_id, scale=scale, verdict=comp.verdict, rule=check["rule"], measured=measured,
-                       n_seeds=len(seeds), comparisons=[comp], numbers=numbers, figures=figs, tables=tables,
-                       notes=comp.describe())
+    return ClaimResult.from_comparison(comp, id=claim_id, scale=scale, rule=check["rule"], measured=measured,
+                                       n_seeds=len(seeds), numbers=numbers, figures=figs, tables=tables)
 
 
 def plot_two_arms(data: Mapping[str, Any], stem: str | Path) -> list[str]:

@@ -378,9 +378,8 @@ def batchsize_outliers_claim(spectra: Mapping[str, Sequence[Spectrum]], runs: Ru
 
     measured = (f"lambda_max batch {batch_of(runs[small][0])} {pm(lam(small), digits=3)} vs batch "
                 f"{batch_of(runs[large][0])} {pm(lam(large), digits=3)}; larger in {comp.agree}/{len(seeds)} seeds")
-    return ClaimResult(id=claim_id, scale=scale, verdict=comp.verdict, rule=check["rule"], measured=measured,
-                       n_seeds=len(seeds), comparisons=[comp], numbers=numbers, figures=figs, tables=tables,
-                       notes=comp.describe())
+    return ClaimResult.from_comparison(comp, id=claim_id, scale=scale, rule=check["rule"], measured=measured,
+                                       n_seeds=len(seeds), numbers=numbers, figures=figs, tables=tables)
 
 
 def plot_batchsize_outliers(data: Mapping[str, Any], stem: str | Path) -> list[str]:
