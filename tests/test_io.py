@@ -16,3 +16,24 @@ def test_write_record_moves_clock_readings_beside_the_record(tmp_path):
     lio.write_record(tmp_path / "metrics.json", {**record, "wall_seconds": 9.0})  # another run, another clock
     assert (tmp_path / "metrics.json").read_bytes() == first
     assert record["wall_seconds"] == 1.25  # the caller's record is left whole
+
+
+def test_json_files_are_strict_json_with_nan_as_null_wherever_it_sits(tmp_path):
+    """NaN and infinities become null in a record whether they are Python floats, numpy scalars (float32 is
+    not a Python float) or entries of tensors and arrays: every JSON reader can parse the file. Figure data
+    (``keep_nan``) keep them."""
+    import math
+
+    import numpy as np
+    import torch
+
+    nan = float("nan")
+    record = {"a": nan, "b": np.float32("nan"), "c": torch.tensor([1.0, nan]), "d": np.array([[math.inf, 2.0]]),
+              "e": np.float64(0.5), "f": np.int64(3), "g": [torch.tensor(-math.inf)]}
+    lio.write_json(tmp_path / "r.json", record)
+    text = (tmp_path / "r.json").read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    assert json.loads(text) == {"a": None, "b": None, "c": [1.0, None], "d": [[None, 2.0]], "e": 0.5, "f": 3,
+                                "g": [None]}
+    kept = lio.plain(record, keep_nan=True)
+    assert math.isnan(kept["b"]) and math.isnan(kept["c"][1]) and kept["d"][0][0] == math.inf

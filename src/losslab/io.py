@@ -65,7 +65,7 @@ def plain(obj: Any, *, keep_nan: bool = False, str_keys: bool = False) -> Any:
     ``json.dumps`` to take or refuse.
 
     A NaN or infinite float becomes None (JSON has none: every reader can parse the file) unless ``keep_nan``
-    (figure data, read back by Python only); one inside a tensor or numpy value is passed on as it is. A key
+    (figure data, read back by Python only), inside a tensor or numpy value as well. A key
     becomes ``str(key)`` if ``str_keys``, otherwise only where JSON cannot take it (so ``json.dumps`` sorts
     numbers as numbers)."""
     if isinstance(obj, float):  # numpy.float64 too
@@ -76,11 +76,11 @@ def plain(obj: Any, *, keep_nan: bool = False, str_keys: bool = False) -> Any:
     if isinstance(obj, (list, tuple)):
         return [plain(v, keep_nan=keep_nan, str_keys=str_keys) for v in obj]
     if isinstance(obj, (torch.Tensor, np.ndarray)):
-        return obj.tolist()
-    if hasattr(obj, "item"):  # numpy scalars
-        return obj.item()
+        return plain(obj.tolist(), keep_nan=keep_nan, str_keys=str_keys)
+    if hasattr(obj, "item"):  # numpy scalars (float32 is no Python float)
+        return plain(obj.item(), keep_nan=keep_nan, str_keys=str_keys)
     if hasattr(obj, "tolist"):
-        return obj.tolist()
+        return plain(obj.tolist(), keep_nan=keep_nan, str_keys=str_keys)
     if isinstance(obj, Path):
         return str(obj)
     return obj
