@@ -71,7 +71,7 @@ SMALL = {
                              "trivial-scaling-path": {"t": [0.1, 1.0, 4]},
                              "fge-ensembles": {"start_epoch": 3, "epochs": 4}},
         },
-        # the lecture family's training claims (one train_group job)
+        # the lecture family's training claims
         "minima_width": {"dataset": {"n_train": 100}, "recipe": {"epochs": 1, "eval_every": 1}, "seeds": [0, 1, 2]},
         "swa": {"dataset": {"n_train": 100}, "recipe": {"epochs": 4, "eval_every": 4}, "seeds": [0, 1],
                 "variants": {"swa": {"recipe": {"swa": {"start": 3}}}},

@@ -1,8 +1,6 @@
 # The lecture family's training claims (losslab.lecture): local-minima-cluster, swa, mixup, memorize-random-labels,
-# mse-vs-cross-entropy. One experiment per claim; each claim rule reads its experiment's runs, whose roles the
-# library finds from the run specs. An experiment with `group: <name>` is trained, with every other experiment of
-# that group, by one `train_group` job (every variant and seed in one process: at the smoke scale the torch
-# start-up of a job per variant would cost more than the training); without it, by the usual `train` jobs.
+# mse-vs-cross-entropy. One experiment per claim, trained by the usual `train` jobs (one per variant, every seed
+# in it); each claim rule reads its experiment's runs, whose roles the library finds from the run specs.
 
 LECTURE_CLAIMS = {
     "local-minima-cluster": "minima_width",
@@ -13,54 +11,15 @@ LECTURE_CLAIMS = {
 }
 
 
-def group_members(group):
-    members = [n for n, e in EXP.items() if e.get("group") == group]
-    if not members:
-        raise ValueError(f"no experiment of the {SCALE} scale has `group: {group}`")
-    return members
-
-
 def lecture_run_dirs(name):
-    """variant -> the run directory of that variant of experiment `name` (grouped or not)."""
-    exp = experiment(name)
-    g = exp.get("group")
-    base = f"{R}/groups/{g}/{name}" if g else f"{R}/runs/{name}"
-    return {v: f"{base}/{v}" for v in exp.get("variants", {"default": {}})}
-
-
-def lecture_inputs(name):
-    g = experiment(name).get("group")
-    return [f"{R}/groups/{g}"] if g else run_dirs(name)
-
-
-rule train_group:
-    output:
-        directory(f"{R}/groups/{{group}}"),
-    wildcard_constraints:
-        group="[A-Za-z0-9_]+",
-    params:
-        runs=lambda wc: {n: {v: run_spec(EXP[n], v) for v in EXP[n].get("variants", {"default": {}})}
-                         for n in group_members(wc.group)},
-        seeds=lambda wc: {n: EXP[n]["seeds"] for n in group_members(wc.group)},
-        checkpoints=f"{R}/checkpoints",
-        data_dir=CFG.get("data_dir"),
-        resources=CFG.get("resources", "resources"),
-        progress=CFG.get("progress", False),
-    log:
-        f"{LOGS}/train_group/{{group}}.log",
-    benchmark:
-        f"{R}/benchmarks/train_group/{{group}}.tsv"
-    threads: job_threads("train_group")
-    resources:
-        **job_resources("train_group"),
-    script:
-        "../scripts/train_group.py"
+    """variant -> the run directory of that variant of experiment `name`."""
+    return {v: f"{R}/runs/{name}/{v}" for v in experiment(name).get("variants", {"default": {}})}
 
 
 def lecture_claim_rule(claim_id):
     name = LECTURE_CLAIMS[claim_id]
     return dict(
-        input=lambda wc: lecture_inputs(name),
+        input=lambda wc: run_dirs(name),
         params=dict(claim=claim_entry(claim_id), scale=SCALE, runs=lambda wc: lecture_run_dirs(name),
                     specs=lambda wc: {v: run_spec(experiment(name), v) for v in lecture_run_dirs(name)},
                     lines=lambda wc: experiment(name).get("random_lines", {}),
