@@ -187,20 +187,22 @@ def train_epoch(data: Prepared, gen: torch.Generator, bs: int, steps: int, opt: 
     ``lr_of(i / steps)`` at step ``i``, ``objective(x, y) -> (data loss, loss to minimise)``. Returns the mean
     data loss and whether the loss became non-finite (training stops there: the run diverged)."""
     perm = torch.randperm(len(data.y_train), generator=gen).to(data.y_train.device)  # CPU draw, one move
-    running, seen = 0.0, 0
+    running, seen, lr = 0.0, 0, None
     for i in range(steps):
         idx = perm[i * bs:(i + 1) * bs]
-        for group in opt.param_groups:
-            group["lr"] = lr_of(i / steps)
+        if (step_lr := lr_of(i / steps)) != lr:  # set when it changes (every step under a schedule)
+            lr = step_lr
+            for group in opt.param_groups:
+                group["lr"] = lr
         loss, total = objective(data.augment(data.x_train[idx], gen), data.y_train[idx])
-        value = float(total.detach())  # one read a step (torch.isfinite + bool cost 10x more, 5% of a step)
+        value = total.item()  # one read a step (torch.isfinite + bool cost 10x more, 5% of a step)
         if not math.isfinite(value):
             log.warning("loss is %s at step %d of the epoch: run diverged", value, i)
             return math.nan, True
         opt.zero_grad(set_to_none=True)
         total.backward()
         opt.step()
-        running += (value if loss is total else float(loss.detach())) * len(idx)
+        running += (value if loss is total else loss.item()) * len(idx)
         seen += len(idx)
     return running / max(seen, 1), False
 
