@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from losslab import api
-from losslab.cli import main
+from losslab.cli import AUTOCASTS, DEVICES, main
 from losslab.curves import load_curve, read_curve_evaluation
 from losslab.evaluate import evaluate
 from losslab.params import flatten
@@ -390,3 +390,26 @@ def test_the_readme_commands_run_as_written(tmp_path):
     assert written and all((tmp_path / line).is_file() for line in written)
     for out in outs:
         assert any((tmp_path / out).iterdir()), out
+
+
+def test_device_and_eval_autocast_options(lab, tmp_path, capsys):
+    """``--eval-autocast bf16`` evaluates the surface in bfloat16 (recorded in the file's evaluator spec, and
+    close to the exact float32 surface); ``--device cpu`` is the CPU; ``--device cuda`` without a GPU is a clear
+    error, before any compute."""
+    from losslab import runtime
+
+    assert DEVICES == runtime.DEVICES and AUTOCASTS == runtime.AUTOCASTS
+    ck = lab / "a" / "model.pt"
+    args = ("surface", *M, "--checkpoint", ck, "--dims", "1", "--x=-1:1:3", "--no-plot")
+    assert cli(*args, "--device", "cpu", out=tmp_path / "exact") == 0
+    assert cli(*args, "--device", "cpu", "--eval-autocast", "bf16", out=tmp_path / "half") == 0
+    exact, half = read_surface(tmp_path / "exact" / "surface.h5"), read_surface(tmp_path / "half" / "surface.h5")
+    assert {s["autocast"] for s in half.spec["evaluators"].values()} == {"bf16"}
+    assert "autocast" not in exact.spec["evaluators"]["train"]
+    assert not np.array_equal(half["train_loss"], exact["train_loss"])
+    np.testing.assert_allclose(half["train_loss"], exact["train_loss"], rtol=5e-2)
+    if not torch.cuda.is_available():
+        capsys.readouterr()
+        assert cli(*args, "--device", "cuda", out=tmp_path / "gpu") == 1
+        assert "--device: 'cuda' was requested but no CUDA GPU" in capsys.readouterr().err
+        assert not (tmp_path / "gpu").exists()

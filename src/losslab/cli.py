@@ -32,6 +32,8 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 PROG = "losslab"
+DEVICES = ("auto", "cpu", "cuda")  # losslab.runtime's (not imported here: it brings torch, and --help stays fast)
+AUTOCASTS = ("none", "bf16")
 
 
 class UsageError(Exception):
@@ -202,6 +204,12 @@ def _common(model: bool = True, data: bool = True) -> argparse.ArgumentParser:
     r = p.add_argument_group("run")
     r.add_argument("--threads", type=_positive_int, default=None, metavar="N", help="torch threads (default: torch's)")
     r.add_argument("--seed", type=int, default=0, help="seed of the model's construction and of the method")
+    r.add_argument("--device", choices=DEVICES, default="auto",
+                   help="where the network and the data live: auto (a CUDA GPU when one is visible, else the CPU), "
+                        "cpu or cuda")
+    r.add_argument("--eval-autocast", choices=AUTOCASTS, default="none",
+                   help="none (exact float32) or bf16 (bfloat16 autocast of loss evaluations on surfaces, lines "
+                        "and curves; Hessians stay exact)")
     r.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bars on stderr (default: when stderr is a terminal)")
     return p
@@ -554,7 +562,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         torch.set_num_threads(args.threads)
     try:
-        files = COMMANDS[args.command](args)
+        from .runtime import autocast_for, device_for, placed
+
+        with placed(device_for(args.device, source="--device"), autocast_for(args.eval_autocast)):
+            files = COMMANDS[args.command](args)
     except UsageError as err:
         sub.error(str(err))  # exits with status 2
     except (ValueError, OSError, RuntimeError) as err:

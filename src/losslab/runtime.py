@@ -57,17 +57,17 @@ class DeviceError(ValueError):
     """The config asks for a device or precision this machine cannot give."""
 
 
-def device_for(config: Mapping[str, Any] | str | None = None) -> torch.device:
+def device_for(config: Mapping[str, Any] | str | None = None, source: str = "config key 'device'") -> torch.device:
     """The torch device of the config key ``device``: ``cpu``, ``cuda`` (an error naming the key when no CUDA
     GPU is visible) or ``auto`` (the default: CUDA when available, else the CPU). The one place the choice is
-    made; models and data are moved there once, not per batch."""
+    made; models and data are moved there once, not per batch. ``source`` names the setting in errors."""
     choice = config.get("device", "auto") if isinstance(config, Mapping) else (config or "auto")
     if choice not in DEVICES:
-        raise DeviceError(f"config key 'device': {choice!r} is not allowed; allowed values: {list(DEVICES)}")
+        raise DeviceError(f"{source}: {choice!r} is not allowed; allowed values: {list(DEVICES)}")
     if choice == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if choice == "cuda" and not torch.cuda.is_available():
-        raise DeviceError(f"config key 'device': 'cuda' was requested but no CUDA GPU is available "
+        raise DeviceError(f"{source}: 'cuda' was requested but no CUDA GPU is available "
                           f"(torch {torch.__version__}, built with CUDA {torch.version.cuda}, "
                           f"torch.cuda.is_available() is False); set device: cpu or auto")
     return torch.device(choice)
