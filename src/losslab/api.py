@@ -269,8 +269,8 @@ def train(model: nn.Module, data: DataLike, *, epochs: int = 10, lr: float = 0.1
     :mod:`losslab.optim`) for ``epochs`` at a constant ``lr``, the data order drawn from ``seed``. Returns
     the history, one row per epoch (``batch_loss``, ``train_loss``, ``train_acc``, ``test_loss``,
     ``test_acc``). The workflow's :func:`losslab.train.fit`, on the device of
-    :func:`losslab.runtime.placement` (the CPU unless inside ``losslab.runtime.placed(...)``): the model is
-    moved there."""
+    :func:`losslab.runtime.placement` when that is a GPU (inside ``losslab.runtime.placed("cuda")``: the
+    model is moved there), else on the model's own device."""
     from .runtime import placement
     from .train import Recipe, fit
 
@@ -280,7 +280,8 @@ def train(model: nn.Module, data: DataLike, *, epochs: int = 10, lr: float = 0.1
                             prepared.y_train, prepared.num_classes)
     recipe = Recipe(optimizer=optimizer, lr=lr, momentum=momentum, weight_decay=weight_decay,
                     batch_size=batch_size, epochs=epochs, loss=loss)
-    model.to(placement().device)  # fit moves the data to the model
+    if placement().device.type != "cpu":  # inside placed("cuda"); a model already on a GPU stays there
+        model.to(placement().device)  # fit moves the data to the model
     with torch.random.fork_rng(devices=[]):
         state = fit(model, prepared, recipe, seed, progress=progress)
     model.eval()
