@@ -206,7 +206,7 @@ class PointEvaluator:
     :data:`VMAP_WORK_LIMIT` weights x samples per chunk), where it is faster on the CPU, and the loop
     otherwise (vmap over convolution weights, or batched matmuls of wider nets, are slower than a loop).
 
-    ``autocast="bf16"`` runs the forward passes under ``torch.autocast`` with bfloat16 on the data's device
+    ``autocast="bf16"`` runs the forward passes under ``torch.autocast`` with bfloat16 on the evaluator's device
     (CPU or GPU; the losses are summed in float32); the default ``None`` is exact float32.
 
     ``device`` is where the evaluator's private copy of the network and its data live (moved there once, at
