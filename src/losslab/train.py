@@ -174,7 +174,7 @@ def load_average(model: nn.Module, avg: Sequence[torch.Tensor], x_train: torch.T
             p.copy_(a)
     if has_batchnorm(model):
         ev = PointEvaluator(model, x_train, torch.zeros(len(x_train), dtype=torch.long), bn="recompute",
-                            chunk=chunk)
+                            chunk=chunk, device=x_train.device)  # where training runs
         fresh = ev.buffers_at(torch.cat([a.reshape(-1) for a in avg]))
         with torch.no_grad():
             for name, b in model.named_buffers():
