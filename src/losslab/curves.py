@@ -574,7 +574,9 @@ def fge_snapshots(model: nn.Module, data: Prepared, recipe: Recipe, seed: int, *
         raise ValueError(f"the cycle length must be an even number of epochs (minimum at mid-cycle), not {cycle!r}")
     if n_snapshots < 1:
         raise ValueError(f"n_snapshots must be >= 1, not {n_snapshots!r}")
-    net = copy.deepcopy(model).train()
+    device = placement().device  # the copy and the data there; the snapshots come back to the CPU
+    net = copy.deepcopy(model).train().to(device)
+    data = data.to(device)
     crit = per_sample_loss(recipe.loss)
     opt = make_optimizer(net.parameters(), recipe.optimizer, lr1, momentum=recipe.momentum,
                          weight_decay=recipe.weight_decay)
@@ -595,7 +597,7 @@ def fge_snapshots(model: nn.Module, data: Prepared, recipe: Recipe, seed: int, *
             if diverged:
                 raise FloatingPointError(f"FGE diverged in epoch {epoch} (lr1={lr1}, lr2={lr2})")
             if epoch % cycle + 1 == cycle // 2:
-                snapshots.append(flatten(net))
+                snapshots.append(flatten(net).cpu())
             epoch += 1
     return snapshots
 
