@@ -59,3 +59,24 @@ def test_every_rule_writes_a_benchmark_file_that_names_its_rule():
         own = Counter(f for f in firsts if f not in ("claims", "train"))
         assert set(own) <= set(rules), f"{smk.name}: benchmarks under {sorted(set(own) - set(rules))}/"
         assert max(own.values(), default=1) == 1, f"{smk.name}: two rules benchmark under one name: {own}"
+
+
+def test_seconds_per_experiment_named_by_its_claim(tmp_path):
+    """``--by experiment``: a rule's files count for the experiment in their path (``<rule>/<experiment>/`` or
+    ``<rule>/<kind>/<experiment>/``), labelled with the claim the config gives it; claim jobs share one row."""
+    res = tmp_path / "results"
+    _bench(res / "benchmarks/train/deep/a.tsv", 10.0)
+    _bench(res / "benchmarks/surface/deep/a/seed0.tsv", 4.0)
+    _bench(res / "benchmarks/sharpness/runs/kes/lb.tsv", 3.0)
+    _bench(res / "benchmarks/fge/conn.tsv", 2.0)
+    _bench(res / "benchmarks/mpo_fit/bn/p0.5.tsv", 1.5)
+    _bench(res / "benchmarks/claims/c1.tsv", 1.0)
+    _bench(res / "benchmarks/claims/c2.tsv", 0.5)
+    _bench(res / "benchmarks/report.tsv", 0.25)
+    config = {"experiments": {"deep": {"claim": "skip-chaos"}, "kes": {"claim": "keskar-gap"}, "conn": {}}}
+    rows = jobstats.summarize(res, key=jobstats.experiment_key(config))
+    assert {k: (f.jobs, f.seconds) for k, f in rows.items()} == {
+        "deep (skip-chaos)": (2, 14.0), "kes (keskar-gap)": (1, 3.0), "conn": (1, 2.0), "patterns": (1, 1.5),
+        "claim jobs": (2, 1.5), "report": (1, 0.25)}
+    assert jobstats.table(rows, "experiment").startswith("| experiment | jobs |")
+    assert jobstats.main([str(res), "--by", "experiment", "--config", str(tmp_path / "none.yaml")]) == 0

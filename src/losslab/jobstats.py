@@ -6,6 +6,10 @@ process start to its first line of work: interpreter, imports). A family is the 
 rule (``workflow/rules/<family>.smk``); a claim's family is its registry entry's.
 
     python -m losslab.jobstats results/smoke logs/smoke [--out results/smoke/report/benchmarks.md]
+    python -m losslab.jobstats results/smoke --by experiment
+
+``--by experiment`` sums the same files per experiment of the scale's config instead (labelled with the claim
+the experiment is for; the claim jobs together in one row): what each claim's analogue costs.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import sys
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Callable, Mapping
 
 from . import io as lio
 from .claims import load_registry
@@ -48,17 +53,46 @@ def _family(rel: Path, rules: dict[str, str], claims: dict[str, str]) -> str:
     return rules.get(first, first)
 
 
+def experiment_key(scale_config: Mapping[str, Any] | None = None) -> Callable[[Path], str]:
+    """A benchmark or log path (relative to ``benchmarks/`` or the logs) -> its experiment, labelled with the
+    claim the scale's config says it is for: ``<rule>/<experiment>/...`` or ``<rule>/<kind>/<experiment>/...``
+    (``mpo_fit`` jobs: ``patterns``);
+    every ``claims/<id>`` job -> ``claim jobs``; a rule without an experiment (``report``) -> the rule."""
+    experiments = (scale_config or {}).get("experiments", {})
+
+    def key(rel: Path) -> str:
+        parts = rel.parts
+        if len(parts) == 1:
+            return rel.name.split(".")[0]
+        if parts[0] == "claims":
+            return "claim jobs"
+        name = "patterns" if parts[0] == "mpo_fit" else parts[1].split(".")[0]
+        if name not in experiments and len(parts) > 2 and parts[2] in experiments:  # sharpness/<kind>/<experiment>
+            name = parts[2]
+        claim = experiments.get(name, {}).get("claim") if isinstance(experiments.get(name), Mapping) else None
+        return f"{name} ({claim})" if claim else name
+
+    return key
+
+
 def summarize(results: Path, logs: Path | None = None, rules_dir: Path | None = None,
-              registry: Path | None = None) -> dict[str, Family]:
-    rules = rule_families(rules_dir or ROOT / "workflow" / "rules")
-    claims = {c["id"]: c["family"] for c in load_registry(registry or ROOT / "config" / "claims.yaml")}
+              registry: Path | None = None, key: Callable[[Path], str] | None = None) -> dict[str, Family]:
+    """Jobs, job seconds and start-up seconds per rule family (or per ``key(path)`` of each benchmark and log
+    file, e.g. :func:`experiment_key`)."""
+    if key is None:
+        rules = rule_families(rules_dir or ROOT / "workflow" / "rules")
+        claims = {c["id"]: c["family"] for c in load_registry(registry or ROOT / "config" / "claims.yaml")}
+
+        def key(rel: Path) -> str:
+            return _family(rel, rules, claims)
+
     fams: dict[str, Family] = defaultdict(Family)
     bench = results / "benchmarks"
     for f in sorted(bench.rglob("*.tsv")):
         rows = list(csv.DictReader(f.open(), delimiter="\t"))
         if not rows:
             continue
-        fam = fams[_family(f.relative_to(bench), rules, claims)]
+        fam = fams[key(f.relative_to(bench))]
         fam.jobs += 1
         fam.seconds += float(rows[-1]["s"])
     if logs is not None and logs.is_dir():
@@ -66,14 +100,14 @@ def summarize(results: Path, logs: Path | None = None, rules_dir: Path | None = 
             found = STARTUP.findall(f.read_text(errors="replace"))
             if not found:
                 continue
-            fam = fams[_family(f.relative_to(logs), rules, claims)]
+            fam = fams[key(f.relative_to(logs))]
             fam.startup += float(found[-1])  # the last run's (logs are appended to across reruns)
     return dict(fams)
 
 
-def table(fams: dict[str, Family]) -> str:
+def table(fams: dict[str, Family], what: str = "family") -> str:
     total = sum(f.seconds for f in fams.values()) or 1.0
-    lines = ["| family | jobs | job seconds | share | start-up seconds | start-up share of the family |",
+    lines = [f"| {what} | jobs | job seconds | share | start-up seconds | start-up share of the {what} |",
              "|---|---:|---:|---:|---:|---:|"]
     for name, f in sorted(fams.items(), key=lambda kv: -kv[1].seconds):
         share = f"{100 * f.startup / f.seconds:.0f}%" if f.seconds else "-"
@@ -90,13 +124,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("results", type=Path, help="a scale's results directory, e.g. results/smoke")
     ap.add_argument("logs", type=Path, nargs="?", help="its logs directory, e.g. logs/smoke")
     ap.add_argument("--out", type=Path, help="also write the table (markdown) here")
+    ap.add_argument("--by", choices=("family", "experiment"), default="family",
+                    help="rows: rule families, or the experiments of the scale's config (default: family)")
+    ap.add_argument("--config", type=Path, help="the scale's config for --by experiment (default: "
+                                                "config/scales/<name of RESULTS>.yaml)")
     a = ap.parse_args(argv)
     if not (a.results / "benchmarks").is_dir():
         ap.error(f"results: {a.results / 'benchmarks'} does not exist (run the DAG first)")
-    text = table(summarize(a.results, a.logs))
+    key = None
+    if a.by == "experiment":
+        from .config import read_yaml
+
+        path = a.config or ROOT / "config" / "scales" / f"{a.results.resolve().name}.yaml"
+        key = experiment_key(read_yaml(path) if path.exists() else None)
+    text = table(summarize(a.results, a.logs, key=key), a.by)
     sys.stdout.write(text)
     if a.out:
-        lio.write_text(a.out, f"# Job seconds per rule family ({a.results})\n\n" + text)
+        lio.write_text(a.out, f"# Job seconds per rule {a.by} ({a.results})\n\n" + text)
     return 0
 
 
