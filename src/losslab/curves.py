@@ -224,10 +224,11 @@ def fit_curve(curve: Curve, model: nn.Module, data: Prepared, recipe: Recipe, se
     ``weight_decay`` is Garipov et al.'s ``l2`` regulariser on the weights *at t*, the optimizer itself
     (``make_optimizer`` over the bends only) gets none. The learning rate follows
     ``curve_lr_at(recipe.schedule, ...)`` per step (any schedule of :mod:`losslab.optim`, or Garipov et al.'s
-    ``{"name": "garipov"}``). The network and data live on the job's device (:func:`losslab.runtime.placement`),
-    the curve on the CPU: each step's ``phi(t)`` goes there and its gradient comes back. The network runs in train mode: BN layers normalise by the minibatch statistics (as in
-    Garipov et al.'s curve code), no running statistics are kept (evaluate with ``bn="recompute"``), dropout
-    is active. ``recipe.eval_every``, ``snapshots`` and ``init_from`` do not apply.
+    ``{"name": "garipov"}``). The network and data live on the job's device
+    (:func:`losslab.runtime.placement`), the curve on the CPU: each step's ``phi(t)`` goes there and its
+    gradient comes back. The network runs in train mode: BN layers normalise by the minibatch statistics (as
+    in Garipov et al.'s curve code), no running statistics are kept (evaluate with ``bn="recompute"``),
+    dropout is active. ``recipe.eval_every``, ``snapshots`` and ``init_from`` do not apply.
 
     With ``ckpt_path`` set, the bends, optimizer state, RNG states, epoch and history are written atomically
     after every epoch and a present checkpoint is resumed from: a killed run ends with the same bends, bitwise,
