@@ -56,8 +56,8 @@ def _family(rel: Path, rules: dict[str, str], claims: dict[str, str]) -> str:
 def experiment_key(scale_config: Mapping[str, Any] | None = None) -> Callable[[Path], str]:
     """A benchmark or log path (relative to ``benchmarks/`` or the logs) -> its experiment, labelled with the
     claim the scale's config says it is for: ``<rule>/<experiment>/...`` or ``<rule>/<kind>/<experiment>/...``
-    (``mpo_fit`` jobs: ``patterns``);
-    every ``claims/<id>`` job -> ``claim jobs``; a rule without an experiment (``report``) -> the rule."""
+    (``mpo_fit`` jobs: ``patterns``); every ``claims/<id>`` job -> ``claim jobs``; a rule without an
+    experiment (``report``) -> the rule."""
     experiments = (scale_config or {}).get("experiments", {})
 
     def key(rel: Path) -> str:
@@ -69,7 +69,8 @@ def experiment_key(scale_config: Mapping[str, Any] | None = None) -> Callable[[P
         name = "patterns" if parts[0] == "mpo_fit" else parts[1].split(".")[0]
         if name not in experiments and len(parts) > 2 and parts[2] in experiments:  # sharpness/<kind>/<experiment>
             name = parts[2]
-        claim = experiments.get(name, {}).get("claim") if isinstance(experiments.get(name), Mapping) else None
+        exp = experiments.get(name)
+        claim = exp.get("claim") if isinstance(exp, Mapping) else None
         return f"{name} ({claim})" if claim else name
 
     return key

@@ -37,6 +37,7 @@ BN_POLICIES = ("running", "recompute", "batch")
 MANY_METHODS = ("auto", "loop", "vmap")
 AUTOCAST_DTYPES = {None: None, "none": None, "bf16": torch.bfloat16}  # PointEvaluator(autocast=...)
 
+
 def _full_precision(out: torch.Tensor) -> torch.Tensor:
     """Autocast's half-precision logits as float32 (losses are summed in float32); float32 and float64 as they
     are (the exact Hessians of the tests run in float64)."""

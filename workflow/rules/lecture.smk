@@ -11,17 +11,12 @@ LECTURE_CLAIMS = {
 }
 
 
-def lecture_run_dirs(name):
-    """variant -> the run directory of that variant of experiment `name`."""
-    return {v: f"{R}/runs/{name}/{v}" for v in experiment(name).get("variants", {"default": {}})}
-
-
 def lecture_claim_rule(claim_id):
     name = LECTURE_CLAIMS[claim_id]
     return dict(
         input=lambda wc: run_dirs(name),
-        params=dict(claim=claim_entry(claim_id), scale=SCALE, runs=lambda wc: lecture_run_dirs(name),
-                    specs=lambda wc: {v: run_spec(experiment(name), v) for v in lecture_run_dirs(name)},
+        params=dict(claim=claim_entry(claim_id), scale=SCALE, runs=lambda wc: variant_dirs(name),
+                    specs=lambda wc: {v: run_spec(experiment(name), v) for v in variant_dirs(name)},
                     lines=lambda wc: experiment(name).get("random_lines", {}),
                     data_dir=CFG.get("data_dir"), resources=CFG.get("resources", "resources"),
                     progress=CFG.get("progress", False)),

@@ -9,8 +9,13 @@ def experiment(name):
     return EXP[name]
 
 
+def variant_dirs(name):
+    """variant -> the run directory of that variant of experiment `name`."""
+    return {v: f"{R}/runs/{name}/{v}" for v in experiment(name).get("variants", {"default": {}})}
+
+
 def run_dirs(name):
-    return [f"{R}/runs/{name}/{v}" for v in experiment(name).get("variants", {"default": {}})]
+    return list(variant_dirs(name).values())
 
 
 rule train:
