@@ -23,8 +23,9 @@ differentiates through them (the train-mode loss for batches of ``chunk`` sample
 The methods:
 
 * :func:`lanczos`: the Lanczos iteration with full reorthogonalisation for the ``k`` largest and/or
-  smallest eigenvalues and their Ritz vectors, stopped when each wanted Ritz pair's residual
-  ``||H y - theta y|| = beta_m |s_m|`` is at most ``tol`` times ``|theta|``;
+  smallest eigenvalues and their Ritz vectors, stopped when the wanted Ritz pairs and a guard band of the
+  next ones have residuals ``||H y - theta y|| = beta_m |s_m|`` within tolerance, the Krylov space is at
+  least ``2 (k + guard) + 1`` and the wanted values have stopped moving (certified: see its doc);
 * :func:`spectral_density`: stochastic Lanczos quadrature (Ghorbani, Krishnan & Xiao 2019; Yao et al.'s
   PyHessian): "the Gaussian quadrature nodes and weights ``(theta_i, tau_i)`` of ``m`` Lanczos steps from a
   random start approximate the spectral density, smoothed by a Gaussian kernel", averaged over starts;
@@ -352,63 +353,147 @@ class _Krylov:
 
 @dataclass(frozen=True, eq=False)
 class Eigenpairs:
-    """Eigenvalues and unit eigenvectors (rows, float64) with their residual estimates
-    ``||H v - lambda v||``, whether every one met the tolerance, and the products used (one per Lanczos
-    step)."""
+    """Eigenvalues and unit eigenvectors (rows, float64) with their certificates, the Lanczos steps taken
+    (one product each) and whether the answer is certified.
+
+    Per value: ``residuals`` ``||H v - lambda v||`` (a rigorous bound: some eigenvalue of ``H`` lies within it
+    of the returned value), ``gaps`` (the distance to the nearest other Ritz value of the final Krylov space,
+    minus that value's residual), ``errors`` (the error estimate ``min(r, r^2 / gap)``: Kato-Temple's bound
+    where the gap is a true spectral gap), ``tolerances`` (what each value had to meet) and ``certified`` (a
+    boolean per value). ``converged`` is ``certified.all()``, with the guard band and stability conditions of
+    :func:`lanczos`; ``reason`` says what was missing when it is False."""
 
     values: np.ndarray
     vectors: torch.Tensor
     residuals: np.ndarray
     converged: bool
     products: int
+    gaps: np.ndarray | None = None
+    errors: np.ndarray | None = None
+    tolerances: np.ndarray | None = None
+    certified: np.ndarray | None = None
+    guard: int = 0
+    reason: str = ""
+
+    def certificate(self) -> dict[str, Any]:
+        """The certificate as plain lists (for records and JSON files)."""
+        def lst(a: np.ndarray | None) -> list | None:
+            return None if a is None else np.asarray(a).tolist()
+
+        return {"converged": bool(self.converged), "products": int(self.products), "guard": int(self.guard),
+                "reason": self.reason, "residuals": lst(self.residuals), "gaps": lst(self.gaps),
+                "errors": lst(self.errors), "tolerances": lst(self.tolerances), "certified": lst(self.certified)}
 
 
-def _wanted(theta: np.ndarray, k: int, which: str) -> np.ndarray:
-    """Indices of the wanted Ritz values: ``k`` largest descending, ``k`` smallest ascending, or both."""
-    n = len(theta)
-    top = np.arange(n - 1, max(n - k, 0) - 1, -1)
-    bottom = np.arange(min(k, n))
-    return {"largest": top, "smallest": bottom, "both": np.concatenate([top, bottom])}[which]
+def _ends(n: int, count: int, which: str) -> list[np.ndarray]:
+    """Indices into ascending Ritz values of the ``count`` most extreme at each wanted end, from the extreme
+    inwards: ``[top]`` (descending), ``[bottom]`` (ascending) or ``[top, bottom]``."""
+    count = min(count, n)
+    top = np.arange(n - 1, n - 1 - count, -1)
+    bottom = np.arange(count)
+    return {"largest": [top], "smallest": [bottom], "both": [top, bottom]}[which]
+
+
+def _ritz_gaps(theta: np.ndarray, res: np.ndarray) -> np.ndarray:
+    """For each Ritz value, the distance to the nearest other one minus that one's residual (inf alone)."""
+    if len(theta) < 2:
+        return np.full(len(theta), np.inf)
+    d = np.abs(theta[:, None] - theta[None, :]) - res[None, :]
+    np.fill_diagonal(d, np.inf)
+    return d.min(axis=1)
 
 
 def lanczos(op: SymmetricOperator, k: int = 1, which: str = "largest", *, tol: float = 1e-3,
-            relative_to: str = "eigenvalue", max_iter: int | None = None, seed: int = 0) -> Eigenpairs:
+            relative_to: str = "eigenvalue", max_iter: int | None = None, seed: int = 0,
+            guard: int | None = None, min_steps: int | None = None, floor: float = 0.0) -> Eigenpairs:
     """The ``k`` extreme eigenpairs of the symmetric ``op`` by the Lanczos iteration with full
-    reorthogonalisation, from a seeded Gaussian start vector.
+    reorthogonalisation, from a seeded Gaussian start vector, certified to be the ``k`` extreme ones.
 
     ``which``: ``"largest"`` (values descending), ``"smallest"`` (the most negative first) or ``"both"``
-    (the ``k`` largest descending, then the ``k`` smallest ascending; both ends converge in one run). The
-    iteration stops once every wanted Ritz pair ``(theta, y)`` has ``||H y - theta y|| <= tol * |theta|``
-    (``relative_to="eigenvalue"``; this bounds the eigenvalue's relative error by ``tol``) or ``<= tol *
-    max |theta|`` (``"norm"``: relative to the spectral radius, for eigenvalues near zero), or after
-    ``max_iter`` steps (default ``min(dim, 300)``; then ``converged`` is False and a warning is logged).
-    Each step costs one product. An eigenvalue of multiplicity ``m`` is found once per random restart, so
-    repeated eigenvalues may need more steps.
+    (the ``k`` largest descending, then the ``k`` smallest ascending; both ends come from one Krylov space).
+    Value ``theta`` has tolerance ``tol * ref`` with ``ref = max(|theta|, floor * rho)`` (``relative_to=
+    "eigenvalue"``, as ARPACK; ``floor`` keeps values near zero from needing an absolute accuracy near zero)
+    or ``ref = rho`` (``"norm"``), ``rho = max |theta|`` the spectral radius.
+
+    A Ritz pair with a small residual need not be one of the ``k`` extreme eigenpairs: a Ritz value of the
+    bulk settles after a few steps while larger eigenvalues have not yet entered the Krylov space (the
+    answer is then a list of eigenvalues with a gap in it, not the top ``k``). So the stop rule asks, at
+    every wanted end, for three things (all must hold; each step costs one product):
+
+    1. a Krylov space of at least ``min_steps`` vectors (default ``2 (k + guard) + 1`` per end, as
+       ARPACK's ``ncv > 2k``), so that the iteration has seen past the wanted values;
+    2. the ``k`` wanted values *and* a guard band of the next ``guard`` Ritz values (default ``max(k, 5)``)
+       have residual ``||H y - theta y|| = beta_m |s_m|`` at most their tolerance (an eigenvalue within
+       ``tol`` of each, and the values just inside the wanted ones settled too);
+    3. the ``k`` wanted values are stable: none moved by more than its tolerance over the last
+       ``k + guard`` steps. The ``j``-th largest Ritz value only grows with the Krylov space (Cauchy
+       interlacing: it is a lower bound of ``lambda_j``), so an eigenvalue entering late shows as a jump.
+
+    A Krylov method cannot prove that no eigenvector is (nearly) orthogonal to the space it built; (2) and
+    (3) are the certificate that it was not seen, as ARPACK's guard vectors are. The returned
+    :class:`Eigenpairs` carries per value its residual, its gap to the other Ritz values and the error
+    estimate ``min(r, r^2 / gap)``. After ``max_iter`` steps (default ``min(dim, 300)``) without the three,
+    the values are returned with ``converged=False``, ``certified`` per value, a ``reason``, and a warning.
+    Once the Krylov space is the whole space (``dim`` steps, full reorthogonalisation) the Ritz values are
+    the eigenvalues and the answer is certified by the residuals alone.
     """
     if which not in WHICH:
         raise ValueError(f"unknown which {which!r}; known: {list(WHICH)}")
     if relative_to not in RELATIVE_TO:
         raise ValueError(f"unknown relative_to {relative_to!r}; known: {list(RELATIVE_TO)}")
-    if k < 1 or tol <= 0:
-        raise ValueError("k must be >= 1 and tol > 0")
+    if k < 1 or tol <= 0 or not 0 <= floor <= 1:
+        raise ValueError("k must be >= 1, tol > 0 and 0 <= floor <= 1")
     n = op.dim
     k = min(k, n)
+    guard = max(k, 5) if guard is None else int(guard)
+    if guard < 0:
+        raise ValueError(f"guard must be >= 0, not {guard}")
+    per_end = k + guard
+    min_steps = min(n, 2 * per_end + 1 if min_steps is None else int(min_steps))
     max_iter = min(n, DEFAULT_MAX_ITER if max_iter is None else max_iter)
+    window = per_end
     gen = torch.Generator().manual_seed(seed)
     krylov = _Krylov(op, torch.randn(n, generator=gen, dtype=torch.float64), max_iter)
-    needed = k if which != "both" else min(2 * k, n)
+    history: list[np.ndarray] = []  # the wanted values after each step (NaN where the space is too small)
     while True:
         krylov.step()
         theta, s, res = krylov.ritz()
-        idx = _wanted(theta, k, which)
-        ref = np.abs(theta[idx]) if relative_to == "eigenvalue" else np.full(len(idx), np.abs(theta).max())
-        converged = krylov.size >= needed and bool(np.all(res[idx] <= tol * ref))
+        ends = _ends(len(theta), per_end, which)
+        scale = float(np.abs(theta).max())
+        ref = np.maximum(np.abs(theta), floor * scale) if relative_to == "eigenvalue" else np.full(len(theta), scale)
+        limit = tol * ref
+        wanted = np.concatenate([e[:k] for e in ends])
+        now = np.full(k * len(ends), np.nan)
+        now[:len(wanted)] = theta[wanted] if len(wanted) == k * len(ends) else np.nan
+        history.append(now)
+        whole = krylov.size >= n
+        settled = all(len(e) >= min(per_end, n) and np.all(res[e] <= limit[e]) for e in ends)
+        past = history[-1 - window] if len(history) > window else None
+        stable = past is not None and bool(np.all(np.abs(now - past) <= limit[wanted]))
+        converged = bool(np.all(res[wanted] <= limit[wanted])) if whole else (
+            krylov.size >= min_steps and settled and stable)
         if converged or krylov.size >= max_iter or not krylov.advance(restart=gen):
             break
+    idx = np.concatenate([e[:k] for e in ends])
+    certified = res[idx] <= limit[idx]
+    reason = ""
     if not converged:
-        log.warning("Lanczos: %d %s eigenvalue(s) not converged to tol %g after %d steps (residuals %s)",
-                    k, which, tol, krylov.size, np.array2string(res[idx], precision=3))
-    return Eigenpairs(theta[idx], krylov.vectors(s[:, idx]), res[idx], converged, krylov.products)
+        whole = krylov.size >= n
+        certified &= whole
+        reason = ("residuals above tolerance" if not np.all(res[idx] <= limit[idx]) else
+                  "guard band not settled" if not settled else
+                  "values not stable over the last %d steps" % window if not stable else
+                  "Krylov space smaller than %d" % min_steps)
+        if whole and np.all(res[idx] <= limit[idx]):
+            reason = ""
+        log.warning("Lanczos: %d %s eigenvalue(s) not certified to tol %g after %d steps (%s; residuals %s)",
+                    k, which, tol, krylov.size, reason, np.array2string(res[idx], precision=3))
+    gaps = _ritz_gaps(theta, res)[idx]
+    errors = np.where(gaps > res[idx], np.minimum(res[idx], res[idx] ** 2 / np.maximum(gaps, 1e-300)),
+                      res[idx])
+    return Eigenpairs(theta[idx], krylov.vectors(s[:, idx]), res[idx], converged, krylov.products,
+                      gaps=gaps, errors=errors, tolerances=limit[idx], certified=certified, guard=guard,
+                      reason=reason)
 
 
 # ---------------------------------------------------------------- spectral density and trace --------------
