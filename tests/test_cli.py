@@ -199,6 +199,15 @@ def test_interpolate_has_both_models_at_zero_and_one(lab, tmp_path):
     assert_figure(tmp_path / "interpolation" / "line1d")
 
 
+def test_hessian_uncertified_eigenvalues_are_written_as_such_with_a_warning(lab, tmp_path, capsys):
+    assert cli("hessian", *M, "--checkpoint", lab / "a" / "model.pt", "--top-k", "3", "--max-iter", "4",
+               out=tmp_path) == 0
+    result = json.loads((tmp_path / "hessian.json").read_text())["eigenvalues"]
+    assert result["converged"] is False and result["reason"] and result["products"] == 4
+    assert len(result["certified"]) == 3 and len(result["tolerances"]) == 3
+    assert "not certified" in capsys.readouterr().err
+
+
 def test_hessian_eigenvalues_trace_and_density(lab, tmp_path):
     assert cli("hessian", *M, "--checkpoint", lab / "a" / "model.pt", "--top-k", "2", "--density-runs", "1",
                "--density-steps", "12", "--trace-probes", "8", out=tmp_path) == 0

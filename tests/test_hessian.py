@@ -152,10 +152,11 @@ def test_lanczos_on_a_dense_matrix_with_a_known_spectrum() -> None:
 
 
 @pytest.fixture(scope="module")
-def trained_bulk() -> tuple[TrainingLoss, np.ndarray]:
+def trained_bulk():
     """A 64-16-3 MLP trained to a minimum of 300 digits (3 classes), in float64: its Hessian has a dominant
     outlier, a dense bulk of small positive eigenvalues and a large near-null space (1091 weights), the
-    spectrum on which a residual-only stop rule returns bulk Ritz values in place of larger eigenvalues."""
+    spectrum on which a residual-only stop rule returns bulk Ritz values in place of larger eigenvalues.
+    Returns the loss on all 300 samples, its exact spectrum (descending), the model and the data."""
     from losslab.data import prepare
     from losslab.train import Recipe, fit
 
@@ -164,7 +165,7 @@ def trained_bulk() -> tuple[TrainingLoss, np.ndarray]:
     model = build({"name": "mlp", "widths": [16]}, data.input_shape, data.num_classes)
     fit(model, data, Recipe(optimizer="momentum", lr=0.05, momentum=0.9, batch_size=32, epochs=20), seed=0)
     loss = TrainingLoss(model.double(), data.x_train.double(), data.y_train)
-    return loss, torch.linalg.eigvalsh(loss.hessian_matrix()).flip(0).numpy()
+    return loss, torch.linalg.eigvalsh(loss.hessian_matrix()).flip(0).numpy(), model, data
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -173,7 +174,7 @@ def test_lanczos_top20_of_a_dense_bulk_are_the_top20(trained_bulk, seed: int) ->
     eigenvalue of the exact Hessian to its tolerance, in fact to 1e-6 of lambda_max. The stop rule before
     the guard band returned converged lists 8e-4 to 4e-3 of lambda_max off (bulk values in place of larger
     ones)."""
-    loss, exact = trained_bulk
+    loss, exact, _, _ = trained_bulk
     assert exact[0] > 20 * exact[19] > 0  # a dominant outlier above a bulk
     top = lanczos(loss.hessian(), 20, tol=1e-3, relative_to="norm", seed=seed)
     assert top.converged and top.certified.all() and top.reason == ""
@@ -338,3 +339,42 @@ def test_eigenvalue_ratio_surface_matches_exact_and_resumes(tiny, tmp_path: Path
             assert stored["ratio"][i, j] == pytest.approx(abs(float(eig[0]) / float(eig[-1])), abs=3 * tol)
     with pytest.raises(SurfaceMismatchError):
         eigenvalue_ratio_surface(target, loss, span, xs, ys, tol=1e-3, progress=False)
+
+
+def test_both_ends_find_a_negative_end_far_below_the_bulk() -> None:
+    """The shape of a no-skip ResNet's Hessian on a few samples (lambda_max 100, lambda_min -3.27, a bulk of
+    small negative values and a large null space): with tolerances relative to each value the negative end is
+    found from every start; a rule relative to the spectral radius stopped after 3-6 products at -0.11 or
+    +0.03 from some starts."""
+    rng = np.random.default_rng(0)
+    n = 400
+    spectrum = np.concatenate([[100.0, 50.0, 20.0], rng.uniform(0.01, 1.0, 30), [-3.27, -1.0, -0.5],
+                               rng.uniform(-0.07, 0, 40)])
+    spectrum = np.concatenate([spectrum, rng.normal(0, 1e-8, n - len(spectrum))])
+    q, _ = np.linalg.qr(rng.normal(size=(n, n)))
+    a = q @ np.diag(spectrum) @ q.T
+    op = DenseOperator(torch.from_numpy((a + a.T) / 2))
+    for seed in range(5):
+        ends = lanczos(op, 1, "both", tol=1e-2, relative_to="eigenvalue", floor=1e-3, seed=seed)
+        assert ends.converged
+        assert ends.values == pytest.approx([100.0, -3.27], rel=1e-2)
+
+
+def test_ratio_map_lambda_min_to_its_own_tolerance(trained_bulk, tmp_path: Path) -> None:
+    """A trained MLP's Hessian on 8 samples around its minimum: lambda_min is ~2% of lambda_max and sits
+    below a bulk. Every cell's lambda_min is the exact one to tol relative to itself, and certified (the rule
+    relative to the spectral radius was 1.6% off at the centre with tol 1e-2)."""
+    _, _, model, data = trained_bulk
+    loss = TrainingLoss(model, data.x_train.double()[:8], data.y_train[:8])
+    g = torch.Generator().manual_seed(1)
+    d = torch.randn(2, loss.dim, generator=g, dtype=torch.float64)
+    span = AffineSpan(loss.point, *(0.5 * d * loss.point.norm() / d.norm(dim=1, keepdim=True)))
+    xs, ys, tol = [0.0, 1.0], [0.0], 1e-2
+    m = eigenvalue_ratio_surface(tmp_path / "ratio.h5", loss, span, xs, ys, tol=tol, progress=False)
+    assert np.all(m["certified"] == 1)
+    for i, a in enumerate(xs):
+        eig = torch.linalg.eigvalsh(loss.hessian_matrix(span.point(a, 0.0))).numpy()
+        assert eig[0] < -0.01 * eig[-1]
+        assert m["lambda_min"][i, 0] == pytest.approx(eig[0], rel=tol)
+        assert m["lambda_max"][i, 0] == pytest.approx(eig[-1], rel=tol)
+        assert m["ratio"][i, 0] == pytest.approx(abs(eig[0] / eig[-1]), rel=2 * tol)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -202,3 +203,21 @@ def test_trajectory_variance_of_a_straight_trajectory(tmp_path):
     pc1, pc2 = sc.trajectory_variance(run, tmp_path)
     assert pc1 > 0.99 and 0 <= pc2 < 0.01
     load_trained(run, tmp_path / "model.pt")  # the final weights are untouched
+
+
+def test_width_claim_counts_and_shows_uncertified_ratio_cells(tmp_path):
+    """A ratio-map cell whose Lanczos run was not certified is kept, counted in the table and the notes, and
+    crossed out in the figure's data; certified maps say nothing."""
+    runs, maps, explained = _width_inputs()
+    clean = sc.width_nonconvexity(runs, maps, explained, CHECK, "smoke", tmp_path / "clean")
+    assert "not certified" not in clean.notes
+    for v in maps:
+        maps[v][0]["certified"] = np.ones((5, 5))
+    maps["w8_noskip"][0]["certified"][1, 2] = 0.0
+    res = sc.width_nonconvexity(runs, maps, explained, CHECK, "smoke", tmp_path)
+    assert "1 ratio-map cell(s) not certified" in res.notes
+    with open(tmp_path / "table.csv", newline="") as f:
+        cells = [r["ratio_cells_not_certified"] for r in csv.DictReader(f)]
+    assert sorted(c for c in cells if c != "") == ["0", "0", "1"]
+    data = json.loads((tmp_path / "figure.data.json").read_text())
+    assert [int(np.sum(np.asarray(m["certified"]) < 1)) for m in data["data"]["maps"]] == [0, 1, 0]

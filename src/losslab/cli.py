@@ -424,8 +424,10 @@ def cmd_hessian(args: argparse.Namespace) -> list[Path]:
                                   seed=args.seed, **opts)
     result: dict[str, Any] = {
         "checkpoint": str(checkpoint), "n": len(data.y_train), "dim": int(eig.vectors.shape[1]), **opts,
-        "eigenvalues": {"which": args.which, "values": eig.values.tolist(), "residuals": eig.residuals.tolist(),
-                        "converged": eig.converged, "products": eig.products, "tol": args.tol}}
+        "eigenvalues": {"which": args.which, "values": eig.values.tolist(), **eig.certificate(), "tol": args.tol}}
+    if not eig.converged:
+        print(f"{PROG} hessian: warning: the eigenvalues are not certified ({eig.reason}); written with "
+              "converged: false", file=sys.stderr, flush=True)
     files = [out / "hessian.json"]
     if args.trace_probes:
         _say(args, f"Hutchinson trace, {args.trace_probes} probes")

@@ -657,8 +657,9 @@ def epsilon_sharpness(loss: TrainingLoss, eps: float, w: torch.Tensor | None = N
 
 # ---------------------------------------------------------------- the eigenvalue-ratio map ----------------
 
-RATIO_VALUES = ("lambda_max", "lambda_min", "ratio", "products")
-RATIO_FORMAT_VERSION = 1
+RATIO_VALUES = ("lambda_max", "lambda_min", "ratio", "products", "certified")
+RATIO_FORMAT_VERSION = 2  # 2: both ends certified (guard band, stability), relative to each value; `certified`
+RATIO_FLOOR = 1e-3  # |lambda_min| below 1e-3 lambda_max needs only an absolute accuracy of tol * 1e-3 lambda_max
 
 
 def eigenvalue_ratio_surface(path: str | os.PathLike, loss: TrainingLoss, span: AffineSpan,
@@ -671,10 +672,15 @@ def eigenvalue_ratio_surface(path: str | os.PathLike, loss: TrainingLoss, span: 
     ``|lambda_min / lambda_max|``", mapped over the plane ``span`` (``origin + a dx + b dy``) on the grid
     ``xs`` x ``ys``: blue where the surface is convex, yellow where it has significant negative curvature.
 
-    At every point one Lanczos run (:func:`lanczos` with ``which="both"``) converges both ends of the full
-    Hessian's spectrum, to ``tol`` relative to the spectral radius (so the ratio is accurate to about
-    ``tol``; Li et al. used ARPACK's ``eigsh`` with ``tol=1e-2``). The file is the surfaces' format (datasets
-    ``xcoordinates``, ``ycoordinates``, ``lambda_max``, ``lambda_min``, ``ratio``, ``products`` of shape
+    At every point one Lanczos run (:func:`lanczos` with ``which="both"``, certified: guard band, minimum
+    Krylov size, stable values) converges both ends of the full Hessian's spectrum, each to ``tol`` relative
+    to itself (as ARPACK's ``eigsh``, which Li et al. used with ``tol=1e-2``), so the ratio is accurate to
+    about ``2 tol`` relative; a ``|lambda_min|`` below :data:`RATIO_FLOOR` ``lambda_max`` is taken to
+    ``tol * RATIO_FLOOR * lambda_max`` (the ratio to ``tol * RATIO_FLOOR`` absolute). A tolerance relative to
+    the spectral radius would accept a ``lambda_min`` from the bulk near 0 while the negative end has not yet
+    entered the Krylov space. The file is the surfaces' format (datasets ``xcoordinates``, ``ycoordinates``,
+    ``lambda_max``, ``lambda_min``, ``ratio``, ``products``, ``certified`` (1 where both ends were certified,
+    0 where ``max_iter`` ran out first: the value is kept and shown as uncertified) of shape
     ``(len(xs), len(ys))``, a ``done`` mask per tile, a ``spec``), written tile by tile through
     ``<stem>.partial.h5``: a killed run resumes where it stopped, a mismatched file raises
     :class:`losslab.surfaces.SurfaceMismatchError`, shards of ``tiles`` join with
@@ -683,7 +689,8 @@ def eigenvalue_ratio_surface(path: str | os.PathLike, loss: TrainingLoss, span: 
     if span.dy is None:
         raise ValueError("the eigenvalue-ratio map needs a 2-D span")
     xs_arr, ys_arr = as_coordinates(xs, "xs"), as_coordinates(ys, "ys")
-    lanczos_opts = {"tol": tol, "max_iter": max_iter, "seed": seed}
+    lanczos_opts = {"tol": tol, "max_iter": max_iter, "seed": seed, "relative_to": "eigenvalue",
+                    "floor": RATIO_FLOOR}
     spec = {
         "format": RATIO_FORMAT_VERSION, "kind": "hessian_eigenvalue_ratio", "shape": [len(xs_arr), len(ys_arr)],
         "xcoordinates": xs_arr.tolist(), "ycoordinates": ys_arr.tolist(), "tile_rows": tile_rows,
@@ -693,11 +700,10 @@ def eigenvalue_ratio_surface(path: str | os.PathLike, loss: TrainingLoss, span: 
     def fill(surface: Surface, rows: tuple[int, int], on_points: Callable[[int], None]) -> None:
         for i in range(*rows):
             for j, b in enumerate(ys_arr):
-                ends = lanczos(loss.hessian(span.point(float(xs_arr[i]), float(b))), 1, "both",
-                               relative_to="norm", **lanczos_opts)
+                ends = lanczos(loss.hessian(span.point(float(xs_arr[i]), float(b))), 1, "both", **lanczos_opts)
                 lam_max, lam_min = (float(v) for v in ends.values)
                 ratio = abs(lam_min / lam_max) if lam_max != 0 else math.nan
-                for name, v in zip(RATIO_VALUES, (lam_max, lam_min, ratio, ends.products)):
+                for name, v in zip(RATIO_VALUES, (lam_max, lam_min, ratio, ends.products, float(ends.converged))):
                     surface.values[name][i, j] = v
                 on_points(1)
 

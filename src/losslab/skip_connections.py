@@ -15,7 +15,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from . import figures
+from . import figures, spectra
 from .claims import ClaimResult, all_of, paired
 from .landscape_plots import draw_contour, shared_levels
 from .report import mean_std, pm, write_table
@@ -253,6 +253,9 @@ def width_nonconvexity(runs: Mapping[str, Sequence[Mapping[str, Any]]], ratio_ma
     ratio_mean = {k: [float(np.nanmean(np.asarray(m["ratio"], float))) for m in ratio_maps[v]]
                   for k, v in by_key.items() if v in ratio_maps}
     top2 = {k: [float(a) + float(b) for a, b in explained[v]] for k, v in by_key.items()}
+    uncertified = {k: sum(int(np.sum(np.asarray(m["certified"], float) < 1)) for m in ratio_maps[v]
+                          if m.get("certified") is not None)
+                   for k, v in by_key.items() if v in ratio_maps}
 
     comps = [paired(f"test error, {'skip' if s else 'no skip'}: width {narrow} > width {wide}",
                     err[(narrow, s)], err[(wide, s)], check["min_agree"]) for s in (True, False)]
@@ -277,6 +280,7 @@ def width_nonconvexity(runs: Mapping[str, Sequence[Mapping[str, Any]]], ratio_ma
                 "width": w, "skip": skip, "test_err_%": pm(err[k], 100),
                 "reported_err_% (WRN-56, k)": f"{rep[0 if skip else 1]} (k={k_mult})" if rep else "",
                 "ratio_map_mean": pm(ratio_mean[k], 1, 4) if k in ratio_mean else "",
+                "ratio_cells_not_certified": uncertified[k] if k in uncertified else "",
                 "pca_top2_%": pm(top2[k], 100), "reported_pca_top2_%": "40-90",
                 "diverged": sum(bool(r.get("diverged")) for r in runs[by_key[k]]), "seeds": len(err[k]),
             })
@@ -289,8 +293,7 @@ def width_nonconvexity(runs: Mapping[str, Sequence[Mapping[str, Any]]], ratio_ma
         "top2": {("skip" if s else "noskip"): [top2[(w, s)] for w in widths] for s in (True, False)},
         "ratio_mean": {("skip" if s else "noskip"): [[w, ratio_mean[(w, s)]] for w in widths if (w, s) in ratio_mean]
                        for s in (True, False)},
-        "maps": [{"label": v, "x": m["xcoordinates"], "y": m["ycoordinates"], "ratio": m["ratio"]}
-                 for v, m in first_maps.items()],
+        "maps": [spectra.ratio_map_data(v, m) for v, m in first_maps.items()],
     }
     figs = figures.render(plot_width, data, out_dir / "figure")
 
@@ -300,9 +303,13 @@ def width_nonconvexity(runs: Mapping[str, Sequence[Mapping[str, Any]]], ratio_ma
         + (f" ratio {mean_std(ratio_mean[(w, False)])[0]:.3f}" if (w, False) in ratio_mean else "")
         + f" PCA top-2 {100 * min(mean_std(top2[(w, True)])[0], mean_std(top2[(w, False)])[0]):.0f}%+"
         for w in widths) + " (err skip/no-skip, ratio no-skip, PCA min of both)"
+    n_bad = sum(uncertified.values())
+    notes = "; ".join(c.describe() for c in comps)
+    if n_bad:
+        notes += f"; {n_bad} ratio-map cell(s) not certified (their eigenvalues are kept but uncertain)"
     return ClaimResult(id=claim_id, scale=scale, verdict=verdict, rule=check["rule"], measured=measured,
                        n_seeds=len(err[(wide, True)]), comparisons=comps, numbers=numbers, figures=figs,
-                       tables=tables, notes="; ".join(c.describe() for c in comps))
+                       tables=tables, notes=notes)
 
 
 def _finite_mean(values: Any) -> float:
@@ -357,7 +364,9 @@ def plot_width(data: Mapping[str, Any], stem: str | Path) -> list[str]:
                              cmap=figures.SEQUENTIAL_CMAP, vmin=0.0, vmax=vmax)
         ax.plot(0, 0, "k+", ms=8)
         ax.grid(False)
-        ax.set_title(f"{m['label']}: mean {np.nanmean(r):.3f}", fontsize=8)
+        bad = spectra.mark_uncertified(ax, m)
+        ax.set_title(f"{m['label']}: mean {np.nanmean(r):.3f}" + (f", {bad} not certified (x)" if bad else ""),
+                     fontsize=8)
         ax.set_xlabel(r"$\alpha$ (filter-normalized)")
         ax.set_ylabel(r"$\beta$ (filter-normalized)")
         ax.set_aspect("equal")

@@ -121,6 +121,8 @@ class Spectrum:
     num_parameters: int
     num_classes: int
     n_samples: int
+    tolerances: np.ndarray | None = None  # what each value had to meet (tol * lambda_max)
+    certified: np.ndarray | None = None  # per value (losslab.hessian.lanczos's certificate)
 
     @property
     def lambda_max(self) -> float:
@@ -138,7 +140,8 @@ def spectrum(loss: TrainingLoss, settings: Mapping[str, Any], *, seed: int = 0, 
     density = (spectral_density(loss.hessian(), n_runs=int(s["slq_runs"]), n_steps=int(s["slq_steps"]),
                                 seed=int(s["seed"])) if s["slq_runs"] else None)
     return Spectrum(seed, np.asarray(top.values, float), np.asarray(top.residuals, float), bool(top.converged),
-                    density, top.products + (density.products if density else 0), loss.dim, num_classes, loss.n)
+                    density, top.products + (density.products if density else 0), loss.dim, num_classes, loss.n,
+                    tolerances=np.asarray(top.tolerances, float), certified=np.asarray(top.certified, bool))
 
 
 def run_spectra(run: Mapping[str, Any], run_dir: str | os.PathLike, settings: Mapping[str, Any], *,
@@ -155,7 +158,8 @@ def run_spectra(run: Mapping[str, Any], run_dir: str | os.PathLike, settings: Ma
 
 
 def write_spectra(path: str | os.PathLike, spectra: Mapping[str, Sequence[Spectrum]]) -> None:
-    """All spectra of a claim in one HDF5 file: ``<variant>/seed<k>/`` with ``top``, ``residuals`` and, with
+    """All spectra of a claim in one HDF5 file: ``<variant>/seed<k>/`` with ``top``, ``residuals``, the
+    Lanczos certificate (``tolerances``, ``certified`` per value; attribute ``converged``) and, with
     a density, ``density_grid``, ``density`` and the quadrature ``nodes_<r>``/``weights_<r>`` of each run."""
     with lio.atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
         for variant, items in spectra.items():
@@ -163,6 +167,9 @@ def write_spectra(path: str | os.PathLike, spectra: Mapping[str, Sequence[Spectr
                 g = f.create_group(f"{variant}/seed{sp.seed}")
                 g.create_dataset("top", data=sp.top)
                 g.create_dataset("residuals", data=sp.residuals)
+                if sp.certified is not None:
+                    g.create_dataset("tolerances", data=sp.tolerances)
+                    g.create_dataset("certified", data=sp.certified.astype(np.uint8))
                 for key in ("converged", "products", "num_parameters", "num_classes", "n_samples"):
                     g.attrs[key] = getattr(sp, key)
                 if sp.density is not None:
@@ -267,6 +274,7 @@ def hessian_outliers_claim(spectra: Mapping[str, Sequence[Spectrum]], runs: Runs
             "top_k+3_over_lambda_max (seed mean)": " ".join(f"{x:.3g}" for x in (top_mean / top_mean[0])[:k + 3]),
             "train_acc_%": pm([r["train_acc"] for r in runs[v]], 100),
             "test_acc_%": pm([r["test_acc"] for r in runs[v]], 100),
+            "certified_seeds": sum(bool(sp.converged) for sp in spectra[v]),
             "seeds": len(spectra[v]), "verdict": comp.verdict,
         })
     tables = write_table(rows, out_dir / "table", title=f"Hessian bulk and outliers by class count ({scale} scale)")
@@ -794,19 +802,38 @@ def ratio_map_of_run(run: Mapping[str, Any], model_path: str | os.PathLike, dire
                                     provenance=provenance, tile_rows=int(s["tile_rows"]), progress=progress)
 
 
+def ratio_map_data(label: str, m: Any) -> dict[str, Any]:
+    """The plain data of one ratio map for a figure: label, coordinates, ratios and (format 2 on) the mask of
+    the cells whose two ends were certified."""
+    out = {"label": label, "x": m["xcoordinates"], "y": m["ycoordinates"], "ratio": m["ratio"]}
+    if "certified" in m:
+        out["certified"] = m["certified"]
+    return out
+
+
+def mark_uncertified(ax: Any, m: Mapping[str, Any]) -> int:
+    """Cross out the cells of a drawn ratio map whose eigenvalues were not certified; their number."""
+    if m.get("certified") is None:
+        return 0
+    bad = np.argwhere(np.asarray(m["certified"], float) < 1)
+    xs, ys = np.asarray(m["x"], float), np.asarray(m["y"], float)
+    if len(bad):
+        ax.plot(xs[bad[:, 0]], ys[bad[:, 1]], "x", color="red", ms=7, mew=1.5, label="not certified")
+    return len(bad)
+
+
 def plot_ratio_maps(maps: Mapping[str, Surface], stem: str | os.PathLike, title: str = "") -> list[str]:
     """The maps side by side on one colour scale (:func:`draw_ratio_maps`), drawn through
     :func:`losslab.figures.render` so that `snakemake figures` redraws them."""
     if not maps:
         raise ValueError("no ratio maps to plot")
-    data = {"title": title, "maps": [{"label": k, "x": m.xcoordinates, "y": m.ycoordinates, "ratio": m["ratio"]}
-                                     for k, m in maps.items()]}
+    data = {"title": title, "maps": [ratio_map_data(k, m) for k, m in maps.items()]}
     return figures.render(draw_ratio_maps, data, stem)
 
 
 def draw_ratio_maps(data: Mapping[str, Any], stem: str | os.PathLike) -> list[str]:
     """The maps side by side on one colour scale (0 to the largest finite ratio of any map), each titled
-    with its mean ratio: blue where the surface is convex, yellow where it has significant negative
+    with its mean ratio (cells whose eigenvalues were not certified crossed out in red): blue where the surface is convex, yellow where it has significant negative
     curvature (Li et al.'s Fig. 7)."""
     maps = data["maps"]
     if not maps:
@@ -823,7 +850,9 @@ def draw_ratio_maps(data: Mapping[str, Any], stem: str | os.PathLike) -> list[st
                              vmin=0.0, vmax=vmax)
         ax.plot(0, 0, "k+", ms=8)
         ax.grid(False)
-        ax.set_title(f"{m['label']}\nmean ratio {np.nanmean(ratio):.3f}", fontsize=9)
+        bad = mark_uncertified(ax, m)
+        ax.set_title(f"{m['label']}\nmean ratio {np.nanmean(ratio):.3f}"
+                     + (f" ({bad} cells not certified, x)" if bad else ""), fontsize=9)
         ax.set_xlabel(r"$\alpha$")
         ax.set_aspect("equal")
     axes[0][0].set_ylabel(r"$\beta$")

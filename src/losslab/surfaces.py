@@ -193,6 +193,13 @@ class Surface:
             return getattr(self, key)
         return self.values[key]
 
+    def __contains__(self, key: object) -> bool:
+        return key in ("xcoordinates", "ycoordinates") or key in self.values
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """A dataset by its file name, or ``default`` when the file has none (as ``dict.get``)."""
+        return self[key] if key in self else default
+
 
 def partial_path(path: str | os.PathLike) -> Path:
     """Where the in-progress file of the surface ``path`` lives: ``<stem>.partial.h5`` beside it."""
