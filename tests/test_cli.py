@@ -241,6 +241,12 @@ def test_sharpness_is_relative_to_the_models_loss(lab, tmp_path):
         assert r["max_loss"] >= r["loss"]
         assert r["value"] == pytest.approx((r["max_loss"] - r["loss"]) / (1 + r["loss"]) * 100)
     assert rows[1]["value"] > rows[0]["value"] > 0  # a larger box holds a higher loss
+    for r in rows:  # the multistart default names the start that won and each start's best loss
+        assert r["start"] in r["starts"] and r["starts"][r["start"]] == pytest.approx(r["max_loss"], rel=1e-12)
+    assert cli("sharpness", *M, "--checkpoint", lab / "a" / "model.pt", "--eps", "1e-3", "--maxiter", "3",
+               "--method", "keskar", out=tmp_path / "k") == 0
+    (keskar,) = json.loads((tmp_path / "k" / "sharpness.json").read_text())["values"]
+    assert list(keskar["starts"]) == ["zero"] and keskar["max_loss"] <= rows[0]["max_loss"]
 
 
 def test_curve_is_trained_and_evaluated_with_bn_recomputed(lab, tmp_path):

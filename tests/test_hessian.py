@@ -311,6 +311,35 @@ def test_subspace_sharpness_respects_the_box(tiny) -> None:
     assert epsilon_sharpness(loss, eps, subspace_dim=p, seed=4).value == result.value  # seeded
 
 
+def test_sharpness_multistart_beats_keskars_ten_iterations_at_a_trained_point(trained_bulk) -> None:
+    """At a well-trained point the gradient is tiny and L-BFGS-B from y = 0 (Keskar's 10 iterations) barely
+    leaves the centre: the sign-gradient corner of the box alone has a higher loss. The multistart maximum is
+    at least that corner's loss, names the start that won, and counts its evaluations."""
+    loss, _, _, _ = trained_bulk
+    eps = 1e-3
+    keskar = epsilon_sharpness(loss, eps, method="keskar", maxiter=10)
+    multi = epsilon_sharpness(loss, eps, maxiter=10)
+    x = loss.point.double()
+    _, g = loss.value_and_grad(x)
+    corner = x + torch.from_numpy(keskar.half_widths) * torch.where(g >= 0, 1.0, -1.0).double()
+    f_corner = loss.value(corner)
+    assert keskar.max_loss < f_corner  # the paper's setting misses the maximum
+    assert multi.max_loss >= f_corner and multi.value > 1.2 * keskar.value
+    assert multi.start in multi.starts and multi.starts[multi.start] == multi.max_loss
+    assert set(multi.starts) == {"zero", "sign_gradient", "random_corner0", "random_corner1"}
+    assert multi.evaluations > keskar.evaluations and multi.method == "multistart" and keskar.start == "zero"
+    assert np.all(np.abs(multi.y) <= multi.half_widths * (1 + 1e-12))
+    assert multi.max_loss == pytest.approx(loss.value(x + torch.from_numpy(multi.y)), rel=1e-12)
+
+
+def test_sharpness_keskar_method_is_the_single_run_from_the_centre(tiny) -> None:
+    loss, _, _ = tiny
+    r = epsilon_sharpness(loss, 1e-3, method="keskar", maxiter=10)
+    assert r.starts is not None and list(r.starts) == ["zero"] and r.start == "zero"
+    with pytest.raises(ValueError, match="unknown sharpness method"):
+        epsilon_sharpness(loss, 1e-3, method="sam")
+
+
 # ---------------------------------------------------------------- the ratio map ---------------------------
 
 def test_eigenvalue_ratio_surface_matches_exact_and_resumes(tiny, tmp_path: Path) -> None:

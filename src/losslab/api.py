@@ -446,18 +446,22 @@ def hessian_trace(model: nn.Module, data: DataLike, *, n_probes: int = 100, seed
 
 
 def sharpness(model: nn.Module, data: DataLike, eps: float = 1e-3, *, subspace_dim: int | None = None,
-              maxiter: int = 10, seed: int = 0, bn: str = "running", loss: str = "ce", chunk: int = 250):
+              maxiter: int = 10, seed: int = 0, bn: str = "running", loss: str = "ce", chunk: int = 250,
+              method: str = "multistart", random_starts: int = 2):
     """Keskar et al. (2017)'s epsilon-sharpness (Metric 2.1): ``(max_{y in C_eps} f(x + A y) - f(x)) / (1 +
     f(x)) * 100`` with the box ``C_eps`` of half-widths ``eps (|(A^+ x)_i| + 1)``, maximised by L-BFGS-B
-    (``maxiter`` iterations). ``subspace_dim=None`` is the full space (``A = I``), ``p`` a random ``n x p``
+    (``maxiter`` iterations per start) from the centre, the sign-gradient corner and ``random_starts`` random
+    corners (``method="multistart"``), or from the centre alone as the paper did (``"keskar"``: at a
+    well-trained point it barely leaves the centre, so the value can be far below the box's maximum). ``subspace_dim=None`` is the full space (``A = I``), ``p`` a random ``n x p``
     ``A`` drawn from ``seed`` (the paper: ``p = 100``). Returns :class:`losslab.hessian.Sharpness`
-    (``value`` in percent, ``loss`` = f(x), ``max_loss``)."""
+    (``value`` in percent, ``loss`` = f(x), ``max_loss``, the winning ``start`` and each start's ``starts``)."""
     from .hessian import epsilon_sharpness
 
     f = _training_loss(model, data, loss, bn, 0.0, chunk)
     if subspace_dim is not None:
         subspace_dim = min(int(subspace_dim), f.dim)
-    return epsilon_sharpness(f, eps, subspace_dim=subspace_dim, seed=seed, maxiter=maxiter)
+    return epsilon_sharpness(f, eps, subspace_dim=subspace_dim, seed=seed, maxiter=maxiter, method=method,
+                             random_starts=random_starts)
 
 
 # ---------------------------------------------------------------- density files ---------------------------

@@ -304,7 +304,12 @@ def make_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentP
                    help="box size; repeat for several (default 1e-3 and 5e-4)")
     p.add_argument("--subspace-dim", type=_positive_int, default=None,
                    help="random subspace dimension p (the paper: 100); default: the full space")
-    p.add_argument("--maxiter", type=_positive_int, default=10, help="L-BFGS-B iterations")
+    p.add_argument("--maxiter", type=_positive_int, default=10, help="L-BFGS-B iterations per start")
+    p.add_argument("--method", choices=("multistart", "keskar"), default="multistart",
+                   help="multistart: L-BFGS-B from the centre, the sign-gradient corner and random corners of "
+                        "the box (default); keskar: the paper's single run from the centre (stays near it at "
+                        "a well-trained point)")
+    p.add_argument("--random-starts", type=int, default=2, help="random corners among the multistart starts")
 
     p = add("curve", "Garipov et al.'s mode connectivity: train a Bezier or polygonal-chain curve between two "
                      "checkpoints, evaluate it over t with BN recomputed", [_common(), _evaluation("recompute")])
@@ -458,12 +463,15 @@ def cmd_sharpness(args: argparse.Namespace) -> list[Path]:
     for eps in args.eps or [1e-3, 5e-4]:
         _say(args, f"epsilon-sharpness at eps={eps:g}")
         r = api.sharpness(model, data, eps, subspace_dim=args.subspace_dim, maxiter=args.maxiter, seed=args.seed,
-                          bn=args.bn, loss=args.loss, chunk=args.chunk)
+                          bn=args.bn, loss=args.loss, chunk=args.chunk, method=args.method,
+                          random_starts=args.random_starts)
         rows.append({"eps": eps, "subspace_dim": r.subspace_dim, "value": r.value, "loss": r.loss,
-                     "max_loss": r.max_loss, "evaluations": r.evaluations})
+                     "max_loss": r.max_loss, "evaluations": r.evaluations, "start": r.start,
+                     "starts": dict(r.starts or {})})
     out = Path(args.out)
     lio.write_json(out / "sharpness.json", {"checkpoint": str(checkpoint), "n": len(data.y_train),
-                                            "maxiter": args.maxiter, "bn": args.bn, "values": rows})
+                                            "maxiter": args.maxiter, "method": args.method, "bn": args.bn,
+                                            "values": rows})
     return [out / "sharpness.json"]
 
 

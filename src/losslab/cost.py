@@ -222,8 +222,9 @@ def _sharpness_cost(s: Mapping[str, Any], runs: Mapping[str, Any], seeds: list, 
     cost = Cost()
     nets = list(s.get("sweep", [s["small"], s["large"]]))
     n = min(_n(s.get("n_train"), sz.n_train), sz.n_train)
+    starts = 1 if s.get("method", "multistart") == "keskar" else 2 + int(s.get("random_starts", 2))
     per_net = len(s.get("eps", [1e-3])) * (2 if s.get("subspace_dim") else 1) * int(s.get("maxiter", 10)) * \
-        LBFGS_EVALS_PER_ITER * TRAIN_FORWARDS * n
+        starts * LBFGS_EVALS_PER_ITER * TRAIN_FORWARDS * n
     for v in nets:
         cost.analyses += len(seeds) * fwd(v) * per_net
     if "warmstart" in s:  # the LB recipe trained from each listed SB snapshot, every seed

@@ -30,7 +30,8 @@ The methods:
   PyHessian): "the Gaussian quadrature nodes and weights ``(theta_i, tau_i)`` of ``m`` Lanczos steps from a
   random start approximate the spectral density, smoothed by a Gaussian kernel", averaged over starts;
 * :func:`hutchinson_trace`: ``tr(H) = E[z^T H z]`` over Rademacher probes ``z``;
-* :func:`epsilon_sharpness`: Keskar et al. (2017)'s Metric 2.1, maximised by L-BFGS-B;
+* :func:`epsilon_sharpness`: Keskar et al. (2017)'s Metric 2.1, maximised by L-BFGS-B from the centre, the
+  sign-gradient corner and random corners of the box (or, as the paper, from the centre alone);
 * :func:`eigenvalue_ratio_surface`: Li et al. (2018)'s map of ``|lambda_min / lambda_max|`` over a 2-D span
   (their Fig. 7), tiled, resumable and mergeable like :func:`losslab.surfaces.compute_surface`.
 """
@@ -588,11 +589,15 @@ def hutchinson_trace(op: SymmetricOperator, n_probes: int = 100, *, seed: int = 
 
 # ---------------------------------------------------------------- epsilon-sharpness -----------------------
 
+SHARPNESS_METHODS = ("multistart", "keskar")
+
+
 @dataclass(frozen=True, eq=False)
 class Sharpness:
     """Keskar et al.'s ``phi_{x,f}(eps, A)`` (``value``, in percent) with ``f(x)``, the largest loss found
-    in ``C_eps``, the maximiser ``y`` (p entries), the box half-widths ``eps (|(A^+ x)_i| + 1)`` and the
-    number of loss-and-gradient evaluations."""
+    in ``C_eps``, the maximiser ``y`` (p entries), the box half-widths ``eps (|(A^+ x)_i| + 1)``, the number
+    of loss-and-gradient evaluations, the ``method``, the start whose run found the maximum (``start``) and
+    the largest loss each start's run found (``starts``, start name -> loss)."""
 
     value: float
     loss: float
@@ -602,10 +607,14 @@ class Sharpness:
     y: np.ndarray
     half_widths: np.ndarray
     evaluations: int
+    method: str = "keskar"
+    start: str = "zero"
+    starts: Mapping[str, float] | None = None
 
 
 def epsilon_sharpness(loss: TrainingLoss, eps: float, w: torch.Tensor | None = None, *,
-                      subspace_dim: int | None = None, seed: int = 0, maxiter: int = 10) -> Sharpness:
+                      subspace_dim: int | None = None, seed: int = 0, maxiter: int = 10,
+                      method: str = "multistart", random_starts: int = 2) -> Sharpness:
     """Keskar et al. (2017), Metric 2.1: "Given ``x``, ``eps > 0`` and ``A``, we define the
     ``(C_eps, A)``-sharpness of ``f`` at ``x`` as
 
@@ -616,14 +625,26 @@ def epsilon_sharpness(loss: TrainingLoss, eps: float, w: torch.Tensor | None = N
     random ``n x p`` Gaussian ``A`` drawn with ``seed`` (the paper uses ``p = 100``). ``f`` is ``loss`` (the
     paper: the full training set) at ``x = w`` (default: the model's weights).
 
-    As in the paper, the maximum is sought by ``scipy.optimize.minimize(method="L-BFGS-B")`` on ``-f``
-    (gradient ``-A^T grad f`` from autograd) from ``y = 0`` with ``maxiter`` (10) iterations; scipy's
-    gradient and function tolerances are set to 0 so that the iterations are not cut short at a nearly flat
-    minimiser (an absolute ``1e-5`` would stop at once on a well-trained net). The largest ``f`` seen at any
-    evaluated point of the box is reported, so the value is >= 0.
+    The maximum is sought by ``scipy.optimize.minimize(method="L-BFGS-B")`` on ``-f`` inside the box
+    (gradient ``-A^T grad f`` from autograd; scipy's gradient and function tolerances 0 so that no run stops
+    early at a nearly flat point), ``maxiter`` iterations per start:
+
+    * ``method="keskar"``: the paper's setting, one run from ``y = 0``. Its known weakness: at a well-trained
+      point (``f ~ 1e-5``) the gradient is tiny and 10 iterations barely leave the centre, so the value can
+      be several times below the loss at a single corner of the box;
+    * ``method="multistart"`` (default): runs from ``y = 0``, from the sign-gradient corner ``y = h
+      sign(A^T grad f(x))`` (the box's maximiser of the first-order model, as one FGSM step) and from
+      ``random_starts`` random corners (signs drawn from ``seed``); every run keeps its own best point.
+
+    The largest ``f`` seen at any evaluated point of the box is reported (so the value is >= 0, and the
+    multistart value is at least the sign-gradient corner's), with the start whose run found it.
     """
     if not eps > 0:
         raise ValueError(f"eps must be > 0, not {eps!r}")
+    if method not in SHARPNESS_METHODS:
+        raise ValueError(f"unknown sharpness method {method!r}; known: {list(SHARPNESS_METHODS)}")
+    if maxiter < 1 or random_starts < 0:
+        raise ValueError("maxiter must be >= 1 and random_starts >= 0")
     x = loss._at(w).detach().double()
     if subspace_dim is None:
         a = None
@@ -636,23 +657,48 @@ def epsilon_sharpness(loss: TrainingLoss, eps: float, w: torch.Tensor | None = N
         ax = torch.linalg.pinv(a) @ x
     half = (eps * (ax.abs() + 1.0)).numpy()
     f0 = loss.value(x)
-    best = {"f": f0, "y": np.zeros_like(half), "evals": 0}
+    best = {"f": f0, "y": np.zeros_like(half), "evals": 0, "run": -math.inf}
+
+    cache: dict[bytes, tuple[float, np.ndarray]] = {}  # the centre, evaluated once for its gradient
 
     def negative(y: np.ndarray) -> tuple[float, np.ndarray]:
         y = np.clip(y, -half, half)
-        yt = torch.from_numpy(y)
-        f, g = loss.value_and_grad(x + (yt if a is None else a @ yt))
-        best["evals"] += 1
+        key = y.tobytes()
+        if key in cache:
+            f, minus_g = cache[key]
+        else:
+            yt = torch.from_numpy(y)
+            f, g = loss.value_and_grad(x + (yt if a is None else a @ yt))
+            best["evals"] += 1
+            g = g.double()
+            minus_g = -(g if a is None else a.T @ g).numpy()
+            if not y.any():
+                cache[key] = (f, minus_g)
+        best["run"] = max(best["run"], f)
         if f > best["f"]:
             best["f"], best["y"] = f, y.copy()
-        g = g.double()
-        return -f, -(g if a is None else a.T @ g).numpy()
+        return -f, minus_g.copy()
 
-    scipy.optimize.minimize(negative, np.zeros_like(half), jac=True, method="L-BFGS-B",
-                            bounds=scipy.optimize.Bounds(-half, half),
-                            options={"maxiter": maxiter, "gtol": 0.0, "ftol": 0.0})
+    zero = np.zeros_like(half)
+    starts = [("zero", zero)]
+    if method == "multistart":
+        _, minus_grad = negative(zero)
+        starts.append(("sign_gradient", half * np.where(minus_grad > 0, -1.0, 1.0)))
+        signs = np.random.default_rng([seed, 20170215]).choice([-1.0, 1.0], size=(random_starts, len(half)))
+        starts += [(f"random_corner{r}", half * s) for r, s in enumerate(signs)]
+    found: dict[str, float] = {}
+    winner, top = "zero", f0
+    for name, y0 in starts:
+        best["run"] = f0 if name == "zero" else -math.inf
+        scipy.optimize.minimize(negative, y0, jac=True, method="L-BFGS-B",
+                                bounds=scipy.optimize.Bounds(-half, half),
+                                options={"maxiter": maxiter, "gtol": 0.0, "ftol": 0.0})
+        found[name] = best["run"]
+        if best["run"] > top:
+            winner, top = name, best["run"]
     value = (best["f"] - f0) / (1.0 + f0) * 100.0
-    return Sharpness(value, f0, best["f"], eps, subspace_dim, best["y"], half, best["evals"])
+    return Sharpness(value, f0, best["f"], eps, subspace_dim, best["y"], half, best["evals"], method, winner,
+                     found)
 
 
 # ---------------------------------------------------------------- the eigenvalue-ratio map ----------------

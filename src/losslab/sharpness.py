@@ -8,8 +8,8 @@ the tables quote, the ``small`` and ``large`` variants, the batch-size ``sweep``
 the small variant's snapshots; for an augmented SB/LB pair of the remedies claim, the ``baseline`` experiment
 without augmentation) and the sharpness and interpolation settings. The computations:
 
-* :func:`sharpness_of_dir`: Metric 2.1 (:func:`losslab.hessian.epsilon_sharpness`, L-BFGS-B, ``maxiter``
-  iterations) of every trained network under a run directory, at each ``eps``, in the full space and in a
+* :func:`sharpness_of_dir`: Metric 2.1 (:func:`losslab.hessian.epsilon_sharpness`, L-BFGS-B from several
+  starts, ``maxiter`` iterations each; ``method: keskar`` for the paper's single run) of every trained network under a run directory, at each ``eps``, in the full space and in a
   random ``subspace_dim``-dimensional subspace, on the training loss (optionally a fixed subset of it);
 * :func:`warm_start`: LB runs started from the SB run's snapshots (``recipe.init_from``), Keskar's Fig. 5;
 * :func:`interpolate_pair`: the parametric plot ``f(alpha x_LB + (1 - alpha) x_SB)`` (Fig. 3), i.e.
@@ -36,8 +36,12 @@ from .claims import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, ClaimResult, Compa
 from .report import mean_std, pm, write_table
 
 SPACES = ("full", "subspace")
+# method: "multistart" (L-BFGS-B from the centre, the sign-gradient corner and `random_starts` random corners,
+# `maxiter` iterations each: a real maximum in the box) or "keskar" (the paper's one run from the centre, which
+# stays near it at a well-trained point); see losslab.hessian.epsilon_sharpness.
 SHARPNESS_DEFAULTS: dict[str, Any] = {"eps": [1e-3, 5e-4], "subspace_dim": 100, "subspace_seed": 0,
-                                      "maxiter": 10, "n_train": None, "bn": "running", "chunk": 1000}
+                                      "maxiter": 10, "method": "multistart", "random_starts": 2, "n_train": None,
+                                      "bn": "running", "chunk": 1000}
 INTERPOLATION_DEFAULTS: dict[str, Any] = {"alphas": [-1.0, 2.0, 25], "bn": "recompute", "n_train": None,
                                           "n_test": None, "chunk": 1000, "tile_rows": 5}
 
@@ -82,9 +86,11 @@ def sharpness_of_model(model, x, y, settings: Mapping[str, Any], loss: str = "ce
     for space in SPACES:
         p = None if space == "full" else min(int(s["subspace_dim"]), f.dim)
         for eps in s["eps"]:
-            r = epsilon_sharpness(f, float(eps), subspace_dim=p, seed=s["subspace_seed"], maxiter=s["maxiter"])
+            r = epsilon_sharpness(f, float(eps), subspace_dim=p, seed=s["subspace_seed"], maxiter=s["maxiter"],
+                                  method=s["method"], random_starts=int(s["random_starts"]))
             values.append({"space": space, "eps": float(eps), "p": p, "value": r.value, "loss": r.loss,
-                           "max_loss": r.max_loss, "evaluations": r.evaluations})
+                           "max_loss": r.max_loss, "evaluations": r.evaluations, "method": r.method,
+                           "start": r.start})
     return {"n": f.n, "dim": f.dim, "values": values}
 
 
