@@ -461,11 +461,12 @@ def lanczos(op: SymmetricOperator, k: int = 1, which: str = "largest", *, tol: f
         theta, s, res = krylov.ritz()
         ends = _ends(len(theta), per_end, which)
         scale = float(np.abs(theta).max())
-        ref = np.maximum(np.abs(theta), floor * scale) if relative_to == "eigenvalue" else np.full(len(theta), scale)
-        limit = tol * ref
+        if relative_to == "eigenvalue":
+            limit = tol * np.maximum(np.abs(theta), floor * scale)
+        else:
+            limit = np.full(len(theta), tol * scale)
         wanted = np.concatenate([e[:k] for e in ends])
-        now = np.full(k * len(ends), np.nan)
-        now[:len(wanted)] = theta[wanted] if len(wanted) == k * len(ends) else np.nan
+        now = theta[wanted] if len(wanted) == k * len(ends) else np.full(k * len(ends), np.nan)
         history.append(now)
         whole = krylov.size >= n
         settled = all(len(e) >= min(per_end, n) and np.all(res[e] <= limit[e]) for e in ends)
@@ -475,18 +476,16 @@ def lanczos(op: SymmetricOperator, k: int = 1, which: str = "largest", *, tol: f
             krylov.size >= min_steps and settled and stable)
         if converged or krylov.size >= max_iter or not krylov.advance(restart=gen):
             break
-    idx = np.concatenate([e[:k] for e in ends])
-    certified = res[idx] <= limit[idx]
+    idx = wanted
+    within = res[idx] <= limit[idx]
+    # per value: within tolerance, and the list is the extreme one (all conditions, or the whole space)
+    certified = within & (converged or krylov.size >= n)
     reason = ""
     if not converged:
-        whole = krylov.size >= n
-        certified &= whole
-        reason = ("residuals above tolerance" if not np.all(res[idx] <= limit[idx]) else
+        reason = ("residuals above tolerance" if not within.all() else
                   "guard band not settled" if not settled else
-                  "values not stable over the last %d steps" % window if not stable else
-                  "Krylov space smaller than %d" % min_steps)
-        if whole and np.all(res[idx] <= limit[idx]):
-            reason = ""
+                  f"values not stable over the last {window} steps" if not stable else
+                  f"Krylov space smaller than {min_steps}")
         log.warning("Lanczos: %d %s eigenvalue(s) not certified to tol %g after %d steps (%s; residuals %s)",
                     k, which, tol, krylov.size, reason, np.array2string(res[idx], precision=3))
     gaps = _ritz_gaps(theta, res)[idx]
