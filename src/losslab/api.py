@@ -452,9 +452,10 @@ def sharpness(model: nn.Module, data: DataLike, eps: float = 1e-3, *, subspace_d
     f(x)) * 100`` with the box ``C_eps`` of half-widths ``eps (|(A^+ x)_i| + 1)``, maximised by L-BFGS-B
     (``maxiter`` iterations per start) from the centre, the sign-gradient corner and ``random_starts`` random
     corners (``method="multistart"``), or from the centre alone as the paper did (``"keskar"``: at a
-    well-trained point it barely leaves the centre, so the value can be far below the box's maximum). ``subspace_dim=None`` is the full space (``A = I``), ``p`` a random ``n x p``
-    ``A`` drawn from ``seed`` (the paper: ``p = 100``). Returns :class:`losslab.hessian.Sharpness`
-    (``value`` in percent, ``loss`` = f(x), ``max_loss``, the winning ``start`` and each start's ``starts``)."""
+    well-trained point it barely leaves the centre, so the value can be far below the box's maximum).
+    ``subspace_dim=None`` is the full space (``A = I``), ``p`` a random ``n x p`` ``A`` drawn from ``seed``
+    (the paper: ``p = 100``). Returns :class:`losslab.hessian.Sharpness` (``value`` in percent, ``loss`` =
+    f(x), ``max_loss``, the winning ``start`` and each start's ``starts``)."""
     from .hessian import epsilon_sharpness
 
     f = _training_loss(model, data, loss, bn, 0.0, chunk)

@@ -9,8 +9,9 @@ the small variant's snapshots; for an augmented SB/LB pair of the remedies claim
 without augmentation) and the sharpness and interpolation settings. The computations:
 
 * :func:`sharpness_of_dir`: Metric 2.1 (:func:`losslab.hessian.epsilon_sharpness`, L-BFGS-B from several
-  starts, ``maxiter`` iterations each; ``method: keskar`` for the paper's single run) of every trained network under a run directory, at each ``eps``, in the full space and in a
-  random ``subspace_dim``-dimensional subspace, on the training loss (optionally a fixed subset of it);
+  starts, ``maxiter`` iterations each; ``method: keskar`` for the paper's single run) of every trained
+  network under a run directory, at each ``eps``, in the full space and in a random
+  ``subspace_dim``-dimensional subspace, on the training loss (optionally a fixed subset of it);
 * :func:`warm_start`: LB runs started from the SB run's snapshots (``recipe.init_from``), Keskar's Fig. 5;
 * :func:`interpolate_pair`: the parametric plot ``f(alpha x_LB + (1 - alpha) x_SB)`` (Fig. 3), i.e.
   :func:`losslab.surfaces.interpolation` from ``x_SB`` (alpha 0) to ``x_LB`` (alpha 1);

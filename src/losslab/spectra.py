@@ -833,8 +833,8 @@ def plot_ratio_maps(maps: Mapping[str, Surface], stem: str | os.PathLike, title:
 
 def draw_ratio_maps(data: Mapping[str, Any], stem: str | os.PathLike) -> list[str]:
     """The maps side by side on one colour scale (0 to the largest finite ratio of any map), each titled
-    with its mean ratio (cells whose eigenvalues were not certified crossed out in red): blue where the surface is convex, yellow where it has significant negative
-    curvature (Li et al.'s Fig. 7)."""
+    with its mean ratio (cells whose eigenvalues were not certified crossed out in red): blue where the
+    surface is convex, yellow where it has significant negative curvature (Li et al.'s Fig. 7)."""
     maps = data["maps"]
     if not maps:
         raise ValueError("no ratio maps to plot")
