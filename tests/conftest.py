@@ -5,10 +5,21 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
-import yaml
+
+from losslab import cpu_kernels
+
+# the CPU kernel pin before NumPy and torch load (losslab.cpu_kernels): tests compute what the workflow computes
+cpu_kernels.apply("pinned")
+
+import torch  # noqa: E402
+import yaml  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def pytest_sessionstart(session):
+    """Stop at once if the pin does not hold (a plugin computed with torch, or loaded NumPy, before this file)."""
+    cpu_kernels.check()
 
 
 @pytest.fixture(autouse=True)

@@ -26,6 +26,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from . import cpu_kernels
 from . import io as lio
 from .config import ConfigError, read_yaml
 
@@ -90,6 +91,35 @@ def all_of(verdicts: Iterable[str]) -> str:
     return INCONCLUSIVE
 
 
+class Estimate(float):
+    """A number measured as the mean over seeds, carrying its standard error ``se`` (NaN with one seed).
+
+    It is a float everywhere; :class:`ClaimResult` moves ``se`` into its ``uncertainty``, from which
+    :mod:`losslab.regression` derives how far the number may move on another platform."""
+
+    se: float
+
+    def __new__(cls, mean: float, se: float) -> Estimate:
+        obj = super().__new__(cls, mean)
+        obj.se = float(se)
+        return obj
+
+    def scaled(self, factor: float) -> Estimate:
+        """``factor`` times this estimate (e.g. 100 for percentage points), its standard error scaled too."""
+        return Estimate(factor * float(self), abs(factor) * self.se)
+
+
+def seed_mean(values: Sequence[float | None]) -> Estimate:
+    """The mean of the finite ``values`` (one per seed) with its standard error ``std / sqrt(n)``."""
+    vals = [float(v) for v in values if v is not None and math.isfinite(v)]
+    if not vals:
+        return Estimate(math.nan, math.nan)
+    n = len(vals)
+    m = sum(vals) / n
+    se = math.sqrt(sum((v - m) ** 2 for v in vals) / (n - 1) / n) if n > 1 else math.nan
+    return Estimate(m, se)
+
+
 @dataclass
 class ClaimResult:
     """What a claim's analysis measured and decided: written as ``verdict.json`` beside its table/figure."""
@@ -105,10 +135,16 @@ class ClaimResult:
     figures: list[str] = field(default_factory=list)
     tables: list[str] = field(default_factory=list)
     notes: str = ""
+    # the standard error of each number that is a mean over seeds (filled from the numbers given as Estimate)
+    uncertainty: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.verdict not in VERDICTS:
             raise ValueError(f"verdict must be one of {VERDICTS}, not {self.verdict!r}")
+        for key, value in self.numbers.items():
+            if isinstance(value, Estimate) and math.isfinite(value.se):
+                self.uncertainty.setdefault(key, value.se)
+        self.numbers = {k: float(v) if isinstance(v, Estimate) else v for k, v in self.numbers.items()}
 
     @classmethod
     def from_comparison(cls, comp: Comparison, **fields: Any) -> ClaimResult:
@@ -118,7 +154,8 @@ class ClaimResult:
         return cls(verdict=comp.verdict, comparisons=[comp], notes=comp.describe(), **fields)
 
     def write(self, path: str | Path) -> None:
-        lio.write_json(path, asdict(self))
+        """``verdict.json``: the result and the platform its numbers were made on (losslab.cpu_kernels)."""
+        lio.write_json(path, {**asdict(self), "platform": cpu_kernels.platform_record()})
 
 
 def load_result(path: str | Path) -> dict[str, Any]:
@@ -152,7 +189,20 @@ def load_registry(path: str | Path) -> list[dict[str, Any]]:
             raise ConfigError(f"{where}: needs exactly one of 'rule' (implemented) or 'pending' (why not yet)")
         if "rule" in c and not isinstance(c.get("checks"), Mapping):
             raise ConfigError(f"{where}: an implemented claim needs 'checks' (the pass rule per scale)")
+        _check_tolerances(c.get("regression_tolerance", {}), where)
     return list(claims)
+
+
+def _check_tolerances(declared: Any, where: str) -> None:
+    """``regression_tolerance``: glob of number names -> ``{abs: x}`` or ``{rel: x}``, x >= 0 (losslab.regression)."""
+    if not isinstance(declared, Mapping):
+        raise ConfigError(f"{where}: regression_tolerance must map number names (globs) to {{abs: x}} or {{rel: x}}")
+    for glob, tol in declared.items():
+        ok = (isinstance(tol, Mapping) and len(tol) == 1 and next(iter(tol)) in ("abs", "rel")
+              and isinstance(next(iter(tol.values())), (int, float)) and next(iter(tol.values())) >= 0)
+        if not ok:
+            raise ConfigError(f"{where}: regression_tolerance[{glob!r}] = {tol!r}; expected {{abs: x}} or {{rel: x}} "
+                              f"with a number x >= 0")
 
 
 def check_for(claim: Mapping[str, Any], scale: str) -> Mapping[str, Any]:

@@ -31,6 +31,8 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from . import cpu_kernels  # torch-free
+
 PROG = "losslab"
 DEVICES = ("auto", "cpu", "cuda")  # losslab.runtime's (not imported here: it brings torch, and --help stays fast)
 AUTOCASTS = ("none", "bf16")
@@ -210,6 +212,9 @@ def _common(model: bool = True, data: bool = True) -> argparse.ArgumentParser:
     r.add_argument("--eval-autocast", choices=AUTOCASTS, default="none",
                    help="none (exact float32) or bf16 (bfloat16 autocast of loss evaluations on surfaces, lines "
                         "and curves; Hessians stay exact)")
+    r.add_argument("--cpu-kernels", choices=cpu_kernels.MODES, default="pinned",
+                   help="pinned (default: CPU kernels of one instruction-set level, AVX2, so that the numbers are the "
+                        "same on every x86-64 machine) or native (the machine's own, faster)")
     r.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bars on stderr (default: when stderr is a terminal)")
     return p
@@ -448,7 +453,7 @@ def cmd_hessian(args: argparse.Namespace) -> list[Path]:
         files.append(out / "density.h5")
         if args.plot:
             files += api.plot(out / "density.h5", out)
-    lio.write_json(out / "hessian.json", result)
+    lio.write_json(out / "hessian.json", {**result, "platform": cpu_kernels.platform_record()})
     return files
 
 
@@ -471,7 +476,7 @@ def cmd_sharpness(args: argparse.Namespace) -> list[Path]:
     out = Path(args.out)
     lio.write_json(out / "sharpness.json", {"checkpoint": str(checkpoint), "n": len(data.y_train),
                                             "maxiter": args.maxiter, "method": args.method, "bn": args.bn,
-                                            "values": rows})
+                                            "values": rows, "platform": cpu_kernels.platform_record()})
     return [out / "sharpness.json"]
 
 
@@ -496,7 +501,7 @@ def cmd_curve(args: argparse.Namespace) -> list[Path]:
     ev = api.evaluate_curve(curve, a, data, t=args.t, bn=args.bn, loss=args.loss, chunk=args.chunk,
                             path=out / "curve.h5")
     lio.write_json(out / "curve.json", {"kind": args.kind, "bends": args.bends, "checkpoints": checkpoints,
-                                        "metrics": ev.metrics})
+                                        "metrics": ev.metrics, "platform": cpu_kernels.platform_record()})
     files = [out / "curve.pt", out / "curve.h5", out / "curve.json"]
     return files + (api.plot(out / "curve.h5", out) if args.plot else [])
 
@@ -528,7 +533,7 @@ def cmd_mpo(args: argparse.Namespace) -> list[Path]:
                           checkpoint_path=out / "mpo.train.pt")
     fit.maps.save(out / "mpo.npz", pattern=pattern)
     lio.write_json(out / "mpo.json", {"pattern": args.pattern, "shape": list(pattern.shape), "steps": args.steps,
-                                      "metrics": fit.metrics})
+                                      "metrics": fit.metrics, "platform": cpu_kernels.platform_record()})
     files = [out / "mpo.npz", out / "mpo.json"]
     if args.plot:
         files += [Path(p) for p in plot_pattern_fit(pattern, fit.maps, out / "mpo", title="MPO pattern fit")]
@@ -567,11 +572,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     args._given = _given_options(argv)
     sub = subs[args.command]
-    if args.threads is not None:
-        import torch
+    cpu_kernels.apply(args.cpu_kernels)  # before torch is imported: NumPy's OpenBLAS reads its setting at load
+    import torch  # noqa: PLC0415 (after the kernel pin; --help stays fast)
 
+    if args.threads is not None:
         torch.set_num_threads(args.threads)
     try:
+        print(f"{PROG}: {cpu_kernels.check()}", file=sys.stderr)
         from .runtime import autocast_for, device_for, placed
 
         with placed(device_for(args.device, source="--device"), autocast_for(args.eval_autocast)):

@@ -14,7 +14,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from . import figures
-from .claims import ClaimResult, all_of, paired
+from .claims import ClaimResult, all_of, paired, seed_mean
 from .report import mean_std, pm, write_table
 
 Runs = Mapping[str, Sequence[Mapping[str, Any]]]
@@ -56,8 +56,8 @@ def ablation(runs: Runs, check: Mapping[str, Any], scale: str, out_dir: str | Pa
     for v in ABLATION_VARIANTS:
         drop = [100 * (a - f) for a, f in zip(acc[v], acc["full"])]
         m, s = mean_std(acc[v])
-        numbers[f"{v}.test_acc_mean"] = m
-        numbers[f"{v}.train_acc_mean"] = mean_std(_acc(runs[v], "train_acc"))[0]
+        numbers[f"{v}.test_acc_mean"] = seed_mean(acc[v])
+        numbers[f"{v}.train_acc_mean"] = seed_mean(_acc(runs[v], "train_acc"))
         rows.append({
             "variant": ABLATION_LABELS[v],
             "test_acc_%": pm(acc[v], 100),
@@ -126,8 +126,8 @@ def sgd_vs_gd(runs: Runs, histories: Mapping[str, Sequence[Sequence[Mapping[str,
     labels = {"sgd": "SGD (batch 1)", "gd": "GD (full batch)"}
     rows, numbers = [], {}
     for v in ("sgd", "gd"):
-        numbers[f"{v}.test_mistakes_mean"] = mean_std(mistakes[v])[0]
-        numbers[f"{v}.train_acc_mean"] = mean_std(_acc(runs[v], "train_acc"))[0]
+        numbers[f"{v}.test_mistakes_mean"] = seed_mean(mistakes[v])
+        numbers[f"{v}.train_acc_mean"] = seed_mean(_acc(runs[v], "train_acc"))
         rows.append({"method": labels[v], "test_mistakes": pm(mistakes[v], 1, 1), "test_set": test_n,
                      "train_acc_%": pm(_acc(runs[v], "train_acc"), 100), "reported_mistakes": reported[v],
                      "lr": runs[v][0]["recipe"]["lr"], "epochs": runs[v][0]["recipe"]["epochs"],

@@ -40,6 +40,8 @@ import threading
 import time
 from pathlib import Path
 
+from . import cpu_kernels  # torch-free
+
 IDLE_SECONDS = 60.0
 # imported by the server before it forks (and every module of losslab itself: see `serve`)
 PRELOAD = ("torch", "torch.func", "torch.optim", "torch._dynamo", "numpy", "scipy.sparse.linalg", "scipy.optimize",
@@ -75,8 +77,11 @@ def enabled() -> bool:
 
 
 def fingerprint() -> str:
-    """Hash of the interpreter and of every losslab source file (path, size, mtime)."""
+    """Hash of the interpreter, of the CPU kernel settings in the environment (the server loads NumPy's OpenBLAS,
+    which reads its setting once: see losslab.cpu_kernels) and of every losslab source file (path, size, mtime)."""
     h = hashlib.sha256(f"{sys.executable}\n{sys.version}\n".encode())
+    for name in (cpu_kernels.MODE_ENV, *cpu_kernels.VARIABLES):
+        h.update(f"{name}={os.environ.get(name)}\n".encode())
     pkg = Path(__file__).resolve().parent
     for p in sorted(pkg.rglob("*.py")):
         st = p.stat()

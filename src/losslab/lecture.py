@@ -17,7 +17,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from . import figures
-from .claims import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, ClaimResult, Comparison, all_of, paired
+from .claims import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, ClaimResult, Comparison, all_of, paired, seed_mean
 from .report import mean_std, pm, write_table
 
 Runs = Mapping[str, Sequence[Mapping[str, Any]]]
@@ -72,7 +72,7 @@ def local_minima_cluster(runs: Runs, check: Mapping[str, Any], scale: str, out_d
     numbers, rows = {}, []
     for v in order:
         numbers[f"{v}.train_loss_std"] = std[v]
-        numbers[f"{v}.train_loss_mean"] = mean_std(train[v])[0]
+        numbers[f"{v}.train_loss_mean"] = seed_mean(train[v])
         numbers[f"{v}.test_loss_std"] = mean_std(test[v])[1]
         rows.append({"variant": v, "parameters": params[v], "inits": len(train[v]),
                      "train_loss_std": std[v], "train_loss": pm(train[v], digits=4),
@@ -182,9 +182,9 @@ def swa_claim(runs: Runs, lines: Mapping[str, Mapping[int, Sequence[Sequence[flo
              paired("SGD loss rise > SWA loss rise", rise[sgd], rise[swa], min_agree)]
     numbers, rows = {}, []
     for role, v in (("sgd", sgd), ("swa", swa)):
-        numbers[f"{role}.test_acc_mean"] = mean_std(acc[v])[0]
-        numbers[f"{role}.loss_rise_mean"] = mean_std(rise[v])[0]
-        numbers[f"{role}.train_loss_mean"] = mean_std(_metric(runs[v], "train_loss"))[0]
+        numbers[f"{role}.test_acc_mean"] = seed_mean(acc[v])
+        numbers[f"{role}.loss_rise_mean"] = seed_mean(rise[v])
+        numbers[f"{role}.train_loss_mean"] = seed_mean(_metric(runs[v], "train_loss"))
         rows.append({"method": role.upper(), "variant": v, "test_acc_%": pm(acc[v], 100),
                      "train_acc_%": pm(_metric(runs[v], "train_acc"), 100),
                      "train_loss": pm(_metric(runs[v], "train_loss"), digits=4),
@@ -241,8 +241,8 @@ def _two_arm(runs: Runs, better: str, worse: str, labels: Mapping[str, str], che
                   check["min_agree"])
     numbers, rows = {}, []
     for v in (worse, better):
-        numbers[f"{v}.test_acc_mean"] = mean_std(acc[v])[0]
-        numbers[f"{v}.train_acc_mean"] = mean_std(_metric(runs[v], "train_acc"))[0]
+        numbers[f"{v}.test_acc_mean"] = seed_mean(acc[v])
+        numbers[f"{v}.train_acc_mean"] = seed_mean(_metric(runs[v], "train_acc"))
         rows.append({"method": labels[v], "variant": v, "test_err_%": pm([1 - a for a in acc[v]], 100),
                      "test_acc_%": pm(acc[v], 100), "train_acc_%": pm(_metric(runs[v], "train_acc"), 100),
                      "epochs": runs[v][0]["recipe"]["epochs"],
@@ -342,8 +342,8 @@ def memorize_claim(runs: Runs, histories: Histories, check: Mapping[str, Any], s
         finite = [e for e in epochs[v] if math.isfinite(e)]
         numbers[f"{v}.fitted_fraction"] = len(finite) / len(epochs[v])
         if finite and len(finite) == len(epochs[v]):  # (no infinities in the JSON: a run that never fits has none)
-            numbers[f"{v}.epochs_to_fit_mean"] = mean_std(finite)[0]
-        numbers[f"{v}.test_acc_mean"] = mean_std(_metric(runs[v], "test_acc"))[0]
+            numbers[f"{v}.epochs_to_fit_mean"] = seed_mean(finite)
+        numbers[f"{v}.test_acc_mean"] = seed_mean(_metric(runs[v], "test_acc"))
         rows.append({"variant": v, "labels": "random" if is_random[v] else "true", "parameters": size[v],
                      "epochs_to_fit": pm(finite, digits=1) if finite else "-",
                      "fitted": f"{len(finite)}/{len(epochs[v])}", "budget": budget[v],

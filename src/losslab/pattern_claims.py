@@ -39,7 +39,7 @@ import torch
 from . import figures
 from . import io as lio
 from . import patterns as pt
-from .claims import ClaimResult, Comparison, all_of, paired, INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED
+from .claims import ClaimResult, Comparison, all_of, paired, INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, seed_mean
 from .data import prepare
 from .models import build, count_parameters
 from .params import has_batchnorm
@@ -407,9 +407,9 @@ def bn_claim(plain_dirs: Sequence[str | Path], bn_dirs: Sequence[str | Path], ch
             measured[arch]["black"].append(b)
             measured[arch]["white"].append(w)
             white_by_seed[arch].append(w)
-            numbers[f"p{p:g}.{arch}.gap_mean"] = mean_std(g)[0]
-            numbers[f"p{p:g}.{arch}.black_acc_mean"] = mean_std(b)[0]
-            numbers[f"p{p:g}.{arch}.white_acc_mean"] = mean_std(w)[0]
+            numbers[f"p{p:g}.{arch}.gap_mean"] = seed_mean(g)
+            numbers[f"p{p:g}.{arch}.black_acc_mean"] = seed_mean(b)
+            numbers[f"p{p:g}.{arch}.white_acc_mean"] = seed_mean(w)
         paper = {a: REPORTED_GAP[a].get(round(p, 2)) for a in ARCHITECTURES}
         rows.append({
             "p": p, "gap_without_BN": pm(g_plain, digits=3), "gap_with_BN": pm(g_bn, digits=3),
@@ -428,8 +428,8 @@ def bn_claim(plain_dirs: Sequence[str | Path], bn_dirs: Sequence[str | Path], ch
     c_white = paired("white-cell test accuracy (mean over p): with BN > without BN", white_mean["bn"],
                      white_mean["plain"], min_agree)
     comps.append(c_white)
-    numbers["white_acc_mean_over_p.plain"] = mean_std(white_mean["plain"])[0]
-    numbers["white_acc_mean_over_p.bn"] = mean_std(white_mean["bn"])[0]
+    numbers["white_acc_mean_over_p.plain"] = seed_mean(white_mean["plain"])
+    numbers["white_acc_mean_over_p.bn"] = seed_mean(white_mean["bn"])
     rows.append({"p": "mean over p", "gap_without_BN": "", "gap_with_BN": "",
                  "diff (without - with)": f"white acc with - without BN: {c_white.mean:+.3f} ± {c_white.se:.3f} (se)",
                  "seeds_agree": f"{c_white.agree}/{len(c_white.diffs)}", "verdict": c_white.verdict,

@@ -96,6 +96,19 @@ def report_rows(registry: Sequence[Mapping[str, Any]], results: Mapping[str, Map
     return rows
 
 
+def platform_line(results: Mapping[str, Mapping[str, Any]]) -> str:
+    """One sentence on where the verdicts' numbers were made (their ``platform``; losslab.cpu_kernels)."""
+    platforms = {repr(sorted(r["platform"].items())): r["platform"] for r in results.values() if r.get("platform")}
+    if len(platforms) != 1:
+        return ("Platform: " + ("not recorded." if not platforms else
+                                f"{len(platforms)} different platforms among the verdicts (a run resumed elsewhere)."))
+    p = next(iter(platforms.values()))
+    kernels = (f"CPU kernels pinned to {p['level']}" if p["cpu_kernels"] == "pinned" else
+               f"native CPU kernels (ATen {p['aten_capability']} on a {p['cpu_isa']} CPU)")
+    return (f"Platform: torch {p['torch']}, {kernels}, {p['threads']} thread(s) per claim job, "
+            f"{p['os']}/{p['arch']} (`python -m losslab.regression` compares bitwise on a matching platform).")
+
+
 def build_report(registry: Sequence[Mapping[str, Any]], results: Mapping[str, Mapping[str, Any]],
                  out_dir: str | Path, scale: str, results_dir: str | Path | None = None) -> dict[str, int]:
     """Write ``claims.md``, ``claims.csv`` and ``index.md`` into ``out_dir`` (by default
@@ -110,7 +123,7 @@ def build_report(registry: Sequence[Mapping[str, Any]], results: Mapping[str, Ma
 
     summary = ", ".join(f"{k}: {v}" for k, v in counts.items() if v)
     md = [f"# losslab claims at scale `{scale}`", "", f"{len(rows)} claims; {summary}. Figures by claim family: "
-          "[index.md](index.md).", ""]
+          "[index.md](index.md).", "", platform_line(results), ""]
     md.append(markdown_table(
         [{**r, "figure": f"[figure]({r['figure']})" if r["figure"] else ""} for r in rows],
         ("claim", "family", "source", "reported", "measured", "verdict", "figure")))

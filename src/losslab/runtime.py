@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import os
 import sys
 import time
 from contextlib import contextmanager
@@ -22,6 +23,7 @@ from typing import Any, Iterator, Mapping
 
 import torch
 
+from . import cpu_kernels
 from .jobserver import process_started  # noqa: E402 (torch-free; the job's process start)
 
 
@@ -29,7 +31,9 @@ def start_job(log_path: str | Path | None, threads: int = 1,
               config: Mapping[str, Any] | None = None) -> logging.Logger:
     """Log to ``log_path`` (and stderr), fix torch's thread count (results differ bitwise between counts) and,
     given the workflow ``config``, the job's evaluation :class:`Placement` (its ``device`` and
-    ``eval_autocast`` keys, checked here, before any compute)."""
+    ``eval_autocast`` keys, checked here, before any compute). Confirms the CPU kernel pin of
+    :mod:`losslab.cpu_kernels` (the workflow puts it in the environment; a job started elsewhere with a
+    ``config`` applies its ``cpu_kernels`` key here, which holds only if nothing was computed yet) and logs it."""
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if log_path:
         Path(log_path).parent.mkdir(parents=True, exist_ok=True)
@@ -41,9 +45,12 @@ def start_job(log_path: str | Path | None, threads: int = 1,
     log = logging.getLogger("losslab.job")
     if config is not None:
         _PLACEMENT.set(Placement(device_for(config), autocast_for(config)))
+        if cpu_kernels.MODE_ENV not in os.environ:  # a job started outside the workflow: pin it here
+            cpu_kernels.apply(cpu_kernels.mode_for(config))
     where = placement()
     log.info("torch %s, %d thread(s), evaluations on %s (autocast %s)", torch.__version__,
              torch.get_num_threads(), where.device, where.autocast or "none")
+    log.info(cpu_kernels.check())  # raises when the pin was asked for and does not hold
     # read by losslab.jobstats: the share of a run spent starting processes
     log.info("job start-up: %.2f s", max(0.0, time.time() - process_started()))
     return log

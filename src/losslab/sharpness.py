@@ -33,7 +33,7 @@ import numpy as np
 
 from . import figures
 from . import io as lio
-from .claims import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, ClaimResult, Comparison, all_of, paired
+from .claims import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, ClaimResult, Comparison, all_of, paired, seed_mean
 from .report import mean_std, pm, write_table
 
 SPACES = ("full", "subspace")
@@ -332,15 +332,15 @@ def generalization_gap(nets: Mapping[str, Net], check: Mapping[str, Any], scale:
                                       _acc(lb, "train_acc"), check["min_train_acc"]),
                   paired(f"{name}: SB test acc > LB test acc", _acc(sb), _acc(lb), check["min_agree"])]
         for arm, runs, i in (("SB", sb, 0), ("LB", lb, 1)):
-            numbers[f"{name}.{arm}.train_acc_mean"] = mean_std(_acc(runs, "train_acc"))[0]
-            numbers[f"{name}.{arm}.test_acc_mean"] = mean_std(_acc(runs))[0]
+            numbers[f"{name}.{arm}.train_acc_mean"] = seed_mean(_acc(runs, "train_acc"))
+            numbers[f"{name}.{arm}.test_acc_mean"] = seed_mean(_acc(runs))
             rows.append({"network": _title(name, net), "arm": arm, "batch": _batch(runs),
                          "train_acc_%": pm(_acc(runs, "train_acc"), 100), "test_acc_%": pm(_acc(runs), 100),
                          "reported_train_%": "" if rep is None else "{} ± {}".format(*rep["train"][i]),
                          "reported_test_%": "" if rep is None else "{} ± {}".format(*rep["test"][i]),
                          "diverged": sum(bool(r.get("diverged")) for r in runs), "seeds": len(seeds)})
         gap = [a - b for a, b in zip(_acc(sb), _acc(lb))]
-        numbers[f"{name}.gap_pp_mean"] = 100 * mean_std(gap)[0]
+        numbers[f"{name}.gap_pp_mean"] = seed_mean(gap).scaled(100)
         tr = [100 * numbers[f"{name}.{arm}.train_acc_mean"] for arm in ("SB", "LB")]
         te = [100 * numbers[f"{name}.{arm}.test_acc_mean"] for arm in ("SB", "LB")]
         measured.append(f"{name}: train SB/LB {tr[0]:.2f}/{tr[1]:.2f}%, test {te[0]:.2f}/{te[1]:.2f}% "
@@ -478,8 +478,8 @@ def parametric_plot(nets: Mapping[str, Net], check: Mapping[str, Any], scale: st
                 rise_sb.append(float(f[_at(a, -delta)] - f[_at(a, 0.0)]))
             comps.append(paired(f"{name}: {split}-loss rise beyond LB > beyond SB (delta {delta:g})", rise_lb,
                                 rise_sb, check["min_agree"]))
-            numbers[f"{name}.delta{delta:g}.rise_LB_mean"] = mean_std(rise_lb)[0]
-            numbers[f"{name}.delta{delta:g}.rise_SB_mean"] = mean_std(rise_sb)[0]
+            numbers[f"{name}.delta{delta:g}.rise_LB_mean"] = seed_mean(rise_lb)
+            numbers[f"{name}.delta{delta:g}.rise_SB_mean"] = seed_mean(rise_sb)
             rows.append({"network": _title(name, net), "delta": delta,
                          f"{split} loss f(1+d)-f(1) (LB end)": pm(rise_lb, 1, 4),
                          f"{split} loss f(-d)-f(0) (SB end)": pm(rise_sb, 1, 4),
@@ -490,7 +490,7 @@ def parametric_plot(nets: Mapping[str, Net], check: Mapping[str, Any], scale: st
             for a_ in (0.0, 1.0):
                 vals = [float(np.asarray(surf[sd][key])[_at(np.asarray(surf[sd]["xcoordinates"]), a_)])
                         for sd in seeds]
-                numbers[f"{name}.alpha{a_:g}.{key}_mean"] = mean_std(vals)[0]
+                numbers[f"{name}.alpha{a_:g}.{key}_mean"] = seed_mean(vals)
     tables = write_table(rows, out_dir / "table", title=f"parametric plot f(alpha x_LB + (1-alpha) x_SB) "
                          f"({scale} scale): loss rise beyond each end, mean ± std over seeds")
 
@@ -581,8 +581,8 @@ def threshold_and_warmstart(nets: Mapping[str, Net], check: Mapping[str, Any], s
                            check["min_rho"])]
         numbers[f"{name}.spearman_acc"], numbers[f"{name}.spearman_sharpness"] = rho_acc, rho_sharp
         for v, b in zip(sweep, batches):
-            numbers[f"{name}.b{b}.test_acc_mean"] = mean_std(acc[v])[0]
-            numbers[f"{name}.b{b}.sharpness_mean"] = mean_std(sharp[v])[0]
+            numbers[f"{name}.b{b}.test_acc_mean"] = seed_mean(acc[v])
+            numbers[f"{name}.b{b}.sharpness_mean"] = seed_mean(sharp[v])
             rows.append({"network": _title(name, net), "part": "sweep", "run": f"{v} (batch {b})",
                          "train_acc_%": pm(_acc(net["runs"][v], "train_acc"), 100), "test_acc_%": pm(acc[v], 100),
                          f"sharpness ({space}, eps {eps:g})": pm(sharp[v], 1, 3)})
@@ -600,8 +600,8 @@ def threshold_and_warmstart(nets: Mapping[str, Net], check: Mapping[str, Any], s
                                  f"expected {seeds}")
             w_acc[k] = [math.nan if r["diverged"] else float(r["test_acc"]) for r in recs]
             w_sharp[k] = phi(recs, space, eps)
-            numbers[f"{name}.warm{k}.test_acc_mean"] = mean_std(w_acc[k])[0]
-            numbers[f"{name}.warm{k}.sharpness_mean"] = mean_std(w_sharp[k])[0]
+            numbers[f"{name}.warm{k}.test_acc_mean"] = seed_mean(w_acc[k])
+            numbers[f"{name}.warm{k}.sharpness_mean"] = seed_mean(w_sharp[k])
             rows.append({"network": _title(name, net), "part": "warm start",
                          "run": f"{s['large']} from {s['small']} epoch {k}",
                          "train_acc_%": pm([math.nan if r["diverged"] else r["train_acc"] for r in recs], 100),
@@ -706,15 +706,15 @@ def remedies(nets: Mapping[str, Net], check: Mapping[str, Any], scale: str, out_
         rep = REPORTED_AUGMENTED.get(_label(net))
         for (aug, arm), (runs, _) in arms.items():
             tag = f"{name}.{arm}{'.aug' if aug else ''}"
-            numbers[f"{tag}.test_acc_mean"] = mean_std(acc[(aug, arm)])[0]
-            numbers[f"{tag}.sharpness_mean"] = mean_std(sh[(aug, arm)])[0]
+            numbers[f"{tag}.test_acc_mean"] = seed_mean(acc[(aug, arm)])
+            numbers[f"{tag}.sharpness_mean"] = seed_mean(sh[(aug, arm)])
             rows.append({"network": _title(name if aug else s["baseline"], net), "arm": arm, "augmentation": aug,
                          "train_acc_%": pm(_acc(runs, "train_acc"), 100), "test_acc_%": pm(acc[(aug, arm)], 100),
                          f"sharpness ({space}, eps {eps:g})": pm(sh[(aug, arm)], 1, 3),
                          "reported aug. test %": (f"{rep[0][0 if arm == 'SB' else 1]}" if rep and aug else ""),
                          "reported aug. LB sharpness": (f"{rep[1]}" if rep and aug and arm == "LB" else "")})
-        numbers[f"{name}.gap_baseline_pp_mean"] = 100 * mean_std(gap)[0]
-        numbers[f"{name}.gap_pp_mean"] = 100 * mean_std(gap_aug)[0]
+        numbers[f"{name}.gap_baseline_pp_mean"] = seed_mean(gap).scaled(100)
+        numbers[f"{name}.gap_pp_mean"] = seed_mean(gap_aug).scaled(100)
         measured.append(f"{name}: SB-LB gap {pm(gap, 100)} pp without ({s['baseline']}), {pm(gap_aug, 100)} pp with "
                         f"augmentation; augmented sharpness SB {mean_std(sh[(True, 'SB')])[0]:.3g}, LB "
                         f"{mean_std(sh[(True, 'LB')])[0]:.3g}")

@@ -16,7 +16,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from . import figures, spectra
-from .claims import ClaimResult, all_of, paired
+from .claims import ClaimResult, all_of, paired, seed_mean
 from .landscape_plots import draw_contour, shared_levels
 from .report import mean_std, pm, write_table
 
@@ -91,7 +91,7 @@ def claim(runs: Mapping[str, Sequence[Mapping[str, Any]]], surfaces: Mapping[str
         for skip in (True, False):
             k = (d, skip)
             tag = f"d{d}.{'skip' if skip else 'noskip'}"
-            numbers[f"{tag}.test_err_mean"] = mean_std(err[k])[0]
+            numbers[f"{tag}.test_err_mean"] = seed_mean(err[k])
             numbers[f"{tag}.nonconvex_fraction"] = chaos[k]
             numbers[f"{tag}.local_minima"] = float(minima[k])
             numbers[f"{tag}.center_train_loss"] = float(z[k][len(xs) // 2, len(ys) // 2])
@@ -271,10 +271,10 @@ def width_nonconvexity(runs: Mapping[str, Sequence[Mapping[str, Any]]], ratio_ma
         for skip in (True, False):
             k = (w, skip)
             tag = f"w{w}.{'skip' if skip else 'noskip'}"
-            numbers[f"{tag}.test_err_mean"] = mean_std(err[k])[0]
-            numbers[f"{tag}.pca_top2_mean"] = mean_std(top2[k])[0]
+            numbers[f"{tag}.test_err_mean"] = seed_mean(err[k])
+            numbers[f"{tag}.pca_top2_mean"] = seed_mean(top2[k])
             if k in ratio_mean:
-                numbers[f"{tag}.ratio_mean"] = mean_std(ratio_mean[k])[0]
+                numbers[f"{tag}.ratio_mean"] = seed_mean(ratio_mean[k])
             rep = REPORTED_WIDTH_ERR.get(k_mult) if k_mult else None
             rows.append({
                 "width": w, "skip": skip, "test_err_%": pm(err[k], 100),

@@ -35,7 +35,7 @@ import torch
 
 from . import figures
 from . import io as lio
-from .claims import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, ClaimResult, Comparison, all_of, paired
+from .claims import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, ClaimResult, Comparison, all_of, paired, seed_mean
 from .config import deep_merge
 from .data import Prepared, subset
 from .directions import Directions, biasbn_mask, load_directions, random_directions
@@ -375,7 +375,7 @@ def batchsize_outliers_claim(spectra: Mapping[str, Sequence[Spectrum]], runs: Ru
                          "top5": " ".join(f"{x:.4g}" for x in sp.top[:5]),
                          "train_loss": round(float(r["train_loss"]), 5), "train_acc_%": round(100 * r["train_acc"], 2),
                          "test_acc_%": round(100 * r["test_acc"], 2), "converged": sp.converged})
-        numbers[f"{v}.lambda_max_mean"] = mean_std(lam(v))[0]
+        numbers[f"{v}.lambda_max_mean"] = seed_mean(lam(v))
     tables = write_table(rows, out_dir / "table", title=f"Top Hessian eigenvalues by batch size ({scale} scale)")
 
     data = {"scale": scale, "seed": seeds[0], "batches": [batch_of(runs[v][0]) for v in (small, large)],
@@ -546,8 +546,8 @@ def wd_flip_claim(lines: Mapping[str, Mapping[int, Mapping[str, np.ndarray]]], a
     for (b, wd), v in sorted(roles.items(), key=lambda kv: (kv[0][1], kv[0][0] == "LB")):
         r0 = runs[v][0]
         for norm in LINE_NORMS:
-            numbers[f"{v}.sharpness_{norm}_mean"] = mean_std(sharp[(v, norm)])[0]
-        numbers[f"{v}.test_err_mean"] = mean_std(err[v])[0]
+            numbers[f"{v}.sharpness_{norm}_mean"] = seed_mean(sharp[(v, norm)])
+        numbers[f"{v}.test_err_mean"] = seed_mean(err[v])
         rows.append({"variant": v, "batch": batch_of(r0), "weight_decay": r0["recipe"]["weight_decay"],
                      "test_err_%": pm(err[v], 100), "train_acc_%": pm([r["train_acc"] for r in runs[v]], 100),
                      f"raw_sharpness@{radius:g}": pm(sharp[(v, 'raw')], digits=4),
