@@ -41,10 +41,12 @@ def _work_in_a_scratch_directory(tmp_path_factory):
     os.chdir(previous)
 
 
-def snakemake(workdir: Path, *args: str, timeout: int = 1800) -> subprocess.CompletedProcess:
-    """Run this checkout's Snakefile with ``workdir`` as the working directory (outputs land there)."""
+def snakemake(workdir: Path, *args: str, timeout: int = 1800,
+              env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run this checkout's Snakefile with ``workdir`` as the working directory (outputs land there); ``env``
+    replaces the environment (default: this process's)."""
     cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(workdir), *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
 
 
 SMALL = {

@@ -16,10 +16,11 @@ OpenBLAS       ``OPENBLAS_CORETYPE``   ``Haswell`` when the library loads, i.e. 
 
 Measured with torch 2.14.1 on an AVX-512 AMD EPYC (``benchmarks/cpu_kernels.py`` prints the table): each of the
 four settings changes results on its own; ATen's, oneDNN's and MKL's take effect when set after ``import torch`` as
-long as nothing has been computed yet, OpenBLAS's only before NumPy is imported. So the pin goes into the
-environment before anything is imported: the Snakefile sets it in its own process, whose environment every job
-(and the job server, whose socket name includes the pin) inherits; the ``losslab`` command sets it before it
-imports torch; tests set it in ``conftest.py``; :func:`losslab.runtime.start_job` checks that it holds.
+long as nothing has been computed yet, OpenBLAS's only before NumPy is loaded, and ``import torch`` loads NumPy.
+So the pin must be in the environment before ``import torch``: the Snakefile sets it in its own process, whose
+environment every job (and the job server, whose socket name includes the pin) inherits; the ``losslab`` command
+sets it before it imports torch; tests set it in ``conftest.py``; :func:`losslab.runtime.start_job` checks that it
+holds.
 
 AVX2 (with FMA) is the level every x86-64 server, desktop and laptop CPU of the last decade has (Intel since 2013,
 AMD since 2015; low-end Pentium/Celeron/Atom parts before 2021 are the exception). MKL honours a named instruction
@@ -137,13 +138,14 @@ def platform_record(threads: int | None = None) -> dict[str, Any]:
         "aten_capability": torch.backends.cpu.get_cpu_capability(),
         "threads": int(torch.get_num_threads() if threads is None else threads),
         "cpu_isa": cpu_isa(flags),
-        "cpu_vendor": _vendor(),
+        "cpu_vendor": cpu_vendor(),
         "os": sys.platform,
         "arch": _platform.machine(),
     }
 
 
-def _vendor() -> str:
+def cpu_vendor() -> str:
+    """The CPU vendor (``GenuineIntel``, ``AuthenticAMD``, ...)."""
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
