@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from losslab.claims import (INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, ClaimResult, all_of, check_for,
-                            load_registry, paired)
+from losslab.claims import (INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, ClaimResult, Estimate, all_of, check_for,
+                            load_registry, paired, ratio_estimate, seed_mean)
 from losslab.config import ConfigError
 from losslab.report import build_report, markdown_table
 
@@ -97,3 +97,17 @@ def test_report_has_a_row_per_claim(tmp_path):
 
 def test_markdown_table_escapes_pipes():
     assert "a \\| b" in markdown_table([{"x": "a | b"}])
+
+
+def test_seed_means_carry_their_standard_error_into_the_verdict_file():
+    m = seed_mean([1.0, 2.0, 3.0, None, math.nan])
+    assert float(m) == 2.0 and m.se == pytest.approx(1.0 / math.sqrt(3))
+    assert m.scaled(-100) == -200.0 and m.scaled(-100).se == pytest.approx(100 / math.sqrt(3))
+    assert math.isnan(seed_mean([4.0]).se) and math.isnan(seed_mean([None]))
+    r = ratio_estimate(Estimate(4.0, 0.4), Estimate(2.0, 0.1))
+    assert float(r) == 2.0 and r.se == pytest.approx(2.0 * math.sqrt(0.1 ** 2 + 0.05 ** 2))
+    assert ratio_estimate(Estimate(1.0, 0.1), Estimate(0.0, 0.1)) == math.inf
+    res = ClaimResult(id="c", scale="smoke", verdict=REPRODUCED, rule="r", measured="m", n_seeds=3,
+                      numbers={"a_mean": m, "one_seed": seed_mean([4.0]), "plain": 1.5})
+    assert res.uncertainty == {"a_mean": pytest.approx(1.0 / math.sqrt(3))}  # NaN (one seed) is not an error bar
+    assert all(type(v) is float for v in res.numbers.values())

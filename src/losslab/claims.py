@@ -120,6 +120,16 @@ def seed_mean(values: Sequence[float | None]) -> Estimate:
     return Estimate(m, se)
 
 
+def ratio_estimate(num: Estimate, den: Estimate) -> Estimate:
+    """``num / den`` with the first-order (delta-method) standard error of a ratio of independent means,
+    ``|r| * sqrt((se_num / num)**2 + (se_den / den)**2)``; infinite when ``den`` is 0."""
+    if not float(den):
+        return Estimate(math.inf, math.nan)
+    r = float(num) / float(den)
+    rel = [e.se / float(e) if float(e) else math.nan for e in (num, den)]
+    return Estimate(r, abs(r) * math.sqrt(rel[0] ** 2 + rel[1] ** 2))
+
+
 @dataclass
 class ClaimResult:
     """What a claim's analysis measured and decided: written as ``verdict.json`` beside its table/figure."""

@@ -33,7 +33,8 @@ import numpy as np
 
 from . import figures
 from . import io as lio
-from .claims import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, ClaimResult, Comparison, all_of, paired, seed_mean
+from .claims import (INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, ClaimResult, Comparison, all_of, paired,
+                     ratio_estimate, seed_mean)
 from .report import mean_std, pm, write_table
 
 SPACES = ("full", "subspace")
@@ -403,9 +404,9 @@ def sharpness_metric(nets: Mapping[str, Net], check: Mapping[str, Any], scale: s
                 tag = f"{name}.{space}.eps{eps:g}"
                 comps.append(ratio_at_least(f"{name}: LB >= {check['min_ratio']:g} x SB sharpness ({space}, "
                                             f"eps {eps:g})", lb, sb, check["min_ratio"], check["min_agree"]))
-                ratio = mean_std(lb)[0] / mean_std(sb)[0] if mean_std(sb)[0] else math.inf
-                numbers.update({f"{tag}.SB_mean": mean_std(sb)[0], f"{tag}.LB_mean": mean_std(lb)[0],
-                                f"{tag}.ratio_of_means": ratio})
+                m_sb, m_lb = seed_mean(sb), seed_mean(lb)
+                ratio = ratio_estimate(m_lb, m_sb)
+                numbers.update({f"{tag}.SB_mean": m_sb, f"{tag}.LB_mean": m_lb, f"{tag}.ratio_of_means": ratio})
                 p = next(v["p"] for v in sh[s["small"]]["runs"][0]["values"] if v["space"] == space)
                 rows.append({"network": _title(name, net), "space": space if p is None else f"subspace p={p}",
                              "eps": eps, "SB": pm(sb, 1, 3), "LB": pm(lb, 1, 3), "LB/SB": round(ratio, 2),
