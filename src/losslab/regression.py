@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
+import json
 import math
 import re
 import sys
@@ -224,6 +225,47 @@ def compare_statistical(baseline: Mapping[str, Any], current: Mapping[str, Any],
     return failures, notices
 
 
+# the leading member label of a number's key (a model, depth, width, seed...): A., d20., K0.25., seed3., curve.
+_MEMBER = re.compile(r"^[A-Za-z]+\d*(?:\.\d+)?\.(?=[A-Za-z])")
+
+
+def family(key: str) -> str:
+    """The glob of a number's family: its key with the leading member label replaced by ``*``
+    (``d20.noskip.nonconvex_fraction`` -> ``*.noskip.nonconvex_fraction``, ``K0.25.length_ratio`` ->
+    ``*.length_ratio``); a key without one is its own family."""
+    return _MEMBER.sub("*.", key, count=1) if key.count(".") else key
+
+
+def kernel_noise(a: Mapping[str, Any], b: Mapping[str, Any], z: float = Z) -> dict[str, dict[str, dict[str, Any]]]:
+    """What two runs of the same code on different platforms (:func:`collect` results) say about the numbers
+    without a standard error: claim id -> family glob -> ``{"n", "rms", "max", "abs"}``, where ``rms`` is the
+    root mean square of the differences over the family's members (each a sample of the platform noise),
+    ``max`` the largest, and ``abs`` the tolerance ``z * rms`` (two significant digits, rounded up) to declare as
+    ``regression_tolerance``. Families none of whose members moved beyond the bitwise mode's ``rtol`` are left
+    out."""
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for cid in sorted(set(a["claims"]) & set(b["claims"])):
+        ea, eb = a["claims"][cid], b["claims"][cid]
+        diffs: dict[str, list[float]] = {}
+        moved: set[str] = set()
+        for key in sorted(set(ea["numbers"]) & set(eb["numbers"])):
+            x, y = ea["numbers"][key], eb["numbers"][key]
+            if key in ea["uncertainty"] or key in eb["uncertainty"] or _SEED.search(key) and \
+                    _family_spread(ea["numbers"], key) is not None or x is None or y is None:
+                continue
+            diffs.setdefault(family(key), []).append(float(y) - float(x))
+            if not _close(x, y, RTOL, ATOL):
+                moved.add(family(key))
+        for fam, d in diffs.items():
+            rms = math.sqrt(sum(v * v for v in d) / len(d))
+            if fam in moved:
+                tol = z * rms
+                step = 10.0 ** (math.floor(math.log10(tol)) - 1)
+                out.setdefault(cid, {})[fam] = {"n": len(d), "rms": rms, "max": max(map(abs, d)),
+                                                "abs": float(f"{math.ceil(tol / step) * step:.2g}")}
+    return out
+
+
 @dataclass
 class Outcome:
     """What :func:`check` found: the mode it ran in and why, the failures and the notices."""
@@ -267,9 +309,13 @@ def check(baseline: Mapping[str, Any], current: Mapping[str, Any], declared: Map
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m losslab.regression", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("action", choices=["update", "check"])
+    parser.add_argument("action", choices=["update", "check", "noise"],
+                        help="update: write the baseline; check: compare a run with it; noise: measure the platform "
+                        "noise of the numbers without a standard error between two runs of the same code "
+                        "(results, baseline: two results directories) and print regression_tolerance entries")
     parser.add_argument("results", help="a run's results directory, e.g. results/smoke")
-    parser.add_argument("baseline", help="the baseline file, e.g. results/baselines/smoke.json")
+    parser.add_argument("baseline", help="the baseline file, e.g. results/baselines/smoke.json (noise: a second "
+                        "results directory)")
     parser.add_argument("--mode", choices=["auto", "bitwise", "statistical"], default="auto",
                         help="auto (default): bitwise when the platforms match, else statistical")
     parser.add_argument("--registry", default=str(REGISTRY),
@@ -279,6 +325,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--z", type=float, default=Z, help="standard errors a number may move (statistical mode)")
     args = parser.parse_args(argv)
     current = collect(args.results)
+    if args.action == "noise":
+        other = collect(args.baseline)
+        same, why = same_platform(current.get("platform"), other.get("platform"))
+        print(f"# platform noise between {args.results} and {args.baseline} ({why}); per family: members, "
+              f"rms and max difference; the tolerance is {args.z:g} x rms")
+        for cid, fams in kernel_noise(current, other, args.z).items():
+            print(f"{cid}:")
+            for fam, v in fams.items():
+                print(f"  {json.dumps(fam)}: {{abs: {v['abs']:g}}}  # n {v['n']}, rms {v['rms']:.3g}, "
+                      f"max {v['max']:.3g}")
+        return 0
     if args.action == "update":
         if current.get("platform_problem"):
             print(f"{args.results}: {current['platform_problem']}; refusing to write a baseline without one "
