@@ -205,7 +205,12 @@ def test_hessian_uncertified_eigenvalues_are_written_as_such_with_a_warning(lab,
     result = json.loads((tmp_path / "hessian.json").read_text())["eigenvalues"]
     assert result["converged"] is False and result["reason"] and result["products"] == 4
     assert len(result["certified"]) == 3 and len(result["tolerances"]) == 3
-    assert "not certified" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "not certified" in err
+    # the kernel pin is on by default, said on stderr and recorded with the numbers
+    assert "losslab: cpu kernels pinned to" in err
+    platform = json.loads((tmp_path / "hessian.json").read_text())["platform"]
+    assert platform["cpu_kernels"] == "pinned" and platform["torch"] == torch.__version__.split("+")[0]
 
 
 def test_hessian_eigenvalues_trace_and_density(lab, tmp_path):

@@ -146,7 +146,7 @@ def test_noise_between_two_platforms_suggests_tolerances_per_family():
              "seed0.acc": 0.5, "seed1.acc": 0.7})
     b = run({"A.barrier": 1.03, "B.barrier": 1.96, "C.barrier": 3.0, "m_mean": 9.0, "exact": 7.0,
              "seed0.acc": 0.9, "seed1.acc": 0.1})
-    noise = kernel_noise(a, b)
+    noise = kernel_noise(a, [b])
     # the barriers' family: three samples of the noise (one of them 0); means and seed families have their own
     # error bars, and a number that did not move has no family of its own
     assert set(noise) == {"c"} and set(noise["c"]) == {"*.barrier"}

@@ -15,10 +15,13 @@ architecture). :func:`check` compares a new run with it in one of two modes, and
   a tolerance the claim declares (``regression_tolerance`` in ``config/claims.yaml``: ``{glob: {abs: x}}`` or
   ``{glob: {rel: x}}``), the number's own standard error (a mean over seeds), or, for a per-seed number
   (``...seed3...``), the spread of its seed family (the other seeds' values). A number with none of these is
-  compared bitwise and the line says so. Under normal errors ``Z = 4`` lets a number through falsely once in
-  16,000; a verdict that changes while no number moved beyond its tolerance is reported with the margin of each
+  compared bitwise and the line says so (``noise`` measures the tolerance to declare for it). With normal errors
+  and known standard errors ``Z = 4`` fails an unchanged number once in 16,000; standard errors estimated from
+  few seeds make it more often (once in 250 with five seeds a side, t with 8 degrees of freedom; once in 17 with
+  two). A verdict that changes while no number moved beyond its tolerance is reported with the margin of each
   comparison that changed (mean and standard error before and after) and does not fail: the claim sits at the
-  edge of its decision.
+  edge of its decision. The mode's resolution is therefore what the claim measured: a change of the code that
+  moves a number by less than its tolerance passes.
 
 Update the baseline after an intended change (one command)::
 
@@ -236,26 +239,31 @@ def family(key: str) -> str:
     return _MEMBER.sub("*.", key, count=1) if key.count(".") else key
 
 
-def kernel_noise(a: Mapping[str, Any], b: Mapping[str, Any], z: float = Z) -> dict[str, dict[str, dict[str, Any]]]:
-    """What two runs of the same code on different platforms (:func:`collect` results) say about the numbers
-    without a standard error: claim id -> family glob -> ``{"n", "rms", "max", "abs"}``, where ``rms`` is the
-    root mean square of the differences over the family's members (each a sample of the platform noise),
-    ``max`` the largest, and ``abs`` the tolerance ``z * rms`` (two significant digits, rounded up) to declare as
-    ``regression_tolerance``. Families none of whose members moved beyond the bitwise mode's ``rtol`` are left
-    out."""
+def kernel_noise(reference: Mapping[str, Any], others: Sequence[Mapping[str, Any]],
+                 z: float = Z) -> dict[str, dict[str, dict[str, Any]]]:
+    """What runs of the same code on other platforms (``others``, :func:`collect` results) say about the numbers
+    of ``reference`` without a standard error: claim id -> family glob -> ``{"n", "rms", "max", "abs"}``, where
+    ``rms`` is the root mean square of the differences from the reference over the family's members and the other
+    runs (each a sample of the platform noise), ``max`` the largest, and ``abs`` the tolerance ``z * rms`` (two
+    significant digits, rounded up) to declare as ``regression_tolerance``. Families none of whose members moved
+    beyond the bitwise mode's ``rtol`` are left out."""
     out: dict[str, dict[str, dict[str, Any]]] = {}
-    for cid in sorted(set(a["claims"]) & set(b["claims"])):
-        ea, eb = a["claims"][cid], b["claims"][cid]
+    for cid in sorted(reference["claims"]):
+        ea = reference["claims"][cid]
         diffs: dict[str, list[float]] = {}
         moved: set[str] = set()
-        for key in sorted(set(ea["numbers"]) & set(eb["numbers"])):
-            x, y = ea["numbers"][key], eb["numbers"][key]
-            if key in ea["uncertainty"] or key in eb["uncertainty"] or _SEED.search(key) and \
-                    _family_spread(ea["numbers"], key) is not None or x is None or y is None:
+        for other in others:
+            eb = other["claims"].get(cid)
+            if eb is None:
                 continue
-            diffs.setdefault(family(key), []).append(float(y) - float(x))
-            if not _close(x, y, RTOL, ATOL):
-                moved.add(family(key))
+            for key in sorted(set(ea["numbers"]) & set(eb["numbers"])):
+                x, y = ea["numbers"][key], eb["numbers"][key]
+                if key in ea["uncertainty"] or key in eb["uncertainty"] or _SEED.search(key) and \
+                        _family_spread(ea["numbers"], key) is not None or x is None or y is None:
+                    continue
+                diffs.setdefault(family(key), []).append(float(y) - float(x))
+                if not _close(x, y, RTOL, ATOL):
+                    moved.add(family(key))
         for fam, d in diffs.items():
             rms = math.sqrt(sum(v * v for v in d) / len(d))
             if fam in moved:
@@ -316,6 +324,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("results", help="a run's results directory, e.g. results/smoke")
     parser.add_argument("baseline", help="the baseline file, e.g. results/baselines/smoke.json (noise: a second "
                         "results directory)")
+    parser.add_argument("--more", action="append", default=[], metavar="RESULTS",
+                        help="noise: a further results directory of the same code on another platform (repeatable)")
     parser.add_argument("--mode", choices=["auto", "bitwise", "statistical"], default="auto",
                         help="auto (default): bitwise when the platforms match, else statistical")
     parser.add_argument("--registry", default=str(REGISTRY),
@@ -326,11 +336,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     current = collect(args.results)
     if args.action == "noise":
-        other = collect(args.baseline)
-        same, why = same_platform(current.get("platform"), other.get("platform"))
-        print(f"# platform noise between {args.results} and {args.baseline} ({why}); per family: members, "
-              f"rms and max difference; the tolerance is {args.z:g} x rms")
-        for cid, fams in kernel_noise(current, other, args.z).items():
+        others = [collect(d) for d in (args.baseline, *args.more)]
+        for d, other in zip((args.baseline, *args.more), others):
+            print(f"# {d}: {same_platform(current.get('platform'), other.get('platform'))[1]}")
+        print(f"# platform noise of {args.results}'s numbers without a standard error; per family: samples "
+              f"(members x runs), rms and max difference; the tolerance is {args.z:g} x rms")
+        for cid, fams in kernel_noise(current, others, args.z).items():
             print(f"{cid}:")
             for fam, v in fams.items():
                 print(f"  {json.dumps(fam)}: {{abs: {v['abs']:g}}}  # n {v['n']}, rms {v['rms']:.3g}, "
