@@ -55,7 +55,6 @@ def ablation(runs: Runs, check: Mapping[str, Any], scale: str, out_dir: str | Pa
     rows, numbers = [], {}
     for v in ABLATION_VARIANTS:
         drop = [100 * (a - f) for a, f in zip(acc[v], acc["full"])]
-        m, s = mean_std(acc[v])
         numbers[f"{v}.test_acc_mean"] = seed_mean(acc[v])
         numbers[f"{v}.train_acc_mean"] = seed_mean(_acc(runs[v], "train_acc"))
         rows.append({
