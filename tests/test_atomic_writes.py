@@ -233,7 +233,8 @@ def test_the_audit_catches_raw_writes(tmp_path):
         "        torch.save(obj, tmp); np.save(tmp, obj)\n"
         "        with open(tmp, 'wb') as fh, h5py.File(tmp, 'w') as f:\n"
         "            fh.write(b'')\n"
-        "    json.dumps(obj); torch.load(p, weights_only=True); open(p).read(); h5py.File(p, 'r'); 'a'.replace('a', 'b')\n"
+        "    json.dumps(obj); torch.load(p, weights_only=True); open(p).read(); h5py.File(p, 'r')\n"
+        "    'a'.replace('a', 'b')\n"
     )
     a = Audit("mod.py")
     a.visit(ast.parse(src.read_text()))

@@ -24,7 +24,6 @@ from typing import Any, Callable
 
 import numpy as np
 import pytest
-import torch
 from torch.optim.optimizer import register_optimizer_step_pre_hook
 import yaml
 

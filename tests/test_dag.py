@@ -8,11 +8,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from conftest import CLAIMS_IN_SMOKE, snakemake
+
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.dag
-
-
-from conftest import CLAIMS_IN_SMOKE, snakemake
 
 
 def test_paper_scale_plans_without_data(tmp_path):
@@ -25,7 +24,8 @@ def test_paper_scale_plans_without_data(tmp_path):
 
 
 @pytest.mark.parametrize("args, needle", [
-    (["--config", "scale=huge"], "config key 'scale': 'huge' is not allowed; allowed values: ['smoke', 'cpu', 'paper']"),
+    (["--config", "scale=huge"],
+     "config key 'scale': 'huge' is not allowed; allowed values: ['smoke', 'cpu', 'paper']"),
     (["--config", "threads=0"], "config key 'threads'"),
 ])
 def test_bad_config_stops_before_any_job(tmp_path, args, needle):

@@ -358,8 +358,10 @@ def memorize_claim(runs: Runs, histories: Histories, check: Mapping[str, Any], s
                           "epochs": [e if math.isfinite(e) else None for e in epochs[v]]}
                          for v in sorted(runs, key=lambda v: (is_random[v], size[v]))]}
     figs = figures.render(plot_memorize, data, out_dir / "figure")
-    measured = "; ".join(f"{'random' if is_random[v] else 'true'} labels, {size[v]} params: "
-                         f"{pm([e for e in epochs[v] if math.isfinite(e)], digits=1) if fitted or not is_random[v] else '-'}"
+    def fit_epochs(v: str) -> str:
+        return pm([e for e in epochs[v] if math.isfinite(e)], digits=1) if fitted or not is_random[v] else "-"
+
+    measured = "; ".join(f"{'random' if is_random[v] else 'true'} labels, {size[v]} params: {fit_epochs(v)}"
                          f" epochs ({sum(math.isfinite(e) for e in epochs[v])}/{len(epochs[v])} fitted)"
                          for v in sorted(runs, key=lambda v: (is_random[v], size[v])))
     notes = f"all random-label runs fit within the budget: {part1}; " + "; ".join(c.describe() for c in comps)
@@ -375,8 +377,9 @@ def plot_memorize(data: Mapping[str, Any], stem: str | Path) -> list[str]:
         color = figures.COLORS[k % len(figures.COLORS)]
         for i, c in enumerate(v["curves"]):
             c = np.asarray(c, float).reshape(-1, 2)
+            label = f"{'random' if v['random'] else 'true'} labels, {v['parameters']} params"
             ax1.plot(c[:, 0], 100 * c[:, 1], color=color, ls="--" if v["random"] else "-", lw=1, alpha=0.7,
-                     label=f"{'random' if v['random'] else 'true'} labels, {v['parameters']} params" if i == 0 else None)
+                     label=label if i == 0 else None)
         e = np.asarray([np.nan if x is None else x for x in v["epochs"]], float)
         ax2.plot(np.full(len(e), k), e, "o", color=color)
     ax1.axhline(100 * data["target"], color="k", ls=":", lw=0.8)

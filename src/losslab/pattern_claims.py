@@ -388,7 +388,8 @@ def bn_claim(plain_dirs: Sequence[str | Path], bn_dirs: Sequence[str | Path], ch
     ps = sorted(plain)
     min_agree = check["min_agree"]
     comps: list[Comparison] = []
-    measured: dict[str, dict[str, list[list[float]]]] = {a: {"gap": [], "black": [], "white": []} for a in ARCHITECTURES}
+    measured: dict[str, dict[str, list[list[float]]]] = {a: {"gap": [], "black": [], "white": []}
+                                                         for a in ARCHITECTURES}
     rows, numbers = [], {}
     white_by_seed: dict[str, list[list[float]]] = {a: [] for a in ARCHITECTURES}
     seeds_all: list[int] | None = None

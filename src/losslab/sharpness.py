@@ -462,8 +462,6 @@ def parametric_plot(nets: Mapping[str, Net], check: Mapping[str, Any], scale: st
     """Fig. 3: along ``f(alpha x_LB + (1 - alpha) x_SB)`` the loss rises faster beyond the LB end. For each
     ``delta`` of the check: ``f(1 + delta) - f(1) > f(-delta) - f(0)`` on the ``split`` loss, paired over
     seeds."""
-    from .landscape_plots import ACC_COLOR, LOSS_COLOR, SPLIT_STYLES
-
     out_dir = Path(out_dir)
     split = check.get("split", "train")
     comps, rows, numbers, measured, n_seeds = [], [], {}, [], 0
