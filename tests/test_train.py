@@ -18,7 +18,7 @@ import torch
 from losslab import io as lio
 from losslab.config import read_yaml, run_spec
 from losslab.optim import RecipeError, lr_at, sgdr_restart_epochs
-from losslab.train import Recipe, holdout, prepare_run, read_runs, run_key, select_lr, train_run
+from losslab.train import Recipe, holdout, prepare_run, read_runs, run_key, seed_dirs, select_lr, train_run
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -138,6 +138,9 @@ def test_read_runs_orders_seeds(tmp_path):
     for s in (10, 2):
         lio.write_json(tmp_path / f"seed{s}" / "metrics.json", {"seed": s})
     assert [r["seed"] for r in read_runs(tmp_path)] == [2, 10]
+    (tmp_path / "seed_notes").mkdir()  # not a seed directory
+    # every reader of a run's seeds shares this order (the Bottou claim once read histories as seed10, seed2)
+    assert [d.name for d in seed_dirs(tmp_path)] == ["seed2", "seed10"]
     with pytest.raises(FileNotFoundError, match="no seed"):
         read_runs(tmp_path / "missing")
 

@@ -197,6 +197,7 @@ def width_analysis(specs: Mapping[str, Mapping[str, Any]], run_dirs: Mapping[str
     ``(pc1, pc2)`` per seed in seed order."""
     from .landscape import load_trained, save_run_directions
     from .spectra import ratio_map_of_run
+    from .train import seed_dirs
 
     out_dir = Path(out_dir)
     rm = settings["ratio_map"]
@@ -217,8 +218,8 @@ def width_analysis(specs: Mapping[str, Mapping[str, Any]], run_dirs: Mapping[str
                                  where / "ratio_map.h5", data_dir=data_dir, resources=resources, progress=progress))
     explained = {}
     for v, spec in specs.items():
-        seed_dirs = sorted(Path(run_dirs[v]).glob("seed*"), key=lambda p: int(p.name[4:]))
-        explained[v] = [trajectory_variance(spec, d, data_dir=data_dir, resources=resources) for d in seed_dirs]
+        explained[v] = [trajectory_variance(spec, d, data_dir=data_dir, resources=resources)
+                        for d in seed_dirs(run_dirs[v])]
     return ratio_maps, explained
 
 

@@ -296,9 +296,15 @@ def run_key(run: Mapping[str, Any], seed: int) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def seed_dirs(run_dir: str | os.PathLike) -> list[Path]:
+    """The ``seed<k>/`` subdirectories of ``run_dir`` in numeric seed order (seed2 before seed10)."""
+    found = [p for p in Path(run_dir).glob("seed*") if p.is_dir() and p.name[4:].isdigit()]
+    return sorted(found, key=lambda p: int(p.name[4:]))
+
+
 def read_runs(run_dir: str | os.PathLike) -> list[dict[str, Any]]:
     """The ``metrics.json`` of every seed under ``run_dir`` (``seed<k>/`` subdirectories), in seed order."""
-    found = sorted(Path(run_dir).glob("seed*/metrics.json"), key=lambda p: int(p.parent.name[4:]))
+    found = [d / "metrics.json" for d in seed_dirs(run_dir) if (d / "metrics.json").exists()]
     if not found:
         raise FileNotFoundError(f"{run_dir}: no seed*/metrics.json (has the training job run?)")
     return [lio.read_json(p) for p in found]

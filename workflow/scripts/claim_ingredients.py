@@ -5,7 +5,7 @@ from pathlib import Path
 from losslab import ingredients
 from losslab.claims import check_for
 from losslab.runtime import start_job
-from losslab.train import read_history, read_runs
+from losslab.train import read_history, read_runs, seed_dirs
 
 sm = snakemake  # noqa: F821 (provided by Snakemake)
 log = start_job(sm.log[0], config=sm.config)
@@ -16,7 +16,7 @@ check = check_for(claim, scale)
 if claim["id"] == "resnet56-ingredient-ablation":
     result = ingredients.ablation(runs, check, scale, out_dir, claim_id=claim["id"])
 else:
-    histories = {Path(d).name: [read_history(p) for p in sorted(Path(d).glob("seed*"))] for d in sm.input.runs}
+    histories = {Path(d).name: [read_history(p) for p in seed_dirs(d)] for d in sm.input.runs}
     result = ingredients.sgd_vs_gd(runs, histories, check, scale, out_dir, claim_id=claim["id"])
 result.write(sm.output.verdict)
 log.info("%s: %s (%s)", claim["id"], result.verdict, result.measured)
