@@ -412,7 +412,7 @@ def sharpness_metric(nets: Mapping[str, Net], check: Mapping[str, Any], scale: s
                              "eps": eps, "SB": pm(sb, 1, 3), "LB": pm(lb, 1, 3), "LB/SB": round(ratio, 2),
                              "seeds LB >= ratio x SB": f"{comps[-1].agree}/{len(seeds)}",
                              "reported SB / LB": _fmt_reported(rep.get((space, eps)))})
-                measured.append(f"{name} {space} eps {eps:g}: SB {mean_std(sb)[0]:.3g}, LB {mean_std(lb)[0]:.3g}"
+                measured.append(f"{name} {space} eps {eps:g}: SB {m_sb:.3g}, LB {m_lb:.3g}"
                                 f" ({ratio:.1f}x)")
     tables = write_table(rows, out_dir / "table", title=f"epsilon-sharpness (Metric 2.1, L-BFGS-B) of SB and LB "
                          f"minimizers ({scale} scale), mean ± std over seeds; Keskar et al. Tables 3-4")
