@@ -5,16 +5,16 @@
 import os
 from pathlib import Path
 
-from losslab import cpu_kernels
-from losslab.claims import load_registry
-from losslab.config import resolve, run_spec
+from losslab.pipeline import cpu_kernels
+from losslab.pipeline.registry import load_registry
+from losslab.pipeline.config import resolve, run_spec
 
 configfile: os.path.join(workflow.basedir, "config", "config.yaml")
 
 # validated before any job runs: a bad key stops here with a message naming it
 CFG = resolve(config, root=workflow.basedir)
 # the CPU kernel pin goes into this process's environment, which every job (and the job server) inherits: it must
-# be there before a job imports NumPy or torch (losslab.cpu_kernels)
+# be there before a job imports NumPy or torch (losslab.pipeline.cpu_kernels)
 cpu_kernels.apply(cpu_kernels.mode_for(CFG))
 SCALE = CFG["scale"]
 R = f"{CFG['results']}/{SCALE}"

@@ -18,7 +18,7 @@ import os
 import subprocess
 import sys
 
-from losslab import cpu_kernels
+from losslab.pipeline import cpu_kernels
 
 PROBE = r"""
 import hashlib, json, os, sys, time

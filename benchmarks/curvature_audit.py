@@ -32,13 +32,13 @@ import torch
 import yaml
 
 from losslab import io as lio
-from losslab import spectra
-from losslab.data import prepare, subset
-from losslab.directions import load_directions
-from losslab.hessian import TrainingLoss
-from losslab.models import build
-from losslab.params import flatten
-from losslab.surfaces import AffineSpan, read_surface
+from losslab.claims.sharpness import spectra
+from losslab.core.data import prepare, subset
+from losslab.core.directions import load_directions
+from losslab.core.hessian import TrainingLoss
+from losslab.core.models import build
+from losslab.core.weights import flatten
+from losslab.core.surfaces import AffineSpan, read_surface
 
 
 def _model(run: dict, path: Path):

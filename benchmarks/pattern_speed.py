@@ -5,11 +5,11 @@ measured in one process on the smoke scale's loss-pattern setup (``patterns`` in
 Three measurements per net, each timed for both methods in interleaved rounds (the machine is shared: a burst
 of load hits both alike, and the fastest round is kept):
 
-(1) the gradient pass alone (:func:`losslab.patterns.cell_throughput`: forward and backward of one step's
+(1) the gradient pass alone (:func:`losslab.core.patterns.cell_throughput`: forward and backward of one step's
     cells on one minibatch);
-(2) :func:`losslab.patterns.fit_pattern` end to end (cell and minibatch sampling, the plane, gradients, Adam)
+(2) :func:`losslab.core.patterns.fit_pattern` end to end (cell and minibatch sampling, the plane, gradients, Adam)
     for ``--steps`` steps on a random mask of the smoke size;
-(3) the maps (:func:`losslab.patterns.evaluate_pattern`, forward only over the evaluated train and test
+(3) the maps (:func:`losslab.core.patterns.evaluate_pattern`, forward only over the evaluated train and test
     digits): vmap only exists without BN; with BN every cell gets recomputed statistics, loop only.
 
 One thread (``--threads``). Not a test: ``python benchmarks/pattern_speed.py``.
@@ -24,12 +24,12 @@ from typing import Callable
 
 import torch
 
-from losslab import pattern_claims as pc
-from losslab import patterns as pt
-from losslab.config import resolve
-from losslab.data import prepare
-from losslab.models import build, count_parameters
-from losslab.params import has_batchnorm
+from losslab.claims import patterns as pc
+from losslab.core import patterns as pt
+from losslab.pipeline.config import resolve
+from losslab.core.data import prepare
+from losslab.core.models import build, count_parameters
+from losslab.core.weights import has_batchnorm
 from timing import best_seconds, pin_malloc
 
 ROOT = Path(__file__).resolve().parents[1]

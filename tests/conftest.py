@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from losslab import cpu_kernels
+from losslab.pipeline import cpu_kernels
 
-# the CPU kernel pin before NumPy and torch load (losslab.cpu_kernels): tests compute what the workflow computes
+# the CPU kernel pin before NumPy and torch load (losslab.pipeline.cpu_kernels): tests compute what the workflow
+# computes
 cpu_kernels.apply("pinned")
 
 import torch  # noqa: E402

@@ -10,11 +10,11 @@ from torch.utils.data import DataLoader, TensorDataset
 
 import losslab
 from losslab import api
-from losslab.data import Prepared
-from losslab.evaluate import evaluate
-from losslab.hessian import TrainingLoss
-from losslab.params import flatten
-from losslab.surfaces import read_surface
+from losslab.core.data import Prepared
+from losslab.core.losses import evaluate
+from losslab.core.hessian import TrainingLoss
+from losslab.core.weights import flatten
+from losslab.core.surfaces import read_surface
 
 
 def tiny_mlp(seed: int = 0) -> nn.Module:

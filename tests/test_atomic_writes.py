@@ -36,18 +36,18 @@ WRITE_MODES = set("wax+")
 
 # (file relative to ROOT, enclosing function, call) -> why it is fine. Keep this short: each entry is a reason.
 ALLOWED = {
-    ("src/losslab/surfaces.py", "_finish", "os.replace"):
+    ("src/losslab/core/surfaces.py", "_finish", "os.replace"):
         "renames the job's own finished in-progress file <stem>.partial.h5 (itself written atomically) onto the "
         "target: an atomic rename, the last step of the resumable tiled grid",
-    ("src/losslab/runtime.py", "start_job", "logging.FileHandler"):
+    ("src/losslab/pipeline/job.py", "start_job", "logging.FileHandler"):
         "the job's log file is appended to by design (a rerun adds to the log of the killed attempt)",
-    ("src/losslab/jobserver.py", "start_server", "open"):
+    ("src/losslab/pipeline/jobserver.py", "start_server", "open"):
         "the job server's own log, appended to by the background process (not a result)",
-    ("src/losslab/jobserver.py", "serve", "open"):
+    ("src/losslab/pipeline/jobserver.py", "serve", "open"):
         "the job server's lock file, opened only to hold an flock on it (its content is never read)",
-    ("src/losslab/jobserver.py", "_run_child", "open"):
+    ("src/losslab/pipeline/jobserver.py", "_run_child", "open"):
         "re-opens file descriptors 1 and 2 (the job's stdout/stderr handed over by the client), not a file",
-    ("src/losslab/jobserver.py", "serve", "path.unlink"):
+    ("src/losslab/pipeline/jobserver.py", "serve", "path.unlink"):
         "removes the job server's own UNIX socket (stale from a dead server, or its own on exit), never an output",
 }
 

@@ -9,7 +9,7 @@ Every row checks three things:
 * nothing already computed is deleted: a results tree with finished outputs (sentinels) is byte-for-byte
   the same afterwards, and the bad file itself is left where it was for the user to inspect.
 
-Every config row is checked against the library's validation (``losslab.config.resolve``, what the Snakefile
+Every config row is checked against the library's validation (``losslab.pipeline.config.resolve``, what the Snakefile
 calls first; fast, not ``dag``); seven representative ones also run the real Snakefile (marked ``dag``, ~4 s
 each on an idle machine).
 """
@@ -29,14 +29,14 @@ import yaml
 
 from conftest import snakemake
 from losslab import io as lio
-from losslab.claims import load_registry
-from losslab.config import ConfigError, deep_merge, resolve, run_spec
-from losslab.data import DataError
-from losslab.landscape import surface_of_run
-from losslab.pattern_claims import run_pattern
-from losslab.patterns import PatternError
-from losslab.surfaces import compute_grid, partial_path, read_surface
-from losslab.train import prepare_run, run_key, train_run
+from losslab.pipeline.registry import load_registry
+from losslab.pipeline.config import ConfigError, deep_merge, resolve, run_spec
+from losslab.core.data import DataError
+from losslab.claims.surfaces import surface_of_run
+from losslab.claims.patterns import run_pattern
+from losslab.core.patterns import PatternError
+from losslab.core.surfaces import compute_grid, partial_path, read_surface
+from losslab.claims.runs import prepare_run, run_key, train_run
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE = {"scale": "smoke", "data_dir": "data", "results": "results", "resources": "resources", "logs": "logs",

@@ -7,10 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from losslab.claims import (INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, ClaimResult, Estimate, all_of, check_for,
-                            load_registry, paired, ratio_estimate, seed_mean)
-from losslab.config import ConfigError
-from losslab.report import build_report, markdown_table
+from losslab.claims.verdicts import (INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, ClaimResult, Estimate, all_of, paired,
+    ratio_estimate, seed_mean)
+from losslab.pipeline.registry import check_for, load_registry
+from losslab.pipeline.config import ConfigError
+from losslab.claims.summary import build_report
+from losslab.claims.tables import markdown_table
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -18,10 +18,10 @@ from torch import nn
 
 from losslab import api
 from losslab.cli import AUTOCASTS, DEVICES, main
-from losslab.curves import load_curve, read_curve_evaluation
-from losslab.evaluate import evaluate
-from losslab.params import flatten
-from losslab.surfaces import read_surface
+from losslab.core.curves import load_curve, read_curve_evaluation
+from losslab.core.losses import evaluate
+from losslab.core.weights import flatten
+from losslab.core.surfaces import read_surface
 
 ROOT = Path(__file__).resolve().parents[1]
 MODULE = "ll_user_net"  # the user's module, written from the definitions below into a scratch directory
@@ -223,7 +223,7 @@ def test_hessian_eigenvalues_trace_and_density(lab, tmp_path):
     assert result["eigenvalues"]["values"] == pytest.approx(eig.values.tolist(), rel=1e-9)
     assert result["eigenvalues"]["converged"] and result["n"] == 96 and result["dim"] == 83
     # the top eigenvalue is the largest of the exact Hessian's (83 x 83 here)
-    from losslab.hessian import TrainingLoss
+    from losslab.core.hessian import TrainingLoss
 
     dense = np.linalg.eigvalsh(TrainingLoss(model, x, y).hessian_matrix().double().numpy())
     assert result["eigenvalues"]["values"][0] == pytest.approx(dense[-1], rel=1e-3)
@@ -416,9 +416,9 @@ def test_device_and_eval_autocast_options(lab, tmp_path, capsys):
     """``--eval-autocast bf16`` evaluates the surface in bfloat16 (recorded in the file's evaluator spec, and
     close to the exact float32 surface); ``--device cpu`` is the CPU; ``--device cuda`` without a GPU is a clear
     error, before any compute."""
-    from losslab import runtime
+    from losslab.core import placement as pl
 
-    assert DEVICES == runtime.DEVICES and AUTOCASTS == runtime.AUTOCASTS
+    assert DEVICES == pl.DEVICES and AUTOCASTS == pl.AUTOCASTS
     ck = lab / "a" / "model.pt"
     args = ("surface", *M, "--checkpoint", ck, "--dims", "1", "--x=-1:1:3", "--no-plot")
     assert cli(*args, "--device", "cpu", out=tmp_path / "exact") == 0

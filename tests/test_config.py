@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from losslab.config import ConfigError, deep_merge, resolve, run_spec
+from losslab.pipeline.config import ConfigError, deep_merge, resolve, run_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE = {"scale": "smoke", "data_dir": "data", "results": "results", "resources": "resources", "logs": "logs",

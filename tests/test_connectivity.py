@@ -1,5 +1,5 @@
-"""The mode-connectivity family in the workflow (losslab.connectivity): endpoints and settings, the jobs on a
-tiny pair of trained nets (curve, evaluation, plane, FGE), and each claim's verdict logic on made-up paths."""
+"""The mode-connectivity family in the workflow (losslab.claims.connectivity): endpoints and settings, the jobs
+on a tiny pair of trained nets (curve, evaluation, plane, FGE), and each claim's verdict logic on made-up paths."""
 
 from __future__ import annotations
 
@@ -12,13 +12,14 @@ import numpy as np
 import pytest
 import torch
 
-from losslab import connectivity as conn
-from losslab import curves
-from losslab.claims import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED
-from losslab.config import ConfigError, resolve, run_spec
-from losslab.landscape import load_trained
-from losslab.surfaces import read_surface
-from losslab.train import train_run
+from losslab.claims.connectivity import analysis as conn
+from losslab.claims.connectivity import plan
+from losslab.core import curves
+from losslab.claims.verdicts import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED
+from losslab.pipeline.config import ConfigError, resolve, run_spec
+from losslab.claims.runs import load_trained
+from losslab.core.surfaces import read_surface
+from losslab.claims.runs import train_run
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -38,33 +39,33 @@ EXPERIMENT = {
                    "points": 5, "plane": {"n": 3, "margin": 0.2},
                    "pairs": {"GG": {"a": "G/seed0", "b": "G/seed1", "kinds": ["bezier", "polychain"], "plane": True},
                              "GA": {"a": "G/seed0", "b": "A/seed1", "kinds": ["polychain"]}}},
-        conn.GARIPOV: {"pair": "GG"},
-        conn.GOTMARE: {"reference": "G", "pairs": {"A": "GA"}},
-        conn.SGDR: {"sgdr": "sgdr", "step": "G", "epochs": [1, 3]},
-        conn.SCALING: {"endpoint": "G/seed0", "t": [0.1, 1.0, 4]},
-        conn.FGE: {"variant": "G", "start_epoch": 1, "epochs": 4, "cycle": 2, "lr1": 0.02, "lr2": 0.001,
+        plan.GARIPOV: {"pair": "GG"},
+        plan.GOTMARE: {"reference": "G", "pairs": {"A": "GA"}},
+        plan.SGDR: {"sgdr": "sgdr", "step": "G", "epochs": [1, 3]},
+        plan.SCALING: {"endpoint": "G/seed0", "t": [0.1, 1.0, 4]},
+        plan.FGE: {"variant": "G", "start_epoch": 1, "epochs": 4, "cycle": 2, "lr1": 0.02, "lr2": 0.001,
                    "curve": {"pair": "GG", "kind": "bezier", "points": 3}},
     },
 }
 
 
 def test_endpoints_parse_print_and_locate_their_weights(tmp_path: Path) -> None:
-    ep = conn.Endpoint.parse("G/seed1")
+    ep = plan.Endpoint.parse("G/seed1")
     assert (ep.variant, ep.seed, ep.epoch) == ("G", 1, None) and str(ep) == "G/seed1"
     assert ep.weights_file(tmp_path) == tmp_path / "seed1" / "model.pt"
-    snap = conn.Endpoint.parse("sgdr/seed0/epoch14")
+    snap = plan.Endpoint.parse("sgdr/seed0/epoch14")
     assert snap.epoch == 14 and str(snap) == "sgdr/seed0/epoch14"
     assert snap.weights_file("r") == Path("r/seed0/snapshots/epoch_14.pt")
     for bad in ("G", "G/0", "G/seed", "G/seed1/epoch", "G/seed1/14", "a b/seed1"):
         with pytest.raises(ConfigError, match="expected '<variant>/seed<k>'"):
-            conn.Endpoint.parse(bad)
+            plan.Endpoint.parse(bad)
 
 
 def test_settings_list_the_curves_and_planes() -> None:
-    conn.check_settings(EXPERIMENT)
-    assert conn.pair_curves(EXPERIMENT) == [("GG", "bezier"), ("GG", "polychain"), ("GA", "polychain")]
-    assert conn.plane_curves(EXPERIMENT) == [("GG", "bezier"), ("GG", "polychain")]
-    s = conn.curve_settings(EXPERIMENT)
+    plan.check_settings(EXPERIMENT)
+    assert plan.pair_curves(EXPERIMENT) == [("GG", "bezier"), ("GG", "polychain"), ("GA", "polychain")]
+    assert plan.plane_curves(EXPERIMENT) == [("GG", "bezier"), ("GG", "polychain")]
+    s = plan.curve_settings(EXPERIMENT)
     assert s["bends"] == 1 and s["bn"] == "recompute" and s["plane"] == {"n": 3, "margin": 0.2} and s["points"] == 5
 
 
@@ -73,19 +74,19 @@ def test_settings_list_the_curves_and_planes() -> None:
     (lambda e: e["connectivity"]["curves"]["pairs"]["GA"].update(b="A/seed7"), "seed 7 is not trained"),
     (lambda e: e["connectivity"]["curves"]["pairs"]["GA"].update(b="A/seed1/epoch2"), "keeps no snapshot of epoch 2"),
     (lambda e: e["connectivity"]["curves"]["pairs"]["GA"].update(b="G/seed0"), "both endpoints are G/seed0"),
-    (lambda e: e["connectivity"][conn.GARIPOV].update(pair="GA"), "trains no bezier curve"),
-    (lambda e: e["connectivity"][conn.GOTMARE]["pairs"].update(B="GB"), "no pair 'GB'"),
-    (lambda e: e["connectivity"][conn.SGDR].update(epochs=[1, 2]), "keeps no snapshot of epoch 2"),
-    (lambda e: e["connectivity"][conn.FGE].update(start_epoch=2), "keeps no snapshot of epoch 2"),
-    (lambda e: e["connectivity"][conn.FGE].update(epochs=3), "fit at least twice"),
-    (lambda e: e["connectivity"][conn.FGE]["curve"].update(kind="polychain", pair="GX"), "no pair|GX"),
-    (lambda e: e["connectivity"][conn.SCALING].update(endpoint="G/seed0/epoch9"), "epoch 9"),
+    (lambda e: e["connectivity"][plan.GARIPOV].update(pair="GA"), "trains no bezier curve"),
+    (lambda e: e["connectivity"][plan.GOTMARE]["pairs"].update(B="GB"), "no pair 'GB'"),
+    (lambda e: e["connectivity"][plan.SGDR].update(epochs=[1, 2]), "keeps no snapshot of epoch 2"),
+    (lambda e: e["connectivity"][plan.FGE].update(start_epoch=2), "keeps no snapshot of epoch 2"),
+    (lambda e: e["connectivity"][plan.FGE].update(epochs=3), "fit at least twice"),
+    (lambda e: e["connectivity"][plan.FGE]["curve"].update(kind="polychain", pair="GX"), "no pair|GX"),
+    (lambda e: e["connectivity"][plan.SCALING].update(endpoint="G/seed0/epoch9"), "epoch 9"),
 ])
 def test_a_bad_reference_is_named_before_any_job(edit, needle: str) -> None:
     exp = copy.deepcopy(EXPERIMENT)
     edit(exp)
     with pytest.raises(ConfigError, match=needle):
-        conn.check_settings(exp)
+        plan.check_settings(exp)
 
 
 def test_every_scale_that_defines_the_family_resolves() -> None:
@@ -94,8 +95,8 @@ def test_every_scale_that_defines_the_family_resolves() -> None:
         cfg = resolve({"scale": scale, "data_dir": "/nonexistent"}, root=ROOT)
         for exp in cfg["experiments"].values():
             if "connectivity" in exp:
-                conn.check_settings(exp)
-                assert conn.pair_curves(exp)
+                plan.check_settings(exp)
+                assert plan.pair_curves(exp)
 
 
 # ---------------------------------------------------------------- the jobs on two tiny trained nets ---------
@@ -119,8 +120,8 @@ def _resources() -> str:
 
 
 def test_curve_jobs_train_resume_evaluate_and_draw_the_plane(runs: Path, tmp_path: Path) -> None:
-    settings = conn.curve_settings(EXPERIMENT)
-    pair = conn.pairs(EXPERIMENT)["GA"]
+    settings = plan.curve_settings(EXPERIMENT)
+    pair = plan.pairs(EXPERIMENT)["GA"]
     run_g, run_a = run_spec(EXPERIMENT, "G"), run_spec(EXPERIMENT, "A")
     files = (pair["a"].weights_file(runs / "G"), pair["b"].weights_file(runs / "A"))
     out = tmp_path / "GA" / "polychain"
@@ -165,13 +166,13 @@ def test_curve_jobs_train_resume_evaluate_and_draw_the_plane(runs: Path, tmp_pat
 
 
 def test_fge_job_and_ensemble_inputs(runs: Path, tmp_path: Path) -> None:
-    s = EXPERIMENT["connectivity"][conn.FGE]
+    s = EXPERIMENT["connectivity"][plan.FGE]
     run_g = run_spec(EXPERIMENT, "G")
     rec = conn.fge_of_runs(run_g, runs / "G", [0, 1], {k: v for k, v in s.items() if k != "curve"},
                            tmp_path / "fge", resources=_resources())
     assert {k: v["snapshots"] for k, v in rec["seeds"].items()} == {"0": 2, "1": 2}
     assert torch.load(tmp_path / "fge" / "seed0.pt", weights_only=True).shape[0] == 2
-    g0, g1 = (conn.weights_file(runs / "G", s_) for s_ in (0, 1))
+    g0, g1 = (plan.weights_file(runs / "G", s_) for s_ in (0, 1))
     model, _, w0, w1 = conn.load_pair(run_g, run_g, g0, g1, resources=_resources())
     curve = curves.make_curve("bezier", w0, w1)
     curves.save_curve(tmp_path / "curve.pt", curve)
@@ -221,13 +222,13 @@ CHECK_G = {"rule": "written before", "segment_min_pp": 10, "curve_max_pp": 2}
 
 
 def _verdict(comps) -> str:
-    from losslab.claims import all_of
+    from losslab.claims.verdicts import all_of
 
     return all_of(c.verdict for c in comps)
 
 
 def test_garipov_claim_and_its_rule(tmp_path: Path) -> None:
-    flat = {k: _path(_bump(0.05, 0.01), _bump(0.1, 0.02), **SEGMENT) for k in conn.KINDS}
+    flat = {k: _path(_bump(0.05, 0.01), _bump(0.1, 0.02), **SEGMENT) for k in plan.KINDS}
     res = conn.garipov_claim(flat, CHECK_G, "smoke", tmp_path)
     assert res.verdict == REPRODUCED and res.numbers["segment.test_err_barrier"] == pytest.approx(0.5)
     assert res.numbers["bezier.length_ratio"] == 1.5
@@ -237,7 +238,7 @@ def test_garipov_claim_and_its_rule(tmp_path: Path) -> None:
     one_high = {**flat, "polychain": _path(_bump(0.05, 0.03), _bump(0.1, 0.02), **SEGMENT)}
     assert _verdict(conn.garipov_checks(one_high, CHECK_G)) == NOT_REPRODUCED
     no_barrier = {k: _path(_bump(0.05, 0.01), _bump(0.1, 0.02), _bump(0.05, 0.05), _bump(0.1, 0.1))
-                  for k in conn.KINDS}
+                  for k in plan.KINDS}
     assert _verdict(conn.garipov_checks(no_barrier, CHECK_G)) == NOT_REPRODUCED
     with pytest.raises(ValueError, match="polychain"):
         conn.garipov_claim({"bezier": flat["bezier"]}, CHECK_G, "smoke", tmp_path)
@@ -328,7 +329,7 @@ def test_fge_verdicts(tmp_path: Path) -> None:
 
 def test_scaling_claim_on_a_trained_convnet(runs: Path, tmp_path: Path) -> None:
     run_g = run_spec(EXPERIMENT, "G")
-    model, data = load_trained(run_g, conn.weights_file(runs / "G", 0), resources=_resources())
+    model, data = load_trained(run_g, plan.weights_file(runs / "G", 0), resources=_resources())
     check = {"rule": "r", "min_factor": 2.0}
     res = conn.scaling_claim(model, data, np.linspace(0.1, 1.0, 4), check, "smoke", tmp_path)
     assert res.numbers["labels_constant"] == 1.0 and res.numbers["test_err_range"] == 0.0

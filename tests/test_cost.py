@@ -1,4 +1,4 @@
-"""losslab.cost: counted forward FLOPs equal the analytic count; the work is derived from the config."""
+"""losslab.pipeline.cost: counted forward FLOPs equal the analytic count; the work is derived from the config."""
 
 import copy
 
@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from losslab import cost
-from losslab.models import build
+from losslab.pipeline import cost
+from losslab.core.models import build
 
 from conftest import ROOT
 

@@ -1,4 +1,4 @@
-"""The CPU kernel pin (losslab.cpu_kernels): what it sets, that it holds where it must, and that it matters."""
+"""The CPU kernel pin (losslab.pipeline.cpu_kernels): what it sets, that it holds where it must, and that it matters."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import sys
 import pytest
 import torch
 
-from losslab import cpu_kernels, jobserver
+from losslab.pipeline import cpu_kernels, jobserver
 
 AVX2_CPU = frozenset({"sse4_2", "avx", "avx2", "fma"})
 OLD_CPU = frozenset({"sse4_2", "avx"})
@@ -58,7 +58,7 @@ def _python(code: str, env: dict[str, str]) -> subprocess.CompletedProcess:
 
 def test_a_pin_set_after_torch_computed_is_refused_with_a_message():
     code = ("import torch; torch.randn(64) @ torch.randn(64)\n"
-            "from losslab import cpu_kernels; cpu_kernels.apply('pinned'); print(cpu_kernels.check())")
+            "from losslab.pipeline import cpu_kernels; cpu_kernels.apply('pinned'); print(cpu_kernels.check())")
     proc = _python(code, {})
     assert proc.returncode != 0
     assert "KernelPinError: the CPU kernel pin does not hold in this process" in proc.stderr
@@ -68,7 +68,7 @@ def test_a_pin_set_after_torch_computed_is_refused_with_a_message():
 def test_start_job_pins_a_job_started_outside_the_workflow_or_refuses():
     """runtime.start_job with a config applies the pin when the environment has none; too late (NumPy's OpenBLAS
     already loaded by `import torch`), it says so instead of computing with other kernels."""
-    code = ("from losslab.runtime import start_job\n"
+    code = ("from losslab.pipeline.job import start_job\n"
             "start_job(None, 1, {'cpu_kernels': 'pinned'})")
     proc = _python(code, {})
     assert proc.returncode != 0 and "OpenBLAS" in proc.stderr and "cpu_kernels: native" in proc.stderr

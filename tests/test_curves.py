@@ -11,16 +11,15 @@ import pytest
 import torch
 from torch.func import functional_call
 
-from losslab.curves import (Bezier, CurveMismatchError, Polychain, arc_increments, curve_coordinates,
-                            curve_ensemble, curve_lr_at, curve_plane_surface, cyclic_lr, disagreement, ensemble,
-                            evaluate_curve, evaluate_segment, fge_snapshots, fit_curve, garipov_lr, load_curve,
-                            make_curve, member_probabilities, path_stats, plane_of, read_curve_evaluation,
-                            save_curve, scaling_exponents, scaling_path)
-from losslab.data import Prepared, prepare
-from losslab.models import build
-from losslab.params import ParamLayout, PointEvaluator, flatten
-from losslab.surfaces import evaluators_for
-from losslab.train import Recipe, fit
+from losslab.core.curves import (Bezier, CurveMismatchError, Polychain, arc_increments, curve_coordinates,
+    curve_ensemble, curve_lr_at, curve_plane_surface, cyclic_lr, disagreement, ensemble, evaluate_curve,
+    evaluate_segment, fge_snapshots, fit_curve, garipov_lr, load_curve, make_curve, member_probabilities, path_stats,
+    plane_of, read_curve_evaluation, save_curve, scaling_exponents, scaling_path)
+from losslab.core.data import Prepared, prepare
+from losslab.core.models import build
+from losslab.core.weights import ParamLayout, PointEvaluator, flatten
+from losslab.core.surfaces import evaluators_for
+from losslab.core.trainer import Recipe, fit
 
 ROOT = Path(__file__).resolve().parents[1]
 SHAPE = (1, 8, 8)

@@ -1,4 +1,4 @@
-"""Tests for losslab.data: loaders (digits, MNIST-1D, torchvision formats written by the test), preprocessing."""
+"""Tests for losslab.core.data: loaders (digits, MNIST-1D, torchvision formats written by the test), preprocessing."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from losslab import data
+from losslab.core import data
 
 ALL_NAMES = ("digits", "mnist1d", "cifar10", "mnist", "fashion_mnist")
 

@@ -5,14 +5,14 @@ import copy
 
 import pytest
 import torch
-
-from losslab import runtime
-from losslab.config import ConfigError, read_yaml, resolve
-from losslab.data import prepare
-from losslab.models import build
-from losslab.params import PointEvaluator, flatten
-from losslab.surfaces import evaluators_for
-from losslab.train import Recipe, fit
+from losslab.pipeline import job
+from losslab.core import placement as pl
+from losslab.pipeline.config import ConfigError, read_yaml, resolve
+from losslab.core.data import prepare
+from losslab.core.models import build
+from losslab.core.weights import PointEvaluator, flatten
+from losslab.core.surfaces import evaluators_for
+from losslab.core.trainer import Recipe, fit
 
 from conftest import ROOT
 
@@ -24,33 +24,33 @@ def digits(tmp_path_factory):
 
 
 def test_device_for_reads_the_config_key():
-    assert runtime.device_for({"device": "cpu"}) == torch.device("cpu")
-    assert runtime.device_for("cpu") == torch.device("cpu")
+    assert pl.device_for({"device": "cpu"}) == torch.device("cpu")
+    assert pl.device_for("cpu") == torch.device("cpu")
     expected = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    assert runtime.device_for({}) == expected == runtime.device_for({"device": "auto"})
+    assert pl.device_for({}) == expected == pl.device_for({"device": "auto"})
 
 
 def test_auto_picks_cuda_when_a_gpu_is_visible(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    assert runtime.device_for({"device": "auto"}) == torch.device("cuda")
+    assert pl.device_for({"device": "auto"}) == torch.device("cuda")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    assert runtime.device_for({"device": "auto"}) == torch.device("cpu")
+    assert pl.device_for({"device": "auto"}) == torch.device("cpu")
 
 
 def test_cuda_without_a_gpu_is_a_clear_error_naming_the_key(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    with pytest.raises(runtime.DeviceError, match=r"config key 'device': 'cuda' was requested but no CUDA GPU"):
-        runtime.device_for({"device": "cuda"})
-    with pytest.raises(runtime.DeviceError, match=r"config key 'device': 'tpu' is not allowed"):
-        runtime.device_for({"device": "tpu"})
+    with pytest.raises(pl.DeviceError, match=r"config key 'device': 'cuda' was requested but no CUDA GPU"):
+        pl.device_for({"device": "cuda"})
+    with pytest.raises(pl.DeviceError, match=r"config key 'device': 'tpu' is not allowed"):
+        pl.device_for({"device": "tpu"})
 
 
 def test_config_schema_knows_device_and_autocast():
     cfg = read_yaml(ROOT / "config" / "config.yaml")
     merged = resolve(cfg, ROOT)
     assert merged["device"] == "auto" and merged["eval_autocast"] == "none"
-    assert runtime.autocast_for(merged) is None
-    assert runtime.autocast_for({**merged, "eval_autocast": "bf16"}) == "bf16"
+    assert pl.autocast_for(merged) is None
+    assert pl.autocast_for({**merged, "eval_autocast": "bf16"}) == "bf16"
     with pytest.raises(ConfigError, match=r"config key 'device': 'gpu' is not allowed"):
         resolve({**cfg, "device": "gpu"}, ROOT)
     with pytest.raises(ConfigError, match=r"config key 'eval_autocast': 'fp16' is not allowed"):
@@ -68,7 +68,7 @@ def test_fit_with_the_model_and_data_placed_on_the_cpu_device(digits):
     as the untouched ones (the device plumbing is a no-op on the CPU)."""
     torch.manual_seed(0)
     model = build({"name": "mlp", "widths": [16]}, digits.input_shape, digits.num_classes)
-    other = copy.deepcopy(model).to(runtime.device_for("cpu"))
+    other = copy.deepcopy(model).to(pl.device_for("cpu"))
     recipe = Recipe(epochs=2, batch_size=32, eval_every=2)
     fit(model, digits, recipe, seed=0)
     fit(other, digits.to("cpu"), recipe, seed=0)
@@ -131,12 +131,12 @@ def test_unknown_autocast_is_refused(digits):
 # ---------------------------------------------------------------- the job's placement -----------------------
 
 def test_placement_defaults_to_the_cpu_in_float32_and_placed_restores_it():
-    assert runtime.placement() == runtime.Placement(torch.device("cpu"), None)
-    with runtime.placed("meta", "bf16") as where:
-        assert runtime.placement() is where and where.device == torch.device("meta") and where.autocast == "bf16"
-    assert runtime.placement() == runtime.Placement()
-    with pytest.raises(runtime.DeviceError, match="autocast 'fp16' is not allowed"):
-        with runtime.placed("cpu", "fp16"):
+    assert pl.placement() == pl.Placement(torch.device("cpu"), None)
+    with pl.placed("meta", "bf16") as where:
+        assert pl.placement() is where and where.device == torch.device("meta") and where.autocast == "bf16"
+    assert pl.placement() == pl.Placement()
+    with pytest.raises(pl.DeviceError, match="autocast 'fp16' is not allowed"):
+        with pl.placed("cpu", "fp16"):
             pass
 
 
@@ -145,15 +145,15 @@ def test_start_job_sets_the_placement_from_the_config(tmp_path):
     the job builds (run in a copied context: the test leaves the process's placement alone)."""
     import contextvars
 
-    def job():
-        runtime.start_job(tmp_path / "job.log", 1, {"device": "cpu", "eval_autocast": "bf16"})
-        return runtime.placement()
+    def started():
+        job.start_job(tmp_path / "job.log", 1, {"device": "cpu", "eval_autocast": "bf16"})
+        return pl.placement()
 
-    assert contextvars.copy_context().run(job) == runtime.Placement(torch.device("cpu"), "bf16")
+    assert contextvars.copy_context().run(started) == pl.Placement(torch.device("cpu"), "bf16")
     assert "evaluations on cpu (autocast bf16)" in (tmp_path / "job.log").read_text()
-    assert runtime.placement() == runtime.Placement()
-    with pytest.raises(runtime.DeviceError, match="config key 'eval_autocast'"):
-        contextvars.copy_context().run(runtime.start_job, None, 1, {"eval_autocast": "fp8"})
+    assert pl.placement() == pl.Placement()
+    with pytest.raises(pl.DeviceError, match="config key 'eval_autocast'"):
+        contextvars.copy_context().run(job.start_job, None, 1, {"eval_autocast": "fp8"})
 
 
 @pytest.mark.parametrize("bn", ["running", "recompute", "batch"])
@@ -164,7 +164,7 @@ def test_evaluators_hold_network_and_data_on_the_placement_device(digits, bn):
     The caller's model stays where it was."""
     model = _bn_convnet(digits)
     w = flatten(model)
-    with runtime.placed("meta"):
+    with pl.placed("meta"):
         ev = evaluators_for(model, digits, bn=bn, chunk=100)["test"]
     assert ev.device == torch.device("meta")
     assert {t.device.type for t in (ev.x, ev.y, ev.recompute_data, *ev._buffers.values())} == {"meta"}
@@ -175,7 +175,7 @@ def test_evaluators_hold_network_and_data_on_the_placement_device(digits, bn):
 
 def test_evaluators_take_the_placement_autocast_unless_told(digits):
     model = _bn_convnet(digits)
-    with runtime.placed("cpu", "bf16"):
+    with pl.placed("cpu", "bf16"):
         assert evaluators_for(model, digits)["train"].autocast == "bf16"
         assert evaluators_for(model, digits, autocast=None)["train"].autocast is None
         assert PointEvaluator(model, digits.x_test, digits.y_test).autocast is None  # Hessians stay exact
@@ -184,11 +184,11 @@ def test_evaluators_take_the_placement_autocast_unless_told(digits):
 
 
 def test_prepare_run_builds_the_model_on_the_placement_device():
-    from losslab.train import prepare_run
+    from losslab.claims.runs import prepare_run
 
     run = {"dataset": {"name": "digits", "n_train": 50, "n_test": 20}, "model": {"name": "mlp", "widths": [8]},
            "recipe": {"epochs": 1}}
-    with runtime.placed("meta"):
+    with pl.placed("meta"):
         model, data, _ = prepare_run(run, 0)
     assert {p.device.type for p in model.parameters()} == {"meta"}
     assert data.device == torch.device("cpu")  # fit moves the data to the model, once
@@ -210,10 +210,10 @@ def test_every_workflow_script_gives_start_job_the_config():
 
 
 def test_mpo_cell_network_lives_on_the_placement_device(digits):
-    from losslab.patterns import CellNet
+    from losslab.core.patterns import CellNet
 
     model = _bn_convnet(digits)
-    with runtime.placed("meta"):
+    with pl.placed("meta"):
         net = CellNet(model)
     assert net.device == torch.device("meta") and {p.device.type for p in net.net.parameters()} == {"meta"}
     assert CellNet(model).device == torch.device("cpu")

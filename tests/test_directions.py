@@ -1,4 +1,4 @@
-"""Random, normalised, orthogonalised and PCA directions, and their HDF5 files (losslab.directions)."""
+"""Random, normalised, orthogonalised and PCA directions, and their HDF5 files (losslab.core.directions)."""
 
 from __future__ import annotations
 
@@ -6,12 +6,11 @@ import h5py
 import pytest
 import torch
 
-from losslab.directions import (Directions, biasbn_mask, load_directions, normalize, orthogonalize,
-                                pca_directions, project, random_direction, random_directions, random_like,
-                                save_directions)
+from losslab.core.directions import (Directions, biasbn_mask, load_directions, normalize, orthogonalize,
+    pca_directions, project, random_direction, random_directions, random_like, save_directions)
 from losslab.io import CorruptFileError
-from losslab.models import build
-from losslab.params import ParamLayout, flatten
+from losslab.core.models import build
+from losslab.core.weights import ParamLayout, flatten
 
 torch.set_num_threads(1)
 

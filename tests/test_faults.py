@@ -33,7 +33,7 @@ import torch
 import yaml
 
 from conftest import ROOT, SMALL, snakemake
-from losslab.config import deep_merge
+from losslab.pipeline.config import deep_merge
 
 pytestmark = pytest.mark.dag
 
@@ -108,7 +108,8 @@ def job_log(workdir: Path, tail: str) -> Path:
 
 
 def log_says_resumed(log: Path) -> list[int]:
-    """The epochs the job's log says it resumed at (losslab.train / losslab.curves log 'resumed ... at epoch k')."""
+    """The epochs the job's log says it resumed at (losslab.core.trainer / losslab.core.curves log
+    'resumed ... at epoch k')."""
     return [int(line.rsplit("epoch", 1)[1]) for line in log.read_text().splitlines() if " resumed " in line]
 
 

@@ -4,7 +4,8 @@ import json
 import numpy as np
 import pytest
 
-from losslab import figures, ingredients
+from losslab.plots import figures
+from losslab.claims import ingredients
 from losslab.io import CorruptFileError
 
 
@@ -17,7 +18,7 @@ def _ablation_data():
 def test_rerender_redraws_the_same_figure_from_the_stored_data(tmp_path):
     png, pdf = figures.render(ingredients.plot_ablation, _ablation_data(), tmp_path / "figure")
     stored = tmp_path / "figure.data.json"
-    assert json.loads(stored.read_text())["plot"] == "losslab.ingredients:plot_ablation"
+    assert json.loads(stored.read_text())["plot"] == "losslab.claims.ingredients:plot_ablation"
     first = {p: open(p, "rb").read() for p in (png, pdf)}
     for p in (png, pdf):
         (tmp_path / p).unlink()

@@ -1,4 +1,4 @@
-"""Curvature tools (losslab.hessian) checked against the exact Hessian of tiny float64 nets."""
+"""Curvature tools (losslab.core.hessian) checked against the exact Hessian of tiny float64 nets."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from losslab.hessian import (DenseOperator, TrainingLoss, eigenvalue_ratio_surface, epsilon_sharpness,
-                             hutchinson_trace, lanczos, spectral_density)
-from losslab.models import build
-from losslab.params import PointEvaluator
-from losslab.surfaces import AffineSpan, SurfaceMismatchError, partial_path, read_surface
+from losslab.core.hessian import (DenseOperator, TrainingLoss, eigenvalue_ratio_surface, epsilon_sharpness,
+    hutchinson_trace, lanczos, spectral_density)
+from losslab.core.models import build
+from losslab.core.weights import PointEvaluator
+from losslab.core.surfaces import AffineSpan, SurfaceMismatchError, partial_path, read_surface
 
 SHAPE = (1, 4, 4)
 N_CLASSES = 3
@@ -157,8 +157,8 @@ def trained_bulk():
     outlier, a dense bulk of small positive eigenvalues and a large near-null space (1091 weights), the
     spectrum on which a residual-only stop rule returns bulk Ritz values in place of larger eigenvalues.
     Returns the loss on all 300 samples, its exact spectrum (descending), the model and the data."""
-    from losslab.data import prepare
-    from losslab.train import Recipe, fit
+    from losslab.core.data import prepare
+    from losslab.core.trainer import Recipe, fit
 
     data = prepare({"name": "digits", "n_train": 300, "classes": [0, 1, 2], "preprocessing": ["normalize"]})
     torch.manual_seed(0)

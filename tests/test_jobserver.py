@@ -7,11 +7,11 @@ import time
 
 import pytest
 
-from losslab import jobserver
+from losslab.pipeline import jobserver
 
 JOB = """\
 __real_file__ = __file__
-from losslab.jobserver import delegate; delegate(__real_file__)
+from losslab.pipeline.jobserver import delegate; delegate(__real_file__)
 import os, sys
 import torch
 torch.set_num_threads(1)
@@ -36,7 +36,7 @@ def server(tmp_path, monkeypatch):
     monkeypatch.delenv("LOSSLAB_JOB_SERVER", raising=False)
     monkeypatch.delenv("SLURM_JOB_ID", raising=False)
     path = jobserver.socket_path()
-    proc = subprocess.Popen([sys.executable, "-c", f"from losslab import jobserver; from pathlib import Path; "
+    proc = subprocess.Popen([sys.executable, "-c", f"from losslab.pipeline import jobserver; from pathlib import Path; "
                              f"jobserver.serve(Path({str(path)!r}), idle=60)"])
     deadline = time.monotonic() + 120
     while not path.exists():
@@ -144,6 +144,21 @@ def test_the_socket_names_the_code_it_serves(tmp_path, monkeypatch):
     assert jobserver.fingerprint() == jobserver.fingerprint()
 
 
+@pytest.mark.parametrize("module", ["core/weights.py", "plots/figures.py", "claims/verdicts.py", "api.py"])
+def test_an_edited_module_in_any_wing_restarts_the_server(module):
+    """The fingerprint covers the whole package, not only the job server's own folder: touching a module of
+    another wing (its mtime) names a new socket, so no job runs stale code."""
+    path = jobserver.PACKAGE_ROOT / module
+    assert path.is_file(), path
+    before, st = jobserver.fingerprint(), path.stat()
+    try:
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
+        assert jobserver.fingerprint() != before
+    finally:
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert jobserver.fingerprint() == before
+
+
 def test_every_workflow_script_hands_its_job_to_the_server_first():
     """The delegation must come before the script's own imports, or torch is imported anyway."""
     from pathlib import Path
@@ -153,4 +168,4 @@ def test_every_workflow_script_hands_its_job_to_the_server_first():
     for script in scripts:
         code = [line for line in script.read_text().splitlines()
                 if line.startswith(("import ", "from "))]
-        assert code[0].startswith("from losslab.jobserver import delegate; delegate(__real_file__)"), script
+        assert code[0].startswith("from losslab.pipeline.jobserver import delegate; delegate(__real_file__)"), script

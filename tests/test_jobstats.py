@@ -1,5 +1,5 @@
 """The per-family summary of a run's benchmark files and logged start-up times."""
-from losslab import jobstats
+from losslab.pipeline import jobstats
 
 HEADER = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
 

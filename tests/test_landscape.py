@@ -6,11 +6,12 @@ import h5py
 import numpy as np
 import torch
 
-from losslab.directions import load_directions
-from losslab.evaluate import evaluate
-from losslab.landscape import load_trained, surface_of_run
-from losslab.surfaces import read_surface
-from losslab.train import train_run
+from losslab.core.directions import load_directions
+from losslab.core.losses import evaluate
+from losslab.claims.runs import load_trained
+from losslab.claims.surfaces import surface_of_run
+from losslab.core.surfaces import read_surface
+from losslab.claims.runs import train_run
 
 RUN = {"dataset": {"name": "digits", "preprocessing": ["normalize"], "n_train": 200},
        "model": {"name": "convnet", "channels": [4, 8], "hidden": [16], "bn": True},
@@ -38,7 +39,8 @@ def test_surface_of_a_trained_run(tmp_path):
 
 
 def test_trajectory_surface_and_figures(tmp_path):
-    from losslab.landscape import SURFACE_FIGURES, plot_surface_file, plot_trajectory_file, trajectory_of_run
+    from losslab.plots.landscape import SURFACE_FIGURES, plot_surface_file, plot_trajectory_file
+    from losslab.claims.surfaces import trajectory_of_run
 
     run = {**RUN, "recipe": {**RUN["recipe"], "epochs": 4, "snapshots": "all"}}
     train_run(run, 0, tmp_path / "seed0", tmp_path / "ck")
@@ -62,7 +64,7 @@ def test_trajectory_surface_and_figures(tmp_path):
 
 def test_trajectory_needs_snapshots(tmp_path):
     import pytest
-    from losslab.landscape import trajectory_of_run
+    from losslab.claims.surfaces import trajectory_of_run
 
     train_run(RUN, 0, tmp_path / "seed0", tmp_path / "ck")
     with pytest.raises(FileNotFoundError, match="snapshots: all"):
@@ -70,8 +72,8 @@ def test_trajectory_needs_snapshots(tmp_path):
 
 
 def test_sharded_surface_merges_to_the_unsharded_one(tmp_path):
-    from losslab.landscape import shard_tiles
-    from losslab.surfaces import merge_surfaces
+    from losslab.claims.surfaces import shard_tiles
+    from losslab.core.surfaces import merge_surfaces
 
     train_run(RUN, 0, tmp_path / "run", tmp_path / "ck")
     settings = {"x": [-1, 1, 5], "y": [-1, 1, 3], "n_train": 60, "n_test": 30, "jobs": 2}

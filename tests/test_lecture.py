@@ -11,13 +11,13 @@ import pytest
 import torch
 from torch import nn
 
-from losslab import lecture
-from losslab.claims import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED
-from losslab.data import DataError, Prepared, prepare, random_labels
-from losslab.evaluate import per_sample_loss
-from losslab.models import build
-from losslab.optim import RecipeError
-from losslab.train import Recipe, fit, mixup_lambda, mixup_loss, swa_update
+from losslab.claims.lecture import trained as lecture
+from losslab.claims.verdicts import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED
+from losslab.core.data import DataError, Prepared, prepare, random_labels
+from losslab.core.losses import per_sample_loss
+from losslab.core.models import build
+from losslab.core.optim import RecipeError
+from losslab.core.trainer import Recipe, fit, mixup_lambda, mixup_loss, swa_update
 
 CHECK = {"rule": "synthetic", "min_agree": 0.8}
 
@@ -196,7 +196,7 @@ def _run(seed, **kw):
 
 def _verdict(result, tmp_path):
     assert (tmp_path / "figure.png").stat().st_size > 0 and (tmp_path / "table.csv").exists()
-    assert json.loads((tmp_path / "figure.data.json").read_text())["plot"].startswith("losslab.lecture:")
+    assert json.loads((tmp_path / "figure.data.json").read_text())["plot"].startswith("losslab.claims.lecture.trained:")
     return result.verdict
 
 
@@ -301,7 +301,7 @@ def test_swa_batchnorm_statistics_come_from_the_augmented_inputs():
     shifted inputs (load_average on the inputs it is given), not of the clean ones."""
     from dataclasses import replace
 
-    from losslab.train import load_average
+    from losslab.core.trainer import load_average
 
     data = replace(_data(), random_steps=[("shift", {"pad": 1})])
     model = _model(bn=True)

@@ -1,4 +1,4 @@
-"""Tests for losslab.models: every architecture builds and runs on 1-D and 2-D inputs; seeding, init_scale,
+"""Tests for losslab.core.models: every architecture builds and runs on 1-D and 2-D inputs; seeding, init_scale,
 the ResNet skip / no-skip twins, and the errors."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from losslab import models
+from losslab.core import models
 
 NUM_CLASSES = 7
 BATCH = 3

@@ -1,4 +1,4 @@
-"""The flat-vector view of a model and the point evaluator (losslab.params)."""
+"""The flat-vector view of a model and the point evaluator (losslab.core.weights)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,9 @@ import pytest
 import torch
 from torch import nn
 
-from losslab.evaluate import evaluate
-from losslab.models import build
-from losslab.params import (ParamLayout, PointEvaluator, flatten, has_batchnorm, tensor_digest,
-                            unflatten)
+from losslab.core.losses import evaluate
+from losslab.core.models import build
+from losslab.core.weights import ParamLayout, PointEvaluator, flatten, has_batchnorm, tensor_digest, unflatten
 
 torch.set_num_threads(1)
 

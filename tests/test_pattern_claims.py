@@ -1,4 +1,4 @@
-"""Tests for losslab.pattern_claims: run seeds and checkpoint keys, the resumable per-job runner, the two claims'
+"""Tests for losslab.claims.patterns: run seeds and checkpoint keys, the resumable per-job runner, the two claims'
 verdict logic on synthetic runs (reproduced / not reproduced / inconclusive), their tables and figures, and the
 scales' `patterns` blocks against the schema. Tiny models; seconds."""
 
@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from losslab import io as lio
-from losslab import pattern_claims as pc
-from losslab import patterns as pt
-from losslab.claims import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED
-from losslab.config import resolve
+from losslab.claims import patterns as pc
+from losslab.core import patterns as pt
+from losslab.claims.verdicts import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED
+from losslab.pipeline.config import resolve
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -235,7 +235,7 @@ def test_every_scale_has_a_valid_patterns_block(scale):
 
 
 def test_schema_refuses_unknown_and_bad_patterns_keys():
-    from losslab.config import ConfigError
+    from losslab.pipeline.config import ConfigError
 
     with pytest.raises(ConfigError, match="patterns.mpo"):
         resolve({"scale": "smoke", "patterns": {"mpo": {"learning_rate": 0.1}}}, root=ROOT)

@@ -1,4 +1,4 @@
-"""Tests for losslab.patterns: the MPO plane, the capped objective, fitting, resumption, BN reparametrisation,
+"""Tests for losslab.core.patterns: the MPO plane, the capped objective, fitting, resumption, BN reparametrisation,
 loop/vmap agreement, pattern makers and the binary validator, metrics and the figure. Tiny models, seconds."""
 
 import dataclasses
@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from losslab import patterns as pt
-from losslab.data import prepare
-from losslab.models import build
-from losslab.params import ParamLayout
+from losslab.plots.patterns import plot_pattern_fit
+from losslab.core import patterns as pt
+from losslab.core.data import prepare
+from losslab.core.models import build
+from losslab.core.weights import ParamLayout
 
 MLP = {"name": "mlp", "widths": [16]}
 BN_CONV = {"name": "convnet", "channels": [4, 8], "hidden": [16], "bn": True}
@@ -243,7 +244,7 @@ def test_fit_metrics_gaps_and_correlation(tmp_path):
     assert m["train_test_corr_acc"] == pytest.approx(1.0) and m["train_test_corr_loss"] == pytest.approx(1.0)
     maps.save(tmp_path / "maps.npz", pattern=pattern)
     assert np.array_equal(pt.PatternMaps.load(tmp_path / "maps.npz").test_acc, maps.test_acc)
-    paths = pt.plot_pattern_fit(pattern, maps, tmp_path / "fit", title="diagonal")
+    paths = plot_pattern_fit(pattern, maps, tmp_path / "fit", title="diagonal")
     assert [p[-3:] for p in paths] == ["png", "pdf"]
     assert all((tmp_path / f"fit.{ext}").stat().st_size > 0 for ext in ("png", "pdf"))
 

@@ -11,9 +11,9 @@ import pytest
 import yaml
 
 from conftest import ROOT, SMALL, snakemake
-from losslab import cpu_kernels
-from losslab.regression import (check, collect, compare, declared_tolerances, family, kernel_noise, main, same_platform,
-                                tolerance)
+from losslab.pipeline import cpu_kernels
+from losslab.pipeline.regression import (check, collect, compare, declared_tolerances, family, kernel_noise, main,
+    same_platform, tolerance)
 
 BASE = {"scale": "smoke", "claims": {
     "a": {"verdict": "reproduced", "numbers": {"x": 1.0, "y": 0.5, "z": None}},
@@ -280,7 +280,8 @@ def test_smoke_dag_reproduces_the_committed_baseline(full_smoke):
     """The whole smoke DAG from scratch, compared with results/baselines/smoke.json as `regression check` compares
     it: bitwise (every number within rtol 1e-6, every verdict exactly) on the baseline's platform, which with the
     kernel pin is any x86-64 CPU with AVX2 and torch 2.14.1; statistically elsewhere. After an intended change,
-    update the baseline with `python -m losslab.regression update results/smoke results/baselines/smoke.json`."""
+    update the baseline with
+    `python -m losslab.pipeline.regression update results/smoke results/baselines/smoke.json`."""
     baseline = json.loads((ROOT / "results" / "baselines" / "smoke.json").read_text())
     outcome = check(baseline, collect(full_smoke), declared_tolerances(ROOT / "config" / "claims.yaml"))
     print(f"{outcome.mode} comparison: {outcome.reason}", *outcome.notices, sep="\n")

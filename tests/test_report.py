@@ -1,4 +1,4 @@
-"""The verdict report (claims.md / claims.csv / index.md) and `snakemake figures` (report.regenerate): every
+"""The verdict report (claims.md / claims.csv / index.md) and `snakemake figures` (summary.regenerate): every
 figure, table and the report again from stored results, with nothing trained or evaluated."""
 
 from __future__ import annotations
@@ -10,8 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from losslab import figures, ingredients, report
-from losslab.claims import ClaimResult
+from losslab.plots import figures
+from losslab.claims import ingredients, summary, tables
+from losslab.claims.verdicts import ClaimResult
 
 REGISTRY = [
     {"id": "claim-a", "family": "ingredients", "source": "paper A", "statement": "A holds.", "reported": "93.1%"},
@@ -26,9 +27,9 @@ def _claim_outputs(results: Path, claim_id: str, verdict: str, rng: np.random.Ge
     out = results / "claims" / claim_id
     data = {"scale": "test", "n_seeds": 3, "acc": {v: rng.uniform(0.5, 0.9, 3) for v in ingredients.ABLATION_VARIANTS}}
     figs = figures.render(ingredients.plot_ablation, data, out / "figure")
-    tables = report.write_table([{"variant": "full", "test_acc_%": "90.00 ± 1.00"}], out / "table", title="a table")
+    tabs = tables.write_table([{"variant": "full", "test_acc_%": "90.00 ± 1.00"}], out / "table", title="a table")
     res = ClaimResult(id=claim_id, scale="test", verdict=verdict, rule="a rule", measured="90.0 ± 1.0%",
-                      n_seeds=3, figures=figs, tables=tables)
+                      n_seeds=3, figures=figs, tables=tabs)
     res.write(out / "verdict.json")
     return json.loads((out / "verdict.json").read_text())
 
@@ -44,7 +45,7 @@ def results(tmp_path):
 
 def test_report_columns_pending_reasons_and_relative_links(results):
     root, stored = results
-    counts = report.build_report(REGISTRY, stored, root / "report", "test", results_dir=root)
+    counts = summary.build_report(REGISTRY, stored, root / "report", "test", results_dir=root)
     assert counts == {"reproduced": 1, "not reproduced": 1, "inconclusive": 0, "pending": 1}
     with open(root / "report" / "claims.csv", newline="") as f:
         reader = csv.DictReader(f)
@@ -65,7 +66,7 @@ def test_report_columns_pending_reasons_and_relative_links(results):
 
 def test_index_groups_figures_by_family(results):
     root, stored = results
-    report.build_report(REGISTRY, stored, root / "report", "test", results_dir=root)
+    summary.build_report(REGISTRY, stored, root / "report", "test", results_dir=root)
     index = (root / "report" / "index.md").read_text()
     sections = [line for line in index.splitlines() if line.startswith("## ")]
     assert sections == ["## ingredients", "## sharpness"]
@@ -81,7 +82,7 @@ def test_links_hold_when_results_moved(results, tmp_path):
     """verdict.json lists paths as the workflow saw them; the report links from the claim directory."""
     root, stored = results
     moved = {k: {**v, "figures": [f"elsewhere/claims/{k}/figure.png"]} for k, v in stored.items()}
-    report.build_report(REGISTRY, moved, root / "report", "test", results_dir=root)
+    summary.build_report(REGISTRY, moved, root / "report", "test", results_dir=root)
     assert "../claims/claim-a/figure.png" in (root / "report" / "claims.csv").read_text()
 
 
@@ -89,7 +90,7 @@ def test_regenerate_redraws_everything_without_training_or_evaluating(results, m
     root, _ = results
     import torch
 
-    from losslab import params
+    from losslab.core import weights as params
 
     def forbidden(*args, **kwargs):
         raise AssertionError("regenerate must not build or evaluate a model")
@@ -101,7 +102,7 @@ def test_regenerate_redraws_everything_without_training_or_evaluating(results, m
     first = png.read_bytes()
     png.unlink()
     (root / "claims" / "claim-b" / "table.md").write_text("### a table\n\nstale rows")  # the title is kept
-    done = report.regenerate(root, REGISTRY, "test")
+    done = summary.regenerate(root, REGISTRY, "test")
     assert png.read_bytes() == first  # the same figure, from its stored data alone
     assert str(png) in done["data"] and len(done["data"]) == 4
     assert (root / "claims" / "claim-b" / "table.md").read_text().startswith("### a table\n\n| variant |")
@@ -111,7 +112,7 @@ def test_regenerate_redraws_everything_without_training_or_evaluating(results, m
 
 def test_regenerate_names_a_missing_results_directory(tmp_path):
     with pytest.raises(FileNotFoundError, match="no results directory"):
-        report.regenerate(tmp_path / "nope", REGISTRY, "test")
+        summary.regenerate(tmp_path / "nope", REGISTRY, "test")
 
 
 @pytest.mark.dag

@@ -1,5 +1,5 @@
-"""Keskar et al.'s large-batch claims (losslab.sharpness): the checks, the sharpness files, warm starts and the
-parametric line of tiny runs, and each claim's table/figure/verdict on synthetic inputs."""
+"""Keskar et al.'s large-batch claims (losslab.claims.sharpness.keskar): the checks, the sharpness files, warm
+starts and the parametric line of tiny runs, and each claim's table/figure/verdict on synthetic inputs."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from losslab import sharpness as ks
-from losslab.claims import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, VERDICTS
+from losslab.claims.sharpness import keskar as ks
+from losslab.claims.verdicts import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, VERDICTS
 
 SEEDS = [0, 1, 2, 3, 4]
 EPS = [1e-3, 5e-4]
@@ -194,7 +194,7 @@ def test_sharpness_of_model_grid_and_box():
 @pytest.fixture(scope="module")
 def tiny_runs(tmp_path_factory):
     """An SB run (with a snapshot) and an LB run of a tiny BN MLP on 64 digits, two seeds, two epochs."""
-    from losslab.train import train_run
+    from losslab.claims.runs import train_run
 
     root = tmp_path_factory.mktemp("keskar")
     run = {"dataset": {"name": "digits", "preprocessing": ["normalize"], "n_train": 64, "n_test": 40},

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from losslab import skip_connections as sc
-from losslab.claims import REPRODUCED, VERDICTS
+from losslab.claims import surfaces as sc
+from losslab.claims.verdicts import REPRODUCED, VERDICTS
 
 XS = np.linspace(-1, 1, 21)
 YS = np.linspace(-1, 1, 15)  # a non-square grid: [i, j] = (XS[i], YS[j])
@@ -164,14 +164,14 @@ def test_width_claim_validates_its_inputs(tmp_path):
 
 
 def test_plot_width_redraws_from_its_stored_data(tmp_path):
-    from losslab import figures
+    from losslab.plots import figures
 
     runs, maps, explained = _width_inputs()
     maps["w4_skip"] = [_ratio_map(0.05)]  # skip maps, when given, are drawn (and tabulated) too
     res = sc.width_nonconvexity(runs, maps, explained, CHECK, "smoke", tmp_path)
     assert res.numbers["w4.skip.ratio_mean"] == pytest.approx(0.05 * np.mean(1 + XX[:5, :5] ** 2))
     data = json.loads((tmp_path / "figure.data.json").read_text())
-    assert data["plot"] == "losslab.skip_connections:plot_width"
+    assert data["plot"] == "losslab.claims.surfaces:plot_width"
     assert [m["label"] for m in data["data"]["maps"]] == ["w4_skip", "w4_noskip", "w8_noskip", "w16_noskip"]
     (tmp_path / "figure.png").unlink()
     written = figures.rerender(tmp_path / "figure.data.json")
@@ -184,9 +184,9 @@ def test_trajectory_variance_of_a_straight_trajectory(tmp_path):
     import torch
 
     from losslab import io as lio
-    from losslab.landscape import load_trained
-    from losslab.models import build
-    from losslab.params import flatten, unflatten
+    from losslab.claims.runs import load_trained
+    from losslab.core.models import build
+    from losslab.core.weights import flatten, unflatten
 
     run = {"dataset": {"name": "digits", "preprocessing": ["normalize"]},
            "model": {"name": "mlp", "widths": [8]}, "recipe": {"loss": "ce"}}

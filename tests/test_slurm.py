@@ -127,14 +127,14 @@ def test_threads_from_compute_and_bad_compute_keys(tmp_path):
     ({"rules": {"train": {"threads": 0}}}, "compute.rules.train.threads"),
 ])
 def test_bad_compute_values_are_named(compute, key):
-    from losslab.config import ConfigError, resolve
+    from losslab.pipeline.config import ConfigError, resolve
 
     with pytest.raises(ConfigError, match=re.escape(f"config key '{key}'")):
         resolve({"scale": "smoke", "compute": compute}, ROOT)
 
 
 def test_paper_scale_asks_for_gpus_where_it_trains_and_evaluates():
-    from losslab.config import resolve
+    from losslab.pipeline.config import resolve
 
     cfg = resolve({"scale": "paper", "data_dir": "data"}, ROOT)
     rules = cfg["compute"]["rules"]

@@ -1,6 +1,6 @@
-"""The sharpness family's Hessian and line claims (losslab.spectra): the pass-rule metrics on known inputs, the
-spectra against the exact Hessian of a tiny net, the job-level functions on tiny trained runs, and every claim's
-table/figure/verdict on synthetic data."""
+"""The sharpness family's Hessian and line claims (losslab.claims.sharpness.spectra): the pass-rule metrics on known
+inputs, the spectra against the exact Hessian of a tiny net, the job-level functions on tiny trained runs, and every
+claim's table/figure/verdict on synthetic data."""
 
 from __future__ import annotations
 
@@ -12,15 +12,15 @@ import numpy as np
 import pytest
 import torch
 
-from losslab import spectra as sp
-from losslab.claims import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED
-from losslab.directions import Directions, biasbn_mask, save_directions
-from losslab.hessian import DenseOperator, SpectralDensity, TrainingLoss, spectral_density
+from losslab.claims.sharpness import spectra as sp
+from losslab.claims.verdicts import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED
+from losslab.core.directions import Directions, biasbn_mask, save_directions
+from losslab.core.hessian import DenseOperator, SpectralDensity, TrainingLoss, spectral_density
 from losslab.io import load_torch
-from losslab.models import build
-from losslab.params import flatten
-from losslab.surfaces import Surface, read_surface
-from losslab.train import train_run
+from losslab.core.models import build
+from losslab.core.weights import flatten
+from losslab.core.surfaces import Surface, read_surface
+from losslab.claims.runs import train_run
 
 SHAPE = (1, 4, 4)
 
@@ -203,7 +203,7 @@ def test_ratio_map_on_a_surface_plane_and_its_figure(runs, tmp_path):
     m = sp.ratio_map_of_run(RUN, model_path, tmp_path / "dirs.h5", settings, tmp_path / "ratio.h5")
     assert m["ratio"].shape == (3, 3) and np.all(np.isfinite(m["ratio"]))
     # the centre is the trained network: its ratio is that of the exact Hessian's extreme eigenvalues
-    from losslab.data import prepare, subset
+    from losslab.core.data import prepare, subset
 
     data = prepare(RUN["dataset"])
     x, y = subset(data.x_train, data.y_train, 20, seed=3)

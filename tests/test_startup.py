@@ -15,10 +15,10 @@ for name in names:
 after_import = "torchvision" in sys.modules
 # what a smoke training job does: embedded data, a model, a short fit, an evaluation at a weight vector
 import torch
-from losslab.data import prepare
-from losslab.models import build
-from losslab.params import PointEvaluator, flatten
-from losslab.train import Recipe, fit
+from losslab.core.data import prepare
+from losslab.core.models import build
+from losslab.core.weights import PointEvaluator, flatten
+from losslab.core.trainer import Recipe, fit
 data = prepare({"name": "digits", "n_train": 64, "n_test": 32, "preprocessing": ["normalize", "shift"]},
                resources=sys.argv[1])
 model = build({"name": "convnet", "channels": [4], "hidden": [8]}, data.input_shape, data.num_classes)

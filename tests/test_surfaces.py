@@ -15,15 +15,14 @@ import numpy as np
 import pytest
 import torch
 
-from losslab import landscape_plots as lp
-from losslab.data import Prepared
-from losslab.directions import Directions, random_directions
-from losslab.evaluate import LossAcc, evaluate
-from losslab.models import build
-from losslab.params import PointEvaluator, flatten
-from losslab.surfaces import (AffineSpan, SurfaceMismatchError, compute_surface, evaluators_for,
-                              interpolation, merge_surfaces, partial_path, plane_surface, plane_through,
-                              read_surface, surface_1d, surface_2d, tile_ranges)
+from losslab.plots import landscape as lp
+from losslab.core.data import Prepared
+from losslab.core.directions import Directions, random_directions
+from losslab.core.losses import LossAcc, evaluate
+from losslab.core.models import build
+from losslab.core.weights import PointEvaluator, flatten
+from losslab.core.surfaces import (AffineSpan, SurfaceMismatchError, compute_surface, evaluators_for, interpolation,
+    merge_surfaces, partial_path, plane_surface, plane_through, read_surface, surface_1d, surface_2d, tile_ranges)
 
 torch.set_num_threads(1)
 
@@ -187,7 +186,7 @@ import torch
 torch.set_num_threads(1)
 sys.path.insert(0, {tests!r})
 from test_surfaces import grid_setup
-from losslab.surfaces import surface_2d
+from losslab.core.surfaces import surface_2d
 
 evaluators, origin, dirs, xs, ys = grid_setup()
 finished = []

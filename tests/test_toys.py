@@ -1,5 +1,5 @@
-"""The optimization-lecture toys (losslab.toys): the exact computations, then each claim function end to end
-on tiny parameters."""
+"""The optimization-lecture toys (losslab.claims.lecture.toys): the exact computations, then each claim function
+end to end on tiny parameters."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from losslab import toys
-from losslab.claims import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, VERDICTS
+from losslab.claims.lecture import toys
+from losslab.claims.verdicts import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, VERDICTS
 
 # ---------------------------------------------------------------- tanh toy surface --------------------------
 

@@ -15,7 +15,7 @@ _API = ("as_data", "load_checkpoint", "surface", "interpolate", "plane", "surfac
 
 def __getattr__(name: str):
     if name in _API:
-        from . import api
+        from losslab import api
 
         return getattr(api, name)
     raise AttributeError(f"module 'losslab' has no attribute {name!r}")

@@ -11,7 +11,7 @@ Data. ``data`` is any of
 * ``(x, y)``: training inputs and labels (tensors or NumPy arrays); no test split;
 * ``(x_train, y_train, x_test, y_test)``;
 * ``((x, y), (x_test, y_test))`` or ``{"train": ..., "test": ...}``, each split a pair or a ``DataLoader``;
-* a ``DataLoader`` yielding ``(x, y)`` batches (the training split), or a :class:`losslab.data.Prepared`.
+* a ``DataLoader`` yielding ``(x, y)`` batches (the training split), or a :class:`losslab.core.data.Prepared`.
 
 A ``DataLoader`` is read once into tensors (at most ``max_samples`` samples, else a ``ValueError`` says how
 many it holds); everything is then evaluated in memory, chunk by chunk. Without a test split, surfaces hold
@@ -32,7 +32,7 @@ The analyses, in the papers' words:
   Burtsev 2019);
 * :func:`train` (a plain training loop, to make the models), :func:`load_checkpoint`, :func:`plot`.
 
-Batch normalisation is the ``bn`` argument everywhere (:mod:`losslab.params`): ``running`` (the model's own
+Batch normalisation is the ``bn`` argument everywhere (:mod:`losslab.core.weights`): ``running`` (the model's own
 running statistics, Li et al.'s and PyHessian's choice), ``recompute`` (fresh statistics at every point from
 the training inputs, Garipov et al.'s ``bn_update``) or ``batch``. Around one model the default is
 ``running``; between models (whose statistics belong to one end only) it is ``recompute``.
@@ -50,8 +50,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import io as lio
-from .data import Prepared, subset
+from losslab import io as lio
+from losslab.core.data import Prepared, subset
 
 __all__ = [
     "CheckpointError",
@@ -145,7 +145,7 @@ def _split(obj: Any, what: str, max_samples: int) -> tuple[torch.Tensor, torch.T
 
 
 def as_data(data: DataLike, test: DataLike = None, *, max_samples: int = DEFAULT_MAX_SAMPLES) -> Prepared:
-    """``data`` (and an optional separate ``test`` split) as a :class:`losslab.data.Prepared` of tensors.
+    """``data`` (and an optional separate ``test`` split) as a :class:`losslab.core.data.Prepared` of tensors.
 
     Accepted forms are listed in the module doc: ``(x, y)``, ``(x_train, y_train, x_test, y_test)``,
     ``(train, test)``, ``{"train": ..., "test": ...}``, a ``DataLoader`` (read once, at most
@@ -247,13 +247,13 @@ def load_checkpoint(model: nn.Module, path: str | os.PathLike) -> nn.Module:
 
 
 def _flat(model: nn.Module) -> torch.Tensor:
-    from .params import flatten
+    from losslab.core.weights import flatten
 
     return flatten(model)
 
 
 def _same_layout(models: Sequence[nn.Module]) -> None:
-    from .params import ParamLayout
+    from losslab.core.weights import ParamLayout
 
     first = ParamLayout.of(models[0])
     for k, m in enumerate(models[1:], 1):
@@ -266,13 +266,13 @@ def train(model: nn.Module, data: DataLike, *, epochs: int = 10, lr: float = 0.1
           momentum: float = 0.9, weight_decay: float = 0.0, batch_size: int | str = 128, loss: str = "ce",
           seed: int = 0, progress: bool = False) -> list[dict[str, Any]]:
     """Train ``model`` in place with minibatch SGD (``optimizer``: ``sgd``, ``momentum``, ``adam``, ...; see
-    :mod:`losslab.optim`) for ``epochs`` at a constant ``lr``, the data order drawn from ``seed``. Returns
+    :mod:`losslab.core.optim`) for ``epochs`` at a constant ``lr``, the data order drawn from ``seed``. Returns
     the history, one row per epoch (``batch_loss``, ``train_loss``, ``train_acc``, ``test_loss``,
-    ``test_acc``). The workflow's :func:`losslab.train.fit`, on the device of
-    :func:`losslab.runtime.placement` when that is a GPU (inside ``losslab.runtime.placed("cuda")``: the
+    ``test_acc``). The workflow's :func:`losslab.core.trainer.fit`, on the device of
+    :func:`losslab.core.placement.placement` when that is a GPU (inside ``losslab.core.placement.placed("cuda")``: the
     model is moved there), else on the model's own device."""
-    from .runtime import placement
-    from .train import Recipe, fit
+    from losslab.core.placement import placement
+    from losslab.core.trainer import Recipe, fit
 
     prepared = as_data(data)
     if not _has_test(prepared):  # fit reports test metrics: report the training split's instead
@@ -298,7 +298,7 @@ def _grid(spec: Grid | tuple[float, float, int], name: str) -> np.ndarray:
         if num < 1:
             raise ValueError(f"{name}: the number of points must be >= 1, not {num}")
         return np.linspace(float(start), float(stop), int(num))
-    from .surfaces import as_coordinates
+    from losslab.core.surfaces import as_coordinates
 
     return as_coordinates(spec, name)
 
@@ -324,13 +324,13 @@ def surface(model: nn.Module, data: DataLike, *, dims: int = 2, x: Grid | tuple 
     parameters (``copy``, ``keep``: Li et al.'s alternatives); ``orthogonal`` makes ``eta`` orthogonal to
     ``delta``. ``x``, ``y`` are coordinates or ``(start, stop, num)``.
 
-    Returns a :class:`losslab.surfaces.Surface`: ``xcoordinates``, ``ycoordinates`` (None in 1-D) and
+    Returns a :class:`losslab.core.surfaces.Surface`: ``xcoordinates``, ``ycoordinates`` (None in 1-D) and
     ``s["train_loss"]``, ``s["train_acc"]`` (and ``test_*`` with a test split), arrays of shape
     ``(len(x), len(y))`` (``[i, j]`` at ``(x[i], y[j])``) or ``(len(x),)``. With ``path`` the HDF5 surface
     file of the workflow is written there (Li et al.'s dataset names; rerunning resumes it, and different
     arguments are refused); ``checkpoint`` (the weights' file) is recorded in it by its hash."""
-    from .directions import random_directions
-    from .surfaces import evaluators_for, surface_1d, surface_2d
+    from losslab.core.directions import random_directions
+    from losslab.core.surfaces import evaluators_for, surface_1d, surface_2d
 
     prepared = as_data(data)
     directions = random_directions(model, seed, norm=norm, ignore=ignore, dims=dims, orthogonal=orthogonal)
@@ -353,9 +353,9 @@ def interpolate(model_a: nn.Module, model_b: nn.Module, data: DataLike, *, alpha
     """Goodfellow et al. (2015)'s linear interpolation ``theta(alpha) = (1 - alpha) theta_a + alpha theta_b``
     for ``alpha`` in ``alpha`` (default 31 values over ``[-1, 2]``: exactly ``model_a`` at 0 and ``model_b``
     at 1). ``model_a`` gives the architecture (and with ``bn="running"`` its statistics; the default
-    ``recompute`` takes fresh ones at every point). Returns the 1-D :class:`losslab.surfaces.Surface`
+    ``recompute`` takes fresh ones at every point). Returns the 1-D :class:`losslab.core.surfaces.Surface`
     (``xcoordinates`` = alpha); ``path`` writes its HDF5 file."""
-    from .surfaces import evaluators_for, interpolation
+    from losslab.core.surfaces import evaluators_for, interpolation
 
     _same_layout([model_a, model_b])
     prepared = as_data(data)
@@ -371,9 +371,9 @@ def plane(models: Sequence[nn.Module], data: DataLike, *, n: int = 21, margin: f
           progress: bool = False):
     """The loss on the plane through three models (Garipov et al. 2018): origin at the first, an
     orthonormal basis of the differences; the grid is ``n`` x ``n`` points covering the three with a relative
-    ``margin`` (or ``x``, ``y`` in the plane's units). Returns the 2-D :class:`losslab.surfaces.Surface`; the
+    ``margin`` (or ``x``, ``y`` in the plane's units). Returns the 2-D :class:`losslab.core.surfaces.Surface`; the
     three models' coordinates are ``s.extra["point_coordinates"]``."""
-    from .surfaces import evaluators_for, plane_surface
+    from losslab.core.surfaces import evaluators_for, plane_surface
 
     if len(models) != 3:
         raise ValueError(f"a plane goes through three models, got {len(models)}")
@@ -399,7 +399,7 @@ def surface_between(models: Sequence[nn.Module], data: DataLike, **options: Any)
 # ---------------------------------------------------------------- curvature -------------------------------
 
 def _training_loss(model: nn.Module, data: DataLike, loss: str, bn: str, weight_decay: float, chunk: int):
-    from .hessian import TrainingLoss
+    from losslab.core.hessian import TrainingLoss
 
     prepared = as_data(data)
     return TrainingLoss(model, prepared.x_train, prepared.y_train, loss=loss, bn=bn, weight_decay=weight_decay,
@@ -413,10 +413,10 @@ def hessian_eigenvalues(model: nn.Module, data: DataLike, k: int = 1, which: str
     ends' (``"both"``) eigenvalues of the Hessian of the training loss at ``model``'s weights, by the Lanczos
     iteration with Hessian-vector products (PyHessian's method), to relative residual ``tol``.
 
-    Returns :class:`losslab.hessian.Eigenpairs`: ``values`` (NumPy), ``vectors`` (rows, flat),
+    Returns :class:`losslab.core.hessian.Eigenpairs`: ``values`` (NumPy), ``vectors`` (rows, flat),
     ``residuals``, ``converged``, ``products``. The loss is the mean over the training split of ``data``
     (plus ``weight_decay/2 ||w||^2``)."""
-    from .hessian import lanczos
+    from losslab.core.hessian import lanczos
 
     f = _training_loss(model, data, loss, bn, weight_decay, chunk)
     return lanczos(f.hessian(), k, which, tol=tol, max_iter=max_iter, seed=seed)
@@ -427,9 +427,9 @@ def spectral_density(model: nn.Module, data: DataLike, *, n_runs: int = 5, n_ste
                      loss: str = "ce", weight_decay: float = 0.0, chunk: int = 250):
     """The Hessian's spectral density by stochastic Lanczos quadrature (Ghorbani et al. 2019): ``n_runs``
     Rademacher starts, ``n_steps`` Lanczos steps each, Gaussian smoothing of variance ``sigma2``. Returns
-    :class:`losslab.hessian.SpectralDensity` (``grid``, ``density``, the quadrature ``nodes`` and
+    :class:`losslab.core.hessian.SpectralDensity` (``grid``, ``density``, the quadrature ``nodes`` and
     ``weights``)."""
-    from .hessian import spectral_density as slq
+    from losslab.core.hessian import spectral_density as slq
 
     f = _training_loss(model, data, loss, bn, weight_decay, chunk)
     return slq(f.hessian(), n_runs=n_runs, n_steps=n_steps, sigma2=sigma2, n_grid=n_grid, seed=seed)
@@ -438,8 +438,8 @@ def spectral_density(model: nn.Module, data: DataLike, *, n_runs: int = 5, n_ste
 def hessian_trace(model: nn.Module, data: DataLike, *, n_probes: int = 100, seed: int = 0, bn: str = "running",
                   loss: str = "ce", weight_decay: float = 0.0, chunk: int = 250):
     """Hutchinson's estimate of the Hessian's trace ``E[z^T H z]`` over ``n_probes`` Rademacher vectors.
-    Returns :class:`losslab.hessian.TraceEstimate` (``value``, ``stderr``, ``samples``)."""
-    from .hessian import hutchinson_trace
+    Returns :class:`losslab.core.hessian.TraceEstimate` (``value``, ``stderr``, ``samples``)."""
+    from losslab.core.hessian import hutchinson_trace
 
     f = _training_loss(model, data, loss, bn, weight_decay, chunk)
     return hutchinson_trace(f.hessian(), n_probes, seed=seed)
@@ -454,9 +454,9 @@ def sharpness(model: nn.Module, data: DataLike, eps: float = 1e-3, *, subspace_d
     corners (``method="multistart"``), or from the centre alone as the paper did (``"keskar"``: at a
     well-trained point it barely leaves the centre, so the value can be far below the box's maximum).
     ``subspace_dim=None`` is the full space (``A = I``), ``p`` a random ``n x p`` ``A`` drawn from ``seed``
-    (the paper: ``p = 100``). Returns :class:`losslab.hessian.Sharpness` (``value`` in percent, ``loss`` =
+    (the paper: ``p = 100``). Returns :class:`losslab.core.hessian.Sharpness` (``value`` in percent, ``loss`` =
     f(x), ``max_loss``, the winning ``start`` and each start's ``starts``)."""
-    from .hessian import epsilon_sharpness
+    from losslab.core.hessian import epsilon_sharpness
 
     f = _training_loss(model, data, loss, bn, 0.0, chunk)
     if subspace_dim is not None:
@@ -468,7 +468,7 @@ def sharpness(model: nn.Module, data: DataLike, eps: float = 1e-3, *, subspace_d
 # ---------------------------------------------------------------- density files ---------------------------
 
 def write_spectral_density(path: str | os.PathLike, density: Any) -> None:
-    """An HDF5 file of a :class:`losslab.hessian.SpectralDensity`: ``grid``, ``density``, ``nodes`` and
+    """An HDF5 file of a :class:`losslab.core.hessian.SpectralDensity`: ``grid``, ``density``, ``nodes`` and
     ``weights`` (``n_runs x n_steps``) and ``sigma2`` (attribute), atomically."""
     import h5py
 
@@ -503,11 +503,11 @@ def train_curve(model_a: nn.Module, model_b: nn.Module, data: DataLike, *, kind:
     ``polychain`` (a polygonal chain through them). The bends start on the segment. With
     ``checkpoint_path`` every epoch is checkpointed and a killed run resumes.
 
-    Returns the :class:`losslab.curves.Curve` (an ``nn.Module``; ``curve.point(t)`` is the flat weight
+    Returns the :class:`losslab.core.curves.Curve` (an ``nn.Module``; ``curve.point(t)`` is the flat weight
     vector at ``t``); evaluate it with :func:`evaluate_curve`, save it with
-    :func:`losslab.curves.save_curve`."""
-    from .curves import fit_curve, make_curve
-    from .train import Recipe
+    :func:`losslab.core.curves.save_curve`."""
+    from losslab.core.curves import fit_curve, make_curve
+    from losslab.core.trainer import Recipe
 
     _same_layout([model_a, model_b])
     prepared = as_data(data)
@@ -523,10 +523,10 @@ def evaluate_curve(curve: Any, model: nn.Module, data: DataLike, *, t: int | Gri
     """Train and test loss and error along ``curve`` at ``t`` (``t`` points from 0 to 1, or the values) and
     along the straight segment at the same ``t``, with the BN statistics recomputed at every point (``bn``;
     Garipov et al.'s ``bn_update``). ``model`` gives the architecture. Returns
-    :class:`losslab.curves.CurveEvaluation`: ``t``, ``values["train_loss"]``, ``values["segment_test_err"]``,
+    :class:`losslab.core.curves.CurveEvaluation`: ``t``, ``values["train_loss"]``, ``values["segment_test_err"]``,
     ..., and ``metrics`` (``train_loss_max``, ``segment_train_loss_barrier``, ``length``, ...); ``path`` writes
     the workflow's HDF5 file."""
-    from .curves import evaluate_curve as evaluate
+    from losslab.core.curves import evaluate_curve as evaluate
 
     prepared = as_data(data)
     _need_test(prepared, "evaluate_curve")
@@ -537,8 +537,8 @@ def evaluate_curve(curve: Any, model: nn.Module, data: DataLike, *, t: int | Gri
 
 @dataclass(eq=False)
 class PatternFit:
-    """A plane fitted to a pattern: the :class:`losslab.patterns.PatternPlane`, the per-cell ``maps``
-    (:class:`losslab.patterns.PatternMaps`), their ``metrics`` (:func:`losslab.patterns.fit_metrics`) and the
+    """A plane fitted to a pattern: the :class:`losslab.core.patterns.PatternPlane`, the per-cell ``maps``
+    (:class:`losslab.core.patterns.PatternMaps`), their ``metrics`` (:func:`losslab.core.patterns.fit_metrics`) and the
     optimisation ``history`` (one row per step)."""
 
     plane: Any
@@ -556,11 +556,11 @@ def fit_pattern(model_fn: Callable[[], nn.Module], data: DataLike, pattern: Any,
     """Multi-point optimization (Skorokhodov & Burtsev 2019): the plane ``w(x, y) = origin + s (x u + y v)``,
     whose origin and directions start from three initialisations ``model_fn()`` under ``init_seeds``, is
     trained (Adam, ``lr``, ``steps``) so that the loss is low in the black cells (1) of the binary ``pattern``
-    (a 2-D array of 0 and 1, e.g. :func:`losslab.patterns.shape_pattern`) and high in the white ones (cross-
+    (a 2-D array of 0 and 1, e.g. :func:`losslab.core.patterns.shape_pattern`) and high in the white ones (cross-
     entropy capped at ``cap``). Returns a :class:`PatternFit`; the maps are evaluated with ``bn``
     (``recompute`` or ``batch``) on fixed subsets of ``n_eval_train`` / ``n_eval_test`` samples."""
-    from .patterns import MPOConfig, evaluate_pattern, fit_metrics, validate_pattern
-    from .patterns import fit_pattern as fit
+    from losslab.core.patterns import MPOConfig, evaluate_pattern, fit_metrics, validate_pattern
+    from losslab.core.patterns import fit_pattern as fit
 
     prepared = as_data(data)
     _need_test(prepared, "fit_pattern")
@@ -606,9 +606,9 @@ def plot(path: str | os.PathLike, out_dir: str | os.PathLike, title: str = "") -
     * a spectral density: ``density`` (log scale, as Ghorbani et al. and PyHessian draw it).
 
     Returns the written paths."""
-    from . import landscape_plots as plots
-    from .landscape import plot_surface_file
-    from .surfaces import read_surface
+    from losslab.plots import landscape as plots
+    from losslab.plots.landscape import plot_surface_file
+    from losslab.core.surfaces import read_surface
 
     path, out_dir = Path(path), Path(out_dir)
     kind = _file_kind(path)
@@ -628,8 +628,8 @@ def plot(path: str | os.PathLike, out_dir: str | os.PathLike, title: str = "") -
 
 
 def _plot_curve(path: Path, stem: Path, title: str) -> list[Path]:
-    from . import landscape_plots as plots
-    from .curves import read_curve_evaluation
+    from losslab.plots import landscape as plots
+    from losslab.core.curves import read_curve_evaluation
 
     ev = read_curve_evaluation(path)
     fig, ax = plots.new_figure()
@@ -646,7 +646,7 @@ def _plot_curve(path: Path, stem: Path, title: str) -> list[Path]:
 
 
 def _plot_density(path: Path, stem: Path, title: str) -> list[Path]:
-    from . import landscape_plots as plots
+    from losslab.plots import landscape as plots
 
     d = read_spectral_density(path)
     fig, ax = plots.new_figure()

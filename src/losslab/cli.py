@@ -31,10 +31,10 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from . import cpu_kernels  # torch-free
+from losslab.pipeline import cpu_kernels  # torch-free
 
 PROG = "losslab"
-DEVICES = ("auto", "cpu", "cuda")  # losslab.runtime's (not imported here: it brings torch, and --help stays fast)
+DEVICES = ("auto", "cpu", "cuda")  # core.placement's (not imported: it brings torch; --help stays fast)
 AUTOCASTS = ("none", "bf16")
 
 
@@ -96,7 +96,7 @@ def build_model(spec: str, seed: int) -> Any:
 def load_data(spec: str, args: argparse.Namespace) -> Any:
     """``--data``'s function called, its result checked by :func:`losslab.api.as_data` and cut to the
     ``--n-train`` / ``--n-test`` subsets."""
-    from . import api
+    from losslab import api
 
     fn = import_entry_point(spec, "--data")
     try:
@@ -112,7 +112,7 @@ def load_data(spec: str, args: argparse.Namespace) -> Any:
 
 def load_model(args: argparse.Namespace, checkpoint: str | None) -> Any:
     """A fresh ``--model`` with the weights of ``checkpoint`` (a :class:`UsageError` naming the file)."""
-    from . import api
+    from losslab import api
 
     model = build_model(args.model, args.seed)
     if checkpoint is not None:
@@ -237,7 +237,7 @@ def _checkpoint_arg(p: argparse.ArgumentParser, help: str, required: bool = True
 
 
 def make_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
-    from . import __version__
+    from losslab import __version__
 
     parser = argparse.ArgumentParser(
         prog=PROG, description="Loss-landscape analyses of your own PyTorch model: name the model and data as "
@@ -365,8 +365,8 @@ def _written(paths: Sequence[Any]) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> list[Path]:
-    from . import api
-    from . import io as lio
+    from losslab import api
+    from losslab import io as lio
 
     model = build_model(args.model, args.seed)
     data = load_data(args.data, args)
@@ -380,7 +380,7 @@ def cmd_train(args: argparse.Namespace) -> list[Path]:
 
 
 def cmd_surface(args: argparse.Namespace) -> list[Path]:
-    from . import api
+    from losslab import api
 
     checkpoints = _checkpoints(args, (1, 2, 3))
     models = [load_model(args, c) for c in checkpoints]
@@ -406,7 +406,7 @@ def cmd_surface(args: argparse.Namespace) -> list[Path]:
 
 
 def cmd_interpolate(args: argparse.Namespace) -> list[Path]:
-    from . import api
+    from losslab import api
 
     checkpoints = _checkpoints(args, (2,))
     a, b = (load_model(args, c) for c in checkpoints)
@@ -419,8 +419,8 @@ def cmd_interpolate(args: argparse.Namespace) -> list[Path]:
 
 
 def cmd_hessian(args: argparse.Namespace) -> list[Path]:
-    from . import api
-    from . import io as lio
+    from losslab import api
+    from losslab import io as lio
 
     (checkpoint,) = _checkpoints(args, (1,))
     model = load_model(args, checkpoint)
@@ -458,8 +458,8 @@ def cmd_hessian(args: argparse.Namespace) -> list[Path]:
 
 
 def cmd_sharpness(args: argparse.Namespace) -> list[Path]:
-    from . import api
-    from . import io as lio
+    from losslab import api
+    from losslab import io as lio
 
     (checkpoint,) = _checkpoints(args, (1,))
     model = load_model(args, checkpoint)
@@ -481,9 +481,9 @@ def cmd_sharpness(args: argparse.Namespace) -> list[Path]:
 
 
 def cmd_curve(args: argparse.Namespace) -> list[Path]:
-    from . import api
-    from . import io as lio
-    from .curves import save_curve
+    from losslab import api
+    from losslab import io as lio
+    from losslab.core.curves import save_curve
 
     checkpoints = _checkpoints(args, (2,))
     a, b = (load_model(args, c) for c in checkpoints)
@@ -507,15 +507,10 @@ def cmd_curve(args: argparse.Namespace) -> list[Path]:
 
 
 def cmd_mpo(args: argparse.Namespace) -> list[Path]:
-    from . import api
-    from . import io as lio
-    from .patterns import (
-        SHAPES,
-        PatternError,
-        load_pattern,
-        plot_pattern_fit,
-        shape_pattern,
-    )
+    from losslab import api
+    from losslab import io as lio
+    from losslab.core.patterns import SHAPES, PatternError, load_pattern, shape_pattern
+    from losslab.plots.patterns import plot_pattern_fit
 
     factory = import_entry_point(args.model, "--model")
     build_model(args.model, args.seed)  # fail early, naming --model, if it does not build a module
@@ -541,8 +536,8 @@ def cmd_mpo(args: argparse.Namespace) -> list[Path]:
 
 
 def cmd_plot(args: argparse.Namespace) -> list[Path]:
-    from . import api
-    from . import io as lio
+    from losslab import api
+    from losslab import io as lio
 
     if not Path(args.file).is_file():
         raise UsageError(f"FILE {args.file!r}: no such file")
@@ -579,7 +574,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     try:
         print(f"{PROG}: {cpu_kernels.check()}", file=sys.stderr)
-        from .runtime import autocast_for, device_for, placed
+        from losslab.core.placement import autocast_for, device_for, placed
 
         with placed(device_for(args.device, source="--device"), autocast_for(args.eval_autocast)):
             files = COMMANDS[args.command](args)

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from losslab.hessian import HessianOperator
+from losslab.core.hessian import HessianOperator
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 from timing import best_seconds, median_ratio, pin_malloc, round_seconds  # noqa: E402,F401 (shared with benchmarks/pattern_speed.py)

@@ -1,17 +1,17 @@
 """Hessian-vector products for the top-5 eigenvalues: losslab's Lanczos vs PyHessian's power iteration.
 
 Same model, data and point: a small conv net (channels [8, 16], hidden [32]) on 500 normalised digits,
-trained 30 epochs with :func:`losslab.train.fit` so that it sits near a minimum; the Hessian of the mean
+trained 30 epochs with :func:`losslab.core.trainer.fit` so that it sits near a minimum; the Hessian of the mean
 cross-entropy over those 500 samples.
 
-(a) :func:`losslab.hessian.lanczos` with full reorthogonalisation, top 5, certified: every Ritz pair's
+(a) :func:`losslab.core.hessian.lanczos` with full reorthogonalisation, top 5, certified: every Ritz pair's
     residual ``||H y - theta y|| <= 1e-3 |theta|`` for the 5 and a guard band of 5 more, a Krylov space of
     at least 21 vectors, the 5 values stable over the last 10 steps;
 (b) PyHessian's ``eigenvalues(maxIter=100, tol=1e-3, top_n=5)``: deflated power iteration, stopped when
     the Rayleigh quotient changes by less than 1e-3 relative (:func:`benchutil.power_iteration_deflated`).
 
 First one product is timed by double backward and by ``torch.func`` (jvp of grad), both recorded:
-:data:`losslab.hessian.HVP_METHOD` names the faster. Records products and seconds of each and their ratios,
+:data:`losslab.core.hessian.HVP_METHOD` names the faster. Records products and seconds of each and their ratios,
 and both methods' largest relative error against a tight Lanczos reference (tol 1e-8). The assertion is on
 correctness only: Lanczos's eigenvalues are within its tolerance of the reference.
 """
@@ -24,10 +24,10 @@ import numpy as np
 import torch
 
 from benchutil import best_seconds, power_iteration_deflated, record
-from losslab.data import prepare
-from losslab.hessian import HVP_METHOD, HVP_METHODS, TrainingLoss, lanczos
-from losslab.models import build, count_parameters
-from losslab.train import Recipe, fit
+from losslab.core.data import prepare
+from losslab.core.hessian import HVP_METHOD, HVP_METHODS, TrainingLoss, lanczos
+from losslab.core.models import build, count_parameters
+from losslab.core.trainer import Recipe, fit
 
 K, TOL, SEED = 5, 1e-3, 0
 

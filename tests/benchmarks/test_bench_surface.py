@@ -1,6 +1,6 @@
 """Surface points per second: losslab's engine vs the loss-landscape loop, same model, data and grid.
 
-(a) :func:`losslab.surfaces.surface_2d` (``compute_grid`` over :class:`losslab.params.PointEvaluator`:
+(a) :func:`losslab.core.surfaces.surface_2d` (``compute_grid`` over :class:`losslab.core.weights.PointEvaluator`:
     functional calls on in-memory chunks, the resumable HDF5 file written tile by tile included);
 (b) Li et al.'s ``plot_surface.py`` loop: per point the weights copied into the model (``p.data.copy_``),
     then a ``DataLoader`` pass with batch 128 (:func:`benchutil.loss_landscape_loop`);
@@ -24,11 +24,11 @@ import pytest
 import torch
 
 from benchutil import best_seconds, loss_landscape_loop, pin_malloc, record
-from losslab.data import prepare
-from losslab.directions import random_directions
-from losslab.models import build, count_parameters
-from losslab.params import flatten
-from losslab.surfaces import evaluators_for, surface_2d
+from losslab.core.data import prepare
+from losslab.core.directions import random_directions
+from losslab.core.models import build, count_parameters
+from losslab.core.weights import flatten
+from losslab.core.surfaces import evaluators_for, surface_2d
 
 SETUPS = {
     "mnist1d-resnet20": ({"name": "mnist1d", "n_train": 1000}, {"name": "resnet", "depth": 20, "width": 8}),

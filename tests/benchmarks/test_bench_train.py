@@ -1,6 +1,6 @@
 """The trainer's samples per second vs a bare PyTorch loop on the same model, data, batches and optimizer.
 
-(a) :func:`losslab.train.fit` (no checkpoint, no snapshot; ``eval_every`` past the end, so only the final
+(a) :func:`losslab.core.trainer.fit` (no checkpoint, no snapshot; ``eval_every`` past the end, so only the final
     evaluation of the train and test splits, which the baseline does too);
 (b) :func:`benchutil.bare_training`: ``randperm`` from the same seeded generator, ``model(x[idx])``, mean
     cross-entropy, ``zero_grad / backward / step``, then the same final evaluation.
@@ -22,11 +22,11 @@ import pytest
 import torch
 
 from benchutil import bare_training, median_ratio, record, round_seconds
-from losslab.data import prepare
-from losslab.evaluate import evaluate
-from losslab.models import build, count_parameters
-from losslab.optim import make_optimizer
-from losslab.train import Recipe, batching, fit
+from losslab.core.data import prepare
+from losslab.core.losses import evaluate
+from losslab.core.models import build, count_parameters
+from losslab.core.optim import make_optimizer
+from losslab.core.trainer import Recipe, batching, fit
 
 SETUPS = {
     "cnn-b32": ({"name": "convnet", "channels": [16, 32], "hidden": [64]},

@@ -1,14 +1,14 @@
-# Mode connectivity (Garipov et al. 2018; Gotmare et al. 2018; losslab.connectivity). An experiment with a
+# Mode connectivity (Garipov et al. 2018; Gotmare et al. 2018; losslab.claims.connectivity.analysis). An experiment with a
 # `connectivity` key trains the modes as its variants (rule `train`); its `connectivity.curves.pairs` name two
 # endpoints each and the curve kinds to train between them. Jobs: one curve per (pair, kind), resumable
 # (`curve`); its loss and error along t beside the segment's, one HDF5 per curve (`curve_eval`); the plane
 # through its endpoints and bend with the curve drawn on the contours (`curve_plane`, pairs with `plane: true`);
 # fast geometric ensembling from a run's snapshot (`fge`); and the six claims of the family.
-from losslab import connectivity as conn
+from losslab.claims.connectivity import plan
 
 CONN = {name: exp for name, exp in EXP.items() if "connectivity" in exp}
 for _exp in CONN.values():
-    conn.check_settings(_exp)  # every endpoint, pair and snapshot referenced exists, before any job runs
+    plan.check_settings(_exp)  # every endpoint, pair and snapshot referenced exists, before any job runs
 
 
 def connectivity_experiment(name):
@@ -18,7 +18,7 @@ def connectivity_experiment(name):
 
 
 def curve_pair(name, pair):
-    ps = conn.pairs(connectivity_experiment(name))
+    ps = plan.pairs(connectivity_experiment(name))
     if pair not in ps:
         raise ValueError(f"experiment {name!r} has no curve pair {pair!r}; pairs: {sorted(ps)}")
     return ps[pair]
@@ -34,7 +34,7 @@ def curve_settings_for(name, wc_kind, pair, keys):
     """The curve settings a job depends on (and only those: an edit elsewhere does not rerun it)."""
     if wc_kind not in curve_pair(name, pair)["kinds"]:
         raise ValueError(f"pair {pair!r} of {name!r} trains no {wc_kind} curve")
-    s = conn.curve_settings(connectivity_experiment(name))
+    s = plan.curve_settings(connectivity_experiment(name))
     return {k: s[k] for k in keys}
 
 
@@ -50,7 +50,7 @@ def claim_settings(claim_id):
 
 def connectivity_planes():
     """The plane figure of every (pair, kind) with `plane: true` (rule `all` asks for them)."""
-    return [curve_file(name, p, k, "plane.png") for name, exp in CONN.items() for p, k in conn.plane_curves(exp)]
+    return [curve_file(name, p, k, "plane.png") for name, exp in CONN.items() for p, k in plan.plane_curves(exp)]
 
 
 TRAIN_KEYS = ("bends", "recipe", "seed")
@@ -145,7 +145,7 @@ rule curve_plane:
 
 
 def fge_settings(name):
-    return connectivity_experiment(name)["connectivity"][conn.FGE]
+    return connectivity_experiment(name)["connectivity"][plan.FGE]
 
 
 rule fge:
@@ -173,7 +173,7 @@ rule fge:
 # ---------------------------------------------------------------- the claims -----------------------------
 
 def conn_claim_params(claim_id, variants):
-    """What every claim job of the family gets (losslab.connectivity.ClaimJob); `variants(settings)` names the
+    """What every claim job of the family gets (losslab.claims.connectivity.analysis.ClaimJob); `variants(settings)` names the
     variants whose run specs it reads."""
     def exp_of():
         return experiment(claim_entry(claim_id)["experiment"])
@@ -182,7 +182,7 @@ def conn_claim_params(claim_id, variants):
         claim=claim_entry(claim_id),
         scale=SCALE,
         settings=lambda wc: claim_settings(claim_id),
-        curves=lambda wc: {k: conn.curve_settings(exp_of())[k] for k in EVAL_KEYS},
+        curves=lambda wc: {k: plan.curve_settings(exp_of())[k] for k in EVAL_KEYS},
         runs=lambda wc: {v: run_spec(exp_of(), v) for v in variants(claim_settings(claim_id))},
         seeds=lambda wc: exp_of()["seeds"],
         data_dir=CFG.get("data_dir"),
@@ -204,18 +204,18 @@ def claim_run_dirs(claim_id, variants):
 
 rule garipov_curves_claim:
     input:
-        evaluations=lambda wc: claim_evaluations(conn.GARIPOV, [claim_settings(conn.GARIPOV)["pair"]]),
-        planes=lambda wc: [curve_file(claim_entry(conn.GARIPOV)["experiment"], p, k, "plane.h5")
-                           for p, k in conn.plane_curves(experiment(claim_entry(conn.GARIPOV)["experiment"]))
-                           if p == claim_settings(conn.GARIPOV)["pair"]],
+        evaluations=lambda wc: claim_evaluations(plan.GARIPOV, [claim_settings(plan.GARIPOV)["pair"]]),
+        planes=lambda wc: [curve_file(claim_entry(plan.GARIPOV)["experiment"], p, k, "plane.h5")
+                           for p, k in plan.plane_curves(experiment(claim_entry(plan.GARIPOV)["experiment"]))
+                           if p == claim_settings(plan.GARIPOV)["pair"]],
     output:
-        **claim_outputs(conn.GARIPOV, "connectivity"),
+        **claim_outputs(plan.GARIPOV, "connectivity"),
     params:
-        **conn_claim_params(conn.GARIPOV, lambda s: []),
+        **conn_claim_params(plan.GARIPOV, lambda s: []),
     log:
-        f"{LOGS}/claims/{conn.GARIPOV}.log",
+        f"{LOGS}/claims/{plan.GARIPOV}.log",
     benchmark:
-        f"{R}/benchmarks/claims/{conn.GARIPOV}.tsv"
+        f"{R}/benchmarks/claims/{plan.GARIPOV}.tsv"
     resources:
         **job_resources("garipov_curves_claim"),
     script:
@@ -224,15 +224,15 @@ rule garipov_curves_claim:
 
 rule gotmare_resilience_claim:
     input:
-        evaluations=lambda wc: claim_evaluations(conn.GOTMARE, claim_settings(conn.GOTMARE)["pairs"].values()),
+        evaluations=lambda wc: claim_evaluations(plan.GOTMARE, claim_settings(plan.GOTMARE)["pairs"].values()),
     output:
-        **claim_outputs(conn.GOTMARE, "connectivity"),
+        **claim_outputs(plan.GOTMARE, "connectivity"),
     params:
-        **conn_claim_params(conn.GOTMARE, lambda s: []),
+        **conn_claim_params(plan.GOTMARE, lambda s: []),
     log:
-        f"{LOGS}/claims/{conn.GOTMARE}.log",
+        f"{LOGS}/claims/{plan.GOTMARE}.log",
     benchmark:
-        f"{R}/benchmarks/claims/{conn.GOTMARE}.tsv"
+        f"{R}/benchmarks/claims/{plan.GOTMARE}.tsv"
     resources:
         **job_resources("gotmare_resilience_claim"),
     script:
@@ -241,15 +241,15 @@ rule gotmare_resilience_claim:
 
 rule sgdr_barriers_claim:
     input:
-        runs=lambda wc: claim_run_dirs(conn.SGDR, [claim_settings(conn.SGDR)[r] for r in ("sgdr", "step")]),
+        runs=lambda wc: claim_run_dirs(plan.SGDR, [claim_settings(plan.SGDR)[r] for r in ("sgdr", "step")]),
     output:
-        **claim_outputs(conn.SGDR, "connectivity"),
+        **claim_outputs(plan.SGDR, "connectivity"),
     params:
-        **conn_claim_params(conn.SGDR, lambda s: [s["sgdr"], s["step"]]),
+        **conn_claim_params(plan.SGDR, lambda s: [s["sgdr"], s["step"]]),
     log:
-        f"{LOGS}/claims/{conn.SGDR}.log",
+        f"{LOGS}/claims/{plan.SGDR}.log",
     benchmark:
-        f"{R}/benchmarks/claims/{conn.SGDR}.tsv"
+        f"{R}/benchmarks/claims/{plan.SGDR}.tsv"
     resources:
         **job_resources("sgdr_barriers_claim"),
     script:
@@ -258,19 +258,19 @@ rule sgdr_barriers_claim:
 
 rule overparam_connectivity_claim:
     input:
-        evaluations=lambda wc: claim_evaluations(conn.WIDTH, claim_settings(conn.WIDTH)["pairs"],
-                                                 [claim_settings(conn.WIDTH)["kind"]]),
-        records=lambda wc: [curve_file(claim_entry(conn.WIDTH)["experiment"], p,
-                                       claim_settings(conn.WIDTH)["kind"], "train.json")
-                            for p in claim_settings(conn.WIDTH)["pairs"]],
+        evaluations=lambda wc: claim_evaluations(plan.WIDTH, claim_settings(plan.WIDTH)["pairs"],
+                                                 [claim_settings(plan.WIDTH)["kind"]]),
+        records=lambda wc: [curve_file(claim_entry(plan.WIDTH)["experiment"], p,
+                                       claim_settings(plan.WIDTH)["kind"], "train.json")
+                            for p in claim_settings(plan.WIDTH)["pairs"]],
     output:
-        **claim_outputs(conn.WIDTH, "connectivity"),
+        **claim_outputs(plan.WIDTH, "connectivity"),
     params:
-        **conn_claim_params(conn.WIDTH, lambda s: []),
+        **conn_claim_params(plan.WIDTH, lambda s: []),
     log:
-        f"{LOGS}/claims/{conn.WIDTH}.log",
+        f"{LOGS}/claims/{plan.WIDTH}.log",
     benchmark:
-        f"{R}/benchmarks/claims/{conn.WIDTH}.tsv"
+        f"{R}/benchmarks/claims/{plan.WIDTH}.tsv"
     resources:
         **job_resources("overparam_connectivity_claim"),
     script:
@@ -279,16 +279,16 @@ rule overparam_connectivity_claim:
 
 rule scaling_path_claim:
     input:
-        runs=lambda wc: claim_run_dirs(conn.SCALING,
-                                       [conn.Endpoint.parse(claim_settings(conn.SCALING)["endpoint"]).variant]),
+        runs=lambda wc: claim_run_dirs(plan.SCALING,
+                                       [plan.Endpoint.parse(claim_settings(plan.SCALING)["endpoint"]).variant]),
     output:
-        **claim_outputs(conn.SCALING, "connectivity"),
+        **claim_outputs(plan.SCALING, "connectivity"),
     params:
-        **conn_claim_params(conn.SCALING, lambda s: [conn.Endpoint.parse(s["endpoint"]).variant]),
+        **conn_claim_params(plan.SCALING, lambda s: [plan.Endpoint.parse(s["endpoint"]).variant]),
     log:
-        f"{LOGS}/claims/{conn.SCALING}.log",
+        f"{LOGS}/claims/{plan.SCALING}.log",
     benchmark:
-        f"{R}/benchmarks/claims/{conn.SCALING}.tsv"
+        f"{R}/benchmarks/claims/{plan.SCALING}.tsv"
     resources:
         **job_resources("scaling_path_claim"),
     script:
@@ -297,19 +297,19 @@ rule scaling_path_claim:
 
 rule fge_claim:
     input:
-        runs=lambda wc: claim_run_dirs(conn.FGE, [claim_settings(conn.FGE)["variant"]]),
-        fge=lambda wc: f"{R}/fge/{claim_entry(conn.FGE)['experiment']}",
-        curve=lambda wc: curve_file(claim_entry(conn.FGE)["experiment"],
-                                    claim_settings(conn.FGE)["curve"]["pair"],
-                                    claim_settings(conn.FGE)["curve"]["kind"], "curve.pt"),
+        runs=lambda wc: claim_run_dirs(plan.FGE, [claim_settings(plan.FGE)["variant"]]),
+        fge=lambda wc: f"{R}/fge/{claim_entry(plan.FGE)['experiment']}",
+        curve=lambda wc: curve_file(claim_entry(plan.FGE)["experiment"],
+                                    claim_settings(plan.FGE)["curve"]["pair"],
+                                    claim_settings(plan.FGE)["curve"]["kind"], "curve.pt"),
     output:
-        **claim_outputs(conn.FGE, "connectivity"),
+        **claim_outputs(plan.FGE, "connectivity"),
     params:
-        **conn_claim_params(conn.FGE, lambda s: [s["variant"]]),
+        **conn_claim_params(plan.FGE, lambda s: [s["variant"]]),
     log:
-        f"{LOGS}/claims/{conn.FGE}.log",
+        f"{LOGS}/claims/{plan.FGE}.log",
     benchmark:
-        f"{R}/benchmarks/claims/{conn.FGE}.tsv"
+        f"{R}/benchmarks/claims/{plan.FGE}.tsv"
     resources:
         **job_resources("fge_claim"),
     script:

@@ -1,4 +1,4 @@
-# The lecture family's training claims (losslab.lecture): local-minima-cluster, swa, mixup, memorize-random-labels,
+# The lecture family's training claims (losslab.claims.lecture.trained): local-minima-cluster, swa, mixup, memorize-random-labels,
 # mse-vs-cross-entropy. One experiment per claim, trained by the usual `train` jobs (one per variant, every seed
 # in it); each claim rule reads its experiment's runs, whose roles the library finds from the run specs.
 

@@ -14,7 +14,7 @@ if PAT is not None:
         return {f"p{float(p):g}": float(p) for p in PAT["random"]["p"]}
 
     def pattern_job(arch, key):
-        """What one mpo_fit job runs (losslab.pattern_claims.run_job): architecture, dataset, model, MPO
+        """What one mpo_fit job runs (losslab.claims.patterns.run_job): architecture, dataset, model, MPO
         settings (the block's `mpo` under the section's own `mpo` overrides) and the pattern spec."""
         if arch not in PAT["architectures"]:
             raise ValueError(f"unknown architecture {arch!r}; the {SCALE} scale's patterns define "

@@ -30,7 +30,7 @@ rule report:
 
 
 # `snakemake figures`: every figure, table and the report again from the stored results of this scale (after a
-# style change in losslab.figures.STYLE, say). No outputs, so it runs whenever it is named; it trains and
+# style change in losslab.plots.figures.STYLE, say). No outputs, so it runs whenever it is named; it trains and
 # evaluates nothing, and is not part of `all`.
 rule figures:
     params:

@@ -1,4 +1,4 @@
-# Keskar et al. (ICLR 2017): large-batch training, the generalization gap and sharp minima (losslab.sharpness).
+# Keskar et al. (ICLR 2017): large-batch training, the generalization gap and sharp minima (losslab.claims.sharpness.keskar).
 # Every experiment of the scale with a `sharpness` block is one network of the family: its variants differ by
 # batch size and the block names their roles (network, small, large, sweep, warmstart) and the sharpness and
 # interpolation settings. An experiment whose block has `baseline: <experiment>` holds the augmented SB/LB pair
@@ -44,7 +44,7 @@ def sharpness_json(name, variant, kind="runs"):
 
 
 def keskar_net(name, variants=(), sharpness=(), warmstart=False, interpolation=False):
-    """What a claim reads of one network (losslab.sharpness.load_net's spec): run dirs, sharpness files."""
+    """What a claim reads of one network (losslab.claims.sharpness.keskar.load_net's spec): run dirs, sharpness files."""
     s = keskar_settings(name)
     spec = {"settings": s, "runs": {v: f"{R}/runs/{name}/{v}" for v in variants},
             "sharpness": {v: sharpness_json(name, v) for v in sharpness}}

@@ -1,4 +1,4 @@
-# The sharpness family's Hessian and line claims (issue #4, losslab.spectra): Hessian spectra of trained runs,
+# The sharpness family's Hessian and line claims (issue #4, losslab.claims.sharpness.spectra): Hessian spectra of trained runs,
 # sharpness along raw and filter-normalized random lines, a large-batch run continued with a small batch, and
 # Li et al.'s eigenvalue-ratio maps (Fig. 7) for experiments with a `ratio_map` key. Each claim reads the
 # experiment its registry entry names; its analysis (spectra, lines, interpolations) runs in the claim's own job

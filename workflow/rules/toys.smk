@@ -1,4 +1,4 @@
-# The optimization-lecture toy claims of sources 002 and 000 (losslab.toys): exact computations that need no
+# The optimization-lecture toy claims of sources 002 and 000 (losslab.claims.lecture.toys): exact computations that need no
 # training runs. Their sizes, step sizes and seeds come from the scale's `toys.<claim id>`; a claim whose key
 # is absent there has no rule at this scale.
 

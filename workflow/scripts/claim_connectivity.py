@@ -1,9 +1,9 @@
-"""Verdict, table and figure of a mode-connectivity claim (losslab.connectivity.CLAIMS)."""
-from losslab.jobserver import delegate; delegate(__real_file__)  # noqa: E402,E702,F821 (see losslab.jobserver)
+"""Verdict, table and figure of a mode-connectivity claim (losslab.claims.connectivity.analysis.CLAIMS)."""
+from losslab.pipeline.jobserver import delegate; delegate(__real_file__)  # noqa: E402,E702,F821 (see losslab.pipeline.jobserver)
 from pathlib import Path
 
-from losslab import connectivity as conn
-from losslab.runtime import start_job
+from losslab.claims.connectivity import analysis as conn
+from losslab.pipeline.job import start_job
 
 sm = snakemake  # noqa: F821 (provided by Snakemake)
 log = start_job(sm.log[0], config=sm.config)

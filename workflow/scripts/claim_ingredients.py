@@ -1,11 +1,11 @@
 """Verdict, table and figure of a training-ingredient claim, from the finished runs."""
-from losslab.jobserver import delegate; delegate(__real_file__)  # noqa: E402,E702,F821 (see losslab.jobserver)
+from losslab.pipeline.jobserver import delegate; delegate(__real_file__)  # noqa: E402,E702,F821 (see losslab.pipeline.jobserver)
 from pathlib import Path
 
-from losslab import ingredients
-from losslab.claims import check_for
-from losslab.runtime import start_job
-from losslab.train import read_history, read_runs, seed_dirs
+from losslab.claims import ingredients
+from losslab.pipeline.registry import check_for
+from losslab.pipeline.job import start_job
+from losslab.claims.runs import read_history, read_runs, seed_dirs
 
 sm = snakemake  # noqa: F821 (provided by Snakemake)
 log = start_job(sm.log[0], config=sm.config)

@@ -1,11 +1,11 @@
-"""Verdict, table and figure of a Keskar et al. claim (losslab.sharpness), from the runs, their sharpness
+"""Verdict, table and figure of a Keskar et al. claim (losslab.claims.sharpness.keskar), from the runs, their sharpness
 files, warm starts and interpolations."""
-from losslab.jobserver import delegate; delegate(__real_file__)  # noqa: E402,E702,F821 (see losslab.jobserver)
+from losslab.pipeline.jobserver import delegate; delegate(__real_file__)  # noqa: E402,E702,F821 (see losslab.pipeline.jobserver)
 from pathlib import Path
 
-from losslab import sharpness
-from losslab.claims import check_for
-from losslab.runtime import start_job
+from losslab.claims.sharpness import keskar as sharpness
+from losslab.pipeline.registry import check_for
+from losslab.pipeline.job import start_job
 
 sm = snakemake  # noqa: F821 (provided by Snakemake)
 log = start_job(sm.log[0], config=sm.config)

@@ -1,12 +1,12 @@
-"""Verdict, table and figure of a lecture-family training claim (losslab.lecture), from the finished runs."""
-from losslab.jobserver import delegate; delegate(__real_file__)  # noqa: E402,E702,F821 (see losslab.jobserver)
+"""Verdict, table and figure of a lecture-family training claim (losslab.claims.lecture.trained), from its runs."""
+from losslab.pipeline.jobserver import delegate; delegate(__real_file__)  # noqa: E402,E702,F821 (see losslab.pipeline.jobserver)
 from pathlib import Path
 
-from losslab import lecture
-from losslab.claims import check_for
-from losslab.runtime import start_job
-from losslab.spectra import seed_dirs
-from losslab.train import read_history, read_runs
+from losslab.claims.lecture import trained as lecture
+from losslab.pipeline.registry import check_for
+from losslab.pipeline.job import start_job
+from losslab.claims.sharpness.spectra import seed_dirs
+from losslab.claims.runs import read_history, read_runs
 
 sm = snakemake  # noqa: F821 (provided by Snakemake)
 log = start_job(sm.log[0], config=sm.config)

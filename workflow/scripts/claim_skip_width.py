@@ -1,12 +1,12 @@
 """Verdict, table and figure of Li et al.'s width claim: the ratio maps and trajectory PCA of the width sweep's
-runs (losslab.skip_connections.width_analysis), then the claim (width_nonconvexity)."""
-from losslab.jobserver import delegate; delegate(__real_file__)  # noqa: E402,E702,F821 (see losslab.jobserver)
+runs (losslab.claims.surfaces.width_analysis), then the claim (width_nonconvexity)."""
+from losslab.pipeline.jobserver import delegate; delegate(__real_file__)  # noqa: E402,E702,F821 (see losslab.pipeline.jobserver)
 from pathlib import Path
 
-from losslab import skip_connections
-from losslab.claims import check_for
-from losslab.runtime import start_job
-from losslab.train import read_runs
+from losslab.claims import surfaces as skip_connections
+from losslab.pipeline.registry import check_for
+from losslab.pipeline.job import start_job
+from losslab.claims.runs import read_runs
 
 sm = snakemake  # noqa: F821 (provided by Snakemake)
 log = start_job(sm.log[0], sm.threads, sm.config)

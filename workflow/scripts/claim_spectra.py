@@ -1,12 +1,12 @@
 """Hessian spectra of every variant's trained seeds, then the claim's verdict, table and figure
-(hessian-bulk-outliers or batchsize-larger-outliers): thin glue around losslab.spectra."""
-from losslab.jobserver import delegate; delegate(__real_file__)  # noqa: E402,E702,F821 (see losslab.jobserver)
+(hessian-bulk-outliers or batchsize-larger-outliers): thin glue around losslab.claims.sharpness.spectra."""
+from losslab.pipeline.jobserver import delegate; delegate(__real_file__)  # noqa: E402,E702,F821 (see losslab.pipeline.jobserver)
 from pathlib import Path
 
-from losslab import spectra
-from losslab.claims import check_for
-from losslab.runtime import start_job
-from losslab.train import read_runs
+from losslab.claims.sharpness import spectra
+from losslab.pipeline.registry import check_for
+from losslab.pipeline.job import start_job
+from losslab.claims.runs import read_runs
 
 sm = snakemake  # noqa: F821 (provided by Snakemake)
 log = start_job(sm.log[0], sm.threads, sm.config)

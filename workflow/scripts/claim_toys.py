@@ -1,10 +1,10 @@
-"""Verdict, table and figure of an optimization-lecture toy claim (losslab.toys): exact computations, no runs."""
-from losslab.jobserver import delegate; delegate(__real_file__)  # noqa: E402,E702,F821 (see losslab.jobserver)
+"""Verdict, table and figure of an optimization-lecture toy claim (losslab.claims.lecture.toys): no runs."""
+from losslab.pipeline.jobserver import delegate; delegate(__real_file__)  # noqa: E402,E702,F821 (see losslab.pipeline.jobserver)
 from pathlib import Path
 
-from losslab import toys
-from losslab.claims import check_for
-from losslab.runtime import start_job
+from losslab.claims.lecture import toys
+from losslab.pipeline.registry import check_for
+from losslab.pipeline.job import start_job
 
 sm = snakemake  # noqa: F821 (provided by Snakemake)
 log = start_job(sm.log[0], config=sm.config)

@@ -1,8 +1,8 @@
 """Continue every seed of a trained run with another recipe from its final weights: thin glue around
-losslab.spectra.continue_runs."""
-from losslab.jobserver import delegate; delegate(__real_file__)  # noqa: E402,E702,F821 (see losslab.jobserver)
-from losslab.runtime import start_job
-from losslab.spectra import continue_runs
+losslab.claims.sharpness.spectra.continue_runs."""
+from losslab.pipeline.jobserver import delegate; delegate(__real_file__)  # noqa: E402,E702,F821 (see losslab.pipeline.jobserver)
+from losslab.pipeline.job import start_job
+from losslab.claims.sharpness.spectra import continue_runs
 
 sm = snakemake  # noqa: F821 (provided by Snakemake)
 log = start_job(sm.log[0], sm.threads, sm.config)

@@ -1,8 +1,8 @@
 """Loss and error along one curve and along the segment beside it (HDF5): thin glue around
-losslab.connectivity.evaluate_pair_curve."""
-from losslab.jobserver import delegate; delegate(__real_file__)  # noqa: E402,E702,F821 (see losslab.jobserver)
-from losslab import connectivity as conn
-from losslab.runtime import start_job
+losslab.claims.connectivity.analysis.evaluate_pair_curve."""
+from losslab.pipeline.jobserver import delegate; delegate(__real_file__)  # noqa: E402,E702,F821 (see losslab.pipeline.jobserver)
+from losslab.claims.connectivity import analysis as conn
+from losslab.pipeline.job import start_job
 
 sm = snakemake  # noqa: F821 (provided by Snakemake)
 log = start_job(sm.log[0], sm.threads, sm.config)

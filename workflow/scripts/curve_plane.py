@@ -1,10 +1,10 @@
 """The plane through a curve's endpoints and bend, and its contour figure with the curve drawn: thin glue
-around losslab.connectivity.pair_curve_plane."""
-from losslab.jobserver import delegate; delegate(__real_file__)  # noqa: E402,E702,F821 (see losslab.jobserver)
+around losslab.claims.connectivity.analysis.pair_curve_plane."""
+from losslab.pipeline.jobserver import delegate; delegate(__real_file__)  # noqa: E402,E702,F821 (see losslab.pipeline.jobserver)
 from pathlib import Path
 
-from losslab import connectivity as conn
-from losslab.runtime import start_job
+from losslab.claims.connectivity import analysis as conn
+from losslab.pipeline.job import start_job
 
 sm = snakemake  # noqa: F821 (provided by Snakemake)
 log = start_job(sm.log[0], sm.threads, sm.config)

@@ -1,14 +1,15 @@
 """Train one curve (Bezier or polychain) between the two endpoints of a pair: thin glue around
-losslab.connectivity.train_pair_curve (resumable from its checkpoint)."""
-from losslab.jobserver import delegate; delegate(__real_file__)  # noqa: E402,E702,F821 (see losslab.jobserver)
+losslab.claims.connectivity.analysis.train_pair_curve (resumable from its checkpoint)."""
+from losslab.pipeline.jobserver import delegate; delegate(__real_file__)  # noqa: E402,E702,F821 (see losslab.pipeline.jobserver)
 from pathlib import Path
 
-from losslab import connectivity as conn
-from losslab.runtime import start_job
+from losslab.claims.connectivity import analysis as conn
+from losslab.claims.connectivity import plan
+from losslab.pipeline.job import start_job
 
 sm = snakemake  # noqa: F821 (provided by Snakemake)
 log = start_job(sm.log[0], sm.threads, sm.config)
-ends = {"a": conn.Endpoint.parse(sm.params.a), "b": conn.Endpoint.parse(sm.params.b)}
+ends = {"a": plan.Endpoint.parse(sm.params.a), "b": plan.Endpoint.parse(sm.params.b)}
 run_dir = {Path(d).name: d for d in sm.input.runs}
 record = conn.train_pair_curve(
     sm.params.run_a, sm.params.run_b, ends, sm.wildcards.kind, sm.params.settings,

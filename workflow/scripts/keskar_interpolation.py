@@ -1,10 +1,10 @@
 """Keskar's parametric plot line f(alpha x_LB + (1 - alpha) x_SB) for every seed: thin glue around
-losslab.sharpness.interpolate_pair."""
-from losslab.jobserver import delegate; delegate(__real_file__)  # noqa: E402,E702,F821 (see losslab.jobserver)
+losslab.claims.sharpness.keskar.interpolate_pair."""
+from losslab.pipeline.jobserver import delegate; delegate(__real_file__)  # noqa: E402,E702,F821 (see losslab.pipeline.jobserver)
 from pathlib import Path
 
-from losslab.runtime import start_job
-from losslab.sharpness import interpolate_pair
+from losslab.pipeline.job import start_job
+from losslab.claims.sharpness.keskar import interpolate_pair
 
 sm = snakemake  # noqa: F821 (provided by Snakemake)
 log = start_job(sm.log[0], sm.threads, sm.config)

@@ -1,8 +1,8 @@
 """Multi-point optimization of every seed of one (architecture, pattern): thin glue around
-losslab.pattern_claims.run_job."""
-from losslab.jobserver import delegate; delegate(__real_file__)  # noqa: E402,E702,F821 (see losslab.jobserver)
-from losslab.pattern_claims import run_job
-from losslab.runtime import start_job
+losslab.claims.patterns.run_job."""
+from losslab.pipeline.jobserver import delegate; delegate(__real_file__)  # noqa: E402,E702,F821 (see losslab.pipeline.jobserver)
+from losslab.claims.patterns import run_job
+from losslab.pipeline.job import start_job
 
 sm = snakemake  # noqa: F821 (provided by Snakemake)
 log = start_job(sm.log[0], sm.threads, sm.config)

@@ -1,11 +1,11 @@
 """Li et al.'s |lambda_min/lambda_max| map on the plane of one seed's 2-D surface (rule ratio_map), or the figure
 of an experiment's maps side by side on one colour scale (rule ratio_map_figure)."""
-from losslab.jobserver import delegate; delegate(__real_file__)  # noqa: E402,E702,F821 (see losslab.jobserver)
+from losslab.pipeline.jobserver import delegate; delegate(__real_file__)  # noqa: E402,E702,F821 (see losslab.pipeline.jobserver)
 from pathlib import Path
 
-from losslab import spectra
-from losslab.runtime import start_job
-from losslab.surfaces import read_surface
+from losslab.claims.sharpness import spectra
+from losslab.pipeline.job import start_job
+from losslab.core.surfaces import read_surface
 
 sm = snakemake  # noqa: F821 (provided by Snakemake)
 if sm.rule == "ratio_map":

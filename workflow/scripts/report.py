@@ -1,10 +1,11 @@
 """claims.md and claims.csv from the registry and every claim's verdict.json."""
-from losslab.jobserver import delegate; delegate(__real_file__)  # noqa: E402,E702,F821 (see losslab.jobserver)
+from losslab.pipeline.jobserver import delegate; delegate(__real_file__)  # noqa: E402,E702,F821 (see losslab.pipeline.jobserver)
 from pathlib import Path
 
-from losslab.claims import load_registry, load_result
-from losslab.report import build_report
-from losslab.runtime import start_job
+from losslab.pipeline.registry import load_registry
+from losslab.claims.verdicts import load_result
+from losslab.claims.summary import build_report
+from losslab.pipeline.job import start_job
 
 sm = snakemake  # noqa: F821 (provided by Snakemake)
 log = start_job(sm.log[0], config=sm.config)

@@ -1,11 +1,12 @@
 """A filter-normalized 2-D loss surface around a trained seed (or one shard of its tiles, or the merge of the
-shards): thin glue around losslab.landscape and losslab.surfaces."""
-from losslab.jobserver import delegate; delegate(__real_file__)  # noqa: E402,E702,F821 (see losslab.jobserver)
+shards): thin glue around losslab.claims.surfaces and losslab.core.surfaces."""
+from losslab.pipeline.jobserver import delegate; delegate(__real_file__)  # noqa: E402,E702,F821 (see losslab.pipeline.jobserver)
 from pathlib import Path
 
-from losslab.landscape import load_trained, save_run_directions, surface_of_run
-from losslab.runtime import start_job
-from losslab.surfaces import merge_surfaces
+from losslab.claims.runs import load_trained
+from losslab.claims.surfaces import save_run_directions, surface_of_run
+from losslab.pipeline.job import start_job
+from losslab.core.surfaces import merge_surfaces
 
 sm = snakemake  # noqa: F821 (provided by Snakemake)
 log = start_job(sm.log[0], sm.threads, sm.config)

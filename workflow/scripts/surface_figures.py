@@ -1,9 +1,9 @@
 """The figures of one surface file: contour, filled, 3-D and 1-D; or the trajectory of a PCA-plane surface."""
-from losslab.jobserver import delegate; delegate(__real_file__)  # noqa: E402,E702,F821 (see losslab.jobserver)
+from losslab.pipeline.jobserver import delegate; delegate(__real_file__)  # noqa: E402,E702,F821 (see losslab.pipeline.jobserver)
 from pathlib import Path
 
-from losslab.landscape import plot_surface_file, plot_trajectory_file
-from losslab.runtime import start_job
+from losslab.plots.landscape import plot_surface_file, plot_trajectory_file
+from losslab.pipeline.job import start_job
 
 sm = snakemake  # noqa: F821 (provided by Snakemake)
 log = start_job(sm.log[0], config=sm.config)

@@ -1,10 +1,10 @@
-"""Train every seed of one (experiment, variant): thin glue around losslab.train."""
-from losslab.jobserver import delegate; delegate(__real_file__)  # noqa: E402,E702,F821 (see losslab.jobserver)
+"""Train every seed of one (experiment, variant): thin glue around losslab.core.trainer."""
+from losslab.pipeline.jobserver import delegate; delegate(__real_file__)  # noqa: E402,E702,F821 (see losslab.pipeline.jobserver)
 from pathlib import Path
 
 from losslab import io as lio
-from losslab.runtime import start_job
-from losslab.train import select_lr, train_run
+from losslab.pipeline.job import start_job
+from losslab.claims.runs import select_lr, train_run
 
 sm = snakemake  # noqa: F821 (provided by Snakemake)
 log = start_job(sm.log[0], sm.threads, sm.config)  # the config's `device`: where models and data live

@@ -1,9 +1,9 @@
-"""The loss surface on the PCA plane of a run's training trajectory: thin glue around losslab.landscape."""
-from losslab.jobserver import delegate; delegate(__real_file__)  # noqa: E402,E702,F821 (see losslab.jobserver)
+"""The loss surface on the PCA plane of a run's training trajectory: thin glue around losslab.claims.surfaces."""
+from losslab.pipeline.jobserver import delegate; delegate(__real_file__)  # noqa: E402,E702,F821 (see losslab.pipeline.jobserver)
 from pathlib import Path
 
-from losslab.landscape import trajectory_of_run
-from losslab.runtime import start_job
+from losslab.claims.surfaces import trajectory_of_run
+from losslab.pipeline.job import start_job
 
 sm = snakemake  # noqa: F821 (provided by Snakemake)
 log = start_job(sm.log[0], sm.threads, sm.config)

@@ -1,0 +1,171 @@
+"""The training-ingredient claims of source 000: the ablation of momentum, weight decay and preprocessing,
+and Bottou's per-example SGD vs full-batch GD.
+
+Each function takes the metrics of the finished runs (one list per variant, one entry per seed, in seed
+order), applies the pass rule from the registry, and writes the claim's table, figure and verdict.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from losslab.plots import figures
+from losslab.claims.verdicts import ClaimResult, all_of, paired, seed_mean
+from losslab.claims.tables import mean_std, pm, write_table
+
+Runs = Mapping[str, Sequence[Mapping[str, Any]]]
+
+ABLATION_VARIANTS = ("full", "no_momentum", "no_weight_decay", "no_preprocessing", "none")
+ABLATION_LABELS = {"full": "all ingredients", "no_momentum": "- momentum", "no_weight_decay": "- weight decay",
+                   "no_preprocessing": "- preprocessing", "none": "- all three"}
+# source 000, ResNet-56 on CIFAR-10: 93.1 % with everything, and the drop in points for each removal
+ABLATION_REPORTED = {"full": 93.1, "no_momentum": -1.5, "no_weight_decay": -3.2, "no_preprocessing": -6.3,
+                     "none": -12.5}
+
+
+def _acc(runs: Sequence[Mapping[str, Any]], key: str = "test_acc") -> list[float]:
+    """Per-seed accuracy; a diverged run is NaN, which makes its comparisons inconclusive (and is counted in
+    the table's ``diverged`` column)."""
+    return [math.nan if r.get("diverged") else float(r[key]) for r in runs]
+
+
+def _check_seeds(runs: Runs, names: Sequence[str]) -> list[int]:
+    seeds = [r["seed"] for r in runs[names[0]]]
+    for n in names:
+        if [r["seed"] for r in runs[n]] != seeds:
+            raise ValueError(f"variant {n!r} has seeds {[r['seed'] for r in runs[n]]}, expected {seeds}")
+    return seeds
+
+
+def ablation(runs: Runs, check: Mapping[str, Any], scale: str, out_dir: str | Path,
+             claim_id: str = "resnet56-ingredient-ablation") -> ClaimResult:
+    out_dir = Path(out_dir)
+    seeds = _check_seeds(runs, ABLATION_VARIANTS)
+    acc = {v: _acc(runs[v]) for v in ABLATION_VARIANTS}
+    min_agree = check["min_agree"]
+    comps = [paired(f"full > {v}", acc["full"], acc[v], min_agree)
+             for v in ("no_momentum", "no_weight_decay", "no_preprocessing")]
+    comps += [paired(f"{v} > none", acc[v], acc["none"], min_agree)
+              for v in ("no_momentum", "no_weight_decay", "no_preprocessing")]
+
+    rows, numbers = [], {}
+    for v in ABLATION_VARIANTS:
+        drop = [100 * (a - f) for a, f in zip(acc[v], acc["full"])]
+        numbers[f"{v}.test_acc_mean"] = seed_mean(acc[v])
+        numbers[f"{v}.train_acc_mean"] = seed_mean(_acc(runs[v], "train_acc"))
+        rows.append({
+            "variant": ABLATION_LABELS[v],
+            "test_acc_%": pm(acc[v], 100),
+            "train_acc_%": pm(_acc(runs[v], "train_acc"), 100),
+            "change_vs_full_pp": "" if v == "full" else pm(drop),
+            "reported": f"{ABLATION_REPORTED[v]:.1f}%" if v == "full" else f"{ABLATION_REPORTED[v]:+.1f} pp",
+            "diverged": sum(bool(r.get("diverged")) for r in runs[v]),
+            "seeds": len(seeds),
+        })
+    tables = write_table(rows, out_dir / "table", title=f"Ingredient ablation ({scale} scale), test accuracy "
+                         f"over seeds {seeds}")
+
+    data = {"scale": scale, "n_seeds": len(seeds), "acc": {v: acc[v] for v in ABLATION_VARIANTS}}
+    figs = figures.render(plot_ablation, data, out_dir / "figure")
+
+    verdict = all_of(c.verdict for c in comps)
+    measured = f"full {pm(acc['full'], 100, 1)}%; " + "; ".join(
+        f"{ABLATION_LABELS[v]} {100 * (mean_std(acc[v])[0] - mean_std(acc['full'])[0]):+.1f} pp"
+        for v in ABLATION_VARIANTS[1:])
+    return ClaimResult(id=claim_id, scale=scale, verdict=verdict, rule=check["rule"], measured=measured,
+                       n_seeds=len(seeds), comparisons=comps, numbers=numbers, figures=figs, tables=tables,
+                       notes="; ".join(c.describe() for c in comps))
+
+
+def plot_ablation(data: Mapping[str, Any], stem: str | Path) -> list[str]:
+    """Measured test accuracy per variant (bars: mean ± std, dots: seeds) and the change from removing each
+    ingredient beside the reported one."""
+    scale, acc = data["scale"], {v: np.asarray(a, dtype=float) for v, a in data["acc"].items()}
+    fig, (ax1, ax2) = figures.new_figure(ncols=2, width=10)
+    x = np.arange(len(ABLATION_VARIANTS))
+    means = [100 * mean_std(acc[v])[0] for v in ABLATION_VARIANTS]
+    stds = [100 * mean_std(acc[v])[1] for v in ABLATION_VARIANTS]
+    ax1.bar(x, means, yerr=stds, color=figures.COLORS[0], alpha=0.7, capsize=3)
+    for i, v in enumerate(ABLATION_VARIANTS):
+        ax1.plot(np.full(len(acc[v]), i), 100 * acc[v], "k.", ms=4)
+    ax1.set_xticks(x, [ABLATION_LABELS[v] for v in ABLATION_VARIANTS], rotation=20, ha="right")
+    ax1.set_ylabel("test accuracy (%)")
+    lo = float(np.nanmin([100 * np.nanmin(a) if np.isfinite(a).any() else 100.0 for a in acc.values()]))
+    ax1.set_ylim(max(0, lo - 5), 100)
+    ax1.set_title(f"measured ({scale}), mean ± std over {data['n_seeds']} seeds")
+    removals = ABLATION_VARIANTS[1:]
+    measured_drop = [100 * (mean_std(acc[v])[0] - mean_std(acc["full"])[0]) for v in removals]
+    w = 0.38
+    xr = np.arange(len(removals))
+    ax2.bar(xr - w / 2, [ABLATION_REPORTED[v] for v in removals], w, label="reported (ResNet-56, CIFAR-10)",
+            color=figures.COLORS[1])
+    ax2.bar(xr + w / 2, measured_drop, w, label=f"measured ({scale})", color=figures.COLORS[0])
+    ax2.axhline(0, color="k", lw=0.8)
+    ax2.set_xticks(xr, [ABLATION_LABELS[v] for v in removals], rotation=20, ha="right")
+    ax2.set_ylabel("test accuracy change vs all ingredients (pp)")
+    ax2.legend(loc="best")
+    ax2.set_title("removing an ingredient")
+    return figures.save(fig, stem)
+
+
+def sgd_vs_gd(runs: Runs, histories: Mapping[str, Sequence[Sequence[Mapping[str, Any]]]],
+              check: Mapping[str, Any], scale: str, out_dir: str | Path,
+              claim_id: str = "bottou-sgd-beats-gd") -> ClaimResult:
+    """Test mistakes of per-example SGD vs full-batch GD (Bottou 1991 as quoted by source 000: 174 vs 194)."""
+    out_dir = Path(out_dir)
+    seeds = _check_seeds(runs, ("sgd", "gd"))
+    test_n = runs["sgd"][0]["test_size"]
+    mistakes = {v: [(1 - a) * r["test_size"] for a, r in zip(_acc(runs[v]), runs[v])] for v in ("sgd", "gd")}
+    comp = paired("GD mistakes > SGD mistakes", mistakes["gd"], mistakes["sgd"], check["min_agree"])
+    reported = {"sgd": 174, "gd": 194}
+    labels = {"sgd": "SGD (batch 1)", "gd": "GD (full batch)"}
+    rows, numbers = [], {}
+    for v in ("sgd", "gd"):
+        numbers[f"{v}.test_mistakes_mean"] = seed_mean(mistakes[v])
+        numbers[f"{v}.train_acc_mean"] = seed_mean(_acc(runs[v], "train_acc"))
+        rows.append({"method": labels[v], "test_mistakes": pm(mistakes[v], 1, 1), "test_set": test_n,
+                     "train_acc_%": pm(_acc(runs[v], "train_acc"), 100), "reported_mistakes": reported[v],
+                     "lr": runs[v][0]["recipe"]["lr"], "epochs": runs[v][0]["recipe"]["epochs"],
+                     "diverged": sum(bool(r.get("diverged")) for r in runs[v]), "seeds": len(seeds)})
+    tables = write_table(rows, out_dir / "table", title=f"SGD vs GD ({scale} scale), test mistakes out of "
+                         f"{test_n}; reported: Bottou 1991, out of an unknown test-set size")
+
+    curves = {v: [{"epoch": [int(r["epoch"]) for r in h if r.get("test_acc") not in ("", None)],
+                   "err": [100 * (1 - float(r["test_acc"])) for r in h if r.get("test_acc") not in ("", None)]}
+                  for h in histories[v]] for v in ("sgd", "gd")}
+    data = {"scale": scale, "test_n": test_n, "labels": labels, "curves": curves, "mistakes": mistakes}
+    figs = figures.render(plot_sgd_vs_gd, data, out_dir / "figure")
+
+    measured = (f"SGD {pm(mistakes['sgd'], 1, 1)} vs GD {pm(mistakes['gd'], 1, 1)} test mistakes "
+                f"(of {test_n})")
+    return ClaimResult.from_comparison(comp, id=claim_id, scale=scale, rule=check["rule"], measured=measured,
+                                       n_seeds=len(seeds), numbers=numbers, figures=figs, tables=tables)
+
+
+def plot_sgd_vs_gd(data: Mapping[str, Any], stem: str | Path) -> list[str]:
+    """Test error per epoch of each seed's SGD and GD run (left) and the final test mistakes per seed with
+    their mean ± std (right)."""
+    scale, test_n, labels = data["scale"], data["test_n"], data["labels"]
+    mistakes = {v: np.asarray(m, dtype=float) for v, m in data["mistakes"].items()}
+    fig, (ax1, ax2) = figures.new_figure(ncols=2, width=10)
+    for k, v in enumerate(("sgd", "gd")):
+        for i, c in enumerate(data["curves"][v]):
+            ax1.plot(c["epoch"], c["err"], color=figures.COLORS[k], alpha=0.6, lw=1,
+                     label=labels[v] if i == 0 else None)
+    ax1.set_xlabel("epoch")
+    ax1.set_ylabel("test error (%)")
+    ax1.legend()
+    ax1.set_title("test error during training (one line per seed)")
+    for k, v in enumerate(("sgd", "gd")):
+        ax2.plot(np.full(len(mistakes[v]), k), mistakes[v], ".", color=figures.COLORS[k], ms=6)
+        ax2.errorbar(k + 0.15, mean_std(mistakes[v])[0], yerr=mean_std(mistakes[v])[1], fmt="o",
+                     color=figures.COLORS[k], capsize=3)
+    ax2.set_xticks([0, 1], [labels["sgd"], labels["gd"]])
+    ax2.set_xlim(-0.5, 1.5)
+    ax2.set_ylabel(f"test mistakes (out of {test_n})")
+    ax2.set_title(f"final test mistakes ({scale}); reported 174 vs 194")
+    return figures.save(fig, stem)

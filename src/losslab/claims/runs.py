@@ -1,0 +1,155 @@
+"""The one owner of a run directory: ``runs/<experiment>/<variant>/seed<k>/``.
+
+A *run* is ``{"dataset": ..., "model": ..., "recipe": ...}`` plus a seed. :func:`train_run` trains it
+(:func:`losslab.core.trainer.fit`) and writes, atomically, into its seed directory:
+
+* ``model.pt``: the final ``state_dict`` (load with ``weights_only=True``; :func:`load_trained`);
+* ``metrics.json``: final train/test loss and accuracy, epochs, the full run spec, seed,
+  package versions, and ``diverged`` (true when the loss became NaN or infinite: training stops there and
+  the run is reported, not crashed); its wall-clock seconds go to ``metrics.timing.json`` so that
+  ``metrics.json`` is byte-identical between two runs (:func:`read_runs`);
+* ``history.csv``: one row per epoch (:func:`read_history`);
+* ``snapshots/epoch_{k}.pt`` when the recipe keeps them (:func:`snapshots`).
+
+Into ``ckpt_dir`` it writes ``<run key>.pt`` (:func:`run_key`) after every epoch; a restarted run resumes from it.
+Seeds are read in numeric order (:func:`seed_dirs`: seed2 before seed10)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import torch
+from torch import nn
+
+from losslab import io as lio
+from losslab.core.data import Prepared, prepare
+from losslab.core.models import build
+from losslab.core.optim import RecipeError
+from losslab.core.placement import placement
+from losslab.core.trainer import Recipe, fit, holdout, set_threads, versions
+
+log = logging.getLogger(__name__)
+
+
+def run_key(run: Mapping[str, Any], seed: int) -> str:
+    """A short hash of a run spec and seed."""
+    text = json.dumps({"run": run, "seed": seed}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def seed_dirs(run_dir: str | os.PathLike) -> list[Path]:
+    """The ``seed<k>/`` subdirectories of ``run_dir`` in numeric seed order (seed2 before seed10)."""
+    found = [p for p in Path(run_dir).glob("seed*") if p.is_dir() and p.name[4:].isdigit()]
+    return sorted(found, key=lambda p: int(p.name[4:]))
+
+
+def read_runs(run_dir: str | os.PathLike) -> list[dict[str, Any]]:
+    """The ``metrics.json`` of every seed under ``run_dir`` (``seed<k>/`` subdirectories), in seed order."""
+    found = [d / "metrics.json" for d in seed_dirs(run_dir) if (d / "metrics.json").exists()]
+    if not found:
+        raise FileNotFoundError(f"{run_dir}: no seed*/metrics.json (has the training job run?)")
+    return [lio.read_json(p) for p in found]
+
+
+def read_history(seed_dir: str | os.PathLike) -> list[dict[str, str]]:
+    import csv
+
+    with open(Path(seed_dir) / "history.csv", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def prepare_run(run: Mapping[str, Any], seed: int, data_dir: str | None = None, resources: str = "resources",
+                device: str | torch.device | None = None) -> tuple[nn.Module, Prepared, Recipe]:
+    """Data, freshly initialised model (seeded; on ``device``, default the job's
+    :func:`losslab.core.placement.placement`: :func:`fit` then moves the data there too) and recipe of a run spec."""
+    recipe = Recipe.from_mapping(run.get("recipe", {}))
+    data = prepare(run["dataset"], data_dir=data_dir, resources=resources)
+    torch.manual_seed(seed)
+    model = build(run["model"], data.input_shape, data.num_classes)
+    if recipe.init_from:
+        lio.load_state_dict(model, recipe.init_from)
+    return model.to(placement().device if device is None else device), data, recipe
+
+
+def select_lr(run: Mapping[str, Any], grid: Sequence[float], val_fraction: float = 0.2, seed: int = 0,
+              data_dir: str | None = None, resources: str = "resources") -> tuple[float, list[dict]]:
+    """Pick the learning rate of ``grid`` with the best validation accuracy (ties: the smaller loss), training
+    ``run`` with ``seed`` on a held-out part of the training split. Diverged runs are never picked."""
+    trials = []
+    for lr in grid:
+        spec = {**run, "recipe": {**run.get("recipe", {}), "lr": float(lr)}}
+        model, data, recipe = prepare_run(spec, seed, data_dir, resources)
+        state = fit(model, holdout(data, val_fraction, seed), recipe, seed)
+        last = state["history"][-1]
+        trials.append({"lr": float(lr), "diverged": bool(state["diverged"]),
+                       "val_acc": last.get("test_acc", math.nan), "val_loss": last.get("test_loss", math.nan)})
+        log.info("lr search: lr %g -> val acc %s diverged %s", lr, trials[-1]["val_acc"], state["diverged"])
+    ok = [t for t in trials if not t["diverged"] and math.isfinite(t["val_acc"])]
+    if not ok:
+        raise RecipeError(f"lr search: every learning rate in {list(grid)} diverged")
+    best = max(ok, key=lambda t: (t["val_acc"], -t["val_loss"]))
+    return best["lr"], trials
+
+
+def train_run(run: Mapping[str, Any], seed: int, out_dir: str | os.PathLike, ckpt_dir: str | os.PathLike,
+              data_dir: str | None = None, resources: str = "resources", threads: int = 1,
+              progress: bool = False, on_epoch_end: Callable[[int, dict], None] | None = None,
+              device: str | torch.device | None = None) -> dict:
+    """Train one run with one seed; write model.pt, metrics.json and history.csv into ``out_dir``. ``device``
+    is where the model and the data live; default the job's (:func:`losslab.core.placement.placement`)."""
+    set_threads(threads)
+    out_dir = Path(out_dir)
+    # the checkpoint is keyed by what the run is: an edited recipe never resumes a stale checkpoint
+    ckpt_path = Path(ckpt_dir) / f"{run_key(run, seed)}.pt"
+    model, data, recipe = prepare_run(run, seed, data_dir, resources, device)
+    state = fit(model, data, recipe, seed, ckpt_path=ckpt_path, out_dir=out_dir, progress=progress,
+                on_epoch_end=on_epoch_end)
+    final = state["history"][-1] if state["history"] else {}
+    metrics = {
+        "seed": seed,
+        "run": run,
+        "recipe": asdict(recipe),
+        "epochs": state["epoch"],
+        "diverged": bool(state["diverged"]),
+        "stopped_early": bool(state.get("stopped", False)),
+        "swa_iterates": int(state.get("swa_n", 0)),
+        "wall_seconds": state["wall"],
+        "threads": threads,
+        "num_parameters": sum(p.numel() for p in model.parameters()),
+        "train_size": len(data.y_train),
+        "test_size": len(data.y_test),
+        "versions": versions(),
+        **{k: final.get(k, math.nan) for k in ("train_loss", "train_acc", "test_loss", "test_acc")},
+    }
+    lio.save_torch(out_dir / "model.pt", model.state_dict())
+    columns = ["epoch", "lr", "batch_loss", "train_loss", "train_acc", "test_loss", "test_acc"]
+    lio.write_csv(out_dir / "history.csv", [{c: r.get(c, "") for c in columns} for r in state["history"]],
+                  columns)
+    lio.write_record(out_dir / "metrics.json", metrics)
+    return metrics
+
+
+def load_trained(run: Mapping[str, Any], model_path: str | os.PathLike, data_dir: str | None = None,
+                 resources: str = "resources"):
+    """The trained model of a run (built from its spec, weights from ``model_path``) and its data."""
+    data = prepare(run["dataset"], data_dir=data_dir, resources=resources)
+    model = build(run["model"], data.input_shape, data.num_classes)
+    lio.load_state_dict(model, model_path)
+    model.eval()
+    return model, data
+
+
+def snapshots(seed_dir: str | os.PathLike) -> list[tuple[int, Path]]:
+    """``(epoch, path)`` of a run's weight snapshots, in epoch order."""
+    found = sorted((int(p.stem.split("_")[1]), p) for p in (Path(seed_dir) / "snapshots").glob("epoch_*.pt"))
+    if len(found) < 3:
+        raise FileNotFoundError(f"{seed_dir}/snapshots: need >= 3 epoch_*.pt snapshots for PCA directions "
+                                f"(set `snapshots: all` in the recipe), found {len(found)}")
+    return found

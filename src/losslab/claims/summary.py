@@ -1,0 +1,183 @@
+"""The verdict report ``claims.md`` / ``claims.csv`` (one row per claim: the reported number beside the measured
+one, the verdict, the figure) and its index of every figure; :func:`regenerate` redraws every figure, table and the
+report from stored results (`snakemake figures`)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from losslab import io as lio
+from losslab.claims.verdicts import VERDICTS
+from losslab.claims.tables import markdown_table, rerender_table
+
+
+REPORT_COLUMNS = ("claim", "family", "source", "statement", "reported", "measured", "verdict", "figure")
+
+
+def _link(res: Mapping[str, Any], path: str, out_dir: Path, results_dir: Path | None) -> str:
+    """``path`` (as a verdict.json lists it, relative to the workflow's working directory or absolute)
+    relative to ``out_dir``. A claim's outputs sit in ``<results>/claims/<id>/``; the link is made from that,
+    so it holds wherever the results directory was moved."""
+    base = (results_dir if results_dir is not None else out_dir.parent) / "claims" / res["id"]
+    return os.path.relpath(base / Path(path).name, out_dir)
+
+
+def _measured(res: Mapping[str, Any]) -> str:
+    n = res.get("n_seeds")
+    return f"{res['measured']} (n = {n} seed{'s' if n != 1 else ''})" if n not in (None, "") else res["measured"]
+
+
+def report_rows(registry: Sequence[Mapping[str, Any]], results: Mapping[str, Mapping[str, Any]],
+                out_dir: str | Path, results_dir: str | Path | None = None) -> list[dict[str, Any]]:
+    """One row per registry claim (:data:`REPORT_COLUMNS`, plus ``rule``, ``figures`` and ``tables``): the
+    verdict of its result, or ``pending`` and why in ``measured``."""
+    out_dir = Path(out_dir)
+    rdir = Path(results_dir) if results_dir is not None else None
+    rows = []
+    for claim in registry:
+        res = results.get(claim["id"])
+        row = {"claim": claim["id"], "family": claim["family"], "source": claim["source"],
+               "statement": claim["statement"], "reported": claim["reported"]}
+        if res is None:
+            why = claim.get("pending") or "not run at this scale (its experiment is not in this scale's config)"
+            row.update(measured=f"pending: {why}", verdict="pending", figure="", rule="", figures=[], tables=[])
+        else:
+            figs = [_link(res, f, out_dir, rdir) for f in res.get("figures", [])]
+            tables = [_link(res, t, out_dir, rdir) for t in res.get("tables", [])]
+            pngs = [f for f in figs if f.endswith(".png")]
+            row.update(measured=_measured(res), verdict=res["verdict"], figure=(pngs or figs or [""])[0],
+                       rule=res.get("rule", ""), figures=figs, tables=tables)
+        rows.append(row)
+    return rows
+
+
+def platform_line(results: Mapping[str, Mapping[str, Any]]) -> str:
+    """One sentence on where the verdicts' numbers were made (their ``platform``; losslab.pipeline.cpu_kernels)."""
+    platforms = {repr(sorted(r["platform"].items())): r["platform"] for r in results.values() if r.get("platform")}
+    if len(platforms) != 1:
+        return ("Platform: " + ("not recorded." if not platforms else
+                                f"{len(platforms)} different platforms among the verdicts (a run resumed elsewhere)."))
+    p = next(iter(platforms.values()))
+    kernels = (f"CPU kernels pinned to {p['level']}" if p["cpu_kernels"] == "pinned" else
+               f"native CPU kernels (ATen {p['aten_capability']} on a {p['cpu_isa']} CPU)")
+    return (f"Platform: torch {p['torch']}, {kernels}, {p['threads']} thread(s) per claim job, "
+            f"{p['os']}/{p['arch']} (`python -m losslab.pipeline.regression` compares bitwise on a matching platform).")
+
+
+def build_report(registry: Sequence[Mapping[str, Any]], results: Mapping[str, Mapping[str, Any]],
+                 out_dir: str | Path, scale: str, results_dir: str | Path | None = None) -> dict[str, int]:
+    """Write ``claims.md``, ``claims.csv`` and ``index.md`` into ``out_dir`` (by default
+    ``<results_dir>/report``): one row per registry claim, with the verdict of its result file or the reason
+    it is pending, and the figures grouped by claim family. Returns the count of each verdict."""
+    out_dir = Path(out_dir)
+    rows = report_rows(registry, results, out_dir, results_dir)
+    counts = {v: 0 for v in (*VERDICTS, "pending")}
+    for r in rows:
+        counts[r["verdict"]] += 1
+    lio.write_csv(out_dir / "claims.csv", [{c: r[c] for c in REPORT_COLUMNS} for r in rows], REPORT_COLUMNS)
+
+    summary = ", ".join(f"{k}: {v}" for k, v in counts.items() if v)
+    md = [f"# losslab claims at scale `{scale}`", "", f"{len(rows)} claims; {summary}. Figures by claim family: "
+          "[index.md](index.md).", "", platform_line(results), ""]
+    md.append(markdown_table(
+        [{**r, "figure": f"[figure]({r['figure']})" if r["figure"] else ""} for r in rows],
+        ("claim", "family", "source", "reported", "measured", "verdict", "figure")))
+    md += ["", "## Rules", ""]
+    for r in rows:
+        md.append(f"- **{r['claim']}** ({r['verdict']}): {r['statement']} Rule: {r['rule'] or r['measured']}")
+    lio.write_text(out_dir / "claims.md", "\n".join(md) + "\n")
+    write_index(rows, out_dir, scale, results_dir)
+    return counts
+
+
+def _other_figures(results_dir: Path, out_dir: Path) -> dict[str, list[tuple[str, str]]]:
+    """PNG figures outside the claim directories (surfaces, trajectories, ratio maps, curve planes), by the
+    results subdirectory they are in: (name within it, link relative to ``out_dir``)."""
+    groups: dict[str, list[tuple[str, str]]] = {}
+    for png in sorted(results_dir.rglob("*.png")):
+        rel = png.relative_to(results_dir)
+        if rel.parts[0] in ("claims", "report"):
+            continue
+        groups.setdefault(rel.parts[0], []).append((Path(*rel.parts[1:]).as_posix(), os.path.relpath(png, out_dir)))
+    return groups
+
+
+def write_index(rows: Sequence[Mapping[str, Any]], out_dir: str | Path, scale: str,
+                results_dir: str | Path | None = None) -> str:
+    """``index.md``: a section per claim family, per claim its verdict, measured figure, embedded figures
+    and linked tables; then the figures that belong to no single claim (surfaces, curve planes, ...)."""
+    out_dir = Path(out_dir)
+    families: dict[str, list[Mapping[str, Any]]] = {}
+    for r in rows:
+        families.setdefault(r["family"], []).append(r)
+    md = [f"# losslab figures at scale `{scale}`, by claim family", "",
+          "Verdicts and columns: [claims.md](claims.md), [claims.csv](claims.csv). Every figure here is redrawn "
+          "from stored results by `snakemake figures`.", ""]
+    md += [f"- [{fam}](#{fam}): " + ", ".join(f"{r['claim']} ({r['verdict']})" for r in fam_rows)
+           for fam, fam_rows in families.items()]
+    for fam, fam_rows in families.items():
+        md += ["", f"## {fam}", ""]
+        for r in fam_rows:
+            md += [f"### {r['claim']}: {r['verdict']}", "", f"{r['statement']}", "",
+                   f"- source: {r['source']}", f"- reported: {r['reported']}", f"- measured: {r['measured']}"]
+            tables = [t for t in r.get("tables", []) if t.endswith(".md")] or r.get("tables", [])
+            if tables:
+                md.append("- tables: " + ", ".join(f"[{Path(t).name}]({t})" for t in tables))
+            pdfs = [f for f in r.get("figures", []) if f.endswith(".pdf")]
+            if pdfs:
+                md.append("- PDF: " + ", ".join(f"[{Path(f).name}]({f})" for f in pdfs))
+            md.append("")
+            md += [f"![{r['claim']}: {Path(f).stem}]({f})" + "\n" for f in r.get("figures", [])
+                   if f.endswith(".png")]
+    base = Path(results_dir) if results_dir is not None else out_dir.parent
+    other = _other_figures(base, out_dir) if base.is_dir() else {}
+    if other:
+        md += ["", "## Other figures", "",
+               "Surfaces, trajectories, eigenvalue-ratio maps and curve planes that belong to no single claim.", ""]
+        for group, pngs in other.items():
+            md += [f"### {group}", ""] + [f"- [{name}]({link})" for name, link in pngs] + [""]
+    text = "\n".join(md).rstrip() + "\n"
+    lio.write_text(out_dir / "index.md", text)
+    return text
+
+
+def regenerate(results_dir: str | Path, registry: Sequence[Mapping[str, Any]], scale: str,
+               log: Any = None) -> dict[str, list[str]]:
+    """Re-render every figure, table and the report of a finished run from stored results alone, without
+    training or evaluating anything (`snakemake figures`): (1) every figure with stored data
+    (``*.data.json``, :func:`losslab.plots.figures.rerender`); (2) the surface and trajectory figures from their
+    HDF5 files, where the workflow drew them; (3) each claim's ``table.md`` from its ``table.csv``; (4) the
+    report (``claims.md``, ``claims.csv``, ``index.md``) from the claims' ``verdict.json``. Returns the files
+    written by kind."""
+    from losslab.plots import figures
+    from losslab.claims.verdicts import load_result
+    from losslab.plots.landscape import plot_surface_file, plot_trajectory_file
+
+    results_dir = Path(results_dir)
+    if not results_dir.is_dir():
+        raise FileNotFoundError(f"{results_dir}: no results directory to regenerate")
+    done: dict[str, list[str]] = {"data": figures.rerender_all(results_dir), "surfaces": [], "tables": []}
+    for h5 in sorted((results_dir / "surfaces").glob("*/*/seed*/*.h5")):
+        experiment, variant, seed = h5.parts[-4], h5.parts[-3], h5.parent.name[4:]
+        title = f"{experiment} {variant} seed {seed}"
+        figs = h5.parent / "figures"
+        if h5.stem in ("surface", "pca_surface") and (figs / h5.stem / "contour.png").exists():
+            done["surfaces"] += map(str, plot_surface_file(h5, figs / h5.stem, title=title))
+        if h5.stem == "pca_surface" and (figs / "trajectory.png").exists():
+            done["surfaces"] += map(str, plot_trajectory_file(h5, figs / "trajectory", title=title))
+    for csv_path in sorted((results_dir / "claims").glob("**/*.csv")):
+        if csv_path.with_suffix(".md").exists():  # a table of write_table
+            done["tables"] += rerender_table(csv_path)
+    results = {}
+    for v in sorted((results_dir / "claims").glob("*/verdict.json")):
+        res = load_result(v)
+        results[res["id"]] = res
+    out = results_dir / "report"
+    build_report(registry, results, out, scale, results_dir=results_dir)
+    done["report"] = [str(out / n) for n in ("claims.md", "claims.csv", "index.md")]
+    if log is not None:
+        for k, v in done.items():
+            log.info("regenerated %d %s files", len(v), k)
+    return done

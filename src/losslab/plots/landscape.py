@@ -1,0 +1,238 @@
+"""Figures of loss landscapes, after Li et al. (2018): 1-D curves of loss and accuracy on twin axes, 2-D
+contour lines (with levels passed in, so that several networks share them), filled contours or heatmaps, 3-D
+surfaces, and an optimisation trajectory over the contours of its PCA plane with the explained variance on
+the axes.
+
+Each function draws with matplotlib's object API on the Agg canvas (the global pyplot backend is left
+alone) and saves ``<stem>.png`` and ``<stem>.pdf`` atomically (:func:`save_figure`). Arrays follow the
+surface files: ``z[i, j]`` is the value at ``(x[i], y[j])``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from losslab.plots import figures
+from losslab.core.surfaces import read_surface
+
+LOSS_COLOR, ACC_COLOR = "tab:blue", "tab:red"
+SPLIT_STYLES = {"train": "-", "test": "--"}
+
+
+def new_figure(figsize: tuple[float, float] = (5.0, 4.0), projection: str | None = None) -> tuple[Figure, Axes]:
+    """A figure in the project's style (:mod:`losslab.plots.figures`) on the Agg canvas, with one axes
+    (``projection="3d"`` for surfaces)."""
+    figures.apply_style()
+    fig = Figure(figsize=figsize)
+    FigureCanvasAgg(fig)
+    if projection == "3d":
+        import mpl_toolkits.mplot3d  # noqa: F401  (registers the projection)
+    return fig, fig.add_subplot(projection=projection)
+
+
+def save_figure(fig: Figure, stem: str | os.PathLike) -> list[Path]:
+    """``<stem>.png`` and ``<stem>.pdf``, atomically (:func:`losslab.plots.figures.save`)."""
+    return [Path(p) for p in figures.save(fig, stem)]
+
+
+def _grid(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    x, y, z = np.asarray(x), np.asarray(y), np.asarray(z)
+    if z.shape != (len(x), len(y)):
+        raise ValueError(f"z has shape {z.shape}, expected (len(x), len(y)) = ({len(x)}, {len(y)})")
+    xx, yy = np.meshgrid(x, y, indexing="ij")
+    return xx, yy, z
+
+
+def shared_levels(surfaces: Sequence[np.ndarray], num: int = 30, vmin: float | None = None,
+                  vmax: float | None = None, log: bool = False) -> np.ndarray:
+    """Contour levels common to several surfaces (``num`` levels spanning their finite range, or
+    ``[vmin, vmax]``; geometric spacing with ``log``), so their contour plots compare level for level."""
+    finite = np.concatenate([np.asarray(s, dtype=float)[np.isfinite(s)] for s in surfaces])
+    if finite.size == 0:
+        raise ValueError("no finite values to choose levels from")
+    lo = float(finite.min()) if vmin is None else vmin
+    hi = float(finite.max()) if vmax is None else vmax
+    if log:
+        lo = max(lo, 1e-8)
+        return np.geomspace(lo, max(hi, lo * (1 + 1e-6)), num)
+    return np.linspace(lo, max(hi, lo + 1e-12), num)
+
+
+# ---------------------------------------------------------------- 1-D ------------------------------------
+
+def plot_1d(stem: str | os.PathLike, x: np.ndarray, losses: Mapping[str, np.ndarray],
+            accs: Mapping[str, np.ndarray] | None = None, *, xlabel: str = r"$\alpha$", loss_label: str = "loss",
+            title: str | None = None, log_loss: bool = False, acc_percent: bool = True) -> list[Path]:
+    """Loss (left axis) and accuracy (right axis) along a 1-D surface, one line style per split (train
+    solid, test dashed), as in Li et al.'s 1-D figures."""
+    fig, ax = new_figure()
+    for split, values in losses.items():
+        ax.plot(x, values, SPLIT_STYLES.get(split, ":"), color=LOSS_COLOR, label=f"{split} loss")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(loss_label, color=LOSS_COLOR)
+    ax.tick_params(axis="y", labelcolor=LOSS_COLOR)
+    if log_loss:
+        ax.set_yscale("log")
+    handles, labels = ax.get_legend_handles_labels()
+    if accs:
+        ax2 = ax.twinx()
+        scale = 100.0 if acc_percent else 1.0
+        for split, values in accs.items():
+            ax2.plot(x, np.asarray(values) * scale, SPLIT_STYLES.get(split, ":"), color=ACC_COLOR,
+                     label=f"{split} accuracy")
+        ax2.set_ylabel("accuracy (%)" if acc_percent else "accuracy", color=ACC_COLOR)
+        ax2.tick_params(axis="y", labelcolor=ACC_COLOR)
+        h2, l2 = ax2.get_legend_handles_labels()
+        handles, labels = handles + h2, labels + l2
+    ax.legend(handles, labels, loc="best", fontsize="small")
+    if title:
+        ax.set_title(title)
+    return save_figure(fig, stem)
+
+
+# ---------------------------------------------------------------- 2-D ------------------------------------
+
+def _label_2d(ax: Axes, xlabel: str, ylabel: str, title: str | None) -> None:
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+
+
+def _mark_points(ax: Axes, points: np.ndarray | None, labels: Sequence[str] | None) -> None:
+    if points is None:
+        return
+    points = np.asarray(points)
+    ax.scatter(points[:, 0], points[:, 1], marker="o", color="k", zorder=3, s=20)
+    for k, (px, py) in enumerate(points):
+        ax.annotate(labels[k] if labels else str(k), (px, py), textcoords="offset points", xytext=(4, 4))
+
+
+def plot_contour(stem: str | os.PathLike, x: np.ndarray, y: np.ndarray, z: np.ndarray,
+                 levels: np.ndarray | int = 30, *, xlabel: str = r"$\alpha$", ylabel: str = r"$\beta$",
+                 title: str | None = None, points: np.ndarray | None = None,
+                 point_labels: Sequence[str] | None = None, inline_labels: bool = True) -> list[Path]:
+    """Contour lines of ``z`` at ``levels`` (pass :func:`shared_levels` to compare networks); ``points``
+    (n x 2) are marked, e.g. the three networks of a plane."""
+    fig, ax = new_figure()
+    draw_contour(ax, x, y, z, levels, inline_labels=inline_labels)
+    _mark_points(ax, points, point_labels)
+    _label_2d(ax, xlabel, ylabel, title)
+    return save_figure(fig, stem)
+
+
+def draw_contour(ax: Axes, x: np.ndarray, y: np.ndarray, z: np.ndarray, levels: np.ndarray | int = 30, *,
+                 inline_labels: bool = True, cmap: str = "summer", log: bool = False):
+    """Contour lines of ``z[i, j]`` at ``(x[i], y[j])`` on ``ax`` (``log``: colours on a log scale, for
+    geometric levels); returns the contour set."""
+    xx, yy, z = _grid(x, y, z)
+    norm = None
+    if log and not isinstance(levels, int):
+        from matplotlib.colors import LogNorm
+
+        norm = LogNorm(float(levels[0]), float(levels[-1]))
+    cs = ax.contour(xx, yy, z, levels=levels, cmap=cmap, norm=norm)
+    if inline_labels:
+        ax.clabel(cs, inline=True, fontsize=7)
+    return cs
+
+
+def plot_heatmap(stem: str | os.PathLike, x: np.ndarray, y: np.ndarray, z: np.ndarray,
+                 levels: np.ndarray | int | None = 30, *, xlabel: str = r"$\alpha$", ylabel: str = r"$\beta$",
+                 title: str | None = None, cbar_label: str = "loss", points: np.ndarray | None = None,
+                 point_labels: Sequence[str] | None = None) -> list[Path]:
+    """Filled contours of ``z`` at ``levels``, or (``levels=None``) a heatmap of the grid cells, with a
+    labelled colour bar."""
+    xx, yy, z = _grid(x, y, z)
+    fig, ax = new_figure()
+    if levels is None:
+        mappable = ax.pcolormesh(xx, yy, z, shading="nearest", cmap="viridis")
+    else:
+        mappable = ax.contourf(xx, yy, z, levels=levels, cmap="viridis")
+    fig.colorbar(mappable, ax=ax, label=cbar_label)
+    _mark_points(ax, points, point_labels)
+    _label_2d(ax, xlabel, ylabel, title)
+    return save_figure(fig, stem)
+
+
+def plot_surface_3d(stem: str | os.PathLike, x: np.ndarray, y: np.ndarray, z: np.ndarray, *,
+                    xlabel: str = r"$\alpha$", ylabel: str = r"$\beta$", zlabel: str = "loss",
+                    title: str | None = None, zmax: float | None = None) -> list[Path]:
+    """Li et al.'s 3-D surface plot of ``z`` (values above ``zmax`` clipped to it)."""
+    xx, yy, z = _grid(x, y, z)
+    if zmax is not None:
+        z = np.minimum(z, zmax)
+    fig, ax = new_figure((6.0, 5.0), projection="3d")
+    ax.plot_surface(xx, yy, z, cmap="coolwarm", linewidth=0, antialiased=True)
+    ax.set_zlabel(zlabel)
+    _label_2d(ax, xlabel, ylabel, title)
+    return save_figure(fig, stem)
+
+
+def plot_trajectory(stem: str | os.PathLike, x: np.ndarray, y: np.ndarray, z: np.ndarray,
+                    trajectory: np.ndarray, explained_variance_ratio: Sequence[float],
+                    levels: np.ndarray | int = 30, *, title: str | None = None,
+                    epochs: Sequence[int] | None = None) -> list[Path]:
+    """An optimisation path (n x 2 coordinates in the PCA plane) over the contour lines of the loss on that
+    plane; the axes name the components with their explained variance, as in Li et al.'s Figure 9."""
+    xx, yy, z = _grid(x, y, z)
+    trajectory = np.asarray(trajectory)
+    fig, ax = new_figure()
+    cs = ax.contour(xx, yy, z, levels=levels, cmap="summer")
+    ax.clabel(cs, inline=True, fontsize=7)
+    ax.plot(trajectory[:, 0], trajectory[:, 1], "-o", color="tab:red", markersize=3, linewidth=1)
+    if epochs is not None:
+        for e, (px, py) in zip(epochs, trajectory):
+            ax.annotate(str(e), (px, py), textcoords="offset points", xytext=(3, 3), fontsize=6)
+    r1, r2 = explained_variance_ratio[:2]
+    _label_2d(ax, f"1st PC: {100 * r1:.2f} %", f"2nd PC: {100 * r2:.2f} %", title)
+    return save_figure(fig, stem)
+
+
+SURFACE_FIGURES = ("contour", "filled", "surface3d", "line1d")
+ZMAX_3D = 10.0  # loss-landscape's default vmax: the 3-D view clips the loss here so the basin stays visible
+
+
+def plot_surface_file(path: str | os.PathLike, out_dir: str | os.PathLike, title: str = "") -> list[Path]:
+    """The standard figures of a 2-D surface file, into ``out_dir``: ``contour``, ``filled`` (filled
+    contours), ``surface3d``, ``line1d`` (the row beta = 0: loss and accuracy along the first direction, on
+    twin axes). PNG and PDF each."""
+    s = read_surface(path)
+    out_dir = Path(out_dir)
+    xs, ys, z = s.xcoordinates, s.ycoordinates, s["train_loss"]
+    pca = "trajectory" in s.extra
+    labels = (("1st PC", "2nd PC") if pca else
+              (r"$\alpha$ (filter-normalized)", r"$\beta$ (filter-normalized)"))
+    levels = shared_levels([z], num=25, log=bool(np.all(z > 0)))
+    files = plot_contour(out_dir / "contour", xs, ys, z, levels, xlabel=labels[0], ylabel=labels[1],
+                               title=f"{title} train loss")
+    files += plot_heatmap(out_dir / "filled", xs, ys, z, levels, xlabel=labels[0], ylabel=labels[1],
+                                title=f"{title} train loss", cbar_label="train loss")
+    files += plot_surface_3d(out_dir / "surface3d", xs, ys, z, xlabel=labels[0], ylabel=labels[1],
+                                   zlabel=f"train loss (clipped at {ZMAX_3D:g})", title=title, zmax=ZMAX_3D)
+    row = int(np.argmin(np.abs(ys)))
+    files += plot_1d(out_dir / "line1d", xs,
+                           {sp: s[f"{sp}_loss"][:, row] for sp in ("train", "test") if f"{sp}_loss" in s.values},
+                           {sp: s[f"{sp}_acc"][:, row] for sp in ("train", "test") if f"{sp}_acc" in s.values},
+                           xlabel=labels[0], title=f"{title} ({labels[1]} = {ys[row]:.2g})")
+    return files
+
+
+def plot_trajectory_file(path: str | os.PathLike, stem: str | os.PathLike, title: str = "") -> list[Path]:
+    """Li et al.'s Figure 9 from a PCA-plane surface file: the training trajectory over the train-loss
+    contours, the explained variance of each component on its axis."""
+    s = read_surface(path)
+    if "trajectory" not in s.extra:
+        raise ValueError(f"{path}: not a PCA-plane surface (no stored trajectory)")
+    z = s["train_loss"]
+    levels = shared_levels([z], num=25, log=bool(np.all(z > 0)))
+    return plot_trajectory(stem, s.xcoordinates, s.ycoordinates, z, s.extra["trajectory"],
+                                 s.extra["explained_variance_ratio_"], levels, title=title,
+                                 epochs=[int(e) for e in s.extra["trajectory_epochs"]])
