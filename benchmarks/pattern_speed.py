@@ -7,7 +7,7 @@ of load hits both alike, and the fastest round is kept):
 
 (1) the gradient pass alone (:func:`losslab.core.patterns.cell_throughput`: forward and backward of one step's
     cells on one minibatch);
-(2) :func:`losslab.core.patterns.fit_pattern` end to end (cell and minibatch sampling, the plane, gradients, Adam)
+(2) :func:`losslab.core.patterns.fit_plane` end to end (cell and minibatch sampling, the plane, gradients, Adam)
     for ``--steps`` steps on a random mask of the smoke size;
 (3) the maps (:func:`losslab.core.patterns.evaluate_pattern`, forward only over the evaluated train and test
     digits): vmap only exists without BN; with BN every cell gets recomputed statistics, loop only.
@@ -42,7 +42,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--scale", default="smoke", help="scale whose `patterns` block is measured (default smoke)")
-    ap.add_argument("--steps", type=int, default=30, help="fit_pattern steps per timed fit (default 30)")
+    ap.add_argument("--steps", type=int, default=30, help="fit_plane steps per timed fit (default 30)")
     ap.add_argument("--rounds", type=int, default=3, help="interleaved timing rounds; the fastest is kept")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--resources", default="resources", help="cache directory of the generated data")
@@ -87,12 +87,12 @@ def main() -> None:
 
         def fit(method: str) -> Callable[[], object]:
             config = replace(mpo, steps=args.steps, method=method)
-            return lambda: pt.fit_pattern(mpo.plane(factory), model, pattern, data, config, seed=0)
+            return lambda: pt.fit_plane(mpo.plane(factory), model, pattern, data, config, seed=0)
 
         fit("vmap")()  # warm-up (vmap's first call traces)
         secs = best_seconds({m: fit(m) for m in ("loop", "vmap")}, args.rounds)
         fit_rates = {m: args.steps * cells / s for m, s in secs.items()}
-        print(f"{label:<34} {f'(2) fit_pattern, {args.steps} steps':<30} {fit_rates['loop']:>12.0f} "
+        print(f"{label:<34} {f'(2) fit_plane, {args.steps} steps':<30} {fit_rates['loop']:>12.0f} "
               f"{fit_rates['vmap']:>12.0f} {fit_rates['vmap'] / fit_rates['loop']:>9.2f}")
 
         bn = has_batchnorm(model)  # evaluate_pattern loops over BN cells (recomputed statistics per cell)

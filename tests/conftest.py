@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def pytest_sessionstart(session):
     """Stop at once if the pin does not hold (a plugin computed with torch, or loaded NumPy, before this file)."""
-    cpu_kernels.check()
+    cpu_kernels.verify_pin()
 
 
 @pytest.fixture(autouse=True)

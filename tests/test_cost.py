@@ -61,7 +61,7 @@ def test_dataset_sizes_follow_classes_and_subsets():
 
 def test_gpu_hours_table_of_the_paper_scale(tmp_path):
     out = tmp_path / "gpu-hours.md"
-    cost.main([str(ROOT / "config/scales/paper.yaml"), "--out", str(out),
+    cost.cost_main([str(ROOT / "config/scales/paper.yaml"), "--out", str(out),
                "--claims", str(ROOT / "config/claims.yaml")])
     text = out.read_text()
     assert f"sustaining {cost.ACHIEVED_TFLOPS:g} TFLOP/s" in text and "FlopCounterMode" in text

@@ -41,7 +41,7 @@ def test_the_level_follows_the_cpu():
 
 
 def test_this_test_process_is_pinned_and_records_it():
-    assert "pinned" in cpu_kernels.check()
+    assert "pinned" in cpu_kernels.verify_pin()
     record = cpu_kernels.platform_record(threads=1)
     level = cpu_kernels.level_for()
     assert record["cpu_kernels"] == "pinned" and record["level"] == level
@@ -58,7 +58,7 @@ def _python(code: str, env: dict[str, str]) -> subprocess.CompletedProcess:
 
 def test_a_pin_set_after_torch_computed_is_refused_with_a_message():
     code = ("import torch; torch.randn(64) @ torch.randn(64)\n"
-            "from losslab.pipeline import cpu_kernels; cpu_kernels.apply('pinned'); print(cpu_kernels.check())")
+            "from losslab.pipeline import cpu_kernels; cpu_kernels.apply('pinned'); print(cpu_kernels.verify_pin())")
     proc = _python(code, {})
     assert proc.returncode != 0
     assert "KernelPinError: the CPU kernel pin does not hold in this process" in proc.stderr

@@ -12,7 +12,7 @@ import torch
 from torch.func import functional_call
 
 from losslab.core.curves import (Bezier, CurveMismatchError, Polychain, arc_increments, curve_coordinates,
-    curve_ensemble, curve_lr_at, curve_plane_surface, cyclic_lr, disagreement, ensemble, evaluate_curve,
+    curve_ensemble, curve_lr_at, curve_plane_surface, cyclic_lr, disagreement, ensemble, evaluate_along_curve,
     evaluate_segment, fge_snapshots, fit_curve, garipov_lr, load_curve, make_curve, member_probabilities, path_stats,
     plane_of, read_curve_evaluation, save_curve, scaling_exponents, scaling_path)
 from losslab.core.data import Prepared, prepare
@@ -176,7 +176,7 @@ def test_trained_curve_has_lower_max_train_loss_than_the_segment(kind: str, digi
     model, w0, w1 = modes
     curve = trained_curves[kind]
     assert _bits(curve.w0) == _bits(w0) and _bits(curve.w1) == _bits(w1)  # the endpoints never moved
-    res = evaluate_curve(curve, model, digits, 21, path=tmp_path / "curve.h5")
+    res = evaluate_along_curve(curve, model, digits, 21, path=tmp_path / "curve.h5")
     m = res.metrics
     assert m["train_loss_max"] < m["segment_train_loss_max"]
     assert m["train_loss_barrier"] < 0.5 * m["segment_train_loss_barrier"]
@@ -218,7 +218,7 @@ def test_t0_with_recomputed_bn_equals_the_base_model() -> None:
     data = _random_data()
     base, w0, w1 = _endpoints(BN_NET)
     curve = _bent(make_curve("bezier", w0, w1, 1), scale=0.1)
-    res = evaluate_curve(curve, base, data, 5, chunk=32)
+    res = evaluate_along_curve(curve, base, data, 5, chunk=32)
     evs = evaluators_for(base, data, bn="recompute", chunk=32)
     ref = {s: evs[s].evaluate(flatten(base)) for s in ("train", "test")}
     assert (res["train_loss"][0], res["train_err"][0]) == (ref["train"].loss, ref["train"].err)
@@ -287,7 +287,7 @@ def test_path_stats_on_known_values() -> None:
 def test_straight_curve_has_length_ratio_one_and_the_segments_barrier() -> None:
     data = _random_data()
     model, w0, w1 = _endpoints({"name": "mlp", "widths": [8]})
-    res = evaluate_curve(make_curve("bezier", w0, w1, 1), model, data, 11)  # untrained: the segment
+    res = evaluate_along_curve(make_curve("bezier", w0, w1, 1), model, data, 11)  # untrained: the segment
     m = res.metrics
     assert m["length_ratio"] == pytest.approx(1.0, rel=1e-5)
     for q in ("train_loss", "train_err", "test_loss", "test_err"):
@@ -295,7 +295,7 @@ def test_straight_curve_has_length_ratio_one_and_the_segments_barrier() -> None:
         assert m[f"{q}_barrier"] == pytest.approx(m[f"segment_{q}_barrier"], rel=1e-4, abs=1e-6)
         assert m[f"{q}_int"] == pytest.approx(m[f"segment_{q}_int"], rel=1e-4, abs=1e-6)
     with pytest.raises(ValueError):
-        evaluate_curve(make_curve("bezier", w0, w1, 1), model, data, [0.1, 1.0])
+        evaluate_along_curve(make_curve("bezier", w0, w1, 1), model, data, [0.1, 1.0])
 
 
 # ---------------------------------------------------------------- the plane -------------------------------
@@ -402,7 +402,7 @@ def test_garipov_learning_rate_schedule() -> None:
 def test_segment_evaluation_matches_the_curve_evaluations_segment() -> None:
     data = _random_data()
     model, w0, w1 = _endpoints({"name": "mlp", "widths": [8]})
-    both = evaluate_curve(_bent(make_curve("polychain", w0, w1, 1)), model, data, 7)
+    both = evaluate_along_curve(_bent(make_curve("polychain", w0, w1, 1)), model, data, 7)
     seg = evaluate_segment(w0, w1, model, data, 7)
     for q in ("train_loss", "train_err", "test_loss", "test_err"):
         np.testing.assert_array_equal(seg.values[q], both.values[f"segment_{q}"])

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from losslab.core.hessian import (DenseOperator, TrainingLoss, eigenvalue_ratio_surface, epsilon_sharpness,
-    hutchinson_trace, lanczos, spectral_density)
+    hutchinson_trace, lanczos, slq_density)
 from losslab.core.models import build
 from losslab.core.weights import PointEvaluator
 from losslab.core.surfaces import AffineSpan, SurfaceMismatchError, partial_path, read_surface
@@ -251,7 +251,7 @@ def test_slq_density_integrates_to_one_and_its_mean_estimates_trace_over_n(squar
     loss, h = squared
     eig = torch.linalg.eigvalsh(h)
     runs = 30
-    density = spectral_density(loss.hessian(), n_runs=runs, n_steps=12, seed=3)
+    density = slq_density(loss.hessian(), n_runs=runs, n_steps=12, seed=3)
     assert density.products == runs * 12 and len(density.nodes) == runs
     assert all(w.sum() == pytest.approx(1.0, rel=1e-10) for w in density.weights)
     assert np.trapezoid(density.density, density.grid) == pytest.approx(1.0, abs=1e-3)

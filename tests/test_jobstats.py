@@ -79,4 +79,4 @@ def test_seconds_per_experiment_named_by_its_claim(tmp_path):
         "deep (skip-chaos)": (2, 14.0), "kes (keskar-gap)": (1, 3.0), "conn": (1, 2.0), "patterns": (1, 1.5),
         "claim jobs": (2, 1.5), "report": (1, 0.25)}
     assert jobstats.table(rows, "experiment").startswith("| experiment | jobs |")
-    assert jobstats.main([str(res), "--by", "experiment", "--config", str(tmp_path / "none.yaml")]) == 0
+    assert jobstats.jobstats_main([str(res), "--by", "experiment", "--config", str(tmp_path / "none.yaml")]) == 0

@@ -124,7 +124,7 @@ def test_all_black_pattern_is_fitted(digits):
     plane, model = plane_and_model(MLP, digits)
     config = pt.MPOConfig(steps=150, lr=1e-2, batch_size=64, cells_per_step=6)
     pattern = pt.shape_pattern("full", 3)
-    state = pt.fit_pattern(plane, model, pattern, digits, config, seed=0)
+    state = pt.fit_plane(plane, model, pattern, digits, config, seed=0)
     assert state["step"] == 150 and not state["diverged"]
     maps = pt.evaluate_pattern(plane, model, digits, pattern.shape)
     metrics = pt.fit_metrics(pattern, maps)
@@ -138,7 +138,7 @@ def test_resume_gives_bitwise_identical_parameters(digits, tmp_path):
     config = pt.MPOConfig(steps=10, lr=1e-2, batch_size=32, cells_per_step=4, ckpt_every=4)
 
     plane, model = plane_and_model(MLP, digits)
-    full = pt.fit_pattern(plane, model, pattern, digits, config, seed=1)
+    full = pt.fit_plane(plane, model, pattern, digits, config, seed=1)
 
     class Killed(Exception):
         pass
@@ -150,9 +150,9 @@ def test_resume_gives_bitwise_identical_parameters(digits, tmp_path):
     ckpt = tmp_path / "mpo.pt"
     first, model = plane_and_model(MLP, digits)
     with pytest.raises(Killed):
-        pt.fit_pattern(first, model, pattern, digits, config, seed=1, ckpt_path=ckpt, on_step=kill_at_6)
+        pt.fit_plane(first, model, pattern, digits, config, seed=1, ckpt_path=ckpt, on_step=kill_at_6)
     resumed, model = plane_and_model(MLP, digits)  # a restarted job builds the initial plane again
-    state = pt.fit_pattern(resumed, model, pattern, digits, config, seed=1, ckpt_path=ckpt)
+    state = pt.fit_plane(resumed, model, pattern, digits, config, seed=1, ckpt_path=ckpt)
     assert state["step"] == 10
     for key, value in plane.state_dict().items():
         assert torch.equal(value, resumed.state_dict()[key]), key
@@ -160,14 +160,14 @@ def test_resume_gives_bitwise_identical_parameters(digits, tmp_path):
 
     longer = dataclasses.replace(config, steps=14)  # more steps: the same trajectory, continued
     plane14, model = plane_and_model(MLP, digits)
-    pt.fit_pattern(plane14, model, pattern, digits, longer, seed=1)
+    pt.fit_plane(plane14, model, pattern, digits, longer, seed=1)
     extended, model = plane_and_model(MLP, digits)
-    assert pt.fit_pattern(extended, model, pattern, digits, longer, seed=1, ckpt_path=ckpt)["step"] == 14
+    assert pt.fit_plane(extended, model, pattern, digits, longer, seed=1, ckpt_path=ckpt)["step"] == 14
     assert all(torch.equal(v, extended.state_dict()[k]) for k, v in plane14.state_dict().items())
 
     other, model = plane_and_model(MLP, digits)
     with pytest.raises(pt.PatternMismatchError, match="mpo.pt"):
-        pt.fit_pattern(other, model, pattern, digits, config, seed=2, ckpt_path=ckpt)
+        pt.fit_plane(other, model, pattern, digits, config, seed=2, ckpt_path=ckpt)
 
 
 def test_cell_sampling_balances_colours_and_is_seeded():

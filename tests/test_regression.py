@@ -12,8 +12,8 @@ import yaml
 
 from conftest import ROOT, SMALL, snakemake
 from losslab.pipeline import cpu_kernels
-from losslab.pipeline.regression import (check, collect, compare, declared_tolerances, family, kernel_noise, main,
-    same_platform, tolerance)
+from losslab.pipeline.regression import (check, collect, compare, declared_tolerances, family, kernel_noise,
+                                         regression_main, same_platform, tolerance)
 
 BASE = {"scale": "smoke", "claims": {
     "a": {"verdict": "reproduced", "numbers": {"x": 1.0, "y": 0.5, "z": None}},
@@ -123,14 +123,14 @@ def test_the_cli_says_which_mode_ran(tmp_path, capsys):
         entry = {"id": cid, **claim, "platform": PLATFORM}
         (results / "claims" / cid / "verdict.json").write_text(json.dumps(entry))
     baseline = tmp_path / "baseline.json"
-    assert main(["update", str(results), str(baseline)]) == 0
+    assert regression_main(["update", str(results), str(baseline)]) == 0
     assert json.loads(baseline.read_text())["platform"] == PLATFORM
-    assert main(["check", str(results), str(baseline)]) == 0
+    assert regression_main(["check", str(results), str(baseline)]) == 0
     assert "bitwise comparison: the platforms match (torch 2.14.1, kernels pinned to avx2" in capsys.readouterr().out
     moved = json.loads(baseline.read_text())
     moved["platform"]["torch"] = "2.13.0"
     baseline.write_text(json.dumps(moved))
-    assert main(["check", str(results), str(baseline)]) == 0
+    assert regression_main(["check", str(results), str(baseline)]) == 0
     assert "statistical comparison: the platforms differ: torch '2.13.0' -> '2.14.1'" in capsys.readouterr().out
 
 
@@ -169,8 +169,8 @@ def test_a_changed_recipe_fails_the_comparison_and_names_the_numbers(small_dag, 
     """The test of the test: momentum 0.9 -> 0.5 in the ablation moves its numbers, and only those."""
     workdir, cfg = small_dag
     baseline = tmp_path / "baseline.json"
-    assert main(["update", str(workdir / "results" / "smoke"), str(baseline)]) == 0
-    assert main(["check", str(workdir / "results" / "smoke"), str(baseline)]) == 0
+    assert regression_main(["update", str(workdir / "results" / "smoke"), str(baseline)]) == 0
+    assert regression_main(["check", str(workdir / "results" / "smoke"), str(baseline)]) == 0
 
     changed = yaml.safe_load(cfg.read_text())
     changed["experiments"]["ablation"]["recipe"]["momentum"] = 0.5

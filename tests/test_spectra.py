@@ -15,7 +15,7 @@ import torch
 from losslab.claims.sharpness import spectra as sp
 from losslab.claims.verdicts import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED
 from losslab.core.directions import Directions, biasbn_mask, save_directions
-from losslab.core.hessian import DenseOperator, SpectralDensity, TrainingLoss, spectral_density
+from losslab.core.hessian import DenseOperator, SpectralDensity, TrainingLoss, slq_density
 from losslab.io import load_torch
 from losslab.core.models import build
 from losslab.core.weights import flatten
@@ -55,7 +55,7 @@ def test_bulk_mass_of_a_known_spectrum():
                      torch.tensor([1.0, 2.0, 3.0, 4.0, 5.0], dtype=torch.float64)])
     q, _ = torch.linalg.qr(torch.randn(100, 100, generator=torch.Generator().manual_seed(0), dtype=torch.float64))
     op = DenseOperator(q @ torch.diag(eig) @ q.T)
-    density = spectral_density(op, n_runs=20, n_steps=20, seed=1)
+    density = slq_density(op, n_runs=20, n_steps=20, seed=1)
     assert sp.bulk_mass(density, 5.0, 1e-2) == pytest.approx(0.95, abs=0.03)
     made = SpectralDensity(np.zeros(2), np.zeros(2), (np.array([0.0, 1.0]),), (np.array([0.7, 0.3]),), 1e-5, 0)
     assert sp.bulk_mass(made, 1.0, 0.5) == pytest.approx(0.7)

@@ -75,8 +75,8 @@ def test_optimizer_paths():
         assert path.shape == (11, 2) and losses.shape == (11,)
         assert np.all(path[0] == (-2.5, 2.5)) and not np.all(path[-1] == path[0])
         assert losses[0] == pytest.approx(toys.tanh_value(-2.5, 2.5))
-    with pytest.raises(ValueError):
-        toys.make_optimizer("lbfgs", [torch.zeros(2, requires_grad=True)], 0.1)
+    with pytest.raises(ValueError, match="unknown optimizer 'lbfgs'"):
+        toys.optimizer_path("lbfgs", (-2.5, 2.5), lr=0.05, steps=1)
 
 
 # ---------------------------------------------------------------- GOE ---------------------------------------

@@ -6,7 +6,7 @@ On your own model: :mod:`losslab.api` (``from losslab import api``) and the ``lo
 (``from losslab import surface``), loaded on first use so that ``import losslab`` stays cheap.
 """
 
-__version__ = "0.1.0"
+from losslab._version import __version__  # noqa: F401 (re-exported: losslab.__version__)
 
 _API = ("as_data", "load_checkpoint", "surface", "interpolate", "plane", "surface_between", "hessian_eigenvalues",
         "spectral_density", "hessian_trace", "train_curve", "evaluate_curve", "fit_pattern", "plot",

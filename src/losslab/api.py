@@ -429,7 +429,7 @@ def spectral_density(model: nn.Module, data: DataLike, *, n_runs: int = 5, n_ste
     Rademacher starts, ``n_steps`` Lanczos steps each, Gaussian smoothing of variance ``sigma2``. Returns
     :class:`losslab.core.hessian.SpectralDensity` (``grid``, ``density``, the quadrature ``nodes`` and
     ``weights``)."""
-    from losslab.core.hessian import spectral_density as slq
+    from losslab.core.hessian import slq_density as slq
 
     f = _training_loss(model, data, loss, bn, weight_decay, chunk)
     return slq(f.hessian(), n_runs=n_runs, n_steps=n_steps, sigma2=sigma2, n_grid=n_grid, seed=seed)
@@ -526,7 +526,7 @@ def evaluate_curve(curve: Any, model: nn.Module, data: DataLike, *, t: int | Gri
     :class:`losslab.core.curves.CurveEvaluation`: ``t``, ``values["train_loss"]``, ``values["segment_test_err"]``,
     ..., and ``metrics`` (``train_loss_max``, ``segment_train_loss_barrier``, ``length``, ...); ``path`` writes
     the workflow's HDF5 file."""
-    from losslab.core.curves import evaluate_curve as evaluate
+    from losslab.core.curves import evaluate_along_curve as evaluate
 
     prepared = as_data(data)
     _need_test(prepared, "evaluate_curve")
@@ -560,7 +560,7 @@ def fit_pattern(model_fn: Callable[[], nn.Module], data: DataLike, pattern: Any,
     entropy capped at ``cap``). Returns a :class:`PatternFit`; the maps are evaluated with ``bn``
     (``recompute`` or ``batch``) on fixed subsets of ``n_eval_train`` / ``n_eval_test`` samples."""
     from losslab.core.patterns import MPOConfig, evaluate_pattern, fit_metrics, validate_pattern
-    from losslab.core.patterns import fit_pattern as fit
+    from losslab.core.patterns import fit_plane as fit
 
     prepared = as_data(data)
     _need_test(prepared, "fit_pattern")

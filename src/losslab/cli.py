@@ -237,7 +237,7 @@ def _checkpoint_arg(p: argparse.ArgumentParser, help: str, required: bool = True
 
 
 def make_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
-    from losslab import __version__
+    from losslab._version import __version__
 
     parser = argparse.ArgumentParser(
         prog=PROG, description="Loss-landscape analyses of your own PyTorch model: name the model and data as "
@@ -573,7 +573,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     try:
-        print(f"{PROG}: {cpu_kernels.check()}", file=sys.stderr)
+        print(f"{PROG}: {cpu_kernels.verify_pin()}", file=sys.stderr)
         from losslab.core.placement import autocast_for, device_for, placed
 
         with placed(device_for(args.device, source="--device"), autocast_for(args.eval_autocast)):

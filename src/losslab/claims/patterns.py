@@ -6,7 +6,7 @@
   gap at every fill probability ``p``), although the BN nets score higher (white cells included).
 
 The computation is :mod:`losslab.core.patterns`; this module runs it for the workflow (:func:`run_job`: every seed
-of one (architecture, pattern), resumable through :func:`losslab.core.patterns.fit_pattern`'s checkpoints) and
+of one (architecture, pattern), resumable through :func:`losslab.core.patterns.fit_plane`'s checkpoints) and
 turns the runs into tables, figures and :class:`losslab.claims.verdicts.ClaimResult` verdicts.
 
 A job is described by a plain mapping (built by ``workflow/rules/patterns.smk`` from the scale's
@@ -124,7 +124,7 @@ def run_job(job: Mapping[str, Any], seeds: Sequence[int], out_dir: str | Path, c
         pattern = run_pattern(job["pattern"], seed)
         plane = config.plane(factory)
         t0 = time.perf_counter()
-        state = pt.fit_pattern(plane, model, pattern, data, config, seed=int(seed),
+        state = pt.fit_plane(plane, model, pattern, data, config, seed=int(seed),
                                ckpt_path=ckpt_dir / f"{checkpoint_key(job, seed)}.pt")
         t1 = time.perf_counter()
         maps = pt.evaluate_pattern(plane, model, data, pattern.shape, bn=config.eval_bn, chunk=config.eval_chunk,

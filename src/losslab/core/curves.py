@@ -13,7 +13,7 @@ Garipov et al. connect two independently trained networks ``w0`` and ``w1`` ("mo
 The bends are trained to minimise the loss averaged along the curve, ``E_{t ~ U(0, 1)} L(phi(t))``, by drawing
 one ``t`` per minibatch (:func:`fit_curve`). The curve is compared with the straight *segment* ``(1 - t) w0 +
 t w1``, whose loss has a *barrier* between the modes (Goodfellow et al.'s interpolation): along a trained
-curve the train loss and the test error stay close to the endpoints' (:func:`evaluate_curve`).
+curve the train loss and the test error stay close to the endpoints' (:func:`evaluate_along_curve`).
 
 No layer is rewritten: the network is evaluated at the flat weight vector ``phi(t)`` through
 ``torch.func.functional_call`` (:mod:`losslab.core.weights`), so every model of the zoo can be connected. Curves
@@ -44,7 +44,7 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from losslab import __version__
+from losslab._version import __version__
 from losslab import io as lio
 from losslab.core.data import Prepared
 from losslab.core.losses import per_sample_loss
@@ -379,7 +379,7 @@ def _along(evaluators: Mapping[str, PointEvaluator], point_of: Callable[[float],
     return dl
 
 
-def evaluate_curve(curve: Curve, model: nn.Module, data: Prepared, ts: int | Sequence[float] = 61, *,
+def evaluate_along_curve(curve: Curve, model: nn.Module, data: Prepared, ts: int | Sequence[float] = 61, *,
                    loss: str = "ce", bn: str = "recompute", chunk: int = 250, many: str = "auto",
                    path: str | os.PathLike | None = None) -> CurveEvaluation:
     """Train and test loss/error at ``phi(t)`` and on the segment ``(1 - t) w0 + t w1`` for ``t`` on a grid
@@ -476,7 +476,7 @@ def plane_of(curve: Curve, bend: int | None = None) -> Plane:
     return plane_through(*plane_points(curve, bend))
 
 
-def project(plane: Plane, vecs: Iterable[torch.Tensor]) -> np.ndarray:
+def plane_coordinates(plane: Plane, vecs: Iterable[torch.Tensor]) -> np.ndarray:
     """``(K, 2)`` coordinates of the flat vectors ``vecs`` in ``plane`` (orthogonal projection, float64)."""
     o, u, v = plane.origin.double(), plane.u.double(), plane.v.double()
     return np.array([[float((x.double() - o) @ u), float((x.double() - o) @ v)] for x in vecs]).reshape(-1, 2)
@@ -487,7 +487,7 @@ def curve_coordinates(curve: Curve, ts: int | Sequence[float] = 61, plane: Plane
     """``(T, 2)`` coordinates of ``phi(t)`` on the grid ``ts`` in the plane of the curve (default
     :func:`plane_of`), for drawing the curve on its contour plot. A Bezier curve or polychain lies in the
     plane when it has one bend (then the projection is exact)."""
-    return project(plane_of(curve, bend) if plane is None else plane, curve.points(_grid(ts)))
+    return plane_coordinates(plane_of(curve, bend) if plane is None else plane, curve.points(_grid(ts)))
 
 
 def curve_plane_surface(path: str | os.PathLike, evaluators: Mapping[str, PointEvaluator], curve: Curve,

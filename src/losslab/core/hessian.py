@@ -26,7 +26,7 @@ The methods:
   smallest eigenvalues and their Ritz vectors, stopped when the wanted Ritz pairs and a guard band of the
   next ones have residuals ``||H y - theta y|| = beta_m |s_m|`` within tolerance, the Krylov space is at
   least ``2 (k + guard) + 1`` and the wanted values have stopped moving (certified: see its doc);
-* :func:`spectral_density`: stochastic Lanczos quadrature (Ghorbani, Krishnan & Xiao 2019; Yao et al.'s
+* :func:`slq_density`: stochastic Lanczos quadrature (Ghorbani, Krishnan & Xiao 2019; Yao et al.'s
   PyHessian): "the Gaussian quadrature nodes and weights ``(theta_i, tau_i)`` of ``m`` Lanczos steps from a
   random start approximate the spectral density, smoothed by a Gaussian kernel", averaged over starts;
 * :func:`hutchinson_trace`: ``tr(H) = E[z^T H z]`` over Rademacher probes ``z``;
@@ -527,7 +527,7 @@ def _rademacher(n: int, gen: torch.Generator) -> torch.Tensor:
     return torch.randint(0, 2, (n,), generator=gen, dtype=torch.int8).double().mul_(2).sub_(1)
 
 
-def spectral_density(op: SymmetricOperator, *, n_runs: int = 5, n_steps: int = 90, sigma2: float = 1e-5,
+def slq_density(op: SymmetricOperator, *, n_runs: int = 5, n_steps: int = 90, sigma2: float = 1e-5,
                      n_grid: int = 10_000, margin: float = 0.01, seed: int = 0) -> SpectralDensity:
     """Stochastic Lanczos quadrature (Ghorbani et al. 2019, as in PyHessian's ``density``).
 

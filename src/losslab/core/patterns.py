@@ -38,7 +38,7 @@ Here (:class:`PatternPlane`):
   statistics (cheaper, exactly the optimisation's mode when the chunk is a minibatch, but transductive on
   test data).
 
-The objective (:func:`cell_objective`, :func:`fit_pattern`): at each step a seeded random subset of cells
+The objective (:func:`cell_objective`, :func:`fit_plane`): at each step a seeded random subset of cells
 (half black, half white when both exist, as the paper's code draws equal numbers) is evaluated on one
 minibatch; the loss is ``mean_black CE - mean_white min(CE, cap)``, where CE is a cell's mean cross-entropy on
 the minibatch and the cap (2.5 in the paper) stops white cells from diverging: above it their gradient is
@@ -91,7 +91,7 @@ _BatchNorm = nn.modules.batchnorm._BatchNorm
 # ``method="auto"`` in training is ``vmap``: the gradient pass (forward + backward) of a step's cells batched
 # by torch.vmap beat one-cell-at-a-time autograd in every setup measured on this 2-core CPU (shared with other
 # jobs: +-15%), 1 thread, torch 2.14, 16 cells a step on a minibatch of 64 8x8 digits, in cells/s:
-#   fit_pattern end to end (sampling, plane, gradients, Adam), 12x12 smiley:
+#   fit_plane end to end (sampling, plane, gradients, Adam), 12x12 smiley:
 #     convnet [8, 16] (hidden 64, 3.0k weights):    loop 620-750,  vmap 1250-1350
 #     the same with BN:                             loop 600-650,  vmap 860-1040
 #   cell_throughput (the gradient pass alone):
@@ -406,7 +406,7 @@ def _fingerprint(plane: PatternPlane, pattern: np.ndarray, data: Prepared, confi
             "initial_plane_sha256": tensor_digest(*(plane.state_dict()[k] for k in sorted(plane.state_dict())))}
 
 
-def fit_pattern(plane: PatternPlane, model: nn.Module, pattern: np.ndarray, data: Prepared, config: MPOConfig,
+def fit_plane(plane: PatternPlane, model: nn.Module, pattern: np.ndarray, data: Prepared, config: MPOConfig,
                 seed: int = 0, ckpt_path: str | Path | None = None,
                 on_step: Callable[[int, dict[str, float]], None] | None = None) -> dict[str, Any]:
     """Multi-point optimization of ``plane`` (in place) to the landscape ``pattern`` on ``data``'s training split.

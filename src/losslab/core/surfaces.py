@@ -37,7 +37,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from losslab import __version__
+from losslab._version import __version__
 from losslab import io as lio
 from losslab.core.data import Prepared
 from losslab.core.directions import Directions, orthogonalize

@@ -20,7 +20,7 @@ from typing import Any, Callable, Mapping, Sequence
 import torch
 from torch import nn
 
-from losslab import __version__
+from losslab._version import __version__
 from losslab import io as lio
 from losslab.core.data import Prepared
 from losslab.core.losses import LOSSES, evaluate, per_sample_loss

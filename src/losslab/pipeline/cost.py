@@ -391,7 +391,7 @@ def claims_by_experiment(claims_file: str | Path) -> dict[str, list[str]]:
     return out
 
 
-def main(argv: Sequence[str] | None = None) -> None:
+def cost_main(argv: Sequence[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("scale_file", help="config/scales/<scale>.yaml")
     ap.add_argument("--out", default="docs/gpu-hours.md")
@@ -408,4 +408,4 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    cost_main()

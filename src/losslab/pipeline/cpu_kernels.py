@@ -156,7 +156,7 @@ def cpu_vendor() -> str:
     return _platform.processor() or "unknown"
 
 
-def check() -> str:
+def verify_pin() -> str:
     """Confirm that this process computes with the kernels its mode asks for; the log line that says so.
 
     Raises :class:`KernelPinError` when the mode is ``pinned`` but torch's ATen capability is another (the

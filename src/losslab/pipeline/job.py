@@ -41,7 +41,7 @@ def start_job(log_path: str | Path | None, threads: int = 1,
     where = placement()
     log.info("torch %s, %d thread(s), evaluations on %s (autocast %s)", torch.__version__,
              torch.get_num_threads(), where.device, where.autocast or "none")
-    log.info(cpu_kernels.check())  # raises when the pin was asked for and does not hold
+    log.info(cpu_kernels.verify_pin())  # raises when the pin was asked for and does not hold
     # read by losslab.pipeline.jobstats: the share of a run spent starting processes
     log.info("job start-up: %.2f s", max(0.0, time.time() - process_started()))
     return log

@@ -120,7 +120,7 @@ def table(fams: dict[str, Family], what: str = "family") -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(argv: list[str] | None = None) -> int:
+def jobstats_main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m losslab.pipeline.jobstats", description=__doc__.split("\n\n")[0])
     ap.add_argument("results", type=Path, help="a scale's results directory, e.g. results/smoke")
     ap.add_argument("logs", type=Path, nargs="?", help="its logs directory, e.g. logs/smoke")
@@ -146,4 +146,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(jobstats_main())

@@ -313,7 +313,7 @@ def check(baseline: Mapping[str, Any], current: Mapping[str, Any], declared: Map
     return Outcome(mode, why, failures, notices)
 
 
-def main(argv: list[str] | None = None) -> int:
+def regression_main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m losslab.pipeline.regression", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("action", choices=["update", "check", "noise"],
@@ -369,4 +369,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(regression_main())

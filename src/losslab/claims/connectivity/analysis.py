@@ -5,7 +5,7 @@ The workflow's jobs are thin calls of:
 
 * :func:`train_pair_curve` (rule ``curve``): one curve per (pair, kind), resumable (:func:`curves.fit_curve`);
 * :func:`evaluate_pair_curve` (rule ``curve_eval``): loss and error along t on the curve and on the segment
-  beside it, one HDF5 per curve (:func:`curves.evaluate_curve`);
+  beside it, one HDF5 per curve (:func:`curves.evaluate_along_curve`);
 * :func:`pair_curve_plane` (rule ``curve_plane``): the plane through the endpoints and the bend, the curve
   drawn on its contour plot;
 * :func:`fge_of_runs` (rule ``fge``): fast geometric ensembling from the snapshot at the start epoch;
@@ -130,8 +130,9 @@ def evaluate_pair_curve(run_a: Mapping[str, Any], curve_file: str | os.PathLike,
     curve = curves.load_curve(curve_file)
     model, data = _architecture(run_a, settings["bn"], data_dir, resources)
     data = evaluation_data(data, settings)
-    res = curves.evaluate_curve(curve, model, data, int(settings["points"]), loss=run_a["recipe"].get("loss", "ce"),
-                                bn=settings["bn"], chunk=int(settings["chunk"]))
+    res = curves.evaluate_along_curve(curve, model, data, int(settings["points"]),
+                                      loss=run_a["recipe"].get("loss", "ce"), bn=settings["bn"],
+                                      chunk=int(settings["chunk"]))
     if pair is not None:
         res.attrs.update(a=str(pair["a"]), b=str(pair["b"]))
     curves.write_curve_evaluation(out, res)

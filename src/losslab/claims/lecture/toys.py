@@ -36,6 +36,7 @@ from torch.func import functional_call
 from losslab.plots import figures
 from losslab.claims.verdicts import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, ClaimResult, all_of
 from losslab.core.models import build
+from losslab.core.optim import make_optimizer
 from losslab.core.weights import flatten, unflatten
 from losslab.claims.tables import pm, write_table
 
@@ -176,31 +177,17 @@ def tanh_gd_runs(params: Mapping[str, Any]) -> dict[str, dict[str, np.ndarray]]:
 
 
 OPTIMIZERS = ("gd", "momentum", "nesterov", "adagrad", "rmsprop", "adam")
+# the lecture says "gd" for what losslab.core.optim calls "sgd": the full-batch gradient of a deterministic toy loss
+OPTIMIZER_NAMES = {"gd": "sgd"}
 OPT_LABELS = {"gd": "GD (SGD without noise)", "momentum": "momentum", "nesterov": "Nesterov",
               "adagrad": "Adagrad", "rmsprop": "RMSProp", "adam": "Adam"}
-
-
-def make_optimizer(name: str, params: Sequence[torch.Tensor], lr: float, momentum: float = 0.9):
-    if name == "gd":
-        return torch.optim.SGD(params, lr=lr)
-    if name == "momentum":
-        return torch.optim.SGD(params, lr=lr, momentum=momentum)
-    if name == "nesterov":
-        return torch.optim.SGD(params, lr=lr, momentum=momentum, nesterov=True)
-    if name == "adagrad":
-        return torch.optim.Adagrad(params, lr=lr)
-    if name == "rmsprop":
-        return torch.optim.RMSprop(params, lr=lr)
-    if name == "adam":
-        return torch.optim.Adam(params, lr=lr)
-    raise ValueError(f"unknown optimizer {name!r}; known: {OPTIMIZERS}")
 
 
 def optimizer_path(name: str, start: Sequence[float], lr: float, steps: int, momentum: float = 0.9,
                    loss: Callable[[torch.Tensor], torch.Tensor] = tanh_loss) -> tuple[np.ndarray, np.ndarray]:
     """The iterates (steps + 1, 2) and losses of ``torch.optim`` optimizer ``name`` on the 2 parameters."""
     w = torch.tensor([float(v) for v in start], dtype=DTYPE, requires_grad=True)
-    opt = make_optimizer(name, [w], lr, momentum)
+    opt = make_optimizer([w], OPTIMIZER_NAMES.get(name, name), lr, momentum)
     path, losses = [w.detach().numpy().copy()], []
     for _ in range(steps):
         opt.zero_grad()

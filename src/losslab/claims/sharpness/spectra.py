@@ -13,7 +13,7 @@ and Li et al.'s Fig. 7 map of ``|lambda_min / lambda_max|`` over the plane of a 
 ``li-skip-depth-chaos``.
 
 Nothing here re-implements curvature or surfaces: eigenvalues come from :func:`losslab.core.hessian.lanczos`,
-densities from :func:`losslab.core.hessian.spectral_density` (stochastic Lanczos quadrature), the ratio maps from
+densities from :func:`losslab.core.hessian.slq_density` (stochastic Lanczos quadrature), the ratio maps from
 :func:`losslab.core.hessian.eigenvalue_ratio_surface`, all on :class:`losslab.core.hessian.TrainingLoss`; 1-D lines
 are :func:`losslab.core.surfaces.surface_1d` and :func:`losslab.core.surfaces.interpolation` files. The metrics that
 the pass rules of ``config/claims.yaml`` apply are small pure functions (:func:`outlier_count`,
@@ -40,7 +40,7 @@ from losslab.claims.verdicts import (INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, C
 from losslab.pipeline.config import deep_merge
 from losslab.core.data import Prepared, subset
 from losslab.core.directions import Directions, biasbn_mask, load_directions, random_directions
-from losslab.core.hessian import SpectralDensity, TrainingLoss, eigenvalue_ratio_surface, lanczos, spectral_density
+from losslab.core.hessian import SpectralDensity, TrainingLoss, eigenvalue_ratio_surface, lanczos, slq_density
 from losslab.core.data import evaluation_subsets
 from losslab.core.surfaces import grid
 from losslab.claims.runs import load_trained
@@ -140,7 +140,7 @@ def spectrum(loss: TrainingLoss, settings: Mapping[str, Any], *, seed: int = 0, 
     s = {**SPECTRUM_DEFAULTS, **settings}
     top = lanczos(loss.hessian(), int(s["top_k"]), "largest", tol=float(s["tol"]), relative_to="norm",
                   max_iter=s["max_iter"], seed=int(s["seed"]))
-    density = (spectral_density(loss.hessian(), n_runs=int(s["slq_runs"]), n_steps=int(s["slq_steps"]),
+    density = (slq_density(loss.hessian(), n_runs=int(s["slq_runs"]), n_steps=int(s["slq_steps"]),
                                 seed=int(s["seed"])) if s["slq_runs"] else None)
     return Spectrum(seed, np.asarray(top.values, float), np.asarray(top.residuals, float), bool(top.converged),
                     density, top.products + (density.products if density else 0), loss.dim, num_classes, loss.n,
