@@ -640,3 +640,19 @@ def test_digits_split_is_cached_and_read_back_without_sklearn(tmp_path, monkeypa
     (tmp_path / "digits_split0.npz").write_bytes(b"not an npz")
     with pytest.raises(data.DataError, match="digits_split0.npz: corrupt digits cache"):
         data.load("digits", "test", resources=tmp_path)
+
+
+def test_evaluation_subsets_are_one_fixed_draw_per_split():
+    """Every analysis evaluates on the same fixed subsets: seed 3 for the training split, seed 4 for the test
+    split, in their original order; None keeps the whole split."""
+    from losslab.core.data import EVAL_TEST_SEED, EVAL_TRAIN_SEED, prepare, subset
+
+    data = prepare({"name": "digits"})
+    ev = data.evaluation_subsets(50, 30)
+    assert len(ev.y_train) == 50 and len(ev.y_test) == 30
+    assert torch.equal(ev.x_train, subset(data.x_train, data.y_train, 50, seed=EVAL_TRAIN_SEED)[0])
+    assert torch.equal(ev.y_test, subset(data.x_test, data.y_test, 30, seed=EVAL_TEST_SEED)[1])
+    assert (EVAL_TRAIN_SEED, EVAL_TEST_SEED) == (3, 4)
+    again = data.evaluation_subsets(50, None)
+    assert torch.equal(again.x_train, ev.x_train) and again.x_test is data.x_test
+    assert data.evaluation_subsets().x_train is data.x_train

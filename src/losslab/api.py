@@ -51,7 +51,7 @@ import torch
 from torch import nn
 
 from losslab import io as lio
-from losslab.core.data import Prepared, subset
+from losslab.core.data import Prepared
 
 __all__ = [
     "CheckpointError",
@@ -201,10 +201,7 @@ def _subsets(data: Prepared, n_train: int | None, n_test: int | None) -> Prepare
     """Fixed random subsets of ``n_train`` / ``n_test`` samples (all when None), as the workflow draws them."""
     if n_train is None and n_test is None:
         return data
-    x_tr, y_tr = subset(data.x_train, data.y_train, n_train, seed=3)
-    x_te, y_te = (subset(data.x_test, data.y_test, n_test, seed=4) if _has_test(data)
-                  else (data.x_test, data.y_test))
-    return Prepared(data.name, x_tr, y_tr, x_te, y_te, data.num_classes, data.random_steps, data.normalization)
+    return data.evaluation_subsets(n_train, n_test if _has_test(data) else None)
 
 
 # ---------------------------------------------------------------- models ----------------------------------

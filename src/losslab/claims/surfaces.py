@@ -26,7 +26,6 @@ from losslab import io as lio
 from losslab.core.directions import Directions, pca_directions, project, random_directions, save_directions
 from losslab.core.weights import flatten
 from losslab.core.surfaces import Surface, evaluators_for, grid_around, surface_2d
-from losslab.core.data import evaluation_subsets
 from losslab.core.surfaces import grid
 from losslab.claims.runs import load_trained, snapshots
 
@@ -419,7 +418,7 @@ def surface_of_run(run: Mapping[str, Any], model_path: str | os.PathLike, settin
     ``shard``, only that shard's tiles: see ``jobs``)."""
     s = {**DEFAULTS, **settings}
     model, data = load_trained(run, model_path, data_dir, resources)
-    data = evaluation_subsets(data, s)
+    data = data.evaluation_subsets(s["n_train"], s["n_test"])
     loss = run.get("recipe", {}).get("loss", "ce")
     evaluators = evaluators_for(model, data, loss=loss, bn=s["bn"], chunk=s["chunk"])
     directions = save_run_directions(model, s, directions_out)
@@ -452,7 +451,7 @@ def trajectory_of_run(run: Mapping[str, Any], seed_dir: str | os.PathLike, setti
     save_directions(directions_out, directions)
     coords = project(traj, final, directions.x, directions.y).numpy()
     xs, ys = grid_around(coords, s["n"], s["n"], s["margin"])
-    data = evaluation_subsets(data, s)
+    data = data.evaluation_subsets(s["n_train"], s["n_test"])
     evaluators = evaluators_for(model, data, loss=run.get("recipe", {}).get("loss", "ce"), bn=s["bn"],
                                 chunk=s["chunk"])
     return surface_2d(Path(out), evaluators, final, directions, xs, ys, checkpoint=seed_dir / "model.pt",

@@ -277,6 +277,11 @@ def flip_batch(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     return out
 
 
+# the seeds of the evaluation subsets (Prepared.evaluation_subsets); the training subsets of a dataset spec's
+# n_train / n_test use 1 and 2 (prepare)
+EVAL_TRAIN_SEED, EVAL_TEST_SEED = 3, 4
+
+
 @dataclass
 class Prepared:
     """A dataset ready for training: static steps applied, random ones as ``augment``."""
@@ -306,6 +311,15 @@ class Prepared:
         if all(t.device == device for t in tensors):
             return self
         x_tr, y_tr, x_te, y_te = (t.to(device) for t in tensors)
+        return replace(self, x_train=x_tr, y_train=y_tr, x_test=x_te, y_test=y_te)
+
+    def evaluation_subsets(self, n_train: int | None = None, n_test: int | None = None) -> "Prepared":
+        """The data cut to the fixed evaluation subsets every analysis evaluates on: ``n_train`` samples of the
+        training split drawn with seed :data:`EVAL_TRAIN_SEED`, ``n_test`` of the test split with
+        :data:`EVAL_TEST_SEED` (None: all of the split). Surfaces, interpolations, curves, MPO planes and
+        Hessians of one network all see the same samples."""
+        x_tr, y_tr = subset(self.x_train, self.y_train, n_train, seed=EVAL_TRAIN_SEED)
+        x_te, y_te = subset(self.x_test, self.y_test, n_test, seed=EVAL_TEST_SEED)
         return replace(self, x_train=x_tr, y_train=y_tr, x_test=x_te, y_test=y_te)
 
     def augment(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -397,9 +411,3 @@ def prepare(spec: Mapping[str, Any], *, data_dir: str | os.PathLike | None = Non
     return Prepared(name, x_tr.contiguous(), y_tr, x_te.contiguous(), y_te, num_classes, random_steps,
                     normalization)
 
-
-def evaluation_subsets(data: Prepared, settings: Mapping[str, Any]) -> Prepared:
-    """The data restricted to the fixed evaluation subsets ``n_train`` / ``n_test`` of the settings."""
-    x_tr, y_tr = subset(data.x_train, data.y_train, settings["n_train"], seed=3)
-    x_te, y_te = subset(data.x_test, data.y_test, settings["n_test"], seed=4)
-    return replace(data, x_train=x_tr, y_train=y_tr, x_test=x_te, y_test=y_te)

@@ -73,7 +73,7 @@ from torch import nn
 from torch.func import functional_call, grad, replace_all_batch_norm_modules_, vmap
 
 from losslab import io as lio
-from losslab.core.data import Prepared, subset
+from losslab.core.data import Prepared
 from losslab.core.directions import orthogonalize
 from losslab.core.weights import ParamLayout, PointEvaluator, flatten, has_batchnorm, tensor_digest
 from losslab.core.placement import placement
@@ -525,8 +525,8 @@ def evaluate_pattern(plane: PatternPlane, model: nn.Module, data: Prepared, shap
     if bn not in EVAL_BN:
         raise ValueError(f"unknown evaluation BN policy {bn!r}; known: {list(EVAL_BN)}")
     plane.check_model(model)
-    x_tr, y_tr = subset(data.x_train, data.y_train, n_train, seed=3)
-    x_te, y_te = subset(data.x_test, data.y_test, n_test, seed=4)
+    ev = data.evaluation_subsets(n_train, n_test)
+    x_tr, y_tr, x_te, y_te = ev.x_train, ev.y_train, ev.x_test, ev.y_test
     many = "loop" if has_batchnorm(model) else method
     train_ev = PointEvaluator(model, x_tr, y_tr, loss="ce", bn=bn, chunk=chunk, many=many)
     test_ev = train_ev.with_data(x_te, y_te)

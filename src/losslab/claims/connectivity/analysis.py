@@ -26,7 +26,7 @@ import logging
 import math
 import os
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -37,7 +37,7 @@ from torch import nn
 from losslab.core import curves
 from losslab import io as lio
 from losslab.claims.verdicts import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, ClaimResult, Comparison, all_of, paired
-from losslab.core.data import Prepared, prepare, subset
+from losslab.core.data import Prepared, prepare
 from losslab.core.models import build
 from losslab.core.weights import ParamLayout, flatten, has_batchnorm, tensor_digest
 from losslab.claims.tables import mean_std, write_table
@@ -76,13 +76,6 @@ def load_pair(run_a: Mapping[str, Any], run_b: Mapping[str, Any], file_a: str | 
     if ParamLayout.of(model) != ParamLayout.of(other):
         raise ValueError(f"{file_a} and {file_b}: the endpoints have different architectures; a curve needs one")
     return model, data, flatten(model), flatten(other)
-
-
-def evaluation_data(data: Prepared, settings: Mapping[str, Any]) -> Prepared:
-    """``data`` cut to the fixed evaluation subsets ``n_train`` / ``n_test`` of the settings (None: all)."""
-    x_tr, y_tr = subset(data.x_train, data.y_train, settings.get("n_train"), seed=3)
-    x_te, y_te = subset(data.x_test, data.y_test, settings.get("n_test"), seed=4)
-    return replace(data, x_train=x_tr, y_train=y_tr, x_test=x_te, y_test=y_te)
 
 
 def curve_identity(kind: str, pair: Mapping[str, Any], settings: Mapping[str, Any], w0: torch.Tensor,
@@ -129,7 +122,7 @@ def evaluate_pair_curve(run_a: Mapping[str, Any], curve_file: str | os.PathLike,
     the pair's endpoints as attributes."""
     curve = curves.load_curve(curve_file)
     model, data = _architecture(run_a, settings["bn"], data_dir, resources)
-    data = evaluation_data(data, settings)
+    data = data.evaluation_subsets(settings.get("n_train"), settings.get("n_test"))
     res = curves.evaluate_along_curve(curve, model, data, int(settings["points"]),
                                       loss=run_a["recipe"].get("loss", "ce"), bn=settings["bn"],
                                       chunk=int(settings["chunk"]))
@@ -159,7 +152,7 @@ def pair_curve_plane(run_a: Mapping[str, Any], curve_file: str | os.PathLike, se
     the segment and the three points drawn in."""
     curve = curves.load_curve(curve_file)
     model, data = _architecture(run_a, settings["bn"], data_dir, resources)
-    data = evaluation_data(data, settings)
+    data = data.evaluation_subsets(settings.get("n_train"), settings.get("n_test"))
     evaluators = evaluators_for(model, data, loss=run_a["recipe"].get("loss", "ce"), bn=settings["bn"],
                                 chunk=int(settings["chunk"]))
     try:
@@ -500,7 +493,7 @@ def iterate_segments(runs: Mapping[str, tuple[Mapping[str, Any], str | os.PathLi
         for seed in seeds:
             files = [weights_file(run_dir, seed, e) for e in epochs]
             model, data = load_trained(run, files[0], data_dir, resources)
-            data = evaluation_data(data, {"n_train": n_train, "n_test": n_test})
+            data = data.evaluation_subsets(n_train, n_test)
             vecs = [_flat_of(model, f) for f in files]
             for i in range(len(epochs) - 1):
                 ev = curves.evaluate_segment(vecs[i], vecs[i + 1], model, data, points,
@@ -869,7 +862,7 @@ def ensemble_inputs(run: Mapping[str, Any], run_dir: str | os.PathLike, fge_dir:
     """Test-set softmax outputs of the run's final models, its FGE snapshots and the networks along a curve,
     BN statistics recomputed per network from the training inputs."""
     model, data = load_trained(run, weights_file(run_dir, seeds[0]), data_dir, resources)
-    data = evaluation_data(data, {"n_test": n_test})
+    data = data.evaluation_subsets(None, n_test)
     test = evaluators_for(model, data, loss=run["recipe"].get("loss", "ce"), bn=bn, chunk=chunk,
                           splits=("test",))["test"]
     finals = {s: _flat_of(model, weights_file(run_dir, s)) for s in seeds}
@@ -962,7 +955,7 @@ def run_scaling(job: ClaimJob) -> ClaimResult:
     ep = Endpoint.parse(job.settings["endpoint"])
     run = job.runs[ep.variant]
     model, data = load_trained(run, ep.weights_file(job.run_dir(ep.variant)), job.data_dir, job.resources)
-    data = evaluation_data(data, job.curves)
+    data = data.evaluation_subsets(job.curves.get("n_train"), job.curves.get("n_test"))
     from losslab.core.surfaces import grid
 
     return scaling_claim(model, data, grid(job.settings["t"]), job.check, job.scale, job.out_dir,

@@ -136,7 +136,6 @@ def flatness_lines(run: Mapping[str, Any], seed_dir: str | os.PathLike, settings
     one :func:`losslab.core.surfaces.surface_1d` file ``<out_dir>/dir<j>.h5`` per line, evaluated by
     :class:`losslab.core.weights.PointEvaluator` with the ``bn`` policy. Returns the alphas and ``losses[j, i]``."""
     from losslab.core.directions import random_directions
-    from losslab.core.data import evaluation_subsets
     from losslab.core.surfaces import grid
     from losslab.claims.runs import load_trained
     from losslab.core.weights import flatten
@@ -145,7 +144,7 @@ def flatness_lines(run: Mapping[str, Any], seed_dir: str | os.PathLike, settings
     s = {**LINE_DEFAULTS, **settings}
     seed_dir, out_dir = Path(seed_dir), Path(out_dir)
     model, data = load_trained(run, seed_dir / "model.pt", data_dir, resources)
-    data = evaluation_subsets(data, {"n_train": s["n_train"], "n_test": None})
+    data = data.evaluation_subsets(s["n_train"])
     loss = run.get("recipe", {}).get("loss", "ce")
     evaluators = evaluators_for(model, data, loss=loss, bn=s["bn"], chunk=s["chunk"], splits=("train",))
     xs, theta = grid(s["alphas"]), flatten(model)

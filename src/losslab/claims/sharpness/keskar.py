@@ -113,7 +113,7 @@ def sharpness_of_dir(run_dir: str | os.PathLike, settings: Mapping[str, Any], *,
                      resources: str = "resources", log=None) -> dict[str, Any]:
     """:func:`sharpness_of_model` of every seed (and warm-start group) under ``run_dir``, each network built
     from its own ``metrics.json`` run spec. A diverged run gets NaN values."""
-    from losslab.core.data import prepare, subset
+    from losslab.core.data import prepare
     from losslab.core.models import build
 
     run_dir = Path(run_dir)
@@ -125,7 +125,8 @@ def sharpness_of_dir(run_dir: str | os.PathLike, settings: Mapping[str, Any], *,
         key = repr(sorted(run["dataset"].items()))
         if key not in data_cache:
             data = prepare(run["dataset"], data_dir=data_dir, resources=resources)
-            data_cache[key] = (data, *subset(data.x_train, data.y_train, s["n_train"], seed=3))
+            ev = data.evaluation_subsets(s["n_train"])
+            data_cache[key] = (data, ev.x_train, ev.y_train)
         data, x, y = data_cache[key]
         rel = d.relative_to(run_dir)
         rec = {"dir": str(rel), "group": str(rel.parent) if str(rel.parent) != "." else "", "seed": m["seed"],
@@ -177,7 +178,6 @@ def interpolate_pair(run: Mapping[str, Any], small: str | os.PathLike, large: st
     """Keskar's parametric plot between two trained networks of one architecture (``small`` = x_SB at
     alpha 0, ``large`` = x_LB at alpha 1): :func:`losslab.core.surfaces.interpolation` on the settings' alpha
     grid, BN per the settings' policy (default ``recompute``: fresh statistics at every point)."""
-    from losslab.core.data import evaluation_subsets
     from losslab.core.surfaces import grid
     from losslab.claims.runs import load_trained
     from losslab.core.weights import flatten
@@ -188,7 +188,7 @@ def interpolate_pair(run: Mapping[str, Any], small: str | os.PathLike, large: st
     theta_sb = flatten(model)
     other, _ = load_trained(run, large, data_dir, resources)
     theta_lb = flatten(other)
-    data = evaluation_subsets(data, s)
+    data = data.evaluation_subsets(s["n_train"], s["n_test"])
     evaluators = evaluators_for(model, data, loss=run.get("recipe", {}).get("loss", "ce"), bn=s["bn"],
                                 chunk=s["chunk"])
     return interpolation(out, evaluators, theta_sb, theta_lb, grid(s["alphas"]), checkpoints=(small, large),

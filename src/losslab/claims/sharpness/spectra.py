@@ -38,10 +38,9 @@ from losslab import io as lio
 from losslab.claims.verdicts import (INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, ClaimResult, Comparison, all_of,
     paired, seed_mean)
 from losslab.pipeline.config import deep_merge
-from losslab.core.data import Prepared, subset
+from losslab.core.data import Prepared
 from losslab.core.directions import Directions, biasbn_mask, load_directions, random_directions
 from losslab.core.hessian import SpectralDensity, TrainingLoss, eigenvalue_ratio_surface, lanczos, slq_density
-from losslab.core.data import evaluation_subsets
 from losslab.core.surfaces import grid
 from losslab.claims.runs import load_trained
 from losslab.core.weights import flatten
@@ -98,8 +97,8 @@ def evaluation_loss(model: torch.nn.Module, data: Prepared, loss: str, settings:
                     ) -> TrainingLoss:
     """The training loss (no weight-decay term) of ``model`` on the fixed subset ``settings["n_train"]`` of
     the training split (the one :mod:`losslab.claims.surfaces` evaluates surfaces on; all of it when None)."""
-    x, y = subset(data.x_train, data.y_train, settings.get("n_train"), seed=3)
-    return TrainingLoss(model, x, y, loss=loss, bn=settings.get("bn", "running"),
+    ev = data.evaluation_subsets(settings.get("n_train"))
+    return TrainingLoss(model, ev.x_train, ev.y_train, loss=loss, bn=settings.get("bn", "running"),
                         chunk=settings.get("chunk", 1000))
 
 
@@ -476,7 +475,7 @@ def sharpness_lines(run: Mapping[str, Any], seed_dir: str | os.PathLike, seed: i
     seed_dir, out_dir = Path(seed_dir), Path(out_dir)
     model, data = load_trained(run, seed_dir / "model.pt", data_dir, resources)
     init = flatten(prepare_run(run, seed, data_dir, resources)[0])
-    data = evaluation_subsets(data, {"n_train": s["n_train"], "n_test": None})
+    data = data.evaluation_subsets(s["n_train"])
     evaluators = evaluators_for(model, data, loss=_loss_name(run), bn=s["bn"], chunk=s["chunk"], splits=("train",))
     xs, theta = grid(s["alphas"]), flatten(model)
     out = {}
@@ -659,7 +658,7 @@ def basin_line(run: Mapping[str, Any], start_model: str | os.PathLike, end_model
     model, data = load_trained(run, start_model, data_dir, resources)
     theta0 = flatten(model)
     end, _ = load_trained(run, end_model, data_dir, resources)
-    data = evaluation_subsets(data, s)
+    data = data.evaluation_subsets(s["n_train"], s["n_test"])
     evaluators = evaluators_for(model, data, loss=_loss_name(run), bn=s["bn"], chunk=s["chunk"])
     theta1, xs = flatten(end), grid(s["alphas"])
     return interpolation(out, evaluators, theta0, theta1, xs, checkpoints=(start_model, end_model),
