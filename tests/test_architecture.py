@@ -111,6 +111,24 @@ def matplotlib_outside_plots(trees: dict[str, ast.Module]) -> list[str]:
     return sorted(set(bad))
 
 
+def decisions_outside_verdicts(trees: dict[str, ast.Module]) -> list[str]:
+    """Claim modules that decide inline: name a verdict word or build a Comparison themselves instead of calling a
+    rule of losslab.claims.verdicts."""
+    words = {"REPRODUCED", "NOT_REPRODUCED", "INCONCLUSIVE"}  # (VERDICTS, the list of words, may be counted)
+    bad = []
+    for mod, tree in trees.items():
+        if wing(mod) != "claims" or mod == "losslab.claims.verdicts":
+            continue
+        for node in ast.walk(tree):
+            named = (isinstance(node, ast.Name) and node.id in words) or (isinstance(node, ast.alias)
+                                                                         and node.name in words)
+            built = isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "Comparison"
+            spelt = isinstance(node, ast.Constant) and node.value in ("reproduced", "not reproduced", "inconclusive")
+            if named or built or spelt:
+                bad.append(f"{mod}:{node.lineno}" if hasattr(node, "lineno") else mod)
+    return sorted(set(bad))
+
+
 def clashing_module_names(modules: list[str]) -> list[str]:
     stdlib = set(sys.stdlib_module_names)
     leaves = {m.rsplit(".", 1)[-1] for m in modules}
@@ -145,6 +163,10 @@ def test_no_two_public_functions_share_a_name(trees):
     assert shared_public_names(trees) == {}
 
 
+def test_decisions_are_made_only_in_claims_verdicts(trees):
+    assert decisions_outside_verdicts(trees) == []
+
+
 def test_no_module_takes_a_standard_library_or_snakemake_name(trees):
     assert clashing_module_names(list(trees)) == []
 
@@ -168,5 +190,9 @@ def test_the_checks_catch_injected_violations():
     twice = _trees(**{"losslab.core.a": "def load(): pass\ndef _h(): pass\n",
                       "losslab.claims.b": "def load(): pass\ndef _h(): pass\n"})
     assert shared_public_names(twice) == {"load": ["losslab.core.a", "losslab.claims.b"]}
+    inline = _trees(**{"losslab.claims.x": "v = REPRODUCED if ok else 'not reproduced'\n",
+                       "losslab.claims.y": "c = Comparison('a', [], 0, 0, 0, 0, 'x')\n",
+                       "losslab.claims.verdicts": "REPRODUCED = 'reproduced'\n"})
+    assert decisions_outside_verdicts(inline) == ["losslab.claims.x:1", "losslab.claims.y:1"]
     assert clashing_module_names(["losslab.core.json", "losslab.claims.params", "losslab.io", "losslab.core.ok"]) == [
         "json", "params"]

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+from losslab.claims import verdicts
 from losslab.claims.connectivity import analysis as conn
 from losslab.claims.connectivity import plan
 from losslab.core import curves
@@ -291,14 +292,14 @@ def test_width_claim_and_its_rule(tmp_path: Path) -> None:
     assert _verdict(conn.width_checks(sweep((0.1, 0.2, 0.3), (2.0, 1.5, 1.2)))) == NOT_REPRODUCED
     assert _verdict(conn.width_checks(sweep((0.3, 0.2, 0.1), (1.2, 1.5, 1.1)))) == INCONCLUSIVE
     with pytest.raises(ValueError, match="three widths"):
-        conn.rank_trend("x", [1, 2], [2, 1])
+        verdicts.rank_trend("x", [1, 2], [2, 1])
 
 
 def test_threshold_checks() -> None:
-    assert conn.threshold("a", 0.1, 0.1, True).verdict == REPRODUCED  # equality passes ">="
-    assert conn.threshold("a", 0.1 - 1e-9, 0.1, True).verdict == NOT_REPRODUCED
-    assert conn.threshold("a", 0.02, 0.02, False).verdict == REPRODUCED
-    assert conn.threshold("a", math.nan, 0.02, False).verdict == INCONCLUSIVE
+    assert verdicts.threshold("a", 0.1, 0.1, True).verdict == REPRODUCED  # equality passes ">="
+    assert verdicts.threshold("a", 0.1 - 1e-9, 0.1, True).verdict == NOT_REPRODUCED
+    assert verdicts.threshold("a", 0.02, 0.02, False).verdict == REPRODUCED
+    assert verdicts.threshold("a", math.nan, 0.02, False).verdict == INCONCLUSIVE
 
 
 def _probs(labels: list[list[int]], n_classes: int = 3) -> torch.Tensor:

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from losslab.claims import verdicts
 from losslab.claims.sharpness import keskar as ks
 from losslab.claims.verdicts import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, VERDICTS
 
@@ -20,22 +21,22 @@ EPS = [1e-3, 5e-4]
 # ---------------------------------------------------------------- checks -----------------------------------
 
 def test_deterministic_and_every_seed_checks():
-    assert ks.at_least("x", 0.8, 0.8).verdict == REPRODUCED  # the bound itself passes
-    assert ks.at_least("x", 0.6, 0.8).verdict == NOT_REPRODUCED
-    assert ks.at_least("x", math.nan, 0.8).verdict == INCONCLUSIVE
-    assert ks.every_seed_at_least("x", [0.995, 1.0], 0.99).verdict == REPRODUCED
-    assert ks.every_seed_at_least("x", [0.995, 0.98], 0.99).verdict == INCONCLUSIVE
-    assert ks.every_seed_at_least("x", [0.995, 0.98], 0.99, fail=NOT_REPRODUCED).verdict == NOT_REPRODUCED
+    assert verdicts.at_least("x", 0.8, 0.8).verdict == REPRODUCED  # the bound itself passes
+    assert verdicts.at_least("x", 0.6, 0.8).verdict == NOT_REPRODUCED
+    assert verdicts.at_least("x", math.nan, 0.8).verdict == INCONCLUSIVE
+    assert verdicts.every_seed_at_least("x", [0.995, 1.0], 0.99).verdict == REPRODUCED
+    assert verdicts.every_seed_at_least("x", [0.995, 0.98], 0.99).verdict == INCONCLUSIVE
+    assert verdicts.every_seed_at_least("x", [0.995, 0.98], 0.99, fail=NOT_REPRODUCED).verdict == NOT_REPRODUCED
 
 
 def test_ratio_check_is_paired_on_a_log_scale():
     sb = [1.0, 2.0, 0.5, 1.0, 4.0]
-    assert ks.ratio_at_least("r", [5 * s for s in sb], sb, 3.0, 0.8).verdict == REPRODUCED
-    assert ks.ratio_at_least("r", [2 * s for s in sb], sb, 3.0, 0.8).verdict == NOT_REPRODUCED  # 2x < 3x
+    assert verdicts.ratio_at_least("r", [5 * s for s in sb], sb, 3.0, 0.8).verdict == REPRODUCED
+    assert verdicts.ratio_at_least("r", [2 * s for s in sb], sb, 3.0, 0.8).verdict == NOT_REPRODUCED  # 2x < 3x
     mixed = [10.0, 10.0, 10.0, 10.0, 1.0]  # 4 of 5 seeds at 10x, one at 1x: mean log-ratio > log 3
-    assert ks.ratio_at_least("r", mixed, [1.0] * 5, 3.0, 0.8).verdict == REPRODUCED
-    assert ks.ratio_at_least("r", mixed, [1.0] * 5, 3.0, 5).verdict == INCONCLUSIVE  # all 5 seeds needed
-    assert ks.ratio_at_least("r", [1.0, math.nan], [0.1, 0.1], 3.0, 0.8).verdict == INCONCLUSIVE
+    assert verdicts.ratio_at_least("r", mixed, [1.0] * 5, 3.0, 0.8).verdict == REPRODUCED
+    assert verdicts.ratio_at_least("r", mixed, [1.0] * 5, 3.0, 5).verdict == INCONCLUSIVE  # all 5 seeds needed
+    assert verdicts.ratio_at_least("r", [1.0, math.nan], [0.1, 0.1], 3.0, 0.8).verdict == INCONCLUSIVE
 
 
 # ---------------------------------------------------------------- synthetic nets --------------------------

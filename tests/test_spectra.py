@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+from losslab.claims import verdicts
 from losslab.claims.sharpness import spectra as sp
 from losslab.claims.verdicts import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED
 from losslab.core.directions import Directions, biasbn_mask, save_directions
@@ -81,10 +82,10 @@ def test_end_rise_and_barrier():
 
 
 def test_seed_check_verdicts():
-    assert sp.seed_check("x", [1, 1, 1], 0.8).verdict == REPRODUCED
-    assert sp.seed_check("x", [1, 1, -1], 0.8).verdict == NOT_REPRODUCED
-    assert sp.seed_check("x", [1, 1, -1], 2).verdict == REPRODUCED
-    assert sp.seed_check("x", [1, math.nan, 1], 0.8).verdict == INCONCLUSIVE
+    assert verdicts.seed_check("x", [1, 1, 1], 0.8).verdict == REPRODUCED
+    assert verdicts.seed_check("x", [1, 1, -1], 0.8).verdict == NOT_REPRODUCED
+    assert verdicts.seed_check("x", [1, 1, -1], 2).verdict == REPRODUCED
+    assert verdicts.seed_check("x", [1, math.nan, 1], 0.8).verdict == INCONCLUSIVE
 
 
 # ---------------------------------------------------------------- spectra vs the exact Hessian ------------

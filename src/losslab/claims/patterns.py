@@ -39,8 +39,7 @@ import torch
 from losslab.plots import figures
 from losslab import io as lio
 from losslab.core import patterns as pt
-from losslab.claims.verdicts import (ClaimResult, Comparison, all_of, paired, INCONCLUSIVE, NOT_REPRODUCED,
-    REPRODUCED, seed_mean)
+from losslab.claims.verdicts import (ClaimResult, Comparison, all_of, paired, seed_mean, verdict_of)
 from losslab.core.data import prepare
 from losslab.core.models import build, count_parameters
 from losslab.core.weights import has_batchnorm
@@ -258,10 +257,7 @@ def picture_claim(job_dir: str | Path, check: Mapping[str, Any], scale: str, out
         black, white, corr = (_value(r, k) for k in ("test_black_acc", "test_white_acc", "train_test_corr_acc"))
         holds = [black > lo_black, white < hi_white, corr > lo_corr]
         values = (black, white, corr)
-        if not all(math.isfinite(v) for v in values):
-            verdict = INCONCLUSIVE
-        else:
-            verdict = REPRODUCED if all(holds) else NOT_REPRODUCED
+        verdict = verdict_of(all(holds) if all(math.isfinite(v) for v in values) else None)
         parts.append(verdict)
         s = r["seed"]
         numbers.update({f"seed{s}.test_black_acc": black, f"seed{s}.test_white_acc": white,

@@ -89,6 +89,94 @@ def all_of(verdicts: Iterable[str]) -> str:
     return INCONCLUSIVE
 
 
+# ---------------------------------------------------------------- deterministic and per-seed checks ----------
+
+def verdict_of(ok: bool | None) -> str:
+    """A sub-check's verdict word: None (could not be evaluated, e.g. NaN) is inconclusive."""
+    if ok is None:
+        return INCONCLUSIVE
+    return REPRODUCED if ok else NOT_REPRODUCED
+
+
+def threshold(name: str, value: float, limit: float, at_least: bool) -> Comparison:
+    """One deterministic check ``value >= limit`` (``at_least``) or ``value <= limit``: reproduced or not
+    (inconclusive when the value is NaN). Float noise below 1e-12 counts as equality."""
+    diff = (value - limit) if at_least else (limit - value)
+    if not math.isfinite(diff):
+        verdict = INCONCLUSIVE
+    else:
+        verdict = REPRODUCED if diff >= -1e-12 else NOT_REPRODUCED
+    return Comparison(f"{name} ({value:.4g} {'>=' if at_least else '<='} {limit:.4g})", [float(diff)],
+                      float(diff), 0.0, int(diff >= -1e-12), 1, verdict)
+
+
+def at_least(name: str, value: float, bound: float, fail: str = NOT_REPRODUCED) -> Comparison:
+    """A deterministic check ``value >= bound`` in the form of a comparison (NaN: inconclusive)."""
+    d = float(value) - float(bound)
+    if not math.isfinite(d):
+        verdict = INCONCLUSIVE
+    else:
+        verdict = REPRODUCED if d >= 0 else fail
+    return Comparison(name, [d], d if math.isfinite(d) else math.nan, 0.0, int(d >= 0), 1, verdict)
+
+
+def every_seed_at_least(name: str, values: Sequence[float], bound: float, fail: str = INCONCLUSIVE) -> Comparison:
+    """``value >= bound`` in every seed; ``fail`` (default inconclusive) when a seed misses it."""
+    d = np.asarray(values, float) - bound
+    n = len(d)
+    finite = bool(np.isfinite(d).all())
+    agree = int((d >= 0).sum())
+    verdict = INCONCLUSIVE if not finite else (REPRODUCED if agree == n else fail)
+    se = float(d.std(ddof=1) / math.sqrt(n)) if finite and n > 1 else 0.0
+    return Comparison(name, [float(x) for x in d], float(d.mean()) if finite else math.nan, se, agree, n, verdict)
+
+
+def seed_check(name: str, margins: Sequence[float], min_agree: float) -> Comparison:
+    """A per-seed pass/fail check as a :class:`losslab.claims.verdicts.Comparison`: seed ``i`` passes when
+    ``margins[i] > 0``. Reproduced when at least ``min_agree`` (a count, or a fraction when below 1) of the
+    seeds pass, not reproduced otherwise, inconclusive when a margin is NaN (a quantity could not be
+    measured). For deterministic thresholds, where a paired mean has no meaning."""
+    d = np.asarray(margins, float)
+    n = d.size
+    if n == 0:
+        raise ValueError(f"{name}: no seeds")
+    need = min(n, math.ceil(min_agree * n) if min_agree < 1 else int(min_agree))
+    agree = int((d > 0).sum())
+    finite = bool(np.isfinite(d).all())
+    verdict = INCONCLUSIVE if not finite else (REPRODUCED if agree >= need else NOT_REPRODUCED)
+    se = float(d.std(ddof=1) / math.sqrt(n)) if finite and n > 1 else 0.0
+    return Comparison(name, [float(x) for x in d], float(d.mean()) if finite else math.nan, se, agree, need,
+                      verdict)
+
+
+def ratio_at_least(name: str, larger: Sequence[float], smaller: Sequence[float], ratio: float,
+                   min_agree: float) -> Comparison:
+    """"``larger`` >= ``ratio`` x ``smaller``", paired by seed on a log scale: the per-seed log-ratio minus
+    ``log(ratio)`` must be positive on average and in ``min_agree`` of the seeds (:func:`paired`)."""
+    a = np.log(np.maximum(np.asarray(larger, float), 1e-12))
+    b = np.log(np.maximum(np.asarray(smaller, float), 1e-12)) + math.log(ratio)
+    return paired(name, a, b, min_agree)
+
+
+def rank_trend(name: str, widths: Sequence[float], values: Sequence[float]) -> Comparison:
+    """"``values`` decrease with ``widths``": reproduced when the Spearman rank correlation is -1 (strictly
+    decreasing), not reproduced when it is >= 0, inconclusive in between or when a value is NaN."""
+    if len(widths) < 3:
+        raise ValueError(f"{name}: a trend needs at least three widths, got {len(widths)}")
+    from scipy.stats import spearmanr  # SciPy's stats: ~0.3 s to import, only this rule needs it
+
+    rho = float(spearmanr(widths, values).statistic) if np.all(np.isfinite(values)) else math.nan
+    if not math.isfinite(rho):
+        verdict = INCONCLUSIVE
+    elif rho <= -1 + 1e-12:
+        verdict = REPRODUCED
+    elif rho >= 0:
+        verdict = NOT_REPRODUCED
+    else:
+        verdict = INCONCLUSIVE
+    return Comparison(f"{name} (Spearman rho {rho:+.2f} with width)", [rho], rho, 0.0, int(rho < 0), 1, verdict)
+
+
 class Estimate(float):
     """A number measured as the mean over seeds, carrying its standard error ``se`` (NaN with one seed).
 

@@ -36,7 +36,8 @@ from torch import nn
 
 from losslab.core import curves
 from losslab import io as lio
-from losslab.claims.verdicts import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, ClaimResult, Comparison, all_of, paired
+from losslab.claims.verdicts import (ClaimResult, Comparison, all_of,
+    paired, rank_trend, threshold)
 from losslab.core.data import Prepared, prepare
 from losslab.core.models import build
 from losslab.core.weights import ParamLayout, flatten, has_batchnorm, tensor_digest
@@ -245,18 +246,6 @@ def fge_of_runs(run: Mapping[str, Any], run_dir: str | os.PathLike, seeds: Seque
 
 
 # ---------------------------------------------------------------- verdict helpers -------------------------
-
-def threshold(name: str, value: float, limit: float, at_least: bool) -> Comparison:
-    """One deterministic check ``value >= limit`` (``at_least``) or ``value <= limit``: reproduced or not
-    (inconclusive when the value is NaN). Float noise below 1e-12 counts as equality."""
-    diff = (value - limit) if at_least else (limit - value)
-    if not math.isfinite(diff):
-        verdict = INCONCLUSIVE
-    else:
-        verdict = REPRODUCED if diff >= -1e-12 else NOT_REPRODUCED
-    return Comparison(f"{name} ({value:.4g} {'>=' if at_least else '<='} {limit:.4g})", [float(diff)],
-                      float(diff), 0.0, int(diff >= -1e-12), 1, verdict)
-
 
 def excess(ev: curves.CurveEvaluation, quantity: str = "test_err", prefix: str = "") -> float:
     """``max_t`` of a quantity on the curve (or, with ``prefix="segment_"``, the segment) minus the larger
@@ -578,25 +567,6 @@ def plot_sgdr(data: Mapping[str, Any], stem: str | os.PathLike) -> list[str]:
 
 
 # ---------------------------------------------------------------- Garipov: width --------------------------
-
-def rank_trend(name: str, widths: Sequence[float], values: Sequence[float]) -> Comparison:
-    """"``values`` decrease with ``widths``": reproduced when the Spearman rank correlation is -1 (strictly
-    decreasing), not reproduced when it is >= 0, inconclusive in between or when a value is NaN."""
-    if len(widths) < 3:
-        raise ValueError(f"{name}: a trend needs at least three widths, got {len(widths)}")
-    from scipy.stats import spearmanr
-
-    rho = float(spearmanr(widths, values).statistic) if np.all(np.isfinite(values)) else math.nan
-    if not math.isfinite(rho):
-        verdict = INCONCLUSIVE
-    elif rho <= -1 + 1e-12:
-        verdict = REPRODUCED
-    elif rho >= 0:
-        verdict = NOT_REPRODUCED
-    else:
-        verdict = INCONCLUSIVE
-    return Comparison(f"{name} (Spearman rho {rho:+.2f} with width)", [rho], rho, 0.0, int(rho < 0), 1, verdict)
-
 
 def width_checks(sweep: Sequence[tuple[float, int, curves.CurveEvaluation]]) -> list[Comparison]:
     """The pass rule: the curve's train-loss barrier and its length ratio both fall strictly with width."""

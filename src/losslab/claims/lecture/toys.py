@@ -34,7 +34,7 @@ from torch import nn
 from torch.func import functional_call
 
 from losslab.plots import figures
-from losslab.claims.verdicts import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, ClaimResult, all_of
+from losslab.claims.verdicts import ClaimResult, all_of, verdict_of
 from losslab.core.models import build
 from losslab.core.optim import make_optimizer
 from losslab.core.weights import flatten, unflatten
@@ -46,13 +46,6 @@ ATANH_HALF = math.atanh(0.5)  # 0.5493061443340549
 
 # ---------------------------------------------------------------- shared helpers ----------------------------
 
-def _check(ok: bool | None) -> str:
-    """A sub-check's verdict word: None (could not be evaluated, e.g. NaN) is inconclusive."""
-    if ok is None:
-        return INCONCLUSIVE
-    return REPRODUCED if ok else NOT_REPRODUCED
-
-
 def _ok(cond: Any, *values: float) -> bool | None:
     """``cond`` as a bool, or None when any of ``values`` is not finite."""
     if any(not math.isfinite(float(v)) for v in values):
@@ -62,7 +55,7 @@ def _ok(cond: Any, *values: float) -> bool | None:
 
 def _combine(checks: Mapping[str, bool | None]) -> tuple[str, str]:
     """The claim's verdict and a one-line description of its sub-checks."""
-    verdict = all_of(_check(v) for v in checks.values())
+    verdict = all_of(verdict_of(v) for v in checks.values())
     notes = "; ".join(f"{k}: {'pass' if v else ('n/a' if v is None else 'FAIL')}" for k, v in checks.items())
     return verdict, notes
 

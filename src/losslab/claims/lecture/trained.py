@@ -17,8 +17,8 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from losslab.plots import figures
-from losslab.claims.verdicts import (INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, ClaimResult, Comparison, all_of,
-    paired, seed_mean)
+from losslab.claims.verdicts import (ClaimResult, Comparison, all_of,
+    paired, seed_mean, verdict_of)
 from losslab.claims.tables import mean_std, pm, write_table
 
 Runs = Mapping[str, Sequence[Mapping[str, Any]]]
@@ -66,10 +66,7 @@ def local_minima_cluster(runs: Runs, check: Mapping[str, Any], scale: str, out_d
     test = {v: _metric(runs[v], "test_loss") for v in order}
     std = {v: float(np.std(train[v], ddof=1)) if len(train[v]) > 1 else math.nan for v in order}
     steps = [(a, b, std[a] - std[b]) for a, b in zip(order, order[1:])]
-    if any(not math.isfinite(s) for s in std.values()):
-        verdict = INCONCLUSIVE
-    else:
-        verdict = REPRODUCED if all(d > 0 for _, _, d in steps) else NOT_REPRODUCED
+    verdict = verdict_of(None if any(not math.isfinite(s) for s in std.values()) else all(d > 0 for _, _, d in steps))
     numbers, rows = {}, []
     for v in order:
         numbers[f"{v}.train_loss_std"] = std[v]
@@ -328,8 +325,8 @@ def memorize_claim(runs: Runs, histories: Histories, check: Mapping[str, Any], s
               for v in runs}
     budget = {v: int(runs[v][0]["recipe"]["epochs"]) for v in runs}
     fitted = [v for v in rand if all(math.isfinite(e) for e in epochs[v])]
-    part1 = REPRODUCED if len(fitted) == len(rand) else (
-        INCONCLUSIVE if any(math.isnan(e) for v in rand for e in epochs[v]) else NOT_REPRODUCED)
+    part1 = verdict_of(True if len(fitted) == len(rand) else
+                       None if any(math.isnan(e) for v in rand for e in epochs[v]) else False)
     comps: list[Comparison] = []
     for t in true:
         same = [v for v in rand if size[v] == size[t]]

@@ -33,8 +33,8 @@ import numpy as np
 
 from losslab.plots import figures
 from losslab import io as lio
-from losslab.claims.verdicts import (INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, ClaimResult, Comparison, all_of,
-    paired, ratio_estimate, seed_mean)
+from losslab.claims.verdicts import (ClaimResult, Comparison, all_of,
+                                     at_least, every_seed_at_least, paired, ratio_at_least, ratio_estimate, seed_mean)
 from losslab.claims.tables import mean_std, pm, write_table
 
 SPACES = ("full", "subspace")
@@ -218,36 +218,6 @@ def load_net(spec: Mapping[str, Any]) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------- helpers ---------------------------------
-
-def at_least(name: str, value: float, bound: float, fail: str = NOT_REPRODUCED) -> Comparison:
-    """A deterministic check ``value >= bound`` in the form of a comparison (NaN: inconclusive)."""
-    d = float(value) - float(bound)
-    if not math.isfinite(d):
-        verdict = INCONCLUSIVE
-    else:
-        verdict = REPRODUCED if d >= 0 else fail
-    return Comparison(name, [d], d if math.isfinite(d) else math.nan, 0.0, int(d >= 0), 1, verdict)
-
-
-def every_seed_at_least(name: str, values: Sequence[float], bound: float, fail: str = INCONCLUSIVE) -> Comparison:
-    """``value >= bound`` in every seed; ``fail`` (default inconclusive) when a seed misses it."""
-    d = np.asarray(values, float) - bound
-    n = len(d)
-    finite = bool(np.isfinite(d).all())
-    agree = int((d >= 0).sum())
-    verdict = INCONCLUSIVE if not finite else (REPRODUCED if agree == n else fail)
-    se = float(d.std(ddof=1) / math.sqrt(n)) if finite and n > 1 else 0.0
-    return Comparison(name, [float(x) for x in d], float(d.mean()) if finite else math.nan, se, agree, n, verdict)
-
-
-def ratio_at_least(name: str, larger: Sequence[float], smaller: Sequence[float], ratio: float,
-                   min_agree: float) -> Comparison:
-    """"``larger`` >= ``ratio`` x ``smaller``", paired by seed on a log scale: the per-seed log-ratio minus
-    ``log(ratio)`` must be positive on average and in ``min_agree`` of the seeds (:func:`paired`)."""
-    a = np.log(np.maximum(np.asarray(larger, float), 1e-12))
-    b = np.log(np.maximum(np.asarray(smaller, float), 1e-12)) + math.log(ratio)
-    return paired(name, a, b, min_agree)
-
 
 def _acc(runs: Sequence[Mapping[str, Any]], key: str = "test_acc") -> list[float]:
     return [math.nan if r.get("diverged") else float(r[key]) for r in runs]

@@ -35,8 +35,8 @@ import torch
 
 from losslab.plots import figures
 from losslab import io as lio
-from losslab.claims.verdicts import (INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, ClaimResult, Comparison, all_of,
-    paired, seed_mean)
+from losslab.claims.verdicts import (ClaimResult, Comparison, all_of,
+                                     paired, seed_check, seed_mean)
 from losslab.pipeline.config import deep_merge
 from losslab.core.data import Prepared
 from losslab.core.directions import Directions, biasbn_mask, load_directions, random_directions
@@ -73,24 +73,6 @@ def _loss_name(run: Mapping[str, Any]) -> str:
 def _errors(runs: Sequence[Mapping[str, Any]]) -> list[float]:
     """Per-seed test error; a diverged run is NaN (its comparisons become inconclusive)."""
     return [math.nan if r.get("diverged") else 1.0 - float(r["test_acc"]) for r in runs]
-
-
-def seed_check(name: str, margins: Sequence[float], min_agree: float) -> Comparison:
-    """A per-seed pass/fail check as a :class:`losslab.claims.verdicts.Comparison`: seed ``i`` passes when
-    ``margins[i] > 0``. Reproduced when at least ``min_agree`` (a count, or a fraction when below 1) of the
-    seeds pass, not reproduced otherwise, inconclusive when a margin is NaN (a quantity could not be
-    measured). For deterministic thresholds, where a paired mean has no meaning."""
-    d = np.asarray(margins, float)
-    n = d.size
-    if n == 0:
-        raise ValueError(f"{name}: no seeds")
-    need = min(n, math.ceil(min_agree * n) if min_agree < 1 else int(min_agree))
-    agree = int((d > 0).sum())
-    finite = bool(np.isfinite(d).all())
-    verdict = INCONCLUSIVE if not finite else (REPRODUCED if agree >= need else NOT_REPRODUCED)
-    se = float(d.std(ddof=1) / math.sqrt(n)) if finite and n > 1 else 0.0
-    return Comparison(name, [float(x) for x in d], float(d.mean()) if finite else math.nan, se, agree, need,
-                      verdict)
 
 
 def evaluation_loss(model: torch.nn.Module, data: Prepared, loss: str, settings: Mapping[str, Any]
