@@ -17,6 +17,7 @@ from losslab.claims.sharpness import spectra as sp
 from losslab.claims.verdicts import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED
 from losslab.core.directions import Directions, biasbn_mask, save_directions
 from losslab.core.hessian import DenseOperator, SpectralDensity, TrainingLoss, slq_density
+from losslab.core.surfaces import line_sharpness
 from losslab.io import load_torch
 from losslab.core.models import build
 from losslab.core.weights import flatten
@@ -65,10 +66,10 @@ def test_bulk_mass_of_a_known_spectrum():
 def test_line_sharpness_of_quadratics():
     alphas = np.linspace(-1, 1, 21)
     losses = np.stack([1.0 + c * alphas ** 2 for c in (1.0, 3.0)])
-    assert sp.line_sharpness(alphas, losses, 0.5) == pytest.approx(0.25 * 2.0)
-    assert sp.line_sharpness(alphas, losses[0], 1.0) == pytest.approx(1.0)
+    assert line_sharpness(alphas, losses, 0.5) == pytest.approx(0.25 * 2.0)
+    assert line_sharpness(alphas, losses[0], 1.0) == pytest.approx(1.0)
     with pytest.raises(ValueError, match="no point at 0.55"):
-        sp.line_sharpness(alphas, losses, 0.55)
+        line_sharpness(alphas, losses, 0.55)
 
 
 def test_end_rise_and_barrier():

@@ -510,3 +510,38 @@ def plane_surface(path: str | os.PathLike, evaluators: Mapping[str, Evaluator],
 def grid(spec: Any) -> np.ndarray:
     start, stop, num = spec
     return np.linspace(float(start), float(stop), int(num))
+
+
+# ---------------------------------------------------------------- random lines ------------------------------
+
+def random_lines(evaluators: Mapping[str, Evaluator], origin: torch.Tensor, directions: Sequence[Directions],
+                 xs: Sequence[float] | np.ndarray, files: Sequence[str | os.PathLike], *,
+                 checkpoint: str | os.PathLike | None = None, progress: bool = False,
+                 quantity: str = "train_loss") -> np.ndarray:
+    """``losses[j, i]``: ``quantity`` at ``origin + xs[i] * directions[j].x``, one :func:`surface_1d` file per
+    line (``files[j]``, resumable like any surface). Random lines through a trained network (Li et al.'s 1-D
+    plots, repeated over directions) are how the sharpness claims measure a loss rise (:func:`line_sharpness`)."""
+    if len(directions) != len(files):
+        raise ValueError(f"{len(directions)} directions but {len(files)} files")
+    rows = []
+    for d, path in zip(directions, files):
+        surf = surface_1d(path, evaluators, origin, d, xs, checkpoint=checkpoint, tile_rows=len(xs), progress=progress)
+        rows.append(np.asarray(surf[quantity], float))
+    return np.stack(rows)
+
+
+def grid_index(alphas: np.ndarray, value: float) -> int:
+    i = int(np.argmin(np.abs(alphas - value)))
+    if abs(alphas[i] - value) > 1e-9 * max(1.0, abs(value)):
+        raise ValueError(f"the alpha grid {alphas.tolist()} has no point at {value}")
+    return i
+
+
+def line_sharpness(alphas: Sequence[float], losses: np.ndarray, radius: float) -> float:
+    """``mean_j [(L(+r) + L(-r)) / 2 - L(0)]`` over the rows ``j`` (directions) of ``losses[j, i]`` = the
+    loss at ``alphas[i]``: the mean loss rise at distance ``r`` on both sides. The grid must contain
+    ``0`` and ``+-r``."""
+    a = np.asarray(alphas, float)
+    z = np.atleast_2d(np.asarray(losses, float))
+    i0, ip, im = grid_index(a, 0.0), grid_index(a, radius), grid_index(a, -radius)
+    return float(np.mean((z[:, ip] + z[:, im]) / 2 - z[:, i0]))

@@ -20,6 +20,7 @@ from losslab.plots import figures
 from losslab.claims.verdicts import (ClaimResult, Comparison, all_of,
     paired, seed_mean, verdict_of)
 from losslab.claims.tables import mean_std, pm, write_table
+from losslab.core.surfaces import line_sharpness
 
 Runs = Mapping[str, Sequence[Mapping[str, Any]]]
 Histories = Mapping[str, Sequence[Sequence[Mapping[str, Any]]]]
@@ -136,7 +137,7 @@ def flatness_lines(run: Mapping[str, Any], seed_dir: str | os.PathLike, settings
     from losslab.core.surfaces import grid
     from losslab.claims.runs import load_trained
     from losslab.core.weights import flatten
-    from losslab.core.surfaces import evaluators_for, surface_1d
+    from losslab.core.surfaces import evaluators_for, random_lines
 
     s = {**LINE_DEFAULTS, **settings}
     seed_dir, out_dir = Path(seed_dir), Path(out_dir)
@@ -145,21 +146,12 @@ def flatness_lines(run: Mapping[str, Any], seed_dir: str | os.PathLike, settings
     loss = run.get("recipe", {}).get("loss", "ce")
     evaluators = evaluators_for(model, data, loss=loss, bn=s["bn"], chunk=s["chunk"], splits=("train",))
     xs, theta = grid(s["alphas"]), flatten(model)
-    rows = []
-    for j in range(int(s["directions"])):
-        d = random_directions(model, int(s["direction_seed"]) + j, "filter", "biasbn", dims=1)
-        surf = surface_1d(out_dir / f"dir{j}.h5", evaluators, theta, d, xs, checkpoint=seed_dir / "model.pt",
-                          tile_rows=len(xs), progress=progress)
-        rows.append(np.asarray(surf["train_loss"], float))
-    return xs, np.stack(rows)
-
-
-def loss_rise(alphas: Sequence[float], losses: np.ndarray, radius: float) -> float:
-    """``mean_j [(L(+r) + L(-r)) / 2 - L(0)]`` over the lines ``j``: the mean train-loss increase at distance
-    ``r`` along the directions (the grid must contain 0 and +-r)."""
-    from losslab.claims.sharpness.spectra import line_sharpness
-
-    return line_sharpness(alphas, losses, radius)
+    js = range(int(s["directions"]))
+    return xs, random_lines(evaluators, theta,
+                            [random_directions(model, int(s["direction_seed"]) + j, "filter", "biasbn", dims=1)
+                             for j in js],
+                            xs, [out_dir / f"dir{j}.h5" for j in js], checkpoint=seed_dir / "model.pt",
+                            progress=progress)
 
 
 def swa_claim(runs: Runs, lines: Mapping[str, Mapping[int, Sequence[Sequence[float]]]], alphas: Sequence[float],
@@ -175,7 +167,7 @@ def swa_claim(runs: Runs, lines: Mapping[str, Mapping[int, Sequence[Sequence[flo
             raise ValueError(f"variant {v!r}: no random lines for seeds {missing}")
     radius, min_agree = float(check["radius"]), check["min_agree"]
     acc = {v: _metric(runs[v], "test_acc") for v in (sgd, swa)}
-    rise = {v: [loss_rise(alphas, np.asarray(lines[v][s], float), radius)
+    rise = {v: [line_sharpness(alphas, np.asarray(lines[v][s], float), radius)
                 if not r.get("diverged") else math.nan for s, r in zip(seeds, runs[v])] for v in (sgd, swa)}
     comps = [paired("SWA test acc > SGD test acc", acc[swa], acc[sgd], min_agree),
              paired("SGD loss rise > SWA loss rise", rise[sgd], rise[swa], min_agree)]

@@ -45,7 +45,8 @@ from losslab.core.surfaces import grid
 from losslab.claims.runs import load_trained
 from losslab.core.weights import flatten
 from losslab.claims.tables import mean_std, pm, write_table
-from losslab.core.surfaces import AffineSpan, Surface, evaluators_for, interpolation, surface_1d
+from losslab.core.surfaces import (AffineSpan, Surface, evaluators_for, grid_index, interpolation, line_sharpness,
+                                    random_lines)
 from losslab.claims.runs import prepare_run, read_runs, train_run
 
 log = logging.getLogger(__name__)
@@ -430,23 +431,6 @@ def line_direction(model: torch.nn.Module, init: torch.Tensor, seed: int, norm: 
     return replace(d, x=d.x * (init[mask].norm() / d.x.norm()))
 
 
-def _index_of(alphas: np.ndarray, value: float) -> int:
-    i = int(np.argmin(np.abs(alphas - value)))
-    if abs(alphas[i] - value) > 1e-9 * max(1.0, abs(value)):
-        raise ValueError(f"the alpha grid {alphas.tolist()} has no point at {value}")
-    return i
-
-
-def line_sharpness(alphas: Sequence[float], losses: np.ndarray, radius: float) -> float:
-    """``mean_j [(L(+r) + L(-r)) / 2 - L(0)]`` over the rows ``j`` (directions) of ``losses[j, i]`` = the
-    loss at ``alphas[i]``: the mean loss rise at distance ``r`` on both sides. The grid must contain
-    ``0`` and ``+-r``."""
-    a = np.asarray(alphas, float)
-    z = np.atleast_2d(np.asarray(losses, float))
-    i0, ip, im = _index_of(a, 0.0), _index_of(a, radius), _index_of(a, -radius)
-    return float(np.mean((z[:, ip] + z[:, im]) / 2 - z[:, i0]))
-
-
 def sharpness_lines(run: Mapping[str, Any], seed_dir: str | os.PathLike, seed: int, settings: Mapping[str, Any],
                     out_dir: str | os.PathLike, *, data_dir: str | None = None, resources: str = "resources",
                     progress: bool = False) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -462,13 +446,11 @@ def sharpness_lines(run: Mapping[str, Any], seed_dir: str | os.PathLike, seed: i
     xs, theta = grid(s["alphas"]), flatten(model)
     out = {}
     for norm in LINE_NORMS:
-        rows = []
-        for j in range(int(s["directions"])):
-            d = line_direction(model, init, int(s["direction_seed"]) + j, norm)
-            surf = surface_1d(out_dir / f"{norm}_dir{j}.h5", evaluators, theta, d, xs,
-                              checkpoint=seed_dir / "model.pt", tile_rows=len(xs), progress=progress)
-            rows.append(np.asarray(surf["train_loss"]))
-        out[norm] = np.stack(rows)
+        js = range(int(s["directions"]))
+        out[norm] = random_lines(evaluators, theta, [line_direction(model, init, int(s["direction_seed"]) + j, norm)
+                                                     for j in js],
+                                 xs, [out_dir / f"{norm}_dir{j}.h5" for j in js], checkpoint=seed_dir / "model.pt",
+                                 progress=progress)
     return xs, out
 
 
@@ -652,8 +634,8 @@ def end_rise(alphas: Sequence[float], losses: Sequence[float], delta: float) -> 
     """``(L(-delta) - L(0), L(1 + delta) - L(1))``: how fast the loss rises moving away from each end point of
     the segment (the same distance, ``delta`` times the segment's length, beyond each end)."""
     a, z = np.asarray(alphas, float), np.asarray(losses, float)
-    return (float(z[_index_of(a, -delta)] - z[_index_of(a, 0.0)]),
-            float(z[_index_of(a, 1.0 + delta)] - z[_index_of(a, 1.0)]))
+    return (float(z[grid_index(a, -delta)] - z[grid_index(a, 0.0)]),
+            float(z[grid_index(a, 1.0 + delta)] - z[grid_index(a, 1.0)]))
 
 
 def barrier(alphas: Sequence[float], losses: Sequence[float]) -> float:
@@ -661,7 +643,7 @@ def barrier(alphas: Sequence[float], losses: Sequence[float]) -> float:
     above the higher end point between them)."""
     a, z = np.asarray(alphas, float), np.asarray(losses, float)
     inside = (a >= -1e-12) & (a <= 1 + 1e-12)
-    return float(z[inside].max() - max(z[_index_of(a, 0.0)], z[_index_of(a, 1.0)]))
+    return float(z[inside].max() - max(z[grid_index(a, 0.0)], z[grid_index(a, 1.0)]))
 
 
 def basin_checks(lines: Mapping[int, Surface], check: Mapping[str, Any], seeds: Sequence[int] | None = None
@@ -698,8 +680,8 @@ def lb_sb_basin_claim(lines: Mapping[int, Surface], lb_runs: Sequence[Mapping[st
     numbers: dict[str, float] = {}
     rows = []
     for i, s in enumerate(seeds):
-        row = {"seed": s, "LB_train_loss": round(float(z[s][_index_of(a, 0.0)]), 5),
-               "SB_train_loss": round(float(z[s][_index_of(a, 1.0)]), 5),
+        row = {"seed": s, "LB_train_loss": round(float(z[s][grid_index(a, 0.0)]), 5),
+               "SB_train_loss": round(float(z[s][grid_index(a, 1.0)]), 5),
                "LB_test_acc_%": round(100 * lb_runs[i]["test_acc"], 2),
                "SB_test_acc_%": round(100 * sb_runs[i]["test_acc"], 2),
                "barrier": round(bars[i], 5)}
@@ -726,8 +708,8 @@ def lb_sb_basin_claim(lines: Mapping[int, Surface], lb_runs: Sequence[Mapping[st
     d_last = check["deltas"][-1]
     measured = (f"rise beyond LB/SB at delta {d_last:g}: {pm([r[0] for r in rises[d_last]], digits=3)} / "
                 f"{pm([r[1] for r in rises[d_last]], digits=3)}; barrier max {max(bars):.3g} "
-                f"(train loss at LB {pm([z[s][_index_of(a, 0.0)] for s in seeds], digits=3)}, "
-                f"SB {pm([z[s][_index_of(a, 1.0)] for s in seeds], digits=3)})")
+                f"(train loss at LB {pm([z[s][grid_index(a, 0.0)] for s in seeds], digits=3)}, "
+                f"SB {pm([z[s][grid_index(a, 1.0)] for s in seeds], digits=3)})")
     return ClaimResult(id=claim_id, scale=scale, verdict=all_of(c.verdict for c in comps), rule=check["rule"],
                        measured=measured, n_seeds=len(seeds), comparisons=comps, numbers=numbers, figures=figs,
                        tables=tables, notes="; ".join(c.describe() for c in comps))
