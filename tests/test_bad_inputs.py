@@ -236,8 +236,8 @@ def row_checkpoint_of_another_architecture(smoke, tmp_path):
     _write_model(bad, run)
     other = deep_merge(run, {"model": {"channels": [8, 16]}})  # the config now asks for a narrower net
     job, outputs = _surface_job(smoke, tmp_path, other, bad)
-    return job, bad, outputs, (str(bad), "a checkpoint of a different architecture", "shape mismatch",
-                               "same model settings"), lio.CheckpointMismatchError
+    return job, bad, outputs, (str(bad), "weights of another architecture", "shape mismatch",
+                               "same model settings"), lio.CheckpointError
 
 
 def row_truncated_training_checkpoint(smoke, tmp_path):

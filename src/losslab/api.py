@@ -80,8 +80,7 @@ Grid = Sequence[float] | np.ndarray
 DataLike = Any
 
 
-class CheckpointError(ValueError):
-    """A checkpoint file cannot be read, or does not fit the model's architecture."""
+CheckpointError = lio.CheckpointError  # the one checkpoint error (losslab.io): unreadable, not weights, other net
 
 
 # ---------------------------------------------------------------- data ------------------------------------
@@ -213,33 +212,10 @@ def load_checkpoint(model: nn.Module, path: str | os.PathLike) -> nn.Module:
     ``state_dict``, or a dict with one under ``"model"`` or ``"state_dict"`` (a training checkpoint). A
     missing, corrupt or foreign file, or weights of another architecture, raise :class:`CheckpointError`
     naming the file."""
-    path = Path(path)
     try:
-        saved = lio.load_torch(path)
+        lio.load_state_dict(model, path)
     except FileNotFoundError as err:
         raise CheckpointError(f"{path}: no such checkpoint file") from err
-    except lio.CorruptFileError as err:
-        raise CheckpointError(str(err)) from err
-    if isinstance(saved, Mapping):
-        for key in ("model", "state_dict"):
-            if isinstance(saved.get(key), Mapping):
-                saved = saved[key]
-                break
-    if not isinstance(saved, Mapping) or not all(isinstance(v, torch.Tensor) for v in saved.values()):
-        raise CheckpointError(f"{path}: not a state_dict (a mapping of parameter names to tensors)")
-    own = model.state_dict()
-    missing, unexpected = [k for k in own if k not in saved], [k for k in saved if k not in own]
-    shapes = [f"{k}: file {tuple(saved[k].shape)}, model {tuple(own[k].shape)}" for k in own
-              if k in saved and saved[k].shape != own[k].shape]
-    if missing or unexpected or shapes:
-        def few(items: list[str]) -> str:
-            return ", ".join(items[:4]) + (f" and {len(items) - 4} more" if len(items) > 4 else "")
-
-        parts = [f"missing {few(missing)}" if missing else "", f"unexpected {few(unexpected)}" if unexpected else "",
-                 f"other shapes {few(shapes)}" if shapes else ""]
-        raise CheckpointError(f"{path}: weights of another architecture than {type(model).__name__} "
-                              f"({'; '.join(p for p in parts if p)})")
-    model.load_state_dict(saved)
     return model.eval()
 
 

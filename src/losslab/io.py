@@ -149,6 +149,12 @@ def save_torch(path: str | os.PathLike, obj: Any) -> None:
     write_bytes(path, buf.getvalue())
 
 
+class CheckpointError(CorruptFileError, ValueError):
+    """A weights file that cannot be loaded into a model: unreadable (truncated, corrupted, foreign), holding no
+    state_dict, or weights of another architecture. The one exception type of :func:`load_torch` and
+    :func:`load_state_dict` (a :class:`CorruptFileError`, and a ValueError for the API's users)."""
+
+
 def load_torch(path: str | os.PathLike) -> Any:
     """Load a file written by :func:`save_torch` with ``weights_only=True``.
 
@@ -166,28 +172,32 @@ def load_torch(path: str | os.PathLike) -> Any:
             with zipfile.ZipFile(path) as zf:
                 bad = zf.testzip()
         except (zipfile.BadZipFile, OSError, EOFError, ValueError) as err:
-            raise CorruptFileError(f"{path}: corrupted checkpoint ({err}); {hint}") from err
+            raise CheckpointError(f"{path}: corrupted checkpoint ({err}); {hint}") from err
         if bad is not None:
-            raise CorruptFileError(f"{path}: corrupted checkpoint (CRC-32 mismatch in member {bad!r}); {hint}")
+            raise CheckpointError(f"{path}: corrupted checkpoint (CRC-32 mismatch in member {bad!r}); {hint}")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises several types for a damaged zip / pickle
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise CorruptFileError(f"{path}: cannot be read as a checkpoint (truncated or not written by losslab: "
+        raise CheckpointError(f"{path}: cannot be read as a checkpoint (truncated or not written by losslab: "
                                f"{first}); {hint}") from err
 
 
-class CheckpointMismatchError(CorruptFileError):
-    """A readable checkpoint whose tensors do not fit the model it is loaded into."""
-
-
 def load_state_dict(module: torch.nn.Module, path: str | os.PathLike) -> torch.nn.Module:
-    """Load the state_dict file ``path`` into ``module`` (strictly); a checkpoint of another architecture
-    raises CheckpointMismatchError naming the file and the keys or shapes that differ."""
+    """Load the weights file ``path`` into ``module`` (strictly; in place, returned): the one checkpoint loader,
+    for the workflow's runs and the API's users alike. The file holds a ``state_dict``, or a training checkpoint
+    with one under ``"model"`` or ``"state_dict"``. A missing file raises FileNotFoundError; an unreadable one, one
+    that holds no state_dict, or weights of another architecture raise :class:`CheckpointError` naming the file
+    and the keys or shapes that differ."""
     state = load_torch(path)
-    if not isinstance(state, Mapping):
-        raise CheckpointMismatchError(f"{path}: expected a state_dict (a mapping of tensors), found "
-                                      f"{type(state).__name__}")
+    if isinstance(state, Mapping):
+        for key in ("model", "state_dict"):
+            if isinstance(state.get(key), Mapping):
+                state = state[key]
+                break
+    if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(f"{path}: not a state_dict (a mapping of parameter names to tensors), found "
+                              f"{type(state).__name__}")
     own = module.state_dict()
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
@@ -197,10 +207,9 @@ def load_state_dict(module: torch.nn.Module, path: str | os.PathLike) -> torch.n
         parts = [f"missing keys {missing[:5]}{' ...' if len(missing) > 5 else ''}" if missing else "",
                  f"unexpected keys {unexpected[:5]}{' ...' if len(unexpected) > 5 else ''}" if unexpected else "",
                  f"shape mismatch {'; '.join(shapes[:3])}{' ...' if len(shapes) > 3 else ''}" if shapes else ""]
-        raise CheckpointMismatchError(
-            f"{path}: a checkpoint of a different architecture than the configured "
-            f"{type(module).__name__} ({', '.join(p for p in parts if p)}); it must be written by a run with "
-            f"the same model settings")
+        raise CheckpointError(
+            f"{path}: weights of another architecture than {type(module).__name__} "
+            f"({', '.join(p for p in parts if p)}); it must be written by a run with the same model settings")
     module.load_state_dict(state)
     return module
 
