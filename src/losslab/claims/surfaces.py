@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -28,6 +29,7 @@ from losslab.core.weights import flatten
 from losslab.core.surfaces import Surface, evaluators_for, grid_around, surface_2d
 from losslab.core.surfaces import grid
 from losslab.claims.runs import load_trained, snapshots
+from losslab.claims.settings import Settings
 
 # Li et al. 2018 (source 003), CIFAR-10 test error (%) with / without skip connections
 REPORTED_ERR = {20: (7.37, 8.18), 56: (5.89, 13.31), 110: (5.79, 16.44)}
@@ -388,27 +390,39 @@ def plot_width(data: Mapping[str, Any], stem: str | Path) -> list[str]:
     return figures.save(fig, stem)
 
 
-DEFAULTS: dict[str, Any] = {"x": [-1.0, 1.0, 21], "y": [-1.0, 1.0, 21], "direction_seed": 0, "norm": "filter",
-                            "ignore": "biasbn", "bn": "running", "n_train": None, "n_test": None, "chunk": 250,
-                            "tile_rows": 1, "jobs": 1}
+@dataclass(frozen=True)
+class SurfaceSettings(Settings):
+    """An experiment's ``surface`` block: Li et al.'s 2-D surface around a trained run."""
+
+    x: Sequence[float] = (-1.0, 1.0, 21)  # [start, stop, num] in units of the (filter-normalized) directions
+    y: Sequence[float] = (-1.0, 1.0, 21)
+    direction_seed: int = 0
+    norm: str = "filter"  # filter / layer / weight / none (losslab.core.directions)
+    ignore: str = "biasbn"  # biasbn / copy / keep
+    bn: str = "running"  # running / recompute / batch (losslab.core.weights)
+    n_train: int | None = None  # the fixed evaluation subsets (None: the whole split)
+    n_test: int | None = None
+    chunk: int = 250
+    tile_rows: int = 1
+    jobs: int = 1  # shards of the grid's tiles over parallel jobs: shard k of n computes tiles k, k + n, ...
 
 
 def save_run_directions(model: nn.Module, settings: Mapping[str, Any],
                         out: str | os.PathLike) -> Directions:
     """The two seeded random directions of ``settings`` for ``model``, written to ``out`` (HDF5)."""
-    s = {**DEFAULTS, **settings}
-    directions = random_directions(model, s["direction_seed"], s["norm"], s["ignore"], dims=2)
+    s = SurfaceSettings.of(settings)
+    directions = random_directions(model, s.direction_seed, s.norm, s.ignore, dims=2)
     save_directions(out, directions)
     return directions
 
 
 def shard_tiles(settings: Mapping[str, Any], shard: int) -> list[int]:
     """The tile indices that shard ``shard`` of ``settings["jobs"]`` computes."""
-    s = {**DEFAULTS, **settings}
-    n_tiles = -(-int(s["x"][2]) // int(s["tile_rows"]))
-    if not 0 <= shard < s["jobs"]:
-        raise ValueError(f"shard {shard} out of range for {s['jobs']} jobs")
-    return list(range(shard, n_tiles, s["jobs"]))
+    s = SurfaceSettings.of(settings)
+    n_tiles = -(-int(s.x[2]) // int(s.tile_rows))
+    if not 0 <= shard < s.jobs:
+        raise ValueError(f"shard {shard} out of range for {s.jobs} jobs")
+    return list(range(shard, n_tiles, s.jobs))
 
 
 def surface_of_run(run: Mapping[str, Any], model_path: str | os.PathLike, settings: Mapping[str, Any],
@@ -416,19 +430,28 @@ def surface_of_run(run: Mapping[str, Any], model_path: str | os.PathLike, settin
                    resources: str = "resources", progress: bool = False, shard: int | None = None) -> Surface:
     """Li et al.'s 2-D surface around a trained run: ``theta* + alpha*delta + beta*eta`` over the grid (with
     ``shard``, only that shard's tiles: see ``jobs``)."""
-    s = {**DEFAULTS, **settings}
+    s = SurfaceSettings.of(settings)
     model, data = load_trained(run, model_path, data_dir, resources)
-    data = data.evaluation_subsets(s["n_train"], s["n_test"])
+    data = data.evaluation_subsets(s.n_train, s.n_test)
     loss = run.get("recipe", {}).get("loss", "ce")
-    evaluators = evaluators_for(model, data, loss=loss, bn=s["bn"], chunk=s["chunk"])
+    evaluators = evaluators_for(model, data, loss=loss, bn=s.bn, chunk=s.chunk)
     directions = save_run_directions(model, s, directions_out)
-    return surface_2d(Path(out), evaluators, flatten(model), directions, grid(s["x"]), grid(s["y"]),
-                      checkpoint=model_path, tile_rows=s["tile_rows"], progress=progress,
+    return surface_2d(Path(out), evaluators, flatten(model), directions, grid(s.x), grid(s.y),
+                      checkpoint=model_path, tile_rows=s.tile_rows, progress=progress,
                       tiles=None if shard is None else shard_tiles(s, shard))
 
 
-TRAJECTORY_DEFAULTS: dict[str, Any] = {"n": 15, "margin": 0.3, "bn": "running", "n_train": None,
-                                       "n_test": None, "chunk": 250, "tile_rows": 1}
+@dataclass(frozen=True)
+class TrajectorySettings(Settings):
+    """An experiment's ``trajectory`` block: Li et al.'s Figure 9, the surface on the PCA plane of a run."""
+
+    n: int = 15  # grid points per axis, around the trajectory's extent
+    margin: float = 0.3  # of the extent, on each side
+    bn: str = "running"
+    n_train: int | None = None
+    n_test: int | None = None
+    chunk: int = 250
+    tile_rows: int = 1
 
 
 def trajectory_of_run(run: Mapping[str, Any], seed_dir: str | os.PathLike, settings: Mapping[str, Any],
@@ -437,7 +460,7 @@ def trajectory_of_run(run: Mapping[str, Any], seed_dir: str | os.PathLike, setti
     """Li et al.'s Figure 9: PCA directions of the training trajectory (snapshots minus the final weights),
     the loss surface on that plane around the final weights, and the trajectory's coordinates in it (stored
     in the surface file as ``trajectory`` and ``trajectory_epochs``)."""
-    s = {**TRAJECTORY_DEFAULTS, **settings}
+    s = TrajectorySettings.of(settings)
     seed_dir = Path(seed_dir)
     model, data = load_trained(run, seed_dir / "model.pt", data_dir, resources)
     epochs, paths = zip(*snapshots(seed_dir))
@@ -450,10 +473,10 @@ def trajectory_of_run(run: Mapping[str, Any], seed_dir: str | os.PathLike, setti
     directions = pca_directions(traj, final=final, model=model)
     save_directions(directions_out, directions)
     coords = project(traj, final, directions.x, directions.y).numpy()
-    xs, ys = grid_around(coords, s["n"], s["n"], s["margin"])
-    data = data.evaluation_subsets(s["n_train"], s["n_test"])
-    evaluators = evaluators_for(model, data, loss=run.get("recipe", {}).get("loss", "ce"), bn=s["bn"],
-                                chunk=s["chunk"])
+    xs, ys = grid_around(coords, s.n, s.n, s.margin)
+    data = data.evaluation_subsets(s.n_train, s.n_test)
+    evaluators = evaluators_for(model, data, loss=run.get("recipe", {}).get("loss", "ce"), bn=s.bn,
+                                chunk=s.chunk)
     return surface_2d(Path(out), evaluators, final, directions, xs, ys, checkpoint=seed_dir / "model.pt",
-                      tile_rows=s["tile_rows"], progress=progress,
+                      tile_rows=s.tile_rows, progress=progress,
                       extra={"trajectory": coords, "trajectory_epochs": np.asarray(epochs)})

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -21,6 +22,7 @@ from losslab.claims.verdicts import (ClaimResult, Comparison, all_of,
     paired, seed_mean, verdict_of)
 from losslab.claims.tables import mean_std, pm, write_table
 from losslab.core.surfaces import line_sharpness
+from losslab.claims.settings import Settings
 
 Runs = Mapping[str, Sequence[Mapping[str, Any]]]
 Histories = Mapping[str, Sequence[Sequence[Mapping[str, Any]]]]
@@ -122,8 +124,17 @@ def plot_minima(data: Mapping[str, Any], stem: str | Path) -> list[str]:
 
 # ---------------------------------------------------------------- SWA -------------------------------------
 
-LINE_DEFAULTS: dict[str, Any] = {"directions": 4, "alphas": [-1.0, 1.0, 9], "direction_seed": 0,
-                                 "n_train": None, "bn": "recompute", "chunk": 1000}
+@dataclass(frozen=True)
+class FlatnessLineSettings(Settings):
+    """An experiment's ``random_lines`` block for the SWA claim: filter-normalized random lines through a solution."""
+
+    directions: int = 4
+    alphas: Sequence[float] = (-1.0, 1.0, 9)  # [start, stop, num] along each line
+    direction_seed: int = 0  # line j is drawn with seed direction_seed + j, the same for every network
+    n_train: int | None = None
+    bn: str = "recompute"
+    chunk: int = 1000
+
 
 
 def flatness_lines(run: Mapping[str, Any], seed_dir: str | os.PathLike, settings: Mapping[str, Any],
@@ -139,16 +150,16 @@ def flatness_lines(run: Mapping[str, Any], seed_dir: str | os.PathLike, settings
     from losslab.core.weights import flatten
     from losslab.core.surfaces import evaluators_for, random_lines
 
-    s = {**LINE_DEFAULTS, **settings}
+    s = FlatnessLineSettings.of(settings)
     seed_dir, out_dir = Path(seed_dir), Path(out_dir)
     model, data = load_trained(run, seed_dir / "model.pt", data_dir, resources)
-    data = data.evaluation_subsets(s["n_train"])
+    data = data.evaluation_subsets(s.n_train)
     loss = run.get("recipe", {}).get("loss", "ce")
-    evaluators = evaluators_for(model, data, loss=loss, bn=s["bn"], chunk=s["chunk"], splits=("train",))
-    xs, theta = grid(s["alphas"]), flatten(model)
-    js = range(int(s["directions"]))
+    evaluators = evaluators_for(model, data, loss=loss, bn=s.bn, chunk=s.chunk, splits=("train",))
+    xs, theta = grid(s.alphas), flatten(model)
+    js = range(int(s.directions))
     return xs, random_lines(evaluators, theta,
-                            [random_directions(model, int(s["direction_seed"]) + j, "filter", "biasbn", dims=1)
+                            [random_directions(model, int(s.direction_seed) + j, "filter", "biasbn", dims=1)
                              for j in js],
                             xs, [out_dir / f"dir{j}.h5" for j in js], checkpoint=seed_dir / "model.pt",
                             progress=progress)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -36,6 +37,7 @@ from losslab import io as lio
 from losslab.claims.verdicts import (ClaimResult, Comparison, all_of,
                                      at_least, every_seed_at_least, paired, ratio_at_least, ratio_estimate, seed_mean)
 from losslab.claims.tables import mean_std, pm, write_table
+from losslab.claims.settings import Settings
 
 SPACES = ("full", "subspace")
 # method: "multistart" (L-BFGS-B from the centre, the sign-gradient corner and `random_starts` random corners,
@@ -44,8 +46,17 @@ SPACES = ("full", "subspace")
 SHARPNESS_DEFAULTS: dict[str, Any] = {"eps": [1e-3, 5e-4], "subspace_dim": 100, "subspace_seed": 0,
                                       "maxiter": 10, "method": "multistart", "random_starts": 2, "n_train": None,
                                       "bn": "running", "chunk": 1000}
-INTERPOLATION_DEFAULTS: dict[str, Any] = {"alphas": [-1.0, 2.0, 25], "bn": "recompute", "n_train": None,
-                                          "n_test": None, "chunk": 1000, "tile_rows": 5}
+@dataclass(frozen=True)
+class InterpolationSettings(Settings):
+    """The ``sharpness.interpolation`` block: Keskar et al.'s parametric line from the SB to the LB solution."""
+
+    alphas: Sequence[float] = (-1.0, 2.0, 25)
+    bn: str = "recompute"
+    n_train: int | None = None
+    n_test: int | None = None
+    chunk: int = 1000
+    tile_rows: int = 5
+
 
 # Keskar et al. 2017, Table 2: (train acc SB, LB), (test acc SB, LB), each (mean, std) in %
 REPORTED_ACC = {
@@ -183,16 +194,16 @@ def interpolate_pair(run: Mapping[str, Any], small: str | os.PathLike, large: st
     from losslab.core.weights import flatten
     from losslab.core.surfaces import evaluators_for, interpolation
 
-    s = {**INTERPOLATION_DEFAULTS, **settings}
+    s = InterpolationSettings.of(settings)
     model, data = load_trained(run, small, data_dir, resources)
     theta_sb = flatten(model)
     other, _ = load_trained(run, large, data_dir, resources)
     theta_lb = flatten(other)
-    data = data.evaluation_subsets(s["n_train"], s["n_test"])
-    evaluators = evaluators_for(model, data, loss=run.get("recipe", {}).get("loss", "ce"), bn=s["bn"],
-                                chunk=s["chunk"])
-    return interpolation(out, evaluators, theta_sb, theta_lb, grid(s["alphas"]), checkpoints=(small, large),
-                         tile_rows=s["tile_rows"], progress=progress)
+    data = data.evaluation_subsets(s.n_train, s.n_test)
+    evaluators = evaluators_for(model, data, loss=run.get("recipe", {}).get("loss", "ce"), bn=s.bn,
+                                chunk=s.chunk)
+    return interpolation(out, evaluators, theta_sb, theta_lb, grid(s.alphas), checkpoints=(small, large),
+                         tile_rows=s.tile_rows, progress=progress)
 
 
 # ---------------------------------------------------------------- loading ---------------------------------

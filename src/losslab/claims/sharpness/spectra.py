@@ -48,6 +48,7 @@ from losslab.claims.tables import mean_std, pm, write_table
 from losslab.core.surfaces import (AffineSpan, Surface, evaluators_for, grid_index, interpolation, line_sharpness,
                                     random_lines)
 from losslab.claims.runs import prepare_run, read_runs, train_run
+from losslab.claims.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -76,19 +77,30 @@ def _errors(runs: Sequence[Mapping[str, Any]]) -> list[float]:
     return [math.nan if r.get("diverged") else 1.0 - float(r["test_acc"]) for r in runs]
 
 
-def evaluation_loss(model: torch.nn.Module, data: Prepared, loss: str, settings: Mapping[str, Any]
-                    ) -> TrainingLoss:
-    """The training loss (no weight-decay term) of ``model`` on the fixed subset ``settings["n_train"]`` of
-    the training split (the one :mod:`losslab.claims.surfaces` evaluates surfaces on; all of it when None)."""
-    ev = data.evaluation_subsets(settings.get("n_train"))
-    return TrainingLoss(model, ev.x_train, ev.y_train, loss=loss, bn=settings.get("bn", "running"),
-                        chunk=settings.get("chunk", 1000))
+def evaluation_loss(model: torch.nn.Module, data: Prepared, loss: str, n_train: int | None, bn: str = "running",
+                    chunk: int = 1000) -> TrainingLoss:
+    """The training loss (no weight-decay term) of ``model`` on the fixed evaluation subset of ``n_train``
+    training samples (the one :mod:`losslab.claims.surfaces` evaluates surfaces on; all of it when None)."""
+    ev = data.evaluation_subsets(n_train)
+    return TrainingLoss(model, ev.x_train, ev.y_train, loss=loss, bn=bn, chunk=chunk)
 
 
 # ---------------------------------------------------------------- spectra ---------------------------------
 
-SPECTRUM_DEFAULTS: dict[str, Any] = {"top_k": 20, "tol": 1e-3, "max_iter": None, "slq_runs": 2,
-                                     "slq_steps": 60, "n_train": None, "bn": "running", "chunk": 1000, "seed": 0}
+@dataclass(frozen=True)
+class SpectrumSettings(Settings):
+    """An experiment's ``spectrum`` block: top Hessian eigenvalues (Lanczos) and the SLQ spectral density."""
+
+    top_k: int = 20
+    tol: float = 1e-3
+    max_iter: int | None = None
+    slq_runs: int = 2  # 0: no density
+    slq_steps: int = 60
+    n_train: int | None = None
+    bn: str = "running"
+    chunk: int = 1000
+    seed: int = 0
+
 
 
 @dataclass(frozen=True, eq=False)
@@ -119,11 +131,11 @@ def spectrum(loss: TrainingLoss, settings: Mapping[str, Any], *, seed: int = 0, 
     """The top ``top_k`` eigenvalues (Lanczos, ``relative_to="norm"``: each to ``tol * lambda_max``, so that
     eigenvalues near the bulk converge too) and the SLQ density (``slq_runs`` start vectors of ``slq_steps``
     steps) of ``loss``'s Hessian at the model's weights."""
-    s = {**SPECTRUM_DEFAULTS, **settings}
-    top = lanczos(loss.hessian(), int(s["top_k"]), "largest", tol=float(s["tol"]), relative_to="norm",
-                  max_iter=s["max_iter"], seed=int(s["seed"]))
-    density = (slq_density(loss.hessian(), n_runs=int(s["slq_runs"]), n_steps=int(s["slq_steps"]),
-                                seed=int(s["seed"])) if s["slq_runs"] else None)
+    s = SpectrumSettings.of(settings)
+    top = lanczos(loss.hessian(), int(s.top_k), "largest", tol=float(s.tol), relative_to="norm",
+                  max_iter=s.max_iter, seed=int(s.seed))
+    density = (slq_density(loss.hessian(), n_runs=int(s.slq_runs), n_steps=int(s.slq_steps),
+                                seed=int(s.seed)) if s.slq_runs else None)
     return Spectrum(seed, np.asarray(top.values, float), np.asarray(top.residuals, float), bool(top.converged),
                     density, top.products + (density.products if density else 0), loss.dim, num_classes, loss.n,
                     tolerances=np.asarray(top.tolerances, float), certified=np.asarray(top.certified, bool))
@@ -135,7 +147,8 @@ def run_spectra(run: Mapping[str, Any], run_dir: str | os.PathLike, settings: Ma
     out = []
     for seed, d in seed_dirs(run_dir):
         model, data = load_trained(run, d / "model.pt", data_dir, resources)
-        loss = evaluation_loss(model, data, _loss_name(run), {**SPECTRUM_DEFAULTS, **settings})
+        s = SpectrumSettings.of(settings)
+        loss = evaluation_loss(model, data, _loss_name(run), s.n_train, s.bn, s.chunk)
         out.append(spectrum(loss, settings, seed=seed, num_classes=data.num_classes))
         log.info("%s seed %d: top eigenvalues %s (%d products, converged %s)", run_dir, seed,
                  np.array2string(out[-1].top[:6], precision=4), out[-1].products, out[-1].converged)
@@ -411,8 +424,17 @@ def plot_batchsize_outliers(data: Mapping[str, Any], stem: str | Path) -> list[s
 
 # ---------------------------------------------------------------- sharpness along random lines ------------
 
-LINE_DEFAULTS: dict[str, Any] = {"directions": 4, "alphas": [-1.0, 1.0, 21], "direction_seed": 0,
-                                      "n_train": None, "bn": "running", "chunk": 1000}
+@dataclass(frozen=True)
+class SharpnessLineSettings(Settings):
+    """An experiment's ``random_lines`` block for Li et al.'s weight-decay claim: raw and filter-normalized lines."""
+
+    directions: int = 4
+    alphas: Sequence[float] = (-1.0, 1.0, 21)
+    direction_seed: int = 0
+    n_train: int | None = None
+    bn: str = "running"
+    chunk: int = 1000
+
 LINE_NORMS = ("raw", "filter")
 
 
@@ -437,17 +459,17 @@ def sharpness_lines(run: Mapping[str, Any], seed_dir: str | os.PathLike, seed: i
     """Train loss along ``directions`` random lines of each normalization through a trained seed: one
     :func:`losslab.core.surfaces.surface_1d` file ``<out_dir>/<norm>_dir<j>.h5`` per line; direction ``j`` is
     drawn with seed ``direction_seed + j`` for every network. Returns the alphas and ``norm -> losses[j, i]``."""
-    s = {**LINE_DEFAULTS, **settings}
+    s = SharpnessLineSettings.of(settings)
     seed_dir, out_dir = Path(seed_dir), Path(out_dir)
     model, data = load_trained(run, seed_dir / "model.pt", data_dir, resources)
     init = flatten(prepare_run(run, seed, data_dir, resources)[0])
-    data = data.evaluation_subsets(s["n_train"])
-    evaluators = evaluators_for(model, data, loss=_loss_name(run), bn=s["bn"], chunk=s["chunk"], splits=("train",))
-    xs, theta = grid(s["alphas"]), flatten(model)
+    data = data.evaluation_subsets(s.n_train)
+    evaluators = evaluators_for(model, data, loss=_loss_name(run), bn=s.bn, chunk=s.chunk, splits=("train",))
+    xs, theta = grid(s.alphas), flatten(model)
     out = {}
     for norm in LINE_NORMS:
-        js = range(int(s["directions"]))
-        out[norm] = random_lines(evaluators, theta, [line_direction(model, init, int(s["direction_seed"]) + j, norm)
+        js = range(int(s.directions))
+        out[norm] = random_lines(evaluators, theta, [line_direction(model, init, int(s.direction_seed) + j, norm)
                                                      for j in js],
                                  xs, [out_dir / f"{norm}_dir{j}.h5" for j in js], checkpoint=seed_dir / "model.pt",
                                  progress=progress)
@@ -608,8 +630,16 @@ def continue_runs(run: Mapping[str, Any], start_dir: str | os.PathLike, recipe: 
     return out
 
 
-BASIN_DEFAULTS: dict[str, Any] = {"alphas": [-1.0, 2.0, 25], "n_train": None, "n_test": None, "bn": "running",
-                                  "chunk": 1000}
+@dataclass(frozen=True)
+class BasinSettings(Settings):
+    """An experiment's ``basin`` block: the segment from a large-batch solution to the small-batch one trained on."""
+
+    alphas: Sequence[float] = (-1.0, 2.0, 25)
+    n_train: int | None = None
+    n_test: int | None = None
+    bn: str = "running"
+    chunk: int = 1000
+
 
 
 def basin_line(run: Mapping[str, Any], start_model: str | os.PathLike, end_model: str | os.PathLike,
@@ -618,13 +648,13 @@ def basin_line(run: Mapping[str, Any], start_model: str | os.PathLike, end_model
     """Train and test loss and accuracy on ``(1 - alpha) theta_start + alpha theta_end`` for the ``alphas``
     of ``settings`` (:func:`losslab.core.surfaces.interpolation`); BN statistics by ``settings["bn"]``
     (``recompute`` for networks with BN: the two end points' running statistics differ)."""
-    s = {**BASIN_DEFAULTS, **settings}
+    s = BasinSettings.of(settings)
     model, data = load_trained(run, start_model, data_dir, resources)
     theta0 = flatten(model)
     end, _ = load_trained(run, end_model, data_dir, resources)
-    data = data.evaluation_subsets(s["n_train"], s["n_test"])
-    evaluators = evaluators_for(model, data, loss=_loss_name(run), bn=s["bn"], chunk=s["chunk"])
-    theta1, xs = flatten(end), grid(s["alphas"])
+    data = data.evaluation_subsets(s.n_train, s.n_test)
+    evaluators = evaluators_for(model, data, loss=_loss_name(run), bn=s.bn, chunk=s.chunk)
+    theta1, xs = flatten(end), grid(s.alphas)
     return interpolation(out, evaluators, theta0, theta1, xs, checkpoints=(start_model, end_model),
                          extra={"distance": np.array([float((theta1 - theta0).double().norm())])},
                          tile_rows=len(xs), progress=progress)
@@ -745,8 +775,20 @@ def plot_lb_sb_basin(data: Mapping[str, Any], stem: str | Path) -> list[str]:
 
 # ---------------------------------------------------------------- eigenvalue-ratio maps (Li et al. Fig. 7) -
 
-RATIO_DEFAULTS: dict[str, Any] = {"x": [-1.0, 1.0, 7], "y": [-1.0, 1.0, 7], "n_train": 100, "tol": 1e-2,
-                                  "max_iter": None, "bn": "running", "chunk": 1000, "tile_rows": 1, "seed": 0}
+@dataclass(frozen=True)
+class RatioMapSettings(Settings):
+    """An experiment's ``ratio_map`` block: Li et al.'s |lambda_min / lambda_max| map on a surface's plane."""
+
+    x: Sequence[float] = (-1.0, 1.0, 7)
+    y: Sequence[float] = (-1.0, 1.0, 7)
+    n_train: int | None = 100
+    tol: float = 1e-2
+    max_iter: int | None = None
+    bn: str = "running"
+    chunk: int = 1000
+    tile_rows: int = 1
+    seed: int = 0
+
 
 
 def ratio_map_of_run(run: Mapping[str, Any], model_path: str | os.PathLike, directions_path: str | os.PathLike,
@@ -755,17 +797,17 @@ def ratio_map_of_run(run: Mapping[str, Any], model_path: str | os.PathLike, dire
     """Li et al.'s map of ``|lambda_min / lambda_max|`` (:func:`losslab.core.hessian.eigenvalue_ratio_surface`)
     on the plane of an existing 2-D surface: the trained weights plus the surface's own directions
     (``directions_path``), the Hessian of the training loss on the fixed subset ``n_train``."""
-    s = {**RATIO_DEFAULTS, **settings}
+    s = RatioMapSettings.of(settings)
     model, data = load_trained(run, model_path, data_dir, resources)
-    loss = evaluation_loss(model, data, _loss_name(run), s)
+    loss = evaluation_loss(model, data, _loss_name(run), s.n_train, s.bn, s.chunk)
     d = load_directions(directions_path)
     if d.y is None:
         raise ValueError(f"{directions_path}: a ratio map needs two directions")
     provenance = {**d.provenance(), "checkpoint_sha256": lio.file_hash(model_path),
-                  "directions_sha256": lio.file_hash(directions_path), "n_train": s["n_train"]}
-    return eigenvalue_ratio_surface(out, loss, AffineSpan(flatten(model), d.x, d.y), grid(s["x"]), grid(s["y"]),
-                                    tol=float(s["tol"]), max_iter=s["max_iter"], seed=int(s["seed"]),
-                                    provenance=provenance, tile_rows=int(s["tile_rows"]), progress=progress)
+                  "directions_sha256": lio.file_hash(directions_path), "n_train": s.n_train}
+    return eigenvalue_ratio_surface(out, loss, AffineSpan(flatten(model), d.x, d.y), grid(s.x), grid(s.y),
+                                    tol=float(s.tol), max_iter=s.max_iter, seed=int(s.seed),
+                                    provenance=provenance, tile_rows=int(s.tile_rows), progress=progress)
 
 
 def ratio_map_data(label: str, m: Any) -> dict[str, Any]:
