@@ -59,7 +59,7 @@ def test_render_refuses_an_unregistered_plot_function(tmp_path):
 
 def test_a_plot_name_is_registered_once():
     with pytest.raises(ValueError, match="ingredients.ablation.*is taken"):
-        figures.plot("ingredients.ablation")(lambda data, stem: [])
+        figures.register_plot("ingredients.ablation")(lambda data, stem: [])
 
 
 @pytest.mark.parametrize("text, match, error", [

@@ -20,7 +20,7 @@ from losslab.plots import patterns as pattern_plots
 from losslab.plots.landscape import plot_surface_file, plot_trajectory_file
 
 # The modules that define the plot functions :func:`regenerate` redraws; importing them registers each function
-# under its stored name (:func:`losslab.plots.figures.plot`)
+# under its stored name (:func:`losslab.plots.figures.register_plot`)
 PLOT_MODULES = (ingredients, surfaces, keskar, spectra, connectivity, patterns, trained, toys, pattern_plots)
 
 REPORT_COLUMNS = ("claim", "family", "source", "statement", "reported", "measured", "verdict", "figure")

@@ -1,5 +1,5 @@
 """Figures: one style (:data:`STYLE`), one :func:`new_figure`, one :func:`save` (atomic PNG + PDF), and the
-plot functions that draw a figure from stored data, registered under stable names (:func:`plot`,
+plot functions that draw a figure from stored data, registered under stable names (:func:`register_plot`,
 :func:`render`, :func:`rerender`).
 
 Figures are drawn with matplotlib's object API on the Agg canvas: no pyplot, no global backend switch, nothing
@@ -97,7 +97,7 @@ def save(fig, stem: str | Path) -> list[str]:
 # lists, strings). ``render`` stores that data beside the figure as ``<stem>.data.json``, under the plot
 # function's registered name, and draws it; ``rerender`` redraws a figure from the stored file alone, so that
 # `snakemake figures` can restyle every figure without training or evaluating anything again. The stored name
-# is a stable one given by ``@plot("family.what")``, never a code location, so a plot function can move
+# is a stable one given by ``@register_plot("family.what")``, never a code location, so a plot function can move
 # without orphaning the figures drawn before; the registry is filled by importing the modules that define the
 # plot functions (losslab.claims.summary imports every family before it redraws).
 
@@ -179,7 +179,7 @@ LEGACY = {
 }
 
 
-def plot(name: str) -> Callable[[PlotFunction], PlotFunction]:
+def register_plot(name: str) -> Callable[[PlotFunction], PlotFunction]:
     """Register the decorated plot function ``fn(data, stem) -> [png, pdf]`` under the stable ``name``
     (``"<family>.<figure>"``), the name :func:`render` stores and :func:`rerender` looks up."""
     def register(fn: PlotFunction) -> PlotFunction:
@@ -196,7 +196,7 @@ def plot_name(fn: PlotFunction) -> str:
         if registered is fn:
             return name
     raise ValueError(f"plot function {fn.__module__}.{fn.__qualname__} is not registered: decorate it with "
-                     "@figures.plot(name) so that its figures can be redrawn")
+                     "@figures.register_plot(name) so that its figures can be redrawn")
 
 
 def render(plot: PlotFunction, data: Mapping[str, Any], stem: str | Path) -> list[str]:

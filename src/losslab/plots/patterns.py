@@ -24,7 +24,7 @@ def plot_pattern_fit(pattern: np.ndarray, maps: PatternMaps, stem: str | Path, t
     return figures.render(draw_pattern_fit, data, stem)
 
 
-@figures.plot("patterns.fit")
+@figures.register_plot("patterns.fit")
 def draw_pattern_fit(data: dict[str, Any], stem: str | Path) -> list[str]:
     """:func:`plot_pattern_fit` from its stored data: the target pattern beside the fitted train and test
     accuracy maps on one shared ``[0, 1]`` grey scale."""

@@ -170,7 +170,7 @@ def pair_curve_plane(run_a: Mapping[str, Any], curve_file: str | os.PathLike, se
     return figures.render(plot_curve_plane, data, out_stem)
 
 
-@figures.plot("connectivity.curve_plane")
+@figures.register_plot("connectivity.curve_plane")
 def plot_curve_plane(data: Mapping[str, Any], stem: str | os.PathLike) -> list[str]:
     """A curve's plane: train loss and test error contours (each panel its own levels: they are different
     quantities) with the curve, the segment and the three points drawn in (:func:`plane_data`)."""
@@ -339,7 +339,7 @@ def garipov_claim(evals: Mapping[str, curves.CurveEvaluation], check: Mapping[st
                        notes=_describe(comps))
 
 
-@figures.plot("connectivity.garipov")
+@figures.register_plot("connectivity.garipov")
 def plot_garipov(data: Mapping[str, Any], stem: str | os.PathLike) -> list[str]:
     """Test error and train loss along the segment (dashed) and each trained curve between two modes, and
     the train loss in each curve's plane."""
@@ -451,7 +451,7 @@ class IterateSegment:
         return self.barrier / max(endpoint_values(self.evaluation, "train_loss"))
 
 
-@figures.plot("connectivity.gotmare")
+@figures.register_plot("connectivity.gotmare")
 def plot_gotmare(data: Mapping[str, Any], stem: str | os.PathLike) -> list[str]:
     """Test error along the segment (dashed) and the trained curves (solid) from the reference model to each
     other model, one panel per pair on a shared y axis."""
@@ -550,7 +550,7 @@ def sgdr_claim(segments: Sequence[IterateSegment], check: Mapping[str, Any], sca
                        tables=tables, notes=_describe(comps))
 
 
-@figures.plot("connectivity.sgdr")
+@figures.register_plot("connectivity.sgdr")
 def plot_sgdr(data: Mapping[str, Any], stem: str | os.PathLike) -> list[str]:
     """Train loss on the segment between two iterates, one panel per pair of epochs: SGDR's (solid) and the
     step-decay run's (dashed), one line per seed."""
@@ -635,7 +635,7 @@ def width_claim(sweep: Sequence[tuple[float, int, curves.CurveEvaluation]], chec
                        notes=_describe(comps))
 
 
-@figures.plot("connectivity.width")
+@figures.register_plot("connectivity.width")
 def plot_width(data: Mapping[str, Any], stem: str | os.PathLike) -> list[str]:
     """Train loss along the curve (solid) and the segment (dotted) for each width K, and the curve's
     train-loss barrier and length ratio against K."""
@@ -707,7 +707,7 @@ def scaling_claim(model: nn.Module, data: Prepared, ts: Sequence[float], check: 
 
 # ---------------------------------------------------------------- ensembles and FGE -----------------------
 
-@figures.plot("connectivity.scaling")
+@figures.register_plot("connectivity.scaling")
 def plot_scaling(data: Mapping[str, Any], stem: str | os.PathLike) -> list[str]:
     """Train and test loss (log scale, left axis) and error (right axis) along the trivial scaling path."""
     ts, loss, err = data["t"], data["loss"], data["err"]
@@ -814,7 +814,7 @@ def fge_claim(inputs: EnsembleInputs, check: Mapping[str, Any], scale: str, out_
                        notes=_describe(comps))
 
 
-@figures.plot("connectivity.fge")
+@figures.register_plot("connectivity.fge")
 def plot_fge(data: Mapping[str, Any], stem: str | os.PathLike) -> list[str]:
     """Test error of each single model, each FGE ensemble, the independent models together and the curve
     ensemble; and the mean pairwise disagreement of FGE's members and of the independent models."""
