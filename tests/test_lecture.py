@@ -196,7 +196,7 @@ def _run(seed, **kw):
 
 def _verdict(result, tmp_path):
     assert (tmp_path / "figure.png").stat().st_size > 0 and (tmp_path / "table.csv").exists()
-    assert json.loads((tmp_path / "figure.data.json").read_text())["plot"].startswith("losslab.claims.lecture.trained:")
+    assert json.loads((tmp_path / "figure.data.json").read_text())["plot"].startswith("lecture.")
     return result.verdict
 
 

@@ -11,6 +11,7 @@ import pytest
 
 from losslab.claims import surfaces as sc
 from losslab.claims.verdicts import REPRODUCED, VERDICTS
+from losslab.plots import figures
 
 XS = np.linspace(-1, 1, 21)
 YS = np.linspace(-1, 1, 15)  # a non-square grid: [i, j] = (XS[i], YS[j])
@@ -164,14 +165,12 @@ def test_width_claim_validates_its_inputs(tmp_path):
 
 
 def test_plot_width_redraws_from_its_stored_data(tmp_path):
-    from losslab.plots import figures
-
     runs, maps, explained = _width_inputs()
     maps["w4_skip"] = [_ratio_map(0.05)]  # skip maps, when given, are drawn (and tabulated) too
     res = sc.width_nonconvexity(runs, maps, explained, CHECK, "smoke", tmp_path)
     assert res.numbers["w4.skip.ratio_mean"] == pytest.approx(0.05 * np.mean(1 + XX[:5, :5] ** 2))
     data = json.loads((tmp_path / "figure.data.json").read_text())
-    assert data["plot"] == "losslab.claims.surfaces:plot_width"
+    assert data["plot"] == "surfaces.width"
     assert [m["label"] for m in data["data"]["maps"]] == ["w4_skip", "w4_noskip", "w8_noskip", "w16_noskip"]
     (tmp_path / "figure.png").unlink()
     written = figures.rerender(tmp_path / "figure.data.json")

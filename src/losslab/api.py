@@ -52,6 +52,7 @@ from torch import nn
 
 from losslab import io as lio
 from losslab.core.data import Prepared
+from losslab.plots import figures, landscape, patterns as pattern_plots
 
 __all__ = [
     "CheckpointError",
@@ -520,6 +521,11 @@ class PatternFit:
     metrics: dict[str, float]
     history: list[dict[str, float]] = field(default_factory=list)
 
+    def figure(self, stem: str | os.PathLike, title: str | None = None) -> list[Path]:
+        """The target pattern beside the fitted train and test accuracy maps, ``<stem>.png`` and ``<stem>.pdf``
+        (:func:`losslab.plots.patterns.plot_pattern_fit`, redrawn by ``snakemake figures``)."""
+        return [Path(p) for p in pattern_plots.plot_pattern_fit(self.pattern, self.maps, stem, title=title)]
+
 
 def fit_pattern(model_fn: Callable[[], nn.Module], data: DataLike, pattern: Any, *, steps: int = 1000,
                 lr: float = 1e-3, batch_size: int = 64, cells_per_step: int = 16, cap: float = 2.5,
@@ -579,19 +585,17 @@ def plot(path: str | os.PathLike, out_dir: str | os.PathLike, title: str = "") -
     * a spectral density: ``density`` (log scale, as Ghorbani et al. and PyHessian draw it).
 
     Returns the written paths."""
-    from losslab.plots import landscape as plots
-    from losslab.plots.landscape import plot_surface_file
     from losslab.core.surfaces import read_surface
 
     path, out_dir = Path(path), Path(out_dir)
     kind = _file_kind(path)
     if kind == "surface2d":
-        return plot_surface_file(path, out_dir, title)
+        return landscape.plot_surface_file(path, out_dir, title)
     if kind == "surface1d":
         s = read_surface(path)
         interp = s.attrs.get("direction") == "interpolation"
         splits = [sp for sp in ("train", "test") if f"{sp}_loss" in s.values]
-        return plots.plot_1d(out_dir / "line1d", s.xcoordinates, {sp: s[f"{sp}_loss"] for sp in splits},
+        return landscape.plot_1d(out_dir / "line1d", s.xcoordinates, {sp: s[f"{sp}_loss"] for sp in splits},
                              {sp: s[f"{sp}_acc"] for sp in splits},
                              xlabel=r"$\alpha$ (interpolation)" if interp else r"$\alpha$ (filter-normalized)",
                              title=title or None)
@@ -601,11 +605,10 @@ def plot(path: str | os.PathLike, out_dir: str | os.PathLike, title: str = "") -
 
 
 def _plot_curve(path: Path, stem: Path, title: str) -> list[Path]:
-    from losslab.plots import landscape as plots
     from losslab.core.curves import read_curve_evaluation
 
     ev = read_curve_evaluation(path)
-    fig, ax = plots.new_figure()
+    fig, ax = figures.new_figure(width=landscape.SIZE[0], height=landscape.SIZE[1])
     for prefix, color, name in (("", "tab:blue", "curve"), ("segment_", "tab:grey", "segment")):
         for split, style in (("train", "-"), ("test", "--")):
             key = f"{prefix}{split}_loss"
@@ -615,17 +618,15 @@ def _plot_curve(path: Path, stem: Path, title: str) -> list[Path]:
     ax.set_ylabel("loss")
     ax.legend(fontsize="small")
     ax.set_title(title or f"{ev.attrs.get('kind', 'curve')} curve vs segment")
-    return plots.save_figure(fig, stem)
+    return [Path(p) for p in figures.save(fig, stem)]
 
 
 def _plot_density(path: Path, stem: Path, title: str) -> list[Path]:
-    from losslab.plots import landscape as plots
-
     d = read_spectral_density(path)
-    fig, ax = plots.new_figure()
+    fig, ax = figures.new_figure(width=landscape.SIZE[0], height=landscape.SIZE[1])
     floor = max(float(d["density"].max()) * 1e-12, 1e-300)
     ax.semilogy(d["grid"], np.maximum(d["density"], floor), color="tab:blue")
     ax.set_xlabel("eigenvalue")
     ax.set_ylabel("density (log scale)")
     ax.set_title(title or "Hessian spectral density (SLQ)")
-    return plots.save_figure(fig, stem)
+    return [Path(p) for p in figures.save(fig, stem)]

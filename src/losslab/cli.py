@@ -510,7 +510,6 @@ def cmd_mpo(args: argparse.Namespace) -> list[Path]:
     from losslab import api
     from losslab import io as lio
     from losslab.core.patterns import SHAPES, PatternError, load_pattern, shape_pattern
-    from losslab.plots.patterns import plot_pattern_fit
 
     factory = import_entry_point(args.model, "--model")
     build_model(args.model, args.seed)  # fail early, naming --model, if it does not build a module
@@ -531,7 +530,7 @@ def cmd_mpo(args: argparse.Namespace) -> list[Path]:
                                       "metrics": fit.metrics, "platform": cpu_kernels.platform_record()})
     files = [out / "mpo.npz", out / "mpo.json"]
     if args.plot:
-        files += [Path(p) for p in plot_pattern_fit(pattern, fit.maps, out / "mpo", title="MPO pattern fit")]
+        files += fit.figure(out / "mpo", title="MPO pattern fit")
     return files
 
 

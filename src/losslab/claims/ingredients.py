@@ -81,6 +81,7 @@ def ablation(runs: Runs, check: Mapping[str, Any], scale: str, out_dir: str | Pa
                        notes="; ".join(c.describe() for c in comps))
 
 
+@figures.register_plot("ingredients.ablation")
 def plot_ablation(data: Mapping[str, Any], stem: str | Path) -> list[str]:
     """Measured test accuracy per variant (bars: mean ± std, dots: seeds) and the change from removing each
     ingredient beside the reported one."""
@@ -146,6 +147,7 @@ def sgd_vs_gd(runs: Runs, histories: Mapping[str, Sequence[Sequence[Mapping[str,
                                        n_seeds=len(seeds), numbers=numbers, figures=figs, tables=tables)
 
 
+@figures.register_plot("ingredients.sgd_vs_gd")
 def plot_sgd_vs_gd(data: Mapping[str, Any], stem: str | Path) -> list[str]:
     """Test error per epoch of each seed's SGD and GD run (left) and the final test mistakes per seed with
     their mean ± std (right)."""

@@ -205,6 +205,7 @@ def picture_figure(runs: Sequence[tuple[Mapping[str, Any], np.ndarray, pt.Patter
     return figures.render(plot_picture, data, stem)
 
 
+@figures.register_plot("patterns.picture")
 def plot_picture(data: Mapping[str, Any], stem: str | Path) -> list[str]:
     """One row per seed: the target and the train and test accuracy maps on one shared ``[0, 1]`` grey scale
     (dark = black = low loss / high accuracy), then the train and test loss maps on one shared scale (dark =
@@ -324,6 +325,7 @@ def bn_figure(ps: Sequence[float], measured: Mapping[str, Mapping[str, np.ndarra
     return figures.render(plot_bn, {"ps": ps, "measured": measured, "title": title}, stem)
 
 
+@figures.register_plot("patterns.bn")
 def plot_bn(data: Mapping[str, Any], stem: str | Path) -> list[str]:
     """(a) measured black-minus-white test accuracy gap vs p, mean over seeds with a min-max band; (b) the
     paper's digitized Fig. 4 values; (c) black and white accuracy vs p; (a) and (b) on the same y limits."""

@@ -9,9 +9,19 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from losslab import io as lio
-from losslab.claims.verdicts import VERDICTS
+from losslab.claims import ingredients, patterns, surfaces
+from losslab.claims.connectivity import analysis as connectivity
+from losslab.claims.lecture import toys, trained
+from losslab.claims.sharpness import keskar, spectra
+from losslab.claims.verdicts import VERDICTS, load_result
 from losslab.claims.tables import markdown_table, rerender_table
+from losslab.plots import figures
+from losslab.plots import patterns as pattern_plots
+from losslab.plots.landscape import plot_surface_file, plot_trajectory_file
 
+# The modules that define the plot functions :func:`regenerate` redraws; importing them registers each function
+# under its stored name (:func:`losslab.plots.figures.register_plot`)
+PLOT_MODULES = (ingredients, surfaces, keskar, spectra, connectivity, patterns, trained, toys, pattern_plots)
 
 REPORT_COLUMNS = ("claim", "family", "source", "statement", "reported", "measured", "verdict", "figure")
 
@@ -151,10 +161,6 @@ def regenerate(results_dir: str | Path, registry: Sequence[Mapping[str, Any]], s
     HDF5 files, where the workflow drew them; (3) each claim's ``table.md`` from its ``table.csv``; (4) the
     report (``claims.md``, ``claims.csv``, ``index.md``) from the claims' ``verdict.json``. Returns the files
     written by kind."""
-    from losslab.plots import figures
-    from losslab.claims.verdicts import load_result
-    from losslab.plots.landscape import plot_surface_file, plot_trajectory_file
-
     results_dir = Path(results_dir)
     if not results_dir.is_dir():
         raise FileNotFoundError(f"{results_dir}: no results directory to regenerate")

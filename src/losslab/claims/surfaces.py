@@ -140,6 +140,7 @@ REPORTED_WIDTH_ERR = {1: (5.89, 13.31), 2: (5.07, 10.26), 4: (4.34, 9.69), 8: (3
 PCA_THRESHOLD = 0.40  # the low end of Li et al.'s "40-90%" of trajectory variance in two PCA directions
 
 
+@figures.register_plot("surfaces.skip_depth")
 def plot_claim(data: Mapping[str, Any], stem: str | Path) -> list[str]:
     """The train-loss surface around each minimizer, a column per depth, with (top) and without (bottom) skip
     connections, on contour levels shared by every panel, each titled with its non-convex fraction."""
@@ -330,6 +331,7 @@ def _finite_mean(values: Any) -> float:
     return float(v[np.isfinite(v)].mean()) if np.isfinite(v).any() else math.nan
 
 
+@figures.register_plot("surfaces.width")
 def plot_width(data: Mapping[str, Any], stem: str | Path) -> list[str]:
     """Top row: test error, mean |lambda_min/lambda_max| over the ratio map, and the trajectory's top-2 PCA
     explained variance against width (with / without skips; lines: means, dots: seeds). Bottom row: the

@@ -1,19 +1,22 @@
-"""Figure style, set in one place, and atomic PNG + PDF output."""
+"""Figures: one style (:data:`STYLE`), one :func:`new_figure`, one :func:`save` (atomic PNG + PDF), and the
+plot functions that draw a figure from stored data, registered under stable names (:func:`register_plot`,
+:func:`render`, :func:`rerender`).
+
+Figures are drawn with matplotlib's object API on the Agg canvas: no pyplot, no global backend switch, nothing
+to close. matplotlib is imported inside :func:`new_figure`, the one function that needs it, so that importing a
+module that draws (every claim family, ``api``, ``cli``) does not pay for it (0.3-0.4 s and 171 modules,
+matplotlib with PIL, fontTools, kiwisolver...: ``python -X importtime -c "import losslab.claims.ingredients"``
+before and after); a job that draws pays once, at its first figure.
+"""
 
 from __future__ import annotations
 
-import importlib
 import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from losslab import io as lio  # noqa: E402
+from losslab import io as lio
 
 STYLE = {
     "figure.figsize": (5.0, 3.6),
@@ -34,23 +37,49 @@ STYLE = {
 }
 SEQUENTIAL_CMAP = "viridis"
 DIVERGING_CMAP = "RdBu_r"
-COLORS = plt.get_cmap("tab10").colors
+# matplotlib's "tab10" colours (``matplotlib.colormaps["tab10"].colors``), written out so that a plot module
+# can name them without importing matplotlib; tests/test_figures.py checks them against matplotlib's
+COLORS = ((0.12156862745098039, 0.4666666666666667, 0.7058823529411765),
+          (1.0, 0.4980392156862745, 0.054901960784313725),
+          (0.17254901960784313, 0.6274509803921569, 0.17254901960784313),
+          (0.8392156862745098, 0.15294117647058825, 0.1568627450980392),
+          (0.5803921568627451, 0.403921568627451, 0.7411764705882353),
+          (0.5490196078431373, 0.33725490196078434, 0.29411764705882354),
+          (0.8901960784313725, 0.4666666666666667, 0.7607843137254902),
+          (0.4980392156862745, 0.4980392156862745, 0.4980392156862745),
+          (0.7372549019607844, 0.7411764705882353, 0.13333333333333333),
+          (0.09019607843137255, 0.7450980392156863, 0.8117647058823529))
 
-
-def apply_style() -> None:
-    plt.rcParams.update(STYLE)
+# Figure.subplots' own keywords; every other keyword of new_figure goes to the Figure (layout, ...)
+_SUBPLOTS_KEYS = ("sharex", "sharey", "squeeze", "width_ratios", "height_ratios", "subplot_kw", "gridspec_kw")
 
 
 def new_figure(ncols: int = 1, nrows: int = 1, width: float | None = None, height: float | None = None,
-               **kw):
-    apply_style()
+               projection: str | None = None, **kw):
+    """``(fig, axes)`` in the project's style on the Agg canvas, as ``pyplot.subplots`` returns them: an
+    ``nrows x ncols`` grid of axes (one axes when 1 x 1, unless ``squeeze=False``), ``width`` x ``height``
+    inches (default: :data:`STYLE`'s figure size per panel); ``projection="3d"`` for surfaces. Keywords of
+    ``Figure.subplots`` (``sharey``, ``squeeze``, ...) go there, the rest (``layout``, ...) to the ``Figure``."""
+    # matplotlib costs 0.3-0.4 s and 171 modules at import (python -X importtime): paid here, by the first
+    # figure, not by every module that can draw
+    import matplotlib
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    matplotlib.rcParams.update(STYLE)
+    if projection == "3d":
+        import mpl_toolkits.mplot3d  # noqa: F401  (registers the projection)
     w, h = STYLE["figure.figsize"]
-    return plt.subplots(nrows, ncols, figsize=(width or w * ncols, height or h * nrows), **kw)
+    subplots = {k: kw.pop(k) for k in _SUBPLOTS_KEYS if k in kw}
+    if projection is not None:
+        subplots["subplot_kw"] = {**subplots.get("subplot_kw", {}), "projection": projection}
+    fig = Figure(figsize=(width or w * ncols, height or h * nrows), **kw)
+    FigureCanvasAgg(fig)
+    return fig, fig.subplots(nrows, ncols, **subplots)
 
 
 def save(fig, stem: str | Path) -> list[str]:
-    """Write ``stem.png`` and ``stem.pdf`` atomically; close the figure (if pyplot manages it); return the two
-    paths."""
+    """Write ``stem.png`` and ``stem.pdf`` atomically; return the two paths."""
     stem = Path(stem)
     paths = []
     for ext in ("png", "pdf"):
@@ -60,27 +89,122 @@ def save(fig, stem: str | Path) -> list[str]:
             meta = {"CreationDate": None} if ext == "pdf" else {"Software": None}
             fig.savefig(tmp, format=ext, metadata=meta)
         paths.append(str(target))
-    plt.close(fig)
     return paths
 
 
 # --- figures that can be redrawn from stored results ------------------------------------------------------
 # A claim's figure is drawn by a plot function ``plot(data, stem) -> [png, pdf]`` from plain data (numbers,
-# lists, strings). ``render`` stores that data beside the figure as ``<stem>.data.json`` and draws it;
-# ``rerender`` redraws a figure from the stored file alone, so that `snakemake figures` can restyle every
-# figure without training or evaluating anything again.
+# lists, strings). ``render`` stores that data beside the figure as ``<stem>.data.json``, under the plot
+# function's registered name, and draws it; ``rerender`` redraws a figure from the stored file alone, so that
+# `snakemake figures` can restyle every figure without training or evaluating anything again. The stored name
+# is a stable one given by ``@register_plot("family.what")``, never a code location, so a plot function can move
+# without orphaning the figures drawn before; the registry is filled by importing the modules that define the
+# plot functions (losslab.claims.summary imports every family before it redraws).
 
 DATA_SUFFIX = ".data.json"
+PlotFunction = Callable[[Mapping[str, Any], Path], list[str]]
+PLOTS: dict[str, PlotFunction] = {}
+
+# The names figures stored before plot functions had stable names ("module:function"), and the stable name of
+# each: results made then still redraw.
+LEGACY = {
+    # the flat package (before the four wings, a79a4ef~1)
+    "losslab.connectivity:plot_curve_plane": "connectivity.curve_plane",
+    "losslab.connectivity:plot_garipov": "connectivity.garipov",
+    "losslab.connectivity:plot_gotmare": "connectivity.gotmare",
+    "losslab.connectivity:plot_sgdr": "connectivity.sgdr",
+    "losslab.connectivity:plot_width": "connectivity.width",
+    "losslab.connectivity:plot_scaling": "connectivity.scaling",
+    "losslab.connectivity:plot_fge": "connectivity.fge",
+    "losslab.ingredients:plot_ablation": "ingredients.ablation",
+    "losslab.ingredients:plot_sgd_vs_gd": "ingredients.sgd_vs_gd",
+    "losslab.lecture:plot_minima": "lecture.minima",
+    "losslab.lecture:plot_swa": "lecture.swa",
+    "losslab.lecture:plot_two_arms": "lecture.two_arms",
+    "losslab.lecture:plot_memorize": "lecture.memorize",
+    "losslab.toys:plot_tanh_surface": "lecture.tanh_surface",
+    "losslab.toys:plot_tanh_trajectories": "lecture.tanh_trajectories",
+    "losslab.toys:plot_saddles": "lecture.saddles",
+    "losslab.toys:plot_redundant_flatness": "lecture.redundant_flatness",
+    "losslab.toys:plot_wilson": "lecture.wilson",
+    "losslab.pattern_claims:plot_picture": "patterns.picture",
+    "losslab.pattern_claims:plot_bn": "patterns.bn",
+    "losslab.patterns:draw_pattern_fit": "patterns.fit",
+    "losslab.sharpness:plot_generalization_gap": "sharpness.generalization_gap",
+    "losslab.sharpness:plot_sharpness_metric": "sharpness.sharpness_metric",
+    "losslab.sharpness:plot_parametric": "sharpness.parametric",
+    "losslab.sharpness:plot_threshold_and_warmstart": "sharpness.threshold_and_warmstart",
+    "losslab.sharpness:plot_remedies": "sharpness.remedies",
+    "losslab.spectra:plot_hessian_outliers": "sharpness.hessian_outliers",
+    "losslab.spectra:plot_batchsize_outliers": "sharpness.batchsize_outliers",
+    "losslab.spectra:plot_wd_flip": "sharpness.wd_flip",
+    "losslab.spectra:plot_lb_sb_basin": "sharpness.lb_sb_basin",
+    "losslab.spectra:draw_ratio_maps": "sharpness.ratio_maps",
+    "losslab.skip_connections:plot_claim": "surfaces.skip_depth",
+    "losslab.skip_connections:plot_width": "surfaces.width",
+    # the four wings before the registry (a79a4ef)
+    "losslab.claims.connectivity.analysis:plot_curve_plane": "connectivity.curve_plane",
+    "losslab.claims.connectivity.analysis:plot_garipov": "connectivity.garipov",
+    "losslab.claims.connectivity.analysis:plot_gotmare": "connectivity.gotmare",
+    "losslab.claims.connectivity.analysis:plot_sgdr": "connectivity.sgdr",
+    "losslab.claims.connectivity.analysis:plot_width": "connectivity.width",
+    "losslab.claims.connectivity.analysis:plot_scaling": "connectivity.scaling",
+    "losslab.claims.connectivity.analysis:plot_fge": "connectivity.fge",
+    "losslab.claims.ingredients:plot_ablation": "ingredients.ablation",
+    "losslab.claims.ingredients:plot_sgd_vs_gd": "ingredients.sgd_vs_gd",
+    "losslab.claims.lecture.trained:plot_minima": "lecture.minima",
+    "losslab.claims.lecture.trained:plot_swa": "lecture.swa",
+    "losslab.claims.lecture.trained:plot_two_arms": "lecture.two_arms",
+    "losslab.claims.lecture.trained:plot_memorize": "lecture.memorize",
+    "losslab.claims.lecture.toys:plot_tanh_surface": "lecture.tanh_surface",
+    "losslab.claims.lecture.toys:plot_tanh_trajectories": "lecture.tanh_trajectories",
+    "losslab.claims.lecture.toys:plot_saddles": "lecture.saddles",
+    "losslab.claims.lecture.toys:plot_redundant_flatness": "lecture.redundant_flatness",
+    "losslab.claims.lecture.toys:plot_wilson": "lecture.wilson",
+    "losslab.claims.patterns:plot_picture": "patterns.picture",
+    "losslab.claims.patterns:plot_bn": "patterns.bn",
+    "losslab.plots.patterns:draw_pattern_fit": "patterns.fit",
+    "losslab.claims.sharpness.keskar:plot_generalization_gap": "sharpness.generalization_gap",
+    "losslab.claims.sharpness.keskar:plot_sharpness_metric": "sharpness.sharpness_metric",
+    "losslab.claims.sharpness.keskar:plot_parametric": "sharpness.parametric",
+    "losslab.claims.sharpness.keskar:plot_threshold_and_warmstart": "sharpness.threshold_and_warmstart",
+    "losslab.claims.sharpness.keskar:plot_remedies": "sharpness.remedies",
+    "losslab.claims.sharpness.spectra:plot_hessian_outliers": "sharpness.hessian_outliers",
+    "losslab.claims.sharpness.spectra:plot_batchsize_outliers": "sharpness.batchsize_outliers",
+    "losslab.claims.sharpness.spectra:plot_wd_flip": "sharpness.wd_flip",
+    "losslab.claims.sharpness.spectra:plot_lb_sb_basin": "sharpness.lb_sb_basin",
+    "losslab.claims.sharpness.spectra:draw_ratio_maps": "sharpness.ratio_maps",
+    "losslab.claims.surfaces:plot_claim": "surfaces.skip_depth",
+    "losslab.claims.surfaces:plot_width": "surfaces.width",
+}
 
 
-def render(plot: Callable[[Mapping[str, Any], Path], list[str]], data: Mapping[str, Any],
-           stem: str | Path) -> list[str]:
-    """Draw ``plot(data, stem)`` and store ``data`` as ``<stem>.data.json`` so that :func:`rerender` can draw
-    it again. The plot function sees the data after a JSON round trip (arrays become lists), exactly what
-    a redraw will see, so the first drawing and every redraw are the same."""
-    name = f"{plot.__module__}:{plot.__qualname__}"
-    if not plot.__module__.startswith("losslab.") or "<" in plot.__qualname__:
-        raise ValueError(f"plot function {name} must be a module-level function of losslab")
+def register_plot(name: str) -> Callable[[PlotFunction], PlotFunction]:
+    """Register the decorated plot function ``fn(data, stem) -> [png, pdf]`` under the stable ``name``
+    (``"<family>.<figure>"``), the name :func:`render` stores and :func:`rerender` looks up."""
+    def register(fn: PlotFunction) -> PlotFunction:
+        if PLOTS.get(name, fn) is not fn:
+            raise ValueError(f"plot name {name!r} is taken by {PLOTS[name].__module__}.{PLOTS[name].__qualname__}")
+        PLOTS[name] = fn
+        return fn
+    return register
+
+
+def plot_name(fn: PlotFunction) -> str:
+    """The registered name of the plot function ``fn``; a ValueError if it has none."""
+    for name, registered in PLOTS.items():
+        if registered is fn:
+            return name
+    raise ValueError(f"plot function {fn.__module__}.{fn.__qualname__} is not registered: decorate it with "
+                     "@figures.register_plot(name) so that its figures can be redrawn")
+
+
+def render(plot: PlotFunction, data: Mapping[str, Any], stem: str | Path) -> list[str]:
+    """Draw ``plot(data, stem)`` and store ``data`` as ``<stem>.data.json`` under the plot function's
+    registered name, so that :func:`rerender` can draw it again. The plot function sees the data after a JSON
+    round trip (arrays become lists), exactly what a redraw will see, so the first drawing and every redraw are
+    the same."""
+    name = plot_name(plot)
     stem = Path(stem)
     text = lio.json_text({"plot": name, "data": data}, indent=1, keep_nan=True, str_keys=True)
     lio.write_text(stem.with_name(stem.name + DATA_SUFFIX), text)
@@ -88,20 +212,21 @@ def render(plot: Callable[[Mapping[str, Any], Path], list[str]], data: Mapping[s
 
 
 def rerender(data_file: str | Path) -> list[str]:
-    """Redraw the figure whose data :func:`render` stored in ``data_file`` (``<stem>.data.json``)."""
+    """Redraw the figure whose data :func:`render` stored in ``data_file`` (``<stem>.data.json``); a stored
+    name from before the registry is read through :data:`LEGACY`."""
     data_file = Path(data_file)
     if not data_file.name.endswith(DATA_SUFFIX):
         raise ValueError(f"{data_file}: not a figure data file (*{DATA_SUFFIX})")
     try:
         obj = json.loads(data_file.read_text())
-        module, func = obj["plot"].split(":")
-        data = obj["data"]
+        stored, data = obj["plot"], obj["data"]
+        name = LEGACY.get(stored, stored)
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise lio.CorruptFileError(f"{data_file}: not a readable figure data file ({e})") from e
-    if not module.startswith("losslab."):  # a stored name is looked up, never evaluated
-        raise lio.CorruptFileError(f"{data_file}: plot function {obj['plot']!r} is not part of losslab")
-    plot = getattr(importlib.import_module(module), func)
-    return plot(data, data_file.with_name(data_file.name[: -len(DATA_SUFFIX)]))
+    if name not in PLOTS:  # a stored name is looked up, never imported or evaluated
+        raise LookupError(f"{data_file}: no plot function is registered as {stored!r} (registered: "
+                          f"{len(PLOTS)}; the module that defines it must be imported first)")
+    return PLOTS[name](data, data_file.with_name(data_file.name[: -len(DATA_SUFFIX)]))
 
 
 def rerender_all(root: str | Path) -> list[str]:

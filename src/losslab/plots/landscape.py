@@ -3,43 +3,35 @@ contour lines (with levels passed in, so that several networks share them), fill
 surfaces, and an optimisation trajectory over the contours of its PCA plane with the explained variance on
 the axes.
 
-Each function draws with matplotlib's object API on the Agg canvas (the global pyplot backend is left
-alone) and saves ``<stem>.png`` and ``<stem>.pdf`` atomically (:func:`save_figure`). Arrays follow the
-surface files: ``z[i, j]`` is the value at ``(x[i], y[j])``.
+Each function draws on :func:`losslab.plots.figures.new_figure` (the project's style, matplotlib's object API
+on the Agg canvas) and saves ``<stem>.png`` and ``<stem>.pdf`` atomically (:func:`losslab.plots.figures.save`).
+Arrays follow the surface files: ``z[i, j]`` is the value at ``(x[i], y[j])``.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 import numpy as np
-from matplotlib.axes import Axes
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
-from losslab.plots import figures
 from losslab.core.surfaces import read_surface
+from losslab.plots.figures import new_figure, save
+
+if TYPE_CHECKING:  # matplotlib is imported by new_figure, when a figure is drawn
+    from matplotlib.axes import Axes
 
 LOSS_COLOR, ACC_COLOR = "tab:blue", "tab:red"
 SPLIT_STYLES = {"train": "-", "test": "--"}
 
 
-def new_figure(figsize: tuple[float, float] = (5.0, 4.0), projection: str | None = None) -> tuple[Figure, Axes]:
-    """A figure in the project's style (:mod:`losslab.plots.figures`) on the Agg canvas, with one axes
-    (``projection="3d"`` for surfaces)."""
-    figures.apply_style()
-    fig = Figure(figsize=figsize)
-    FigureCanvasAgg(fig)
-    if projection == "3d":
-        import mpl_toolkits.mplot3d  # noqa: F401  (registers the projection)
-    return fig, fig.add_subplot(projection=projection)
+SIZE = (5.0, 4.0)  # inches, every landscape figure but the 3-D one
+SIZE_3D = (6.0, 5.0)
 
 
-def save_figure(fig: Figure, stem: str | os.PathLike) -> list[Path]:
-    """``<stem>.png`` and ``<stem>.pdf``, atomically (:func:`losslab.plots.figures.save`)."""
-    return [Path(p) for p in figures.save(fig, stem)]
+def _saved(fig, stem: str | os.PathLike) -> list[Path]:
+    return [Path(p) for p in save(fig, stem)]
 
 
 def _grid(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -72,7 +64,7 @@ def plot_1d(stem: str | os.PathLike, x: np.ndarray, losses: Mapping[str, np.ndar
             title: str | None = None, log_loss: bool = False, acc_percent: bool = True) -> list[Path]:
     """Loss (left axis) and accuracy (right axis) along a 1-D surface, one line style per split (train
     solid, test dashed), as in Li et al.'s 1-D figures."""
-    fig, ax = new_figure()
+    fig, ax = new_figure(width=SIZE[0], height=SIZE[1])
     for split, values in losses.items():
         ax.plot(x, values, SPLIT_STYLES.get(split, ":"), color=LOSS_COLOR, label=f"{split} loss")
     ax.set_xlabel(xlabel)
@@ -94,7 +86,7 @@ def plot_1d(stem: str | os.PathLike, x: np.ndarray, losses: Mapping[str, np.ndar
     ax.legend(handles, labels, loc="best", fontsize="small")
     if title:
         ax.set_title(title)
-    return save_figure(fig, stem)
+    return _saved(fig, stem)
 
 
 # ---------------------------------------------------------------- 2-D ------------------------------------
@@ -121,11 +113,11 @@ def plot_contour(stem: str | os.PathLike, x: np.ndarray, y: np.ndarray, z: np.nd
                  point_labels: Sequence[str] | None = None, inline_labels: bool = True) -> list[Path]:
     """Contour lines of ``z`` at ``levels`` (pass :func:`shared_levels` to compare networks); ``points``
     (n x 2) are marked, e.g. the three networks of a plane."""
-    fig, ax = new_figure()
+    fig, ax = new_figure(width=SIZE[0], height=SIZE[1])
     draw_contour(ax, x, y, z, levels, inline_labels=inline_labels)
     _mark_points(ax, points, point_labels)
     _label_2d(ax, xlabel, ylabel, title)
-    return save_figure(fig, stem)
+    return _saved(fig, stem)
 
 
 def draw_contour(ax: Axes, x: np.ndarray, y: np.ndarray, z: np.ndarray, levels: np.ndarray | int = 30, *,
@@ -135,7 +127,7 @@ def draw_contour(ax: Axes, x: np.ndarray, y: np.ndarray, z: np.ndarray, levels: 
     xx, yy, z = _grid(x, y, z)
     norm = None
     if log and not isinstance(levels, int):
-        from matplotlib.colors import LogNorm
+        from matplotlib.colors import LogNorm  # matplotlib is loaded already: ax is drawn on
 
         norm = LogNorm(float(levels[0]), float(levels[-1]))
     cs = ax.contour(xx, yy, z, levels=levels, cmap=cmap, norm=norm)
@@ -151,7 +143,7 @@ def plot_heatmap(stem: str | os.PathLike, x: np.ndarray, y: np.ndarray, z: np.nd
     """Filled contours of ``z`` at ``levels``, or (``levels=None``) a heatmap of the grid cells, with a
     labelled colour bar."""
     xx, yy, z = _grid(x, y, z)
-    fig, ax = new_figure()
+    fig, ax = new_figure(width=SIZE[0], height=SIZE[1])
     if levels is None:
         mappable = ax.pcolormesh(xx, yy, z, shading="nearest", cmap="viridis")
     else:
@@ -159,7 +151,7 @@ def plot_heatmap(stem: str | os.PathLike, x: np.ndarray, y: np.ndarray, z: np.nd
     fig.colorbar(mappable, ax=ax, label=cbar_label)
     _mark_points(ax, points, point_labels)
     _label_2d(ax, xlabel, ylabel, title)
-    return save_figure(fig, stem)
+    return _saved(fig, stem)
 
 
 def plot_surface_3d(stem: str | os.PathLike, x: np.ndarray, y: np.ndarray, z: np.ndarray, *,
@@ -169,11 +161,11 @@ def plot_surface_3d(stem: str | os.PathLike, x: np.ndarray, y: np.ndarray, z: np
     xx, yy, z = _grid(x, y, z)
     if zmax is not None:
         z = np.minimum(z, zmax)
-    fig, ax = new_figure((6.0, 5.0), projection="3d")
+    fig, ax = new_figure(width=SIZE_3D[0], height=SIZE_3D[1], projection="3d")
     ax.plot_surface(xx, yy, z, cmap="coolwarm", linewidth=0, antialiased=True)
     ax.set_zlabel(zlabel)
     _label_2d(ax, xlabel, ylabel, title)
-    return save_figure(fig, stem)
+    return _saved(fig, stem)
 
 
 def plot_trajectory(stem: str | os.PathLike, x: np.ndarray, y: np.ndarray, z: np.ndarray,
@@ -184,7 +176,7 @@ def plot_trajectory(stem: str | os.PathLike, x: np.ndarray, y: np.ndarray, z: np
     plane; the axes name the components with their explained variance, as in Li et al.'s Figure 9."""
     xx, yy, z = _grid(x, y, z)
     trajectory = np.asarray(trajectory)
-    fig, ax = new_figure()
+    fig, ax = new_figure(width=SIZE[0], height=SIZE[1])
     cs = ax.contour(xx, yy, z, levels=levels, cmap="summer")
     ax.clabel(cs, inline=True, fontsize=7)
     ax.plot(trajectory[:, 0], trajectory[:, 1], "-o", color="tab:red", markersize=3, linewidth=1)
@@ -193,7 +185,7 @@ def plot_trajectory(stem: str | os.PathLike, x: np.ndarray, y: np.ndarray, z: np
             ax.annotate(str(e), (px, py), textcoords="offset points", xytext=(3, 3), fontsize=6)
     r1, r2 = explained_variance_ratio[:2]
     _label_2d(ax, f"1st PC: {100 * r1:.2f} %", f"2nd PC: {100 * r2:.2f} %", title)
-    return save_figure(fig, stem)
+    return _saved(fig, stem)
 
 
 SURFACE_FIGURES = ("contour", "filled", "surface3d", "line1d")

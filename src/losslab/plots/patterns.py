@@ -8,7 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from losslab.core.patterns import PatternMaps, validate_pattern
+from losslab.plots import figures
 
 
 log = logging.getLogger(__name__)
@@ -17,18 +19,15 @@ log = logging.getLogger(__name__)
 def plot_pattern_fit(pattern: np.ndarray, maps: PatternMaps, stem: str | Path, title: str | None = None) -> list[str]:
     """The target pattern beside the fitted train and test accuracy maps (shared ``[0, 1]`` grey scale: 1 =
     black = the target's low-loss cells, and accuracy 1), with one colour bar; written as PNG + PDF."""
-    from losslab.plots import figures
-
     pattern = validate_pattern(pattern)
     data = {"pattern": pattern, "train_acc": maps.train_acc, "test_acc": maps.test_acc, "title": title}
     return figures.render(draw_pattern_fit, data, stem)
 
 
+@figures.register_plot("patterns.fit")
 def draw_pattern_fit(data: dict[str, Any], stem: str | Path) -> list[str]:
     """:func:`plot_pattern_fit` from its stored data: the target pattern beside the fitted train and test
     accuracy maps on one shared ``[0, 1]`` grey scale."""
-    from losslab.plots import figures
-
     title = data["title"]
     fig, axes = figures.new_figure(ncols=3, width=9.0, height=3.3, constrained_layout=True)
     panels = ((np.asarray(data["pattern"]), "target pattern\n(black = low loss)"),

@@ -45,6 +45,8 @@ from losslab.claims.tables import mean_std, write_table
 from losslab.core.surfaces import evaluators_for, read_surface
 from losslab.core.trainer import Recipe, versions
 from losslab.claims.runs import load_trained
+from losslab.plots import figures
+from losslab.plots.landscape import draw_contour, shared_levels
 from losslab.claims.connectivity.plan import KINDS, Endpoint, FGE, GARIPOV, GOTMARE, SCALING, SGDR, WIDTH, weights_file
 
 log = logging.getLogger(__name__)
@@ -58,13 +60,6 @@ PAPER_GARIPOV = {"endpoints": {"min": 6.87, "int": None, "max": 7.01, "length_ra
 
 
 # ---------------------------------------------------------------- loading ---------------------------------
-
-def _plotting():
-    """The figure modules, imported when a figure is drawn."""
-    from losslab.plots import figures
-    from losslab.plots import landscape as landscape_plots
-
-    return figures, landscape_plots
 
 def load_pair(run_a: Mapping[str, Any], run_b: Mapping[str, Any], file_a: str | os.PathLike,
               file_b: str | os.PathLike, data_dir: str | None = None,
@@ -165,16 +160,15 @@ def pair_curve_plane(run_a: Mapping[str, Any], curve_file: str | os.PathLike, se
             raise
         raise ValueError(f"{curve_file}: the bend has not left the segment, so there is no plane to draw (train "
                          f"the curve longer, or with a larger learning rate): {err}") from err
-    figures, _ = _plotting()
     data = {"title": title or f"{curve.kind} curve in the plane of its endpoints and bend",
             "panels": [plane_data(out_h5, curve_file, quantity) for quantity in ("train_loss", "test_err")]}
     return figures.render(plot_curve_plane, data, out_stem)
 
 
+@figures.register_plot("connectivity.curve_plane")
 def plot_curve_plane(data: Mapping[str, Any], stem: str | os.PathLike) -> list[str]:
     """A curve's plane: train loss and test error contours (each panel its own levels: they are different
     quantities) with the curve, the segment and the three points drawn in (:func:`plane_data`)."""
-    figures, _ = _plotting()
     fig, axes = figures.new_figure(ncols=2, width=9.5, height=4.0, layout="constrained")
     for ax, panel in zip(axes, data["panels"]):
         draw_plane_data(ax, panel)
@@ -198,13 +192,12 @@ def plane_data(plane_h5: str | os.PathLike, curve_file: str | os.PathLike, quant
 def draw_plane_data(ax, d: Mapping[str, Any]) -> None:
     """Contours of :func:`plane_data`'s quantity on a curve's plane with the curve (solid), the segment (dashed)
     and ``w0``, ``w1``, the bend drawn in."""
-    figures, plots = _plotting()
     split, what = d["quantity"].split("_")
     z = np.asarray(d["z"], float)
     x, y = np.asarray(d["x"], float), np.asarray(d["y"], float)
     log_scale = what == "loss" and bool(np.all(z > 0))
-    levels = plots.shared_levels([z], num=20, log=log_scale)
-    cs = plots.draw_contour(ax, x, y, z, levels, inline_labels=False, cmap=figures.SEQUENTIAL_CMAP, log=log_scale)
+    levels = shared_levels([z], num=20, log=log_scale)
+    cs = draw_contour(ax, x, y, z, levels, inline_labels=False, cmap=figures.SEQUENTIAL_CMAP, log=log_scale)
     cb = ax.figure.colorbar(cs, ax=ax, label=f"{split} {'loss' if what == 'loss' else 'error'}", shrink=0.85)
     cb.ax.minorticks_off()
     ticks = levels[::max(1, len(levels) // 5)]
@@ -312,7 +305,6 @@ def garipov_claim(evals: Mapping[str, curves.CurveEvaluation], check: Mapping[st
                          f"modes ({scale} scale; paper: VGG-16 on CIFAR-10, Garipov et al. supp. Table 2)")
 
     planes = planes or {}
-    figures, _ = _plotting()
     data = {"scale": scale, "kinds": list(KINDS),
             "t": {k: evals[k].t for k in KINDS}, "segment_t": first.t,
             "segment": {q: first.values[f"segment_{q}"] for q in ("test_err", "train_loss")},
@@ -330,10 +322,10 @@ def garipov_claim(evals: Mapping[str, curves.CurveEvaluation], check: Mapping[st
                        notes=_describe(comps))
 
 
+@figures.register_plot("connectivity.garipov")
 def plot_garipov(data: Mapping[str, Any], stem: str | os.PathLike) -> list[str]:
     """Test error and train loss along the segment (dashed) and each trained curve between two modes, and
     the train loss in each curve's plane."""
-    figures, _ = _plotting()
     planes = data["planes"]
     fig, axes = figures.new_figure(ncols=2 + len(planes), width=4.3 * (2 + len(planes)), height=3.9,
                                    layout="constrained")
@@ -405,7 +397,6 @@ def gotmare_claim(evals: Mapping[str, Mapping[str, curves.CurveEvaluation]], che
     tables = write_table(rows, out_dir / "table", title=f"Connectivity of differently trained modes "
                          f"({scale} scale; Gotmare et al. models A-F against G)")
 
-    figures, _ = _plotting()
     data = {"scale": scale, "reference": reference,
             "pairs": [{"label": label, "segment_t": evals[label][kind].t,
                        "segment": 100 * np.asarray(evals[label][kind].values["segment_test_err"]),
@@ -443,10 +434,10 @@ class IterateSegment:
         return self.barrier / max(endpoint_values(self.evaluation, "train_loss"))
 
 
+@figures.register_plot("connectivity.gotmare")
 def plot_gotmare(data: Mapping[str, Any], stem: str | os.PathLike) -> list[str]:
     """Test error along the segment (dashed) and the trained curves (solid) from the reference model to each
     other model, one panel per pair on a shared y axis."""
-    figures, _ = _plotting()
     pairs_, reference = data["pairs"], data["reference"]
     ncols = min(3, len(pairs_))
     nrows = math.ceil(len(pairs_) / ncols)
@@ -529,7 +520,6 @@ def sgdr_claim(segments: Sequence[IterateSegment], check: Mapping[str, Any], sca
                      "barrier": round(s.barrier, 5), "relative_barrier": round(s.relative_barrier, 4),
                      "has_barrier": s.relative_barrier > tol})
     tables = write_table(rows, out_dir / "table", title=f"Loss barriers between iterates ({scale} scale)")
-    figures, _ = _plotting()
     data = {"scale": scale, "pairs": sorted({s.epochs for s in segments}),
             "segments": [{"epochs": s.epochs, "role": s.role, "seed": s.seed, "t": s.evaluation.t,
                           "train_loss": s.evaluation.values["train_loss"]} for s in segments]}
@@ -543,10 +533,10 @@ def sgdr_claim(segments: Sequence[IterateSegment], check: Mapping[str, Any], sca
                        tables=tables, notes=_describe(comps))
 
 
+@figures.register_plot("connectivity.sgdr")
 def plot_sgdr(data: Mapping[str, Any], stem: str | os.PathLike) -> list[str]:
     """Train loss on the segment between two iterates, one panel per pair of epochs: SGDR's (solid) and the
     step-decay run's (dashed), one line per seed."""
-    figures, _ = _plotting()
     pairs_ = [tuple(ep) for ep in data["pairs"]]
     fig, axes = figures.new_figure(ncols=len(pairs_), width=4.3 * len(pairs_), height=3.6, squeeze=False,
                                    layout="constrained")
@@ -597,7 +587,6 @@ def width_claim(sweep: Sequence[tuple[float, int, curves.CurveEvaluation]], chec
         numbers[f"K{k:g}.train_loss_barrier"], numbers[f"K{k:g}.length_ratio"] = b, r
         numbers[f"K{k:g}.segment_train_loss_barrier"] = excess(ev, "train_loss", "segment_")
     tables = write_table(rows, out_dir / "table", title=f"Curve barrier and length ratio vs width ({scale} scale)")
-    figures, _ = _plotting()
     data = {"scale": scale, "widths": ks, "barrier": barrier, "length_ratio": ratio,
             "curves": [{"t": ev.t, "train_loss": ev.values["train_loss"],
                         "segment_train_loss": ev.values["segment_train_loss"]} for _, _, ev in sweep]}
@@ -610,10 +599,10 @@ def width_claim(sweep: Sequence[tuple[float, int, curves.CurveEvaluation]], chec
                        notes=_describe(comps))
 
 
+@figures.register_plot("connectivity.width")
 def plot_width(data: Mapping[str, Any], stem: str | os.PathLike) -> list[str]:
     """Train loss along the curve (solid) and the segment (dotted) for each width K, and the curve's
     train-loss barrier and length ratio against K."""
-    figures, _ = _plotting()
     ks = data["widths"]
     fig, axes = figures.new_figure(ncols=3, width=12.5, height=3.6, layout="constrained")
     for i, (k, c) in enumerate(zip(ks, data["curves"])):
@@ -666,7 +655,6 @@ def scaling_claim(model: nn.Module, data: Prepared, ts: Sequence[float], check: 
                "train_err": res["train"][-1].err, "test_err": res["test"][-1].err,
                "train_err_range": float(np.ptp([r.err for r in res["train"]])),
                "test_err_range": float(np.ptp([r.err for r in res["test"]]))}
-    figures, _ = _plotting()
     drawn = {"scale": scale, "t": list(ts),
              "loss": {sp: [r.loss for r in res[sp]] for sp in ("train", "test")},
              "err": {sp: [r.err for r in res[sp]] for sp in ("train", "test")}}
@@ -683,9 +671,9 @@ def scaling_claim(model: nn.Module, data: Prepared, ts: Sequence[float], check: 
 
 # ---------------------------------------------------------------- ensembles and FGE -----------------------
 
+@figures.register_plot("connectivity.scaling")
 def plot_scaling(data: Mapping[str, Any], stem: str | os.PathLike) -> list[str]:
     """Train and test loss (log scale, left axis) and error (right axis) along the trivial scaling path."""
-    figures, _ = _plotting()
     ts, loss, err = data["t"], data["loss"], data["err"]
     fig, ax = figures.new_figure(width=5.5, height=3.8, layout="constrained")
     ax.plot(ts, loss["train"], "o-", ms=3, color="tab:blue", label="train loss")
@@ -773,7 +761,6 @@ def fge_claim(inputs: EnsembleInputs, check: Mapping[str, Any], scale: str, out_
                         "curve.endpoint_err_mean": float(np.mean(ends))})
     tables = write_table(rows, out_dir / "table", title=f"Ensembles: FGE, independent models, along a curve "
                          f"({scale} scale; test error and disagreement in %)")
-    figures, _ = _plotting()
     data = {"scale": scale, "seeds": seeds, "single_err": [single[s] for s in seeds],
             "fge_err": [fge[s].err for s in seeds], "fge_disagreement": [fge_dis[s] for s in seeds],
             "independent": {"size": ind.size, "err": ind.err, "disagreement": ind_dis},
@@ -791,10 +778,10 @@ def fge_claim(inputs: EnsembleInputs, check: Mapping[str, Any], scale: str, out_
                        notes=_describe(comps))
 
 
+@figures.register_plot("connectivity.fge")
 def plot_fge(data: Mapping[str, Any], stem: str | os.PathLike) -> list[str]:
     """Test error of each single model, each FGE ensemble, the independent models together and the curve
     ensemble; and the mean pairwise disagreement of FGE's members and of the independent models."""
-    figures, _ = _plotting()
     seeds, ind = data["seeds"], data["independent"]
     fig, (ax1, ax2) = figures.new_figure(ncols=2, width=10.5, height=3.8, layout="constrained")
     names, errs, cols = [], [], []

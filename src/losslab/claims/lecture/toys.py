@@ -327,6 +327,7 @@ def claim_tanh_surface(params: Mapping[str, Any], check: Mapping[str, Any], scal
                        n_seeds=len(seeds), numbers=numbers, figures=figs, tables=tables, notes=notes)
 
 
+@figures.register_plot("lecture.tanh_surface")
 def plot_tanh_surface(data: Mapping[str, Any], stem: str | Path) -> list[str]:
     """The tanh toy's loss on [-lim, lim]^2 (its ravines, saddle and plateaus, the small inits) and the loss
     along gradient descent from zero, small and large initialisations. The surface is the closed-form loss
@@ -358,6 +359,7 @@ def plot_tanh_surface(data: Mapping[str, Any], stem: str | Path) -> list[str]:
     return figures.save(fig, stem)
 
 
+@figures.register_plot("lecture.tanh_trajectories")
 def plot_tanh_trajectories(data: Mapping[str, Any], stem: str | Path) -> list[str]:
     """The paths of each optimizer from one start over the tanh toy's (closed-form) loss contours."""
     lim, pts = data["lim"], data["points"]
@@ -452,6 +454,7 @@ def claim_saddles_high_dim(params: Mapping[str, Any], check: Mapping[str, Any], 
                        measured=measured, n_seeds=1, numbers=numbers, figures=figs, tables=tables, notes=notes)
 
 
+@figures.register_plot("lecture.saddles")
 def plot_saddles(data: Mapping[str, Any], stem: str | Path) -> list[str]:
     """The fraction of positive-definite GOE matrices against N (± binomial se; where none was observed, the
     95% upper bound) beside 0.5^N, log scale."""
@@ -646,6 +649,7 @@ def claim_redundant_flatness(params: Mapping[str, Any], check: Mapping[str, Any]
                        measured=measured, n_seeds=1, numbers=numbers, figures=figs, tables=tables, notes=notes)
 
 
+@figures.register_plot("lecture.redundant_flatness")
 def plot_redundant_flatness(data: Mapping[str, Any], stem: str | Path) -> list[str]:
     """(w1 w2)^2 (closed form) with its valley of minima and the Hessian's eigenvalues at the checked points;
     the top Hessian eigenvalue of the ReLU MLP against the rescaling c (same outputs)."""
@@ -844,6 +848,7 @@ def claim_wilson_toy(params: Mapping[str, Any], check: Mapping[str, Any], scale:
                        notes=notes)
 
 
+@figures.register_plot("lecture.wilson")
 def plot_wilson(data: Mapping[str, Any], stem: str | Path) -> list[str]:
     """Test error of each method (bars: means, dots: seeds, with the share it predicts positive) against the
     error of always predicting +, and the training loss of one seed per step (SGD: per epoch)."""

@@ -90,6 +90,7 @@ def local_minima_cluster(runs: Runs, check: Mapping[str, Any], scale: str, out_d
                        n_seeds=len(train[order[0]]), numbers=numbers, figures=figs, tables=tables, notes=notes)
 
 
+@figures.register_plot("lecture.minima")
 def plot_minima(data: Mapping[str, Any], stem: str | Path) -> list[str]:
     """Histograms of the final train loss per network size (shared bins) and its std against #params."""
     fig, (ax1, ax2) = figures.new_figure(ncols=2, width=10)
@@ -207,6 +208,7 @@ def swa_claim(runs: Runs, lines: Mapping[str, Mapping[int, Sequence[Sequence[flo
                        tables=tables, notes="; ".join(c.describe() for c in comps))
 
 
+@figures.register_plot("lecture.swa")
 def plot_swa(data: Mapping[str, Any], stem: str | Path) -> list[str]:
     """Mean train loss along the filter-normalized lines (SGD vs SWA), and the per-seed test accuracy."""
     fig, (ax1, ax2) = figures.new_figure(ncols=2, width=10)
@@ -260,6 +262,7 @@ def _two_arm(runs: Runs, better: str, worse: str, labels: Mapping[str, str], che
                                        n_seeds=len(seeds), numbers=numbers, figures=figs, tables=tables)
 
 
+@figures.register_plot("lecture.two_arms")
 def plot_two_arms(data: Mapping[str, Any], stem: str | Path) -> list[str]:
     """Per-seed test error of two arms (lines join a seed's pair) and the paired difference."""
     fig, (ax1, ax2) = figures.new_figure(ncols=2, width=10)
@@ -372,6 +375,7 @@ def memorize_claim(runs: Runs, histories: Histories, check: Mapping[str, Any], s
                        notes=notes)
 
 
+@figures.register_plot("lecture.memorize")
 def plot_memorize(data: Mapping[str, Any], stem: str | Path) -> list[str]:
     """Train accuracy per epoch (one line per seed) for true and random labels, and the epochs to fit."""
     fig, (ax1, ax2) = figures.new_figure(ncols=2, width=10)

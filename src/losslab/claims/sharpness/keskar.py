@@ -33,6 +33,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from losslab.plots import figures
+from losslab.plots.landscape import ACC_COLOR, LOSS_COLOR, SPLIT_STYLES
 from losslab import io as lio
 from losslab.claims.verdicts import (ClaimResult, Comparison, all_of,
                                      at_least, every_seed_at_least, paired, ratio_at_least, ratio_estimate, seed_mean)
@@ -342,6 +343,7 @@ def generalization_gap(nets: Mapping[str, Net], check: Mapping[str, Any], scale:
     return _result(claim_id, scale, check, comps, "; ".join(measured), n_seeds, numbers, figs, tables)
 
 
+@figures.register_plot("sharpness.generalization_gap")
 def plot_generalization_gap(data: Mapping[str, Any], stem: str | Path) -> list[str]:
     """Per network, train and test accuracy of SB and LB (bars: mean ± std, dots: seeds, lines join the two
     runs of one seed)."""
@@ -410,6 +412,7 @@ def sharpness_metric(nets: Mapping[str, Net], check: Mapping[str, Any], scale: s
     return _result(claim_id, scale, check, comps, "; ".join(measured), n_seeds, numbers, figs, tables)
 
 
+@figures.register_plot("sharpness.sharpness_metric")
 def plot_sharpness_metric(data: Mapping[str, Any], stem: str | Path) -> list[str]:
     """Per network, the epsilon-sharpness of SB and LB in each (space, eps) setting on a log scale (bars:
     means, dots: seeds)."""
@@ -488,11 +491,10 @@ def parametric_plot(nets: Mapping[str, Net], check: Mapping[str, Any], scale: st
     return _result(claim_id, scale, check, comps, "; ".join(measured), n_seeds, numbers, figs, tables)
 
 
+@figures.register_plot("sharpness.parametric")
 def plot_parametric(data: Mapping[str, Any], stem: str | Path) -> list[str]:
     """Per network, cross-entropy (log scale, thin: each seed) and accuracy of the train and test sets along
     alpha x_LB + (1 - alpha) x_SB, means over seeds."""
-    from losslab.plots.landscape import ACC_COLOR, LOSS_COLOR, SPLIT_STYLES
-
     panels = data["panels"]
     fig, axes = figures.new_figure(ncols=len(panels), width=5.0 * len(panels) + 0.5, height=3.8, squeeze=False)
     for ax, panel in zip(axes[0], panels):
@@ -610,6 +612,7 @@ def threshold_and_warmstart(nets: Mapping[str, Net], check: Mapping[str, Any], s
     return _result(claim_id, scale, check, comps, "; ".join(measured), n_seeds, numbers, figs, tables)
 
 
+@figures.register_plot("sharpness.threshold_and_warmstart")
 def plot_threshold_and_warmstart(data: Mapping[str, Any], stem: str | Path) -> list[str]:
     """Per network: test accuracy and sharpness against the batch size of the sweep (dots: seeds), and of the
     LB runs warm-started from the SB iterate at each epoch (0: from scratch) with the SB run's as a dashed
@@ -710,6 +713,7 @@ def remedies(nets: Mapping[str, Net], check: Mapping[str, Any], scale: str, out_
     return _result(claim_id, scale, check, comps, "; ".join(measured), n_seeds, numbers, figs, tables)
 
 
+@figures.register_plot("sharpness.remedies")
 def plot_remedies(data: Mapping[str, Any], stem: str | Path) -> list[str]:
     """Per augmented network: the SB - LB test-accuracy gap without and with augmentation (lines join seeds),
     and the sharpness of SB and LB without and with augmentation (log scale; bars: means, dots: seeds)."""

@@ -319,6 +319,7 @@ def batchsize_check(spectra: Mapping[str, Sequence[Spectrum]], runs: Runs, check
                   _lambda_max(spectra[large]), _lambda_max(spectra[small]), check["min_agree"])
 
 
+@figures.register_plot("sharpness.hessian_outliers")
 def plot_hessian_outliers(data: Mapping[str, Any], stem: str | Path) -> list[str]:
     """Per class count, the spectral density of the first seed (dotted: the bulk's bound); last panel, the top
     eigenvalues over lambda_max of every seed with the last outlier of the gap rule circled."""
@@ -388,6 +389,7 @@ def batchsize_outliers_claim(spectra: Mapping[str, Sequence[Spectrum]], runs: Ru
                                        n_seeds=len(seeds), numbers=numbers, figures=figs, tables=tables)
 
 
+@figures.register_plot("sharpness.batchsize_outliers")
 def plot_batchsize_outliers(data: Mapping[str, Any], stem: str | Path) -> list[str]:
     """lambda_max of the small- and large-batch run of each seed (paired), the top eigenvalues (mean ± std over
     seeds) and the spectral densities of one seed."""
@@ -567,6 +569,7 @@ def wd_flip_claim(lines: Mapping[str, Mapping[int, Mapping[str, np.ndarray]]], a
                        tables=tables, notes="; ".join(c.describe() for c in comps))
 
 
+@figures.register_plot("sharpness.wd_flip")
 def plot_wd_flip(data: Mapping[str, Any], stem: str | Path) -> list[str]:
     """Train loss along random raw (top) and filter-normalized (bottom) directions through the SB and LB
     networks of one seed without and with weight decay (thin: each direction, thick: their mean; dotted: the
@@ -745,6 +748,7 @@ def lb_sb_basin_claim(lines: Mapping[int, Surface], lb_runs: Sequence[Mapping[st
                        tables=tables, notes="; ".join(c.describe() for c in comps))
 
 
+@figures.register_plot("sharpness.lb_sb_basin")
 def plot_lb_sb_basin(data: Mapping[str, Any], stem: str | Path) -> list[str]:
     """Loss (log) and accuracy on the line through the LB end point (alpha 0) and its SB continuation
     (alpha 1), train (solid) and test (dashed), one colour per seed; the segment between them shaded."""
@@ -839,6 +843,7 @@ def plot_ratio_maps(maps: Mapping[str, Surface], stem: str | os.PathLike, title:
     return figures.render(draw_ratio_maps, data, stem)
 
 
+@figures.register_plot("sharpness.ratio_maps")
 def draw_ratio_maps(data: Mapping[str, Any], stem: str | os.PathLike) -> list[str]:
     """The maps side by side on one colour scale (0 to the largest finite ratio of any map), each titled
     with its mean ratio (cells whose eigenvalues were not certified crossed out in red): blue where the
