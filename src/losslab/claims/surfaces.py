@@ -309,7 +309,7 @@ def width_nonconvexity(runs: Mapping[str, Sequence[Mapping[str, Any]]], ratio_ma
                        for s in (True, False)},
         "maps": [spectra.ratio_map_data(v, m) for v, m in first_maps.items()],
     }
-    figs = figures.render(plot_width, data, out_dir / "figure")
+    figs = figures.render(plot_width_nonconvexity, data, out_dir / "figure")
 
     verdict = all_of(c.verdict for c in comps)
     measured = "; ".join(
@@ -332,7 +332,7 @@ def _finite_mean(values: Any) -> float:
 
 
 @figures.register_plot("surfaces.width")
-def plot_width(data: Mapping[str, Any], stem: str | Path) -> list[str]:
+def plot_width_nonconvexity(data: Mapping[str, Any], stem: str | Path) -> list[str]:
     """Top row: test error, mean |lambda_min/lambda_max| over the ratio map, and the trajectory's top-2 PCA
     explained variance against width (with / without skips; lines: means, dots: seeds). Bottom row: the
     ratio maps on one colour scale."""

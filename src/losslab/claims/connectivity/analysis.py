@@ -590,7 +590,7 @@ def width_claim(sweep: Sequence[tuple[float, int, curves.CurveEvaluation]], chec
     data = {"scale": scale, "widths": ks, "barrier": barrier, "length_ratio": ratio,
             "curves": [{"t": ev.t, "train_loss": ev.values["train_loss"],
                         "segment_train_loss": ev.values["segment_train_loss"]} for _, _, ev in sweep]}
-    figs = figures.render(plot_width, data, out_dir / "figure")
+    figs = figures.render(plot_width_connectivity, data, out_dir / "figure")
     verdict = all_of(c.verdict for c in comps)
     measured = "K: barrier / length ratio = " + ", ".join(
         f"{k:g}: {b:.3g} / {r:.3f}" for k, b, r in zip(ks, barrier, ratio))
@@ -600,7 +600,7 @@ def width_claim(sweep: Sequence[tuple[float, int, curves.CurveEvaluation]], chec
 
 
 @figures.register_plot("connectivity.width")
-def plot_width(data: Mapping[str, Any], stem: str | os.PathLike) -> list[str]:
+def plot_width_connectivity(data: Mapping[str, Any], stem: str | os.PathLike) -> list[str]:
     """Train loss along the curve (solid) and the segment (dotted) for each width K, and the curve's
     train-loss barrier and length ratio against K."""
     ks = data["widths"]
