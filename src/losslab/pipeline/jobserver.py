@@ -46,7 +46,8 @@ from losslab.pipeline import cpu_kernels  # torch-free
 IDLE_SECONDS = 60.0
 # imported by the server before it forks (and every module of losslab itself: see `serve`)
 PRELOAD = ("torch", "torch.func", "torch.optim", "torch._dynamo", "numpy", "scipy.sparse.linalg", "scipy.optimize",
-           "h5py", "yaml", "matplotlib.pyplot", "snakemake.script")
+           "h5py", "yaml", "matplotlib.figure", "matplotlib.backends.backend_agg", "matplotlib.colors",
+           "mpl_toolkits.mplot3d", "snakemake.script")
 
 STARTED_ENV = "LOSSLAB_JOB_STARTED"  # when the job's process started (set by losslab.pipeline.jobserver.delegate)
 
