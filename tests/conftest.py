@@ -16,6 +16,7 @@ import torch  # noqa: E402
 import yaml  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
+SNAKEFILE = ROOT / "workflow" / "Snakefile"
 
 
 def pytest_sessionstart(session):
@@ -46,7 +47,7 @@ def snakemake(workdir: Path, *args: str, timeout: int = 1800,
               env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """Run this checkout's Snakefile with ``workdir`` as the working directory (outputs land there); ``env``
     replaces the environment (default: this process's)."""
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(workdir), *args]
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "--directory", str(workdir), *args]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
 
 
