@@ -1,22 +1,6 @@
 # Source 000's training-ingredient claims: the ablation (momentum, weight decay, preprocessing) and SGD vs GD.
 
 
-def claim_entry(claim_id):
-    return next(c for c in CLAIMS if c["id"] == claim_id)
-
-
-def claim_outputs(claim_id, family):
-    d = claim_dir(claim_id)
-    return dict(
-        verdict=f"{d}/verdict.json",
-        table=f"{d}/table.csv",
-        table_md=f"{d}/table.md",
-        figure=report(f"{d}/figure.png", category=family, subcategory=claim_id,
-                      caption="../report/captions/" + claim_id + ".rst"),
-        figure_pdf=f"{d}/figure.pdf",
-    )
-
-
 rule ablation_claim:
     input:
         runs=lambda wc: run_dirs("ablation"),

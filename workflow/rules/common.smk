@@ -1,0 +1,88 @@
+# The shared helpers of every rule file (included first: the family files may come in any order after it):
+# the validated config, the compute block, experiments and their run directories, claim outputs.
+from pathlib import Path
+
+from losslab.pipeline import cpu_kernels
+from losslab.pipeline.registry import load_registry
+from losslab.pipeline.config import resolve, run_spec
+
+# validated before any job runs: a bad key stops here with a message naming it
+CFG = resolve(config, root=ROOT)
+# the CPU kernel pin goes into this process's environment, which every job (and the job server) inherits: it must
+# be there before a job imports NumPy or torch (losslab.pipeline.cpu_kernels)
+cpu_kernels.apply(cpu_kernels.mode_for(CFG))
+SCALE = CFG["scale"]
+R = f"{CFG['results']}/{SCALE}"
+LOGS = f"{CFG['logs']}/{SCALE}"
+EXP = CFG["experiments"]
+REGISTRY = str(ROOT / "config" / "claims.yaml")
+CLAIMS = load_registry(REGISTRY)
+THREADS = CFG.get("threads", 1)
+COMPUTE = CFG["compute"]
+_COMPUTED, _THREADED = set(), set()  # rules that asked for their resources / their threads (checked at the end)
+
+def job_compute(rule_name):
+    """The scale's `compute.default` under `compute.rules.<rule_name>`."""
+    return {**COMPUTE["default"], **COMPUTE.get("rules", {}).get(rule_name, {})}
+
+
+def job_resources(rule_name):
+    """A rule's `resources:` (mem_mb, runtime in minutes, gpu) from the scale's `compute` block."""
+    _COMPUTED.add(rule_name)
+    return {k: v for k, v in job_compute(rule_name).items() if k != "threads"}
+
+
+def job_threads(rule_name):
+    """A rule's `threads:`: `compute.rules.<rule_name>.threads`, else the top-level `threads`."""
+    _THREADED.add(rule_name)
+    return job_compute(rule_name).get("threads", THREADS)
+
+
+def check_compute():
+    """Every `compute.rules` key names a rule that takes its resources from it (and its threads, if it sets them)."""
+    for name, settings in COMPUTE.get("rules", {}).items():
+        if name not in _COMPUTED:
+            raise ValueError(f"config key 'compute.rules.{name}': no rule {name!r} takes its resources from the "
+                             f"compute block; rules that do: {sorted(_COMPUTED)}")
+        if "threads" in settings and name not in _THREADED:
+            raise ValueError(f"config key 'compute.rules.{name}.threads': rule {name!r} is single-threaded "
+                             f"(it has no `threads: job_threads(...)`)")
+
+wildcard_constraints:
+    experiment="[A-Za-z0-9_]+",
+    variant="[A-Za-z0-9_]+",
+
+
+def claim_dir(claim_id):
+    return f"{R}/claims/{claim_id}"
+
+
+def claim_entry(claim_id):
+    return next(c for c in CLAIMS if c["id"] == claim_id)
+
+
+def claim_outputs(claim_id, family):
+    d = claim_dir(claim_id)
+    return dict(
+        verdict=f"{d}/verdict.json",
+        table=f"{d}/table.csv",
+        table_md=f"{d}/table.md",
+        figure=report(f"{d}/figure.png", category=family, subcategory=claim_id,
+                      caption="../report/captions/" + claim_id + ".rst"),
+        figure_pdf=f"{d}/figure.pdf",
+    )
+
+
+def experiment(name):
+    if name not in EXP:
+        raise ValueError(f"unknown experiment {name!r}; the {SCALE} scale defines {sorted(EXP)}")
+    return EXP[name]
+
+
+def variant_dirs(name):
+    """variant -> the run directory of that variant of experiment `name`."""
+    return {v: f"{R}/runs/{name}/{v}" for v in experiment(name).get("variants", {"default": {}})}
+
+
+def run_dirs(name):
+    return list(variant_dirs(name).values())
