@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import SMALL, SNAKEFILE, snakemake
+from losslab.pipeline.registry import load_registry
 from test_determinism import differences, result_files
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -66,10 +67,12 @@ def load_rules(workdir: Path, config: dict) -> dict:
 
 
 def declared_rules() -> set[str]:
-    """Every rule named in workflow/rules/*.smk and the Snakefile (conditional ones too)."""
+    """Every rule named in workflow/rules/*.smk and the Snakefile (conditional ones too) and every claim rule the
+    registry names (generated in one loop)."""
     pattern = re.compile(r"^\s*(?:rule|checkpoint)\s+(\w+)\s*:", re.MULTILINE)
     files = [SNAKEFILE, *sorted((ROOT / "workflow" / "rules").glob("*.smk"))]
-    return {name for f in files for name in pattern.findall(f.read_text())}
+    generated = {c["rule"] for c in load_registry(ROOT / "config" / "claims.yaml") if "rule" in c}  # rules/claims.smk
+    return {name for f in files for name in pattern.findall(f.read_text())} | generated
 
 
 DEFAULT = {"mem_mb": 7, "runtime": 7, "gpu": 7}

@@ -86,3 +86,11 @@ def variant_dirs(name):
 
 def run_dirs(name):
     return list(variant_dirs(name).values())
+
+
+# The claim rules: one per registry entry with a `rule`, made in one loop (rules/claims.smk) from the common body
+# (the claim's verdict, table and figure, its log, benchmark and resources) and what the family's rule file puts
+# in this table for it: claim id -> {input: named inputs, output: extra outputs, params: per-claim params,
+# threads: True when it takes `compute.rules.<rule>.threads`}. A claim absent from the table has no rule at this
+# scale (its family's settings are not defined there).
+CLAIM_RULES = {}

@@ -163,101 +163,6 @@ rule keskar_interpolation:
         "../scripts/keskar_interpolation.py"
 
 
-rule keskar_gap_claim:
-    input:
-        lambda wc: keskar_files(keskar_claim_nets("keskar-lb-generalization-gap")),
-    output:
-        **claim_outputs("keskar-lb-generalization-gap", "sharpness"),
-    params:
-        claim=claim_entry("keskar-lb-generalization-gap"),
-        scale=SCALE,
-        nets=lambda wc: keskar_claim_nets("keskar-lb-generalization-gap"),
-    log:
-        f"{LOGS}/claims/keskar-lb-generalization-gap.log",
-    benchmark:
-        f"{R}/benchmarks/claims/keskar-lb-generalization-gap.tsv"
-    resources:
-        **job_resources("keskar_gap_claim"),
-    script:
-        "../scripts/claim_keskar.py"
-
-
-rule keskar_sharpness_claim:
-    input:
-        lambda wc: keskar_files(keskar_claim_nets("keskar-sharpness-metric")),
-    output:
-        **claim_outputs("keskar-sharpness-metric", "sharpness"),
-    params:
-        claim=claim_entry("keskar-sharpness-metric"),
-        scale=SCALE,
-        nets=lambda wc: keskar_claim_nets("keskar-sharpness-metric"),
-    log:
-        f"{LOGS}/claims/keskar-sharpness-metric.log",
-    benchmark:
-        f"{R}/benchmarks/claims/keskar-sharpness-metric.tsv"
-    resources:
-        **job_resources("keskar_sharpness_claim"),
-    script:
-        "../scripts/claim_keskar.py"
-
-
-rule keskar_parametric_claim:
-    input:
-        lambda wc: keskar_files(keskar_claim_nets("keskar-parametric-plot")),
-    output:
-        **claim_outputs("keskar-parametric-plot", "sharpness"),
-    params:
-        claim=claim_entry("keskar-parametric-plot"),
-        scale=SCALE,
-        nets=lambda wc: keskar_claim_nets("keskar-parametric-plot"),
-    log:
-        f"{LOGS}/claims/keskar-parametric-plot.log",
-    benchmark:
-        f"{R}/benchmarks/claims/keskar-parametric-plot.tsv"
-    resources:
-        **job_resources("keskar_parametric_claim"),
-    script:
-        "../scripts/claim_keskar.py"
-
-
-rule keskar_threshold_claim:
-    input:
-        lambda wc: keskar_files(keskar_claim_nets("keskar-batch-threshold-and-warmstart")),
-    output:
-        **claim_outputs("keskar-batch-threshold-and-warmstart", "sharpness"),
-    params:
-        claim=claim_entry("keskar-batch-threshold-and-warmstart"),
-        scale=SCALE,
-        nets=lambda wc: keskar_claim_nets("keskar-batch-threshold-and-warmstart"),
-    log:
-        f"{LOGS}/claims/keskar-batch-threshold-and-warmstart.log",
-    benchmark:
-        f"{R}/benchmarks/claims/keskar-batch-threshold-and-warmstart.tsv"
-    resources:
-        **job_resources("keskar_threshold_claim"),
-    script:
-        "../scripts/claim_keskar.py"
-
-
-rule keskar_remedies_claim:
-    input:
-        lambda wc: keskar_files(keskar_claim_nets("keskar-remedies")),
-    output:
-        **claim_outputs("keskar-remedies", "sharpness"),
-    params:
-        claim=claim_entry("keskar-remedies"),
-        scale=SCALE,
-        nets=lambda wc: keskar_claim_nets("keskar-remedies"),
-    log:
-        f"{LOGS}/claims/keskar-remedies.log",
-    benchmark:
-        f"{R}/benchmarks/claims/keskar-remedies.tsv"
-    resources:
-        **job_resources("keskar_remedies_claim"),
-    script:
-        "../scripts/claim_keskar.py"
-
-
 # The sharpness family's Hessian and line claims (issue #4, losslab.claims.sharpness.spectra): Hessian spectra of trained runs,
 # sharpness along raw and filter-normalized random lines, a large-batch run continued with a small batch, and
 # Li et al.'s eigenvalue-ratio maps (Fig. 7) for experiments with a `ratio_map` key. Each claim reads the
@@ -308,76 +213,12 @@ def ratio_map_figures():
 
 def spectra_claim_params(claim_id):
     return dict(
-        claim=claim_entry(claim_id),
-        scale=SCALE,
         runs=lambda wc: variant_specs(claim_experiment(claim_id)),
         settings=lambda wc: experiment_key(claim_experiment(claim_id), "spectrum"),
         data_dir=CFG.get("data_dir"),
         resources=CFG.get("resources", "resources"),
+        dirs=lambda wc: variant_dirs(claim_experiment(claim_id)),
     )
-
-
-rule hessian_outliers_claim:
-    input:
-        runs=lambda wc: run_dirs(claim_experiment("hessian-bulk-outliers")),
-    output:
-        **claim_outputs("hessian-bulk-outliers", "sharpness"),
-        spectra=f"{claim_dir('hessian-bulk-outliers')}/spectra.h5",
-    params:
-        **spectra_claim_params("hessian-bulk-outliers"),
-    log:
-        f"{LOGS}/claims/hessian-bulk-outliers.log",
-    benchmark:
-        f"{R}/benchmarks/claims/hessian-bulk-outliers.tsv"
-    threads: job_threads("hessian_outliers_claim")
-    resources:
-        **job_resources("hessian_outliers_claim"),
-    script:
-        "../scripts/claim_spectra.py"
-
-
-rule batchsize_outliers_claim:
-    input:
-        runs=lambda wc: run_dirs(claim_experiment("batchsize-larger-outliers")),
-    output:
-        **claim_outputs("batchsize-larger-outliers", "sharpness"),
-        spectra=f"{claim_dir('batchsize-larger-outliers')}/spectra.h5",
-    params:
-        **spectra_claim_params("batchsize-larger-outliers"),
-    log:
-        f"{LOGS}/claims/batchsize-larger-outliers.log",
-    benchmark:
-        f"{R}/benchmarks/claims/batchsize-larger-outliers.tsv"
-    threads: job_threads("batchsize_outliers_claim")
-    resources:
-        **job_resources("batchsize_outliers_claim"),
-    script:
-        "../scripts/claim_spectra.py"
-
-
-rule wd_flip_claim:
-    input:
-        runs=lambda wc: run_dirs(claim_experiment("li-filter-normalization-wd-flip")),
-    output:
-        **claim_outputs("li-filter-normalization-wd-flip", "sharpness"),
-        lines=directory(f"{claim_dir('li-filter-normalization-wd-flip')}/lines"),
-    params:
-        claim=claim_entry("li-filter-normalization-wd-flip"),
-        scale=SCALE,
-        runs=lambda wc: variant_specs(claim_experiment("li-filter-normalization-wd-flip")),
-        settings=lambda wc: experiment_key(claim_experiment("li-filter-normalization-wd-flip"), "random_lines"),
-        data_dir=CFG.get("data_dir"),
-        resources=CFG.get("resources", "resources"),
-        progress=CFG.get("progress", False),
-    log:
-        f"{LOGS}/claims/li-filter-normalization-wd-flip.log",
-    benchmark:
-        f"{R}/benchmarks/claims/li-filter-normalization-wd-flip.tsv"
-    threads: job_threads("wd_flip_claim")
-    resources:
-        **job_resources("wd_flip_claim"),
-    script:
-        "../scripts/claim_wd_flip.py"
 
 
 # A trained run continued with another recipe (e.g. a small batch) from each seed's final weights
@@ -405,34 +246,6 @@ rule continue_training:
         **job_resources("continue_training"),
     script:
         "../scripts/continue_training.py"
-
-
-rule lb_sb_basin_claim:
-    input:
-        lb=lambda wc: f"{R}/runs/{claim_experiment('lb-to-sb-same-basin')}/"
-                      f"{continuation(claim_experiment('lb-to-sb-same-basin'))['from']}",
-        sb=lambda wc: continued_dir(claim_experiment("lb-to-sb-same-basin")),
-    output:
-        **claim_outputs("lb-to-sb-same-basin", "sharpness"),
-        lines=directory(f"{claim_dir('lb-to-sb-same-basin')}/lines"),
-    params:
-        claim=claim_entry("lb-to-sb-same-basin"),
-        scale=SCALE,
-        run=lambda wc: run_spec(experiment(claim_experiment("lb-to-sb-same-basin")),
-                                continuation(claim_experiment("lb-to-sb-same-basin"))["from"]),
-        settings=lambda wc: experiment(claim_experiment("lb-to-sb-same-basin")).get("basin", {}),
-        data_dir=CFG.get("data_dir"),
-        resources=CFG.get("resources", "resources"),
-        progress=CFG.get("progress", False),
-    log:
-        f"{LOGS}/claims/lb-to-sb-same-basin.log",
-    benchmark:
-        f"{R}/benchmarks/claims/lb-to-sb-same-basin.tsv"
-    threads: job_threads("lb_sb_basin_claim")
-    resources:
-        **job_resources("lb_sb_basin_claim"),
-    script:
-        "../scripts/claim_basin.py"
 
 
 # Li et al.'s Fig. 7: |lambda_min / lambda_max| over the plane of a variant's 2-D surface (its directions.h5),
@@ -474,3 +287,37 @@ rule ratio_map_figure:
         f"{R}/benchmarks/ratio_map_figure/{{experiment}}/ratio_map.tsv"
     script:
         "../scripts/ratio_map.py"
+
+
+def keskar_claim(claim_id):
+    return dict(input=dict(files=lambda wc: keskar_files(keskar_claim_nets(claim_id))),
+                params=dict(nets=lambda wc: keskar_claim_nets(claim_id)))
+
+
+BASIN = claim_entry("lb-to-sb-same-basin")["experiment"]
+WD_FLIP = claim_entry("li-filter-normalization-wd-flip")["experiment"]
+
+CLAIM_RULES.update({
+    **{c: keskar_claim(c) for c in ("keskar-lb-generalization-gap", "keskar-sharpness-metric", "keskar-parametric-plot",
+                                    "keskar-batch-threshold-and-warmstart", "keskar-remedies")},
+    **{c: dict(input=dict(runs=lambda wc, c=c: run_dirs(claim_experiment(c))),
+               output=dict(spectra=f"{claim_dir(c)}/spectra.h5"), params=spectra_claim_params(c), threads=True)
+       for c in ("hessian-bulk-outliers", "batchsize-larger-outliers")},
+    "li-filter-normalization-wd-flip": dict(
+        input=dict(runs=lambda wc: run_dirs(WD_FLIP)),
+        output=dict(lines=directory(f"{claim_dir('li-filter-normalization-wd-flip')}/lines")),
+        params=dict(runs=lambda wc: variant_specs(WD_FLIP),
+                    settings=lambda wc: experiment_key(WD_FLIP, "random_lines"),
+                    data_dir=CFG.get("data_dir"), resources=CFG.get("resources", "resources"),
+                    progress=CFG.get("progress", False), dirs=lambda wc: variant_dirs(WD_FLIP)),
+        threads=True),
+    "lb-to-sb-same-basin": dict(
+        input=dict(lb=lambda wc: f"{R}/runs/{BASIN}/{continuation(BASIN)['from']}",
+                   sb=lambda wc: continued_dir(BASIN)),
+        output=dict(lines=directory(f"{claim_dir('lb-to-sb-same-basin')}/lines")),
+        params=dict(run=lambda wc: run_spec(experiment(BASIN), continuation(BASIN)["from"]),
+                    settings=lambda wc: experiment(BASIN).get("basin", {}),
+                    data_dir=CFG.get("data_dir"), resources=CFG.get("resources", "resources"),
+                    progress=CFG.get("progress", False)),
+        threads=True),
+})

@@ -29,6 +29,9 @@ from losslab.core.surfaces import Surface, evaluators_for, grid_around, surface_
 from losslab.core.data import evaluation_subsets
 from losslab.core.surfaces import grid
 from losslab.claims.runs import load_trained, snapshots
+from losslab.claims.runs import read_runs
+from losslab.claims.claim_job import ClaimJob
+from losslab.core.surfaces import read_surface
 
 # Li et al. 2018 (source 003), CIFAR-10 test error (%) with / without skip connections
 REPORTED_ERR = {20: (7.37, 8.18), 56: (5.89, 13.31), 110: (5.79, 16.44)}
@@ -458,3 +461,23 @@ def trajectory_of_run(run: Mapping[str, Any], seed_dir: str | os.PathLike, setti
     return surface_2d(Path(out), evaluators, final, directions, xs, ys, checkpoint=seed_dir / "model.pt",
                       tile_rows=s["tile_rows"], progress=progress,
                       extra={"trajectory": coords, "trajectory_epochs": np.asarray(epochs)})
+
+
+# ---------------------------------------------------------------- claim jobs ---------------------------------
+
+def run_skip_depth(job: ClaimJob) -> ClaimResult:
+    """The runs of every variant and one surface per variant (the rule's ``surfaces``: variant -> file)."""
+    runs = {v: read_runs(d) for v, d in job.dirs.items()}
+    surfaces = {v: read_surface(p) for v, p in job.params["surfaces"].items()}
+    return claim(runs, surfaces, job.check, job.scale, job.out_dir, claim_id=job.id)
+
+
+def run_width_nonconvexity(job: ClaimJob) -> ClaimResult:
+    """The ratio maps and trajectory PCA of the width sweep (kept in the ``analysis`` output), then the claim."""
+    runs = {v: read_runs(d) for v, d in job.dirs.items()}
+    ratio_maps, explained = width_analysis(job.runs, dict(job.dirs), job.settings, job.outputs["analysis"],
+                                           data_dir=job.data_dir, resources=job.resources, progress=job.progress)
+    return width_nonconvexity(runs, ratio_maps, explained, job.check, job.scale, job.out_dir, claim_id=job.id)
+
+
+CLAIMS = {"li-skip-depth-chaos": run_skip_depth, "li-width-nonconvexity": run_width_nonconvexity}

@@ -48,6 +48,7 @@ from losslab.core.weights import flatten
 from losslab.claims.tables import mean_std, pm, write_table
 from losslab.core.surfaces import AffineSpan, Surface, evaluators_for, interpolation, surface_1d
 from losslab.claims.runs import prepare_run, read_runs, train_run
+from losslab.claims.claim_job import ClaimJob
 
 log = logging.getLogger(__name__)
 
@@ -863,3 +864,52 @@ def draw_ratio_maps(data: Mapping[str, Any], stem: str | os.PathLike) -> list[st
     if data["title"]:
         fig.suptitle(data["title"])
     return figures.save(fig, stem)
+
+
+# ---------------------------------------------------------------- claim jobs ---------------------------------
+
+def _spectra_job(job: ClaimJob, analysis) -> ClaimResult:
+    """Hessian spectra of every variant's trained seeds (kept in the ``spectra`` output), then ``analysis``."""
+    spectra_by_variant = {v: run_spectra(job.runs[v], d, job.settings, data_dir=job.data_dir,
+                                         resources=job.resources) for v, d in job.dirs.items()}
+    write_spectra(job.outputs["spectra"], spectra_by_variant)
+    runs = {v: read_runs(d) for v, d in job.dirs.items()}
+    return analysis(spectra_by_variant, runs, job.check, job.scale, job.out_dir, claim_id=job.id)
+
+
+def run_hessian_outliers(job: ClaimJob) -> ClaimResult:
+    return _spectra_job(job, hessian_outliers_claim)
+
+
+def run_batchsize_outliers(job: ClaimJob) -> ClaimResult:
+    return _spectra_job(job, batchsize_outliers_claim)
+
+
+def run_wd_flip(job: ClaimJob) -> ClaimResult:
+    """Train loss along raw and filter-normalized random lines through every trained seed of every variant
+    (kept in the ``lines`` output), then the claim."""
+    lines, alphas = {}, None
+    for v, d in job.dirs.items():
+        lines[v] = {}
+        for seed, seed_dir in seed_dirs(d):
+            alphas, lines[v][seed] = sharpness_lines(
+                job.runs[v], seed_dir, seed, job.settings, Path(job.outputs["lines"]) / v / f"seed{seed}",
+                data_dir=job.data_dir, resources=job.resources, progress=job.progress)
+    runs = {v: read_runs(d) for v, d in job.dirs.items()}
+    return wd_flip_claim(lines, alphas, runs, job.check, job.scale, job.out_dir, claim_id=job.id)
+
+
+def run_lb_sb_basin(job: ClaimJob) -> ClaimResult:
+    """The line from each seed's large-batch end point (input ``lb``) through its small-batch continuation
+    (input ``sb``), kept in the ``lines`` output, then the claim."""
+    lb_dir, sb_dir = job.inputs["lb"], job.inputs["sb"]
+    lines = {seed: basin_line(job.params["run"], lb / "model.pt", Path(sb_dir) / f"seed{seed}" / "model.pt",
+                              job.settings, Path(job.outputs["lines"]) / f"seed{seed}.h5", data_dir=job.data_dir,
+                              resources=job.resources, progress=job.progress)
+             for seed, lb in seed_dirs(lb_dir)}
+    return lb_sb_basin_claim(lines, read_runs(lb_dir), read_runs(sb_dir), job.check, job.scale, job.out_dir,
+                             claim_id=job.id)
+
+
+CLAIMS = {"hessian-bulk-outliers": run_hessian_outliers, "batchsize-larger-outliers": run_batchsize_outliers,
+          "li-filter-normalization-wd-flip": run_wd_flip, "lb-to-sb-same-basin": run_lb_sb_basin}
