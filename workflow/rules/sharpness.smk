@@ -206,6 +206,12 @@ def ratio_map_files(name):
     return [f"{R}/surfaces/{name}/{v}/seed{k}/ratio_map.h5" for v in s["variants"] for k in s["seeds"]]
 
 
+def ratio_map_labels(name):
+    """The label of each of ratio_map_files(name), in its order."""
+    s = experiment_key(name, "ratio_map")
+    return [f"{v} seed {k}" for v in s["variants"] for k in s["seeds"]]
+
+
 def ratio_map_figures():
     """The eigenvalue-ratio figure of every experiment with a `ratio_map` key (for rule `all`)."""
     return [f"{R}/surfaces/{name}/figures/ratio_map.png" for name, exp in EXP.items() if "ratio_map" in exp]
@@ -281,12 +287,13 @@ rule ratio_map_figure:
         pdf=f"{R}/surfaces/{{experiment}}/figures/ratio_map.pdf",
     params:
         scale=SCALE,
+        labels=lambda wc: ratio_map_labels(wc.experiment),
     log:
         f"{LOGS}/ratio_map_figure/{{experiment}}/ratio_map.log",
     benchmark:
         f"{R}/benchmarks/ratio_map_figure/{{experiment}}/ratio_map.tsv"
     script:
-        "../scripts/ratio_map.py"
+        "../scripts/ratio_map_figure.py"
 
 
 def keskar_claim(claim_id):

@@ -31,7 +31,7 @@ from losslab.core.surfaces import grid
 from losslab.claims.runs import load_trained, snapshots
 from losslab.claims.runs import read_runs
 from losslab.claims.claim_job import ClaimJob
-from losslab.core.surfaces import read_surface
+from losslab.core.surfaces import merge_surfaces, read_surface
 
 # Li et al. 2018 (source 003), CIFAR-10 test error (%) with / without skip connections
 REPORTED_ERR = {20: (7.37, 8.18), 56: (5.89, 13.31), 110: (5.79, 16.44)}
@@ -429,6 +429,21 @@ def surface_of_run(run: Mapping[str, Any], model_path: str | os.PathLike, settin
     return surface_2d(Path(out), evaluators, flatten(model), directions, grid(s["x"]), grid(s["y"]),
                       checkpoint=model_path, tile_rows=s["tile_rows"], progress=progress,
                       tiles=None if shard is None else shard_tiles(s, shard))
+
+
+def surface_job(run: Mapping[str, Any], model_path: str | os.PathLike, settings: Mapping[str, Any],
+                out: str | os.PathLike, directions_out: str | os.PathLike, *, shards: Sequence[str] = (),
+                shard: int | None = None, data_dir: str | None = None, resources: str = "resources",
+                progress: bool = False) -> Surface:
+    """Rules ``surface`` and ``surface_shard``: with ``shards``, merge them (the directions are recomputed,
+    seeded and cheap, beside them); else the surface (or, with ``shard``, that shard's tiles) of the run."""
+    if shards:
+        surface = merge_surfaces(out, shards)
+        model, _ = load_trained(run, model_path, data_dir, resources)
+        save_run_directions(model, settings, directions_out)
+        return surface
+    return surface_of_run(run, model_path, settings, out, directions_out, shard=shard, data_dir=data_dir,
+                          resources=resources, progress=progress)
 
 
 TRAJECTORY_DEFAULTS: dict[str, Any] = {"n": 15, "margin": 0.3, "bn": "running", "n_train": None,
