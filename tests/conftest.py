@@ -17,6 +17,7 @@ import yaml  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEFILE = ROOT / "workflow" / "Snakefile"
+TEST_CONFIG = ROOT / ".test" / "config" / "config.yaml"  # the small test configuration: smoke, outputs here
 
 
 def pytest_sessionstart(session):
@@ -126,7 +127,7 @@ def small_dag(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("small_dag")
     cfg = workdir / "small.yaml"
     cfg.write_text(yaml.safe_dump(SMALL))
-    proc = snakemake(workdir, "--cores", "2", "--configfile", str(cfg))
+    proc = snakemake(workdir, "--cores", "2", "--configfile", str(TEST_CONFIG), str(cfg))
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return workdir, cfg
 
