@@ -30,15 +30,12 @@ def lecture_claim_rule(claim_id):
 TOYS = CFG.get("toys", {})
 
 
-def toy_params(claim_id):
-    return dict(params=dict(toy=TOYS[claim_id]))
+def toy_claim(claim_id, **outputs):
+    """A toy claim's rule: its settings (the scale's toys.<claim id>) and any extra outputs."""
+    return dict(params=dict(toy=TOYS[claim_id]), output=outputs)
 
 
 CLAIM_RULES.update({c: lecture_claim_rule(c) for c in LECTURE_CLAIMS})
-CLAIM_RULES.update({c: toy_params(c) for c in ("tanh-toy-surface", "saddles-dominate-high-dim",
-                                                 "redundant-overparam-flatness", "wilson-adaptive-generalize-worse")
-                    if c in TOYS})
-if "tanh-toy-surface" in TOYS:
-    CLAIM_RULES["tanh-toy-surface"]["output"] = dict(
-        trajectories=f"{claim_dir('tanh-toy-surface')}/trajectories.png",
-        trajectories_pdf=f"{claim_dir('tanh-toy-surface')}/trajectories.pdf")
+TOY_OUTPUTS = {"tanh-toy-surface": dict(trajectories=f"{claim_dir('tanh-toy-surface')}/trajectories.png",
+                                        trajectories_pdf=f"{claim_dir('tanh-toy-surface')}/trajectories.pdf")}
+CLAIM_RULES.update({c: toy_claim(c, **TOY_OUTPUTS.get(c, {})) for c in TOYS})
