@@ -16,6 +16,8 @@ import torch  # noqa: E402
 import yaml  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
+SNAKEFILE = ROOT / "workflow" / "Snakefile"
+TEST_CONFIG = ROOT / ".test" / "config" / "config.yaml"  # the small test configuration: smoke, outputs here
 
 
 def pytest_sessionstart(session):
@@ -46,7 +48,7 @@ def snakemake(workdir: Path, *args: str, timeout: int = 1800,
               env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """Run this checkout's Snakefile with ``workdir`` as the working directory (outputs land there); ``env``
     replaces the environment (default: this process's)."""
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(workdir), *args]
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "--directory", str(workdir), *args]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
 
 
@@ -125,7 +127,7 @@ def small_dag(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("small_dag")
     cfg = workdir / "small.yaml"
     cfg.write_text(yaml.safe_dump(SMALL))
-    proc = snakemake(workdir, "--cores", "2", "--configfile", str(cfg))
+    proc = snakemake(workdir, "--cores", "2", "--configfile", str(TEST_CONFIG), str(cfg))
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return workdir, cfg
 

@@ -19,7 +19,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PY_FILES = sorted([*(ROOT / "src" / "losslab").rglob("*.py"), *(ROOT / "workflow" / "scripts").glob("*.py")])
-SMK_FILES = sorted([ROOT / "Snakefile", *(ROOT / "workflow" / "rules").glob("*.smk")])
+SMK_FILES = sorted([ROOT / "workflow" / "Snakefile", *(ROOT / "workflow" / "rules").glob("*.smk")])
 IO_MODULE = ROOT / "src" / "losslab" / "io.py"
 
 # functions that write a file, by dotted name, and methods that do (on anything but losslab's own atomic

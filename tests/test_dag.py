@@ -8,14 +8,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import CLAIMS_IN_SMOKE, snakemake
+from conftest import CLAIMS_IN_SMOKE, TEST_CONFIG, snakemake
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.dag
 
 
 def test_paper_scale_plans_without_data(tmp_path):
-    proc = snakemake(tmp_path, "-n", "--cores", "8", "--config", "scale=paper", "data_dir=/nonexistent/data")
+    proc = snakemake(tmp_path, "-n", "--cores", "8", "--configfile", str(TEST_CONFIG), "--config", "scale=paper",
+                     "data_dir=/nonexistent/data")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = proc.stdout + proc.stderr
     assert "train" in out and "ablation_claim" in out and "report" in out
@@ -38,7 +39,7 @@ def test_bad_config_stops_before_any_job(tmp_path, args, needle):
 def test_bad_nested_value_in_a_configfile(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump({"experiments": {"ablation": {"recipe": {"epochs": 0}}}}))
-    proc = snakemake(tmp_path, "--cores", "1", "--configfile", str(bad))
+    proc = snakemake(tmp_path, "--cores", "1", "--configfile", str(TEST_CONFIG), str(bad))
     assert proc.returncode != 0
     assert "config key 'experiments.ablation.recipe.epochs'" in proc.stdout + proc.stderr
 
@@ -68,6 +69,6 @@ def test_small_dag_end_to_end(small_dag):
     assert (tmp_path / "logs" / "smoke" / "train" / "ablation" / "full.log").exists()
     assert list((res / "benchmarks" / "train").rglob("*.tsv"))
 
-    again = snakemake(tmp_path, "--cores", "2", "--configfile", str(cfg))
+    again = snakemake(tmp_path, "--cores", "2", "--configfile", str(TEST_CONFIG), str(cfg))
     assert again.returncode == 0
     assert "Nothing to be done" in again.stdout + again.stderr

@@ -32,7 +32,7 @@ import pytest
 import torch
 import yaml
 
-from conftest import ROOT, SMALL, snakemake
+from conftest import SMALL, SNAKEFILE, snakemake
 from losslab.pipeline.config import deep_merge
 
 pytestmark = pytest.mark.dag
@@ -53,7 +53,7 @@ def run_ok(workdir: Path, target: str, cfg: Path) -> subprocess.CompletedProcess
 
 def kill_when(workdir: Path, target: str, cfg: Path, ready: Callable[[], bool], timeout: float = 600) -> None:
     """Start the Snakemake run of ``target`` in its own process group; SIGKILL the group once ``ready()``."""
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(workdir),
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "--directory", str(workdir),
            *_cmd(workdir, target, cfg)]
     with open(workdir / "killed-run.out", "w") as out:  # test scratch output, not a project file
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)

@@ -49,11 +49,14 @@ def test_every_rule_writes_a_benchmark_file_that_names_its_rule():
 
     rules_dir = Path(__file__).parents[1] / "workflow" / "rules"
     families = jobstats.rule_families(rules_dir)
-    assert len(families) >= 40
+    assert len(families) >= 15  # the claim rules are generated (rules/claims.smk), not named in the files
     for smk in sorted(rules_dir.glob("*.smk")):
         rules = sorted(r for r, fam in families.items() if fam == smk.stem)
         firsts = [m.split(".")[0] for m in
                   re.findall(r"benchmark:\s*\n\s*f\"\{R\}/benchmarks/([^/\"]+)", smk.read_text())]
+        if smk.stem == "claims":  # the claim rules, generated in one loop: benchmarks/claims/<claim id>
+            assert firsts == ["claims"] and not rules, (smk.name, firsts, rules)
+            continue
         assert len(firsts) == len(rules), (f"{smk.name}: {len(rules)} rules {rules} but {len(firsts)} benchmark "
                                            f"files under {{R}}/benchmarks/ {firsts}")
         own = Counter(f for f in firsts if f not in ("claims", "train"))

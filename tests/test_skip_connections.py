@@ -58,7 +58,7 @@ def test_claim_writes_table_figure_and_verdict(tmp_path):
     surfaces = {"d8_skip": _surface(bowl), "d8_noskip": _surface(bowl), "d20_skip": _surface(bowl),
                 "d20_noskip": _surface(rough)}
     check = {"rule": "written before", "min_agree": 0.8}
-    res = sc.claim(runs, surfaces, check, "smoke", tmp_path)
+    res = sc.skip_depth_claim(runs, surfaces, check, "smoke", tmp_path)
     assert res.verdict == REPRODUCED
     assert res.numbers["d20.noskip.nonconvex_fraction"] > res.numbers["d20.skip.nonconvex_fraction"] == 0.0
     for f in ("table.csv", "table.md", "figure.png", "figure.pdf"):
@@ -69,13 +69,13 @@ def test_claim_writes_table_figure_and_verdict(tmp_path):
 
     # the same errors with a smooth deep no-skip surface: the landscape half fails
     surfaces["d20_noskip"] = _surface(bowl)
-    assert sc.claim(runs, surfaces, check, "smoke", tmp_path / "b").verdict == "not reproduced"
+    assert sc.skip_depth_claim(runs, surfaces, check, "smoke", tmp_path / "b").verdict == "not reproduced"
 
 
 def test_claim_needs_both_skip_settings_at_every_depth(tmp_path):
     runs = {"a": _runs(8, True, [0.1]), "b": _runs(20, True, [0.1])}
     with pytest.raises(ValueError, match="with and without skips"):
-        sc.claim(runs, {}, {"rule": "", "min_agree": 1}, "smoke", tmp_path)
+        sc.skip_depth_claim(runs, {}, {"rule": "", "min_agree": 1}, "smoke", tmp_path)
 
 
 # --- Li et al.'s width claim ------------------------------------------------------------------------------------

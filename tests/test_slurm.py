@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import SMALL, snakemake
+from conftest import SMALL, SNAKEFILE, snakemake
+from losslab.pipeline.registry import load_registry
 from test_determinism import differences, result_files
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,7 +59,7 @@ def load_rules(workdir: Path, config: dict) -> dict:
     """{rule name: {local, resources}} of the workflow as Snakemake loads it with ``config`` as a configfile."""
     cfg = workdir / "introspect.yaml"
     cfg.write_text(yaml.safe_dump(config))
-    proc = subprocess.run([sys.executable, "-c", _INTROSPECT, str(ROOT / "Snakefile"), str(workdir), str(cfg)],
+    proc = subprocess.run([sys.executable, "-c", _INTROSPECT, str(SNAKEFILE), str(workdir), str(cfg)],
                           capture_output=True, text=True, timeout=600, cwd=workdir, check=False)
     line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RULES=")), None)
     assert proc.returncode == 0 and line, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -66,10 +67,12 @@ def load_rules(workdir: Path, config: dict) -> dict:
 
 
 def declared_rules() -> set[str]:
-    """Every rule named in workflow/rules/*.smk and the Snakefile (conditional ones too)."""
+    """Every rule named in workflow/rules/*.smk and the Snakefile (conditional ones too) and every claim rule the
+    registry names (generated in one loop)."""
     pattern = re.compile(r"^\s*(?:rule|checkpoint)\s+(\w+)\s*:", re.MULTILINE)
-    files = [ROOT / "Snakefile", *sorted((ROOT / "workflow" / "rules").glob("*.smk"))]
-    return {name for f in files for name in pattern.findall(f.read_text())}
+    files = [SNAKEFILE, *sorted((ROOT / "workflow" / "rules").glob("*.smk"))]
+    generated = {c["rule"] for c in load_registry(ROOT / "config" / "claims.yaml") if "rule" in c}  # rules/claims.smk
+    return {name for f in files for name in pattern.findall(f.read_text())} | generated
 
 
 DEFAULT = {"mem_mb": 7, "runtime": 7, "gpu": 7}
@@ -387,7 +390,7 @@ def test_smoke_dag_part_through_slurm_equals_a_local_run(small_dag, local_slurm,
     slurm_dir.mkdir()
     res = "results/smoke"
     cores = str(os.cpu_count() or 1)
-    cmd = ["timeout", "-s", "KILL", "900", sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"),
+    cmd = ["timeout", "-s", "KILL", "900", sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE),
            "--directory", str(slurm_dir), *slurm_targets(res), "--profile", str(PROFILE),
            "--configfile", str(run_config(slurm_dir)),
            "--cores", cores,        # for the localrules (and grouped jobs) on this node

@@ -9,7 +9,7 @@ from conftest import ROOT
 CHECK = """
 import importlib, json, pkgutil, sys
 import losslab
-names = sorted(m.name for m in pkgutil.iter_modules(losslab.__path__, "losslab."))
+names = sorted(m.name for m in pkgutil.walk_packages(losslab.__path__, "losslab."))  # every wing, every module
 for name in names:
     importlib.import_module(name)
 after_import = "torchvision" in sys.modules

@@ -243,9 +243,9 @@ CHECKS = {
 }
 
 
-@pytest.mark.parametrize("claim_id", sorted(toys.CLAIMS))
+@pytest.mark.parametrize("claim_id", sorted(toys.TOYS))
 def test_claim_function_writes_its_outputs(claim_id, tmp_path):
-    res = toys.CLAIMS[claim_id](TINY[claim_id], CHECKS[claim_id], "smoke", tmp_path)
+    res = toys.TOYS[claim_id](TINY[claim_id], CHECKS[claim_id], "smoke", tmp_path)
     assert res.id == claim_id and res.scale == "smoke" and res.verdict in VERDICTS and res.rule == "r"
     assert res.measured and "\n" not in res.measured
     stems = ["table", "figure"] + (["trajectories"] if claim_id == "tanh-toy-surface" else [])

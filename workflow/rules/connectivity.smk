@@ -179,8 +179,6 @@ def conn_claim_params(claim_id, variants):
         return experiment(claim_entry(claim_id)["experiment"])
 
     return dict(
-        claim=claim_entry(claim_id),
-        scale=SCALE,
         settings=lambda wc: claim_settings(claim_id),
         curves=lambda wc: {k: plan.curve_settings(exp_of())[k] for k in EVAL_KEYS},
         runs=lambda wc: {v: run_spec(exp_of(), v) for v in variants(claim_settings(claim_id))},
@@ -202,115 +200,38 @@ def claim_run_dirs(claim_id, variants):
     return [f"{R}/runs/{name}/{v}" for v in variants]
 
 
-rule garipov_curves_claim:
-    input:
+def conn_claim(claim_id, variants, **inputs):
+    return dict(input=inputs, params=conn_claim_params(claim_id, variants))
+
+
+CLAIM_RULES.update({
+    plan.GARIPOV: conn_claim(
+        plan.GARIPOV, lambda s: [],
         evaluations=lambda wc: claim_evaluations(plan.GARIPOV, [claim_settings(plan.GARIPOV)["pair"]]),
         planes=lambda wc: [curve_file(claim_entry(plan.GARIPOV)["experiment"], p, k, "plane.h5")
                            for p, k in plan.plane_curves(experiment(claim_entry(plan.GARIPOV)["experiment"]))
-                           if p == claim_settings(plan.GARIPOV)["pair"]],
-    output:
-        **claim_outputs(plan.GARIPOV, "connectivity"),
-    params:
-        **conn_claim_params(plan.GARIPOV, lambda s: []),
-    log:
-        f"{LOGS}/claims/{plan.GARIPOV}.log",
-    benchmark:
-        f"{R}/benchmarks/claims/{plan.GARIPOV}.tsv"
-    resources:
-        **job_resources("garipov_curves_claim"),
-    script:
-        "../scripts/claim_connectivity.py"
-
-
-rule gotmare_resilience_claim:
-    input:
-        evaluations=lambda wc: claim_evaluations(plan.GOTMARE, claim_settings(plan.GOTMARE)["pairs"].values()),
-    output:
-        **claim_outputs(plan.GOTMARE, "connectivity"),
-    params:
-        **conn_claim_params(plan.GOTMARE, lambda s: []),
-    log:
-        f"{LOGS}/claims/{plan.GOTMARE}.log",
-    benchmark:
-        f"{R}/benchmarks/claims/{plan.GOTMARE}.tsv"
-    resources:
-        **job_resources("gotmare_resilience_claim"),
-    script:
-        "../scripts/claim_connectivity.py"
-
-
-rule sgdr_barriers_claim:
-    input:
-        runs=lambda wc: claim_run_dirs(plan.SGDR, [claim_settings(plan.SGDR)[r] for r in ("sgdr", "step")]),
-    output:
-        **claim_outputs(plan.SGDR, "connectivity"),
-    params:
-        **conn_claim_params(plan.SGDR, lambda s: [s["sgdr"], s["step"]]),
-    log:
-        f"{LOGS}/claims/{plan.SGDR}.log",
-    benchmark:
-        f"{R}/benchmarks/claims/{plan.SGDR}.tsv"
-    resources:
-        **job_resources("sgdr_barriers_claim"),
-    script:
-        "../scripts/claim_connectivity.py"
-
-
-rule overparam_connectivity_claim:
-    input:
+                           if p == claim_settings(plan.GARIPOV)["pair"]]),
+    plan.GOTMARE: conn_claim(
+        plan.GOTMARE, lambda s: [],
+        evaluations=lambda wc: claim_evaluations(plan.GOTMARE, claim_settings(plan.GOTMARE)["pairs"].values())),
+    plan.SGDR: conn_claim(
+        plan.SGDR, lambda s: [s["sgdr"], s["step"]],
+        runs=lambda wc: claim_run_dirs(plan.SGDR, [claim_settings(plan.SGDR)[r] for r in ("sgdr", "step")])),
+    plan.WIDTH: conn_claim(
+        plan.WIDTH, lambda s: [],
         evaluations=lambda wc: claim_evaluations(plan.WIDTH, claim_settings(plan.WIDTH)["pairs"],
                                                  [claim_settings(plan.WIDTH)["kind"]]),
         records=lambda wc: [curve_file(claim_entry(plan.WIDTH)["experiment"], p,
                                        claim_settings(plan.WIDTH)["kind"], "train.json")
-                            for p in claim_settings(plan.WIDTH)["pairs"]],
-    output:
-        **claim_outputs(plan.WIDTH, "connectivity"),
-    params:
-        **conn_claim_params(plan.WIDTH, lambda s: []),
-    log:
-        f"{LOGS}/claims/{plan.WIDTH}.log",
-    benchmark:
-        f"{R}/benchmarks/claims/{plan.WIDTH}.tsv"
-    resources:
-        **job_resources("overparam_connectivity_claim"),
-    script:
-        "../scripts/claim_connectivity.py"
-
-
-rule scaling_path_claim:
-    input:
+                            for p in claim_settings(plan.WIDTH)["pairs"]]),
+    plan.SCALING: conn_claim(
+        plan.SCALING, lambda s: [plan.Endpoint.parse(s["endpoint"]).variant],
         runs=lambda wc: claim_run_dirs(plan.SCALING,
-                                       [plan.Endpoint.parse(claim_settings(plan.SCALING)["endpoint"]).variant]),
-    output:
-        **claim_outputs(plan.SCALING, "connectivity"),
-    params:
-        **conn_claim_params(plan.SCALING, lambda s: [plan.Endpoint.parse(s["endpoint"]).variant]),
-    log:
-        f"{LOGS}/claims/{plan.SCALING}.log",
-    benchmark:
-        f"{R}/benchmarks/claims/{plan.SCALING}.tsv"
-    resources:
-        **job_resources("scaling_path_claim"),
-    script:
-        "../scripts/claim_connectivity.py"
-
-
-rule fge_claim:
-    input:
+                                       [plan.Endpoint.parse(claim_settings(plan.SCALING)["endpoint"]).variant])),
+    plan.FGE: conn_claim(
+        plan.FGE, lambda s: [s["variant"]],
         runs=lambda wc: claim_run_dirs(plan.FGE, [claim_settings(plan.FGE)["variant"]]),
         fge=lambda wc: f"{R}/fge/{claim_entry(plan.FGE)['experiment']}",
-        curve=lambda wc: curve_file(claim_entry(plan.FGE)["experiment"],
-                                    claim_settings(plan.FGE)["curve"]["pair"],
-                                    claim_settings(plan.FGE)["curve"]["kind"], "curve.pt"),
-    output:
-        **claim_outputs(plan.FGE, "connectivity"),
-    params:
-        **conn_claim_params(plan.FGE, lambda s: [s["variant"]]),
-    log:
-        f"{LOGS}/claims/{plan.FGE}.log",
-    benchmark:
-        f"{R}/benchmarks/claims/{plan.FGE}.tsv"
-    resources:
-        **job_resources("fge_claim"),
-    script:
-        "../scripts/claim_connectivity.py"
+        curve=lambda wc: curve_file(claim_entry(plan.FGE)["experiment"], claim_settings(plan.FGE)["curve"]["pair"],
+                                    claim_settings(plan.FGE)["curve"]["kind"], "curve.pt")),
+})

@@ -14,8 +14,8 @@ LECTURE_CLAIMS = {
 def lecture_claim_rule(claim_id):
     name = LECTURE_CLAIMS[claim_id]
     return dict(
-        input=lambda wc: run_dirs(name),
-        params=dict(claim=claim_entry(claim_id), scale=SCALE, runs=lambda wc: variant_dirs(name),
+        input=dict(runs=lambda wc: run_dirs(name)),
+        params=dict(runs=lambda wc: variant_dirs(name),
                     specs=lambda wc: {v: run_spec(experiment(name), v) for v in variant_dirs(name)},
                     lines=lambda wc: experiment(name).get("random_lines", {}),
                     data_dir=CFG.get("data_dir"), resources=CFG.get("resources", "resources"),
@@ -23,86 +23,19 @@ def lecture_claim_rule(claim_id):
     )
 
 
-rule local_minima_claim:
-    input:
-        lecture_claim_rule("local-minima-cluster")["input"],
-    output:
-        **claim_outputs("local-minima-cluster", "lecture"),
-    params:
-        **lecture_claim_rule("local-minima-cluster")["params"],
-    log:
-        f"{LOGS}/claims/local-minima-cluster.log",
-    benchmark:
-        f"{R}/benchmarks/claims/local-minima-cluster.tsv"
-    resources:
-        **job_resources("local_minima_claim"),
-    script:
-        "../scripts/claim_lecture.py"
+# The optimization-lecture toy claims of sources 002 and 000 (losslab.claims.lecture.toys): exact computations that need no
+# training runs. Their sizes, step sizes and seeds come from the scale's `toys.<claim id>`; a claim whose key
+# is absent there has no rule at this scale.
+
+TOYS = CFG.get("toys", {})
 
 
-rule swa_claim:
-    input:
-        lecture_claim_rule("swa")["input"],
-    output:
-        **claim_outputs("swa", "lecture"),
-    params:
-        **lecture_claim_rule("swa")["params"],
-    log:
-        f"{LOGS}/claims/swa.log",
-    benchmark:
-        f"{R}/benchmarks/claims/swa.tsv"
-    resources:
-        **job_resources("swa_claim"),
-    script:
-        "../scripts/claim_lecture.py"
+def toy_claim(claim_id, **outputs):
+    """A toy claim's rule: its settings (the scale's toys.<claim id>) and any extra outputs."""
+    return dict(params=dict(toy=TOYS[claim_id]), output=outputs)
 
 
-rule mixup_claim:
-    input:
-        lecture_claim_rule("mixup")["input"],
-    output:
-        **claim_outputs("mixup", "lecture"),
-    params:
-        **lecture_claim_rule("mixup")["params"],
-    log:
-        f"{LOGS}/claims/mixup.log",
-    benchmark:
-        f"{R}/benchmarks/claims/mixup.tsv"
-    resources:
-        **job_resources("mixup_claim"),
-    script:
-        "../scripts/claim_lecture.py"
-
-
-rule memorize_claim:
-    input:
-        lecture_claim_rule("memorize-random-labels")["input"],
-    output:
-        **claim_outputs("memorize-random-labels", "lecture"),
-    params:
-        **lecture_claim_rule("memorize-random-labels")["params"],
-    log:
-        f"{LOGS}/claims/memorize-random-labels.log",
-    benchmark:
-        f"{R}/benchmarks/claims/memorize-random-labels.tsv"
-    resources:
-        **job_resources("memorize_claim"),
-    script:
-        "../scripts/claim_lecture.py"
-
-
-rule mse_vs_ce_claim:
-    input:
-        lecture_claim_rule("mse-vs-cross-entropy")["input"],
-    output:
-        **claim_outputs("mse-vs-cross-entropy", "lecture"),
-    params:
-        **lecture_claim_rule("mse-vs-cross-entropy")["params"],
-    log:
-        f"{LOGS}/claims/mse-vs-cross-entropy.log",
-    benchmark:
-        f"{R}/benchmarks/claims/mse-vs-cross-entropy.tsv"
-    resources:
-        **job_resources("mse_vs_ce_claim"),
-    script:
-        "../scripts/claim_lecture.py"
+CLAIM_RULES.update({c: lecture_claim_rule(c) for c in LECTURE_CLAIMS})
+TOY_OUTPUTS = {"tanh-toy-surface": dict(trajectories=f"{claim_dir('tanh-toy-surface')}/trajectories.png",
+                                        trajectories_pdf=f"{claim_dir('tanh-toy-surface')}/trajectories.pdf")}
+CLAIM_RULES.update({c: toy_claim(c, **TOY_OUTPUTS.get(c, {})) for c in TOYS})

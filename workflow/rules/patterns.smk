@@ -57,37 +57,8 @@ if PAT is not None:
         script:
             "../scripts/mpo_fit.py"
 
-    rule mpo_pictures_claim:
-        input:
-            runs=pattern_dirs("plain", ["picture"]),
-        output:
-            **claim_outputs("mpo-arbitrary-patterns", "patterns"),
-        params:
-            claim=claim_entry("mpo-arbitrary-patterns"),
-            scale=SCALE,
-        log:
-            f"{LOGS}/claims/mpo-arbitrary-patterns.log",
-        benchmark:
-            f"{R}/benchmarks/claims/mpo-arbitrary-patterns.tsv"
-        resources:
-            **job_resources("mpo_pictures_claim"),
-        script:
-            "../scripts/claim_patterns.py"
-
-    rule mpo_bn_claim:
-        input:
-            plain=pattern_dirs("plain", random_keys()),
-            bn=pattern_dirs("bn", random_keys()),
-        output:
-            **claim_outputs("mpo-bn-harder-to-fit", "patterns"),
-        params:
-            claim=claim_entry("mpo-bn-harder-to-fit"),
-            scale=SCALE,
-        log:
-            f"{LOGS}/claims/mpo-bn-harder-to-fit.log",
-        benchmark:
-            f"{R}/benchmarks/claims/mpo-bn-harder-to-fit.tsv"
-        resources:
-            **job_resources("mpo_bn_claim"),
-        script:
-            "../scripts/claim_patterns.py"
+    CLAIM_RULES.update({
+        "mpo-arbitrary-patterns": dict(input=dict(runs=pattern_dirs("plain", ["picture"]))),
+        "mpo-bn-harder-to-fit": dict(input=dict(plain=pattern_dirs("plain", random_keys()),
+                                                bn=pattern_dirs("bn", random_keys()))),
+    })

@@ -21,6 +21,7 @@ rule report:
         index=f"{R}/report/index.md",
     params:
         scale=SCALE,
+        results=R,
     log:
         f"{LOGS}/report.log",
     benchmark:

@@ -163,96 +163,168 @@ rule keskar_interpolation:
         "../scripts/keskar_interpolation.py"
 
 
-rule keskar_gap_claim:
+# The sharpness family's Hessian and line claims (issue #4, losslab.claims.sharpness.spectra): Hessian spectra of trained runs,
+# sharpness along raw and filter-normalized random lines, a large-batch run continued with a small batch, and
+# Li et al.'s eigenvalue-ratio maps (Fig. 7) for experiments with a `ratio_map` key. Each claim reads the
+# experiment its registry entry names; its analysis (spectra, lines, interpolations) runs in the claim's own job
+# and is kept beside the verdict as an extra output.
+
+
+def claim_experiment(claim_id):
+    return claim_entry(claim_id)["experiment"]
+
+
+def experiment_key(name, key):
+    settings = experiment(name).get(key)
+    if settings is None:
+        raise ValueError(f"experiment {name!r} has no `{key}` settings in the {SCALE} scale")
+    return settings
+
+
+def variant_specs(name):
+    """variant -> run spec of every variant of an experiment."""
+    return {v: run_spec(experiment(name), v) for v in experiment(name).get("variants", {"default": {}})}
+
+
+def continuation(name):
+    return experiment_key(name, "continuation")
+
+
+def continuation_recipe(name, variant):
+    c = continuation(name)
+    if variant != c["name"]:
+        raise ValueError(f"experiment {name!r} is continued as {c['name']!r}, not {variant!r}")
+    return c.get("recipe", {})
+
+
+def continued_dir(name):
+    return f"{R}/continued/{name}/{continuation(name)['name']}"
+
+
+def ratio_map_files(name):
+    s = experiment_key(name, "ratio_map")
+    return [f"{R}/surfaces/{name}/{v}/seed{k}/ratio_map.h5" for v in s["variants"] for k in s["seeds"]]
+
+
+def ratio_map_labels(name):
+    """The label of each of ratio_map_files(name), in its order."""
+    s = experiment_key(name, "ratio_map")
+    return [f"{v} seed {k}" for v in s["variants"] for k in s["seeds"]]
+
+
+def ratio_map_figures():
+    """The eigenvalue-ratio figure of every experiment with a `ratio_map` key (for rule `all`)."""
+    return [f"{R}/surfaces/{name}/figures/ratio_map.png" for name, exp in EXP.items() if "ratio_map" in exp]
+
+
+def spectra_claim_params(claim_id):
+    return dict(
+        runs=lambda wc: variant_specs(claim_experiment(claim_id)),
+        settings=lambda wc: experiment_key(claim_experiment(claim_id), "spectrum"),
+        data_dir=CFG.get("data_dir"),
+        resources=CFG.get("resources", "resources"),
+        dirs=lambda wc: variant_dirs(claim_experiment(claim_id)),
+    )
+
+
+# A trained run continued with another recipe (e.g. a small batch) from each seed's final weights
+# (recipe.init_from): experiment key `continuation: {from: <variant>, name: <name>, recipe: {...}}`.
+# Checkpoints live outside the output, as for `train`, so a killed job resumes.
+rule continue_training:
     input:
-        lambda wc: keskar_files(keskar_claim_nets("keskar-lb-generalization-gap")),
+        start=lambda wc: f"{R}/runs/{wc.experiment}/{continuation(wc.experiment)['from']}",
     output:
-        **claim_outputs("keskar-lb-generalization-gap", "sharpness"),
+        directory(f"{R}/continued/{{experiment}}/{{variant}}"),
     params:
-        claim=claim_entry("keskar-lb-generalization-gap"),
-        scale=SCALE,
-        nets=lambda wc: keskar_claim_nets("keskar-lb-generalization-gap"),
+        run=lambda wc: run_spec(experiment(wc.experiment), continuation(wc.experiment)["from"]),
+        recipe=lambda wc: continuation_recipe(wc.experiment, wc.variant),
+        seeds=lambda wc: experiment(wc.experiment)["seeds"],
+        checkpoints=lambda wc: f"{R}/checkpoints/{wc.experiment}/continued_{wc.variant}",
+        data_dir=CFG.get("data_dir"),
+        resources=CFG.get("resources", "resources"),
+        progress=CFG.get("progress", False),
     log:
-        f"{LOGS}/claims/keskar-lb-generalization-gap.log",
+        f"{LOGS}/train/{{experiment}}/continued_{{variant}}.log",
     benchmark:
-        f"{R}/benchmarks/claims/keskar-lb-generalization-gap.tsv"
+        f"{R}/benchmarks/train/{{experiment}}/continued_{{variant}}.tsv"
+    threads: job_threads("continue_training")
     resources:
-        **job_resources("keskar_gap_claim"),
+        **job_resources("continue_training"),
     script:
-        "../scripts/claim_keskar.py"
+        "../scripts/continue_training.py"
 
 
-rule keskar_sharpness_claim:
+# Li et al.'s Fig. 7: |lambda_min / lambda_max| over the plane of a variant's 2-D surface (its directions.h5),
+# for the variants and seeds of the experiment's `ratio_map` key, and one figure of them on a shared scale.
+rule ratio_map:
     input:
-        lambda wc: keskar_files(keskar_claim_nets("keskar-sharpness-metric")),
+        run=f"{R}/runs/{{experiment}}/{{variant}}",
+        directions=f"{R}/surfaces/{{experiment}}/{{variant}}/seed{{seed}}/directions.h5",
     output:
-        **claim_outputs("keskar-sharpness-metric", "sharpness"),
+        f"{R}/surfaces/{{experiment}}/{{variant}}/seed{{seed}}/ratio_map.h5",
     params:
-        claim=claim_entry("keskar-sharpness-metric"),
-        scale=SCALE,
-        nets=lambda wc: keskar_claim_nets("keskar-sharpness-metric"),
+        run=lambda wc: run_spec(experiment(wc.experiment), wc.variant),
+        settings=lambda wc: experiment_key(wc.experiment, "ratio_map"),
+        data_dir=CFG.get("data_dir"),
+        resources=CFG.get("resources", "resources"),
+        progress=CFG.get("progress", False),
     log:
-        f"{LOGS}/claims/keskar-sharpness-metric.log",
+        f"{LOGS}/ratio_map/{{experiment}}/{{variant}}/seed{{seed}}.log",
     benchmark:
-        f"{R}/benchmarks/claims/keskar-sharpness-metric.tsv"
+        f"{R}/benchmarks/ratio_map/{{experiment}}/{{variant}}/seed{{seed}}.tsv"
+    threads: job_threads("ratio_map")
     resources:
-        **job_resources("keskar_sharpness_claim"),
+        **job_resources("ratio_map"),
     script:
-        "../scripts/claim_keskar.py"
+        "../scripts/ratio_map.py"
 
 
-rule keskar_parametric_claim:
+rule ratio_map_figure:
     input:
-        lambda wc: keskar_files(keskar_claim_nets("keskar-parametric-plot")),
+        lambda wc: ratio_map_files(wc.experiment),
     output:
-        **claim_outputs("keskar-parametric-plot", "sharpness"),
+        png=f"{R}/surfaces/{{experiment}}/figures/ratio_map.png",
+        pdf=f"{R}/surfaces/{{experiment}}/figures/ratio_map.pdf",
     params:
-        claim=claim_entry("keskar-parametric-plot"),
         scale=SCALE,
-        nets=lambda wc: keskar_claim_nets("keskar-parametric-plot"),
+        labels=lambda wc: ratio_map_labels(wc.experiment),
     log:
-        f"{LOGS}/claims/keskar-parametric-plot.log",
+        f"{LOGS}/ratio_map_figure/{{experiment}}/ratio_map.log",
     benchmark:
-        f"{R}/benchmarks/claims/keskar-parametric-plot.tsv"
-    resources:
-        **job_resources("keskar_parametric_claim"),
+        f"{R}/benchmarks/ratio_map_figure/{{experiment}}/ratio_map.tsv"
     script:
-        "../scripts/claim_keskar.py"
+        "../scripts/ratio_map_figure.py"
 
 
-rule keskar_threshold_claim:
-    input:
-        lambda wc: keskar_files(keskar_claim_nets("keskar-batch-threshold-and-warmstart")),
-    output:
-        **claim_outputs("keskar-batch-threshold-and-warmstart", "sharpness"),
-    params:
-        claim=claim_entry("keskar-batch-threshold-and-warmstart"),
-        scale=SCALE,
-        nets=lambda wc: keskar_claim_nets("keskar-batch-threshold-and-warmstart"),
-    log:
-        f"{LOGS}/claims/keskar-batch-threshold-and-warmstart.log",
-    benchmark:
-        f"{R}/benchmarks/claims/keskar-batch-threshold-and-warmstart.tsv"
-    resources:
-        **job_resources("keskar_threshold_claim"),
-    script:
-        "../scripts/claim_keskar.py"
+def keskar_claim(claim_id):
+    return dict(input=dict(files=lambda wc: keskar_files(keskar_claim_nets(claim_id))),
+                params=dict(nets=lambda wc: keskar_claim_nets(claim_id)))
 
 
-rule keskar_remedies_claim:
-    input:
-        lambda wc: keskar_files(keskar_claim_nets("keskar-remedies")),
-    output:
-        **claim_outputs("keskar-remedies", "sharpness"),
-    params:
-        claim=claim_entry("keskar-remedies"),
-        scale=SCALE,
-        nets=lambda wc: keskar_claim_nets("keskar-remedies"),
-    log:
-        f"{LOGS}/claims/keskar-remedies.log",
-    benchmark:
-        f"{R}/benchmarks/claims/keskar-remedies.tsv"
-    resources:
-        **job_resources("keskar_remedies_claim"),
-    script:
-        "../scripts/claim_keskar.py"
+BASIN = claim_entry("lb-to-sb-same-basin")["experiment"]
+WD_FLIP = claim_entry("li-filter-normalization-wd-flip")["experiment"]
+
+CLAIM_RULES.update({
+    **{c: keskar_claim(c) for c in ("keskar-lb-generalization-gap", "keskar-sharpness-metric", "keskar-parametric-plot",
+                                    "keskar-batch-threshold-and-warmstart", "keskar-remedies")},
+    **{c: dict(input=dict(runs=lambda wc, c=c: run_dirs(claim_experiment(c))),
+               output=dict(spectra=f"{claim_dir(c)}/spectra.h5"), params=spectra_claim_params(c), threads=True)
+       for c in ("hessian-bulk-outliers", "batchsize-larger-outliers")},
+    "li-filter-normalization-wd-flip": dict(
+        input=dict(runs=lambda wc: run_dirs(WD_FLIP)),
+        output=dict(lines=directory(f"{claim_dir('li-filter-normalization-wd-flip')}/lines")),
+        params=dict(runs=lambda wc: variant_specs(WD_FLIP),
+                    settings=lambda wc: experiment_key(WD_FLIP, "random_lines"),
+                    data_dir=CFG.get("data_dir"), resources=CFG.get("resources", "resources"),
+                    progress=CFG.get("progress", False), dirs=lambda wc: variant_dirs(WD_FLIP)),
+        threads=True),
+    "lb-to-sb-same-basin": dict(
+        input=dict(lb=lambda wc: f"{R}/runs/{BASIN}/{continuation(BASIN)['from']}",
+                   sb=lambda wc: continued_dir(BASIN)),
+        output=dict(lines=directory(f"{claim_dir('lb-to-sb-same-basin')}/lines")),
+        params=dict(run=lambda wc: run_spec(experiment(BASIN), continuation(BASIN)["from"]),
+                    settings=lambda wc: experiment(BASIN).get("basin", {}),
+                    data_dir=CFG.get("data_dir"), resources=CFG.get("resources", "resources"),
+                    progress=CFG.get("progress", False)),
+        threads=True),
+})

@@ -14,6 +14,12 @@ def surface_files(name):
             for v in experiment(name).get("variants", {"default": {}}) for s in surface_settings(name)["seeds"]]
 
 
+def variant_surfaces(name):
+    """variant -> the surface of its first surface seed (what the skip-depth claim reads of each variant)."""
+    seed = surface_settings(name)["seeds"][0]
+    return {v: f"{R}/surfaces/{name}/{v}/seed{seed}/surface.h5" for v in variant_dirs(name)}
+
+
 def trajectory_files(name):
     t = experiment(name).get("trajectory")
     return [] if t is None else [f"{R}/surfaces/{name}/{v}/seed{s}/pca_surface.h5"
@@ -139,48 +145,21 @@ rule trajectory_figure:
         "../scripts/surface_figures.py"
 
 
-rule skip_depth_claim:
-    input:
-        runs=lambda wc: run_dirs("skip_depth"),
-        surfaces=lambda wc: surface_files("skip_depth"),
-    output:
-        **claim_outputs("li-skip-depth-chaos", "surfaces"),
-    params:
-        claim=claim_entry("li-skip-depth-chaos"),
-        scale=SCALE,
-    log:
-        f"{LOGS}/claims/li-skip-depth-chaos.log",
-    benchmark:
-        f"{R}/benchmarks/claims/li-skip-depth-chaos.tsv"
-    resources:
-        **job_resources("skip_depth_claim"),
-    script:
-        "../scripts/claim_skip_depth.py"
-
-
 # Li et al.'s width claim: the width sweep's runs, with the ratio maps and the trajectories' PCA computed in the
 # claim's own job (settings: the experiment's `width_analysis` key) and kept beside the verdict.
-rule li_width_claim:
-    input:
-        runs=lambda wc: run_dirs(claim_entry("li-width-nonconvexity")["experiment"]),
-    output:
-        **claim_outputs("li-width-nonconvexity", "surfaces"),
-        analysis=directory(f"{claim_dir('li-width-nonconvexity')}/analysis"),
-    params:
-        claim=claim_entry("li-width-nonconvexity"),
-        scale=SCALE,
-        runs=lambda wc: {v: run_spec(experiment(claim_entry("li-width-nonconvexity")["experiment"]), v)
-                         for v in experiment(claim_entry("li-width-nonconvexity")["experiment"])["variants"]},
-        settings=lambda wc: experiment(claim_entry("li-width-nonconvexity")["experiment"])["width_analysis"],
-        data_dir=CFG.get("data_dir"),
-        resources=CFG.get("resources", "resources"),
-        progress=CFG.get("progress", False),
-    log:
-        f"{LOGS}/claims/li-width-nonconvexity.log",
-    benchmark:
-        f"{R}/benchmarks/claims/li-width-nonconvexity.tsv"
-    threads: job_threads("li_width_claim")
-    resources:
-        **job_resources("li_width_claim"),
-    script:
-        "../scripts/claim_skip_width.py"
+WIDTH_EXPERIMENT = claim_entry("li-width-nonconvexity")["experiment"]
+
+CLAIM_RULES.update({
+    "li-skip-depth-chaos": dict(
+        input=dict(runs=lambda wc: run_dirs("skip_depth"), surfaces=lambda wc: surface_files("skip_depth")),
+        params=dict(dirs=lambda wc: variant_dirs("skip_depth"), surfaces=lambda wc: variant_surfaces("skip_depth"))),
+    "li-width-nonconvexity": dict(
+        input=dict(runs=lambda wc: run_dirs(WIDTH_EXPERIMENT)),
+        output=dict(analysis=directory(f"{claim_dir('li-width-nonconvexity')}/analysis")),
+        params=dict(runs=lambda wc: {v: run_spec(experiment(WIDTH_EXPERIMENT), v)
+                                     for v in experiment(WIDTH_EXPERIMENT)["variants"]},
+                    settings=lambda wc: experiment(WIDTH_EXPERIMENT)["width_analysis"],
+                    data_dir=CFG.get("data_dir"), resources=CFG.get("resources", "resources"),
+                    progress=CFG.get("progress", False), dirs=lambda wc: variant_dirs(WIDTH_EXPERIMENT)),
+        threads=True),
+})

@@ -3,21 +3,6 @@
 # killed job, rerun, resumes instead of restarting.
 
 
-def experiment(name):
-    if name not in EXP:
-        raise ValueError(f"unknown experiment {name!r}; the {SCALE} scale defines {sorted(EXP)}")
-    return EXP[name]
-
-
-def variant_dirs(name):
-    """variant -> the run directory of that variant of experiment `name`."""
-    return {v: f"{R}/runs/{name}/{v}" for v in experiment(name).get("variants", {"default": {}})}
-
-
-def run_dirs(name):
-    return list(variant_dirs(name).values())
-
-
 rule train:
     output:
         directory(f"{R}/runs/{{experiment}}/{{variant}}"),

@@ -16,6 +16,6 @@ record = conn.train_pair_curve(
     ends["a"].weights_file(run_dir[ends["a"].variant]), ends["b"].weights_file(run_dir[ends["b"].variant]),
     sm.output.curve, sm.output.record, sm.params.checkpoints, data_dir=sm.params.data_dir,
     resources=sm.params.resources, progress=sm.params.progress)
+last = record["history"][-1]["batch_loss"] if record["history"] else float("nan")
 log.info("%s curve %s -> %s: %d epochs, last batch loss %.4g, diverged %s (%.1f s)", record["kind"], record["a"],
-         record["b"], record["epochs"], record["history"][-1]["batch_loss"] if record["history"] else float("nan"),
-         record["diverged"], record["wall_seconds"])
+         record["b"], record["epochs"], last, record["diverged"], record["wall_seconds"])

@@ -16,6 +16,8 @@ import numpy as np
 from losslab.plots import figures
 from losslab.claims.verdicts import ClaimResult, all_of, paired, seed_mean
 from losslab.claims.tables import mean_std, pm, write_table
+from losslab.claims.claim_job import ClaimJob
+from losslab.claims.runs import read_history, read_runs, seed_dirs
 
 Runs = Mapping[str, Sequence[Mapping[str, Any]]]
 
@@ -171,3 +173,19 @@ def plot_sgd_vs_gd(data: Mapping[str, Any], stem: str | Path) -> list[str]:
     ax2.set_ylabel(f"test mistakes (out of {test_n})")
     ax2.set_title(f"final test mistakes ({scale}); reported 174 vs 194")
     return figures.save(fig, stem)
+
+
+# ---------------------------------------------------------------- claim jobs ---------------------------------
+
+def run_ablation(job: ClaimJob) -> ClaimResult:
+    runs = {v: read_runs(d) for v, d in job.dirs.items()}
+    return ablation(runs, job.check, job.scale, job.out_dir, claim_id=job.id)
+
+
+def run_sgd_vs_gd(job: ClaimJob) -> ClaimResult:
+    runs = {v: read_runs(d) for v, d in job.dirs.items()}
+    histories = {v: [read_history(p) for p in seed_dirs(d)] for v, d in job.dirs.items()}
+    return sgd_vs_gd(runs, histories, job.check, job.scale, job.out_dir, claim_id=job.id)
+
+
+CLAIMS = {"resnet56-ingredient-ablation": run_ablation, "bottou-sgd-beats-gd": run_sgd_vs_gd}

@@ -44,6 +44,7 @@ from losslab.core.data import prepare
 from losslab.core.models import build, count_parameters
 from losslab.core.weights import has_batchnorm
 from losslab.claims.tables import mean_std, pm, write_table
+from losslab.claims.claim_job import ClaimJob
 
 log = logging.getLogger(__name__)
 
@@ -452,3 +453,15 @@ def bn_claim(plain_dirs: Sequence[str | Path], bn_dirs: Sequence[str | Path], ch
                        n_seeds=len(seeds_all), comparisons=comps, numbers=numbers, figures=figs, tables=tables,
                        notes="; ".join(c.describe() for c in comps))
 
+
+# ---------------------------------------------------------------- claim jobs ---------------------------------
+
+def run_picture(job: ClaimJob) -> ClaimResult:
+    return picture_claim(job.files("runs")[0], job.check, job.scale, job.out_dir, claim_id=job.id)
+
+
+def run_bn(job: ClaimJob) -> ClaimResult:
+    return bn_claim(job.inputs["plain"], job.inputs["bn"], job.check, job.scale, job.out_dir, claim_id=job.id)
+
+
+CLAIMS = {"mpo-arbitrary-patterns": run_picture, "mpo-bn-harder-to-fit": run_bn}

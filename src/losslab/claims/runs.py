@@ -58,6 +58,12 @@ def read_runs(run_dir: str | os.PathLike) -> list[dict[str, Any]]:
     return [lio.read_json(p) for p in found]
 
 
+def trained_seeds(run_dir: str | os.PathLike) -> list[tuple[int, Path]]:
+    """``(seed, seed directory)`` of every trained seed under ``run_dir`` (those with a ``metrics.json``), in seed
+    order."""
+    return [(int(m["seed"]), Path(run_dir) / f"seed{m['seed']}") for m in read_runs(run_dir)]
+
+
 def read_history(seed_dir: str | os.PathLike) -> list[dict[str, str]]:
     import csv
 
@@ -134,6 +140,27 @@ def train_run(run: Mapping[str, Any], seed: int, out_dir: str | os.PathLike, ckp
                   columns)
     lio.write_record(out_dir / "metrics.json", metrics)
     return metrics
+
+
+
+def train_variant(run: Mapping[str, Any], seeds: Sequence[int], out_dir: str | os.PathLike,
+                  ckpt_dir: str | os.PathLike, *, data_dir: str | None = None, resources: str = "resources",
+                  threads: int = 1, progress: bool = False) -> None:
+    """Train every seed of one (experiment, variant) (rule ``train``) into ``out_dir/seed<k>``; with the run's
+    ``lr_search``, first pick its learning rate (:func:`select_lr`, recorded in ``lr_search.json``)."""
+    out = Path(out_dir)
+    run = dict(run)
+    common = dict(data_dir=data_dir, resources=resources)
+    search = run.pop("lr_search", None)
+    if search:
+        lr, trials = select_lr(run, search["grid"], search.get("val_fraction", 0.2), search.get("seed", 0), **common)
+        lio.write_json(out / "lr_search.json", {"selected_lr": lr, "trials": trials, **search})
+        run["recipe"] = {**run["recipe"], "lr": lr}
+        log.info("lr search selected lr %g", lr)
+    for seed in seeds:
+        m = train_run(run, seed, out / f"seed{seed}", ckpt_dir, threads=threads, progress=progress, **common)
+        log.info("seed %d: train acc %.4f test acc %.4f diverged %s (%.1f s)", seed, m["train_acc"], m["test_acc"],
+                 m["diverged"], m["wall_seconds"])
 
 
 def load_trained(run: Mapping[str, Any], model_path: str | os.PathLike, data_dir: str | None = None,

@@ -30,6 +30,9 @@ from losslab.core.surfaces import Surface, evaluators_for, grid_around, surface_
 from losslab.core.surfaces import grid
 from losslab.claims.runs import load_trained, snapshots
 from losslab.claims.settings import Settings
+from losslab.claims.runs import read_runs
+from losslab.claims.claim_job import ClaimJob
+from losslab.core.surfaces import merge_surfaces, read_surface
 
 # Li et al. 2018 (source 003), CIFAR-10 test error (%) with / without skip connections
 REPORTED_ERR = {20: (7.37, 8.18), 56: (5.89, 13.31), 110: (5.79, 16.44)}
@@ -70,7 +73,7 @@ def _variant_key(runs: Sequence[Mapping[str, Any]]) -> tuple[int, bool]:
     return int(model["depth"]), bool(model.get("skip", True))
 
 
-def claim(runs: Mapping[str, Sequence[Mapping[str, Any]]], surfaces: Mapping[str, Any],
+def skip_depth_claim(runs: Mapping[str, Sequence[Mapping[str, Any]]], surfaces: Mapping[str, Any],
           check: Mapping[str, Any], scale: str, out_dir: str | Path,
           claim_id: str = "li-skip-depth-chaos") -> ClaimResult:
     """``runs``: variant -> per-seed metrics; ``surfaces``: variant -> :class:`losslab.core.surfaces.Surface` (one
@@ -443,6 +446,21 @@ def surface_of_run(run: Mapping[str, Any], model_path: str | os.PathLike, settin
                       tiles=None if shard is None else shard_tiles(s, shard))
 
 
+def surface_job(run: Mapping[str, Any], model_path: str | os.PathLike, settings: Mapping[str, Any],
+                out: str | os.PathLike, directions_out: str | os.PathLike, *, shards: Sequence[str] = (),
+                shard: int | None = None, data_dir: str | None = None, resources: str = "resources",
+                progress: bool = False) -> Surface:
+    """Rules ``surface`` and ``surface_shard``: with ``shards``, merge them (the directions are recomputed,
+    seeded and cheap, beside them); else the surface (or, with ``shard``, that shard's tiles) of the run."""
+    if shards:
+        surface = merge_surfaces(out, shards)
+        model, _ = load_trained(run, model_path, data_dir, resources)
+        save_run_directions(model, settings, directions_out)
+        return surface
+    return surface_of_run(run, model_path, settings, out, directions_out, shard=shard, data_dir=data_dir,
+                          resources=resources, progress=progress)
+
+
 @dataclass(frozen=True)
 class TrajectorySettings(Settings):
     """An experiment's ``trajectory`` block: Li et al.'s Figure 9, the surface on the PCA plane of a run."""
@@ -482,3 +500,23 @@ def trajectory_of_run(run: Mapping[str, Any], seed_dir: str | os.PathLike, setti
     return surface_2d(Path(out), evaluators, final, directions, xs, ys, checkpoint=seed_dir / "model.pt",
                       tile_rows=s.tile_rows, progress=progress,
                       extra={"trajectory": coords, "trajectory_epochs": np.asarray(epochs)})
+
+
+# ---------------------------------------------------------------- claim jobs ---------------------------------
+
+def run_skip_depth(job: ClaimJob) -> ClaimResult:
+    """The runs of every variant and one surface per variant (the rule's ``surfaces``: variant -> file)."""
+    runs = {v: read_runs(d) for v, d in job.dirs.items()}
+    surfaces = {v: read_surface(p) for v, p in job.params["surfaces"].items()}
+    return skip_depth_claim(runs, surfaces, job.check, job.scale, job.out_dir, claim_id=job.id)
+
+
+def run_width_nonconvexity(job: ClaimJob) -> ClaimResult:
+    """The ratio maps and trajectory PCA of the width sweep (kept in the ``analysis`` output), then the claim."""
+    runs = {v: read_runs(d) for v, d in job.dirs.items()}
+    ratio_maps, explained = width_analysis(job.runs, dict(job.dirs), job.settings, job.outputs["analysis"],
+                                           data_dir=job.data_dir, resources=job.resources, progress=job.progress)
+    return width_nonconvexity(runs, ratio_maps, explained, job.check, job.scale, job.out_dir, claim_id=job.id)
+
+
+CLAIMS = {"li-skip-depth-chaos": run_skip_depth, "li-width-nonconvexity": run_width_nonconvexity}

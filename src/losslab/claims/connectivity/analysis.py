@@ -36,8 +36,8 @@ from torch import nn
 
 from losslab.core import curves
 from losslab import io as lio
-from losslab.claims.verdicts import (ClaimResult, Comparison, all_of,
-    paired, rank_trend, threshold)
+from losslab.claims.claim_job import ClaimJob
+from losslab.claims.verdicts import ClaimResult, Comparison, all_of, paired, rank_trend, threshold
 from losslab.core.data import Prepared, prepare
 from losslab.core.models import build
 from losslab.core.weights import ParamLayout, flatten, has_batchnorm, tensor_digest
@@ -834,41 +834,6 @@ def ensemble_inputs(run: Mapping[str, Any], run_dir: str | os.PathLike, fge_dir:
 
 
 # ---------------------------------------------------------------- claim jobs: inputs -> verdict ------------
-
-@dataclass
-class ClaimJob:
-    """What a claim's workflow job hands over: the registry entry, the scale, the experiment's ``connectivity``
-    settings of the claim and of the curves, the run specs of the variants it reads (``variant -> spec``), the
-    experiment's seeds, its named inputs (file paths, or lists of them) and where the outputs go."""
-
-    claim: Mapping[str, Any]
-    scale: str
-    settings: Mapping[str, Any]
-    curves: Mapping[str, Any]
-    runs: Mapping[str, Mapping[str, Any]]
-    seeds: Sequence[int]
-    inputs: Mapping[str, Any]
-    out_dir: Path
-    data_dir: str | None = None
-    resources: str = "resources"
-
-    @property
-    def check(self) -> Mapping[str, Any]:
-        from losslab.pipeline.registry import check_for
-
-        return check_for(self.claim, self.scale)
-
-    def files(self, name: str) -> list[str]:
-        value = self.inputs.get(name, [])
-        return [str(value)] if isinstance(value, (str, os.PathLike)) else [str(v) for v in value]
-
-    def run_dir(self, variant: str) -> str:
-        """The run directory of ``variant`` among the job's ``runs`` inputs."""
-        found = [d for d in self.files("runs") if Path(d).name == variant]
-        if len(found) != 1:
-            raise ValueError(f"{self.claim['id']}: no run directory of variant {variant!r} in {self.files('runs')}")
-        return found[0]
-
 
 def _evals_by_pair(files: Sequence[str | os.PathLike]) -> dict[str, dict[str, curves.CurveEvaluation]]:
     """``pair -> kind -> evaluation`` of the files ``curves/<experiment>/<pair>/<kind>/curve.h5``."""

@@ -39,6 +39,7 @@ from losslab.core.models import build
 from losslab.core.optim import make_optimizer
 from losslab.core.weights import flatten, unflatten
 from losslab.claims.tables import pm, write_table
+from losslab.claims.claim_job import ClaimJob
 
 DTYPE = torch.float64
 ATANH_HALF = math.atanh(0.5)  # 0.5493061443340549
@@ -882,9 +883,17 @@ def plot_wilson(data: Mapping[str, Any], stem: str | Path) -> list[str]:
 
 # ---------------------------------------------------------------- dispatch ----------------------------------
 
-CLAIMS: dict[str, Callable[..., ClaimResult]] = {
+TOYS: dict[str, Callable[..., ClaimResult]] = {
     "tanh-toy-surface": claim_tanh_surface,
     "saddles-dominate-high-dim": claim_saddles_high_dim,
     "redundant-overparam-flatness": claim_redundant_flatness,
     "wilson-adaptive-generalize-worse": claim_wilson_toy,
 }
+
+
+def run_toy(job: ClaimJob) -> ClaimResult:
+    """The toy claim with the scale's ``toys.<claim id>`` settings (the rule's ``toy``)."""
+    return TOYS[job.id](job.params["toy"], job.check, job.scale, job.out_dir)
+
+
+CLAIMS = {claim_id: run_toy for claim_id in TOYS}

@@ -23,6 +23,8 @@ from losslab.claims.verdicts import (ClaimResult, Comparison, all_of,
 from losslab.claims.tables import mean_std, pm, write_table
 from losslab.core.surfaces import line_sharpness
 from losslab.claims.settings import Settings
+from losslab.claims.claim_job import ClaimJob
+from losslab.claims.runs import read_history, read_runs, trained_seeds
 
 Runs = Mapping[str, Sequence[Mapping[str, Any]]]
 Histories = Mapping[str, Sequence[Sequence[Mapping[str, Any]]]]
@@ -398,3 +400,46 @@ def plot_memorize(data: Mapping[str, Any], stem: str | Path) -> list[str]:
     ax2.set_ylabel(f"epochs to {100 * data['target']:g}% train accuracy")
     ax2.set_title("epochs to fit (missing: not within the budget)")
     return figures.save(fig, stem)
+
+
+# ---------------------------------------------------------------- claim jobs ---------------------------------
+# The rule's params: ``runs`` (variant -> run directory), ``specs`` (variant -> run spec), ``lines`` (the
+# experiment's random-line settings).
+
+def _runs(job: ClaimJob) -> dict[str, Any]:
+    return {v: read_runs(d) for v, d in job.params["runs"].items()}
+
+
+def run_local_minima(job: ClaimJob) -> ClaimResult:
+    return local_minima_cluster(_runs(job), job.check, job.scale, job.out_dir, claim_id=job.id)
+
+
+def run_swa(job: ClaimJob) -> ClaimResult:
+    runs = _runs(job)
+    lines, alphas = {}, None
+    for v, d in job.params["runs"].items():
+        lines[v] = {}
+        for seed, seed_dir in trained_seeds(d):
+            alphas, lines[v][seed] = flatness_lines(job.params["specs"][v], seed_dir, job.params["lines"],
+                                                    job.out_dir / "lines" / v / f"seed{seed}",
+                                                    data_dir=job.data_dir, resources=job.resources,
+                                                    progress=job.progress)
+    return swa_claim(runs, lines, alphas, job.check, job.scale, job.out_dir, claim_id=job.id)
+
+
+def run_mixup(job: ClaimJob) -> ClaimResult:
+    return mixup_claim(_runs(job), job.check, job.scale, job.out_dir, claim_id=job.id)
+
+
+def run_mse_vs_ce(job: ClaimJob) -> ClaimResult:
+    return mse_vs_ce_claim(_runs(job), job.check, job.scale, job.out_dir, claim_id=job.id)
+
+
+def run_memorize(job: ClaimJob) -> ClaimResult:
+    runs = _runs(job)
+    histories = {v: [read_history(p) for _, p in trained_seeds(d)] for v, d in job.params["runs"].items()}
+    return memorize_claim(runs, histories, job.check, job.scale, job.out_dir, claim_id=job.id)
+
+
+CLAIMS = {"local-minima-cluster": run_local_minima, "swa": run_swa, "mixup": run_mixup,
+          "memorize-random-labels": run_memorize, "mse-vs-cross-entropy": run_mse_vs_ce}

@@ -39,6 +39,7 @@ from losslab.claims.verdicts import (ClaimResult, Comparison, all_of,
                                      at_least, every_seed_at_least, paired, ratio_at_least, ratio_estimate, seed_mean)
 from losslab.claims.tables import mean_std, pm, write_table
 from losslab.claims.settings import Settings
+from losslab.claims.claim_job import ClaimJob
 
 SPACES = ("full", "subspace")
 # method: "multistart" (L-BFGS-B from the centre, the sign-gradient corner and `random_starts` random corners,
@@ -742,7 +743,7 @@ def plot_remedies(data: Mapping[str, Any], stem: str | Path) -> list[str]:
     return figures.save(fig, stem)
 
 
-CLAIMS = {
+ANALYSES = {
     "keskar-lb-generalization-gap": generalization_gap,
     "keskar-sharpness-metric": sharpness_metric,
     "keskar-parametric-plot": parametric_plot,
@@ -751,9 +752,18 @@ CLAIMS = {
 }
 
 
-def claim(claim_id: str, nets: Mapping[str, Net], check: Mapping[str, Any], scale: str,
+def keskar_analysis(claim_id: str, nets: Mapping[str, Net], check: Mapping[str, Any], scale: str,
           out_dir: str | Path) -> ClaimResult:
     """The analysis of the Keskar claim ``claim_id``."""
-    if claim_id not in CLAIMS:
-        raise ValueError(f"{claim_id!r} is not a Keskar claim; known: {sorted(CLAIMS)}")
-    return CLAIMS[claim_id](nets, check, scale, out_dir, claim_id=claim_id)
+    if claim_id not in ANALYSES:
+        raise ValueError(f"{claim_id!r} is not a Keskar claim; known: {sorted(ANALYSES)}")
+    return ANALYSES[claim_id](nets, check, scale, out_dir, claim_id=claim_id)
+
+
+def run_keskar(job: ClaimJob) -> ClaimResult:
+    """The networks of the rule's ``nets`` (name -> :func:`load_net` spec), then the claim's analysis."""
+    nets = {name: load_net(spec) for name, spec in job.params["nets"].items()}
+    return keskar_analysis(job.id, nets, job.check, job.scale, job.out_dir)
+
+
+CLAIMS = {claim_id: run_keskar for claim_id in ANALYSES}

@@ -47,8 +47,9 @@ from losslab.core.weights import flatten
 from losslab.claims.tables import mean_std, pm, write_table
 from losslab.core.surfaces import (AffineSpan, Surface, evaluators_for, grid_index, interpolation, line_sharpness,
                                     random_lines)
-from losslab.claims.runs import prepare_run, read_runs, train_run
+from losslab.claims.runs import prepare_run, read_runs, train_run, trained_seeds
 from losslab.claims.settings import Settings
+from losslab.claims.claim_job import ClaimJob
 
 log = logging.getLogger(__name__)
 
@@ -56,11 +57,6 @@ Runs = Mapping[str, Sequence[Mapping[str, Any]]]
 
 
 # ---------------------------------------------------------------- shared helpers ---------------------------
-
-def seed_dirs(run_dir: str | os.PathLike) -> list[tuple[int, Path]]:
-    """``(seed, seed directory)`` of every trained seed under a run directory, in seed order."""
-    return [(int(m["seed"]), Path(run_dir) / f"seed{m['seed']}") for m in read_runs(run_dir)]
-
 
 def batch_of(metrics: Mapping[str, Any]) -> int:
     """The batch size a run trained with (``"full"`` is its training-set size)."""
@@ -145,7 +141,7 @@ def run_spectra(run: Mapping[str, Any], run_dir: str | os.PathLike, settings: Ma
                 data_dir: str | None = None, resources: str = "resources") -> list[Spectrum]:
     """:func:`spectrum` of every seed's final network under ``run_dir`` (a trained run of spec ``run``)."""
     out = []
-    for seed, d in seed_dirs(run_dir):
+    for seed, d in trained_seeds(run_dir):
         model, data = load_trained(run, d / "model.pt", data_dir, resources)
         s = SpectrumSettings.of(settings)
         loss = evaluation_loss(model, data, _loss_name(run), s.n_train, s.bn, s.chunk)
@@ -873,3 +869,52 @@ def draw_ratio_maps(data: Mapping[str, Any], stem: str | os.PathLike) -> list[st
     if data["title"]:
         fig.suptitle(data["title"])
     return figures.save(fig, stem)
+
+
+# ---------------------------------------------------------------- claim jobs ---------------------------------
+
+def _spectra_job(job: ClaimJob, analysis) -> ClaimResult:
+    """Hessian spectra of every variant's trained seeds (kept in the ``spectra`` output), then ``analysis``."""
+    spectra_by_variant = {v: run_spectra(job.runs[v], d, job.settings, data_dir=job.data_dir,
+                                         resources=job.resources) for v, d in job.dirs.items()}
+    write_spectra(job.outputs["spectra"], spectra_by_variant)
+    runs = {v: read_runs(d) for v, d in job.dirs.items()}
+    return analysis(spectra_by_variant, runs, job.check, job.scale, job.out_dir, claim_id=job.id)
+
+
+def run_hessian_outliers(job: ClaimJob) -> ClaimResult:
+    return _spectra_job(job, hessian_outliers_claim)
+
+
+def run_batchsize_outliers(job: ClaimJob) -> ClaimResult:
+    return _spectra_job(job, batchsize_outliers_claim)
+
+
+def run_wd_flip(job: ClaimJob) -> ClaimResult:
+    """Train loss along raw and filter-normalized random lines through every trained seed of every variant
+    (kept in the ``lines`` output), then the claim."""
+    lines, alphas = {}, None
+    for v, d in job.dirs.items():
+        lines[v] = {}
+        for seed, seed_dir in trained_seeds(d):
+            alphas, lines[v][seed] = sharpness_lines(
+                job.runs[v], seed_dir, seed, job.settings, Path(job.outputs["lines"]) / v / f"seed{seed}",
+                data_dir=job.data_dir, resources=job.resources, progress=job.progress)
+    runs = {v: read_runs(d) for v, d in job.dirs.items()}
+    return wd_flip_claim(lines, alphas, runs, job.check, job.scale, job.out_dir, claim_id=job.id)
+
+
+def run_lb_sb_basin(job: ClaimJob) -> ClaimResult:
+    """The line from each seed's large-batch end point (input ``lb``) through its small-batch continuation
+    (input ``sb``), kept in the ``lines`` output, then the claim."""
+    lb_dir, sb_dir = job.inputs["lb"], job.inputs["sb"]
+    lines = {seed: basin_line(job.params["run"], lb / "model.pt", Path(sb_dir) / f"seed{seed}" / "model.pt",
+                              job.settings, Path(job.outputs["lines"]) / f"seed{seed}.h5", data_dir=job.data_dir,
+                              resources=job.resources, progress=job.progress)
+             for seed, lb in trained_seeds(lb_dir)}
+    return lb_sb_basin_claim(lines, read_runs(lb_dir), read_runs(sb_dir), job.check, job.scale, job.out_dir,
+                             claim_id=job.id)
+
+
+CLAIMS = {"hessian-bulk-outliers": run_hessian_outliers, "batchsize-larger-outliers": run_batchsize_outliers,
+          "li-filter-normalization-wd-flip": run_wd_flip, "lb-to-sb-same-basin": run_lb_sb_basin}

@@ -1,18 +1,13 @@
-# losslab: every claim of the five loss-landscape documents as one DAG.
-#   snakemake --cores 2                        (scale smoke: CPU, minutes, embedded data)
-#   snakemake --cores 8 --config scale=cpu     (hours on a workstation)
-#   snakemake --profile profiles/slurm --config scale=paper data_dir=/data
-import os
+# The shared helpers of every rule file (included first: the family files may come in any order after it):
+# the validated config, the compute block, experiments and their run directories, claim outputs.
 from pathlib import Path
 
 from losslab.pipeline import cpu_kernels
 from losslab.pipeline.registry import load_registry
 from losslab.pipeline.config import resolve, run_spec
 
-configfile: os.path.join(workflow.basedir, "config", "config.yaml")
-
 # validated before any job runs: a bad key stops here with a message naming it
-CFG = resolve(config, root=workflow.basedir)
+CFG = resolve(config, root=ROOT)
 # the CPU kernel pin goes into this process's environment, which every job (and the job server) inherits: it must
 # be there before a job imports NumPy or torch (losslab.pipeline.cpu_kernels)
 cpu_kernels.apply(cpu_kernels.mode_for(CFG))
@@ -20,17 +15,11 @@ SCALE = CFG["scale"]
 R = f"{CFG['results']}/{SCALE}"
 LOGS = f"{CFG['logs']}/{SCALE}"
 EXP = CFG["experiments"]
-REGISTRY = str(Path(workflow.basedir) / "config" / "claims.yaml")
+REGISTRY = str(ROOT / "config" / "claims.yaml")
 CLAIMS = load_registry(REGISTRY)
 THREADS = CFG.get("threads", 1)
 COMPUTE = CFG["compute"]
 _COMPUTED, _THREADED = set(), set()  # rules that asked for their resources / their threads (checked at the end)
-
-# Rules that run inside the Snakemake process itself, never submitted to a cluster (a job each would be mostly
-# queueing): the report and the figures drawn from stored data. Every other rule takes its resources from the
-# scale's `compute` block (tests/test_slurm.py checks that none is missing).
-localrules: all, report, figures, surface_figures, trajectory_figure, ratio_map_figure
-
 
 def job_compute(rule_name):
     """The scale's `compute.default` under `compute.rules.<rule_name>`."""
@@ -68,25 +57,40 @@ def claim_dir(claim_id):
     return f"{R}/claims/{claim_id}"
 
 
-include: "workflow/rules/train.smk"
-include: "workflow/rules/ingredients.smk"
-include: "workflow/rules/surfaces.smk"
-include: "workflow/rules/spectra.smk"
-include: "workflow/rules/toys.smk"
-include: "workflow/rules/sharpness.smk"
-include: "workflow/rules/patterns.smk"
-include: "workflow/rules/connectivity.smk"
-include: "workflow/rules/lecture.smk"
-include: "workflow/rules/report.smk"
+def claim_entry(claim_id):
+    return next(c for c in CLAIMS if c["id"] == claim_id)
 
 
-rule all:
-    input:
-        f"{R}/report/claims.md",
-        surface_figures(),
-        ratio_map_figures(),
-        connectivity_planes(),
-    default_target: True
+def claim_outputs(claim_id, family):
+    d = claim_dir(claim_id)
+    return dict(
+        verdict=f"{d}/verdict.json",
+        table=f"{d}/table.csv",
+        table_md=f"{d}/table.md",
+        figure=report(f"{d}/figure.png", category=family, subcategory=claim_id,
+                      caption="../report/captions/" + claim_id + ".rst"),
+        figure_pdf=f"{d}/figure.pdf",
+    )
 
 
-check_compute()
+def experiment(name):
+    if name not in EXP:
+        raise ValueError(f"unknown experiment {name!r}; the {SCALE} scale defines {sorted(EXP)}")
+    return EXP[name]
+
+
+def variant_dirs(name):
+    """variant -> the run directory of that variant of experiment `name`."""
+    return {v: f"{R}/runs/{name}/{v}" for v in experiment(name).get("variants", {"default": {}})}
+
+
+def run_dirs(name):
+    return list(variant_dirs(name).values())
+
+
+# The claim rules: one per registry entry with a `rule`, made in one loop (rules/claims.smk) from the common body
+# (the claim's verdict, table and figure, its log, benchmark and resources) and what the family's rule file puts
+# in this table for it: claim id -> {input: named inputs, output: extra outputs, params: per-claim params,
+# threads: True when it takes `compute.rules.<rule>.threads`}. A claim absent from the table has no rule at this
+# scale (its family's settings are not defined there).
+CLAIM_RULES = {}

@@ -1,0 +1,82 @@
+"""What a claim's workflow job hands over to its family's function: one calling convention for every claim.
+
+The rule of a claim (generated from the registry, ``workflow/rules/claims.smk``) passes its registry entry and
+scale, its named inputs and outputs and the per-claim params its family's rule file gives it (settings, run specs,
+run directories by variant, ...); ``data_dir``, ``resources`` and ``progress`` are passed once, here.
+:func:`losslab.claims.jobs.run_claim` looks the claim id up in its family's ``CLAIMS = {id: fn(job)}``."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from losslab.pipeline.registry import check_for
+
+
+@dataclass(frozen=True)
+class ClaimJob:
+    """The registry entry, the scale, the job's named inputs and outputs (file paths, or lists of them), its
+    per-claim ``params`` and where the outputs go (the verdict's folder)."""
+
+    claim: Mapping[str, Any]
+    scale: str
+    out_dir: Path
+    inputs: Mapping[str, Any] = field(default_factory=dict)
+    outputs: Mapping[str, Any] = field(default_factory=dict)
+    params: Mapping[str, Any] = field(default_factory=dict)
+    data_dir: str | None = None
+    resources: str = "resources"
+    progress: bool = False
+
+    @classmethod
+    def of_rule(cls, inputs: Mapping[str, Any], outputs: Mapping[str, Any], params: Mapping[str, Any]) -> ClaimJob:
+        """The job of a claim rule from its named inputs, outputs and params (``claim``, ``scale`` and the
+        optional ``data_dir``, ``resources``, ``progress`` among them)."""
+        p = dict(params)
+        return cls(claim=p.pop("claim"), scale=p.pop("scale"), out_dir=Path(outputs["verdict"]).parent,
+                   inputs=dict(inputs), outputs=dict(outputs), data_dir=p.pop("data_dir", None),
+                   resources=p.pop("resources", "resources"), progress=p.pop("progress", False), params=p)
+
+    @property
+    def id(self) -> str:
+        return self.claim["id"]
+
+    @property
+    def check(self) -> Mapping[str, Any]:
+        """The claim's pass rule at this scale (``checks`` of its registry entry)."""
+        return check_for(self.claim, self.scale)
+
+    @property
+    def settings(self) -> Mapping[str, Any]:
+        return self.params["settings"]
+
+    @property
+    def curves(self) -> Mapping[str, Any]:
+        return self.params["curves"]
+
+    @property
+    def runs(self) -> Mapping[str, Mapping[str, Any]]:
+        """``variant -> run spec`` of the runs the claim reads."""
+        return self.params["runs"]
+
+    @property
+    def dirs(self) -> Mapping[str, str]:
+        """``variant -> run directory`` of the runs the claim reads (the rule's ``dirs``)."""
+        return self.params["dirs"]
+
+    @property
+    def seeds(self) -> Sequence[int]:
+        return self.params["seeds"]
+
+    def files(self, name: str) -> list[str]:
+        value = self.inputs.get(name, [])
+        return [str(value)] if isinstance(value, (str, os.PathLike)) else [str(v) for v in value]
+
+    def run_dir(self, variant: str) -> str:
+        """The run directory of ``variant`` among the job's ``runs`` inputs."""
+        found = [d for d in self.files("runs") if Path(d).name == variant]
+        if len(found) != 1:
+            raise ValueError(f"{self.id}: no run directory of variant {variant!r} in {self.files('runs')}")
+        return found[0]

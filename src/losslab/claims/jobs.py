@@ -1,0 +1,24 @@
+"""One entry for every claim job: the claim id, looked up in its family module's ``CLAIMS = {id: fn(job)}``,
+names the function that reads the job's inputs and decides the verdict (``workflow/scripts/claim.py``)."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from losslab.claims import ingredients, patterns, surfaces
+from losslab.claims.claim_job import ClaimJob
+from losslab.claims.connectivity import analysis as connectivity
+from losslab.claims.lecture import toys, trained
+from losslab.claims.sharpness import keskar, spectra
+from losslab.claims.verdicts import ClaimResult
+
+FAMILY_MODULES = (ingredients, surfaces, keskar, spectra, connectivity, patterns, trained, toys)
+CLAIMS: dict[str, Callable[[ClaimJob], ClaimResult]] = {
+    claim_id: fn for module in FAMILY_MODULES for claim_id, fn in module.CLAIMS.items()}
+
+
+def run_claim(job: ClaimJob) -> ClaimResult:
+    """The verdict (with its table and figure written beside it) of the claim ``job.claim``."""
+    if job.id not in CLAIMS:
+        raise ValueError(f"claim {job.id!r} has no claim function; known: {sorted(CLAIMS)}")
+    return CLAIMS[job.id](job)
