@@ -22,8 +22,8 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from losslab.core.hessian import HessianOperator
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-from timing import best_seconds, median_ratio, pin_malloc, round_seconds  # noqa: E402,F401 (shared with benchmarks/pattern_speed.py)
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # timing.py, beside this file
+from timing import best_seconds, median_ratio, pin_malloc, round_seconds  # noqa: E402,F401 (shared with tests/benchmarks/pattern_speed.py)
 
 RATIOS: list[str] = []
 

@@ -8,7 +8,7 @@
     ``floor_points_per_s``: how close the engine is to the forward passes it cannot avoid).
 
 Setups: the smoke scale's skip-connection surface (1-D ResNet-20, width 8, MNIST-1D, 1000 samples) and a 2-D
-ResNet-8 (width 8) on the 8x8 digits. glibc's malloc thresholds are pinned first (see benchmarks/timing.py):
+ResNet-8 (width 8) on the 8x8 digits. glibc's malloc thresholds are pinned first (see tests/benchmarks/timing.py):
 otherwise the same forward pass takes 6 or 13 ms depending on earlier allocations.
 """
 

@@ -14,7 +14,7 @@ MKL            ``MKL_CBWR``            COMPATIBLE  at the first MKL call (matrix
 OpenBLAS       ``OPENBLAS_CORETYPE``   ``Haswell`` when the library loads, i.e. at ``import numpy``
 =============  ======================  ==========  ========================================================
 
-Measured with torch 2.14.1 on an AVX-512 AMD EPYC (``benchmarks/cpu_kernels.py`` prints the table): each of the
+Measured with torch 2.14.1 on an AVX-512 AMD EPYC (``tests/benchmarks/cpu_kernels.py`` prints the table): each of the
 four settings changes results on its own; ATen's, oneDNN's and MKL's take effect when set after ``import torch`` as
 long as nothing has been computed yet, OpenBLAS's only before NumPy is loaded, and ``import torch`` loads NumPy.
 So the pin must be in the environment before ``import torch``: the Snakefile sets it in its own process, whose

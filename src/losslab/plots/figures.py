@@ -38,7 +38,7 @@ STYLE = {
 SEQUENTIAL_CMAP = "viridis"
 DIVERGING_CMAP = "RdBu_r"
 # matplotlib's "tab10" colours (``matplotlib.colormaps["tab10"].colors``), written out so that a plot module
-# can name them without importing matplotlib; tests/test_figures.py checks them against matplotlib's
+# can name them without importing matplotlib; tests/claims/test_figures.py checks them against matplotlib's
 COLORS = ((0.12156862745098039, 0.4666666666666667, 0.7058823529411765),
           (1.0, 0.4980392156862745, 0.054901960784313725),
           (0.17254901960784313, 0.6274509803921569, 0.17254901960784313),

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PY_FILES = sorted([*(ROOT / "src" / "losslab").rglob("*.py"), *(ROOT / "workflow" / "scripts").glob("*.py")])
 SMK_FILES = sorted([ROOT / "workflow" / "Snakefile", *(ROOT / "workflow" / "rules").glob("*.smk")])
 IO_MODULE = ROOT / "src" / "losslab" / "io.py"

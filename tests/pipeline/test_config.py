@@ -9,7 +9,7 @@ import pytest
 
 from losslab.pipeline.config import ConfigError, deep_merge, resolve, run_spec
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BASE = {"scale": "smoke", "data_dir": "data", "results": "results", "resources": "resources", "logs": "logs",
         "threads": 1, "progress": False}
 

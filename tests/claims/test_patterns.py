@@ -15,7 +15,7 @@ from losslab.core import patterns as pt
 from losslab.claims.verdicts import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED
 from losslab.pipeline.config import resolve
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 JOB = {
     "architecture": "plain", "pattern_key": "p0.5",

@@ -21,7 +21,7 @@ from losslab.core.optim import RecipeError, lr_at, sgdr_restart_epochs
 from losslab.core.trainer import Recipe, holdout
 from losslab.claims.runs import prepare_run, read_runs, run_key, seed_dirs, select_lr, train_run
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 # a small run with every source of randomness the trainer handles: init, data order, shift augmentation,
 # dropout (global RNG), momentum buffers

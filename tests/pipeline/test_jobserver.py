@@ -163,7 +163,7 @@ def test_every_workflow_script_hands_its_job_to_the_server_first():
     """The delegation must come before the script's own imports, or torch is imported anyway."""
     from pathlib import Path
 
-    scripts = sorted((Path(__file__).parents[1] / "workflow" / "scripts").glob("*.py"))
+    scripts = sorted((Path(__file__).parents[2] / "workflow" / "scripts").glob("*.py"))
     assert scripts
     for script in scripts:
         code = [line for line in script.read_text().splitlines()

@@ -21,7 +21,7 @@ from losslab.core.weights import ParamLayout, PointEvaluator, flatten
 from losslab.core.surfaces import evaluators_for
 from losslab.core.trainer import Recipe, fit
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SHAPE = (1, 8, 8)
 
 

@@ -3,7 +3,7 @@
 This is the SMALL DAG of tests/conftest.py (every rule kind on shrunken experiments): the session's
 ``small_dag`` run is the first run, and a second run of the same config goes into a fresh directory. The full
 smoke DAG takes 5-9 minutes, too long to run twice in CI's budget; its numbers are compared against the
-committed baseline by tests/test_regression.py instead.
+committed baseline by tests/pipeline/test_regression.py instead.
 
 Compared, for every file under ``results/smoke/`` of either run (the two runs must write the same set of
 files):

@@ -1,6 +1,6 @@
 """Which CPU-kernel settings change losslab's numbers, when they must be set, and what the pin costs.
 
-    python benchmarks/cpu_kernels.py            (about a minute on 2 cores)
+    python tests/benchmarks/cpu_kernels.py            (about a minute on 2 cores)
 
 Each row runs a fresh Python process with one environment and prints a hash of what it computed: NumPy's
 float64 matrix product and symmetric eigenvalues (OpenBLAS), torch's elementwise kernels, a float32 matrix

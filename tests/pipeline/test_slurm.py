@@ -20,9 +20,9 @@ import pytest
 import yaml
 from conftest import SMALL, SNAKEFILE, snakemake
 from losslab.pipeline.registry import load_registry
-from test_determinism import differences, result_files
+from .test_determinism import differences, result_files
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PROFILE = ROOT / "profiles" / "slurm"
 LOCAL_RULES = {"all", "report", "figures", "surface_figures", "trajectory_figure", "ratio_map_figure"}
 
@@ -414,7 +414,7 @@ def test_smoke_dag_part_through_slurm_equals_a_local_run(small_dag, local_slurm,
     assert len(submitted) == n_jobs == ctld.count("_slurm_rpc_submit_batch_job"), (submitted, n_jobs)
     assert set(re.findall(r"Partition=(\S+)", ctld)) == {local_slurm.partition}  # the cluster's default
 
-    # the same numbers as the local small DAG, compared as tests/test_determinism.py compares two runs: JSON
+    # the same numbers as the local small DAG, compared as tests/pipeline/test_determinism.py compares two runs: JSON
     # line by line without the wall-clock fields, HDF5 datasets bitwise (NaN where NaN), other files byte for byte
     a, b = local_dir / res, slurm_dir / res
     files = result_files(b)

@@ -14,7 +14,7 @@ from losslab.pipeline.config import ConfigError
 from losslab.claims.summary import build_report
 from losslab.claims.tables import markdown_table
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_paired_verdicts():

@@ -1,6 +1,6 @@
 """An independent recomputation of a finished run's curvature numbers (issue #15's review, as a tool).
 
-    python benchmarks/curvature_audit.py results/smoke [--config config/scales/smoke.yaml] [--skip-maps]
+    python tests/benchmarks/curvature_audit.py results/smoke [--config config/scales/smoke.yaml] [--skip-maps]
 
 Three checks, each by a method other than the one that produced the stored numbers:
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PKG = ROOT / "src" / "losslab"
 # bottom to top; a module may import its own wing and the wings below it
 RANK = {"io": 0, "_version": 0, "core": 1, "plots": 2, "pipeline": 3, "claims": 4, "api": 5, "cli": 5, "__init__": 5}
@@ -171,13 +171,26 @@ def test_no_module_takes_a_standard_library_or_snakemake_name(trees):
     assert clashing_module_names(list(trees)) == []
 
 
+def long_scripts(scripts_dir: Path, limit: int = 21) -> list[str]:
+    """Workflow scripts longer than ``limit`` lines (set-up, one library call, one log line: about 20 lines)."""
+    return sorted(f"{p.name}: {n} lines" for p in scripts_dir.glob("*.py")
+                  if (n := len(p.read_text().splitlines())) > limit)
+
+
+def test_every_workflow_script_is_a_few_lines():
+    assert long_scripts(ROOT / "workflow" / "scripts") == []
+
+
 # ---------------------------------------------------------------- each check fails on an injected violation -------
 
 def _trees(**sources: str) -> dict[str, ast.Module]:
     return {name: ast.parse(src) for name, src in sources.items()}
 
 
-def test_the_checks_catch_injected_violations():
+def test_the_checks_catch_injected_violations(tmp_path):
+    (tmp_path / "thin.py").write_text("x = 1\n" * 20)
+    (tmp_path / "thick.py").write_text("x = 1\n" * 30)
+    assert long_scripts(tmp_path) == ["thick.py: 30 lines"]
     cyclic = _trees(**{"losslab.core.a": "from losslab.core import b\n", "losslab.core.b": "import losslab.core.a\n"})
     assert find_cycle(import_graph(cyclic)) == ["losslab.core.a", "losslab.core.b", "losslab.core.a"]
     upward = _trees(**{"losslab.core.a": "def f():\n    from losslab.claims.x import y\n", "losslab.claims.x": "",

@@ -22,7 +22,7 @@ from losslab.claims.runs import load_trained
 from losslab.core.surfaces import read_surface
 from losslab.claims.runs import train_run
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 # ---------------------------------------------------------------- endpoints and settings ------------------
 

@@ -23,7 +23,7 @@ from losslab.core.losses import evaluate
 from losslab.core.weights import flatten
 from losslab.core.surfaces import read_surface
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 MODULE = "ll_user_net"  # the user's module, written from the definitions below into a scratch directory
 
 

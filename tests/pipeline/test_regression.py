@@ -291,10 +291,10 @@ def test_smoke_dag_reproduces_the_committed_baseline(full_smoke):
 @pytest.mark.dag
 @SKIP_FULL
 def test_the_whole_smoke_dag_twice_gives_byte_identical_results(full_smoke, tmp_path):
-    """A second run of the whole smoke DAG, compared file by file with the first as tests/test_determinism.py
+    """A second run of the whole smoke DAG, compared file by file with the first as tests/pipeline/test_determinism.py
     compares two small runs: metrics, tables, verdicts, the report, weights and figures byte for byte, HDF5 and
     npz arrays bitwise (only clock readings, Snakemake's benchmarks and internal checkpoints are left out)."""
-    from test_determinism import differences
+    from .test_determinism import differences
 
     proc = snakemake(tmp_path, "--cores", "2")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]

@@ -12,7 +12,7 @@ of load hits both alike, and the fastest round is kept):
 (3) the maps (:func:`losslab.core.patterns.evaluate_pattern`, forward only over the evaluated train and test
     digits): vmap only exists without BN; with BN every cell gets recomputed statistics, loop only.
 
-One thread (``--threads``). Not a test: ``python benchmarks/pattern_speed.py``.
+One thread (``--threads``). Not a test: ``python tests/benchmarks/pattern_speed.py``.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from losslab.core.models import build, count_parameters
 from losslab.core.weights import has_batchnorm
 from timing import best_seconds, pin_malloc
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 

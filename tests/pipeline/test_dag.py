@@ -10,7 +10,7 @@ import yaml
 
 from conftest import CLAIMS_IN_SMOKE, TEST_CONFIG, snakemake
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.dag
 
 

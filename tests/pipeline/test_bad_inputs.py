@@ -38,7 +38,7 @@ from losslab.core.patterns import PatternError
 from losslab.core.surfaces import compute_grid, partial_path, read_surface
 from losslab.claims.runs import prepare_run, run_key, train_run
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BASE = {"scale": "smoke", "data_dir": "data", "results": "results", "resources": "resources", "logs": "logs",
         "threads": 1, "progress": False}
 
