@@ -66,7 +66,7 @@ def test_a_pin_set_after_torch_computed_is_refused_with_a_message():
 
 
 def test_start_job_pins_a_job_started_outside_the_workflow_or_refuses():
-    """runtime.start_job with a config applies the pin when the environment has none; too late (NumPy's OpenBLAS
+    """pipeline.job.start_job with a config applies the pin when the environment has none; too late (NumPy's OpenBLAS
     already loaded by `import torch`), it says so instead of computing with other kernels."""
     code = ("from losslab.pipeline.job import start_job\n"
             "start_job(None, 1, {'cpu_kernels': 'pinned'})")

@@ -33,6 +33,9 @@ from losslab.claims.settings import Settings
 from losslab.claims.runs import read_runs
 from losslab.claims.claim_job import ClaimJob
 from losslab.core.surfaces import merge_surfaces, read_surface
+from losslab.io import load_torch
+from losslab.claims.runs import seed_dirs
+from losslab.claims.sharpness.spectra import ratio_map_of_run
 
 # Li et al. 2018 (source 003), CIFAR-10 test error (%) with / without skip connections
 REPORTED_ERR = {20: (7.37, 8.18), 56: (5.89, 13.31), 110: (5.79, 16.44)}
@@ -180,11 +183,6 @@ def trajectory_variance(run: Mapping[str, Any], seed_dir: str | Path, *, data_di
     """Explained variance ratios of the top two PCA directions of a run's training trajectory (its epoch
     snapshots minus the final weights, biases and BN parameters ignored: Li et al.'s ``setup_PCA_directions``,
     :func:`losslab.core.directions.pca_directions`)."""
-    from losslab.core.directions import pca_directions
-    from losslab.io import load_torch
-    from losslab.claims.runs import load_trained, snapshots
-    from losslab.core.weights import flatten
-
     seed_dir = Path(seed_dir)
     model, _ = load_trained(run, seed_dir / "model.pt", data_dir, resources)
     final = flatten(model)
@@ -210,11 +208,6 @@ def width_analysis(specs: Mapping[str, Mapping[str, Any]], run_dirs: Mapping[str
 
     Returns ``(ratio_maps, explained)``: variant -> ratio-map surfaces in seed order, variant -> one
     ``(pc1, pc2)`` per seed in seed order."""
-    from losslab.claims.runs import load_trained
-    from losslab.claims.surfaces import save_run_directions
-    from losslab.claims.sharpness.spectra import ratio_map_of_run
-    from losslab.claims.runs import seed_dirs
-
     out_dir = Path(out_dir)
     rm = settings["ratio_map"]
     unknown = [v for v in rm["variants"] if v not in specs]

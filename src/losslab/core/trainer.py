@@ -25,6 +25,7 @@ from losslab import io as lio
 from losslab.core.data import Prepared
 from losslab.core.losses import LOSSES, evaluate, per_sample_loss
 from losslab.core.optim import OPTIMIZERS, RecipeError, lr_at, make_optimizer
+from losslab.core.weights import PointEvaluator, _Runner, has_batchnorm
 
 log = logging.getLogger(__name__)
 
@@ -153,8 +154,6 @@ def load_average(model: nn.Module, avg: Sequence[torch.Tensor], x_train: torch.T
     ``bn_update``, through :class:`losslab.core.weights.PointEvaluator`'s ``recompute`` policy). Give the training
     inputs as training sees them (augmented): ``bn_update`` runs over the training loader, and statistics of
     un-augmented inputs do not match what the network was trained to normalise."""
-    from losslab.core.weights import PointEvaluator, _Runner, has_batchnorm
-
     with torch.no_grad():
         for p, a in zip(model.parameters(), avg):
             p.copy_(a)

@@ -48,6 +48,7 @@ from losslab.claims.runs import load_trained
 from losslab.plots import figures
 from losslab.plots.landscape import draw_contour, shared_levels
 from losslab.claims.connectivity.plan import KINDS, Endpoint, FGE, GARIPOV, GOTMARE, SCALING, SGDR, WIDTH, weights_file
+from losslab.core.surfaces import grid
 
 log = logging.getLogger(__name__)
 
@@ -878,8 +879,6 @@ def run_scaling(job: ClaimJob) -> ClaimResult:
     run = job.runs[ep.variant]
     model, data = load_trained(run, ep.weights_file(job.run_dir(ep.variant)), job.data_dir, job.resources)
     data = data.evaluation_subsets(job.curves.get("n_train"), job.curves.get("n_test"))
-    from losslab.core.surfaces import grid
-
     return scaling_claim(model, data, grid(job.settings["t"]), job.check, job.scale, job.out_dir,
                          loss=run["recipe"].get("loss", "ce"), claim_id=job.claim["id"],
                          chunk=int(job.curves["chunk"]))

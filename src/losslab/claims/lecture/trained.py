@@ -25,6 +25,10 @@ from losslab.core.surfaces import line_sharpness
 from losslab.claims.settings import Settings
 from losslab.claims.claim_job import ClaimJob
 from losslab.claims.runs import read_history, read_runs, trained_seeds
+from losslab.core.directions import random_directions
+from losslab.core.surfaces import evaluators_for, grid, random_lines
+from losslab.claims.runs import load_trained
+from losslab.core.weights import flatten
 
 Runs = Mapping[str, Sequence[Mapping[str, Any]]]
 Histories = Mapping[str, Sequence[Sequence[Mapping[str, Any]]]]
@@ -147,12 +151,6 @@ def flatness_lines(run: Mapping[str, Any], seed_dir: str | os.PathLike, settings
     a trained seed, direction ``j`` drawn with seed ``direction_seed + j`` (the same draws for every network):
     one :func:`losslab.core.surfaces.surface_1d` file ``<out_dir>/dir<j>.h5`` per line, evaluated by
     :class:`losslab.core.weights.PointEvaluator` with the ``bn`` policy. Returns the alphas and ``losses[j, i]``."""
-    from losslab.core.directions import random_directions
-    from losslab.core.surfaces import grid
-    from losslab.claims.runs import load_trained
-    from losslab.core.weights import flatten
-    from losslab.core.surfaces import evaluators_for, random_lines
-
     s = FlatnessLineSettings.of(settings)
     seed_dir, out_dir = Path(seed_dir), Path(out_dir)
     model, data = load_trained(run, seed_dir / "model.pt", data_dir, resources)

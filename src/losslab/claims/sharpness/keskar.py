@@ -40,6 +40,12 @@ from losslab.claims.verdicts import (ClaimResult, Comparison, all_of,
 from losslab.claims.tables import mean_std, pm, write_table
 from losslab.claims.settings import Settings
 from losslab.claims.claim_job import ClaimJob
+from losslab.core.hessian import TrainingLoss, epsilon_sharpness
+from losslab.core.data import prepare
+from losslab.core.models import build
+from losslab.claims.runs import load_trained, read_runs, train_run
+from losslab.core.surfaces import evaluators_for, grid, interpolation, read_surface
+from losslab.core.weights import flatten
 
 SPACES = ("full", "subspace")
 # method: "multistart" (L-BFGS-B from the centre, the sign-gradient corner and `random_starts` random corners,
@@ -93,8 +99,6 @@ def sharpness_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
 
 def sharpness_of_model(model, x, y, settings: Mapping[str, Any], loss: str = "ce") -> dict[str, Any]:
     """Metric 2.1 of ``model`` on the training loss over ``(x, y)``: one record per space and ``eps``."""
-    from losslab.core.hessian import TrainingLoss, epsilon_sharpness
-
     s = sharpness_settings(settings)
     f = TrainingLoss(model, x, y, loss=loss, bn=s["bn"], chunk=s["chunk"])
     values = []
@@ -126,9 +130,6 @@ def sharpness_of_dir(run_dir: str | os.PathLike, settings: Mapping[str, Any], *,
                      resources: str = "resources", log=None) -> dict[str, Any]:
     """:func:`sharpness_of_model` of every seed (and warm-start group) under ``run_dir``, each network built
     from its own ``metrics.json`` run spec. A diverged run gets NaN values."""
-    from losslab.core.data import prepare
-    from losslab.core.models import build
-
     run_dir = Path(run_dir)
     s = sharpness_settings(settings)
     records, data_cache = [], {}
@@ -165,8 +166,6 @@ def warm_start(run: Mapping[str, Any], source_dir: str | os.PathLike, epochs: Se
                threads: int = 1, log=None, **common: Any) -> list[dict]:
     """Keskar's Fig. 5: for each ``epoch`` k and seed, train ``run`` (the LB recipe) from the SB run's
     snapshot ``source_dir/seed<s>/snapshots/epoch_<k>.pt`` into ``out_dir/epoch<k>/seed<s>``."""
-    from losslab.claims.runs import train_run
-
     run = {k: v for k, v in run.items() if k != "lr_search"}
     out = []
     for k in epochs:
@@ -191,11 +190,6 @@ def interpolate_pair(run: Mapping[str, Any], small: str | os.PathLike, large: st
     """Keskar's parametric plot between two trained networks of one architecture (``small`` = x_SB at
     alpha 0, ``large`` = x_LB at alpha 1): :func:`losslab.core.surfaces.interpolation` on the settings' alpha
     grid, BN per the settings' policy (default ``recompute``: fresh statistics at every point)."""
-    from losslab.core.surfaces import grid
-    from losslab.claims.runs import load_trained
-    from losslab.core.weights import flatten
-    from losslab.core.surfaces import evaluators_for, interpolation
-
     s = InterpolationSettings.of(settings)
     model, data = load_trained(run, small, data_dir, resources)
     theta_sb = flatten(model)
@@ -215,16 +209,12 @@ def load_net(spec: Mapping[str, Any]) -> dict[str, Any]:
     ``runs`` (variant -> run dir), ``sharpness`` (variant -> sharpness JSON), optionally ``warmstart`` (its
     sharpness JSON, which carries the runs' accuracies) and ``interpolation`` (a directory of
     ``seed<k>.h5``). Run metrics are read with :func:`losslab.claims.runs.read_runs`."""
-    from losslab.claims.runs import read_runs
-
     net: dict[str, Any] = {"settings": dict(spec["settings"])}
     net["runs"] = {v: read_runs(d) for v, d in spec.get("runs", {}).items()}
     net["sharpness"] = {v: lio.read_json(p) for v, p in spec.get("sharpness", {}).items()}
     if spec.get("warmstart"):
         net["warmstart"] = lio.read_json(spec["warmstart"])
     if spec.get("interpolation"):
-        from losslab.core.surfaces import read_surface
-
         found = sorted(Path(spec["interpolation"]).glob("seed*.h5"), key=lambda p: int(p.stem[4:]))
         net["interpolation"] = {int(p.stem[4:]): read_surface(p) for p in found}
     return net
