@@ -53,6 +53,15 @@ from torch import nn
 from losslab import io as lio
 from losslab.core.data import Prepared
 from losslab.plots import figures, landscape, patterns as pattern_plots
+from losslab.core.curves import evaluate_along_curve, fit_curve, make_curve, read_curve_evaluation
+from losslab.core.directions import random_directions
+from losslab.core.hessian import TrainingLoss, epsilon_sharpness, hutchinson_trace, lanczos, slq_density
+from losslab.core.patterns import MPOConfig, evaluate_pattern, fit_metrics, fit_plane, validate_pattern
+from losslab.core.placement import placement
+from losslab.core.surfaces import (as_coordinates, evaluators_for, interpolation, plane_surface, read_surface,
+                                   surface_1d, surface_2d)
+from losslab.core.trainer import Recipe, fit
+from losslab.core.weights import ParamLayout, flatten
 
 __all__ = [
     "CheckpointError",
@@ -221,14 +230,10 @@ def load_checkpoint(model: nn.Module, path: str | os.PathLike) -> nn.Module:
 
 
 def _flat(model: nn.Module) -> torch.Tensor:
-    from losslab.core.weights import flatten
-
     return flatten(model)
 
 
 def _same_layout(models: Sequence[nn.Module]) -> None:
-    from losslab.core.weights import ParamLayout
-
     first = ParamLayout.of(models[0])
     for k, m in enumerate(models[1:], 1):
         if ParamLayout.of(m) != first:
@@ -245,9 +250,6 @@ def train(model: nn.Module, data: DataLike, *, epochs: int = 10, lr: float = 0.1
     ``test_acc``). The workflow's :func:`losslab.core.trainer.fit`, on the device of
     :func:`losslab.core.placement.placement` when that is a GPU (inside ``losslab.core.placement.placed("cuda")``: the
     model is moved there), else on the model's own device."""
-    from losslab.core.placement import placement
-    from losslab.core.trainer import Recipe, fit
-
     prepared = as_data(data)
     if not _has_test(prepared):  # fit reports test metrics: report the training split's instead
         prepared = Prepared(prepared.name, prepared.x_train, prepared.y_train, prepared.x_train,
@@ -272,8 +274,6 @@ def _grid(spec: Grid | tuple[float, float, int], name: str) -> np.ndarray:
         if num < 1:
             raise ValueError(f"{name}: the number of points must be >= 1, not {num}")
         return np.linspace(float(start), float(stop), int(num))
-    from losslab.core.surfaces import as_coordinates
-
     return as_coordinates(spec, name)
 
 
@@ -303,9 +303,6 @@ def surface(model: nn.Module, data: DataLike, *, dims: int = 2, x: Grid | tuple 
     ``(len(x), len(y))`` (``[i, j]`` at ``(x[i], y[j])``) or ``(len(x),)``. With ``path`` the HDF5 surface
     file of the workflow is written there (Li et al.'s dataset names; rerunning resumes it, and different
     arguments are refused); ``checkpoint`` (the weights' file) is recorded in it by its hash."""
-    from losslab.core.directions import random_directions
-    from losslab.core.surfaces import evaluators_for, surface_1d, surface_2d
-
     prepared = as_data(data)
     directions = random_directions(model, seed, norm=norm, ignore=ignore, dims=dims, orthogonal=orthogonal)
     evaluators = evaluators_for(model, prepared, loss=loss, bn=bn, chunk=chunk, splits=_splits(prepared))
@@ -329,8 +326,6 @@ def interpolate(model_a: nn.Module, model_b: nn.Module, data: DataLike, *, alpha
     at 1). ``model_a`` gives the architecture (and with ``bn="running"`` its statistics; the default
     ``recompute`` takes fresh ones at every point). Returns the 1-D :class:`losslab.core.surfaces.Surface`
     (``xcoordinates`` = alpha); ``path`` writes its HDF5 file."""
-    from losslab.core.surfaces import evaluators_for, interpolation
-
     _same_layout([model_a, model_b])
     prepared = as_data(data)
     evaluators = evaluators_for(model_a, prepared, loss=loss, bn=bn, chunk=chunk, splits=_splits(prepared))
@@ -347,8 +342,6 @@ def plane(models: Sequence[nn.Module], data: DataLike, *, n: int = 21, margin: f
     orthonormal basis of the differences; the grid is ``n`` x ``n`` points covering the three with a relative
     ``margin`` (or ``x``, ``y`` in the plane's units). Returns the 2-D :class:`losslab.core.surfaces.Surface`; the
     three models' coordinates are ``s.extra["point_coordinates"]``."""
-    from losslab.core.surfaces import evaluators_for, plane_surface
-
     if len(models) != 3:
         raise ValueError(f"a plane goes through three models, got {len(models)}")
     _same_layout(models)
@@ -373,8 +366,6 @@ def surface_between(models: Sequence[nn.Module], data: DataLike, **options: Any)
 # ---------------------------------------------------------------- curvature -------------------------------
 
 def _training_loss(model: nn.Module, data: DataLike, loss: str, bn: str, weight_decay: float, chunk: int):
-    from losslab.core.hessian import TrainingLoss
-
     prepared = as_data(data)
     return TrainingLoss(model, prepared.x_train, prepared.y_train, loss=loss, bn=bn, weight_decay=weight_decay,
                         chunk=chunk)
@@ -390,8 +381,6 @@ def hessian_eigenvalues(model: nn.Module, data: DataLike, k: int = 1, which: str
     Returns :class:`losslab.core.hessian.Eigenpairs`: ``values`` (NumPy), ``vectors`` (rows, flat),
     ``residuals``, ``converged``, ``products``. The loss is the mean over the training split of ``data``
     (plus ``weight_decay/2 ||w||^2``)."""
-    from losslab.core.hessian import lanczos
-
     f = _training_loss(model, data, loss, bn, weight_decay, chunk)
     return lanczos(f.hessian(), k, which, tol=tol, max_iter=max_iter, seed=seed)
 
@@ -403,18 +392,14 @@ def spectral_density(model: nn.Module, data: DataLike, *, n_runs: int = 5, n_ste
     Rademacher starts, ``n_steps`` Lanczos steps each, Gaussian smoothing of variance ``sigma2``. Returns
     :class:`losslab.core.hessian.SpectralDensity` (``grid``, ``density``, the quadrature ``nodes`` and
     ``weights``)."""
-    from losslab.core.hessian import slq_density as slq
-
     f = _training_loss(model, data, loss, bn, weight_decay, chunk)
-    return slq(f.hessian(), n_runs=n_runs, n_steps=n_steps, sigma2=sigma2, n_grid=n_grid, seed=seed)
+    return slq_density(f.hessian(), n_runs=n_runs, n_steps=n_steps, sigma2=sigma2, n_grid=n_grid, seed=seed)
 
 
 def hessian_trace(model: nn.Module, data: DataLike, *, n_probes: int = 100, seed: int = 0, bn: str = "running",
                   loss: str = "ce", weight_decay: float = 0.0, chunk: int = 250):
     """Hutchinson's estimate of the Hessian's trace ``E[z^T H z]`` over ``n_probes`` Rademacher vectors.
     Returns :class:`losslab.core.hessian.TraceEstimate` (``value``, ``stderr``, ``samples``)."""
-    from losslab.core.hessian import hutchinson_trace
-
     f = _training_loss(model, data, loss, bn, weight_decay, chunk)
     return hutchinson_trace(f.hessian(), n_probes, seed=seed)
 
@@ -430,8 +415,6 @@ def sharpness(model: nn.Module, data: DataLike, eps: float = 1e-3, *, subspace_d
     ``subspace_dim=None`` is the full space (``A = I``), ``p`` a random ``n x p`` ``A`` drawn from ``seed``
     (the paper: ``p = 100``). Returns :class:`losslab.core.hessian.Sharpness` (``value`` in percent, ``loss`` =
     f(x), ``max_loss``, the winning ``start`` and each start's ``starts``)."""
-    from losslab.core.hessian import epsilon_sharpness
-
     f = _training_loss(model, data, loss, bn, 0.0, chunk)
     if subspace_dim is not None:
         subspace_dim = min(int(subspace_dim), f.dim)
@@ -480,9 +463,6 @@ def train_curve(model_a: nn.Module, model_b: nn.Module, data: DataLike, *, kind:
     Returns the :class:`losslab.core.curves.Curve` (an ``nn.Module``; ``curve.point(t)`` is the flat weight
     vector at ``t``); evaluate it with :func:`evaluate_curve`, save it with
     :func:`losslab.core.curves.save_curve`."""
-    from losslab.core.curves import fit_curve, make_curve
-    from losslab.core.trainer import Recipe
-
     _same_layout([model_a, model_b])
     prepared = as_data(data)
     curve = make_curve(kind, _flat(model_a), _flat(model_b), int(bends))
@@ -500,11 +480,9 @@ def evaluate_curve(curve: Any, model: nn.Module, data: DataLike, *, t: int | Gri
     :class:`losslab.core.curves.CurveEvaluation`: ``t``, ``values["train_loss"]``, ``values["segment_test_err"]``,
     ..., and ``metrics`` (``train_loss_max``, ``segment_train_loss_barrier``, ``length``, ...); ``path`` writes
     the workflow's HDF5 file."""
-    from losslab.core.curves import evaluate_along_curve as evaluate
-
     prepared = as_data(data)
     _need_test(prepared, "evaluate_curve")
-    return evaluate(curve, model, prepared, t, loss=loss, bn=bn, chunk=chunk, path=path)
+    return evaluate_along_curve(curve, model, prepared, t, loss=loss, bn=bn, chunk=chunk, path=path)
 
 
 # ---------------------------------------------------------------- MPO -------------------------------------
@@ -538,9 +516,6 @@ def fit_pattern(model_fn: Callable[[], nn.Module], data: DataLike, pattern: Any,
     (a 2-D array of 0 and 1, e.g. :func:`losslab.core.patterns.shape_pattern`) and high in the white ones (cross-
     entropy capped at ``cap``). Returns a :class:`PatternFit`; the maps are evaluated with ``bn``
     (``recompute`` or ``batch``) on fixed subsets of ``n_eval_train`` / ``n_eval_test`` samples."""
-    from losslab.core.patterns import MPOConfig, evaluate_pattern, fit_metrics, validate_pattern
-    from losslab.core.patterns import fit_plane as fit
-
     prepared = as_data(data)
     _need_test(prepared, "fit_pattern")
     pattern = validate_pattern(pattern)
@@ -550,7 +525,7 @@ def fit_pattern(model_fn: Callable[[], nn.Module], data: DataLike, pattern: Any,
     config.validate()
     the_plane = config.plane(model_fn)
     model = model_fn()
-    state = fit(the_plane, model, pattern, prepared, config, seed=seed, ckpt_path=checkpoint_path)
+    state = fit_plane(the_plane, model, pattern, prepared, config, seed=seed, ckpt_path=checkpoint_path)
     maps = evaluate_pattern(the_plane, model, prepared, pattern.shape, bn=bn, chunk=config.eval_chunk,
                             n_train=n_eval_train, n_test=n_eval_test)
     return PatternFit(the_plane, pattern, maps, fit_metrics(pattern, maps), state["history"])
@@ -585,8 +560,6 @@ def plot(path: str | os.PathLike, out_dir: str | os.PathLike, title: str = "") -
     * a spectral density: ``density`` (log scale, as Ghorbani et al. and PyHessian draw it).
 
     Returns the written paths."""
-    from losslab.core.surfaces import read_surface
-
     path, out_dir = Path(path), Path(out_dir)
     kind = _file_kind(path)
     if kind == "surface2d":
@@ -605,8 +578,6 @@ def plot(path: str | os.PathLike, out_dir: str | os.PathLike, title: str = "") -
 
 
 def _plot_curve(path: Path, stem: Path, title: str) -> list[Path]:
-    from losslab.core.curves import read_curve_evaluation
-
     ev = read_curve_evaluation(path)
     fig, ax = figures.new_figure(width=landscape.SIZE[0], height=landscape.SIZE[1])
     for prefix, color, name in (("", "tab:blue", "curve"), ("segment_", "tab:grey", "segment")):
