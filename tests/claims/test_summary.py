@@ -4,6 +4,7 @@ figure, table and the report again from stored results, with nothing trained or 
 from __future__ import annotations
 
 import csv
+import math
 import json
 from pathlib import Path
 
@@ -133,3 +134,17 @@ def test_snakemake_figures_and_report_on_the_small_dag(small_dag, tmp_path):
     text = html.read_text(errors="replace")
     for needle in ("ingredients", "resnet56-ingredient-ablation", "Training-ingredient ablation"):
         assert needle in text
+
+
+def test_a_table_redrawn_from_its_csv_is_the_table_first_written(tmp_path):
+    """`snakemake figures` rewrites table.md from table.csv: numbers are read back as numbers, so the Markdown
+    is the claim's own, byte for byte (it was not: 92.0 came back as "92.0" instead of "92", 4.54867 unrounded);
+    pre-formatted cells stay as written."""
+    rows = [{"name": "a", "n": 8, "loss": 4.548671, "acc": 92.0, "f32": np.float32(1.0), "spread": "40.56 ± 1.96",
+             "pre": "0.090", "sci": 1e-05, "nan": math.nan, "flag": True, "none": ""}]
+    tables.write_table(rows, tmp_path / "table", title="a table")
+    first = (tmp_path / "table.md").read_bytes()
+    assert b"| a | 8 | 4.55 | 92 | 1 | 40.56 \xc2\xb1 1.96 | 0.090 | 1e-05 | nan | True |  |" in first
+    tables.rerender_table(tmp_path / "table.csv")
+    assert (tmp_path / "table.md").read_bytes() == first
+    assert [tables.csv_cell(t) for t in ("8", "92.0", "0.090", "1e-05", "x", "")] == [8, 92.0, "0.090", 1e-05, "x", ""]

@@ -6,11 +6,14 @@ import math
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+import numpy as np
+
 from losslab import io as lio
 
 
 def fmt(x: Any, digits: int = 3) -> str:
-    if isinstance(x, float):
+    """A table cell: a real number (Python's or NumPy's float) to ``digits`` significant digits, else as is."""
+    if isinstance(x, (float, np.floating)):
         if not math.isfinite(x):
             return "nan"
         return f"{x:.{digits}g}"
@@ -61,8 +64,23 @@ def read_table_csv(path: str | Path) -> tuple[list[dict[str, str]], list[str]]:
         return list(reader), list(reader.fieldnames or [])
 
 
+def csv_cell(text: str) -> Any:
+    """A cell of a table.csv as :func:`write_table` had it: an int or a float when the text is exactly how Python
+    writes that number (so that :func:`fmt` shows it as the first table.md did), else the text itself (a
+    pre-formatted ``"0.090"`` or ``"40.56 ± 1.96"`` stays as written)."""
+    for kind, show in ((int, str), (float, repr)):
+        try:
+            value = kind(text)
+        except ValueError:
+            continue
+        if show(value) == text:
+            return value
+    return text
+
+
 def rerender_table(csv_path: str | Path) -> list[str]:
-    """``table.md`` again from ``table.csv``, keeping the title line of the existing ``table.md``."""
+    """``table.md`` again from ``table.csv``, keeping the title line of the existing ``table.md``: the same
+    Markdown as the claim's first writing (numbers read back as numbers, :func:`csv_cell`)."""
     csv_path = Path(csv_path)
     md = csv_path.with_suffix(".md")
     title = ""
@@ -71,4 +89,5 @@ def rerender_table(csv_path: str | Path) -> list[str]:
         if first and first[0].startswith("### "):
             title = first[0][4:]
     rows, columns = read_table_csv(csv_path)
+    rows = [{k: csv_cell(v) for k, v in row.items()} for row in rows]
     return write_table(rows, csv_path.with_suffix(""), title=title, columns=columns)
