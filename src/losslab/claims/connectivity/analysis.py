@@ -41,7 +41,7 @@ from losslab.claims.verdicts import ClaimResult, Comparison, all_of, paired, ran
 from losslab.core.data import Prepared, prepare
 from losslab.core.models import build
 from losslab.core.weights import ParamLayout, flatten, has_batchnorm, tensor_digest
-from losslab.claims.tables import mean_std, write_table
+from losslab.claims.tables import fmt, mean_std, write_table
 from losslab.core.surfaces import evaluators_for, read_surface
 from losslab.core.trainer import Recipe, versions
 from losslab.claims.runs import load_trained
@@ -353,7 +353,9 @@ def plot_garipov(data: Mapping[str, Any], stem: str | os.PathLike) -> list[str]:
 def _paper_cols(path: str) -> dict[str, Any]:
     p = PAPER_GARIPOV[path]
     return {"paper_min/int/max_%": "/".join("-" if p[k] is None else f"{p[k]:g}" for k in ("min", "int", "max")),
-            "paper_length_ratio": "" if p["length_ratio"] is None else str(p["length_ratio"])}
+            # the paper's number as the table shows numbers ("1", not "1.0": a cell that reads as a float is read
+            # back as one when `snakemake figures` redraws the table, losslab.claims.tables.csv_cell)
+            "paper_length_ratio": "" if p["length_ratio"] is None else fmt(p["length_ratio"])}
 
 
 # ---------------------------------------------------------------- Gotmare: resilient connectivity ---------
