@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import h5py
 import numpy as np
+import pytest
 import torch
 
 from losslab.core.directions import load_directions
@@ -89,3 +90,16 @@ def test_sharded_surface_merges_to_the_unsharded_one(tmp_path):
                            tmp_path / "dw.h5")
     for key in ("train_loss", "train_acc", "test_loss", "test_acc"):
         assert np.array_equal(merged[key], whole[key]), key
+
+
+def test_surface_settings_name_an_unknown_key_and_keep_the_defaults():
+    """A settings block is read at the door: an unknown key is named with its block; the workflow's plan keys
+    (which variants and seeds, the job's resources) are accepted and left out; the rest keeps the class defaults."""
+    from losslab.claims.settings import SettingsError
+    from losslab.claims.surfaces import SurfaceSettings
+
+    s = SurfaceSettings.from_mapping({"x": [-1, 1, 5], "seeds": [0], "mem_mb": 100}, "surface")
+    assert s.x == [-1, 1, 5] and s.y == (-1.0, 1.0, 21) and s.norm == "filter"
+    assert SurfaceSettings.of(s) is s
+    with pytest.raises(SettingsError, match=r"surface: unknown keys \['xx'\]"):
+        SurfaceSettings.from_mapping({"xx": 1}, "surface")

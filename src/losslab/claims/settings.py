@@ -10,7 +10,7 @@ settings.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from typing import Any, Mapping, TypeVar
 
 # keys of a settings block that the DAG reads (which variants and seeds, the job's resources), not the job
@@ -28,17 +28,15 @@ class Settings:
     """Base of the typed settings classes: :meth:`from_mapping` validates, :meth:`of` accepts either form."""
 
     @classmethod
-    def from_mapping(cls: type[S], mapping: Mapping[str, Any], where: str | None = None, *,
-                     strict: bool = True) -> S:
+    def from_mapping(cls: type[S], mapping: Mapping[str, Any], where: str | None = None) -> S:
         """The settings of ``mapping`` over the class's defaults. An unknown key (not a field, not one of
-        :data:`PLAN_KEYS`) raises :class:`SettingsError` naming it and ``where``; with ``strict=False`` keys of
-        a larger block that other jobs read are left out instead."""
+        :data:`PLAN_KEYS`) raises :class:`SettingsError` naming it and ``where``."""
         where = where or cls.__name__
         if not isinstance(mapping, Mapping):
             raise SettingsError(f"{where}: expected a mapping of settings, not {type(mapping).__name__}")
         known = {f.name for f in fields(cls)}
         unknown = set(mapping) - known - PLAN_KEYS
-        if unknown and strict:
+        if unknown:
             raise SettingsError(f"{where}: unknown keys {sorted(unknown)}; known: {sorted(known)}")
         return cls(**{k: v for k, v in mapping.items() if k in known})
 
@@ -46,7 +44,3 @@ class Settings:
     def of(cls: type[S], settings: S | Mapping[str, Any]) -> S:
         """``settings`` as this class: itself, or read from a mapping by :meth:`from_mapping`."""
         return settings if isinstance(settings, cls) else cls.from_mapping(settings)
-
-    def as_dict(self) -> dict[str, Any]:
-        """Plain data (for a figure's stored data, a table, a JSON record)."""
-        return asdict(self)
