@@ -4,6 +4,9 @@ Every file losslab writes goes through this module: the bytes go to a temporary 
 directory, are flushed to disk, and the temporary file is renamed over the target. A reader (or a
 Snakemake job killed half-way) therefore sees either the old file or the complete new one, never a
 truncated one.
+
+Torch is loaded by the functions that read or write checkpoints, not by this module: the run layout
+(:mod:`losslab.claims.runs`) reads JSON through it while the workflow's DAG is parsed, which stays torch-free.
 """
 
 from __future__ import annotations
@@ -15,13 +18,16 @@ import io
 import json
 import math
 import os
+import sys
 import tempfile
 import zipfile
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:
+    import torch
 
 
 class CorruptFileError(RuntimeError):
@@ -75,7 +81,8 @@ def plain(obj: Any, *, keep_nan: bool = False, str_keys: bool = False) -> Any:
                 plain(v, keep_nan=keep_nan, str_keys=str_keys) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
         return [plain(v, keep_nan=keep_nan, str_keys=str_keys) for v in obj]
-    if isinstance(obj, (torch.Tensor, np.ndarray)):
+    torch = sys.modules.get("torch")  # a tensor exists only once torch is loaded
+    if isinstance(obj, np.ndarray) or (torch is not None and isinstance(obj, torch.Tensor)):
         return plain(obj.tolist(), keep_nan=keep_nan, str_keys=str_keys)
     if hasattr(obj, "item"):  # numpy scalars (float32 is no Python float)
         return plain(obj.item(), keep_nan=keep_nan, str_keys=str_keys)
@@ -144,6 +151,8 @@ def write_csv(path: str | os.PathLike, rows: Sequence[Mapping[str, Any]],
 def save_torch(path: str | os.PathLike, obj: Any) -> None:
     """``torch.save`` atomically. Serialised in memory first: saved to a path, torch names the archive's
     records after the (random) temporary file, and equal tensors would give different bytes on every run."""
+    import torch
+
     buf = io.BytesIO()
     torch.save(obj, buf)
     write_bytes(path, buf.getvalue())
@@ -162,6 +171,8 @@ def load_torch(path: str | os.PathLike) -> Any:
     is checked first: torch itself reads flipped bytes in tensor data silently) or foreign file raises
     CorruptFileError naming it.
     """
+    import torch
+
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such checkpoint")
@@ -189,6 +200,8 @@ def load_state_dict(module: torch.nn.Module, path: str | os.PathLike) -> torch.n
     with one under ``"model"`` or ``"state_dict"``. A missing file raises FileNotFoundError; an unreadable one, one
     that holds no state_dict, or weights of another architecture raise :class:`CheckpointError` naming the file
     and the keys or shapes that differ."""
+    import torch
+
     state = load_torch(path)
     if isinstance(state, Mapping):
         for key in ("model", "state_dict"):

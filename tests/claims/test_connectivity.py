@@ -14,13 +14,14 @@ import torch
 
 from losslab.claims import verdicts
 from losslab.claims.connectivity import analysis as conn
+from losslab.claims.runs import weights_file
 from losslab.claims.connectivity import plan
 from losslab.core import curves
 from losslab.claims.verdicts import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED
 from losslab.pipeline.config import ConfigError, resolve, run_spec
-from losslab.claims.runs import load_trained
+from losslab.claims.training import load_trained
 from losslab.core.surfaces import read_surface
-from losslab.claims.runs import train_run
+from losslab.claims.training import train_run
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -173,7 +174,7 @@ def test_fge_job_and_ensemble_inputs(runs: Path, tmp_path: Path) -> None:
                            tmp_path / "fge", resources=_resources())
     assert {k: v["snapshots"] for k, v in rec["seeds"].items()} == {"0": 2, "1": 2}
     assert torch.load(tmp_path / "fge" / "seed0.pt", weights_only=True).shape[0] == 2
-    g0, g1 = (plan.weights_file(runs / "G", s_) for s_ in (0, 1))
+    g0, g1 = (weights_file(runs / "G", s_) for s_ in (0, 1))
     model, _, w0, w1 = conn.load_pair(run_g, run_g, g0, g1, resources=_resources())
     curve = curves.make_curve("bezier", w0, w1)
     curves.save_curve(tmp_path / "curve.pt", curve)
@@ -330,7 +331,7 @@ def test_fge_verdicts(tmp_path: Path) -> None:
 
 def test_scaling_claim_on_a_trained_convnet(runs: Path, tmp_path: Path) -> None:
     run_g = run_spec(EXPERIMENT, "G")
-    model, data = load_trained(run_g, plan.weights_file(runs / "G", 0), resources=_resources())
+    model, data = load_trained(run_g, weights_file(runs / "G", 0), resources=_resources())
     check = {"rule": "r", "min_factor": 2.0}
     res = conn.scaling_claim(model, data, np.linspace(0.1, 1.0, 4), check, "smoke", tmp_path)
     assert res.numbers["labels_constant"] == 1.0 and res.numbers["test_err_range"] == 0.0

@@ -195,7 +195,7 @@ def test_sharpness_of_model_grid_and_box():
 @pytest.fixture(scope="module")
 def tiny_runs(tmp_path_factory):
     """An SB run (with a snapshot) and an LB run of a tiny BN MLP on 64 digits, two seeds, two epochs."""
-    from losslab.claims.runs import train_run
+    from losslab.claims.training import train_run
 
     root = tmp_path_factory.mktemp("keskar")
     run = {"dataset": {"name": "digits", "preprocessing": ["normalize"], "n_train": 64, "n_test": 40},

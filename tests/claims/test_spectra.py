@@ -22,7 +22,7 @@ from losslab.io import load_torch
 from losslab.core.models import build
 from losslab.core.weights import flatten
 from losslab.core.surfaces import Surface, read_surface
-from losslab.claims.runs import train_run
+from losslab.claims.training import train_run
 
 SHAPE = (1, 4, 4)
 

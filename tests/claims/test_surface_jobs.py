@@ -9,10 +9,10 @@ import torch
 
 from losslab.core.directions import load_directions
 from losslab.core.losses import evaluate
-from losslab.claims.runs import load_trained
+from losslab.claims.training import load_trained
 from losslab.claims.surfaces import surface_of_run
 from losslab.core.surfaces import read_surface
-from losslab.claims.runs import train_run
+from losslab.claims.training import train_run
 
 RUN = {"dataset": {"name": "digits", "preprocessing": ["normalize"], "n_train": 200},
        "model": {"name": "convnet", "channels": [4, 8], "hidden": [16], "bn": True},

@@ -183,7 +183,7 @@ def test_trajectory_variance_of_a_straight_trajectory(tmp_path):
     import torch
 
     from losslab import io as lio
-    from losslab.claims.runs import load_trained
+    from losslab.claims.training import load_trained
     from losslab.core.models import build
     from losslab.core.weights import flatten, unflatten
 

@@ -184,7 +184,7 @@ def test_evaluators_take_the_placement_autocast_unless_told(digits):
 
 
 def test_prepare_run_builds_the_model_on_the_placement_device():
-    from losslab.claims.runs import prepare_run
+    from losslab.claims.training import prepare_run
 
     run = {"dataset": {"name": "digits", "n_train": 50, "n_test": 20}, "model": {"name": "mlp", "widths": [8]},
            "recipe": {"epochs": 1}}

@@ -19,7 +19,8 @@ from losslab import io as lio
 from losslab.pipeline.config import read_yaml, run_spec
 from losslab.core.optim import RecipeError, lr_at, sgdr_restart_epochs
 from losslab.core.trainer import Recipe, holdout
-from losslab.claims.runs import prepare_run, read_runs, run_key, seed_dirs, select_lr, train_run
+from losslab.claims.runs import read_runs, run_key, seed_dirs
+from losslab.claims.training import prepare_run, select_lr, train_run
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -198,7 +199,7 @@ def test_changed_recipe_never_resumes_a_stale_checkpoint(tmp_path):
 
 KILL_SCRIPT = textwrap.dedent("""
     import json, sys, time
-    from losslab.claims.runs import train_run
+    from losslab.claims.training import train_run
     run, out, ck = json.loads(sys.argv[1]), sys.argv[2], sys.argv[3]
     # slow each epoch down so the parent can kill the process between two checkpoints
     train_run(run, 5, out, ck, on_epoch_end=lambda epoch, row: time.sleep(0.4))

@@ -36,7 +36,8 @@ from losslab.claims.surfaces import surface_of_run
 from losslab.claims.patterns import run_pattern
 from losslab.core.patterns import PatternError
 from losslab.core.surfaces import compute_grid, partial_path, read_surface
-from losslab.claims.runs import prepare_run, run_key, train_run
+from losslab.claims.runs import run_key
+from losslab.claims.training import prepare_run, train_run
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE = {"scale": "smoke", "data_dir": "data", "results": "results", "resources": "resources", "logs": "logs",

@@ -2,6 +2,7 @@
 # the validated config, the compute block, experiments and their run directories, claim outputs.
 from pathlib import Path
 
+from losslab.claims import runs
 from losslab.pipeline import cpu_kernels
 from losslab.pipeline.registry import load_registry
 from losslab.pipeline.config import resolve, run_spec
@@ -79,9 +80,20 @@ def experiment(name):
     return EXP[name]
 
 
+def run_dir(name, variant):
+    """The run directory of one variant of experiment `name` (losslab.claims.runs.run_dir; a wildcard such as
+    "{experiment}" may stand for a name)."""
+    return str(runs.run_dir(R, name, variant))
+
+
+def surface_path(name, variant, seed, what):
+    """`what` in the surface directory of one seed of one variant (losslab.claims.runs.surface_dir)."""
+    return str(runs.surface_dir(R, name, variant, seed) / what)
+
+
 def variant_dirs(name):
     """variant -> the run directory of that variant of experiment `name`."""
-    return {v: f"{R}/runs/{name}/{v}" for v in experiment(name).get("variants", {"default": {}})}
+    return {v: run_dir(name, v) for v in experiment(name).get("variants", {"default": {}})}
 
 
 def run_dirs(name):

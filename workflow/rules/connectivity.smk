@@ -60,8 +60,8 @@ PLANE_KEYS = ("bn", "n_train", "n_test", "chunk", "tile_rows", "plane")
 
 rule curve:
     input:
-        runs=lambda wc: sorted({f"{R}/runs/{wc.experiment}/{curve_pair(wc.experiment, wc.pair)[e].variant}"
-                                for e in ("a", "b")}),
+        run_a=lambda wc: run_dir(wc.experiment, curve_pair(wc.experiment, wc.pair)["a"].variant),
+        run_b=lambda wc: run_dir(wc.experiment, curve_pair(wc.experiment, wc.pair)["b"].variant),
     output:
         curve=curve_file("{experiment}", "{pair}", "{kind}", "curve.pt"),
         record=curve_file("{experiment}", "{pair}", "{kind}", "train.json"),
@@ -150,7 +150,7 @@ def fge_settings(name):
 
 rule fge:
     input:
-        run=lambda wc: f"{R}/runs/{wc.experiment}/{fge_settings(wc.experiment)['variant']}",
+        run=lambda wc: run_dir(wc.experiment, fge_settings(wc.experiment)["variant"]),
     output:
         directory(f"{R}/fge/{{experiment}}"),
     params:
@@ -182,22 +182,48 @@ def conn_claim_params(claim_id, variants):
         settings=lambda wc: claim_settings(claim_id),
         curves=lambda wc: {k: plan.curve_settings(exp_of())[k] for k in EVAL_KEYS},
         runs=lambda wc: {v: run_spec(exp_of(), v) for v in variants(claim_settings(claim_id))},
+        dirs=lambda wc: {v: run_dir(claim_entry(claim_id)["experiment"], v) for v in variants(claim_settings(claim_id))},
+        files=lambda wc: claim_curve_files(claim_id),
         seeds=lambda wc: exp_of()["seeds"],
         data_dir=CFG.get("data_dir"),
         resources=CFG.get("resources", "resources"),
     )
 
 
-def claim_evaluations(claim_id, pair_names, kinds=None):
-    """The curve.h5 of the claim's pairs (every kind they train, or `kinds`)."""
+def claim_curves(claim_id):
+    """pair -> the curve kinds of the claim's pairs that it reads."""
+    s, name = claim_settings(claim_id), claim_entry(claim_id)["experiment"]
+    if claim_id == plan.GARIPOV:
+        return {s["pair"]: list(curve_pair(name, s["pair"])["kinds"])}
+    if claim_id == plan.GOTMARE:
+        return {p: list(curve_pair(name, p)["kinds"]) for p in s["pairs"].values()}
+    if claim_id == plan.WIDTH:
+        return {p: [s["kind"]] for p in s["pairs"] if s["kind"] in curve_pair(name, p)["kinds"]}
+    if claim_id == plan.FGE:
+        return {s["curve"]["pair"]: [s["curve"]["kind"]]}
+    return {}
+
+
+def claim_curve_files(claim_id):
+    """What of the claim's curves it reads, `what -> pair -> kind -> file` (its job's `files` param: the claim
+    looks its inputs up here and parses no path): curve.h5 evaluations, curve.pt, train.json records, plane.h5."""
     name = claim_entry(claim_id)["experiment"]
-    return [curve_file(name, p, k, "curve.h5") for p in pair_names
-            for k in curve_pair(name, p)["kinds"] if kinds is None or k in kinds]
+    planes = set(plan.plane_curves(experiment(name)))
+    kinds = claim_curves(claim_id)
+    out = {what: {p: {k: curve_file(name, p, k, f) for k in ks} for p, ks in kinds.items()}
+           for what, f in (("evaluations", "curve.h5"), ("curves", "curve.pt"), ("records", "train.json"))}
+    out["planes"] = {p: {k: curve_file(name, p, k, "plane.h5") for k in ks if (p, k) in planes}
+                     for p, ks in kinds.items()}
+    return out
+
+
+def claim_inputs(claim_id, what):
+    """The files of `claim_curve_files(claim_id)[what]`, as a list (the rule's input)."""
+    return [f for by_kind in claim_curve_files(claim_id)[what].values() for f in by_kind.values()]
 
 
 def claim_run_dirs(claim_id, variants):
-    name = claim_entry(claim_id)["experiment"]
-    return [f"{R}/runs/{name}/{v}" for v in variants]
+    return [run_dir(claim_entry(claim_id)["experiment"], v) for v in variants]
 
 
 def conn_claim(claim_id, variants, **inputs):
@@ -205,25 +231,14 @@ def conn_claim(claim_id, variants, **inputs):
 
 
 CLAIM_RULES.update({
-    plan.GARIPOV: conn_claim(
-        plan.GARIPOV, lambda s: [],
-        evaluations=lambda wc: claim_evaluations(plan.GARIPOV, [claim_settings(plan.GARIPOV)["pair"]]),
-        planes=lambda wc: [curve_file(claim_entry(plan.GARIPOV)["experiment"], p, k, "plane.h5")
-                           for p, k in plan.plane_curves(experiment(claim_entry(plan.GARIPOV)["experiment"]))
-                           if p == claim_settings(plan.GARIPOV)["pair"]]),
-    plan.GOTMARE: conn_claim(
-        plan.GOTMARE, lambda s: [],
-        evaluations=lambda wc: claim_evaluations(plan.GOTMARE, claim_settings(plan.GOTMARE)["pairs"].values())),
+    plan.GARIPOV: conn_claim(plan.GARIPOV, lambda s: [], evaluations=lambda wc: claim_inputs(plan.GARIPOV, "evaluations"),
+                             planes=lambda wc: claim_inputs(plan.GARIPOV, "planes")),
+    plan.GOTMARE: conn_claim(plan.GOTMARE, lambda s: [], evaluations=lambda wc: claim_inputs(plan.GOTMARE, "evaluations")),
     plan.SGDR: conn_claim(
         plan.SGDR, lambda s: [s["sgdr"], s["step"]],
         runs=lambda wc: claim_run_dirs(plan.SGDR, [claim_settings(plan.SGDR)[r] for r in ("sgdr", "step")])),
-    plan.WIDTH: conn_claim(
-        plan.WIDTH, lambda s: [],
-        evaluations=lambda wc: claim_evaluations(plan.WIDTH, claim_settings(plan.WIDTH)["pairs"],
-                                                 [claim_settings(plan.WIDTH)["kind"]]),
-        records=lambda wc: [curve_file(claim_entry(plan.WIDTH)["experiment"], p,
-                                       claim_settings(plan.WIDTH)["kind"], "train.json")
-                            for p in claim_settings(plan.WIDTH)["pairs"]]),
+    plan.WIDTH: conn_claim(plan.WIDTH, lambda s: [], evaluations=lambda wc: claim_inputs(plan.WIDTH, "evaluations"),
+                           records=lambda wc: claim_inputs(plan.WIDTH, "records")),
     plan.SCALING: conn_claim(
         plan.SCALING, lambda s: [plan.Endpoint.parse(s["endpoint"]).variant],
         runs=lambda wc: claim_run_dirs(plan.SCALING,
@@ -232,6 +247,5 @@ CLAIM_RULES.update({
         plan.FGE, lambda s: [s["variant"]],
         runs=lambda wc: claim_run_dirs(plan.FGE, [claim_settings(plan.FGE)["variant"]]),
         fge=lambda wc: f"{R}/fge/{claim_entry(plan.FGE)['experiment']}",
-        curve=lambda wc: curve_file(claim_entry(plan.FGE)["experiment"], claim_settings(plan.FGE)["curve"]["pair"],
-                                    claim_settings(plan.FGE)["curve"]["kind"], "curve.pt")),
+        curve=lambda wc: claim_inputs(plan.FGE, "curves")),
 })

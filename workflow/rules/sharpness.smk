@@ -46,7 +46,7 @@ def sharpness_json(name, variant, kind="runs"):
 def keskar_net(name, variants=(), sharpness=(), warmstart=False, interpolation=False):
     """What a claim reads of one network (losslab.claims.sharpness.keskar.load_net's spec): run dirs, sharpness files."""
     s = keskar_settings(name)
-    spec = {"settings": s, "runs": {v: f"{R}/runs/{name}/{v}" for v in variants},
+    spec = {"settings": s, "runs": {v: run_dir(name, v) for v in variants},
             "sharpness": {v: sharpness_json(name, v) for v in sharpness}}
     if warmstart:
         spec["warmstart"] = sharpness_json(name, s["large"], "warmstart")
@@ -117,7 +117,7 @@ rule sharpness:
 
 rule warmstart:
     input:
-        source=lambda wc: f"{R}/runs/{wc.experiment}/{keskar_settings(wc.experiment)['small']}",
+        source=lambda wc: run_dir(wc.experiment, keskar_settings(wc.experiment)["small"]),
     output:
         directory(f"{R}/warmstart/{{experiment}}/{{variant}}"),
     params:
@@ -141,8 +141,8 @@ rule warmstart:
 
 rule keskar_interpolation:
     input:
-        small=lambda wc: f"{R}/runs/{wc.experiment}/{keskar_settings(wc.experiment)['small']}",
-        large=lambda wc: f"{R}/runs/{wc.experiment}/{keskar_settings(wc.experiment)['large']}",
+        small=lambda wc: run_dir(wc.experiment, keskar_settings(wc.experiment)["small"]),
+        large=lambda wc: run_dir(wc.experiment, keskar_settings(wc.experiment)["large"]),
     output:
         directory(f"{R}/interpolation/{{experiment}}"),
     params:
@@ -203,7 +203,7 @@ def continued_dir(name):
 
 def ratio_map_files(name):
     s = experiment_key(name, "ratio_map")
-    return [f"{R}/surfaces/{name}/{v}/seed{k}/ratio_map.h5" for v in s["variants"] for k in s["seeds"]]
+    return [surface_path(name, v, k, "ratio_map.h5") for v in s["variants"] for k in s["seeds"]]
 
 
 def ratio_map_labels(name):
@@ -232,7 +232,7 @@ def spectra_claim_params(claim_id):
 # Checkpoints live outside the output, as for `train`, so a killed job resumes.
 rule continue_training:
     input:
-        start=lambda wc: f"{R}/runs/{wc.experiment}/{continuation(wc.experiment)['from']}",
+        start=lambda wc: run_dir(wc.experiment, continuation(wc.experiment)["from"]),
     output:
         directory(f"{R}/continued/{{experiment}}/{{variant}}"),
     params:
@@ -258,10 +258,10 @@ rule continue_training:
 # for the variants and seeds of the experiment's `ratio_map` key, and one figure of them on a shared scale.
 rule ratio_map:
     input:
-        run=f"{R}/runs/{{experiment}}/{{variant}}",
-        directions=f"{R}/surfaces/{{experiment}}/{{variant}}/seed{{seed}}/directions.h5",
+        run=run_dir("{experiment}", "{variant}"),
+        directions=surface_path("{experiment}", "{variant}", "{seed}", "directions.h5"),
     output:
-        f"{R}/surfaces/{{experiment}}/{{variant}}/seed{{seed}}/ratio_map.h5",
+        surface_path("{experiment}", "{variant}", "{seed}", "ratio_map.h5"),
     params:
         run=lambda wc: run_spec(experiment(wc.experiment), wc.variant),
         settings=lambda wc: experiment_key(wc.experiment, "ratio_map"),
@@ -319,7 +319,7 @@ CLAIM_RULES.update({
                     progress=CFG.get("progress", False), dirs=lambda wc: variant_dirs(WD_FLIP)),
         threads=True),
     "lb-to-sb-same-basin": dict(
-        input=dict(lb=lambda wc: f"{R}/runs/{BASIN}/{continuation(BASIN)['from']}",
+        input=dict(lb=lambda wc: run_dir(BASIN, continuation(BASIN)["from"]),
                    sb=lambda wc: continued_dir(BASIN)),
         output=dict(lines=directory(f"{claim_dir('lb-to-sb-same-basin')}/lines")),
         params=dict(run=lambda wc: run_spec(experiment(BASIN), continuation(BASIN)["from"]),

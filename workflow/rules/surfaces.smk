@@ -10,19 +10,19 @@ def surface_settings(name):
 
 
 def surface_files(name):
-    return [f"{R}/surfaces/{name}/{v}/seed{s}/surface.h5"
+    return [surface_path(name, v, s, "surface.h5")
             for v in experiment(name).get("variants", {"default": {}}) for s in surface_settings(name)["seeds"]]
 
 
 def variant_surfaces(name):
     """variant -> the surface of its first surface seed (what the skip-depth claim reads of each variant)."""
     seed = surface_settings(name)["seeds"][0]
-    return {v: f"{R}/surfaces/{name}/{v}/seed{seed}/surface.h5" for v in variant_dirs(name)}
+    return {v: surface_path(name, v, seed, "surface.h5") for v in variant_dirs(name)}
 
 
 def trajectory_files(name):
     t = experiment(name).get("trajectory")
-    return [] if t is None else [f"{R}/surfaces/{name}/{v}/seed{s}/pca_surface.h5"
+    return [] if t is None else [surface_path(name, v, s, "pca_surface.h5")
                                  for v in t["variants"] for s in t["seeds"]]
 
 
@@ -41,16 +41,16 @@ def surface_figures():
 def surface_shards(wc):
     """With `jobs: n > 1` in the surface settings, the n shard files the surface is merged from."""
     jobs = surface_settings(wc.experiment).get("jobs", 1)
-    base = f"{R}/surfaces/{wc.experiment}/{wc.variant}/seed{wc.seed}/shards"
+    base = surface_path(wc.experiment, wc.variant, wc.seed, "shards")
     return [f"{base}/shard{k}.h5" for k in range(jobs)] if jobs > 1 else []
 
 
 rule surface_shard:
     input:
-        run=f"{R}/runs/{{experiment}}/{{variant}}",
+        run=run_dir("{experiment}", "{variant}"),
     output:
-        surface=f"{R}/surfaces/{{experiment}}/{{variant}}/seed{{seed}}/shards/shard{{shard}}.h5",
-        directions=f"{R}/surfaces/{{experiment}}/{{variant}}/seed{{seed}}/shards/directions{{shard}}.h5",
+        surface=surface_path("{experiment}", "{variant}", "{seed}", f"shards/shard{{shard}}.h5"),
+        directions=surface_path("{experiment}", "{variant}", "{seed}", f"shards/directions{{shard}}.h5"),
     params:
         run=lambda wc: run_spec(experiment(wc.experiment), wc.variant),
         settings=lambda wc: surface_settings(wc.experiment),
@@ -70,11 +70,11 @@ rule surface_shard:
 
 rule surface:
     input:
-        run=f"{R}/runs/{{experiment}}/{{variant}}",
+        run=run_dir("{experiment}", "{variant}"),
         shards=surface_shards,
     output:
-        surface=f"{R}/surfaces/{{experiment}}/{{variant}}/seed{{seed}}/surface.h5",
-        directions=f"{R}/surfaces/{{experiment}}/{{variant}}/seed{{seed}}/directions.h5",
+        surface=surface_path("{experiment}", "{variant}", "{seed}", "surface.h5"),
+        directions=surface_path("{experiment}", "{variant}", "{seed}", "directions.h5"),
     params:
         run=lambda wc: run_spec(experiment(wc.experiment), wc.variant),
         settings=lambda wc: surface_settings(wc.experiment),
@@ -94,10 +94,10 @@ rule surface:
 
 rule trajectory:
     input:
-        run=f"{R}/runs/{{experiment}}/{{variant}}",
+        run=run_dir("{experiment}", "{variant}"),
     output:
-        surface=f"{R}/surfaces/{{experiment}}/{{variant}}/seed{{seed}}/pca_surface.h5",
-        directions=f"{R}/surfaces/{{experiment}}/{{variant}}/seed{{seed}}/pca_directions.h5",
+        surface=surface_path("{experiment}", "{variant}", "{seed}", "pca_surface.h5"),
+        directions=surface_path("{experiment}", "{variant}", "{seed}", "pca_directions.h5"),
     params:
         run=lambda wc: run_spec(experiment(wc.experiment), wc.variant),
         settings=lambda wc: experiment(wc.experiment)["trajectory"],
@@ -117,9 +117,9 @@ rule trajectory:
 
 rule surface_figures:
     input:
-        f"{R}/surfaces/{{experiment}}/{{variant}}/seed{{seed}}/{{kind}}.h5",
+        surface_path("{experiment}", "{variant}", "{seed}", f"{{kind}}.h5"),
     output:
-        **{f"{stem}_{ext}": f"{R}/surfaces/{{experiment}}/{{variant}}/seed{{seed}}/figures/{{kind}}/{stem}.{ext}"
+        **{f"{stem}_{ext}": surface_path("{experiment}", "{variant}", "{seed}", f"figures/{{kind}}/{stem}.{ext}")
            for stem in ("contour", "filled", "surface3d", "line1d") for ext in ("png", "pdf")},
     wildcard_constraints:
         kind="surface|pca_surface",
@@ -133,10 +133,10 @@ rule surface_figures:
 
 rule trajectory_figure:
     input:
-        f"{R}/surfaces/{{experiment}}/{{variant}}/seed{{seed}}/pca_surface.h5",
+        surface_path("{experiment}", "{variant}", "{seed}", "pca_surface.h5"),
     output:
-        png=f"{R}/surfaces/{{experiment}}/{{variant}}/seed{{seed}}/figures/trajectory.png",
-        pdf=f"{R}/surfaces/{{experiment}}/{{variant}}/seed{{seed}}/figures/trajectory.pdf",
+        png=surface_path("{experiment}", "{variant}", "{seed}", "figures/trajectory.png"),
+        pdf=surface_path("{experiment}", "{variant}", "{seed}", "figures/trajectory.pdf"),
     log:
         f"{LOGS}/trajectory_figure/{{experiment}}/{{variant}}/seed{{seed}}/trajectory.log",
     benchmark:

@@ -5,7 +5,7 @@
 
 rule train:
     output:
-        directory(f"{R}/runs/{{experiment}}/{{variant}}"),
+        directory(run_dir("{experiment}", "{variant}")),
     params:
         run=lambda wc: run_spec(experiment(wc.experiment), wc.variant),
         seeds=lambda wc: experiment(wc.experiment)["seeds"],

@@ -3,12 +3,13 @@ from losslab.pipeline.jobserver import delegate; delegate(__real_file__)  # noqa
 from pathlib import Path
 
 from losslab.plots.landscape import plot_surface_file, plot_trajectory_file
+from losslab.claims.runs import seed_title
 from losslab.pipeline.job import start_job
 
 sm = snakemake  # noqa: F821 (provided by Snakemake)
 log = start_job(sm.log[0], config=sm.config)
 wc = sm.wildcards
-title = f"{wc.experiment} {wc.variant} seed {wc.seed}"
+title = seed_title(wc.experiment, wc.variant, wc.seed)
 if sm.rule == "trajectory_figure":
     files = plot_trajectory_file(sm.input[0], Path(sm.output.png).with_suffix(""), title=title)
 else:

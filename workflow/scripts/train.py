@@ -1,7 +1,7 @@
-"""Train every seed of one (experiment, variant): thin glue around losslab.claims.runs.train_variant."""
+"""Train every seed of one (experiment, variant): thin glue around losslab.claims.training.train_variant."""
 from losslab.pipeline.jobserver import delegate; delegate(__real_file__)  # noqa: E402,E702,F821 (see losslab.pipeline.jobserver)
 from losslab.pipeline.job import start_job
-from losslab.claims.runs import train_variant
+from losslab.claims.training import train_variant
 
 sm = snakemake  # noqa: F821 (provided by Snakemake)
 log = start_job(sm.log[0], sm.threads, sm.config)  # the config's `device`: where models and data live

@@ -73,10 +73,3 @@ class ClaimJob:
     def files(self, name: str) -> list[str]:
         value = self.inputs.get(name, [])
         return [str(value)] if isinstance(value, (str, os.PathLike)) else [str(v) for v in value]
-
-    def run_dir(self, variant: str) -> str:
-        """The run directory of ``variant`` among the job's ``runs`` inputs."""
-        found = [d for d in self.files("runs") if Path(d).name == variant]
-        if len(found) != 1:
-            raise ValueError(f"{self.id}: no run directory of variant {variant!r} in {self.files('runs')}")
-        return found[0]

@@ -45,6 +45,7 @@ from losslab.core.models import build, count_parameters
 from losslab.core.weights import has_batchnorm
 from losslab.claims.tables import mean_std, pm, write_table
 from losslab.claims.claim_job import ClaimJob
+from losslab.claims.runs import HISTORY, METRICS, read_runs, seed_dir
 
 log = logging.getLogger(__name__)
 
@@ -134,9 +135,9 @@ def run_job(job: Mapping[str, Any], seeds: Sequence[int], out_dir: str | Path, c
         metrics = pt.fit_metrics(pattern, maps)
         if state["diverged"]:  # the maps of an unfinished plane do not count
             metrics = {k: math.nan for k in metrics}
-        seed_dir = out_dir / f"seed{seed}"
-        maps.save(seed_dir / "maps.npz", pattern=pattern)
-        _write_history(seed_dir / "history.csv", state["history"])
+        where = seed_dir(out_dir, seed)
+        maps.save(where / "maps.npz", pattern=pattern)
+        _write_history(where / HISTORY, state["history"])
         record = {
             "architecture": job["architecture"], "pattern_key": job["pattern_key"], "pattern": dict(job["pattern"]),
             "p": job["pattern"].get("p"), "seed": int(seed), "init_seeds": list(config.init_seeds),
@@ -147,7 +148,7 @@ def run_job(job: Mapping[str, Any], seeds: Sequence[int], out_dir: str | Path, c
             "n_params": count_parameters(model), "batchnorm": has_batchnorm(model),
             "model": dict(job["model"]), "mpo": asdict(config), **metrics,
         }
-        lio.write_record(seed_dir / "metrics.json", record)
+        lio.write_record(where / METRICS, record)
         log.info("%s %s seed %d: %d steps (%.1f s fit, %.1f s maps); test acc black %.3f white %.3f, gap %.3f, "
                  "train/test corr %.3f%s", job["architecture"], job["pattern_key"], seed, state["step"], t1 - t0,
                  t2 - t1, metrics["test_black_acc"], metrics["test_white_acc"], metrics["test_acc_gap"],
@@ -158,15 +159,12 @@ def run_job(job: Mapping[str, Any], seeds: Sequence[int], out_dir: str | Path, c
 
 def read_job(job_dir: str | Path) -> list[dict[str, Any]]:
     """The ``metrics.json`` of every seed of a job directory, in seed order."""
-    found = sorted(Path(job_dir).glob("seed*/metrics.json"), key=lambda p: int(p.parent.name[4:]))
-    if not found:
-        raise FileNotFoundError(f"{job_dir}: no seed*/metrics.json (has the mpo_fit job run?)")
-    return [lio.read_json(p) for p in found]
+    return read_runs(job_dir, made_by="mpo_fit")
 
 
-def read_maps(seed_dir: str | Path) -> tuple[np.ndarray, pt.PatternMaps]:
+def read_maps(where: str | Path) -> tuple[np.ndarray, pt.PatternMaps]:
     """``(pattern, maps)`` of one seed directory."""
-    path = Path(seed_dir) / "maps.npz"
+    path = Path(where) / "maps.npz"
     with np.load(path) as f:
         pattern = pt.validate_pattern(f["pattern"], name=str(path))
     return pattern, pt.PatternMaps.load(path)
@@ -252,7 +250,7 @@ def picture_claim(job_dir: str | Path, check: Mapping[str, Any], scale: str, out
     accuracy-map correlation > ``min_corr``, in every seed. ``figure=False`` skips the figure."""
     out_dir = Path(out_dir)
     records = read_job(job_dir)
-    runs = [(r, *read_maps(Path(job_dir) / f"seed{r['seed']}")) for r in records]
+    runs = [(r, *read_maps(seed_dir(job_dir, r["seed"]))) for r in records]
     lo_black, hi_white, lo_corr = (float(check[k]) for k in ("min_black_acc", "max_white_acc", "min_corr"))
     rows, numbers, parts = [], {}, []
     for r in records:

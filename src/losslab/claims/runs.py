@@ -1,182 +1,148 @@
-"""The one owner of a run directory: ``runs/<experiment>/<variant>/seed<k>/``.
+"""The one owner of the results layout: where a run's files are, made by one function each and parsed by one.
 
-A *run* is ``{"dataset": ..., "model": ..., "recipe": ...}`` plus a seed. :func:`train_run` trains it
-(:func:`losslab.core.trainer.fit`) and writes, atomically, into its seed directory:
+::
 
-* ``model.pt``: the final ``state_dict`` (load with ``weights_only=True``; :func:`load_trained`);
-* ``metrics.json``: final train/test loss and accuracy, epochs, the full run spec, seed,
-  package versions, and ``diverged`` (true when the loss became NaN or infinite: training stops there and
-  the run is reported, not crashed); its wall-clock seconds go to ``metrics.timing.json`` so that
-  ``metrics.json`` is byte-identical between two runs (:func:`read_runs`);
-* ``history.csv``: one row per epoch (:func:`read_history`);
-* ``snapshots/epoch_{k}.pt`` when the recipe keeps them (:func:`snapshots`).
+    <results>/runs/<experiment>/<variant>/          run_dir       (rule ``train``; training: losslab.claims.training)
+        seed<k>/                                    seed_dir
+            model.pt  metrics.json  history.csv     model_file, METRICS, HISTORY
+            snapshots/epoch_<e>.pt                  weights_file(run_dir, k, e), snapshots
+    <results>/surfaces/<experiment>/<variant>/seed<k>/   surface_dir (surface.h5, directions.h5, ratio_map.h5 ...)
 
-Into ``ckpt_dir`` it writes ``<run key>.pt`` (:func:`run_key`) after every epoch; a restarted run resumes from it.
-Seeds are read in numeric order (:func:`seed_dirs`: seed2 before seed10)."""
+A *run directory* holds one variant's seeds. Seeds are read in numeric order (seed2 before seed10), and the one
+place a seed is read back from a directory name is :func:`seed_of`. Torch-free: the workflow's DAG reads it when it
+is parsed (``snakemake -n`` does not import torch)."""
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
-import logging
-import math
 import os
-from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
-
-import torch
-from torch import nn
+from typing import Any, Iterator, Mapping
 
 from losslab import io as lio
-from losslab.core.data import Prepared, prepare
-from losslab.core.models import build
-from losslab.core.optim import RecipeError
-from losslab.core.placement import placement
-from losslab.core.trainer import Recipe, fit, holdout, set_threads, versions
 
-log = logging.getLogger(__name__)
+MODEL, METRICS, HISTORY = "model.pt", "metrics.json", "history.csv"
+HISTORY_COLUMNS = ["epoch", "lr", "batch_loss", "train_loss", "train_acc", "test_loss", "test_acc"]
+_SEED, _EPOCH = "seed", "epoch"
 
 
 def run_key(run: Mapping[str, Any], seed: int) -> str:
-    """A short hash of a run spec and seed."""
+    """A short hash of a run spec and seed (the name of its resumable checkpoint)."""
     text = json.dumps({"run": run, "seed": seed}, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def seed_dirs(run_dir: str | os.PathLike) -> list[Path]:
-    """The ``seed<k>/`` subdirectories of ``run_dir`` in numeric seed order (seed2 before seed10)."""
-    found = [p for p in Path(run_dir).glob("seed*") if p.is_dir() and p.name[4:].isdigit()]
-    return sorted(found, key=lambda p: int(p.name[4:]))
+def run_dir(results: str | os.PathLike, experiment: str, variant: str) -> Path:
+    """``<results>/runs/<experiment>/<variant>``: the seeds of one variant (a Snakemake wildcard such as
+    ``"{variant}"`` may stand for a name)."""
+    return Path(results) / "runs" / experiment / variant
 
 
-def read_runs(run_dir: str | os.PathLike) -> list[dict[str, Any]]:
-    """The ``metrics.json`` of every seed under ``run_dir`` (``seed<k>/`` subdirectories), in seed order."""
-    found = [d / "metrics.json" for d in seed_dirs(run_dir) if (d / "metrics.json").exists()]
+def surface_dir(results: str | os.PathLike, experiment: str, variant: str, seed: int | str) -> Path:
+    """``<results>/surfaces/<experiment>/<variant>/seed<k>``: the surfaces, directions and maps around one seed."""
+    return seed_dir(Path(results) / "surfaces" / experiment / variant, seed)
+
+
+def seed_dir(parent: str | os.PathLike, seed: int | str) -> Path:
+    """``<parent>/seed<k>``: one seed's directory under a run (or surface, or job) directory."""
+    return Path(parent) / f"{_SEED}{seed}"
+
+
+def seed_of(path: str | os.PathLike) -> int | None:
+    """The seed ``k`` of a ``seed<k>`` directory, None for any other name (the one parser of :func:`seed_dir`)."""
+    name = Path(path).name
+    digits = name[len(_SEED):]
+    return int(digits) if name.startswith(_SEED) and digits.isdigit() else None
+
+
+def seed_title(experiment: str, variant: str, seed: int | str) -> str:
+    """How a figure names one seed of one variant: ``"<experiment> <variant> seed <k>"``."""
+    return f"{experiment} {variant} seed {seed}"
+
+
+def epoch_group(epoch: int) -> str:
+    """``epoch<e>``: the group directory of networks started from a run's epoch-``e`` snapshot (Keskar's warm
+    starts: ``<out>/epoch<e>/seed<k>``; :func:`trained_networks` reads them)."""
+    return f"{_EPOCH}{epoch}"
+
+
+def epoch_of(group: str | os.PathLike) -> int | None:
+    """The epoch ``e`` of an ``epoch<e>`` group directory, None for any other name (the one parser of
+    :func:`epoch_group`)."""
+    name = Path(group).name
+    digits = name[len(_EPOCH):]
+    return int(digits) if name.startswith(_EPOCH) and digits.isdigit() else None
+
+
+def model_file(run_dir: str | os.PathLike, seed: int) -> Path:
+    """``<run_dir>/seed<k>/model.pt``: the final weights of one seed."""
+    return seed_dir(run_dir, seed) / MODEL
+
+
+def weights_file(run_dir: str | os.PathLike, seed: int, epoch: int | None = None) -> Path:
+    """The final weights of one seed (``epoch`` None: :func:`model_file`) or its snapshot of ``epoch``
+    (``seed<k>/snapshots/epoch_<e>.pt``, kept by the recipe's ``snapshots``)."""
+    if epoch is None:
+        return model_file(run_dir, seed)
+    return seed_dir(run_dir, seed) / "snapshots" / f"epoch_{epoch}.pt"
+
+
+def seed_dirs(parent: str | os.PathLike) -> list[Path]:
+    """The ``seed<k>/`` subdirectories of ``parent`` in numeric seed order (seed2 before seed10)."""
+    found = [p for p in Path(parent).glob(f"{_SEED}*") if p.is_dir() and seed_of(p) is not None]
+    return sorted(found, key=seed_of)
+
+
+def read_runs(parent: str | os.PathLike, made_by: str = "train") -> list[dict[str, Any]]:
+    """The ``metrics.json`` of every seed under ``parent`` (its ``seed<k>/`` subdirectories), in seed order; the
+    error names the job (``made_by``) that should have written them."""
+    found = [d / METRICS for d in seed_dirs(parent) if (d / METRICS).exists()]
     if not found:
-        raise FileNotFoundError(f"{run_dir}: no seed*/metrics.json (has the training job run?)")
+        raise FileNotFoundError(f"{parent}: no seed*/{METRICS} (has the {made_by} job run?)")
     return [lio.read_json(p) for p in found]
 
 
 def trained_seeds(run_dir: str | os.PathLike) -> list[tuple[int, Path]]:
     """``(seed, seed directory)`` of every trained seed under ``run_dir`` (those with a ``metrics.json``), in seed
     order."""
-    return [(int(m["seed"]), Path(run_dir) / f"seed{m['seed']}") for m in read_runs(run_dir)]
+    return [(int(m["seed"]), seed_dir(run_dir, m["seed"])) for m in read_runs(run_dir)]
+
+
+def trained_networks(root: str | os.PathLike) -> list[Path]:
+    """Every trained network under ``root`` at any depth (a ``metrics.json`` beside a ``model.pt``): the seed
+    directories of a run directory, or of its groups (e.g. Keskar's warm starts, ``epoch<e>/seed<k>``), in
+    numeric order of the path's parts (group epoch, then seed)."""
+    root = Path(root)
+
+    def key(d: Path) -> tuple[int, ...]:
+        return tuple(int("".join(c for c in part if c.isdigit()) or -1) for part in d.relative_to(root).parts)
+
+    found = [p.parent for p in root.rglob(METRICS) if (p.parent / MODEL).exists()]
+    if not found:
+        raise FileNotFoundError(f"{root}: no trained networks ({METRICS} + {MODEL}) under it")
+    return sorted(found, key=key)
 
 
 def read_history(seed_dir: str | os.PathLike) -> list[dict[str, str]]:
-    import csv
-
-    with open(Path(seed_dir) / "history.csv", newline="") as fh:
+    """The per-epoch rows of one seed's ``history.csv``."""
+    with open(Path(seed_dir) / HISTORY, newline="") as fh:
         return list(csv.DictReader(fh))
 
 
-def prepare_run(run: Mapping[str, Any], seed: int, data_dir: str | None = None, resources: str = "resources",
-                device: str | torch.device | None = None) -> tuple[nn.Module, Prepared, Recipe]:
-    """Data, freshly initialised model (seeded; on ``device``, default the job's
-    :func:`losslab.core.placement.placement`: :func:`fit` then moves the data there too) and recipe of a run spec."""
-    recipe = Recipe.from_mapping(run.get("recipe", {}))
-    data = prepare(run["dataset"], data_dir=data_dir, resources=resources)
-    torch.manual_seed(seed)
-    model = build(run["model"], data.input_shape, data.num_classes)
-    if recipe.init_from:
-        lio.load_state_dict(model, recipe.init_from)
-    return model.to(placement().device if device is None else device), data, recipe
-
-
-def select_lr(run: Mapping[str, Any], grid: Sequence[float], val_fraction: float = 0.2, seed: int = 0,
-              data_dir: str | None = None, resources: str = "resources") -> tuple[float, list[dict]]:
-    """Pick the learning rate of ``grid`` with the best validation accuracy (ties: the smaller loss), training
-    ``run`` with ``seed`` on a held-out part of the training split. Diverged runs are never picked."""
-    trials = []
-    for lr in grid:
-        spec = {**run, "recipe": {**run.get("recipe", {}), "lr": float(lr)}}
-        model, data, recipe = prepare_run(spec, seed, data_dir, resources)
-        state = fit(model, holdout(data, val_fraction, seed), recipe, seed)
-        last = state["history"][-1]
-        trials.append({"lr": float(lr), "diverged": bool(state["diverged"]),
-                       "val_acc": last.get("test_acc", math.nan), "val_loss": last.get("test_loss", math.nan)})
-        log.info("lr search: lr %g -> val acc %s diverged %s", lr, trials[-1]["val_acc"], state["diverged"])
-    ok = [t for t in trials if not t["diverged"] and math.isfinite(t["val_acc"])]
-    if not ok:
-        raise RecipeError(f"lr search: every learning rate in {list(grid)} diverged")
-    best = max(ok, key=lambda t: (t["val_acc"], -t["val_loss"]))
-    return best["lr"], trials
-
-
-def train_run(run: Mapping[str, Any], seed: int, out_dir: str | os.PathLike, ckpt_dir: str | os.PathLike,
-              data_dir: str | None = None, resources: str = "resources", threads: int = 1,
-              progress: bool = False, on_epoch_end: Callable[[int, dict], None] | None = None,
-              device: str | torch.device | None = None) -> dict:
-    """Train one run with one seed; write model.pt, metrics.json and history.csv into ``out_dir``. ``device``
-    is where the model and the data live; default the job's (:func:`losslab.core.placement.placement`)."""
-    set_threads(threads)
-    out_dir = Path(out_dir)
-    # the checkpoint is keyed by what the run is: an edited recipe never resumes a stale checkpoint
-    ckpt_path = Path(ckpt_dir) / f"{run_key(run, seed)}.pt"
-    model, data, recipe = prepare_run(run, seed, data_dir, resources, device)
-    state = fit(model, data, recipe, seed, ckpt_path=ckpt_path, out_dir=out_dir, progress=progress,
-                on_epoch_end=on_epoch_end)
-    final = state["history"][-1] if state["history"] else {}
-    metrics = {
-        "seed": seed,
-        "run": run,
-        "recipe": asdict(recipe),
-        "epochs": state["epoch"],
-        "diverged": bool(state["diverged"]),
-        "stopped_early": bool(state.get("stopped", False)),
-        "swa_iterates": int(state.get("swa_n", 0)),
-        "wall_seconds": state["wall"],
-        "threads": threads,
-        "num_parameters": sum(p.numel() for p in model.parameters()),
-        "train_size": len(data.y_train),
-        "test_size": len(data.y_test),
-        "versions": versions(),
-        **{k: final.get(k, math.nan) for k in ("train_loss", "train_acc", "test_loss", "test_acc")},
-    }
-    lio.save_torch(out_dir / "model.pt", model.state_dict())
-    columns = ["epoch", "lr", "batch_loss", "train_loss", "train_acc", "test_loss", "test_acc"]
-    lio.write_csv(out_dir / "history.csv", [{c: r.get(c, "") for c in columns} for r in state["history"]],
-                  columns)
-    lio.write_record(out_dir / "metrics.json", metrics)
-    return metrics
-
-
-
-def train_variant(run: Mapping[str, Any], seeds: Sequence[int], out_dir: str | os.PathLike,
-                  ckpt_dir: str | os.PathLike, *, data_dir: str | None = None, resources: str = "resources",
-                  threads: int = 1, progress: bool = False) -> None:
-    """Train every seed of one (experiment, variant) (rule ``train``) into ``out_dir/seed<k>``; with the run's
-    ``lr_search``, first pick its learning rate (:func:`select_lr`, recorded in ``lr_search.json``)."""
-    out = Path(out_dir)
-    run = dict(run)
-    common = dict(data_dir=data_dir, resources=resources)
-    search = run.pop("lr_search", None)
-    if search:
-        lr, trials = select_lr(run, search["grid"], search.get("val_fraction", 0.2), search.get("seed", 0), **common)
-        lio.write_json(out / "lr_search.json", {"selected_lr": lr, "trials": trials, **search})
-        run["recipe"] = {**run["recipe"], "lr": lr}
-        log.info("lr search selected lr %g", lr)
-    for seed in seeds:
-        m = train_run(run, seed, out / f"seed{seed}", ckpt_dir, threads=threads, progress=progress, **common)
-        log.info("seed %d: train acc %.4f test acc %.4f diverged %s (%.1f s)", seed, m["train_acc"], m["test_acc"],
-                 m["diverged"], m["wall_seconds"])
-
-
-def load_trained(run: Mapping[str, Any], model_path: str | os.PathLike, data_dir: str | None = None,
-                 resources: str = "resources"):
-    """The trained model of a run (built from its spec, weights from ``model_path``) and its data."""
-    data = prepare(run["dataset"], data_dir=data_dir, resources=resources)
-    model = build(run["model"], data.input_shape, data.num_classes)
-    lio.load_state_dict(model, model_path)
-    model.eval()
-    return model, data
-
-
 def snapshots(seed_dir: str | os.PathLike) -> list[tuple[int, Path]]:
-    """``(epoch, path)`` of a run's weight snapshots, in epoch order."""
+    """``(epoch, path)`` of a run's weight snapshots, in epoch order (at least three: PCA directions need them)."""
     found = sorted((int(p.stem.split("_")[1]), p) for p in (Path(seed_dir) / "snapshots").glob("epoch_*.pt"))
     if len(found) < 3:
         raise FileNotFoundError(f"{seed_dir}/snapshots: need >= 3 epoch_*.pt snapshots for PCA directions "
                                 f"(set `snapshots: all` in the recipe), found {len(found)}")
     return found
+
+
+def surface_files(results: str | os.PathLike) -> Iterator[tuple[str, str, int, Path]]:
+    """``(experiment, variant, seed, h5 file)`` of every HDF5 file in a results tree's surface directories."""
+    for h5 in sorted((Path(results) / "surfaces").glob(f"*/*/{_SEED}*/*.h5")):
+        seed = seed_of(h5.parent)
+        if seed is not None:
+            yield h5.parent.parent.parent.name, h5.parent.parent.name, seed, h5

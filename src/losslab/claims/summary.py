@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from losslab import io as lio
-from losslab.claims import ingredients, patterns, surfaces
+from losslab.claims import ingredients, patterns, runs, surfaces
 from losslab.claims.connectivity import analysis as connectivity
 from losslab.claims.lecture import toys, trained
 from losslab.claims.sharpness import keskar, spectra
@@ -165,9 +165,8 @@ def regenerate(results_dir: str | Path, registry: Sequence[Mapping[str, Any]], s
     if not results_dir.is_dir():
         raise FileNotFoundError(f"{results_dir}: no results directory to regenerate")
     done: dict[str, list[str]] = {"data": figures.rerender_all(results_dir), "surfaces": [], "tables": []}
-    for h5 in sorted((results_dir / "surfaces").glob("*/*/seed*/*.h5")):
-        experiment, variant, seed = h5.parts[-4], h5.parts[-3], h5.parent.name[4:]
-        title = f"{experiment} {variant} seed {seed}"
+    for experiment, variant, seed, h5 in runs.surface_files(results_dir):
+        title = runs.seed_title(experiment, variant, seed)
         figs = h5.parent / "figures"
         if h5.stem in ("surface", "pca_surface") and (figs / h5.stem / "contour.png").exists():
             done["surfaces"] += map(str, plot_surface_file(h5, figs / h5.stem, title=title))

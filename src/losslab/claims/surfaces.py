@@ -28,13 +28,12 @@ from losslab.core.directions import Directions, pca_directions, project, random_
 from losslab.core.weights import flatten
 from losslab.core.surfaces import Surface, evaluators_for, grid_around, surface_2d
 from losslab.core.surfaces import grid
-from losslab.claims.runs import load_trained, snapshots
+from losslab.claims.runs import MODEL, model_file, read_runs, seed_dir, seed_dirs, snapshots
+from losslab.claims.training import load_trained
 from losslab.claims.settings import Settings
-from losslab.claims.runs import read_runs
 from losslab.claims.claim_job import ClaimJob
 from losslab.core.surfaces import merge_surfaces, read_surface
 from losslab.io import load_torch
-from losslab.claims.runs import seed_dirs
 from losslab.claims.sharpness.spectra import ratio_map_of_run
 
 # Li et al. 2018 (source 003), CIFAR-10 test error (%) with / without skip connections
@@ -184,7 +183,7 @@ def trajectory_variance(run: Mapping[str, Any], seed_dir: str | Path, *, data_di
     snapshots minus the final weights, biases and BN parameters ignored: Li et al.'s ``setup_PCA_directions``,
     :func:`losslab.core.directions.pca_directions`)."""
     seed_dir = Path(seed_dir)
-    model, _ = load_trained(run, seed_dir / "model.pt", data_dir, resources)
+    model, _ = load_trained(run, seed_dir / MODEL, data_dir, resources)
     final = flatten(model)
     traj = []
     for _, path in snapshots(seed_dir):
@@ -217,8 +216,8 @@ def width_analysis(specs: Mapping[str, Mapping[str, Any]], run_dirs: Mapping[str
     ratio_maps: dict[str, list[Any]] = {}
     for v in rm["variants"]:
         for seed in rm["seeds"]:
-            model_path = Path(run_dirs[v]) / f"seed{seed}" / "model.pt"
-            where = out_dir / v / f"seed{seed}"
+            model_path = model_file(run_dirs[v], seed)
+            where = seed_dir(out_dir / v, seed)
             model, _ = load_trained(specs[v], model_path, data_dir, resources)
             save_run_directions(model, settings.get("plane", {}), where / "directions.h5")
             ratio_settings = {k: x for k, x in rm.items() if k not in ("variants", "seeds")}
@@ -475,13 +474,13 @@ def trajectory_of_run(run: Mapping[str, Any], seed_dir: str | os.PathLike, setti
     in the surface file as ``trajectory`` and ``trajectory_epochs``)."""
     s = TrajectorySettings.of(settings)
     seed_dir = Path(seed_dir)
-    model, data = load_trained(run, seed_dir / "model.pt", data_dir, resources)
+    model, data = load_trained(run, seed_dir / MODEL, data_dir, resources)
     epochs, paths = zip(*snapshots(seed_dir))
     traj = []
     for p in paths:
         lio.load_state_dict(model, p)
         traj.append(flatten(model))
-    lio.load_state_dict(model, seed_dir / "model.pt")
+    lio.load_state_dict(model, seed_dir / MODEL)
     final = flatten(model)
     directions = pca_directions(traj, final=final, model=model)
     save_directions(directions_out, directions)
@@ -490,7 +489,7 @@ def trajectory_of_run(run: Mapping[str, Any], seed_dir: str | os.PathLike, setti
     data = data.evaluation_subsets(s.n_train, s.n_test)
     evaluators = evaluators_for(model, data, loss=run.get("recipe", {}).get("loss", "ce"), bn=s.bn,
                                 chunk=s.chunk)
-    return surface_2d(Path(out), evaluators, final, directions, xs, ys, checkpoint=seed_dir / "model.pt",
+    return surface_2d(Path(out), evaluators, final, directions, xs, ys, checkpoint=seed_dir / MODEL,
                       tile_rows=s.tile_rows, progress=progress,
                       extra={"trajectory": coords, "trajectory_epochs": np.asarray(epochs)})
 

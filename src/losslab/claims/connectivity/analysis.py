@@ -44,10 +44,11 @@ from losslab.core.weights import ParamLayout, flatten, has_batchnorm, tensor_dig
 from losslab.claims.tables import fmt, mean_std, write_table
 from losslab.core.surfaces import evaluators_for, read_surface
 from losslab.core.trainer import Recipe, versions
-from losslab.claims.runs import load_trained
+from losslab.claims.runs import weights_file
+from losslab.claims.training import load_trained
 from losslab.plots import figures
 from losslab.plots.landscape import draw_contour, shared_levels
-from losslab.claims.connectivity.plan import KINDS, Endpoint, FGE, GARIPOV, GOTMARE, SCALING, SGDR, WIDTH, weights_file
+from losslab.claims.connectivity.plan import KINDS, Endpoint, FGE, GARIPOV, GOTMARE, SCALING, SGDR, WIDTH
 from losslab.core.surfaces import grid
 
 log = logging.getLogger(__name__)
@@ -838,38 +839,38 @@ def ensemble_inputs(run: Mapping[str, Any], run_dir: str | os.PathLike, fge_dir:
 
 # ---------------------------------------------------------------- claim jobs: inputs -> verdict ------------
 
-def _evals_by_pair(files: Sequence[str | os.PathLike]) -> dict[str, dict[str, curves.CurveEvaluation]]:
-    """``pair -> kind -> evaluation`` of the files ``curves/<experiment>/<pair>/<kind>/curve.h5``."""
-    out: dict[str, dict[str, curves.CurveEvaluation]] = {}
-    for f in map(Path, files):
-        out.setdefault(f.parent.parent.name, {})[f.parent.name] = curves.read_curve_evaluation(f)
-    return out
+def _evaluations(job: ClaimJob) -> dict[str, dict[str, curves.CurveEvaluation]]:
+    """``pair -> kind -> evaluation`` of the curves the claim reads (its ``files`` param names them)."""
+    return {pair: {kind: curves.read_curve_evaluation(f) for kind, f in by_kind.items()}
+            for pair, by_kind in job.params["files"]["evaluations"].items()}
 
 
 def run_garipov(job: ClaimJob) -> ClaimResult:
-    evals = _evals_by_pair(job.files("evaluations"))[job.settings["pair"]]
-    planes = {Path(p).parent.name: (p, str(Path(p).with_name("curve.pt"))) for p in job.files("planes")}
+    pair, files = job.settings["pair"], job.params["files"]
+    evals = _evaluations(job)[pair]
+    planes = {kind: (plane, files["curves"][pair][kind]) for kind, plane in files["planes"][pair].items()}
     return garipov_claim(evals, job.check, job.scale, job.out_dir, planes, claim_id=job.claim["id"])
 
 
 def run_gotmare(job: ClaimJob) -> ClaimResult:
-    by_pair = _evals_by_pair(job.files("evaluations"))
+    by_pair = _evaluations(job)
     evals = {label: by_pair[pair] for label, pair in job.settings["pairs"].items()}
     return gotmare_claim(evals, job.check, job.scale, job.out_dir, reference=job.settings["reference"],
                          claim_id=job.claim["id"])
 
 
 def run_width(job: ClaimJob) -> ClaimResult:
-    by_pair = _evals_by_pair(job.files("evaluations"))
-    records = {Path(f).parent.parent.name: lio.read_json(f) for f in job.files("records")}
-    sweep = [(float(k), int(records[pair]["num_parameters"]), by_pair[pair][job.settings["kind"]])
+    by_pair = _evaluations(job)
+    kind = job.settings["kind"]
+    records = {pair: lio.read_json(by_kind[kind]) for pair, by_kind in job.params["files"]["records"].items()}
+    sweep = [(float(k), int(records[pair]["num_parameters"]), by_pair[pair][kind])
              for pair, k in job.settings["pairs"].items()]
     return width_claim(sweep, job.check, job.scale, job.out_dir, claim_id=job.claim["id"])
 
 
 def run_sgdr(job: ClaimJob) -> ClaimResult:
     s = job.settings
-    runs = {role: (job.runs[s[role]], job.run_dir(s[role])) for role in ("sgdr", "step")}
+    runs = {role: (job.runs[s[role]], job.dirs[s[role]]) for role in ("sgdr", "step")}
     segments = iterate_segments(runs, job.seeds, s["epochs"], int(s.get("points", job.curves["points"])),
                                 bn=job.curves["bn"], n_train=job.curves["n_train"], n_test=job.curves["n_test"],
                                 chunk=int(job.curves["chunk"]), data_dir=job.data_dir, resources=job.resources)
@@ -879,7 +880,7 @@ def run_sgdr(job: ClaimJob) -> ClaimResult:
 def run_scaling(job: ClaimJob) -> ClaimResult:
     ep = Endpoint.parse(job.settings["endpoint"])
     run = job.runs[ep.variant]
-    model, data = load_trained(run, ep.weights_file(job.run_dir(ep.variant)), job.data_dir, job.resources)
+    model, data = load_trained(run, ep.weights_file(job.dirs[ep.variant]), job.data_dir, job.resources)
     data = data.evaluation_subsets(job.curves.get("n_train"), job.curves.get("n_test"))
     return scaling_claim(model, data, grid(job.settings["t"]), job.check, job.scale, job.out_dir,
                          loss=run["recipe"].get("loss", "ce"), claim_id=job.claim["id"],
@@ -889,8 +890,9 @@ def run_scaling(job: ClaimJob) -> ClaimResult:
 def run_fge(job: ClaimJob) -> ClaimResult:
     s = job.settings
     curve_ts = np.linspace(0.0, 1.0, int(s["curve"]["points"])).tolist()
-    inputs = ensemble_inputs(job.runs[s["variant"]], job.run_dir(s["variant"]), job.files("fge")[0], job.seeds,
-                             curve_file=job.files("curve")[0], curve_ts=curve_ts, bn=job.curves["bn"],
+    curve = job.params["files"]["curves"][s["curve"]["pair"]][s["curve"]["kind"]]
+    inputs = ensemble_inputs(job.runs[s["variant"]], job.dirs[s["variant"]], job.files("fge")[0], job.seeds,
+                             curve_file=curve, curve_ts=curve_ts, bn=job.curves["bn"],
                              n_test=job.curves["n_test"], chunk=int(job.curves["chunk"]), data_dir=job.data_dir,
                              resources=job.resources)
     return fge_claim(inputs, job.check, job.scale, job.out_dir, claim_id=job.claim["id"])

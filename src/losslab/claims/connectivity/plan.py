@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 
+from losslab.claims.runs import weights_file
 from losslab.pipeline.config import ConfigError, run_spec
 
 log = logging.getLogger(__name__)
@@ -57,12 +58,6 @@ class Endpoint:
     def weights_file(self, run_dir: str | os.PathLike) -> Path:
         """The state_dict file under the variant's run directory (the output of the ``train`` rule)."""
         return weights_file(run_dir, self.seed, self.epoch)
-
-
-def weights_file(run_dir: str | os.PathLike, seed: int, epoch: int | None = None) -> Path:
-    """``<run_dir>/seed<k>/model.pt`` (the final weights) or ``.../snapshots/epoch_<e>.pt``."""
-    seed_dir = Path(run_dir) / f"seed{seed}"
-    return seed_dir / "model.pt" if epoch is None else seed_dir / "snapshots" / f"epoch_{epoch}.pt"
 
 
 def _variants(experiment: Mapping[str, Any]) -> Mapping[str, Any]:

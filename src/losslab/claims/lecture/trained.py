@@ -24,10 +24,10 @@ from losslab.claims.tables import mean_std, pm, write_table
 from losslab.core.surfaces import line_sharpness
 from losslab.claims.settings import Settings
 from losslab.claims.claim_job import ClaimJob
-from losslab.claims.runs import read_history, read_runs, trained_seeds
+from losslab.claims.runs import MODEL, read_history, read_runs, seed_dir, trained_seeds
 from losslab.core.directions import random_directions
 from losslab.core.surfaces import evaluators_for, grid, random_lines
-from losslab.claims.runs import load_trained
+from losslab.claims.training import load_trained
 from losslab.core.weights import flatten
 
 Runs = Mapping[str, Sequence[Mapping[str, Any]]]
@@ -153,7 +153,7 @@ def flatness_lines(run: Mapping[str, Any], seed_dir: str | os.PathLike, settings
     :class:`losslab.core.weights.PointEvaluator` with the ``bn`` policy. Returns the alphas and ``losses[j, i]``."""
     s = FlatnessLineSettings.of(settings)
     seed_dir, out_dir = Path(seed_dir), Path(out_dir)
-    model, data = load_trained(run, seed_dir / "model.pt", data_dir, resources)
+    model, data = load_trained(run, seed_dir / MODEL, data_dir, resources)
     data = data.evaluation_subsets(s.n_train)
     loss = run.get("recipe", {}).get("loss", "ce")
     evaluators = evaluators_for(model, data, loss=loss, bn=s.bn, chunk=s.chunk, splits=("train",))
@@ -162,7 +162,7 @@ def flatness_lines(run: Mapping[str, Any], seed_dir: str | os.PathLike, settings
     return xs, random_lines(evaluators, theta,
                             [random_directions(model, int(s.direction_seed) + j, "filter", "biasbn", dims=1)
                              for j in js],
-                            xs, [out_dir / f"dir{j}.h5" for j in js], checkpoint=seed_dir / "model.pt",
+                            xs, [out_dir / f"dir{j}.h5" for j in js], checkpoint=seed_dir / MODEL,
                             progress=progress)
 
 
@@ -417,9 +417,9 @@ def run_swa(job: ClaimJob) -> ClaimResult:
     lines, alphas = {}, None
     for v, d in job.params["runs"].items():
         lines[v] = {}
-        for seed, seed_dir in trained_seeds(d):
-            alphas, lines[v][seed] = flatness_lines(job.params["specs"][v], seed_dir, job.params["lines"],
-                                                    job.out_dir / "lines" / v / f"seed{seed}",
+        for seed, where in trained_seeds(d):
+            alphas, lines[v][seed] = flatness_lines(job.params["specs"][v], where, job.params["lines"],
+                                                    seed_dir(job.out_dir / "lines" / v, seed),
                                                     data_dir=job.data_dir, resources=job.resources,
                                                     progress=job.progress)
     return swa_claim(runs, lines, alphas, job.check, job.scale, job.out_dir, claim_id=job.id)

@@ -43,7 +43,9 @@ from losslab.claims.claim_job import ClaimJob
 from losslab.core.hessian import TrainingLoss, epsilon_sharpness
 from losslab.core.data import prepare
 from losslab.core.models import build
-from losslab.claims.runs import load_trained, read_runs, train_run
+from losslab.claims.runs import (METRICS, MODEL, epoch_group, epoch_of, read_runs, seed_dir, trained_networks,
+                                 weights_file)
+from losslab.claims.training import load_trained, train_run
 from losslab.core.surfaces import evaluators_for, grid, interpolation, read_surface
 from losslab.core.weights import flatten
 
@@ -113,19 +115,6 @@ def sharpness_of_model(model, x, y, settings: Mapping[str, Any], loss: str = "ce
     return {"n": f.n, "dim": f.dim, "values": values}
 
 
-def _seed_dirs(run_dir: Path) -> list[Path]:
-    """Every trained network under ``run_dir`` (a ``metrics.json`` beside a ``model.pt``), as
-    ``[group/]seed<k>`` directories in (group epoch, seed) order."""
-    def key(d: Path) -> tuple:
-        rel = d.relative_to(run_dir).parts
-        return tuple(int("".join(c for c in part if c.isdigit()) or -1) for part in rel)
-
-    found = [p.parent for p in run_dir.rglob("metrics.json") if (p.parent / "model.pt").exists()]
-    if not found:
-        raise FileNotFoundError(f"{run_dir}: no trained networks (metrics.json + model.pt) under it")
-    return sorted(found, key=key)
-
-
 def sharpness_of_dir(run_dir: str | os.PathLike, settings: Mapping[str, Any], *, data_dir: str | None = None,
                      resources: str = "resources", log=None) -> dict[str, Any]:
     """:func:`sharpness_of_model` of every seed (and warm-start group) under ``run_dir``, each network built
@@ -133,8 +122,8 @@ def sharpness_of_dir(run_dir: str | os.PathLike, settings: Mapping[str, Any], *,
     run_dir = Path(run_dir)
     s = sharpness_settings(settings)
     records, data_cache = [], {}
-    for d in _seed_dirs(run_dir):
-        m = lio.read_json(d / "metrics.json")
+    for d in trained_networks(run_dir):
+        m = lio.read_json(d / METRICS)
         run = m["run"]
         key = repr(sorted(run["dataset"].items()))
         if key not in data_cache:
@@ -151,7 +140,7 @@ def sharpness_of_dir(run_dir: str | os.PathLike, settings: Mapping[str, Any], *,
             rec["values"] = [{"space": sp, "eps": float(e), "value": math.nan} for sp in SPACES for e in s["eps"]]
         else:
             model = build(run["model"], data.input_shape, data.num_classes)
-            lio.load_state_dict(model, d / "model.pt")
+            lio.load_state_dict(model, d / MODEL)
             model.eval()
             rec.update(sharpness_of_model(model, x, y, s, run.get("recipe", {}).get("loss", "ce")))
         if log is not None:
@@ -170,12 +159,12 @@ def warm_start(run: Mapping[str, Any], source_dir: str | os.PathLike, epochs: Se
     out = []
     for k in epochs:
         for seed in seeds:
-            snap = Path(source_dir) / f"seed{seed}" / "snapshots" / f"epoch_{k}.pt"
+            snap = weights_file(source_dir, seed, k)
             if not snap.exists():
                 raise FileNotFoundError(f"{snap}: no snapshot of epoch {k}; list the warm-start epochs in the "
                                         f"small variant's recipe.snapshots")
             spec = {**run, "recipe": {**run["recipe"], "init_from": str(snap)}}
-            m = train_run(spec, seed, Path(out_dir) / f"epoch{k}" / f"seed{seed}", ckpt_dir, threads=threads,
+            m = train_run(spec, seed, seed_dir(Path(out_dir) / epoch_group(k), seed), ckpt_dir, threads=threads,
                           **common)
             if log is not None:
                 log.info("warm start from epoch %d, seed %d: train acc %.4f test acc %.4f", k, seed,
@@ -565,11 +554,11 @@ def threshold_and_warmstart(nets: Mapping[str, Net], check: Mapping[str, Any], s
                         + "%, sharpness " + "/".join(f"{m:.3g}" for m in mean_sharp))
 
         ws = net["warmstart"]
-        epochs = sorted({int(r["group"][5:]) for r in ws["runs"]})
+        epochs = sorted({epoch_of(r["group"]) for r in ws["runs"]})
         lb_acc, lb_sharp = _acc(net["runs"][s["large"]]), phi(net["sharpness"][s["large"]], space, eps, seeds=seeds)
         w_acc, w_sharp = {}, {}
         for k in epochs:
-            recs = sorted((r for r in ws["runs"] if r["group"] == f"epoch{k}"), key=lambda r: r["seed"])
+            recs = sorted((r for r in ws["runs"] if r["group"] == epoch_group(k)), key=lambda r: r["seed"])
             if [r["seed"] for r in recs] != seeds:
                 raise ValueError(f"{name}: warm starts from epoch {k} have seeds {[r['seed'] for r in recs]}, "
                                  f"expected {seeds}")

@@ -42,12 +42,13 @@ from losslab.core.data import Prepared
 from losslab.core.directions import Directions, biasbn_mask, load_directions, random_directions
 from losslab.core.hessian import SpectralDensity, TrainingLoss, eigenvalue_ratio_surface, lanczos, slq_density
 from losslab.core.surfaces import grid
-from losslab.claims.runs import load_trained
+from losslab.claims.training import load_trained
 from losslab.core.weights import flatten
 from losslab.claims.tables import mean_std, pm, write_table
 from losslab.core.surfaces import (AffineSpan, Surface, evaluators_for, grid_index, interpolation, line_sharpness,
                                     random_lines)
-from losslab.claims.runs import prepare_run, read_runs, train_run, trained_seeds
+from losslab.claims.runs import MODEL, model_file, read_runs, trained_seeds
+from losslab.claims.training import prepare_run, train_run
 from losslab.claims.settings import Settings
 from losslab.claims.claim_job import ClaimJob
 
@@ -142,7 +143,7 @@ def run_spectra(run: Mapping[str, Any], run_dir: str | os.PathLike, settings: Ma
     """:func:`spectrum` of every seed's final network under ``run_dir`` (a trained run of spec ``run``)."""
     out = []
     for seed, d in trained_seeds(run_dir):
-        model, data = load_trained(run, d / "model.pt", data_dir, resources)
+        model, data = load_trained(run, d / MODEL, data_dir, resources)
         s = SpectrumSettings.of(settings)
         loss = evaluation_loss(model, data, _loss_name(run), s.n_train, s.bn, s.chunk)
         out.append(spectrum(loss, settings, seed=seed, num_classes=data.num_classes))
@@ -459,7 +460,7 @@ def sharpness_lines(run: Mapping[str, Any], seed_dir: str | os.PathLike, seed: i
     drawn with seed ``direction_seed + j`` for every network. Returns the alphas and ``norm -> losses[j, i]``."""
     s = SharpnessLineSettings.of(settings)
     seed_dir, out_dir = Path(seed_dir), Path(out_dir)
-    model, data = load_trained(run, seed_dir / "model.pt", data_dir, resources)
+    model, data = load_trained(run, seed_dir / MODEL, data_dir, resources)
     init = flatten(prepare_run(run, seed, data_dir, resources)[0])
     data = data.evaluation_subsets(s.n_train)
     evaluators = evaluators_for(model, data, loss=_loss_name(run), bn=s.bn, chunk=s.chunk, splits=("train",))
@@ -469,7 +470,7 @@ def sharpness_lines(run: Mapping[str, Any], seed_dir: str | os.PathLike, seed: i
         js = range(int(s.directions))
         out[norm] = random_lines(evaluators, theta, [line_direction(model, init, int(s.direction_seed) + j, norm)
                                                      for j in js],
-                                 xs, [out_dir / f"{norm}_dir{j}.h5" for j in js], checkpoint=seed_dir / "model.pt",
+                                 xs, [out_dir / f"{norm}_dir{j}.h5" for j in js], checkpoint=seed_dir / MODEL,
                                  progress=progress)
     return xs, out
 
@@ -620,10 +621,10 @@ def continue_runs(run: Mapping[str, Any], start_dir: str | os.PathLike, recipe: 
                   data_dir: str | None = None, resources: str = "resources", threads: int = 1,
                   progress: bool = False) -> list[dict[str, Any]]:
     """Continue every seed of a trained run (``start_dir/seed<k>/model.pt``) with ``recipe`` (e.g. a small
-    batch): ``out_dir/seed<k>/`` gets the usual :func:`losslab.claims.runs.train_run` files."""
+    batch): ``out_dir/seed<k>/`` gets the usual :func:`losslab.claims.training.train_run` files."""
     out = []
     for seed in seeds:
-        spec = continuation_spec(run, recipe, Path(start_dir) / f"seed{seed}" / "model.pt")
+        spec = continuation_spec(run, recipe, model_file(start_dir, seed))
         out.append(train_run(spec, seed, Path(out_dir) / f"seed{seed}", ckpt_dir, data_dir=data_dir,
                              resources=resources, threads=threads, progress=progress))
     return out
@@ -908,7 +909,7 @@ def run_lb_sb_basin(job: ClaimJob) -> ClaimResult:
     """The line from each seed's large-batch end point (input ``lb``) through its small-batch continuation
     (input ``sb``), kept in the ``lines`` output, then the claim."""
     lb_dir, sb_dir = job.inputs["lb"], job.inputs["sb"]
-    lines = {seed: basin_line(job.params["run"], lb / "model.pt", Path(sb_dir) / f"seed{seed}" / "model.pt",
+    lines = {seed: basin_line(job.params["run"], lb / MODEL, model_file(sb_dir, seed),
                               job.settings, Path(job.outputs["lines"]) / f"seed{seed}.h5", data_dir=job.data_dir,
                               resources=job.resources, progress=job.progress)
              for seed, lb in trained_seeds(lb_dir)}
