@@ -4,6 +4,7 @@ on a tiny pair of trained nets (curve, evaluation, plane, FGE), and each claim's
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -17,6 +18,7 @@ from losslab.claims.connectivity import analysis as conn
 from losslab.claims.runs import weights_file
 from losslab.claims.connectivity import plan
 from losslab.core import curves
+from losslab.claims.settings import SettingsError
 from losslab.claims.verdicts import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED
 from losslab.pipeline.config import ConfigError, resolve, run_spec
 from losslab.claims.training import load_trained
@@ -68,7 +70,10 @@ def test_settings_list_the_curves_and_planes() -> None:
     assert plan.pair_curves(EXPERIMENT) == [("GG", "bezier"), ("GG", "polychain"), ("GA", "polychain")]
     assert plan.plane_curves(EXPERIMENT) == [("GG", "bezier"), ("GG", "polychain")]
     s = plan.curve_settings(EXPERIMENT)
-    assert s["bends"] == 1 and s["bn"] == "recompute" and s["plane"] == {"n": 3, "margin": 0.2} and s["points"] == 5
+    assert s.bends == 1 and s.bn == "recompute" and s.plane == plan.PlaneSettings(n=3, margin=0.2) and s.points == 5
+    assert s.subset(["plane", "bn"]) == {"plane": {"n": 3, "margin": 0.2}, "bn": "recompute"}
+    with pytest.raises(SettingsError, match="connectivity.curves: unknown keys \\['bend'\\]"):
+        plan.CurveSettings.from_mapping({"bend": 2})
 
 
 @pytest.mark.parametrize("edit, needle", [
@@ -138,7 +143,7 @@ def test_curve_jobs_train_resume_evaluate_and_draw_the_plane(runs: Path, tmp_pat
     assert again["history"] == rec["history"]
     assert curves.load_curve(out / "again.pt").digest() == curves.load_curve(out / "curve.pt").digest()
     # another recipe gets another checkpoint, never the stale one
-    other = {**settings, "recipe": {**settings["recipe"], "lr": 0.01}}
+    other = dataclasses.replace(settings, recipe={**settings.recipe, "lr": 0.01})
     conn.train_pair_curve(run_g, run_a, pair, "polychain", other, *files, out / "o.pt", out / "o.json",
                           tmp_path / "ckpt", resources=_resources())
     assert len(list((tmp_path / "ckpt").glob("polychain-*.pt"))) == 2 and ckpt.exists()

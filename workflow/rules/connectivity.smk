@@ -34,8 +34,7 @@ def curve_settings_for(name, wc_kind, pair, keys):
     """The curve settings a job depends on (and only those: an edit elsewhere does not rerun it)."""
     if wc_kind not in curve_pair(name, pair)["kinds"]:
         raise ValueError(f"pair {pair!r} of {name!r} trains no {wc_kind} curve")
-    s = plan.curve_settings(connectivity_experiment(name))
-    return {k: s[k] for k in keys}
+    return plan.curve_settings(connectivity_experiment(name)).subset(keys)
 
 
 def endpoint_run(name, pair, end):
@@ -180,7 +179,7 @@ def conn_claim_params(claim_id, variants):
 
     return dict(
         settings=lambda wc: claim_settings(claim_id),
-        curves=lambda wc: {k: plan.curve_settings(exp_of())[k] for k in EVAL_KEYS},
+        curves=lambda wc: plan.curve_settings(exp_of()).subset(EVAL_KEYS),
         runs=lambda wc: {v: run_spec(exp_of(), v) for v in variants(claim_settings(claim_id))},
         dirs=lambda wc: {v: run_dir(claim_entry(claim_id)["experiment"], v) for v in variants(claim_settings(claim_id))},
         files=lambda wc: claim_curve_files(claim_id),

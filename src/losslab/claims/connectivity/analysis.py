@@ -48,7 +48,8 @@ from losslab.claims.runs import weights_file
 from losslab.claims.training import load_trained
 from losslab.plots import figures
 from losslab.plots.landscape import draw_contour, shared_levels
-from losslab.claims.connectivity.plan import KINDS, Endpoint, FGE, GARIPOV, GOTMARE, SCALING, SGDR, WIDTH
+from losslab.claims.connectivity.plan import (KINDS, CurveSettings, Endpoint, FGE, GARIPOV, GOTMARE, SCALING, SGDR,
+                                              WIDTH)
 from losslab.core.surfaces import grid
 
 log = logging.getLogger(__name__)
@@ -80,8 +81,9 @@ def curve_identity(kind: str, pair: Mapping[str, Any], settings: Mapping[str, An
                    w1: torch.Tensor) -> str:
     """A short hash of what a curve is (kind, bends, endpoints, recipe, seed): its checkpoint's name, so an
     edited recipe or retrained endpoint never resumes a stale checkpoint."""
-    text = json.dumps({"kind": kind, "bends": settings["bends"], "recipe": settings["recipe"],
-                       "seed": settings["seed"], "a": str(pair["a"]), "b": str(pair["b"]),
+    s = CurveSettings.of(settings)
+    text = json.dumps({"kind": kind, "bends": s.bends, "recipe": s.recipe,
+                       "seed": s.seed, "a": str(pair["a"]), "b": str(pair["b"]),
                        "w": tensor_digest(w0, w1)}, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -96,15 +98,16 @@ def train_pair_curve(run_a: Mapping[str, Any], run_b: Mapping[str, Any], pair: M
     with the settings' recipe; checkpoint after every epoch in ``ckpt_dir`` (resumed when present); write the
     curve (``curves.save_curve``) and its training record (history, wall seconds, endpoints and their file
     hashes) as JSON."""
+    s = CurveSettings.of(settings)
     model, data, w0, w1 = load_pair(run_a, run_b, file_a, file_b, data_dir, resources)
-    recipe = Recipe.from_mapping(settings["recipe"])
-    curve = curves.make_curve(kind, w0, w1, int(settings["bends"]))
-    ckpt = Path(ckpt_dir) / f"{kind}-{curve_identity(kind, pair, settings, w0, w1)}.pt"
-    state = curves.fit_curve(curve, model, data, recipe, int(settings["seed"]), ckpt_path=ckpt, progress=progress)
+    recipe = Recipe.from_mapping(s.recipe)
+    curve = curves.make_curve(kind, w0, w1, int(s.bends))
+    ckpt = Path(ckpt_dir) / f"{kind}-{curve_identity(kind, pair, s, w0, w1)}.pt"
+    state = curves.fit_curve(curve, model, data, recipe, int(s.seed), ckpt_path=ckpt, progress=progress)
     curves.save_curve(out_curve, curve)
     record = {"kind": kind, "n_bends": curve.n_bends, "a": str(pair["a"]), "b": str(pair["b"]),
-              "a_sha256": lio.file_hash(file_a), "b_sha256": lio.file_hash(file_b), "recipe": settings["recipe"],
-              "seed": settings["seed"], "epochs": state["epoch"], "diverged": bool(state["diverged"]),
+              "a_sha256": lio.file_hash(file_a), "b_sha256": lio.file_hash(file_b), "recipe": s.recipe,
+              "seed": s.seed, "epochs": state["epoch"], "diverged": bool(state["diverged"]),
               "wall_seconds": state["wall"], "num_parameters": int(w0.numel()),
               "distance": float((w1.double() - w0.double()).norm()), "history": state["history"],
               "versions": versions()}
@@ -118,12 +121,12 @@ def evaluate_pair_curve(run_a: Mapping[str, Any], curve_file: str | os.PathLike,
     """Loss and error on the curve and on the segment at ``settings["points"]`` values of t (BN statistics
     per t by the settings' ``bn``), written to ``out`` (HDF5, :func:`curves.write_curve_evaluation`) with
     the pair's endpoints as attributes."""
+    s = CurveSettings.of(settings)
     curve = curves.load_curve(curve_file)
-    model, data = _architecture(run_a, settings["bn"], data_dir, resources)
-    data = data.evaluation_subsets(settings.get("n_train"), settings.get("n_test"))
-    res = curves.evaluate_along_curve(curve, model, data, int(settings["points"]),
-                                      loss=run_a["recipe"].get("loss", "ce"), bn=settings["bn"],
-                                      chunk=int(settings["chunk"]))
+    model, data = _architecture(run_a, s.bn, data_dir, resources)
+    data = data.evaluation_subsets(s.n_train, s.n_test)
+    res = curves.evaluate_along_curve(curve, model, data, int(s.points), loss=run_a["recipe"].get("loss", "ce"),
+                                      bn=s.bn, chunk=int(s.chunk))
     if pair is not None:
         res.attrs.update(a=str(pair["a"]), b=str(pair["b"]))
     curves.write_curve_evaluation(out, res)
@@ -148,14 +151,14 @@ def pair_curve_plane(run_a: Mapping[str, Any], curve_file: str | os.PathLike, se
     """The surface on the plane through ``w0``, ``w1`` and the (middle) bend (resumable, tiled:
     :func:`curves.curve_plane_surface`), and its figure: train loss and test error contours with the curve,
     the segment and the three points drawn in."""
+    s = CurveSettings.of(settings)
     curve = curves.load_curve(curve_file)
-    model, data = _architecture(run_a, settings["bn"], data_dir, resources)
-    data = data.evaluation_subsets(settings.get("n_train"), settings.get("n_test"))
-    evaluators = evaluators_for(model, data, loss=run_a["recipe"].get("loss", "ce"), bn=settings["bn"],
-                                chunk=int(settings["chunk"]))
+    model, data = _architecture(run_a, s.bn, data_dir, resources)
+    data = data.evaluation_subsets(s.n_train, s.n_test)
+    evaluators = evaluators_for(model, data, loss=run_a["recipe"].get("loss", "ce"), bn=s.bn, chunk=int(s.chunk))
     try:
-        curves.curve_plane_surface(out_h5, evaluators, curve, n=int(settings["plane"]["n"]),
-                                   margin=float(settings["plane"]["margin"]), tile_rows=int(settings["tile_rows"]),
+        curves.curve_plane_surface(out_h5, evaluators, curve, n=int(s.plane.n), margin=float(s.plane.margin),
+                                   tile_rows=int(s.tile_rows),
                                    progress=progress)
     except ValueError as err:
         if "collinear" not in str(err):

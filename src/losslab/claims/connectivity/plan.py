@@ -12,20 +12,18 @@ from __future__ import annotations
 import logging
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
-
+from typing import Any, Iterable, Mapping
 
 from losslab.claims.runs import weights_file
+from losslab.claims.settings import Settings
 from losslab.pipeline.config import ConfigError, run_spec
 
 log = logging.getLogger(__name__)
 
 KINDS = ("bezier", "polychain")
 ENDPOINT_PATTERN = r"(?P<variant>[A-Za-z0-9_]+)/seed(?P<seed>[0-9]+)(?:/epoch(?P<epoch>[0-9]+))?"
-CURVE_DEFAULTS: dict[str, Any] = {"bends": 1, "seed": 0, "points": 61, "bn": "recompute", "n_train": None,
-                                  "n_test": None, "chunk": 250, "tile_rows": 1, "plane": {"n": 21, "margin": 0.2}}
 GARIPOV = "garipov-segment-barrier-and-curves"
 GOTMARE = "gotmare-resilient-connectivity"
 SGDR = "gotmare-sgdr-barriers"
@@ -81,20 +79,57 @@ def check_endpoint(experiment: Mapping[str, Any], ep: Endpoint, where: str) -> N
                           f"(add it to its recipe's `snapshots`)")
 
 
-def curve_settings(experiment: Mapping[str, Any]) -> dict[str, Any]:
-    """The experiment's ``connectivity.curves`` over :data:`CURVE_DEFAULTS`."""
+@dataclass(frozen=True)
+class PlaneSettings(Settings):
+    """``connectivity.curves.plane``: the grid of the plane through a curve's endpoints and bend."""
+
+    n: int = 21
+    margin: float = 0.2
+
+
+@dataclass(frozen=True)
+class CurveSettings(Settings):
+    """An experiment's ``connectivity.curves`` block: the pairs, and how every curve is trained (recipe, bends,
+    seed), evaluated (points, bn, n_train, n_test, chunk) and drawn in its plane (tile_rows, plane)."""
+
+    pairs: Mapping[str, Any] = field(default_factory=dict)
+    recipe: Mapping[str, Any] = field(default_factory=dict)
+    bends: int = 1
+    seed: int = 0
+    points: int = 61
+    bn: str = "recompute"
+    n_train: int | None = None
+    n_test: int | None = None
+    chunk: int = 250
+    tile_rows: int = 1
+    plane: PlaneSettings = PlaneSettings()
+
+    @classmethod
+    def from_mapping(cls, mapping: Mapping[str, Any], where: str | None = None) -> CurveSettings:
+        where = where or "connectivity.curves"
+        if isinstance(mapping, Mapping) and "plane" in mapping:
+            mapping = {**mapping, "plane": PlaneSettings.of(mapping["plane"])}
+        return super().from_mapping(mapping, where)
+
+    def subset(self, keys: Iterable[str]) -> dict[str, Any]:
+        """The settings ``keys`` as plain data: what a job depends on (and only that: an edit elsewhere does not
+        rerun it)."""
+        d = asdict(self)
+        return {k: d[k] for k in keys}
+
+
+def curve_settings(experiment: Mapping[str, Any]) -> CurveSettings:
+    """The experiment's ``connectivity.curves`` (:class:`CurveSettings`; an unknown key is named)."""
     conn = experiment.get("connectivity")
     if conn is None or "curves" not in conn:
         raise ConfigError("this experiment has no `connectivity.curves` settings")
-    s = {**CURVE_DEFAULTS, **conn["curves"]}
-    s["plane"] = {**CURVE_DEFAULTS["plane"], **conn["curves"].get("plane", {})}
-    return s
+    return CurveSettings.from_mapping(conn["curves"])
 
 
 def pairs(experiment: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """``pair -> {a, b (Endpoint), kinds, plane}``, every endpoint checked."""
     out = {}
-    for name, spec in curve_settings(experiment)["pairs"].items():
+    for name, spec in curve_settings(experiment).pairs.items():
         a, b = Endpoint.parse(spec["a"]), Endpoint.parse(spec["b"])
         for ep in (a, b):
             check_endpoint(experiment, ep, f"connectivity.curves.pairs.{name}")

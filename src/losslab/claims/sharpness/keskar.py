@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -53,9 +53,34 @@ SPACES = ("full", "subspace")
 # method: "multistart" (L-BFGS-B from the centre, the sign-gradient corner and `random_starts` random corners,
 # `maxiter` iterations each: a real maximum in the box) or "keskar" (the paper's one run from the centre, which
 # stays near it at a well-trained point); see losslab.core.hessian.epsilon_sharpness.
-SHARPNESS_DEFAULTS: dict[str, Any] = {"eps": [1e-3, 5e-4], "subspace_dim": 100, "subspace_seed": 0,
-                                      "maxiter": 10, "method": "multistart", "random_starts": 2, "n_train": None,
-                                      "bn": "running", "chunk": 1000}
+# the keys of an experiment's `sharpness` block that name the family's roles (which variants, the warm starts, the
+# interpolation block, the remedies' baseline), beside the Metric 2.1 settings (SharpnessSettings)
+ROLE_KEYS = frozenset({"network", "small", "large", "sweep", "warmstart", "interpolation", "baseline"})
+
+
+@dataclass(frozen=True)
+class SharpnessSettings(Settings):
+    """Metric 2.1's keys of an experiment's ``sharpness`` block (:meth:`of_block`)."""
+
+    eps: Sequence[float] = (1e-3, 5e-4)
+    subspace_dim: int = 100
+    subspace_seed: int = 0
+    maxiter: int = 10
+    method: str = "multistart"
+    random_starts: int = 2
+    n_train: int | None = None
+    bn: str = "running"
+    chunk: int = 1000
+
+    @classmethod
+    def of_block(cls, block: SharpnessSettings | Mapping[str, Any]) -> SharpnessSettings:
+        """The settings of an experiment's whole ``sharpness`` block (its :data:`ROLE_KEYS` left out; any other
+        unknown key is named)."""
+        if isinstance(block, cls):
+            return block
+        return cls.from_mapping({k: v for k, v in block.items() if k not in ROLE_KEYS}, where="sharpness")
+
+
 @dataclass(frozen=True)
 class InterpolationSettings(Settings):
     """The ``sharpness.interpolation`` block: Keskar et al.'s parametric line from the SB to the LB solution."""
@@ -93,22 +118,19 @@ REPORTED_AUGMENTED = {"C1": ((83.63, 82.50), 231.77), "C2": ((89.82, 90.26), 468
 Net = Mapping[str, Any]
 
 
-def sharpness_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
-    return {**SHARPNESS_DEFAULTS, **{k: v for k, v in settings.items() if k in SHARPNESS_DEFAULTS}}
-
-
 # ---------------------------------------------------------------- computations ----------------------------
 
-def sharpness_of_model(model, x, y, settings: Mapping[str, Any], loss: str = "ce") -> dict[str, Any]:
+def sharpness_of_model(model, x, y, settings: SharpnessSettings | Mapping[str, Any],
+                       loss: str = "ce") -> dict[str, Any]:
     """Metric 2.1 of ``model`` on the training loss over ``(x, y)``: one record per space and ``eps``."""
-    s = sharpness_settings(settings)
-    f = TrainingLoss(model, x, y, loss=loss, bn=s["bn"], chunk=s["chunk"])
+    s = SharpnessSettings.of_block(settings)
+    f = TrainingLoss(model, x, y, loss=loss, bn=s.bn, chunk=s.chunk)
     values = []
     for space in SPACES:
-        p = None if space == "full" else min(int(s["subspace_dim"]), f.dim)
-        for eps in s["eps"]:
-            r = epsilon_sharpness(f, float(eps), subspace_dim=p, seed=s["subspace_seed"], maxiter=s["maxiter"],
-                                  method=s["method"], random_starts=int(s["random_starts"]))
+        p = None if space == "full" else min(int(s.subspace_dim), f.dim)
+        for eps in s.eps:
+            r = epsilon_sharpness(f, float(eps), subspace_dim=p, seed=s.subspace_seed, maxiter=s.maxiter,
+                                  method=s.method, random_starts=int(s.random_starts))
             values.append({"space": space, "eps": float(eps), "p": p, "value": r.value, "loss": r.loss,
                            "max_loss": r.max_loss, "evaluations": r.evaluations, "method": r.method,
                            "start": r.start})
@@ -120,7 +142,7 @@ def sharpness_of_dir(run_dir: str | os.PathLike, settings: Mapping[str, Any], *,
     """:func:`sharpness_of_model` of every seed (and warm-start group) under ``run_dir``, each network built
     from its own ``metrics.json`` run spec. A diverged run gets NaN values."""
     run_dir = Path(run_dir)
-    s = sharpness_settings(settings)
+    s = SharpnessSettings.of_block(settings)
     records, data_cache = [], {}
     for d in trained_networks(run_dir):
         m = lio.read_json(d / METRICS)
@@ -128,7 +150,7 @@ def sharpness_of_dir(run_dir: str | os.PathLike, settings: Mapping[str, Any], *,
         key = repr(sorted(run["dataset"].items()))
         if key not in data_cache:
             data = prepare(run["dataset"], data_dir=data_dir, resources=resources)
-            ev = data.evaluation_subsets(s["n_train"])
+            ev = data.evaluation_subsets(s.n_train)
             data_cache[key] = (data, ev.x_train, ev.y_train)
         data, x, y = data_cache[key]
         rel = d.relative_to(run_dir)
@@ -137,7 +159,7 @@ def sharpness_of_dir(run_dir: str | os.PathLike, settings: Mapping[str, Any], *,
                "train_size": m["train_size"],
                **{k: m.get(k) for k in ("train_acc", "test_acc", "train_loss", "test_loss", "epochs")}}
         if rec["diverged"]:
-            rec["values"] = [{"space": sp, "eps": float(e), "value": math.nan} for sp in SPACES for e in s["eps"]]
+            rec["values"] = [{"space": sp, "eps": float(e), "value": math.nan} for sp in SPACES for e in s.eps]
         else:
             model = build(run["model"], data.input_shape, data.num_classes)
             lio.load_state_dict(model, d / MODEL)
@@ -147,7 +169,7 @@ def sharpness_of_dir(run_dir: str | os.PathLike, settings: Mapping[str, Any], *,
             log.info("%s: %s", rel, ", ".join(f"{v['space']} eps {v['eps']:g}: {v['value']:.4g}"
                                               for v in rec["values"]))
         records.append(rec)
-    return {"run_dir": str(run_dir), "settings": s, "runs": records}
+    return {"run_dir": str(run_dir), "settings": asdict(s), "runs": records}
 
 
 def warm_start(run: Mapping[str, Any], source_dir: str | os.PathLike, epochs: Sequence[int],
@@ -363,7 +385,7 @@ def sharpness_metric(nets: Mapping[str, Net], check: Mapping[str, Any], scale: s
         sh = net["sharpness"]
         rep = REPORTED_SHARPNESS.get(_label(net), {})
         for space in SPACES:
-            for eps in sharpness_settings(s)["eps"]:
+            for eps in SharpnessSettings.of_block(s).eps:
                 sb = phi(sh[s["small"]], space, eps, seeds=seeds)
                 lb = phi(sh[s["large"]], space, eps, seeds=seeds)
                 tag = f"{name}.{space}.eps{eps:g}"
@@ -382,7 +404,7 @@ def sharpness_metric(nets: Mapping[str, Net], check: Mapping[str, Any], scale: s
     tables = write_table(rows, out_dir / "table", title=f"epsilon-sharpness (Metric 2.1, L-BFGS-B) of SB and LB "
                          f"minimizers ({scale} scale), mean ± std over seeds; Keskar et al. Tables 3-4")
 
-    settings = [(sp, e) for sp in SPACES for e in sharpness_settings(next(iter(nets.values()))["settings"])["eps"]]
+    settings = [(sp, e) for sp in SPACES for e in SharpnessSettings.of_block(next(iter(nets.values()))["settings"]).eps]
     panels = [{"title": _title(name, net),
                "phi": [[phi(net["sharpness"][v], space, eps) for v in (net["settings"]["small"],
                                                                        net["settings"]["large"])]
