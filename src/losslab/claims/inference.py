@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Sequence
 
 import numpy as np
@@ -120,9 +121,20 @@ def t_bounds(estimate: np.ndarray | float, se: np.ndarray | float, dof: np.ndarr
     element-wise over arrays (one entry per dataset: simulations compute many at once). A standard error of 0
     gives bounds equal to the estimate."""
     _check_alpha(alpha)
-    est = np.asarray(estimate, float)
-    half = stats.t.ppf(1 - alpha, np.asarray(dof, float)) * np.asarray(se, float)
+    est, dof = np.asarray(estimate, float), np.asarray(dof, float)
+    crit = _t_quantile(1 - alpha, float(dof)) if dof.ndim == 0 else stats.t.ppf(1 - alpha, dof)
+    half = crit * np.asarray(se, float)
     return est - half, est + half
+
+
+@lru_cache(maxsize=4096)
+def _t_quantile(q: float, dof: float) -> float:
+    return float(stats.t.ppf(q, dof))
+
+
+@lru_cache(maxsize=256)
+def _z_quantile(q: float) -> float:
+    return float(stats.norm.ppf(q))
 
 
 def mean_interval(samples: Sequence[float] | np.ndarray, alpha: float, method: str = "t", *, seed: int = 0,
@@ -196,7 +208,8 @@ def welch_interval(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndar
 
 def _power_at(effect: float, sd: float, ns: np.ndarray, alpha: float, margin: float) -> np.ndarray:
     dof = ns - 1.0
-    return stats.nct.sf(stats.t.ppf(1 - alpha, dof), dof, (effect - margin) * np.sqrt(ns) / sd)
+    crit = np.array([_t_quantile(1 - alpha, d) for d in dof.tolist()])
+    return stats.nct.sf(crit, dof, (effect - margin) * np.sqrt(ns) / sd)
 
 
 def power(effect: float, sd: float, n: int, alpha: float, margin: float = 0.0) -> float:
@@ -226,16 +239,16 @@ def seeds_for_power(effect: float, sd: float, alpha: float, target: float = 0.8,
         return 2 if effect > margin else None
     if effect <= margin:
         return 2 if power(effect, sd, 2, alpha, margin) >= target else None
-    if power(effect, sd, n_max, alpha, margin) < target:
-        return None
-    # the normal approximation's n is a lower bound of the t's: look in a window above it, else bisect
-    z = stats.norm.ppf(1 - alpha) + stats.norm.ppf(target)
+    # the normal approximation's n is about a lower bound of the t's: look in a window from it, else bisect
+    z = _z_quantile(1 - alpha) + _z_quantile(target)
     guess = min(float(n_max), (z * sd / (effect - margin)) ** 2)
     start = max(2, int(math.ceil(guess)) - 1)
     window = np.arange(start, min(n_max, start + 12) + 1, dtype=float)
     hit = np.flatnonzero(_power_at(effect, sd, window, alpha, margin) >= target)
-    if hit.size and (hit[0] > 0 or start == 2):
+    if hit.size and (hit[0] > 0 or start == 2):  # power is increasing in n: the first hit is the smallest n
         return int(window[hit[0]])
+    if power(effect, sd, n_max, alpha, margin) < target:
+        return None
     lo, hi = 1, n_max  # power(lo) < target <= power(hi); lo = 1 stands for "below 2"
     while hi - lo > 1:
         mid = (lo + hi) // 2
