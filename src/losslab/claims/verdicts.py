@@ -333,9 +333,8 @@ class Preregistration:
             raise ValueError(f"{where}: pre-registration lacks {missing}")
         for key, value in mapping.items():
             numeric = key in ("sesoi", "margin", "alpha")
-            ok = (isinstance(value, (int, float)) and not isinstance(value, bool)) if numeric else isinstance(value,
-                                                                                                               str)
-            if not ok:
+            is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if not (is_number if numeric else isinstance(value, str)):
                 raise ValueError(f"{where}: pre-registration key {key!r} must be {'a number' if numeric else 'text'}"
                                  f", not {type(value).__name__} ({value!r})")
         try:
