@@ -14,17 +14,38 @@ gives a difference ``d_i = A_i - B_i`` (same seed, same initialisation for both 
   diverged run), so the comparison cannot be made.
 
 Claims made of several comparisons combine with :func:`all_of`: reproduced only if every part is, not
-reproduced if any part is not, inconclusive otherwise."""
+reproduced if any part is not, inconclusive otherwise.
+
+The pre-registered rule (:func:`decide`, replacing :func:`paired` as the claims migrate) is calibrated where
+:func:`paired` is not: under no effect :func:`paired` says "reproduced" for a quarter of the two-seed runs, and its
+power falls with more seeds for a standardised effect below 0.84. A :class:`Preregistration` states the primary
+effect, its unit, the ``margin`` the claim says it exceeds and the smallest effect of interest ``sesoi`` (> margin),
+the level ``alpha`` and the test (Student t or studentized bootstrap, :mod:`losslab.claims.inference`). With the
+one-sided ``(1 - alpha)`` lower bound ``L`` and upper bound ``U`` on the mean effect over ``n`` seeds, in this order:
+
+* inconclusive when a value is missing (NaN: a diverged run) or ``n < 2``;
+* ``not reproduced`` when ``U < sesoi``: the effect is shown smaller than the smallest effect of interest (or,
+  when ``U < margin``, on the wrong side);
+* ``reproduced`` when ``L > margin``;
+* inconclusive otherwise: too few seeds (fewer than 80% power at the sesoi needs), or the interval is too wide.
+
+So P(reproduced | mu = margin) <= alpha and P(not reproduced | mu = sesoi) <= alpha at every ``n``
+(``tests/claims/test_calibration.py`` measures both). A multi-part claim combines with :func:`combine`: its primary
+part decides, or else every part must be reproduced (an intersection-union test, level alpha without adjustment)
+and "not reproduced" needs a part whose test survives Holm's adjustment over the parts. A deterministic single
+number with a stated tolerance is decided by :func:`decide_tolerance`."""
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from losslab.claims.inference import (BOOTSTRAP_MIN_N, METHODS, Interval, holm_adjust, mean_interval, power,
+                                      seeds_for_power)
 from losslab.pipeline import cpu_kernels
 from losslab import io as lio
 
@@ -233,6 +254,8 @@ class ClaimResult:
     notes: str = ""
     # the standard error of each number that is a mean over seeds (filled from the numbers given as Estimate)
     uncertainty: dict[str, float] = field(default_factory=dict)
+    # the pre-registered decisions (Decision.as_record), for the claims decided by decide/combine
+    decisions: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.verdict not in VERDICTS:
@@ -256,3 +279,213 @@ class ClaimResult:
 
 def load_result(path: str | Path) -> dict[str, Any]:
     return lio.read_json(path)
+
+
+# ---------------------------------------------------------------- the pre-registered decision ----------------
+
+TARGET_POWER = 0.8  # the power :attr:`Decision.seeds_needed` is computed for
+
+
+@dataclass(frozen=True, kw_only=True)
+class Preregistration:
+    """What a claim's test is, written before the runs: the claim is "``effect`` > ``margin``" (in ``unit``).
+
+    ``sesoi`` is the smallest effect of interest (> ``margin``): an effect shown below it counts against the
+    claim; ``sesoi_basis`` says how it was scaled from the paper. ``alpha`` is the one-sided level of each test
+    and ``test`` its method (``"t"`` or ``"bootstrap"``, :mod:`losslab.claims.inference`). For an "at least x"
+    claim, ``margin = x``."""
+
+    effect: str
+    unit: str
+    sesoi: float
+    margin: float = 0.0
+    alpha: float = 0.05
+    test: str = "t"
+    sesoi_basis: str = ""
+
+    def __post_init__(self) -> None:
+        for name in ("sesoi", "margin", "alpha"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ValueError(f"{self.effect}: {name} must be a finite number, not {value!r}")
+            object.__setattr__(self, name, float(value))
+        if not self.sesoi > self.margin:
+            raise ValueError(f"{self.effect}: sesoi (the smallest effect of interest, {self.sesoi:g}) must exceed "
+                             f"margin ({self.margin:g})")
+        if not 0 < self.alpha < 0.5:
+            raise ValueError(f"{self.effect}: alpha must lie in (0, 0.5), not {self.alpha:g}")
+        if self.test not in METHODS:
+            raise ValueError(f"{self.effect}: test must be one of {METHODS}, not {self.test!r}")
+
+    @classmethod
+    def from_mapping(cls, mapping: Mapping[str, Any], where: str) -> Preregistration:
+        """The pre-registration of ``mapping`` (e.g. a claim's block of ``config/claims.yaml``). An unknown or
+        missing key, a value of the wrong type, or a ``sesoi`` not above ``margin`` raises ValueError naming
+        ``where`` and the key."""
+        if not isinstance(mapping, Mapping):
+            raise ValueError(f"{where}: expected a mapping for the pre-registration, not {type(mapping).__name__}")
+        known = {f.name: f for f in fields(cls)}
+        unknown = sorted(set(mapping) - set(known))
+        if unknown:
+            raise ValueError(f"{where}: unknown pre-registration key(s) {unknown}; known: {sorted(known)}")
+        missing = sorted(k for k in ("effect", "unit", "sesoi") if k not in mapping)
+        if missing:
+            raise ValueError(f"{where}: pre-registration lacks {missing}")
+        for key, value in mapping.items():
+            numeric = key in ("sesoi", "margin", "alpha")
+            is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if not (is_number if numeric else isinstance(value, str)):
+                raise ValueError(f"{where}: pre-registration key {key!r} must be {'a number' if numeric else 'text'}"
+                                 f", not {type(value).__name__} ({value!r})")
+        try:
+            return cls(**mapping)
+        except ValueError as err:
+            raise ValueError(f"{where}: {err}") from None
+
+
+def _num(x: float, unit: str = "") -> str:
+    text = "NaN" if isinstance(x, float) and math.isnan(x) else f"{x:.3g}"
+    return f"{text} {unit}".rstrip()
+
+
+@dataclass
+class Decision:
+    """One pre-registered decision (:func:`decide`, :func:`decide_tolerance`) and why.
+
+    ``power`` is the probability of ``reproduced`` at the smallest effect of interest with the measured spread and
+    this number of seeds (t test); ``seeds_needed`` the seeds 80% of it needs (None: out of reach, or no spread
+    measured); ``underpowered``: fewer seeds than that, or out of reach. ``p_above_margin`` is the one-sided
+    p-value of H0 "effect <= margin" and ``p_below_sesoi`` of H0 "effect >= sesoi" (:func:`combine` adjusts the
+    latter). ``prereg`` is None for a tolerance decision, whose ``tolerance`` is set."""
+
+    name: str
+    verdict: str
+    interval: Interval
+    prereg: Preregistration | None
+    power: float
+    seeds_needed: int | None
+    reason: str
+    underpowered: bool
+    p_above_margin: float
+    p_below_sesoi: float
+    unit: str = ""
+    margin: float = 0.0
+    tolerance: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.verdict not in VERDICTS:
+            raise ValueError(f"verdict must be one of {VERDICTS}, not {self.verdict!r}")
+
+    def describe(self) -> str:
+        """One line: the name, the estimate with its interval and seeds, the verdict and the reason."""
+        iv = self.interval
+        span = f" [{_num(iv.lower)}, {_num(iv.upper)}]" if iv.n > 1 and iv.valid else ""
+        seeds = f", {iv.n} seeds" if iv.n > 1 else ""
+        return f"{self.name}: {_num(iv.estimate, self.unit)}{span}{seeds} -> {self.verdict} ({self.reason})"
+
+    def as_record(self) -> dict[str, Any]:
+        """A JSON-able dict for ``verdict.json`` (:attr:`ClaimResult.decisions`): the interval's numbers flat,
+        the pre-registration as a dict. A NaN or infinite number is None, as :func:`losslab.io.write_json` writes
+        it."""
+        record = {"name": self.name, "verdict": self.verdict, "reason": self.reason, **self.interval.as_record(),
+                  "power": self.power, "seeds_needed": self.seeds_needed, "underpowered": self.underpowered,
+                  "p_above_margin": self.p_above_margin, "p_below_sesoi": self.p_below_sesoi, "unit": self.unit,
+                  "margin": self.margin, "tolerance": self.tolerance,
+                  "prereg": asdict(self.prereg) if self.prereg is not None else None}
+        return lio.plain(record)
+
+
+def decide(name: str, samples: Sequence[float], prereg: Preregistration) -> Decision:
+    """The pre-registered verdict on the mean of ``samples`` (one effect per seed: for a paired design, the
+    per-seed differences), by the rule of this module's docstring: missing value or fewer than 2 seeds ->
+    inconclusive; upper bound < sesoi -> not reproduced; lower bound > margin -> reproduced; else inconclusive.
+    The bootstrap (seed 0) needs :data:`losslab.claims.inference.BOOTSTRAP_MIN_N` seeds, inconclusive below."""
+    p = prereg
+    x = np.asarray(samples, float).ravel()
+    n = int(x.size)
+    iv = mean_interval(x, p.alpha, p.test)
+    pw = power(p.sesoi, iv.sd, n, p.alpha, p.margin)
+    needed = seeds_for_power(p.sesoi, iv.sd, p.alpha, TARGET_POWER, p.margin)
+    under = needed is None or n < needed
+    level = f"{100 * (1 - p.alpha):g}%"
+    u = p.unit
+    if not np.isfinite(x).all():
+        verdict, reason = INCONCLUSIVE, f"a value is missing ({int((~np.isfinite(x)).sum())} of {n}: a diverged run?)"
+    elif n < 2:
+        verdict, reason = INCONCLUSIVE, f"{n} seed{'s' if n != 1 else ''}: a confidence bound needs at least 2"
+    elif not iv.valid:  # the bootstrap below its minimum
+        verdict, reason = INCONCLUSIVE, f"the bootstrap needs at least {BOOTSTRAP_MIN_N} seeds, got {n}"
+    elif iv.upper < p.sesoi:
+        verdict = NOT_REPRODUCED
+        if iv.upper < p.margin:
+            reason = f"{level} upper bound {_num(iv.upper, u)} < {_num(p.margin, u)}: the interval is on the wrong side"
+        else:
+            reason = (f"{level} upper bound {_num(iv.upper, u)} < smallest effect of interest {_num(p.sesoi, u)}: "
+                      f"smaller than the smallest effect of interest")
+    elif iv.lower > p.margin:
+        verdict, reason = REPRODUCED, f"{level} lower bound {_num(iv.lower, u)} > {_num(p.margin, u)}"
+    else:
+        verdict = INCONCLUSIVE
+        why = "too few seeds" if under else "interval too wide"
+        need = (f"80% power needs {needed} seeds" if needed is not None else
+                "80% power is out of reach within 1000 seeds")
+        reason = (f"{why}: {n} seeds, interval [{_num(iv.lower)}, {_num(iv.upper, u)}] covers {_num(p.margin, u)} "
+                  f"and {_num(p.sesoi, u)}; {need}" + (" (underpowered at this scale)" if under else ""))
+    return Decision(name, verdict, iv, p, pw, needed, reason, under, iv.p_above(p.margin), iv.p_below(p.sesoi),
+                    unit=u, margin=p.margin)
+
+
+def decide_tolerance(name: str, value: float, margin: float, tolerance: float, unit: str) -> Decision:
+    """The verdict on one deterministic number that the pre-registration gives a stated ``tolerance``:
+    reproduced when ``value > margin + tolerance``, not reproduced when ``value < margin - tolerance``,
+    inconclusive within (or when ``value`` is NaN). Its interval has ``n = 1`` and bounds equal to the value;
+    its p-values are 0 for the verdict it reached and 1 otherwise (:func:`combine` reads them so)."""
+    if not (math.isfinite(tolerance) and tolerance >= 0) or not math.isfinite(margin):
+        raise ValueError(f"{name}: the margin must be finite and the tolerance finite and >= 0 "
+                         f"(got {margin!r}, {tolerance!r})")
+    v = float(value)
+    iv = Interval(v, 0.0, 1, v, v, math.nan, "tolerance")
+    band = f"{_num(margin, unit)} +- {_num(tolerance, unit)}"
+    if math.isnan(v):
+        verdict, reason = INCONCLUSIVE, "a value is missing (NaN)"
+    elif v > margin + tolerance:
+        verdict, reason = REPRODUCED, f"{_num(v, unit)} > {band}"
+    elif v < margin - tolerance:
+        verdict, reason = NOT_REPRODUCED, f"{_num(v, unit)} < {band}"
+    else:
+        verdict, reason = INCONCLUSIVE, f"{_num(v, unit)} is within the stated tolerance ({band})"
+    return Decision(name, verdict, iv, None, math.nan, None, reason, False,
+                    0.0 if verdict == REPRODUCED else 1.0, 0.0 if verdict == NOT_REPRODUCED else 1.0,
+                    unit=unit, margin=float(margin), tolerance=float(tolerance))
+
+
+def combine(decisions: Sequence[Decision], alpha: float, primary: str | None = None) -> tuple[str, str]:
+    """The verdict of a claim made of several decisions, with a one-line reason naming the deciding part(s).
+
+    With ``primary`` (a part's name) that part decides and the others are shown only. Otherwise an
+    intersection-union test: reproduced only if every part is (level ``alpha`` without adjustment); not
+    reproduced when some part's p-value of H0 "effect >= sesoi" (:attr:`Decision.p_below_sesoi`) is below
+    ``alpha`` after Holm's adjustment over the parts (a tolerance part counts as p = 0 when not reproduced, 1
+    otherwise); inconclusive otherwise."""
+    parts = list(decisions)
+    if not parts:
+        raise ValueError("combine needs at least one decision")
+    if primary is not None:
+        chosen = [d for d in parts if d.name == primary]
+        if not chosen:
+            raise ValueError(f"primary part {primary!r} is not among {[d.name for d in parts]}")
+        d = chosen[0]
+        others = len(parts) - 1
+        return d.verdict, f"primary part {d.name}: {d.reason}" + (f"; {others} other part(s) shown only"
+                                                                  if others else "")
+    if all(d.verdict == REPRODUCED for d in parts):
+        return REPRODUCED, f"every part reproduced ({', '.join(d.name for d in parts)})"
+    adjusted = holm_adjust([d.p_below_sesoi for d in parts])
+    against = [(d, p) for d, p in zip(parts, adjusted) if p < alpha]
+    if against:
+        named = ", ".join(f"{d.name} (Holm-adjusted p {p:.3g})" for d, p in against)
+        return NOT_REPRODUCED, f"not reproduced by {named} < {alpha:g} over {len(parts)} parts"
+    open_parts = [d for d in parts if d.verdict != REPRODUCED]
+    named = ", ".join(f"{d.name} ({d.verdict})" for d in open_parts)
+    return INCONCLUSIVE, (f"not every part reproduced: {named}; no part is shown below its smallest effect of "
+                          f"interest after Holm's adjustment over {len(parts)} parts")
