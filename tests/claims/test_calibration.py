@@ -21,7 +21,7 @@ from scipy import stats
 from losslab.claims.inference import (BOOTSTRAP_MIN_N, holm, holm_adjust, mean_interval, power, seeds_for_power,
                                       t_bounds, welch_interval)
 from losslab.claims.verdicts import (INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, ClaimResult, Preregistration, all_of,
-                                     combine, decide, decide_tolerance, paired)
+                                     combine, decide, decide_estimate, decide_tolerance, paired)
 from losslab.pipeline.regression import collect
 
 ALPHA = 0.05
@@ -194,7 +194,7 @@ def test_the_bootstrap_is_deterministic_and_consistent_with_its_p_values():
     assert math.isnan(few.lower) and math.isnan(few.upper)
     boot = Preregistration(effect="gain", unit="pp", sesoi=1.0, test="bootstrap")
     d = decide("gain", x[:3], boot)
-    assert d.verdict == INCONCLUSIVE and d.reason == f"the bootstrap needs at least {BOOTSTRAP_MIN_N} seeds, got 3"
+    assert d.verdict == INCONCLUSIVE and d.reason == f"the bootstrap needs at least {BOOTSTRAP_MIN_N} replicates, got 3"
 
 
 # ---------------------------------------------------------------- why the rule changed --------------------------
@@ -256,7 +256,7 @@ def test_holm_on_the_textbook_example():
 
 @pytest.mark.parametrize("mapping, match", [
     ({"effect": "gain", "unit": "pp", "sesoi": 1.0, "sesio": 2.0}, r"ingredients/momentum: unknown .*'sesio'"),
-    ({"effect": "gain", "unit": "pp", "sesoi": 0.0}, r"ingredients/momentum: .*sesoi .* must exceed margin"),
+    ({"effect": "gain", "unit": "pp", "sesoi": -0.5}, r"ingredients/momentum: .*sesoi .* must not be below margin"),
     ({"effect": "gain", "unit": "pp", "sesoi": 1.0, "margin": 2.0}, r"ingredients/momentum: .*sesoi"),
     ({"effect": "gain", "unit": "pp", "sesoi": "1 pp"}, r"ingredients/momentum: .*'sesoi' must be a number"),
     ({"effect": "gain", "unit": "pp", "sesoi": 1.0, "alpha": True}, r"ingredients/momentum: .*'alpha' must be a"),
@@ -330,3 +330,37 @@ def test_decisions_travel_in_the_verdict_file(tmp_path):
     assert {k: v["verdict"] for k, v in found["claims"].items()} == {"new": REPRODUCED, "old": INCONCLUSIVE}
     back = json.loads((tmp_path / "claims" / "new" / "verdict.json").read_text())
     assert back["decisions"] == records
+
+
+# ---------------------------------------------------------------- "at least" claims and normal estimates ---------
+
+def test_an_at_least_claim_is_decided_against_its_margin_alone() -> None:
+    prereg = Preregistration(effect="log10 ratio", unit="log10", margin=0.477, sesoi=0.477)
+    assert decide("ratio", [1.0, 1.1, 0.9, 1.05], prereg).verdict == REPRODUCED
+    below = decide("ratio", [0.1, 0.2, 0.15, 0.12], prereg)
+    assert below.verdict == NOT_REPRODUCED and "wrong side" in below.reason
+    wide = decide("ratio", [0.1, 0.9, 0.3, 0.8], prereg)
+    assert wide.verdict == INCONCLUSIVE and "covers 0.477" in wide.reason
+    assert math.isnan(wide.power) and wide.seeds_needed is None and not wide.underpowered
+
+
+def test_an_at_least_claim_is_calibrated_at_its_margin() -> None:
+    """At mu = margin = sesoi, each wrong answer has probability alpha (t, n = 5)."""
+    rng = np.random.default_rng(11)
+    prereg = Preregistration(effect="x", unit="u", margin=1.0, sesoi=1.0)
+    verdicts = [decide("x", 1.0 + rng.normal(0, 1, 5), prereg).verdict for _ in range(4000)]
+    mc = 3 * math.sqrt(ALPHA * (1 - ALPHA) / 4000)
+    assert verdicts.count(REPRODUCED) / 4000 <= ALPHA + mc
+    assert verdicts.count(NOT_REPRODUCED) / 4000 <= ALPHA + mc
+
+
+def test_a_normal_estimate_uses_z_bounds() -> None:
+    prereg = Preregistration(effect="ln sd ratio", unit="ln", margin=0.0, sesoi=0.35, test="normal")
+    d = decide_estimate("spread", 0.9, 0.3, 10, prereg)
+    z = 1.6448536269514722
+    assert d.interval.lower == pytest.approx(0.9 - z * 0.3) and d.verdict == REPRODUCED
+    assert decide_estimate("spread", -0.6, 0.3, 10, prereg).verdict == NOT_REPRODUCED
+    assert decide_estimate("spread", 0.2, 0.3, 10, prereg).verdict == INCONCLUSIVE
+    assert decide_estimate("spread", math.nan, 0.3, 10, prereg).verdict == INCONCLUSIVE
+    with pytest.raises(ValueError, match="decide_estimate"):
+        decide("spread", [0.1, 0.2], prereg)

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from losslab.claims.verdicts import (INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, ClaimResult, Estimate, all_of, paired,
-    ratio_estimate, seed_mean)
-from losslab.pipeline.registry import check_for, load_registry
+from losslab.claims.verdicts import (INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, ClaimResult, Estimate, Preregistration,
+                                     all_of, paired, ratio_estimate, seed_mean)
+from losslab.pipeline.registry import check_decision, check_for, load_registry
 from losslab.pipeline.config import ConfigError
 from losslab.claims.summary import build_report
 from losslab.claims.tables import markdown_table
@@ -70,6 +70,36 @@ def test_registry_errors_name_the_claim(tmp_path, text, match):
     p.write_text(text)
     with pytest.raises(ConfigError, match=match):
         load_registry(p)
+
+
+GOOD_PART = {"name": "gap", "effect": "ln error ratio", "unit": "ln", "margin": 0, "sesoi": 0.05, "test": "t"}
+
+
+def test_every_implemented_claim_is_pre_registered_with_context():
+    for c in load_registry(ROOT / "config" / "claims.yaml"):
+        if "rule" in c:
+            assert c["decision"]["parts"] and c["context"], c["id"]
+            for part in c["decision"]["parts"]:
+                if part.get("test", "t") != "tolerance":  # the verdict module reads every statistical part
+                    Preregistration.from_mapping({k: v for k, v in part.items()}, c["id"])
+
+
+@pytest.mark.parametrize("decision, match", [
+    (None, "needs its pre-registered decision"),
+    ({"parts": []}, "non-empty list"),
+    ({"parts": [GOOD_PART], "alpha": 0.7}, "alpha must be a number in"),
+    ({"parts": [GOOD_PART], "power": 0.8}, "unknown keys \\['power'\\]"),
+    ({"parts": [{**GOOD_PART, "sesoi": -1}]}, "parts\\[0\\] \\(gap\\): sesoi .* >= margin"),
+    ({"parts": [{**GOOD_PART, "test": "z"}]}, "test must be one of"),
+    ({"parts": [{**GOOD_PART, "test": "tolerance"}]}, "tolerance must be a number >= 0"),
+    ({"parts": [{k: v for k, v in GOOD_PART.items() if k != "unit"}]}, "unit must be given as text"),
+    ({"parts": [GOOD_PART, GOOD_PART]}, "part names must be unique"),
+    ({"parts": [GOOD_PART], "primary": "other"}, "primary 'other' names no part"),
+])
+def test_a_bad_decision_is_named_at_the_door(decision, match):
+    with pytest.raises(ConfigError, match=match):
+        check_decision(decision, "claims.yaml: claim #1 (a): decision")
+    check_decision({"parts": [GOOD_PART], "primary": "gap"}, "fine")
 
 
 def test_result_rejects_unknown_verdict():

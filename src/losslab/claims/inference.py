@@ -183,6 +183,18 @@ def mean_interval(samples: Sequence[float] | np.ndarray, alpha: float, method: s
     return Interval(mean, se, n, lower, upper, alpha, method, sd, nan, tuple(null.tolist()))
 
 
+def normal_interval(estimate: float, se: float, n: int, alpha: float) -> Interval:
+    """One-sided ``(1 - alpha)`` normal bounds ``estimate -/+ z_{1-alpha} * se`` for an estimate whose standard error
+    comes from theory (e.g. a log standard deviation: ``se = sqrt(1 / (2 (n - 1)))``), not from replicates of it.
+    ``n`` is the number of samples behind it (shown only). NaN bounds when either number is not finite."""
+    _check_alpha(alpha)
+    if not (math.isfinite(estimate) and math.isfinite(se) and se >= 0):
+        return Interval(float(estimate), float(se), int(n), math.nan, math.nan, alpha, "normal", dof=math.inf)
+    half = _z_quantile(1 - alpha) * se
+    return Interval(float(estimate), float(se), int(n), estimate - half, estimate + half, alpha, "normal",
+                    dof=math.inf)
+
+
 def welch_interval(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray, alpha: float) -> Interval:
     """One-sided ``(1 - alpha)`` bounds on ``mean(a) - mean(b)`` for two unpaired arms (Welch's t, with the
     Welch-Satterthwaite degrees of freedom). For the rare claim whose arms share no seed; a paired design is a

@@ -44,8 +44,8 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from losslab.claims.inference import (BOOTSTRAP_MIN_N, METHODS, Interval, holm_adjust, mean_interval, power,
-                                      seeds_for_power)
+from losslab.claims.inference import (BOOTSTRAP_MIN_N, METHODS, Interval, holm_adjust, mean_interval,
+                                      normal_interval, power, seeds_for_power)
 from losslab.pipeline import cpu_kernels
 from losslab import io as lio
 
@@ -288,12 +288,14 @@ TARGET_POWER = 0.8  # the power :attr:`Decision.seeds_needed` is computed for
 
 @dataclass(frozen=True, kw_only=True)
 class Preregistration:
-    """What a claim's test is, written before the runs: the claim is "``effect`` > ``margin``" (in ``unit``).
+    """What one part of a claim's test is, written before the runs: the claim is "``effect`` > ``margin``" (in
+    ``unit``), measured once per ``replicate``.
 
-    ``sesoi`` is the smallest effect of interest (> ``margin``): an effect shown below it counts against the
-    claim; ``sesoi_basis`` says how it was scaled from the paper. ``alpha`` is the one-sided level of each test
-    and ``test`` its method (``"t"`` or ``"bootstrap"``, :mod:`losslab.claims.inference`). For an "at least x"
-    claim, ``margin = x``."""
+    ``sesoi`` is the smallest effect of interest (>= ``margin``; equal for an "at least x" claim, whose margin is
+    x): an effect shown below it counts against the claim; ``sesoi_basis`` says how it was scaled from the paper.
+    ``alpha`` is the one-sided level of each test and ``test`` its method (``"t"``, ``"bootstrap"`` or ``"normal"``,
+    :mod:`losslab.claims.inference`). ``name`` names the part, ``how`` says what the measurement needs that the effect
+    does not. The meaning of every key: the comment at the top of ``config/claims.yaml``."""
 
     effect: str
     unit: str
@@ -302,6 +304,9 @@ class Preregistration:
     alpha: float = 0.05
     test: str = "t"
     sesoi_basis: str = ""
+    name: str = ""
+    replicate: str = "seed"
+    how: str = ""
 
     def __post_init__(self) -> None:
         for name in ("sesoi", "margin", "alpha"):
@@ -309,18 +314,18 @@ class Preregistration:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
                 raise ValueError(f"{self.effect}: {name} must be a finite number, not {value!r}")
             object.__setattr__(self, name, float(value))
-        if not self.sesoi > self.margin:
-            raise ValueError(f"{self.effect}: sesoi (the smallest effect of interest, {self.sesoi:g}) must exceed "
-                             f"margin ({self.margin:g})")
+        if not self.sesoi >= self.margin:
+            raise ValueError(f"{self.effect}: sesoi (the smallest effect of interest, {self.sesoi:g}) must not be "
+                             f"below margin ({self.margin:g})")
         if not 0 < self.alpha < 0.5:
             raise ValueError(f"{self.effect}: alpha must lie in (0, 0.5), not {self.alpha:g}")
-        if self.test not in METHODS:
-            raise ValueError(f"{self.effect}: test must be one of {METHODS}, not {self.test!r}")
+        if self.test not in (*METHODS, "normal"):
+            raise ValueError(f"{self.effect}: test must be one of {(*METHODS, 'normal')}, not {self.test!r}")
 
     @classmethod
     def from_mapping(cls, mapping: Mapping[str, Any], where: str) -> Preregistration:
-        """The pre-registration of ``mapping`` (e.g. a claim's block of ``config/claims.yaml``). An unknown or
-        missing key, a value of the wrong type, or a ``sesoi`` not above ``margin`` raises ValueError naming
+        """The pre-registration of ``mapping`` (e.g. a part of a claim's ``decision`` in ``config/claims.yaml``). An
+        unknown or missing key, a value of the wrong type, or a ``sesoi`` below ``margin`` raises ValueError naming
         ``where`` and the key."""
         if not isinstance(mapping, Mapping):
             raise ValueError(f"{where}: expected a mapping for the pre-registration, not {type(mapping).__name__}")
@@ -396,41 +401,62 @@ class Decision:
 
 
 def decide(name: str, samples: Sequence[float], prereg: Preregistration) -> Decision:
-    """The pre-registered verdict on the mean of ``samples`` (one effect per seed: for a paired design, the
-    per-seed differences), by the rule of this module's docstring: missing value or fewer than 2 seeds ->
-    inconclusive; upper bound < sesoi -> not reproduced; lower bound > margin -> reproduced; else inconclusive.
-    The bootstrap (seed 0) needs :data:`losslab.claims.inference.BOOTSTRAP_MIN_N` seeds, inconclusive below."""
-    p = prereg
+    """The pre-registered verdict on the mean of ``samples`` (one effect per replicate: for a paired design, the
+    per-seed differences), by ``prereg.test`` (t or bootstrap) and the rule of :func:`decide_interval`. The bootstrap
+    (seed 0) needs :data:`losslab.claims.inference.BOOTSTRAP_MIN_N` replicates, inconclusive below."""
+    if prereg.test == "normal":
+        raise ValueError(f"{name}: a 'normal' test decides an estimate with its standard error: use decide_estimate")
     x = np.asarray(samples, float).ravel()
-    n = int(x.size)
-    iv = mean_interval(x, p.alpha, p.test)
-    pw = power(p.sesoi, iv.sd, n, p.alpha, p.margin)
-    needed = seeds_for_power(p.sesoi, iv.sd, p.alpha, TARGET_POWER, p.margin)
-    under = needed is None or n < needed
+    return decide_interval(name, mean_interval(x, prereg.alpha, prereg.test), prereg,
+                           missing=int((~np.isfinite(x)).sum()))
+
+
+def decide_estimate(name: str, estimate: float, se: float, n: int, prereg: Preregistration) -> Decision:
+    """The pre-registered verdict on one estimate whose standard error comes from theory (``test: normal``, e.g. a
+    log ratio of standard deviations over ``n`` seeds), by the rule of :func:`decide_interval`."""
+    iv = normal_interval(float(estimate), float(se), int(n), prereg.alpha)
+    return decide_interval(name, iv, prereg, missing=0 if math.isfinite(estimate) and math.isfinite(se) else 1)
+
+
+def decide_interval(name: str, iv: Interval, prereg: Preregistration, missing: int = 0) -> Decision:
+    """The pre-registered verdict on an interval: a missing value or no interval (fewer than 2 replicates) ->
+    inconclusive; upper bound < sesoi -> not reproduced; lower bound > margin -> reproduced; else inconclusive,
+    saying whether more replicates would decide it (80% power at the sesoi, from the measured spread). For an "at
+    least" claim (sesoi = margin) power has no reference effect and is not computed."""
+    p, n, u = prereg, iv.n, prereg.unit
+    at_least = p.sesoi == p.margin
+    sd = iv.sd if iv.method != "normal" else iv.se * math.sqrt(max(n, 1))
+    pw = math.nan if at_least else power(p.sesoi, sd, n, p.alpha, p.margin)
+    needed = None if at_least else seeds_for_power(p.sesoi, sd, p.alpha, TARGET_POWER, p.margin)
+    under = False if at_least else (needed is None or n < needed)
     level = f"{100 * (1 - p.alpha):g}%"
-    u = p.unit
-    if not np.isfinite(x).all():
-        verdict, reason = INCONCLUSIVE, f"a value is missing ({int((~np.isfinite(x)).sum())} of {n}: a diverged run?)"
-    elif n < 2:
-        verdict, reason = INCONCLUSIVE, f"{n} seed{'s' if n != 1 else ''}: a confidence bound needs at least 2"
+    if missing:
+        verdict, reason = INCONCLUSIVE, f"a value is missing ({missing} of {n}: a diverged run?)"
+    elif n < 2 and iv.method != "normal":
+        verdict, reason = INCONCLUSIVE, f"{n} {p.replicate}{'s' if n != 1 else ''}: a confidence bound needs at least 2"
     elif not iv.valid:  # the bootstrap below its minimum
-        verdict, reason = INCONCLUSIVE, f"the bootstrap needs at least {BOOTSTRAP_MIN_N} seeds, got {n}"
+        verdict, reason = INCONCLUSIVE, f"the bootstrap needs at least {BOOTSTRAP_MIN_N} replicates, got {n}"
     elif iv.upper < p.sesoi:
         verdict = NOT_REPRODUCED
-        if iv.upper < p.margin:
+        if iv.upper < p.margin or at_least:
             reason = f"{level} upper bound {_num(iv.upper, u)} < {_num(p.margin, u)}: the interval is on the wrong side"
         else:
             reason = (f"{level} upper bound {_num(iv.upper, u)} < smallest effect of interest {_num(p.sesoi, u)}: "
                       f"smaller than the smallest effect of interest")
     elif iv.lower > p.margin:
         verdict, reason = REPRODUCED, f"{level} lower bound {_num(iv.lower, u)} > {_num(p.margin, u)}"
+    elif at_least:
+        verdict = INCONCLUSIVE
+        reason = (f"interval too wide: {n} {p.replicate}s, interval [{_num(iv.lower)}, {_num(iv.upper, u)}] covers "
+                  f"{_num(p.margin, u)}")
     else:
         verdict = INCONCLUSIVE
         why = "too few seeds" if under else "interval too wide"
-        need = (f"80% power needs {needed} seeds" if needed is not None else
-                "80% power is out of reach within 1000 seeds")
-        reason = (f"{why}: {n} seeds, interval [{_num(iv.lower)}, {_num(iv.upper, u)}] covers {_num(p.margin, u)} "
-                  f"and {_num(p.sesoi, u)}; {need}" + (" (underpowered at this scale)" if under else ""))
+        need = (f"80% power needs {needed} {p.replicate}s" if needed is not None else
+                "80% power is out of reach within 1000 replicates")
+        reason = (f"{why}: {n} {p.replicate}s, interval [{_num(iv.lower)}, {_num(iv.upper, u)}] covers "
+                  f"{_num(p.margin, u)} and {_num(p.sesoi, u)}; {need}" + (" (underpowered at this scale)" if under
+                                                                           else ""))
     return Decision(name, verdict, iv, p, pw, needed, reason, under, iv.p_above(p.margin), iv.p_below(p.sesoi),
                     unit=u, margin=p.margin)
 
