@@ -364,3 +364,30 @@ def test_a_normal_estimate_uses_z_bounds() -> None:
     assert decide_estimate("spread", math.nan, 0.3, 10, prereg).verdict == INCONCLUSIVE
     with pytest.raises(ValueError, match="decide_estimate"):
         decide("spread", [0.1, 0.2], prereg)
+
+
+# ---------------------------------------------------------------- a claim's decision from its registry block ------
+
+def test_decide_claim_applies_the_registry_block() -> None:
+    from losslab.claims.verdicts import Measured, binomial_tolerance, decide_claim
+
+    block = {"alpha": 0.05, "parts": [
+        {"name": "gap", "effect": "ln error ratio", "unit": "ln", "margin": 0, "sesoi": 0.05, "test": "t"},
+        {"name": "barrier", "effect": "segment barrier", "unit": "pp", "margin": 10, "tolerance": "binomial",
+         "test": "tolerance"}]}
+    per_network = {"F1": Measured(samples=[0.3, 0.4, 0.35]), "C1": Measured(samples=[0.2, 0.3, 0.25])}
+    rep = decide_claim(block, {"gap": per_network,
+                               "barrier": Measured(value=40.0, tolerance=100 * binomial_tolerance(0.5, 360))})
+    assert rep.verdict == REPRODUCED and [d.name for d in rep.decisions] == ["gap F1", "gap C1", "barrier"]
+    assert rep.decisions[2].tolerance == pytest.approx(100 * 2 * math.sqrt(0.25 / 360))
+    low = decide_claim(block, {"gap": Measured(samples=[0.3, 0.4, 0.35]),
+                               "barrier": Measured(value=2.0, tolerance=5.3)})
+    assert low.verdict == NOT_REPRODUCED and "barrier" in low.reason
+    gated = decide_claim(block | {"requires": "train accuracy >= 99%"},
+                         {"gap": Measured(samples=[0.3, 0.4, 0.35]), "barrier": Measured(value=40.0, tolerance=5.3)},
+                         requires=False)
+    assert gated.verdict == INCONCLUSIVE and gated.reason.startswith("precondition not met (train accuracy >= 99%)")
+    with pytest.raises(ValueError, match="were not measured"):
+        decide_claim(block, {"gap": Measured(samples=[0.1, 0.2])})
+    with pytest.raises(ValueError, match="needs the tolerance it gives"):
+        decide_claim(block, {"gap": Measured(samples=[0.1, 0.2]), "barrier": Measured(value=3.0)})

@@ -515,3 +515,80 @@ def combine(decisions: Sequence[Decision], alpha: float, primary: str | None = N
     named = ", ".join(f"{d.name} ({d.verdict})" for d in open_parts)
     return INCONCLUSIVE, (f"not every part reproduced: {named}; no part is shown below its smallest effect of "
                           f"interest after Holm's adjustment over {len(parts)} parts")
+
+
+# ---------------------------------------------------------------- a claim's pre-registered decision --------------
+
+def binomial_tolerance(p: float, n: int) -> float:
+    """The tolerance rule ``binomial`` of ``config/claims.yaml``: two binomial standard errors of a fraction ``p``
+    measured on ``n`` items, ``2 sqrt(p (1 - p) / n)`` (e.g. a test error on ``n`` test images)."""
+    if n < 1 or not 0 <= p <= 1:
+        raise ValueError(f"binomial tolerance needs 0 <= p <= 1 and n >= 1, got p={p!r}, n={n!r}")
+    return 2.0 * math.sqrt(p * (1 - p) / n)
+
+
+@dataclass(frozen=True)
+class Measured:
+    """What a claim measured for one part of its decision, in the form its ``test`` needs: ``samples`` (one effect
+    per replicate: t, bootstrap), an ``estimate`` with its theoretical ``se`` over ``n`` (normal), or one
+    deterministic ``value`` with the ``tolerance`` a named rule gave it (tolerance; None: the pre-registered number)."""
+
+    samples: Sequence[float] = ()
+    estimate: float = math.nan
+    se: float = math.nan
+    n: int = 0
+    value: float = math.nan
+    tolerance: float | None = None
+
+
+@dataclass
+class ClaimDecision:
+    """A claim's verdict by its pre-registration: the verdict, the reason, and every part's :class:`Decision`."""
+
+    verdict: str
+    reason: str
+    decisions: list[Decision]
+
+    def records(self) -> list[dict[str, Any]]:
+        return [d.as_record() for d in self.decisions]
+
+
+def decide_claim(decision: Mapping[str, Any], measured: Mapping[str, Measured | Mapping[str, Measured]],
+                 requires: bool | None = True) -> ClaimDecision:
+    """Apply a claim's pre-registered ``decision`` (its block of ``config/claims.yaml``, validated by
+    :func:`losslab.pipeline.registry.check_decision`) to what it ``measured``: part name -> :class:`Measured`, or
+    label -> :class:`Measured` for a part measured once per network (or per anything: one decision each, named
+    ``"<part> <label>"``). ``requires`` is whether the claim's precondition held (False: inconclusive; None: it could
+    not be checked). Every part must be measured. The parts combine by :func:`combine` (``primary``, or Holm)."""
+    alpha = float(decision.get("alpha", 0.05))
+    missing = [p["name"] for p in decision["parts"] if p["name"] not in measured]
+    if missing:
+        raise ValueError(f"the decision's parts {missing} were not measured (measured: {sorted(measured)})")
+    out: list[Decision] = []
+    for part in decision["parts"]:
+        got = measured[part["name"]]
+        labelled = got.items() if isinstance(got, Mapping) else [(None, got)]
+        for label, m in labelled:
+            name = part["name"] if label is None else f"{part['name']} {label}"
+            if part.get("test", "t") == "tolerance":
+                tol = part["tolerance"] if m.tolerance is None else m.tolerance
+                if isinstance(tol, str):
+                    raise ValueError(f"{name}: the tolerance rule {tol!r} needs the tolerance it gives, measured")
+                out.append(decide_tolerance(name, m.value, float(part["margin"]), float(tol), part["unit"]))
+                continue
+            fields_ = {k: v for k, v in part.items() if k != "tolerance"}
+            prereg = Preregistration.from_mapping({**fields_, "alpha": alpha}, name)
+            if prereg.test == "normal":
+                out.append(decide_estimate(name, m.estimate, m.se, m.n, prereg))
+            else:
+                out.append(decide(name, m.samples, prereg))
+    primary = decision.get("primary")
+    if primary is not None and not any(d.name == primary for d in out):
+        raise ValueError(f"primary {primary!r} was measured per label; name one of {[d.name for d in out]}")
+    verdict, reason = combine(out, alpha, primary)
+    if requires is not True:
+        what = decision.get("requires", "the claim's precondition")
+        verdict = INCONCLUSIVE
+        reason = (f"precondition not met ({what})" if requires is False else f"precondition not checked ({what})") \
+            + f"; the parts alone: {reason}"
+    return ClaimDecision(verdict, reason, out)
