@@ -52,7 +52,7 @@ def test_report_columns_pending_reasons_and_relative_links(results):
         reader = csv.DictReader(f)
         rows = list(reader)
     assert reader.fieldnames == ["claim", "family", "source", "statement", "reported", "measured", "verdict",
-                                 "figure"]
+                                 "decision", "regime", "figure"]
     by_id = {r["claim"]: r for r in rows}
     assert by_id["claim-a"]["measured"] == "90.0 ± 1.0% (n = 3 seeds)"
     assert by_id["claim-b"]["verdict"] == "not reproduced"

@@ -11,6 +11,8 @@ from losslab.claims.connectivity import analysis as connectivity
 from losslab.claims.lecture import toys, trained
 from losslab.claims.sharpness import keskar, spectra
 from losslab.claims.verdicts import ClaimResult
+from losslab.plots import figures
+from losslab.plots.decisions import plot_decision
 
 FAMILY_MODULES = (ingredients, surfaces, keskar, spectra, connectivity, patterns, trained, toys)
 CLAIMS: dict[str, Callable[[ClaimJob], ClaimResult]] = {
@@ -18,7 +20,13 @@ CLAIMS: dict[str, Callable[[ClaimJob], ClaimResult]] = {
 
 
 def run_claim(job: ClaimJob) -> ClaimResult:
-    """The verdict (with its table and figure written beside it) of the claim ``job.claim``."""
+    """The verdict (with its table and figures written beside it) of the claim ``job.claim``; a claim decided by its
+    pre-registration also gets the figure of its decision (``decision.png``/``.pdf``,
+    :func:`losslab.plots.decisions.plot_decision`)."""
     if job.id not in CLAIMS:
         raise ValueError(f"claim {job.id!r} has no claim function; known: {sorted(CLAIMS)}")
-    return CLAIMS[job.id](job)
+    result = CLAIMS[job.id](job)
+    if result.decisions:
+        data = {"claim": job.id, "verdict": result.verdict, "reason": result.notes, "parts": result.decisions}
+        result.figures += figures.render(plot_decision, data, job.out_dir / "decision")
+    return result

@@ -16,14 +16,52 @@ from losslab.claims.sharpness import keskar, spectra
 from losslab.claims.verdicts import VERDICTS, load_result
 from losslab.claims.tables import markdown_table, rerender_table
 from losslab.plots import figures
+from losslab.plots import decisions as decision_plots
 from losslab.plots import patterns as pattern_plots
 from losslab.plots.landscape import plot_surface_file, plot_trajectory_file
 
 # The modules that define the plot functions :func:`regenerate` redraws; importing them registers each function
 # under its stored name (:func:`losslab.plots.figures.register_plot`)
-PLOT_MODULES = (ingredients, surfaces, keskar, spectra, connectivity, patterns, trained, toys, pattern_plots)
+PLOT_MODULES = (ingredients, surfaces, keskar, spectra, connectivity, patterns, trained, toys, pattern_plots,
+                decision_plots)
 
-REPORT_COLUMNS = ("claim", "family", "source", "statement", "reported", "measured", "verdict", "figure")
+REPORT_COLUMNS = ("claim", "family", "source", "statement", "reported", "measured", "verdict", "decision", "regime",
+                  "figure")
+DECISION_COLUMNS = ("part", "effect", "estimate", "one-sided 95% bounds", "margin", "smallest effect of interest", "n",
+                    "power at sesoi", "seeds for 80%", "verdict")
+
+
+def _g(x: Any) -> str:
+    return "" if x is None else (f"{x:.3g}" if isinstance(x, float) else str(x))
+
+
+def decision_line(res: Mapping[str, Any]) -> str:
+    """The claim's pre-registered decision in one line: every part's estimate, bounds, n and power, then the reason
+    (empty for a result decided by the earlier rule)."""
+    parts = []
+    for d in res.get("decisions", []):
+        unit = f" {d['unit']}" if d.get("unit") else ""
+        bounds = f" [{_g(d.get('lower'))}, {_g(d.get('upper'))}]" if (d.get("n") or 0) > 1 else ""
+        power = f", power {_g(d['power'])}" if d.get("power") is not None else ""
+        parts.append(f"{d['name']} {_g(d.get('estimate'))}{bounds}{unit} (n {d.get('n')}{power}): {d['verdict']}")
+    return "; ".join(parts)
+
+
+def decision_rows(res: Mapping[str, Any], claim: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """One row per decided part (:data:`DECISION_COLUMNS`), the pre-registration's words beside the numbers."""
+    effects = {p["name"]: p for p in claim.get("decision", {}).get("parts", [])}
+    rows = []
+    for d in res.get("decisions", []):
+        pre = d.get("prereg") or {}
+        spec = effects.get(d["name"].split(" ")[0], {})
+        sesoi = pre.get("sesoi") if d.get("tolerance") is None else f"tolerance {_g(d['tolerance'])}"
+        rows.append({"part": d["name"], "effect": spec.get("effect", ""), "estimate": f"{_g(d.get('estimate'))} "
+                     f"{d.get('unit', '')}".strip(),
+                     "one-sided 95% bounds": f"[{_g(d.get('lower'))}, {_g(d.get('upper'))}]" if (d.get("n") or 0) > 1
+                     else "", "margin": _g(d.get("margin")), "smallest effect of interest": _g(sesoi),
+                     "n": d.get("n"), "power at sesoi": _g(d.get("power")), "seeds for 80%": _g(d.get("seeds_needed")),
+                     "verdict": d["verdict"]})
+    return rows
 
 
 def _link(res: Mapping[str, Any], path: str, out_dir: Path, results_dir: Path | None) -> str:
@@ -52,13 +90,17 @@ def report_rows(registry: Sequence[Mapping[str, Any]], results: Mapping[str, Map
                "statement": claim["statement"], "reported": claim["reported"]}
         if res is None:
             why = claim.get("pending") or "not run at this scale (its experiment is not in this scale's config)"
-            row.update(measured=f"pending: {why}", verdict="pending", figure="", rule="", figures=[], tables=[])
+            row.update(measured=f"pending: {why}", verdict="pending", figure="", rule="", figures=[], tables=[],
+                       decision="", regime="", reason="", decisions=[])
         else:
             figs = [_link(res, f, out_dir, rdir) for f in res.get("figures", [])]
             tables = [_link(res, t, out_dir, rdir) for t in res.get("tables", [])]
             pngs = [f for f in figs if f.endswith(".png")]
             row.update(measured=_measured(res), verdict=res["verdict"], figure=(pngs or figs or [""])[0],
-                       rule=res.get("rule", ""), figures=figs, tables=tables)
+                       rule=res.get("rule", ""), figures=figs, tables=tables, decision=decision_line(res),
+                       regime=res.get("regime", ""), reason=res.get("notes", "") if res.get("decisions") else "",
+                       decisions=decision_rows(res, claim))
+        row["context"] = claim.get("context", [])
         rows.append(row)
     return rows
 
@@ -94,9 +136,24 @@ def build_report(registry: Sequence[Mapping[str, Any]], results: Mapping[str, Ma
     md.append(markdown_table(
         [{**r, "figure": f"[figure]({r['figure']})" if r["figure"] else ""} for r in rows],
         ("claim", "family", "source", "reported", "measured", "verdict", "figure")))
-    md += ["", "## Rules", ""]
+    md += ["", "## Decisions", "", "Each claim's test was pre-registered in `config/claims.yaml` before its run: "
+           "reproduced when the one-sided 95% lower bound of the effect exceeds the margin, not reproduced when the "
+           "upper bound is below the smallest effect of interest, inconclusive otherwise "
+           "(losslab.claims.verdicts.decide_claim).", ""]
     for r in rows:
-        md.append(f"- **{r['claim']}** ({r['verdict']}): {r['statement']} Rule: {r['rule'] or r['measured']}")
+        md += [f"### {r['claim']}: {r['verdict']}", "", r["statement"], ""]
+        if r["decisions"]:
+            md += [f"Why: {r['reason']}", "", markdown_table(r["decisions"], DECISION_COLUMNS), ""]
+            pngs = [f for f in r["figures"] if f.endswith("decision.png")]
+            md += [f"![{r['claim']}: decision]({pngs[0]})", ""] if pngs else []
+        elif r["verdict"] != "pending":
+            md += [f"Decided by the earlier rule (not yet by its pre-registration): {r['rule']}", ""]
+        else:
+            md += [r["measured"], ""]
+        if r["regime"]:
+            md += [f"Regime: {r['regime']}", ""]
+        if r["context"]:
+            md += ["Context:"] + [f"- {c['ref']}: {c['implies']}" for c in r["context"]] + [""]
     lio.write_text(out_dir / "claims.md", "\n".join(md) + "\n")
     write_index(rows, out_dir, scale, results_dir)
     return counts

@@ -254,6 +254,8 @@ class ClaimResult:
     notes: str = ""
     # the standard error of each number that is a mean over seeds (filled from the numbers given as Estimate)
     uncertainty: dict[str, float] = field(default_factory=dict)
+    # where the numbers were measured: train loss, optimizer steps, accuracies of the arms (one line)
+    regime: str = ""
     # the pre-registered decisions (Decision.as_record), for the claims decided by decide/combine
     decisions: list[dict[str, Any]] = field(default_factory=list)
 
@@ -271,6 +273,14 @@ class ClaimResult:
         only comparison and its description as the notes; ``fields`` are the other fields (``id``, ``scale``,
         ``rule``, ``measured``, ``n_seeds``, ``numbers``, ``figures``, ``tables``)."""
         return cls(verdict=comp.verdict, comparisons=[comp], notes=comp.describe(), **fields)
+
+    @classmethod
+    def from_decision(cls, decision: ClaimDecision, notes: str = "", **fields: Any) -> ClaimResult:
+        """The result of a claim decided by its pre-registration (:func:`decide_claim`): its verdict, every part's
+        record, and the reason first in the notes (``notes`` after it); ``fields`` are the other fields (``id``,
+        ``scale``, ``rule``, ``measured``, ``n_seeds``, ``numbers``, ``figures``, ``tables``)."""
+        return cls(verdict=decision.verdict, decisions=decision.records(),
+                   notes="; ".join(x for x in (decision.reason, notes) if x), **fields)
 
     def write(self, path: str | Path) -> None:
         """``verdict.json``: the result and the platform its numbers were made on (losslab.pipeline.cpu_kernels)."""
