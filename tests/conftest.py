@@ -15,6 +15,8 @@ cpu_kernels.apply("pinned")
 import torch  # noqa: E402
 import yaml  # noqa: E402
 
+from losslab.core.data import use_data_roots  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEFILE = ROOT / "workflow" / "Snakefile"
 TEST_CONFIG = ROOT / ".test" / "config" / "config.yaml"  # the small test configuration: smoke, outputs here
@@ -42,6 +44,16 @@ def _work_in_a_scratch_directory(tmp_path_factory):
     os.chdir(tmp_path_factory.mktemp("cwd"))
     yield
     os.chdir(previous)
+
+
+@pytest.fixture(scope="module")
+def cached_resources():
+    """The data roots of a module's library calls (:func:`losslab.core.data.use_data_roots`, as a job's
+    ``start_job`` sets them): the checkout's cached generated datasets (``resources/``) when they are there, else
+    ``resources/`` in the scratch working directory."""
+    cached = ROOT / "resources"
+    with use_data_roots(resources=str(cached) if (cached / "digits_split0.npz").exists() else "resources") as roots:
+        yield roots
 
 
 def snakemake(workdir: Path, *args: str, timeout: int = 1800,

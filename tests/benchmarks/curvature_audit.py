@@ -42,7 +42,7 @@ from losslab.core.surfaces import AffineSpan, read_surface
 
 
 def _model(run: dict, path: Path):
-    return spectra.load_trained(run, path, None, "resources")
+    return spectra.load_trained(run, path)
 
 
 def audit_spectra(root: Path, experiments: dict) -> list[str]:

@@ -109,21 +109,15 @@ def test_every_scale_that_defines_the_family_resolves() -> None:
 # ---------------------------------------------------------------- the jobs on two tiny trained nets ---------
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory) -> Path:
-    """Variants G and A (two seeds, three epochs, snapshots after epochs 1 and 3) of a tiny convnet."""
+def runs(tmp_path_factory, cached_resources) -> Path:
+    """Variants G and A (two seeds, three epochs, snapshots after epochs 1 and 3) of a tiny convnet; the module's
+    tests read their data from the same roots (``cached_resources``, set for the whole module)."""
     root = tmp_path_factory.mktemp("runs")
-    cached = ROOT / "resources"
-    resources = str(cached) if (cached / "digits_split0.npz").exists() else "resources"
     for variant in ("G", "A"):
         run = run_spec(EXPERIMENT, variant)
         for seed in (0, 1):
-            train_run(run, seed, root / variant / f"seed{seed}", root / "ckpt", resources=resources)
+            train_run(run, seed, root / variant / f"seed{seed}", root / "ckpt")
     return root
-
-
-def _resources() -> str:
-    cached = ROOT / "resources"
-    return str(cached) if (cached / "digits_split0.npz").exists() else "resources"
 
 
 def test_curve_jobs_train_resume_evaluate_and_draw_the_plane(runs: Path, tmp_path: Path) -> None:
@@ -133,23 +127,22 @@ def test_curve_jobs_train_resume_evaluate_and_draw_the_plane(runs: Path, tmp_pat
     files = (pair["a"].weights_file(runs / "G"), pair["b"].weights_file(runs / "A"))
     out = tmp_path / "GA" / "polychain"
     rec = conn.train_pair_curve(run_g, run_a, pair, "polychain", settings, *files, out / "curve.pt",
-                                out / "train.json", tmp_path / "ckpt", resources=_resources())
+                                out / "train.json", tmp_path / "ckpt")
     assert rec["epochs"] == 2 and not rec["diverged"] and rec["a"] == "G/seed0" and rec["b"] == "A/seed1"
     assert json.loads((out / "train.json").read_text())["num_parameters"] == rec["num_parameters"]
     [ckpt] = list((tmp_path / "ckpt").glob("polychain-*.pt"))
     # a rerun resumes from the finished checkpoint: the same curve, bitwise, no training
     again = conn.train_pair_curve(run_g, run_a, pair, "polychain", settings, *files, out / "again.pt",
-                                  out / "again.json", tmp_path / "ckpt", resources=_resources())
+                                  out / "again.json", tmp_path / "ckpt")
     assert again["history"] == rec["history"]
     assert curves.load_curve(out / "again.pt").digest() == curves.load_curve(out / "curve.pt").digest()
     # another recipe gets another checkpoint, never the stale one
     other = dataclasses.replace(settings, recipe={**settings.recipe, "lr": 0.01})
     conn.train_pair_curve(run_g, run_a, pair, "polychain", other, *files, out / "o.pt", out / "o.json",
-                          tmp_path / "ckpt", resources=_resources())
+                          tmp_path / "ckpt")
     assert len(list((tmp_path / "ckpt").glob("polychain-*.pt"))) == 2 and ckpt.exists()
 
-    ev = conn.evaluate_pair_curve(run_g, out / "curve.pt", settings, out / "curve.h5", pair=pair,
-                                  resources=_resources())
+    ev = conn.evaluate_pair_curve(run_g, out / "curve.pt", settings, out / "curve.h5", pair=pair)
     back = curves.read_curve_evaluation(out / "curve.h5")
     assert back.attrs["a"] == "G/seed0" and back.attrs["b"] == "A/seed1" and len(back.t) == 5
     np.testing.assert_array_equal(back["segment_test_err"], ev.values["segment_test_err"])
@@ -159,8 +152,7 @@ def test_curve_jobs_train_resume_evaluate_and_draw_the_plane(runs: Path, tmp_pat
     assert back["test_err"][0] == pytest.approx(1 - g0["test_acc"], abs=1e-12)
     assert back["test_err"][-1] == pytest.approx(1 - a1["test_acc"], abs=1e-12)
 
-    figs = conn.pair_curve_plane(run_g, out / "curve.pt", settings, out / "plane.h5", out / "plane",
-                                 resources=_resources())
+    figs = conn.pair_curve_plane(run_g, out / "curve.pt", settings, out / "plane.h5", out / "plane")
     assert [Path(f).suffix for f in figs] == [".png", ".pdf"] and all(Path(f).stat().st_size for f in figs)
     plane = read_surface(out / "plane.h5")
     assert plane.complete and plane["train_loss"].shape == (3, 3)
@@ -168,23 +160,22 @@ def test_curve_jobs_train_resume_evaluate_and_draw_the_plane(runs: Path, tmp_pat
     straight = curves.load_curve(out / "curve.pt")
     curves.save_curve(tmp_path / "straight.pt", curves.make_curve("polychain", straight.w0, straight.w1))
     with pytest.raises(ValueError, match="has not left the segment"):
-        conn.pair_curve_plane(run_g, tmp_path / "straight.pt", settings, tmp_path / "p.h5", tmp_path / "p",
-                              resources=_resources())
+        conn.pair_curve_plane(run_g, tmp_path / "straight.pt", settings, tmp_path / "p.h5", tmp_path / "p")
 
 
 def test_fge_job_and_ensemble_inputs(runs: Path, tmp_path: Path) -> None:
     s = EXPERIMENT["connectivity"][plan.FGE]
     run_g = run_spec(EXPERIMENT, "G")
     rec = conn.fge_of_runs(run_g, runs / "G", [0, 1], {k: v for k, v in s.items() if k != "curve"},
-                           tmp_path / "fge", resources=_resources())
+                           tmp_path / "fge")
     assert {k: v["snapshots"] for k, v in rec["seeds"].items()} == {"0": 2, "1": 2}
     assert torch.load(tmp_path / "fge" / "seed0.pt", weights_only=True).shape[0] == 2
     g0, g1 = (weights_file(runs / "G", s_) for s_ in (0, 1))
-    model, _, w0, w1 = conn.load_pair(run_g, run_g, g0, g1, resources=_resources())
+    model, _, w0, w1 = conn.load_pair(run_g, run_g, g0, g1)
     curve = curves.make_curve("bezier", w0, w1)
     curves.save_curve(tmp_path / "curve.pt", curve)
     inputs = conn.ensemble_inputs(run_g, runs / "G", tmp_path / "fge", [0, 1], curve_file=tmp_path / "curve.pt",
-                                  curve_ts=[0.0, 0.5, 1.0], resources=_resources())
+                                  curve_ts=[0.0, 0.5, 1.0])
     assert inputs.fge[0].shape[0] == 2 and inputs.independent.shape[0] == 2 and inputs.curve.shape[0] == 3
     # the curve's end members are the two independent networks
     torch.testing.assert_close(inputs.curve[0], inputs.single[0][0])
@@ -193,7 +184,7 @@ def test_fge_job_and_ensemble_inputs(runs: Path, tmp_path: Path) -> None:
 
 def test_iterate_segments_between_snapshots(runs: Path) -> None:
     run_g = run_spec(EXPERIMENT, "G")
-    segs = conn.iterate_segments({"step": (run_g, runs / "G")}, [0, 1], [1, 3], 5, resources=_resources())
+    segs = conn.iterate_segments({"step": (run_g, runs / "G")}, [0, 1], [1, 3], 5)
     assert [(s.role, s.seed, s.epochs) for s in segs] == [("step", 0, (1, 3)), ("step", 1, (1, 3))]
     g0 = json.loads((runs / "G" / "seed0" / "metrics.json").read_text())
     assert segs[0].evaluation.values["train_loss"][-1] == pytest.approx(g0["train_loss"], rel=1e-5)
@@ -336,7 +327,7 @@ def test_fge_verdicts(tmp_path: Path) -> None:
 
 def test_scaling_claim_on_a_trained_convnet(runs: Path, tmp_path: Path) -> None:
     run_g = run_spec(EXPERIMENT, "G")
-    model, data = load_trained(run_g, weights_file(runs / "G", 0), resources=_resources())
+    model, data = load_trained(run_g, weights_file(runs / "G", 0))
     check = {"rule": "r", "min_factor": 2.0}
     res = conn.scaling_claim(model, data, np.linspace(0.1, 1.0, 4), check, "smoke", tmp_path)
     assert res.numbers["labels_constant"] == 1.0 and res.numbers["test_err_range"] == 0.0

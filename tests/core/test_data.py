@@ -656,3 +656,100 @@ def test_evaluation_subsets_are_one_fixed_draw_per_split():
     again = data.evaluation_subsets(50, None)
     assert torch.equal(again.x_train, ev.x_train) and again.x_test is data.x_test
     assert data.evaluation_subsets().x_train is data.x_train
+
+
+# ----------------------------------------------------------------------------------------------------------
+# the job's data roots
+# ----------------------------------------------------------------------------------------------------------
+
+def _digits_cache(folder: Path, label: int) -> Path:
+    """A stand-in digits cache in ``folder`` whose every label is ``label``: which folder was read shows."""
+    folder.mkdir(parents=True, exist_ok=True)
+    x = np.zeros((4, 8, 8), np.float32)
+    y = np.full(4, label, np.int64)
+    np.savez(folder / "digits_split0.npz", x=x, y=y, x_test=x, y_test=y)
+    return folder
+
+
+def test_data_roots_default_to_the_config_defaults():
+    """Nothing set: no data directory and ``resources`` (the config's defaults, prepare's defaults before)."""
+    assert data.data_roots() == data.DataRoots() == data.DataRoots(None, "resources")
+    assert data.DataRoots.of_config({}) == data.DataRoots()
+    assert data.DataRoots.of_config({"data_dir": "/d", "resources": "/r", "scale": "smoke"}) == \
+        data.DataRoots("/d", "/r")
+    with pytest.raises(TypeError, match="DataRoots"):
+        data.set_data_roots({"resources": "/r"})
+
+
+def test_prepare_reads_the_job_roots_and_the_block_restores_them(tmp_path):
+    a, b = _digits_cache(tmp_path / "a", 1), _digits_cache(tmp_path / "b", 2)
+    with data.use_data_roots(resources=a) as outer:
+        assert data.data_roots() is outer and outer.resources == a and outer.data_dir is None
+        assert set(data.prepare({"name": "digits"}).y_train.tolist()) == {1}
+        with data.use_data_roots(data_dir=tmp_path, resources=b):
+            assert set(data.prepare({"name": "digits"}).y_test.tolist()) == {2}
+            assert set(data.load("digits", "train")[1].tolist()) == {2}
+        assert data.data_roots() is outer
+        assert set(data.prepare({"name": "digits"}).y_train.tolist()) == {1}
+    assert data.data_roots() == data.DataRoots()
+    with pytest.raises(RuntimeError, match="inside"):
+        with data.use_data_roots(resources=b):
+            raise RuntimeError("inside")
+    assert data.data_roots() == data.DataRoots()  # restored on an error too
+
+
+def test_an_explicit_root_wins_over_the_job_roots(tmp_path, no_network):
+    a, b = _digits_cache(tmp_path / "a", 1), _digits_cache(tmp_path / "b", 2)
+    with data.use_data_roots(data_dir=tmp_path / "job-data", resources=a):
+        assert set(data.prepare({"name": "digits"}, resources=b).y_train.tolist()) == {2}
+        assert set(data.load("digits", "test", resources=b)[1].tolist()) == {2}
+        with pytest.raises(data.DataError, match="job-data"):  # the job's data_dir when none is given
+            data.prepare({"name": "cifar10"})
+        with pytest.raises(data.DataError, match="given-data") as err:
+            data.prepare({"name": "cifar10"}, data_dir=tmp_path / "given-data")
+        assert "job-data" not in str(err.value)
+    assert not no_network
+
+
+def test_start_job_sets_the_data_roots_from_the_config(tmp_path):
+    """A job's roots are its config's ``data_dir`` and ``resources``, set at the door, logged, and set whole by
+    every job (a job of the fork server never keeps another's: a config without the keys gets the defaults).
+    Run in a copied context: the test leaves the process's roots alone."""
+    import contextvars
+
+    from losslab.pipeline.job import start_job
+
+    def started(config):
+        start_job(tmp_path / "job.log", 1, {"device": "cpu", **config})
+        return data.data_roots()
+
+    ctx = contextvars.copy_context()
+    assert ctx.run(started, {"data_dir": "/d", "resources": "/r"}) == data.DataRoots("/d", "/r")
+    assert "data: data_dir /d, resources /r" in (tmp_path / "job.log").read_text()
+    assert ctx.run(started, {"resources": "/s"}) == data.DataRoots(None, "/s")
+    assert ctx.run(started, {}) == data.DataRoots()
+    assert data.data_roots() == data.DataRoots()
+
+
+def test_no_analysis_takes_the_roots_and_no_script_passes_them():
+    """The roots are given once per job: no function of the claims wing takes ``data_dir`` or
+    ``resources``, and no workflow script passes the rules' ``data_dir`` / ``resources`` params on (the rules keep
+    them: they record what a job's data depend on)."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    import losslab.claims
+
+    from conftest import ROOT
+
+    taking = []
+    for info in pkgutil.walk_packages(losslab.claims.__path__, "losslab.claims."):
+        module = importlib.import_module(info.name)
+        for name, fn in inspect.getmembers(module, inspect.isfunction):
+            if fn.__module__ == info.name and {"data_dir", "resources"} & set(inspect.signature(fn).parameters):
+                taking.append(f"{info.name}.{name}")
+    assert not taking, f"functions still taking data_dir/resources: {taking}"
+    passing = [p.name for p in sorted((ROOT / "workflow" / "scripts").glob("*.py"))
+               if "params.data_dir" in p.read_text() or "params.resources" in p.read_text()]
+    assert not passing, f"scripts still passing data_dir/resources: {passing}"

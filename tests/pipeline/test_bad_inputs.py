@@ -31,7 +31,7 @@ from conftest import snakemake
 from losslab import io as lio
 from losslab.pipeline.registry import load_registry
 from losslab.pipeline.config import ConfigError, deep_merge, resolve, run_spec
-from losslab.core.data import DataError
+from losslab.core.data import DataError, use_data_roots
 from losslab.claims.surfaces import surface_of_run
 from losslab.claims.patterns import run_pattern
 from losslab.core.patterns import PatternError
@@ -315,18 +315,24 @@ def row_pattern_image_with_grey(smoke, tmp_path):
         str(bad), "not a binary pattern", "pure black and white"), PatternError
 
 
+def _train_reading_from(data_dir: Path | None, *args: Any) -> dict:
+    """``train_run`` in a job whose config's ``data_dir`` is ``data_dir`` (:func:`losslab.pipeline.job.start_job`)."""
+    with use_data_roots(data_dir=data_dir):
+        return train_run(*args)
+
+
 def row_cifar10_data_dir_missing(paper, tmp_path):
     run = run_spec(paper["experiments"]["ablation"], "full")
     missing = tmp_path / "no-such-data"
     out, ckpt_dir = tmp_path / "runs" / "seed0", tmp_path / "checkpoints"
-    return (lambda: train_run(run, 0, out, ckpt_dir, data_dir=str(missing))), None, [out, ckpt_dir, missing], (
+    return (lambda: _train_reading_from(str(missing), run, 0, out, ckpt_dir)), None, [out, ckpt_dir, missing], (
         str(missing), "cifar-10-batches-py", "download: true"), DataError
 
 
 def row_cifar10_without_data_dir(paper, tmp_path):
     run = run_spec(paper["experiments"]["ablation"], "full")
     out, ckpt_dir = tmp_path / "runs" / "seed0", tmp_path / "checkpoints"
-    return (lambda: train_run(run, 0, out, ckpt_dir, data_dir=None)), None, [out, ckpt_dir], (
+    return (lambda: _train_reading_from(None, run, 0, out, ckpt_dir)), None, [out, ckpt_dir], (
         "cifar10", "needs a data directory", "data_dir"), DataError
 
 

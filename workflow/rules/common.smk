@@ -19,6 +19,7 @@ EXP = CFG["experiments"]
 REGISTRY = str(ROOT / "config" / "claims.yaml")
 CLAIMS = load_registry(REGISTRY)
 THREADS = CFG.get("threads", 1)
+# rules' data_dir=/resources= params only record what a job's data depend on (a change reruns it): see DataRoots
 COMPUTE = CFG["compute"]
 _COMPUTED, _THREADED = set(), set()  # rules that asked for their resources / their threads (checked at the end)
 

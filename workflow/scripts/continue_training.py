@@ -7,7 +7,6 @@ from losslab.claims.sharpness.spectra import continue_runs
 sm = snakemake  # noqa: F821 (provided by Snakemake)
 log = start_job(sm.log[0], sm.threads, sm.config)
 for m in continue_runs(sm.params.run, sm.input.start, sm.params.recipe, sm.params.seeds, sm.output[0],
-                       sm.params.checkpoints, data_dir=sm.params.data_dir, resources=sm.params.resources,
-                       threads=sm.threads, progress=sm.params.progress):
+                       sm.params.checkpoints, threads=sm.threads, progress=sm.params.progress):
     log.info("seed %d continued: train acc %.4f test acc %.4f diverged %s (%.1f s)", m["seed"], m["train_acc"],
              m["test_acc"], m["diverged"], m["wall_seconds"])

@@ -9,7 +9,5 @@ from losslab.pipeline.job import start_job
 sm = snakemake  # noqa: F821 (provided by Snakemake)
 log = start_job(sm.log[0], sm.threads, sm.config)
 files = conn.pair_curve_plane(sm.params.run_a, sm.input.curve, sm.params.settings, sm.output.h5,
-                              Path(sm.output.png).with_suffix(""), title=sm.params.title,
-                              data_dir=sm.params.data_dir, resources=sm.params.resources,
-                              progress=sm.params.progress)
+                              Path(sm.output.png).with_suffix(""), title=sm.params.title, progress=sm.params.progress)
 log.info("plane %s and %s", sm.output.h5, files)

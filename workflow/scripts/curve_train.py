@@ -11,8 +11,7 @@ ends = {"a": plan.Endpoint.parse(sm.params.a), "b": plan.Endpoint.parse(sm.param
 record = conn.train_pair_curve(
     sm.params.run_a, sm.params.run_b, ends, sm.wildcards.kind, sm.params.settings,
     ends["a"].weights_file(sm.input.run_a), ends["b"].weights_file(sm.input.run_b),
-    sm.output.curve, sm.output.record, sm.params.checkpoints, data_dir=sm.params.data_dir,
-    resources=sm.params.resources, progress=sm.params.progress)
+    sm.output.curve, sm.output.record, sm.params.checkpoints, progress=sm.params.progress)
 last = record["history"][-1]["batch_loss"] if record["history"] else float("nan")
 log.info("%s curve %s -> %s: %d epochs, last batch loss %.4g, diverged %s (%.1f s)", record["kind"], record["a"],
          record["b"], record["epochs"], last, record["diverged"], record["wall_seconds"])

@@ -6,6 +6,5 @@ from losslab.pipeline.job import start_job
 
 sm = snakemake  # noqa: F821 (provided by Snakemake)
 log = start_job(sm.log[0], sm.threads, sm.config)
-record = conn.fge_of_runs(sm.params.run, sm.input.run, sm.params.seeds, sm.params.settings, sm.output[0],
-                          data_dir=sm.params.data_dir, resources=sm.params.resources)
+record = conn.fge_of_runs(sm.params.run, sm.input.run, sm.params.seeds, sm.params.settings, sm.output[0])
 log.info("FGE: %s", record["seeds"])

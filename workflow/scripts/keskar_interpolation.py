@@ -13,6 +13,5 @@ out = Path(sm.output[0])
 for seed in sm.params.seeds:
     s = interpolate_pair(sm.params.run, model_file(sm.input.small, seed),
                          model_file(sm.input.large, seed), out / f"seed{seed}.h5",
-                         sm.params.settings, data_dir=sm.params.data_dir, resources=sm.params.resources,
-                         progress=sm.params.progress)
+                         sm.params.settings, progress=sm.params.progress)
     log.info("seed %d: train loss along the line %.4g .. %.4g", seed, s["train_loss"].min(), s["train_loss"].max())

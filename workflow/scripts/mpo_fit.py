@@ -8,5 +8,4 @@ sm = snakemake  # noqa: F821 (provided by Snakemake)
 log = start_job(sm.log[0], sm.threads, sm.config)
 job = sm.params.job
 log.info("mpo %s / %s: seeds %s, mpo %s", job["architecture"], job["pattern_key"], list(sm.params.seeds), job["mpo"])
-run_job(job, sm.params.seeds, sm.output[0], sm.params.checkpoints, data_dir=sm.params.data_dir,
-        resources=sm.params.resources)
+run_job(job, sm.params.seeds, sm.output[0], sm.params.checkpoints)

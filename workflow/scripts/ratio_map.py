@@ -8,7 +8,6 @@ from losslab.pipeline.job import start_job
 sm = snakemake  # noqa: F821 (provided by Snakemake)
 log = start_job(sm.log[0], sm.threads, sm.config)
 surface = spectra.ratio_map_of_run(sm.params.run, model_file(sm.input.run, sm.wildcards.seed),
-                                   sm.input.directions, sm.params.settings, sm.output[0], data_dir=sm.params.data_dir,
-                                   resources=sm.params.resources, progress=sm.params.progress)
+                                   sm.input.directions, sm.params.settings, sm.output[0], progress=sm.params.progress)
 log.info("ratio map %s: ratio %.3g .. %.3g, %d Hessian-vector products", sm.output[0], surface["ratio"].min(),
          surface["ratio"].max(), int(surface["products"].sum()))

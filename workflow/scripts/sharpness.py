@@ -7,6 +7,5 @@ from losslab.claims.sharpness.keskar import sharpness_of_dir
 
 sm = snakemake  # noqa: F821 (provided by Snakemake)
 log = start_job(sm.log[0], sm.threads, sm.config)
-result = sharpness_of_dir(sm.input[0], sm.params.settings, data_dir=sm.params.data_dir,
-                          resources=sm.params.resources, log=log)
+result = sharpness_of_dir(sm.input[0], sm.params.settings, log=log)
 lio.write_json(sm.output[0], result)

@@ -10,6 +10,6 @@ log = start_job(sm.log[0], sm.threads, sm.config)
 surface = surface_job(sm.params.run, model_file(sm.input.run, sm.wildcards.seed), sm.params.settings,
                       sm.output.surface, sm.output.directions, shards=list(getattr(sm.input, "shards", [])),
                       shard=int(sm.wildcards.shard) if "shard" in sm.wildcards.keys() else None,
-                      data_dir=sm.params.data_dir, resources=sm.params.resources, progress=sm.params.progress)
+                      progress=sm.params.progress)
 log.info("surface %s: train loss %.4g .. %.4g", sm.output.surface, surface["train_loss"].min(),
          surface["train_loss"].max())

@@ -4,7 +4,7 @@ from losslab.pipeline.job import start_job
 from losslab.claims.training import train_variant
 
 sm = snakemake  # noqa: F821 (provided by Snakemake)
-log = start_job(sm.log[0], sm.threads, sm.config)  # the config's `device`: where models and data live
-train_variant(sm.params.run, sm.params.seeds, sm.output[0], sm.params.checkpoints, data_dir=sm.params.data_dir,
-              resources=sm.params.resources, threads=sm.threads, progress=sm.params.progress)
+log = start_job(sm.log[0], sm.threads, sm.config)  # the config's `device` and `data_dir`/`resources`
+train_variant(sm.params.run, sm.params.seeds, sm.output[0], sm.params.checkpoints, threads=sm.threads,
+              progress=sm.params.progress)
 log.info("trained %s: seeds %s", sm.output[0], list(sm.params.seeds))

@@ -9,5 +9,5 @@ sm = snakemake  # noqa: F821 (provided by Snakemake)
 log = start_job(sm.log[0], sm.threads, sm.config)
 seed_dir = Path(sm.input.run) / f"seed{sm.wildcards.seed}"
 surface = trajectory_of_run(sm.params.run, seed_dir, sm.params.settings, sm.output.surface, sm.output.directions,
-                            data_dir=sm.params.data_dir, resources=sm.params.resources, progress=sm.params.progress)
+                            progress=sm.params.progress)
 log.info("PCA plane of %s: explained variance %s", seed_dir, surface.extra["explained_variance_ratio_"])

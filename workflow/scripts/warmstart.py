@@ -7,5 +7,4 @@ from losslab.claims.sharpness.keskar import warm_start
 sm = snakemake  # noqa: F821 (provided by Snakemake)
 log = start_job(sm.log[0], sm.threads, sm.config)
 warm_start(dict(sm.params.run), sm.input.source, sm.params.epochs, sm.params.seeds, sm.output[0],
-           sm.params.checkpoints, threads=sm.threads, log=log, data_dir=sm.params.data_dir,
-           resources=sm.params.resources, progress=sm.params.progress)
+           sm.params.checkpoints, threads=sm.threads, log=log, progress=sm.params.progress)

@@ -2,7 +2,9 @@
 
 The rule of a claim (generated from the registry, ``workflow/rules/claims.smk``) passes its registry entry and
 scale, its named inputs and outputs and the per-claim params its family's rule file gives it (settings, run specs,
-run directories by variant, ...); ``data_dir``, ``resources`` and ``progress`` are passed once, here.
+run directories by variant, ...); ``progress`` is passed once, here. The rule's ``data_dir`` and ``resources``
+params only record what the job's data depend on (so that changing them reruns it): the job reads its data from
+the roots :func:`losslab.pipeline.job.start_job` set from the config (:func:`losslab.core.data.data_roots`).
 :func:`losslab.claims.jobs.run_claim` looks the claim id up in its family's ``CLAIMS = {id: fn(job)}``."""
 
 from __future__ import annotations
@@ -26,18 +28,18 @@ class ClaimJob:
     inputs: Mapping[str, Any] = field(default_factory=dict)
     outputs: Mapping[str, Any] = field(default_factory=dict)
     params: Mapping[str, Any] = field(default_factory=dict)
-    data_dir: str | None = None
-    resources: str = "resources"
     progress: bool = False
 
     @classmethod
     def of_rule(cls, inputs: Mapping[str, Any], outputs: Mapping[str, Any], params: Mapping[str, Any]) -> ClaimJob:
         """The job of a claim rule from its named inputs, outputs and params (``claim``, ``scale`` and the
-        optional ``data_dir``, ``resources``, ``progress`` among them)."""
+        optional ``progress`` among them; the optional ``data_dir`` and ``resources`` are dropped: the job's data
+        roots come from its config, :func:`losslab.pipeline.job.start_job`)."""
         p = dict(params)
+        for recorded in ("data_dir", "resources"):
+            p.pop(recorded, None)
         return cls(claim=p.pop("claim"), scale=p.pop("scale"), out_dir=Path(outputs["verdict"]).parent,
-                   inputs=dict(inputs), outputs=dict(outputs), data_dir=p.pop("data_dir", None),
-                   resources=p.pop("resources", "resources"), progress=p.pop("progress", False), params=p)
+                   inputs=dict(inputs), outputs=dict(outputs), progress=p.pop("progress", False), params=p)
 
     @property
     def id(self) -> str:

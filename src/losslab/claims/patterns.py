@@ -103,8 +103,8 @@ def _write_history(path: Path, history: Sequence[Mapping[str, float]]) -> None:
     lio.write_csv(path, [{k: row.get(k) for k in columns} for row in history], columns)
 
 
-def run_job(job: Mapping[str, Any], seeds: Sequence[int], out_dir: str | Path, ckpt_dir: str | Path, *,
-            data_dir: str | None = None, resources: str = "resources") -> list[dict[str, Any]]:
+def run_job(job: Mapping[str, Any], seeds: Sequence[int], out_dir: str | Path,
+            ckpt_dir: str | Path) -> list[dict[str, Any]]:
     """Fit and evaluate every seed of one (architecture, pattern) job.
 
     Per seed, into ``out_dir/seed<k>/``: ``maps.npz`` (:class:`losslab.core.patterns.PatternMaps` plus the
@@ -113,7 +113,7 @@ def run_job(job: Mapping[str, Any], seeds: Sequence[int], out_dir: str | Path, c
     optimisation checkpoints into ``ckpt_dir/<checkpoint key>.pt`` (outside the job's output): a killed job,
     rerun, resumes every seed where it stopped. Returns the per-seed metrics."""
     out_dir, ckpt_dir = Path(out_dir), Path(ckpt_dir)
-    data = prepare(job["dataset"], data_dir=data_dir, resources=resources)
+    data = prepare(job["dataset"])
 
     def factory() -> torch.nn.Module:
         return build(job["model"], data.input_shape, data.num_classes)

@@ -177,13 +177,12 @@ def _width_key(runs: Sequence[Mapping[str, Any]]) -> tuple[int, bool]:
     return int(model["width"]), bool(model.get("skip", True))
 
 
-def trajectory_variance(run: Mapping[str, Any], seed_dir: str | Path, *, data_dir: str | None = None,
-                        resources: str = "resources") -> tuple[float, float]:
+def trajectory_variance(run: Mapping[str, Any], seed_dir: str | Path) -> tuple[float, float]:
     """Explained variance ratios of the top two PCA directions of a run's training trajectory (its epoch
     snapshots minus the final weights, biases and BN parameters ignored: Li et al.'s ``setup_PCA_directions``,
     :func:`losslab.core.directions.pca_directions`)."""
     seed_dir = Path(seed_dir)
-    model, _ = load_trained(run, seed_dir / MODEL, data_dir, resources)
+    model, _ = load_trained(run, seed_dir / MODEL)
     final = flatten(model)
     traj = []
     for _, path in snapshots(seed_dir):
@@ -194,8 +193,7 @@ def trajectory_variance(run: Mapping[str, Any], seed_dir: str | Path, *, data_di
 
 
 def width_analysis(specs: Mapping[str, Mapping[str, Any]], run_dirs: Mapping[str, str | Path],
-                   settings: Mapping[str, Any], out_dir: str | Path, *, data_dir: str | None = None,
-                   resources: str = "resources", progress: bool = False
+                   settings: Mapping[str, Any], out_dir: str | Path, *, progress: bool = False
                    ) -> tuple[dict[str, list[Any]], dict[str, list[tuple[float, float]]]]:
     """The measurements of :func:`width_nonconvexity` from trained runs (``specs``: variant -> run spec,
     ``run_dirs``: variant -> runs/<experiment>/<variant>), written under ``out_dir``:
@@ -218,16 +216,15 @@ def width_analysis(specs: Mapping[str, Mapping[str, Any]], run_dirs: Mapping[str
         for seed in rm["seeds"]:
             model_path = model_file(run_dirs[v], seed)
             where = seed_dir(out_dir / v, seed)
-            model, _ = load_trained(specs[v], model_path, data_dir, resources)
+            model, _ = load_trained(specs[v], model_path)
             save_run_directions(model, settings.get("plane", {}), where / "directions.h5")
             ratio_settings = {k: x for k, x in rm.items() if k not in ("variants", "seeds")}
             ratio_maps.setdefault(v, []).append(
                 ratio_map_of_run(specs[v], model_path, where / "directions.h5", ratio_settings,
-                                 where / "ratio_map.h5", data_dir=data_dir, resources=resources, progress=progress))
+                                 where / "ratio_map.h5", progress=progress))
     explained = {}
     for v, spec in specs.items():
-        explained[v] = [trajectory_variance(spec, d, data_dir=data_dir, resources=resources)
-                        for d in seed_dirs(run_dirs[v])]
+        explained[v] = [trajectory_variance(spec, d) for d in seed_dirs(run_dirs[v])]
     return ratio_maps, explained
 
 
@@ -423,12 +420,12 @@ def shard_tiles(settings: Mapping[str, Any], shard: int) -> list[int]:
 
 
 def surface_of_run(run: Mapping[str, Any], model_path: str | os.PathLike, settings: Mapping[str, Any],
-                   out: str | os.PathLike, directions_out: str | os.PathLike, *, data_dir: str | None = None,
-                   resources: str = "resources", progress: bool = False, shard: int | None = None) -> Surface:
+                   out: str | os.PathLike, directions_out: str | os.PathLike, *, progress: bool = False,
+                   shard: int | None = None) -> Surface:
     """Li et al.'s 2-D surface around a trained run: ``theta* + alpha*delta + beta*eta`` over the grid (with
     ``shard``, only that shard's tiles: see ``jobs``)."""
     s = SurfaceSettings.of(settings)
-    model, data = load_trained(run, model_path, data_dir, resources)
+    model, data = load_trained(run, model_path)
     data = data.evaluation_subsets(s.n_train, s.n_test)
     loss = run.get("recipe", {}).get("loss", "ce")
     evaluators = evaluators_for(model, data, loss=loss, bn=s.bn, chunk=s.chunk)
@@ -440,17 +437,15 @@ def surface_of_run(run: Mapping[str, Any], model_path: str | os.PathLike, settin
 
 def surface_job(run: Mapping[str, Any], model_path: str | os.PathLike, settings: Mapping[str, Any],
                 out: str | os.PathLike, directions_out: str | os.PathLike, *, shards: Sequence[str] = (),
-                shard: int | None = None, data_dir: str | None = None, resources: str = "resources",
-                progress: bool = False) -> Surface:
+                shard: int | None = None, progress: bool = False) -> Surface:
     """Rules ``surface`` and ``surface_shard``: with ``shards``, merge them (the directions are recomputed,
     seeded and cheap, beside them); else the surface (or, with ``shard``, that shard's tiles) of the run."""
     if shards:
         surface = merge_surfaces(out, shards)
-        model, _ = load_trained(run, model_path, data_dir, resources)
+        model, _ = load_trained(run, model_path)
         save_run_directions(model, settings, directions_out)
         return surface
-    return surface_of_run(run, model_path, settings, out, directions_out, shard=shard, data_dir=data_dir,
-                          resources=resources, progress=progress)
+    return surface_of_run(run, model_path, settings, out, directions_out, shard=shard, progress=progress)
 
 
 @dataclass(frozen=True)
@@ -467,14 +462,13 @@ class TrajectorySettings(Settings):
 
 
 def trajectory_of_run(run: Mapping[str, Any], seed_dir: str | os.PathLike, settings: Mapping[str, Any],
-                      out: str | os.PathLike, directions_out: str | os.PathLike, *, data_dir: str | None = None,
-                      resources: str = "resources", progress: bool = False) -> Surface:
+                      out: str | os.PathLike, directions_out: str | os.PathLike, *, progress: bool = False) -> Surface:
     """Li et al.'s Figure 9: PCA directions of the training trajectory (snapshots minus the final weights),
     the loss surface on that plane around the final weights, and the trajectory's coordinates in it (stored
     in the surface file as ``trajectory`` and ``trajectory_epochs``)."""
     s = TrajectorySettings.of(settings)
     seed_dir = Path(seed_dir)
-    model, data = load_trained(run, seed_dir / MODEL, data_dir, resources)
+    model, data = load_trained(run, seed_dir / MODEL)
     epochs, paths = zip(*snapshots(seed_dir))
     traj = []
     for p in paths:
@@ -507,7 +501,7 @@ def run_width_nonconvexity(job: ClaimJob) -> ClaimResult:
     """The ratio maps and trajectory PCA of the width sweep (kept in the ``analysis`` output), then the claim."""
     runs = {v: read_runs(d) for v, d in job.dirs.items()}
     ratio_maps, explained = width_analysis(job.runs, dict(job.dirs), job.settings, job.outputs["analysis"],
-                                           data_dir=job.data_dir, resources=job.resources, progress=job.progress)
+                                           progress=job.progress)
     return width_nonconvexity(runs, ratio_maps, explained, job.check, job.scale, job.out_dir, claim_id=job.id)
 
 

@@ -38,12 +38,13 @@ from losslab.core.trainer import Recipe, fit, holdout, set_threads, versions
 log = logging.getLogger(__name__)
 
 
-def prepare_run(run: Mapping[str, Any], seed: int, data_dir: str | None = None, resources: str = "resources",
+def prepare_run(run: Mapping[str, Any], seed: int,
                 device: str | torch.device | None = None) -> tuple[nn.Module, Prepared, Recipe]:
-    """Data, freshly initialised model (seeded; on ``device``, default the job's
-    :func:`losslab.core.placement.placement`: :func:`fit` then moves the data there too) and recipe of a run spec."""
+    """Data (read from the job's :func:`losslab.core.data.data_roots`), freshly initialised model (seeded; on
+    ``device``, default the job's :func:`losslab.core.placement.placement`: :func:`fit` then moves the data there
+    too) and recipe of a run spec."""
     recipe = Recipe.from_mapping(run.get("recipe", {}))
-    data = prepare(run["dataset"], data_dir=data_dir, resources=resources)
+    data = prepare(run["dataset"])
     torch.manual_seed(seed)
     model = build(run["model"], data.input_shape, data.num_classes)
     if recipe.init_from:
@@ -51,14 +52,14 @@ def prepare_run(run: Mapping[str, Any], seed: int, data_dir: str | None = None, 
     return model.to(placement().device if device is None else device), data, recipe
 
 
-def select_lr(run: Mapping[str, Any], grid: Sequence[float], val_fraction: float = 0.2, seed: int = 0,
-              data_dir: str | None = None, resources: str = "resources") -> tuple[float, list[dict]]:
+def select_lr(run: Mapping[str, Any], grid: Sequence[float], val_fraction: float = 0.2,
+              seed: int = 0) -> tuple[float, list[dict]]:
     """Pick the learning rate of ``grid`` with the best validation accuracy (ties: the smaller loss), training
     ``run`` with ``seed`` on a held-out part of the training split. Diverged runs are never picked."""
     trials = []
     for lr in grid:
         spec = {**run, "recipe": {**run.get("recipe", {}), "lr": float(lr)}}
-        model, data, recipe = prepare_run(spec, seed, data_dir, resources)
+        model, data, recipe = prepare_run(spec, seed)
         state = fit(model, holdout(data, val_fraction, seed), recipe, seed)
         last = state["history"][-1]
         trials.append({"lr": float(lr), "diverged": bool(state["diverged"]),
@@ -72,8 +73,7 @@ def select_lr(run: Mapping[str, Any], grid: Sequence[float], val_fraction: float
 
 
 def train_run(run: Mapping[str, Any], seed: int, out_dir: str | os.PathLike, ckpt_dir: str | os.PathLike,
-              data_dir: str | None = None, resources: str = "resources", threads: int = 1,
-              progress: bool = False, on_epoch_end: Callable[[int, dict], None] | None = None,
+              threads: int = 1, progress: bool = False, on_epoch_end: Callable[[int, dict], None] | None = None,
               device: str | torch.device | None = None) -> dict:
     """Train one run with one seed; write model.pt, metrics.json and history.csv into ``out_dir`` (its seed
     directory). ``device``
@@ -82,7 +82,7 @@ def train_run(run: Mapping[str, Any], seed: int, out_dir: str | os.PathLike, ckp
     out_dir = Path(out_dir)
     # the checkpoint is keyed by what the run is: an edited recipe never resumes a stale checkpoint
     ckpt_path = Path(ckpt_dir) / f"{run_key(run, seed)}.pt"
-    model, data, recipe = prepare_run(run, seed, data_dir, resources, device)
+    model, data, recipe = prepare_run(run, seed, device)
     state = fit(model, data, recipe, seed, ckpt_path=ckpt_path, out_dir=out_dir, progress=progress,
                 on_epoch_end=on_epoch_end)
     final = state["history"][-1] if state["history"] else {}
@@ -111,29 +111,27 @@ def train_run(run: Mapping[str, Any], seed: int, out_dir: str | os.PathLike, ckp
 
 
 def train_variant(run: Mapping[str, Any], seeds: Sequence[int], out_dir: str | os.PathLike,
-                  ckpt_dir: str | os.PathLike, *, data_dir: str | None = None, resources: str = "resources",
-                  threads: int = 1, progress: bool = False) -> None:
+                  ckpt_dir: str | os.PathLike, *, threads: int = 1, progress: bool = False) -> None:
     """Train every seed of one (experiment, variant) (rule ``train``) into ``out_dir/seed<k>``; with the run's
     ``lr_search``, first pick its learning rate (:func:`select_lr`, recorded in ``lr_search.json``)."""
     out = Path(out_dir)
     run = dict(run)
-    common = dict(data_dir=data_dir, resources=resources)
     search = run.pop("lr_search", None)
     if search:
-        lr, trials = select_lr(run, search["grid"], search.get("val_fraction", 0.2), search.get("seed", 0), **common)
+        lr, trials = select_lr(run, search["grid"], search.get("val_fraction", 0.2), search.get("seed", 0))
         lio.write_json(out / "lr_search.json", {"selected_lr": lr, "trials": trials, **search})
         run["recipe"] = {**run["recipe"], "lr": lr}
         log.info("lr search selected lr %g", lr)
     for seed in seeds:
-        m = train_run(run, seed, seed_dir(out, seed), ckpt_dir, threads=threads, progress=progress, **common)
+        m = train_run(run, seed, seed_dir(out, seed), ckpt_dir, threads=threads, progress=progress)
         log.info("seed %d: train acc %.4f test acc %.4f diverged %s (%.1f s)", seed, m["train_acc"], m["test_acc"],
                  m["diverged"], m["wall_seconds"])
 
 
-def load_trained(run: Mapping[str, Any], model_path: str | os.PathLike, data_dir: str | None = None,
-                 resources: str = "resources"):
-    """The trained model of a run (built from its spec, weights from ``model_path``) and its data."""
-    data = prepare(run["dataset"], data_dir=data_dir, resources=resources)
+def load_trained(run: Mapping[str, Any], model_path: str | os.PathLike):
+    """The trained model of a run (built from its spec, weights from ``model_path``) and its data (read from the
+    job's :func:`losslab.core.data.data_roots`)."""
+    data = prepare(run["dataset"])
     model = build(run["model"], data.input_shape, data.num_classes)
     lio.load_state_dict(model, model_path)
     model.eval()

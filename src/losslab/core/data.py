@@ -11,15 +11,22 @@ Preprocessing steps:
 * ``flip``: horizontal flip with probability 1/2 (random: applied per batch).
 
 A dataset declares which steps are valid for it (no flip for digits: a flipped 2 is not a 2).
+
+Where the data live are a job's :class:`DataRoots` (``data_dir``: the torchvision datasets; ``resources``: the
+cached generated ones), set once at the door by :func:`losslab.pipeline.job.start_job` from the config, or in a
+library session by the :func:`use_data_roots` context manager; :func:`prepare` and :func:`load` read them for
+any root not given explicitly, so the analyses do not pass them down.
 """
 
 from __future__ import annotations
 
+import contextvars
 import os
 import random
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -60,6 +67,54 @@ OPTIONS: dict[str, tuple[str, ...]] = {
     "mnist": (),
     "fashion_mnist": (),
 }
+
+
+# ----------------------------------------------------------------------------------------------------------
+# where the data live: the job's roots
+# ----------------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class DataRoots:
+    """Where a job's data live: ``data_dir``, the folder of the torchvision datasets (None: none, and a
+    torchvision dataset is an error naming the config key), and ``resources``, the folder of the cached
+    generated datasets (MNIST-1D, the digits split). The defaults are the config's when it sets neither."""
+
+    data_dir: str | os.PathLike | None = None
+    resources: str | os.PathLike = "resources"
+
+    @classmethod
+    def of_config(cls, config: Mapping[str, Any]) -> DataRoots:
+        """The roots of the workflow config's ``data_dir`` and ``resources`` keys (read as the rules read
+        them: ``data_dir`` default None, ``resources`` default ``"resources"``)."""
+        return cls(config.get("data_dir"), config.get("resources", "resources"))
+
+
+_DATA_ROOTS: contextvars.ContextVar[DataRoots] = contextvars.ContextVar("losslab_data_roots", default=DataRoots())
+
+
+def data_roots() -> DataRoots:
+    """The current data roots (``DataRoots()`` unless a job or :func:`use_data_roots` set others)."""
+    return _DATA_ROOTS.get()
+
+
+def set_data_roots(roots: DataRoots) -> DataRoots:
+    """Set this job's data roots (:func:`losslab.pipeline.job.start_job` does, from the config)."""
+    if not isinstance(roots, DataRoots):
+        raise TypeError(f"set_data_roots: expected a DataRoots, not {type(roots).__name__}")
+    _DATA_ROOTS.set(roots)
+    return roots
+
+
+@contextmanager
+def use_data_roots(data_dir: str | os.PathLike | None = None,
+                   resources: str | os.PathLike = "resources") -> Iterator[DataRoots]:
+    """Read the data of every :func:`prepare` inside the block from ``data_dir`` and ``resources``; the
+    previous roots come back after it."""
+    token = _DATA_ROOTS.set(DataRoots(data_dir, resources))
+    try:
+        yield _DATA_ROOTS.get()
+    finally:
+        _DATA_ROOTS.reset(token)
 
 
 def _is_int(v: Any) -> bool:
@@ -193,9 +248,13 @@ _LOADERS: dict[str, Callable[..., tuple[torch.Tensor, torch.Tensor]]] = {
 
 
 def load(name: str, split: str, *, root: str | os.PathLike | None = None,
-         resources: str | os.PathLike = "resources", download: bool = False,
+         resources: str | os.PathLike | None = None, download: bool = False,
          **options: Any) -> tuple[torch.Tensor, torch.Tensor]:
-    """Raw inputs and labels of one split of a dataset, as tensors."""
+    """Raw inputs and labels of one split of a dataset, as tensors: a torchvision dataset read from ``root``, a
+    generated one cached in ``resources``; either one None is the job's (:func:`data_roots`)."""
+    roots = data_roots()
+    root = roots.data_dir if root is None else root
+    resources = roots.resources if resources is None else resources
     if name not in _LOADERS:
         raise DataError(f"unknown dataset {name!r}; known: {sorted(_LOADERS)}")
     if split not in ("train", "test"):
@@ -358,8 +417,10 @@ def random_labels(y: torch.Tensor, num_classes: int, fraction: float = 1.0, seed
 
 
 def prepare(spec: Mapping[str, Any], *, data_dir: str | os.PathLike | None = None,
-            resources: str | os.PathLike = "resources") -> Prepared:
-    """Build a :class:`Prepared` dataset from a config mapping.
+            resources: str | os.PathLike | None = None) -> Prepared:
+    """Build a :class:`Prepared` dataset from a config mapping, its files read from ``data_dir`` (torchvision
+    datasets) and ``resources`` (cached generated ones); either one not given is the job's
+    (:func:`data_roots`: by default no data directory and ``"resources"``).
 
     Keys: ``name``; ``preprocessing`` (list of steps); optional ``classes`` (keep these labels, relabelled
     0..k-1), ``n_train`` / ``n_test`` (a fixed random subset), ``download``, ``options`` (loader options,

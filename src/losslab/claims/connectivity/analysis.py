@@ -65,11 +65,10 @@ PAPER_GARIPOV = {"endpoints": {"min": 6.87, "int": None, "max": 7.01, "length_ra
 # ---------------------------------------------------------------- loading ---------------------------------
 
 def load_pair(run_a: Mapping[str, Any], run_b: Mapping[str, Any], file_a: str | os.PathLike,
-              file_b: str | os.PathLike, data_dir: str | None = None,
-              resources: str = "resources") -> tuple[nn.Module, Prepared, torch.Tensor, torch.Tensor]:
+              file_b: str | os.PathLike) -> tuple[nn.Module, Prepared, torch.Tensor, torch.Tensor]:
     """The model (endpoint ``a``'s architecture, with its weights and buffers), ``a``'s data and the flat
     weights of both endpoints. The two runs may differ in anything but the architecture (e.g. ``init_scale``)."""
-    model, data = load_trained(run_a, file_a, data_dir, resources)
+    model, data = load_trained(run_a, file_a)
     other = build(run_b["model"], data.input_shape, data.num_classes)
     lio.load_state_dict(other, file_b)
     if ParamLayout.of(model) != ParamLayout.of(other):
@@ -93,13 +92,13 @@ def curve_identity(kind: str, pair: Mapping[str, Any], settings: Mapping[str, An
 def train_pair_curve(run_a: Mapping[str, Any], run_b: Mapping[str, Any], pair: Mapping[str, Any], kind: str,
                      settings: Mapping[str, Any], file_a: str | os.PathLike, file_b: str | os.PathLike,
                      out_curve: str | os.PathLike, out_json: str | os.PathLike, ckpt_dir: str | os.PathLike, *,
-                     data_dir: str | None = None, resources: str = "resources", progress: bool = False) -> dict:
+                     progress: bool = False) -> dict:
     """Train the ``kind`` curve between the pair's endpoints on endpoint ``a``'s data (its augmentation too)
     with the settings' recipe; checkpoint after every epoch in ``ckpt_dir`` (resumed when present); write the
     curve (``curves.save_curve``) and its training record (history, wall seconds, endpoints and their file
     hashes) as JSON."""
     s = CurveSettings.of(settings)
-    model, data, w0, w1 = load_pair(run_a, run_b, file_a, file_b, data_dir, resources)
+    model, data, w0, w1 = load_pair(run_a, run_b, file_a, file_b)
     recipe = Recipe.from_mapping(s.recipe)
     curve = curves.make_curve(kind, w0, w1, int(s.bends))
     ckpt = Path(ckpt_dir) / f"{kind}-{curve_identity(kind, pair, s, w0, w1)}.pt"
@@ -116,14 +115,13 @@ def train_pair_curve(run_a: Mapping[str, Any], run_b: Mapping[str, Any], pair: M
 
 
 def evaluate_pair_curve(run_a: Mapping[str, Any], curve_file: str | os.PathLike, settings: Mapping[str, Any],
-                        out: str | os.PathLike, *, pair: Mapping[str, Any] | None = None, data_dir: str | None = None,
-                        resources: str = "resources") -> curves.CurveEvaluation:
+                        out: str | os.PathLike, *, pair: Mapping[str, Any] | None = None) -> curves.CurveEvaluation:
     """Loss and error on the curve and on the segment at ``settings["points"]`` values of t (BN statistics
     per t by the settings' ``bn``), written to ``out`` (HDF5, :func:`curves.write_curve_evaluation`) with
     the pair's endpoints as attributes."""
     s = CurveSettings.of(settings)
     curve = curves.load_curve(curve_file)
-    model, data = _architecture(run_a, s.bn, data_dir, resources)
+    model, data = _architecture(run_a, s.bn)
     data = data.evaluation_subsets(s.n_train, s.n_test)
     res = curves.evaluate_along_curve(curve, model, data, int(s.points), loss=run_a["recipe"].get("loss", "ce"),
                                       bn=s.bn, chunk=int(s.chunk))
@@ -133,12 +131,11 @@ def evaluate_pair_curve(run_a: Mapping[str, Any], curve_file: str | os.PathLike,
     return res
 
 
-def _architecture(run: Mapping[str, Any], bn: str, data_dir: str | None,
-                  resources: str) -> tuple[nn.Module, Prepared]:
+def _architecture(run: Mapping[str, Any], bn: str) -> tuple[nn.Module, Prepared]:
     """A freshly built model of the run's architecture (its weights are never read: the points come from a
     curve) and the run's data. Its BN running statistics are fresh too, so a model with BN layers needs the
     policy ``recompute`` (Garipov et al.'s, per point) or ``batch``."""
-    data = prepare(run["dataset"], data_dir=data_dir, resources=resources)
+    data = prepare(run["dataset"])
     model = build(run["model"], data.input_shape, data.num_classes).eval()
     if bn == "running" and has_batchnorm(model):
         raise ValueError("bn='running' along a curve would use a freshly built model's statistics: use 'recompute'")
@@ -146,14 +143,14 @@ def _architecture(run: Mapping[str, Any], bn: str, data_dir: str | None,
 
 
 def pair_curve_plane(run_a: Mapping[str, Any], curve_file: str | os.PathLike, settings: Mapping[str, Any],
-                     out_h5: str | os.PathLike, out_stem: str | os.PathLike, *, title: str = "",
-                     data_dir: str | None = None, resources: str = "resources", progress: bool = False) -> list[str]:
+                     out_h5: str | os.PathLike, out_stem: str | os.PathLike, *, title: str = "", progress: bool = False
+                     ) -> list[str]:
     """The surface on the plane through ``w0``, ``w1`` and the (middle) bend (resumable, tiled:
     :func:`curves.curve_plane_surface`), and its figure: train loss and test error contours with the curve,
     the segment and the three points drawn in."""
     s = CurveSettings.of(settings)
     curve = curves.load_curve(curve_file)
-    model, data = _architecture(run_a, s.bn, data_dir, resources)
+    model, data = _architecture(run_a, s.bn)
     data = data.evaluation_subsets(s.n_train, s.n_test)
     evaluators = evaluators_for(model, data, loss=run_a["recipe"].get("loss", "ce"), bn=s.bn, chunk=int(s.chunk))
     try:
@@ -220,8 +217,7 @@ def draw_plane_data(ax, d: Mapping[str, Any]) -> None:
 
 
 def fge_of_runs(run: Mapping[str, Any], run_dir: str | os.PathLike, seeds: Sequence[int],
-                settings: Mapping[str, Any], out_dir: str | os.PathLike, *, data_dir: str | None = None,
-                resources: str = "resources") -> dict[str, Any]:
+                settings: Mapping[str, Any], out_dir: str | os.PathLike) -> dict[str, Any]:
     """Fast geometric ensembling (:func:`curves.fge_snapshots`) from each seed's snapshot after
     ``start_epoch``: ``epochs`` more epochs of the run's recipe under the cyclic learning rate (``lr1`` to
     ``lr2``, ``cycle`` epochs), a snapshot at each cycle's minimum; ``out_dir/seed<k>.pt`` holds the stacked
@@ -232,7 +228,7 @@ def fge_of_runs(run: Mapping[str, Any], run_dir: str | os.PathLike, seeds: Seque
     record: dict[str, Any] = {"settings": dict(settings), "seeds": {}}
     for seed in seeds:
         start = weights_file(run_dir, seed, int(settings["start_epoch"]))
-        model, data = load_trained(run, start, data_dir, resources)
+        model, data = load_trained(run, start)
         t0 = time.process_time()
         snaps = curves.fge_snapshots(model, data, recipe, seed, lr1=float(settings["lr1"]),
                                      lr2=float(settings["lr2"]), cycle=int(settings["cycle"]), n_snapshots=n)
@@ -471,15 +467,14 @@ def plot_gotmare(data: Mapping[str, Any], stem: str | os.PathLike) -> list[str]:
 
 def iterate_segments(runs: Mapping[str, tuple[Mapping[str, Any], str | os.PathLike]], seeds: Sequence[int],
                      epochs: Sequence[int], points: int, *, bn: str = "recompute", n_train: int | None = None,
-                     n_test: int | None = None, chunk: int = 250, data_dir: str | None = None,
-                     resources: str = "resources") -> list[IterateSegment]:
+                     n_test: int | None = None, chunk: int = 250) -> list[IterateSegment]:
     """For each ``role -> (run spec, run directory)`` and seed, the train/test loss on the segment between the
     snapshots of consecutive ``epochs`` (:func:`curves.evaluate_segment`)."""
     out = []
     for role, (run, run_dir) in runs.items():
         for seed in seeds:
             files = [weights_file(run_dir, seed, e) for e in epochs]
-            model, data = load_trained(run, files[0], data_dir, resources)
+            model, data = load_trained(run, files[0])
             data = data.evaluation_subsets(n_train, n_test)
             vecs = [_flat_of(model, f) for f in files]
             for i in range(len(epochs) - 1):
@@ -822,10 +817,10 @@ def plot_fge(data: Mapping[str, Any], stem: str | os.PathLike) -> list[str]:
 def ensemble_inputs(run: Mapping[str, Any], run_dir: str | os.PathLike, fge_dir: str | os.PathLike,
                     seeds: Sequence[int], *, curve_file: str | os.PathLike | None = None,
                     curve_ts: Sequence[float] = (), bn: str = "recompute", n_test: int | None = None,
-                    chunk: int = 250, data_dir: str | None = None, resources: str = "resources") -> EnsembleInputs:
+                    chunk: int = 250) -> EnsembleInputs:
     """Test-set softmax outputs of the run's final models, its FGE snapshots and the networks along a curve,
     BN statistics recomputed per network from the training inputs."""
-    model, data = load_trained(run, weights_file(run_dir, seeds[0]), data_dir, resources)
+    model, data = load_trained(run, weights_file(run_dir, seeds[0]))
     data = data.evaluation_subsets(None, n_test)
     test = evaluators_for(model, data, loss=run["recipe"].get("loss", "ce"), bn=bn, chunk=chunk,
                           splits=("test",))["test"]
@@ -876,14 +871,14 @@ def run_sgdr(job: ClaimJob) -> ClaimResult:
     runs = {role: (job.runs[s[role]], job.dirs[s[role]]) for role in ("sgdr", "step")}
     segments = iterate_segments(runs, job.seeds, s["epochs"], int(s.get("points", job.curves["points"])),
                                 bn=job.curves["bn"], n_train=job.curves["n_train"], n_test=job.curves["n_test"],
-                                chunk=int(job.curves["chunk"]), data_dir=job.data_dir, resources=job.resources)
+                                chunk=int(job.curves["chunk"]))
     return sgdr_claim(segments, job.check, job.scale, job.out_dir, claim_id=job.claim["id"])
 
 
 def run_scaling(job: ClaimJob) -> ClaimResult:
     ep = Endpoint.parse(job.settings["endpoint"])
     run = job.runs[ep.variant]
-    model, data = load_trained(run, ep.weights_file(job.dirs[ep.variant]), job.data_dir, job.resources)
+    model, data = load_trained(run, ep.weights_file(job.dirs[ep.variant]))
     data = data.evaluation_subsets(job.curves.get("n_train"), job.curves.get("n_test"))
     return scaling_claim(model, data, grid(job.settings["t"]), job.check, job.scale, job.out_dir,
                          loss=run["recipe"].get("loss", "ce"), claim_id=job.claim["id"],
@@ -896,8 +891,7 @@ def run_fge(job: ClaimJob) -> ClaimResult:
     curve = job.params["files"]["curves"][s["curve"]["pair"]][s["curve"]["kind"]]
     inputs = ensemble_inputs(job.runs[s["variant"]], job.dirs[s["variant"]], job.files("fge")[0], job.seeds,
                              curve_file=curve, curve_ts=curve_ts, bn=job.curves["bn"],
-                             n_test=job.curves["n_test"], chunk=int(job.curves["chunk"]), data_dir=job.data_dir,
-                             resources=job.resources)
+                             n_test=job.curves["n_test"], chunk=int(job.curves["chunk"]))
     return fge_claim(inputs, job.check, job.scale, job.out_dir, claim_id=job.claim["id"])
 
 

@@ -145,15 +145,14 @@ class FlatnessLineSettings(Settings):
 
 
 def flatness_lines(run: Mapping[str, Any], seed_dir: str | os.PathLike, settings: Mapping[str, Any],
-                   out_dir: str | os.PathLike, *, data_dir: str | None = None,
-                   resources: str = "resources", progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
+                   out_dir: str | os.PathLike, *, progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Train loss along ``directions`` filter-normalized random lines (Li et al.; bias/BN entries zero) through
     a trained seed, direction ``j`` drawn with seed ``direction_seed + j`` (the same draws for every network):
     one :func:`losslab.core.surfaces.surface_1d` file ``<out_dir>/dir<j>.h5`` per line, evaluated by
     :class:`losslab.core.weights.PointEvaluator` with the ``bn`` policy. Returns the alphas and ``losses[j, i]``."""
     s = FlatnessLineSettings.of(settings)
     seed_dir, out_dir = Path(seed_dir), Path(out_dir)
-    model, data = load_trained(run, seed_dir / MODEL, data_dir, resources)
+    model, data = load_trained(run, seed_dir / MODEL)
     data = data.evaluation_subsets(s.n_train)
     loss = run.get("recipe", {}).get("loss", "ce")
     evaluators = evaluators_for(model, data, loss=loss, bn=s.bn, chunk=s.chunk, splits=("train",))
@@ -419,9 +418,7 @@ def run_swa(job: ClaimJob) -> ClaimResult:
         lines[v] = {}
         for seed, where in trained_seeds(d):
             alphas, lines[v][seed] = flatness_lines(job.params["specs"][v], where, job.params["lines"],
-                                                    seed_dir(job.out_dir / "lines" / v, seed),
-                                                    data_dir=job.data_dir, resources=job.resources,
-                                                    progress=job.progress)
+                                                    seed_dir(job.out_dir / "lines" / v, seed), progress=job.progress)
     return swa_claim(runs, lines, alphas, job.check, job.scale, job.out_dir, claim_id=job.id)
 
 

@@ -137,8 +137,7 @@ def sharpness_of_model(model, x, y, settings: SharpnessSettings | Mapping[str, A
     return {"n": f.n, "dim": f.dim, "values": values}
 
 
-def sharpness_of_dir(run_dir: str | os.PathLike, settings: Mapping[str, Any], *, data_dir: str | None = None,
-                     resources: str = "resources", log=None) -> dict[str, Any]:
+def sharpness_of_dir(run_dir: str | os.PathLike, settings: Mapping[str, Any], *, log=None) -> dict[str, Any]:
     """:func:`sharpness_of_model` of every seed (and warm-start group) under ``run_dir``, each network built
     from its own ``metrics.json`` run spec. A diverged run gets NaN values."""
     run_dir = Path(run_dir)
@@ -149,7 +148,7 @@ def sharpness_of_dir(run_dir: str | os.PathLike, settings: Mapping[str, Any], *,
         run = m["run"]
         key = repr(sorted(run["dataset"].items()))
         if key not in data_cache:
-            data = prepare(run["dataset"], data_dir=data_dir, resources=resources)
+            data = prepare(run["dataset"])
             ev = data.evaluation_subsets(s.n_train)
             data_cache[key] = (data, ev.x_train, ev.y_train)
         data, x, y = data_cache[key]
@@ -174,7 +173,7 @@ def sharpness_of_dir(run_dir: str | os.PathLike, settings: Mapping[str, Any], *,
 
 def warm_start(run: Mapping[str, Any], source_dir: str | os.PathLike, epochs: Sequence[int],
                seeds: Sequence[int], out_dir: str | os.PathLike, ckpt_dir: str | os.PathLike, *,
-               threads: int = 1, log=None, **common: Any) -> list[dict]:
+               threads: int = 1, progress: bool = False, log=None) -> list[dict]:
     """Keskar's Fig. 5: for each ``epoch`` k and seed, train ``run`` (the LB recipe) from the SB run's
     snapshot ``source_dir/seed<s>/snapshots/epoch_<k>.pt`` into ``out_dir/epoch<k>/seed<s>``."""
     run = {k: v for k, v in run.items() if k != "lr_search"}
@@ -187,7 +186,7 @@ def warm_start(run: Mapping[str, Any], source_dir: str | os.PathLike, epochs: Se
                                         f"small variant's recipe.snapshots")
             spec = {**run, "recipe": {**run["recipe"], "init_from": str(snap)}}
             m = train_run(spec, seed, seed_dir(Path(out_dir) / epoch_group(k), seed), ckpt_dir, threads=threads,
-                          **common)
+                          progress=progress)
             if log is not None:
                 log.info("warm start from epoch %d, seed %d: train acc %.4f test acc %.4f", k, seed,
                          m["train_acc"], m["test_acc"])
@@ -196,15 +195,14 @@ def warm_start(run: Mapping[str, Any], source_dir: str | os.PathLike, epochs: Se
 
 
 def interpolate_pair(run: Mapping[str, Any], small: str | os.PathLike, large: str | os.PathLike,
-                     out: str | os.PathLike, settings: Mapping[str, Any], *, data_dir: str | None = None,
-                     resources: str = "resources", progress: bool = False):
+                     out: str | os.PathLike, settings: Mapping[str, Any], *, progress: bool = False):
     """Keskar's parametric plot between two trained networks of one architecture (``small`` = x_SB at
     alpha 0, ``large`` = x_LB at alpha 1): :func:`losslab.core.surfaces.interpolation` on the settings' alpha
     grid, BN per the settings' policy (default ``recompute``: fresh statistics at every point)."""
     s = InterpolationSettings.of(settings)
-    model, data = load_trained(run, small, data_dir, resources)
+    model, data = load_trained(run, small)
     theta_sb = flatten(model)
-    other, _ = load_trained(run, large, data_dir, resources)
+    other, _ = load_trained(run, large)
     theta_lb = flatten(other)
     data = data.evaluation_subsets(s.n_train, s.n_test)
     evaluators = evaluators_for(model, data, loss=run.get("recipe", {}).get("loss", "ce"), bn=s.bn,

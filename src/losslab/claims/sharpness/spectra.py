@@ -138,12 +138,11 @@ def spectrum(loss: TrainingLoss, settings: Mapping[str, Any], *, seed: int = 0, 
                     tolerances=np.asarray(top.tolerances, float), certified=np.asarray(top.certified, bool))
 
 
-def run_spectra(run: Mapping[str, Any], run_dir: str | os.PathLike, settings: Mapping[str, Any], *,
-                data_dir: str | None = None, resources: str = "resources") -> list[Spectrum]:
+def run_spectra(run: Mapping[str, Any], run_dir: str | os.PathLike, settings: Mapping[str, Any]) -> list[Spectrum]:
     """:func:`spectrum` of every seed's final network under ``run_dir`` (a trained run of spec ``run``)."""
     out = []
     for seed, d in trained_seeds(run_dir):
-        model, data = load_trained(run, d / MODEL, data_dir, resources)
+        model, data = load_trained(run, d / MODEL)
         s = SpectrumSettings.of(settings)
         loss = evaluation_loss(model, data, _loss_name(run), s.n_train, s.bn, s.chunk)
         out.append(spectrum(loss, settings, seed=seed, num_classes=data.num_classes))
@@ -453,15 +452,14 @@ def line_direction(model: torch.nn.Module, init: torch.Tensor, seed: int, norm: 
 
 
 def sharpness_lines(run: Mapping[str, Any], seed_dir: str | os.PathLike, seed: int, settings: Mapping[str, Any],
-                    out_dir: str | os.PathLike, *, data_dir: str | None = None, resources: str = "resources",
-                    progress: bool = False) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+                    out_dir: str | os.PathLike, *, progress: bool = False) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Train loss along ``directions`` random lines of each normalization through a trained seed: one
     :func:`losslab.core.surfaces.surface_1d` file ``<out_dir>/<norm>_dir<j>.h5`` per line; direction ``j`` is
     drawn with seed ``direction_seed + j`` for every network. Returns the alphas and ``norm -> losses[j, i]``."""
     s = SharpnessLineSettings.of(settings)
     seed_dir, out_dir = Path(seed_dir), Path(out_dir)
-    model, data = load_trained(run, seed_dir / MODEL, data_dir, resources)
-    init = flatten(prepare_run(run, seed, data_dir, resources)[0])
+    model, data = load_trained(run, seed_dir / MODEL)
+    init = flatten(prepare_run(run, seed)[0])
     data = data.evaluation_subsets(s.n_train)
     evaluators = evaluators_for(model, data, loss=_loss_name(run), bn=s.bn, chunk=s.chunk, splits=("train",))
     xs, theta = grid(s.alphas), flatten(model)
@@ -618,15 +616,13 @@ def continuation_spec(run: Mapping[str, Any], recipe: Mapping[str, Any], start: 
 
 def continue_runs(run: Mapping[str, Any], start_dir: str | os.PathLike, recipe: Mapping[str, Any],
                   seeds: Sequence[int], out_dir: str | os.PathLike, ckpt_dir: str | os.PathLike, *,
-                  data_dir: str | None = None, resources: str = "resources", threads: int = 1,
-                  progress: bool = False) -> list[dict[str, Any]]:
+                  threads: int = 1, progress: bool = False) -> list[dict[str, Any]]:
     """Continue every seed of a trained run (``start_dir/seed<k>/model.pt``) with ``recipe`` (e.g. a small
     batch): ``out_dir/seed<k>/`` gets the usual :func:`losslab.claims.training.train_run` files."""
     out = []
     for seed in seeds:
         spec = continuation_spec(run, recipe, model_file(start_dir, seed))
-        out.append(train_run(spec, seed, Path(out_dir) / f"seed{seed}", ckpt_dir, data_dir=data_dir,
-                             resources=resources, threads=threads, progress=progress))
+        out.append(train_run(spec, seed, Path(out_dir) / f"seed{seed}", ckpt_dir, threads=threads, progress=progress))
     return out
 
 
@@ -643,15 +639,14 @@ class BasinSettings(Settings):
 
 
 def basin_line(run: Mapping[str, Any], start_model: str | os.PathLike, end_model: str | os.PathLike,
-               settings: Mapping[str, Any], out: str | os.PathLike, *, data_dir: str | None = None,
-               resources: str = "resources", progress: bool = False) -> Surface:
+               settings: Mapping[str, Any], out: str | os.PathLike, *, progress: bool = False) -> Surface:
     """Train and test loss and accuracy on ``(1 - alpha) theta_start + alpha theta_end`` for the ``alphas``
     of ``settings`` (:func:`losslab.core.surfaces.interpolation`); BN statistics by ``settings["bn"]``
     (``recompute`` for networks with BN: the two end points' running statistics differ)."""
     s = BasinSettings.of(settings)
-    model, data = load_trained(run, start_model, data_dir, resources)
+    model, data = load_trained(run, start_model)
     theta0 = flatten(model)
-    end, _ = load_trained(run, end_model, data_dir, resources)
+    end, _ = load_trained(run, end_model)
     data = data.evaluation_subsets(s.n_train, s.n_test)
     evaluators = evaluators_for(model, data, loss=_loss_name(run), bn=s.bn, chunk=s.chunk)
     theta1, xs = flatten(end), grid(s.alphas)
@@ -793,13 +788,12 @@ class RatioMapSettings(Settings):
 
 
 def ratio_map_of_run(run: Mapping[str, Any], model_path: str | os.PathLike, directions_path: str | os.PathLike,
-                     settings: Mapping[str, Any], out: str | os.PathLike, *, data_dir: str | None = None,
-                     resources: str = "resources", progress: bool = False) -> Surface:
+                     settings: Mapping[str, Any], out: str | os.PathLike, *, progress: bool = False) -> Surface:
     """Li et al.'s map of ``|lambda_min / lambda_max|`` (:func:`losslab.core.hessian.eigenvalue_ratio_surface`)
     on the plane of an existing 2-D surface: the trained weights plus the surface's own directions
     (``directions_path``), the Hessian of the training loss on the fixed subset ``n_train``."""
     s = RatioMapSettings.of(settings)
-    model, data = load_trained(run, model_path, data_dir, resources)
+    model, data = load_trained(run, model_path)
     loss = evaluation_loss(model, data, _loss_name(run), s.n_train, s.bn, s.chunk)
     d = load_directions(directions_path)
     if d.y is None:
@@ -876,8 +870,7 @@ def draw_ratio_maps(data: Mapping[str, Any], stem: str | os.PathLike) -> list[st
 
 def _spectra_job(job: ClaimJob, analysis) -> ClaimResult:
     """Hessian spectra of every variant's trained seeds (kept in the ``spectra`` output), then ``analysis``."""
-    spectra_by_variant = {v: run_spectra(job.runs[v], d, job.settings, data_dir=job.data_dir,
-                                         resources=job.resources) for v, d in job.dirs.items()}
+    spectra_by_variant = {v: run_spectra(job.runs[v], d, job.settings) for v, d in job.dirs.items()}
     write_spectra(job.outputs["spectra"], spectra_by_variant)
     runs = {v: read_runs(d) for v, d in job.dirs.items()}
     return analysis(spectra_by_variant, runs, job.check, job.scale, job.out_dir, claim_id=job.id)
@@ -900,7 +893,7 @@ def run_wd_flip(job: ClaimJob) -> ClaimResult:
         for seed, seed_dir in trained_seeds(d):
             alphas, lines[v][seed] = sharpness_lines(
                 job.runs[v], seed_dir, seed, job.settings, Path(job.outputs["lines"]) / v / f"seed{seed}",
-                data_dir=job.data_dir, resources=job.resources, progress=job.progress)
+                progress=job.progress)
     runs = {v: read_runs(d) for v, d in job.dirs.items()}
     return wd_flip_claim(lines, alphas, runs, job.check, job.scale, job.out_dir, claim_id=job.id)
 
@@ -910,8 +903,7 @@ def run_lb_sb_basin(job: ClaimJob) -> ClaimResult:
     (input ``sb``), kept in the ``lines`` output, then the claim."""
     lb_dir, sb_dir = job.inputs["lb"], job.inputs["sb"]
     lines = {seed: basin_line(job.params["run"], lb / MODEL, model_file(sb_dir, seed),
-                              job.settings, Path(job.outputs["lines"]) / f"seed{seed}.h5", data_dir=job.data_dir,
-                              resources=job.resources, progress=job.progress)
+                              job.settings, Path(job.outputs["lines"]) / f"seed{seed}.h5", progress=job.progress)
              for seed, lb in trained_seeds(lb_dir)}
     return lb_sb_basin_claim(lines, read_runs(lb_dir), read_runs(sb_dir), job.check, job.scale, job.out_dir,
                              claim_id=job.id)
