@@ -391,3 +391,15 @@ def test_decide_claim_applies_the_registry_block() -> None:
         decide_claim(block, {"gap": Measured(samples=[0.1, 0.2])})
     with pytest.raises(ValueError, match="needs the tolerance it gives"):
         decide_claim(block, {"gap": Measured(samples=[0.1, 0.2]), "barrier": Measured(value=3.0)})
+
+
+def test_a_claim_result_carries_its_decision() -> None:
+    from losslab.claims.verdicts import Measured, decide_claim
+
+    block = {"parts": [{"name": "gap", "effect": "ln error ratio", "unit": "ln", "margin": 0, "sesoi": 0.05}]}
+    cd = decide_claim(block, {"gap": {"F1": Measured(samples=[0.3, 0.4, 0.35])}})
+    res = ClaimResult.from_decision(cd, notes="more", id="c", scale="smoke", rule="r", measured="m", n_seeds=3,
+                                    numbers={"x": 1.0})
+    assert res.verdict == REPRODUCED and res.notes == f"{cd.reason}; more" and res.decisions == cd.records()
+    assert res.numbers["x"] == 1.0 and res.numbers["effect.gap.F1.estimate"] == pytest.approx(0.35)
+    assert res.numbers["effect.gap.F1.lower"] < 0.35 < res.numbers["effect.gap.F1.upper"]

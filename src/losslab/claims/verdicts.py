@@ -278,8 +278,14 @@ class ClaimResult:
     def from_decision(cls, decision: ClaimDecision, notes: str = "", **fields: Any) -> ClaimResult:
         """The result of a claim decided by its pre-registration (:func:`decide_claim`): its verdict, every part's
         record, and the reason first in the notes (``notes`` after it); ``fields`` are the other fields (``id``,
-        ``scale``, ``rule``, ``measured``, ``n_seeds``, ``numbers``, ``figures``, ``tables``)."""
-        return cls(verdict=decision.verdict, decisions=decision.records(),
+        ``scale``, ``rule``, ``measured``, ``n_seeds``, ``numbers``, ``figures``, ``tables``, ``regime``). Every
+        part's estimate and bounds are added to the numbers as ``effect.<part>[.<label>].{estimate,lower,upper}``."""
+        numbers = dict(fields.pop("numbers", {}))
+        for d in decision.decisions:  # every part's estimate and bounds join the numbers the regression test compares
+            key = "effect." + d.name.replace(" ", ".")
+            numbers.update({f"{key}.estimate": d.interval.estimate, f"{key}.lower": d.interval.lower,
+                            f"{key}.upper": d.interval.upper})
+        return cls(verdict=decision.verdict, decisions=decision.records(), numbers=numbers,
                    notes="; ".join(x for x in (decision.reason, notes) if x), **fields)
 
     def write(self, path: str | Path) -> None:
