@@ -100,7 +100,7 @@ def report_rows(registry: Sequence[Mapping[str, Any]], results: Mapping[str, Map
                        rule=res.get("rule", ""), figures=figs, tables=tables, decision=decision_line(res),
                        regime=res.get("regime", ""), reason=res.get("notes", "") if res.get("decisions") else "",
                        decisions=decision_rows(res, claim))
-        row["context"] = claim.get("context", [])
+        row["context"], row["notes"] = claim.get("context", []), claim.get("notes", "")
         rows.append(row)
     return rows
 
@@ -154,6 +154,8 @@ def build_report(registry: Sequence[Mapping[str, Any]], results: Mapping[str, Ma
             md += [f"Regime: {r['regime']}", ""]
         if r["context"]:
             md += ["Context:"] + [f"- {c['ref']}: {c['implies']}" for c in r["context"]] + [""]
+        if r["notes"]:
+            md += [f"Notes: {r['notes']}", ""]
     lio.write_text(out_dir / "claims.md", "\n".join(md) + "\n")
     write_index(rows, out_dir, scale, results_dir)
     return counts
