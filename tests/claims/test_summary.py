@@ -148,3 +148,19 @@ def test_a_table_redrawn_from_its_csv_is_the_table_first_written(tmp_path):
     tables.rerender_table(tmp_path / "table.csv")
     assert (tmp_path / "table.md").read_bytes() == first
     assert [tables.csv_cell(t) for t in ("8", "92.0", "0.090", "1e-05", "x", "")] == [8, 92.0, "0.090", 1e-05, "x", ""]
+
+
+def test_power_table_marks_underpowered_scales():
+    from losslab.claims.summary import power_rows
+    from losslab.claims.verdicts import Measured, decide_claim
+
+    block = {"parts": [{"name": "gap", "effect": "ln error ratio", "unit": "ln", "margin": 0, "sesoi": 0.1},
+                       {"name": "fits", "effect": "train acc", "unit": "fraction", "margin": 0.99, "sesoi": 0.99}]}
+    cd = decide_claim(block, {"gap": Measured(samples=[0.05, 0.2, 0.1, 0.3, 0.0]),
+                              "fits": Measured(samples=[1.0, 1.0, 0.995])})
+    registry = [{"id": "c", "experiment": "e", "decision": block}]
+    rows, scales = power_rows(registry, {"c": {"decisions": cd.records()}}, {"smoke": {"e": 5}, "cpu": {"e": 1000}})
+    assert scales == ["smoke", "cpu"] and len(rows) == 1  # the "at least" part has no effect size to power for
+    needed = rows[0]["seeds for 80% power"]
+    assert isinstance(needed, int) and 5 < needed < 1000
+    assert rows[0]["smoke"] == "5 (underpowered)" and rows[0]["cpu"] == "1000"

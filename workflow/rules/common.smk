@@ -5,7 +5,7 @@ from pathlib import Path
 from losslab.claims import runs
 from losslab.pipeline import cpu_kernels
 from losslab.pipeline.registry import load_registry
-from losslab.pipeline.config import resolve, run_spec
+from losslab.pipeline.config import resolve, run_spec, scale_seeds
 
 # validated before any job runs: a bad key stops here with a message naming it
 CFG = resolve(config, root=ROOT)

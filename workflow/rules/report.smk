@@ -19,9 +19,11 @@ rule report:
         md=f"{R}/report/claims.md",
         csv=f"{R}/report/claims.csv",
         index=f"{R}/report/index.md",
+        power=f"{R}/report/power.md",
     params:
         scale=SCALE,
         results=R,
+        seeds=scale_seeds(),
     log:
         f"{LOGS}/report.log",
     benchmark:

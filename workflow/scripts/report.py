@@ -11,5 +11,5 @@ sm = snakemake  # noqa: F821 (provided by Snakemake)
 log = start_job(sm.log[0], config=sm.config)
 results = {r["id"]: r for r in map(load_result, sm.input.verdicts)}
 counts = build_report(load_registry(sm.input.registry), results, Path(sm.output.md).parent, sm.params.scale,
-                      results_dir=sm.params.results)
+                      results_dir=sm.params.results, seeds_by_scale=sm.params.seeds)
 log.info("report: %s", counts)

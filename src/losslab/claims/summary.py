@@ -15,6 +15,7 @@ from losslab.claims.lecture import toys, trained
 from losslab.claims.sharpness import keskar, spectra
 from losslab.claims.verdicts import VERDICTS, load_result
 from losslab.claims.tables import markdown_table, rerender_table
+from losslab.pipeline.config import scale_seeds
 from losslab.plots import figures
 from losslab.plots import decisions as decision_plots
 from losslab.plots import patterns as pattern_plots
@@ -105,6 +106,35 @@ def report_rows(registry: Sequence[Mapping[str, Any]], results: Mapping[str, Map
     return rows
 
 
+POWER_COLUMNS = ("claim", "part", "replicate", "sd per replicate", "smallest effect of interest", "seeds for 80% power")
+
+
+def power_rows(registry: Sequence[Mapping[str, Any]], results: Mapping[str, Mapping[str, Any]],
+               seeds_by_scale: Mapping[str, Mapping[str, int]]) -> tuple[list[dict[str, Any]], list[str]]:
+    """One row per decided part of a pre-registered claim: the spread this run measured per replicate, the seeds 80%
+    power at the smallest effect of interest needs with it, and the seeds each scale gives the claim's experiment
+    (``seeds_by_scale``: :func:`losslab.pipeline.config.scale_seeds`), marked "underpowered" where fewer. Parts
+    replicated over something else than seeds show their count at this run only. Returns the rows and the scale
+    columns."""
+    scales = list(seeds_by_scale)
+    rows = []
+    for claim in registry:
+        res = results.get(claim["id"])
+        for d in (res or {}).get("decisions", []):
+            pre = d.get("prereg") or {}
+            if d.get("tolerance") is not None or pre.get("sesoi") == d.get("margin"):
+                continue  # a tolerance part or an "at least" part: no effect size to be powered for
+            needed = d.get("seeds_needed")
+            row = {"claim": claim["id"], "part": d["name"], "replicate": pre.get("replicate", "seed"),
+                   "sd per replicate": _g(d.get("sd")), "smallest effect of interest": _g(pre.get("sesoi")),
+                   "seeds for 80% power": "out of reach" if needed is None else needed}
+            for sc in scales:
+                n = seeds_by_scale[sc].get(claim.get("experiment", ""), None) if row["replicate"] == "seed" else None
+                row[sc] = "" if n is None else (f"{n} (underpowered)" if needed is None or n < needed else str(n))
+            rows.append(row)
+    return rows, scales
+
+
 def platform_line(results: Mapping[str, Mapping[str, Any]]) -> str:
     """One sentence on where the verdicts' numbers were made (their ``platform``; losslab.pipeline.cpu_kernels)."""
     platforms = {repr(sorted(r["platform"].items())): r["platform"] for r in results.values() if r.get("platform")}
@@ -119,10 +149,12 @@ def platform_line(results: Mapping[str, Mapping[str, Any]]) -> str:
 
 
 def build_report(registry: Sequence[Mapping[str, Any]], results: Mapping[str, Mapping[str, Any]],
-                 out_dir: str | Path, scale: str, results_dir: str | Path | None = None) -> dict[str, int]:
-    """Write ``claims.md``, ``claims.csv`` and ``index.md`` into ``out_dir`` (by default
+                 out_dir: str | Path, scale: str, results_dir: str | Path | None = None,
+                 seeds_by_scale: Mapping[str, Mapping[str, int]] | None = None) -> dict[str, int]:
+    """Write ``claims.md``, ``claims.csv``, ``index.md`` and ``power.md`` into ``out_dir`` (by default
     ``<results_dir>/report``): one row per registry claim, with the verdict of its result file or the reason
-    it is pending, and the figures grouped by claim family. Returns the count of each verdict."""
+    it is pending, and the figures grouped by claim family; the power of each decided part at every scale of
+    ``seeds_by_scale`` (:func:`power_rows`). Returns the count of each verdict."""
     out_dir = Path(out_dir)
     rows = report_rows(registry, results, out_dir, results_dir)
     counts = {v: 0 for v in (*VERDICTS, "pending")}
@@ -132,7 +164,8 @@ def build_report(registry: Sequence[Mapping[str, Any]], results: Mapping[str, Ma
 
     summary = ", ".join(f"{k}: {v}" for k, v in counts.items() if v)
     md = [f"# losslab claims at scale `{scale}`", "", f"{len(rows)} claims; {summary}. Figures by claim family: "
-          "[index.md](index.md).", "", platform_line(results), ""]
+          "[index.md](index.md); the power of each test at every scale: [power.md](power.md).", "",
+          platform_line(results), ""]
     md.append(markdown_table(
         [{**r, "figure": f"[figure]({r['figure']})" if r["figure"] else ""} for r in rows],
         ("claim", "family", "source", "reported", "measured", "verdict", "figure")))
@@ -157,6 +190,14 @@ def build_report(registry: Sequence[Mapping[str, Any]], results: Mapping[str, Ma
         if r["notes"]:
             md += [f"Notes: {r['notes']}", ""]
     lio.write_text(out_dir / "claims.md", "\n".join(md) + "\n")
+    prows, scales = power_rows(registry, results, seeds_by_scale or {})
+    power = [f"# Power of the pre-registered tests (measured at scale `{scale}`)", "",
+             "For every decided part: the spread of the effect over its replicates in this run, the replicates 80% "
+             "power at the smallest effect of interest needs with that spread (one-sided t, alpha 0.05), and the "
+             "seeds each scale gives the claim's experiment (\"underpowered\" where fewer).", "",
+             markdown_table(prows, (*POWER_COLUMNS, *scales)) if prows else "No claim was decided by its "
+             "pre-registration in this run."]
+    lio.write_text(out_dir / "power.md", "\n".join(power) + "\n")
     write_index(rows, out_dir, scale, results_dir)
     return counts
 
@@ -239,8 +280,8 @@ def regenerate(results_dir: str | Path, registry: Sequence[Mapping[str, Any]], s
         res = load_result(v)
         results[res["id"]] = res
     out = results_dir / "report"
-    build_report(registry, results, out, scale, results_dir=results_dir)
-    done["report"] = [str(out / n) for n in ("claims.md", "claims.csv", "index.md")]
+    build_report(registry, results, out, scale, results_dir=results_dir, seeds_by_scale=scale_seeds())
+    done["report"] = [str(out / n) for n in ("claims.md", "claims.csv", "index.md", "power.md")]
     if log is not None:
         for k, v in done.items():
             log.info("regenerated %d %s files", len(v), k)

@@ -145,6 +145,16 @@ def resolve(config: Mapping[str, Any], root: str | Path = ".") -> dict[str, Any]
     return merged
 
 
+def scale_seeds(root: str | Path = ".") -> dict[str, dict[str, int]]:
+    """``scale -> experiment -> number of seeds`` of every scale file (its ``experiments``), for the report's power
+    table: how many seeds each scale gives a claim."""
+    out = {}
+    for path in sorted((Path(root) / SCALES_DIR).glob("*.yaml")):
+        exps = (read_yaml(path) or {}).get("experiments", {}) or {}
+        out[path.stem] = {name: len(e.get("seeds", [])) for name, e in exps.items() if isinstance(e, Mapping)}
+    return out
+
+
 def run_spec(experiment: Mapping[str, Any], variant: str) -> dict[str, Any]:
     """The run spec ``{dataset, model, recipe[, lr_search]}`` of one variant of an experiment: the variant's
     keys merged over the experiment's base."""
