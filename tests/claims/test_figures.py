@@ -46,7 +46,9 @@ def test_every_legacy_name_resolves_once_the_claims_are_imported():
     assert summary.PLOT_MODULES  # imported: every family has registered its plot functions
     unresolved = {old: new for old, new in figures.LEGACY.items() if new not in figures.PLOTS}
     assert not unresolved
-    assert set(figures.LEGACY.values()) == set(figures.PLOTS)  # and every plot function has an old name
+    # every plot function older code stored under a module:function name has one; plots newer than the registry
+    # (the decision figure of issue #18) never had one
+    assert set(figures.LEGACY.values()) == set(figures.PLOTS) - {"claims.decision"}
 
 
 def test_render_refuses_an_unregistered_plot_function(tmp_path):
