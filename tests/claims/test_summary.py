@@ -107,7 +107,7 @@ def test_regenerate_redraws_everything_without_training_or_evaluating(results, m
     assert png.read_bytes() == first  # the same figure, from its stored data alone
     assert str(png) in done["data"] and len(done["data"]) == 4
     assert (root / "claims" / "claim-b" / "table.md").read_text().startswith("### a table\n\n| variant |")
-    assert {Path(p).name for p in done["report"]} == {"claims.md", "claims.csv", "index.md"}
+    assert {Path(p).name for p in done["report"]} == {"claims.md", "claims.csv", "index.md", "power.md"}
     assert "claim-b" in (root / "report" / "claims.csv").read_text()
 
 
