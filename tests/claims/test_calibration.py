@@ -152,6 +152,14 @@ def test_combine_rules():
     assert verdict == INCONCLUSIVE and "open (inconclusive)" in reason and "missing (inconclusive)" in reason
     assert combine([no, yes], ALPHA, primary="yes") == (REPRODUCED, f"primary part yes: {yes.reason}; "
                                                         "1 other part(s) shown only")
+    # a primary part measured per label decides by its labels (every one reproduced; one below: not reproduced)
+    a, b = decide("yes F1", [1.2, 0.9, 1.5], p), decide("yes C1", [1.1, 1.3, 1.0], p)
+    lower = decide("yes C2", [0.1, -0.2, 0.05, 0.0, 0.1, -0.1, 0.15, 0.02], p)
+    verdict, reason = combine([no, a, b], ALPHA, primary="yes")
+    assert verdict == REPRODUCED and reason.startswith("primary part yes (2 labels): every part reproduced")
+    assert reason.endswith("1 other part(s) shown only")
+    assert combine([a, b, lower], ALPHA, primary="yes")[0] == NOT_REPRODUCED
+    assert combine([a, open_], ALPHA, primary="yes")[0] == REPRODUCED  # "open" is not a label of "yes"
     # a tolerance part: not reproduced counts as p = 0, anything else as p = 1
     assert combine([yes, decide_tolerance("t", 0.1, 0.5, 0.1, "")], ALPHA)[0] == NOT_REPRODUCED
     assert combine([yes, decide_tolerance("t", 0.9, 0.5, 0.1, "")], ALPHA)[0] == REPRODUCED

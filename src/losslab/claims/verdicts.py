@@ -504,7 +504,8 @@ def decide_tolerance(name: str, value: float, margin: float, tolerance: float, u
 def combine(decisions: Sequence[Decision], alpha: float, primary: str | None = None) -> tuple[str, str]:
     """The verdict of a claim made of several decisions, with a one-line reason naming the deciding part(s).
 
-    With ``primary`` (a part's name) that part decides and the others are shown only. Otherwise an
+    With ``primary`` (a part's name) that part decides and the others are shown only; a primary part measured per
+    label (decisions named ``"<primary> <label>"``) decides by combining its labels as below. Otherwise an
     intersection-union test: reproduced only if every part is (level ``alpha`` without adjustment); not
     reproduced when some part's p-value of H0 "effect >= sesoi" (:attr:`Decision.p_below_sesoi`) is below
     ``alpha`` after Holm's adjustment over the parts (a tolerance part counts as p = 0 when not reproduced, 1
@@ -513,13 +514,15 @@ def combine(decisions: Sequence[Decision], alpha: float, primary: str | None = N
     if not parts:
         raise ValueError("combine needs at least one decision")
     if primary is not None:
-        chosen = [d for d in parts if d.name == primary]
+        chosen = [d for d in parts if d.name == primary or d.name.startswith(primary + " ")]
         if not chosen:
             raise ValueError(f"primary part {primary!r} is not among {[d.name for d in parts]}")
-        d = chosen[0]
-        others = len(parts) - 1
-        return d.verdict, f"primary part {d.name}: {d.reason}" + (f"; {others} other part(s) shown only"
-                                                                  if others else "")
+        others = len(parts) - len(chosen)
+        shown = f"; {others} other part(s) shown only" if others else ""
+        if len(chosen) == 1:
+            return chosen[0].verdict, f"primary part {chosen[0].name}: {chosen[0].reason}" + shown
+        verdict, reason = combine(chosen, alpha)  # a primary part measured per label: its labels by Holm
+        return verdict, f"primary part {primary} ({len(chosen)} labels): {reason}" + shown
     if all(d.verdict == REPRODUCED for d in parts):
         return REPRODUCED, f"every part reproduced ({', '.join(d.name for d in parts)})"
     adjusted = holm_adjust([d.p_below_sesoi for d in parts])
@@ -599,8 +602,6 @@ def decide_claim(decision: Mapping[str, Any], measured: Mapping[str, Measured | 
             else:
                 out.append(decide(name, m.samples, prereg))
     primary = decision.get("primary")
-    if primary is not None and not any(d.name == primary for d in out):
-        raise ValueError(f"primary {primary!r} was measured per label; name one of {[d.name for d in out]}")
     verdict, reason = combine(out, alpha, primary)
     if requires is not True:
         what = decision.get("requires", "the claim's precondition")
