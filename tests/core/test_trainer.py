@@ -197,6 +197,44 @@ def test_changed_recipe_never_resumes_a_stale_checkpoint(tmp_path):
     assert json.loads((tmp_path / "b" / "metrics.json").read_text())["test_acc"] == fresh["test_acc"]
 
 
+def test_checkpoints_are_written_every_so_many_seconds_and_any_resumes_bitwise(tmp_path, monkeypatch):
+    """A run of many short epochs is checkpointed after its first and last epoch and every CHECKPOINT_EVERY
+    seconds (not once per epoch); resuming from a checkpoint of any epoch ends bitwise equal to a straight run."""
+    from losslab.core import trainer
+
+    written: list[int] = []
+    save = lio.save_torch
+
+    def counting(path, obj):
+        if isinstance(obj, dict) and "optimizer" in obj:  # a checkpoint (not a model file or snapshot)
+            written.append(obj["epoch"])
+        return save(path, obj)
+
+    monkeypatch.setattr(trainer.lio, "save_torch", counting)
+    run = {**RUN, "recipe": {**RUN["recipe"], "epochs": 6}}
+    train_run(run, 5, tmp_path / "a", tmp_path / "ck_a")
+    assert written == [1, 6]  # the default interval (30 s) is longer than this whole run
+    written.clear()
+    monkeypatch.setenv("LOSSLAB_CHECKPOINT_EVERY", "0")
+    train_run(run, 5, tmp_path / "b", tmp_path / "ck_b")
+    assert written == [1, 2, 3, 4, 5, 6]
+    # a run that dies in epoch 3 left only epoch 1's checkpoint: the rerun redoes epochs 2-6, to the same weights
+    monkeypatch.delenv("LOSSLAB_CHECKPOINT_EVERY")
+    written.clear()
+
+    def die(epoch, row):
+        if epoch == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_run(run, 5, tmp_path / "c", tmp_path / "ck_c", on_epoch_end=die)
+    assert written == [1]
+    epochs_run: list[int] = []
+    train_run(run, 5, tmp_path / "c", tmp_path / "ck_c", on_epoch_end=lambda e, r: epochs_run.append(e))
+    assert epochs_run == [2, 3, 4, 5, 6]
+    assert_bitwise_equal(state(tmp_path / "c" / "model.pt"), state(tmp_path / "a" / "model.pt"))
+
+
 KILL_SCRIPT = textwrap.dedent("""
     import json, sys, time
     from losslab.claims.training import train_run
@@ -212,7 +250,7 @@ def test_killed_run_resumes_to_identical_weights(tmp_path):
     run = {**RUN, "recipe": {**RUN["recipe"], "epochs": 8}}
     ck = tmp_path / "ck"
     proc = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT, json.dumps(run), str(tmp_path / "killed"),
-                             str(ck)], env={**os.environ, "OMP_NUM_THREADS": "1"})
+                             str(ck)], env={**os.environ, "OMP_NUM_THREADS": "1", "LOSSLAB_CHECKPOINT_EVERY": "0"})
     ckpt = ck / f"{run_key(run, 5)}.pt"
     deadline = time.time() + 120
     epoch = 0
@@ -241,7 +279,8 @@ def test_killed_run_resumes_to_identical_weights(tmp_path):
 
 
 @pytest.mark.parametrize("optimizer", ["nesterov", "adam", "adagrad", "rmsprop", "sgd"])
-def test_every_optimizer_trains_and_resumes(tmp_path, optimizer):
+def test_every_optimizer_trains_and_resumes(tmp_path, monkeypatch, optimizer):
+    monkeypatch.setenv("LOSSLAB_CHECKPOINT_EVERY", "0")  # a checkpoint after every epoch
     lr = {"adam": 1e-3, "adagrad": 1e-2, "rmsprop": 1e-3}.get(optimizer, 0.05)
     run = {**RUN, "model": {"name": "mlp", "widths": [16]},
            "recipe": {"optimizer": optimizer, "lr": lr, "batch_size": 64, "epochs": 4}}

@@ -12,8 +12,8 @@ A *run* is ``{"dataset": ..., "model": ..., "recipe": ...}`` plus a seed. :func:
 * ``history.csv``: one row per epoch (:func:`losslab.claims.runs.read_history`);
 * ``snapshots/epoch_{k}.pt`` when the recipe keeps them (:func:`losslab.claims.runs.snapshots`).
 
-Into ``ckpt_dir`` it writes ``<run key>.pt`` (:func:`losslab.claims.runs.run_key`) after every epoch; a restarted
-run resumes from it."""
+Into ``ckpt_dir`` it writes ``<run key>.pt`` (:func:`losslab.claims.runs.run_key`) as the trainer checkpoints; a
+restarted run resumes from it."""
 
 from __future__ import annotations
 

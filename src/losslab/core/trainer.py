@@ -1,8 +1,9 @@
 """One training loop, driven by a recipe; deterministic on the CPU and resumable after a kill.
 
 :func:`fit` trains a model on prepared data with a :class:`Recipe` (typed settings, validated, naming the key).
-Given a checkpoint path it writes the model, optimizer, RNG states, history and wall time after every epoch, and a
-restarted fit resumes from it and ends bitwise equal to an uninterrupted one at the same thread count. Snapshots
+Given a checkpoint path it writes the model, optimizer, RNG states, history and wall time (after the first and the
+last epoch, and every ``CHECKPOINT_EVERY`` seconds between), and a restarted fit resumes from it and ends bitwise
+equal to an uninterrupted one at the same thread count. Snapshots
 of the weights at chosen epochs (``recipe.snapshots``) go to ``out_dir/snapshots/epoch_{k}.pt`` (epoch 0 is the
 initialisation), for trajectories (PCA directions), warm starts and ensembles. The run directory around a fit
 (metrics, history, model file) is :mod:`losslab.claims.runs`'s."""
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import platform
 import time
 from dataclasses import dataclass, field, replace
@@ -28,6 +30,10 @@ from losslab.core.optim import OPTIMIZERS, RecipeError, lr_at, make_optimizer
 from losslab.core.weights import PointEvaluator, _Runner, has_batchnorm
 
 log = logging.getLogger(__name__)
+
+# seconds of training between two checkpoints (besides the first and the last epoch's); the environment variable
+# LOSSLAB_CHECKPOINT_EVERY sets another default (0: after every epoch, e.g. on a machine that is often preempted)
+CHECKPOINT_EVERY = 30.0
 
 
 @dataclass(frozen=True)
@@ -194,10 +200,16 @@ def train_epoch(data: Prepared, gen: torch.Generator, bs: int, steps: int, opt: 
 
 def fit(model: nn.Module, data: Prepared, recipe: Recipe, seed: int, ckpt_path: Path | None = None,
         out_dir: Path | None = None, progress: bool = False,
-        on_epoch_end: Callable[[int, dict], None] | None = None) -> dict[str, Any]:
+        on_epoch_end: Callable[[int, dict], None] | None = None,
+        checkpoint_every: float | None = None) -> dict[str, Any]:
     """Train ``model`` in place on ``data`` following ``recipe``. Returns the final state (history etc.).
 
-    With ``ckpt_path`` set, state is checkpointed after every epoch and a present checkpoint is resumed from.
+    With ``ckpt_path`` set, a present checkpoint is resumed from, and state is checkpointed after the first epoch,
+    then after the first epoch that ends ``checkpoint_every`` seconds (wall clock; default
+    ``$LOSSLAB_CHECKPOINT_EVERY`` or :data:`CHECKPOINT_EVERY`) after the last checkpoint, and after the last epoch.
+    When a checkpoint is written never changes the result (a resumed run is bitwise equal to an uninterrupted one
+    from any epoch); it bounds the work a kill loses and spares a run of many short epochs (a full batch: one step
+    each) a write and fsync per epoch.
     """
     recipe.validate()
     first = next(model.parameters(), None)
@@ -224,6 +236,9 @@ def fit(model: nn.Module, data: Prepared, recipe: Recipe, seed: int, ckpt_path: 
     elif out_dir is not None and recipe.keeps_snapshot(0):
         _save_snapshot(model, out_dir, 0)
 
+    if checkpoint_every is None:
+        checkpoint_every = float(os.environ.get("LOSSLAB_CHECKPOINT_EVERY", CHECKPOINT_EVERY))
+    saved_at = -math.inf  # the first epoch run is checkpointed
     epochs_iter = range(state["epoch"], recipe.epochs)
     if progress:
         from tqdm import tqdm
@@ -267,9 +282,11 @@ def fit(model: nn.Module, data: Prepared, recipe: Recipe, seed: int, ckpt_path: 
         state["history"].append(row)
         if out_dir is not None and recipe.keeps_snapshot(epoch + 1):
             _save_snapshot(model, out_dir, epoch + 1)
-        if ckpt_path is not None:
+        done = last or state["stopped"]
+        if ckpt_path is not None and (done or time.monotonic() - saved_at >= checkpoint_every):
             lio.save_torch(ckpt_path, {"model": model.state_dict(), "optimizer": opt.state_dict(),
                                        "gen": gen.get_state(), "torch_rng": torch.get_rng_state(), **state})
+            saved_at = time.monotonic()
         if on_epoch_end is not None:
             on_epoch_end(epoch + 1, row)
     return state
