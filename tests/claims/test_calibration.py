@@ -411,3 +411,15 @@ def test_a_claim_result_carries_its_decision() -> None:
     assert res.verdict == REPRODUCED and res.notes == f"{cd.reason}; more" and res.decisions == cd.records()
     assert res.numbers["x"] == 1.0 and res.numbers["effect.gap.F1.estimate"] == pytest.approx(0.35)
     assert res.numbers["effect.gap.F1.lower"] < 0.35 < res.numbers["effect.gap.F1.upper"]
+
+
+def test_replicates_are_named_in_the_plural_with_their_gloss():
+    from losslab.claims.verdicts import _plural
+
+    assert _plural("seed") == "seeds"
+    assert _plural("pair (the six recipes)") == "pairs (the six recipes)"
+    assert _plural("pair x seed") == "pair x seeds"
+    assert _plural("seeds") == "seeds"
+    p = Preregistration(name="x", effect="e", unit="", margin=0.0, sesoi=1.0, replicate="pair (the six recipes)")
+    reason = decide("x", [0.5, -0.4, 2.1], p).reason
+    assert "3 pairs (the six recipes)" in reason and "recipes)s" not in reason and "too few replicates" in reason

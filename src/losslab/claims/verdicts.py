@@ -364,6 +364,13 @@ class Preregistration:
             raise ValueError(f"{where}: {err}") from None
 
 
+def _plural(replicate: str) -> str:
+    """``"seed"`` -> ``"seeds"``; a replicate with a gloss pluralises its head: ``"pair (the six recipes)"`` ->
+    ``"pairs (the six recipes)"``, ``"pair x seed"`` -> ``"pair x seeds"``."""
+    head, sep, gloss = replicate.partition(" (")
+    return (head if head.endswith("s") else head + "s") + sep + gloss
+
+
 def _num(x: float, unit: str = "") -> str:
     text = "NaN" if isinstance(x, float) and math.isnan(x) else f"{x:.3g}"
     return f"{text} {unit}".rstrip()
@@ -463,14 +470,14 @@ def decide_interval(name: str, iv: Interval, prereg: Preregistration, missing: i
         verdict, reason = REPRODUCED, f"{level} lower bound {_num(iv.lower, u)} > {_num(p.margin, u)}"
     elif at_least:
         verdict = INCONCLUSIVE
-        reason = (f"interval too wide: {n} {p.replicate}s, interval [{_num(iv.lower)}, {_num(iv.upper, u)}] covers "
-                  f"{_num(p.margin, u)}")
+        reason = (f"interval too wide: {n} {_plural(p.replicate)}, interval [{_num(iv.lower)}, "
+                  f"{_num(iv.upper, u)}] covers {_num(p.margin, u)}")
     else:
         verdict = INCONCLUSIVE
-        why = "too few seeds" if under else "interval too wide"
-        need = (f"80% power needs {needed} {p.replicate}s" if needed is not None else
+        why = ("too few seeds" if p.replicate == "seed" else "too few replicates") if under else "interval too wide"
+        need = (f"80% power needs {needed} {_plural(p.replicate)}" if needed is not None else
                 "80% power is out of reach within 1000 replicates")
-        reason = (f"{why}: {n} {p.replicate}s, interval [{_num(iv.lower)}, {_num(iv.upper, u)}] covers "
+        reason = (f"{why}: {n} {_plural(p.replicate)}, interval [{_num(iv.lower)}, {_num(iv.upper, u)}] covers "
                   f"{_num(p.margin, u)} and {_num(p.sesoi, u)}; {need}" + (" (underpowered at this scale)" if under
                                                                            else ""))
     return Decision(name, verdict, iv, p, pw, needed, reason, under, iv.p_above(p.margin), iv.p_below(p.sesoi),
