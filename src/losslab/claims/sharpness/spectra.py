@@ -284,7 +284,8 @@ def outlier_effects(spectra: Mapping[str, Sequence[Spectrum]], measures: Mapping
 
 def _run_regime(label: str, runs: Sequence[Mapping[str, Any]]) -> str:
     """One arm's part of a ``regime`` line: optimizer steps, train loss, train and test accuracy (seed means)."""
-    return (f"{label}: {pm([_steps(r) for r in runs], digits=0)} steps, train loss "
+    steps = sorted({_steps(r) for r in runs})
+    return (f"{label}: {steps[0] if len(steps) == 1 else pm(steps, digits=0)} steps, train loss "
             f"{mean_std([r.get('train_loss', math.nan) for r in runs])[0]:.3g}, train/test acc "
             f"{100 * mean_std([r['train_acc'] for r in runs])[0]:.1f}/"
             f"{100 * mean_std([r['test_acc'] for r in runs])[0]:.1f}%")
