@@ -303,8 +303,9 @@ def test_batch_arms_by_steps():
     runs = {"a": [_metrics(0, 8)], "b": [_metrics(0, "full")], "c": [_metrics(0, "full", epochs=80)]}
     assert sp.batch_arms(runs) == sp.BatchArms("a", "b", "c")
     assert sp.batch_arms({k: runs[k] for k in "ab"}) == sp.BatchArms("a", "b", None)
+    assert sp.batch_arms({**runs, "d": [_metrics(0, "full", epochs=7)]}) == sp.BatchArms("a", "b", "c", ("d",))
     with pytest.raises(ValueError):
-        sp.batch_arms({**runs, "d": [_metrics(0, "full", epochs=7)]})
+        sp.batch_arms({"a": runs["a"], "b": [_metrics(0, 8)]})  # no batch smaller than all others
 
 
 def test_batchsize_outliers_claim(tmp_path):

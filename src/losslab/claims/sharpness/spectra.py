@@ -357,24 +357,24 @@ def _steps(metrics: Mapping[str, Any]) -> int:
 @dataclass(frozen=True)
 class BatchArms:
     """The arms of the batch-size experiment: the small batch, the large batch trained for as many epochs
-    (``raw``, shown) and the large batch trained for as many optimizer steps (``matched``, the decision's
-    comparison; None when the scale trains no such arm)."""
+    (``raw``, shown), the large batch trained for as many optimizer steps (``matched``, the decision's
+    comparison; None when the scale trains no such arm) and any other larger-batch arm (shown)."""
 
     small: str
     raw: str | None
     matched: str | None
+    other: tuple[str, ...] = ()
 
     def large(self) -> list[str]:
-        return [v for v in (self.raw, self.matched) if v is not None]
+        return [v for v in (self.raw, self.matched) if v is not None] + list(self.other)
 
 
 def batch_arms(runs: Runs) -> BatchArms:
     """The roles of the variants, by their batch, epochs and optimizer steps: the smallest batch is ``small``;
-    of the larger batches, the one with as many steps as ``small`` is ``matched`` and the one with as many
-    epochs ``raw``."""
-    if not 2 <= len(runs) <= 3:
-        raise ValueError(f"need two or three variants (small batch, large batch at equal epochs and/or equal "
-                         f"steps), have {sorted(runs)}")
+    of the larger batches, the first with as many steps as ``small`` is ``matched``, the first with as many
+    epochs ``raw``; the rest (e.g. an arm whose steps a scale override changed) are ``other``."""
+    if len(runs) < 2:
+        raise ValueError(f"need a small-batch and a large-batch variant, have {sorted(runs)}")
     small = min(runs, key=lambda v: batch_of(runs[v][0]))
     larger = [v for v in runs if v != small]
     if any(batch_of(runs[v][0]) <= batch_of(runs[small][0]) for v in larger):
@@ -382,10 +382,12 @@ def batch_arms(runs: Runs) -> BatchArms:
     matched = [v for v in larger if _steps(runs[v][0]) == _steps(runs[small][0])]
     raw = [v for v in larger if int(runs[v][0]["recipe"]["epochs"]) == int(runs[small][0]["recipe"]["epochs"])
            and v not in matched]
-    if len(matched) > 1 or len(raw) > 1 or len(matched) + len(raw) != len(larger):
-        raise ValueError(f"variants {sorted(runs)}: expected at most one large-batch arm with the small batch's "
-                         f"steps and one with its epochs")
-    return BatchArms(small, raw[0] if raw else None, matched[0] if matched else None)
+    chosen = matched[:1] + raw[:1]
+    other = tuple(v for v in larger if v not in chosen)
+    if other:
+        log.warning("batch-size claim: variants %s match the small batch's (%s) steps and epochs in no single "
+                    "role; shown, not decided", list(other), small)
+    return BatchArms(small, raw[0] if raw else None, matched[0] if matched else None, other)
 
 
 def _lambda_max(spectra: Sequence[Spectrum]) -> list[float]:
@@ -460,7 +462,7 @@ def batchsize_outliers_claim(spectra: Mapping[str, Sequence[Spectrum]], runs: Ru
     arms = batch_arms(runs)
     order = [arms.small, *arms.large()]
     role = {arms.small: "small batch", arms.raw: "large batch, equal epochs",
-            arms.matched: "large batch, equal steps (decides)"}
+            arms.matched: "large batch, equal steps (decides)", **{v: "large batch, other (shown)" for v in arms.other}}
     seeds = [sp.seed for sp in spectra[arms.small]]
     effects = batch_effects(spectra, runs, arms)
 
@@ -479,7 +481,7 @@ def batchsize_outliers_claim(spectra: Mapping[str, Sequence[Spectrum]], runs: Ru
                          "test_acc_%": round(100 * r["test_acc"], 2), "converged": sp.converged})
         numbers[f"{v}.lambda_max_mean"] = seed_mean(lam(v))
     for v, eff in effects.items():
-        key = "matched" if v == arms.matched else "raw"
+        key = "matched" if v == arms.matched else "raw" if v == arms.raw else v
         numbers[f"{key}.log10_lambda_max_ratio_mean"] = seed_mean(eff["lambda_max"])
         numbers[f"{key}.log10_loss_normalised_ratio_mean"] = seed_mean(eff["loss_normalised"])
     tables = write_table(rows, out_dir / "table", title=f"Top Hessian eigenvalues by batch size ({scale} scale)")
@@ -493,7 +495,7 @@ def batchsize_outliers_claim(spectra: Mapping[str, Sequence[Spectrum]], runs: Ru
 
     decided = effects[arms.matched]["lambda_max"] if arms.matched else [math.nan]
     cd = decide_claim(decision, {"lambda_max": Measured(samples=decided)})
-    shown = [f"{'step-matched' if v == arms.matched else 'equal-epoch'} arm: log10 lambda_max ratio "
+    shown = [f"{role[v]} ({v}): log10 lambda_max ratio "
              f"{pm(eff['lambda_max'], digits=3)}, loss-normalised {pm(eff['loss_normalised'], digits=3)}"
              for v, eff in effects.items()]
     notes = "; ".join(([] if arms.matched else ["no matched comparison: this scale trains no step-matched "
