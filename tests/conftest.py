@@ -78,6 +78,8 @@ SMALL = {
         "hessian_classes": {"dataset": {"n_train": 120}, "recipe": {"epochs": 2}, "seeds": [0],
                             "spectrum": {"top_k": 12, "slq_runs": 1, "slq_steps": 10, "n_train": 60}},
         "batch_outliers": {"dataset": {"n_train": 64}, "recipe": {"epochs": 2}, "seeds": [0, 1],
+                           # the step-matched arm: batch 8 x 2 epochs = 16 steps
+                           "variants": {"full_batch_steps": {"recipe": {"epochs": 16, "eval_every": 16}}},
                            "spectrum": {"top_k": 3, "slq_runs": 1, "slq_steps": 10}},
         "batch_wd": {"dataset": {"n_train": 64}, "recipe": {"epochs": 2, "schedule": {"milestones": [1]}},
                      "seeds": [0, 1], "random_lines": {"directions": 1, "alphas": [-0.5, 0.5, 3]}},

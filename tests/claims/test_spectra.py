@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 import torch
 
-from losslab.claims import verdicts
 from losslab.claims.sharpness import spectra as sp
 from losslab.claims.verdicts import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED
 from losslab.core.directions import Directions, biasbn_mask, save_directions
@@ -23,6 +22,7 @@ from losslab.core.models import build
 from losslab.core.weights import flatten
 from losslab.core.surfaces import Surface, read_surface
 from losslab.claims.training import train_run
+from losslab.pipeline.registry import load_registry, registry_entry
 
 SHAPE = (1, 4, 4)
 
@@ -80,13 +80,6 @@ def test_end_rise_and_barrier():
     assert sp.barrier(alphas, steep_lb) == pytest.approx(0.0)
     bump = steep_lb + np.where((alphas > 0) & (alphas < 1), np.sin(np.pi * alphas), 0.0)
     assert sp.barrier(alphas, bump) == pytest.approx(1.0, abs=1e-2)
-
-
-def test_seed_check_verdicts():
-    assert verdicts.seed_check("x", [1, 1, 1], 0.8).verdict == REPRODUCED
-    assert verdicts.seed_check("x", [1, 1, -1], 0.8).verdict == NOT_REPRODUCED
-    assert verdicts.seed_check("x", [1, 1, -1], 2).verdict == REPRODUCED
-    assert verdicts.seed_check("x", [1, math.nan, 1], 0.8).verdict == INCONCLUSIVE
 
 
 # ---------------------------------------------------------------- spectra vs the exact Hessian ------------
@@ -217,6 +210,13 @@ def test_ratio_map_on_a_surface_plane_and_its_figure(runs, tmp_path):
 
 # ---------------------------------------------------------------- the claims on synthetic data ------------
 
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _decision(claim_id: str) -> dict:
+    return registry_entry(load_registry(ROOT / "config" / "claims.yaml"), claim_id)["decision"]
+
+
 def _spectrum(seed: int, top, k: int, bulk: float = 0.97) -> sp.Spectrum:
     top = np.asarray(top, float)
     nodes = (np.array([0.0, *top]),)
@@ -226,9 +226,20 @@ def _spectrum(seed: int, top, k: int, bulk: float = 0.97) -> sp.Spectrum:
     return sp.Spectrum(seed, top, np.zeros_like(top), True, density, 10, 100, k, 50)
 
 
-def _metrics(seed: int, bs, wd: float = 0.0, test_acc: float = 0.9) -> dict:
-    return {"seed": seed, "recipe": {"batch_size": bs, "weight_decay": wd}, "train_size": 64, "diverged": False,
-            "train_acc": 1.0, "test_acc": test_acc, "train_loss": 0.01}
+def _edge_spectrum(seed: int, n_out: int, k: int, m: int = 20, bulk: float = 0.97) -> sp.Spectrum:
+    """``n_out`` outliers above a bulk edge at 0.06 (the density's 0.99 mass quantile), then bulk eigenvalues
+    below it: ``m`` Lanczos eigenvalues; ``bulk`` of the mass at 0."""
+    top = np.array([10.0 - 0.1 * i for i in range(n_out)] + [0.05 * 0.8 ** i for i in range(m - n_out)])[:m]
+    nodes = (np.array([0.0, 0.06, *top[:n_out]]),)
+    weights = (np.array([bulk, 0.995 - bulk, *np.full(n_out, 0.005 / max(n_out, 1))]),)
+    grid = np.linspace(-0.1, 10.1, 50)
+    density = SpectralDensity(grid, np.ones_like(grid), nodes, weights, 1e-4, 0)
+    return sp.Spectrum(seed, top, np.zeros_like(top), True, density, 10, 2410, k, 50)
+
+
+def _metrics(seed: int, bs, wd: float = 0.0, test_acc: float = 0.9, epochs: int = 10) -> dict:
+    return {"seed": seed, "recipe": {"batch_size": bs, "weight_decay": wd, "epochs": epochs}, "train_size": 64,
+            "diverged": False, "train_acc": 1.0, "test_acc": test_acc, "train_loss": 0.01}
 
 
 def _outliers(k: int, m: int = 12) -> list[float]:
@@ -236,59 +247,119 @@ def _outliers(k: int, m: int = 12) -> list[float]:
     return [10.0 - i for i in range(k)] + [0.5 * 0.8 ** i for i in range(m - k)]
 
 
+HESSIAN_CHECK = {"rule": "written before", "bulk_rel": 1e-2, "bulk_mass": 0.9, "gap_floor": 1e-2, "window": [-1, 2],
+                 "min_agree": 0.8}
+
+
+def _hessian(tmp_path, counts: dict[int, list[int]], m: int = 20):
+    spectra = {f"k{k}": [_edge_spectrum(s, n, k, m, bulk=0.97 + 0.002 * s) for s, n in enumerate(ns)]
+               for k, ns in counts.items()}
+    runs = {v: [_metrics(s, 32) for s in range(len(spectra[v]))] for v in spectra}
+    return sp.hessian_outliers_claim(spectra, runs, HESSIAN_CHECK, "smoke", tmp_path,
+                                     decision=_decision("hessian-bulk-outliers"))
+
+
+def test_bulk_edge_and_the_outliers_above_it():
+    s = _edge_spectrum(0, 4, 3)
+    assert sp.bulk_edge(s.density) == pytest.approx(0.06)
+    assert sp.outliers_above_edge(s) == 4.0
+    assert math.isnan(sp.outliers_above_edge(_edge_spectrum(0, 10, 10, m=10)))  # every top_k above: censored
+    unconverged = sp.Spectrum(0, s.top, s.residuals, False, s.density, 0, 100, 3, 50)
+    assert math.isnan(sp.outliers_above_edge(unconverged))
+
+
 def test_hessian_outliers_claim(tmp_path):
-    check = {"rule": "written before", "bulk_rel": 1e-2, "bulk_mass": 0.9, "gap_floor": 1e-2, "window": [-1, 2],
-             "min_agree": 0.8}
-    spectra = {f"k{k}": [_spectrum(s, _outliers(k), k) for s in (0, 1)] for k in (3, 5)}
-    runs = {v: [_metrics(s, 32) for s in (0, 1)] for v in spectra}
-    res = sp.hessian_outliers_claim(spectra, runs, check, "smoke", tmp_path)
-    assert res.verdict == REPRODUCED and res.numbers["k5.seed1.outliers"] == 5.0
+    res = _hessian(tmp_path, {3: [3, 4, 3, 4], 5: [5, 6, 5, 5], 10: [10, 10, 11, 10]})
+    assert res.verdict == REPRODUCED, res.notes
+    assert [d["name"] for d in res.decisions] == ["bulk_mass", "outliers_track_classes"]
+    assert res.numbers["k10.seed2.outliers_above_edge"] == 11.0 and "k5.seed1.outliers" in res.numbers
+    assert res.numbers["effect.outliers_track_classes.estimate"] == pytest.approx(6.75)
+    assert "steps" in res.regime and "k=10" in res.regime
     for f in ("table.csv", "table.md", "figure.png", "figure.pdf"):
         assert (tmp_path / f).stat().st_size > 0
-    spectra["k5"][1] = _spectrum(1, _outliers(1), 5)  # one outlier where five are expected
-    comps, measured = sp.outlier_checks(spectra, check)
-    assert [c.verdict for c in comps] == [REPRODUCED, NOT_REPRODUCED] and measured["k5"]["outliers"] == [5, 1]
-    spectra["k5"][1] = _spectrum(1, _outliers(5), 5, bulk=0.5)  # a bulk that is not near zero
-    assert sp.outlier_checks(spectra, check)[0][1].verdict == NOT_REPRODUCED
-    spectra["k5"][1] = sp.Spectrum(1, np.asarray(_outliers(5)), np.zeros(12), False, None, 0, 100, 5, 50)
-    assert sp.outlier_checks(spectra, check)[0][1].verdict == INCONCLUSIVE  # Lanczos did not converge
+    assert "train_loss" in (tmp_path / "table.csv").read_text()
+    # the reverse: fewer outliers with more classes
+    assert _hessian(tmp_path, {3: [10, 10, 11, 10], 10: [3, 4, 3, 4]}).verdict == NOT_REPRODUCED
+    # one seed: no interval
+    assert _hessian(tmp_path, {3: [3], 10: [10]}).verdict == INCONCLUSIVE
+    # censored at top_k (every Lanczos eigenvalue above the edge): the part is NaN, inconclusive
+    res = _hessian(tmp_path, {3: [3, 4, 3, 4], 10: [10, 10, 10, 10]}, m=10)
+    assert res.verdict == INCONCLUSIVE and res.decisions[1]["verdict"] == INCONCLUSIVE
+    assert res.decisions[0]["verdict"] == REPRODUCED
+
+
+def _batch(tmp_path, factor: float, seeds=range(5), matched: bool = True, raw_factor: float = 3.0):
+    arms = {"small_batch": (8, 10, 1.0), "full_batch": ("full", 10, raw_factor)}
+    if matched:
+        arms["full_batch_steps"] = ("full", 80, factor)
+    spectra = {v: [_spectrum(s, [f * (1.0 + 0.1 * s * (v != "small_batch") + 0.05 * s), 0.5], 10) for s in seeds]
+               for v, (_, _, f) in arms.items()}
+    runs = {v: [_metrics(s, bs, epochs=e) for s in seeds] for v, (bs, e, _) in arms.items()}
+    return sp.batchsize_outliers_claim(spectra, runs, {"rule": "r"}, "smoke", tmp_path,
+                                       decision=_decision("batchsize-larger-outliers"))
+
+
+def test_batch_arms_by_steps():
+    runs = {"a": [_metrics(0, 8)], "b": [_metrics(0, "full")], "c": [_metrics(0, "full", epochs=80)]}
+    assert sp.batch_arms(runs) == sp.BatchArms("a", "b", "c")
+    assert sp.batch_arms({k: runs[k] for k in "ab"}) == sp.BatchArms("a", "b", None)
+    assert sp.batch_arms({**runs, "d": [_metrics(0, "full", epochs=7)]}) == sp.BatchArms("a", "b", "c", ("d",))
+    with pytest.raises(ValueError):
+        sp.batch_arms({"a": runs["a"], "b": [_metrics(0, 8)]})  # no batch smaller than all others
 
 
 def test_batchsize_outliers_claim(tmp_path):
-    seeds = range(5)
-    spectra = {"small": [_spectrum(s, [1.0 + s, 0.5], 10) for s in seeds],
-               "full": [_spectrum(s, [3.0 + s, 1.0], 10) for s in seeds]}
-    runs = {"small": [_metrics(s, 8) for s in seeds], "full": [_metrics(s, "full") for s in seeds]}
-    res = sp.batchsize_outliers_claim(spectra, runs, {"rule": "r", "min_agree": 0.8}, "smoke", tmp_path)
-    assert res.verdict == REPRODUCED and res.comparisons[0].mean == pytest.approx(2.0)
-    assert (tmp_path / "figure.png").exists()
-    swapped = {"small": spectra["full"], "full": spectra["small"]}
-    assert sp.batchsize_check(swapped, runs, {"min_agree": 0.8}).verdict == NOT_REPRODUCED
+    # the step-matched arm decides: larger there even though the equal-epoch arm is smaller
+    res = _batch(tmp_path, 3.0, raw_factor=0.3)
+    assert res.verdict == REPRODUCED, res.notes
+    assert [d["name"] for d in res.decisions] == ["lambda_max"]
+    assert res.numbers["matched.log10_lambda_max_ratio_mean"] > 0.4 > 0 > res.numbers["raw.log10_lambda_max_ratio_mean"]
+    assert "full_batch_steps.seed4.lambda_max" in res.numbers and "80 steps" in res.regime
+    assert (tmp_path / "figure.png").exists() and "steps" in (tmp_path / "table.csv").read_text()
+    assert _batch(tmp_path, 0.3, raw_factor=3.0).verdict == NOT_REPRODUCED  # the reverse
+    assert _batch(tmp_path, 3.0, seeds=[0]).verdict == INCONCLUSIVE  # one seed
+    res = _batch(tmp_path, 3.0, matched=False)  # no step-matched arm: no matched comparison
+    assert res.verdict == INCONCLUSIVE and "no matched comparison" in res.notes
+
+
+def _wd_flip(tmp_path, seeds=(0, 1, 2, 3), reverse: bool = False):
+    alphas = np.linspace(-1, 1, 5)
+
+    def bowl(c_raw, c_filter, s=0, jitter=0.0):
+        f = 1.0 + jitter * s
+        return {"raw": np.stack([0.1 + f * c_raw * alphas ** 2] * 2),
+                "filter": np.stack([0.1 + f * c_filter * alphas ** 2] * 2)}
+
+    # Li et al.'s picture: raw LB sharper at WD 0, SB sharper with WD; filter LB sharper in both; SB better
+    sb0, lb0, sbw, lbw = (0.1, 1.0), (1.0, 2.0), (3.0, 1.0), (1.0, 2.0)
+    sb_acc, lb_acc = 0.95, 0.9
+    if reverse:
+        sb0, lb0, sbw, lbw, sb_acc, lb_acc = lb0, sb0, lbw, sbw, lb_acc, sb_acc
+    lines = {"sb0": {s: bowl(*sb0) for s in seeds}, "lb0": {s: bowl(*lb0, s, 0.1) for s in seeds},
+             "sbw": {s: bowl(*sbw) for s in seeds}, "lbw": {s: bowl(*lbw, s, 0.1) for s in seeds}}
+    runs = {"sb0": [_metrics(s, 8, 0.0, sb_acc) for s in seeds],
+            "lb0": [_metrics(s, "full", 0.0, lb_acc - 0.01 * s) for s in seeds],
+            "sbw": [_metrics(s, 8, 0.01, sb_acc + 0.01) for s in seeds],
+            "lbw": [_metrics(s, "full", 0.01, lb_acc - 0.01 * s) for s in seeds]}
+    return sp.wd_flip_claim(lines, alphas, runs, {"rule": "r", "radius": 0.5}, "smoke", tmp_path,
+                            decision=_decision("li-filter-normalization-wd-flip"))
 
 
 def test_wd_flip_claim(tmp_path):
-    alphas = np.linspace(-1, 1, 5)
-    seeds = (0, 1, 2)
-
-    def bowl(c_raw, c_filter):
-        return {"raw": np.stack([c_raw * alphas ** 2] * 2), "filter": np.stack([c_filter * alphas ** 2] * 2)}
-
-    # Li et al.'s picture: raw LB sharper at WD 0, SB sharper with WD; filter LB sharper in both; SB better
-    lines = {"sb0": {s: bowl(0.1, 1.0) for s in seeds}, "lb0": {s: bowl(1.0, 2.0) for s in seeds},
-             "sbw": {s: bowl(3.0, 1.0) for s in seeds}, "lbw": {s: bowl(1.0, 2.0) for s in seeds}}
-    runs = {"sb0": [_metrics(s, 8, 0.0, 0.95) for s in seeds], "lb0": [_metrics(s, "full", 0.0, 0.9) for s in seeds],
-            "sbw": [_metrics(s, 8, 0.01, 0.96) for s in seeds], "lbw": [_metrics(s, "full", 0.01, 0.9) for s in seeds]}
-    check = {"rule": "r", "radius": 0.5, "min_agree": 0.8}
-    res = sp.wd_flip_claim(lines, alphas, runs, check, "smoke", tmp_path)
-    assert res.verdict == REPRODUCED and len(res.comparisons) == 6
+    res = _wd_flip(tmp_path)
+    assert res.verdict == REPRODUCED, res.notes
+    assert [d["name"] for d in res.decisions] == [
+        "raw_flip", "filter_normalized_lb_sharper wd0", "filter_normalized_lb_sharper wd",
+        "sb_generalizes_better wd0", "sb_generalizes_better wd"]
     assert res.numbers["sbw.sharpness_raw_mean"] == pytest.approx(0.75)
-    assert (tmp_path / "figure.pdf").exists()
-    lines["sbw"] = {s: bowl(0.5, 1.0) for s in seeds}  # no flip: LB sharper with raw directions in both
-    comps, sharp, _, roles = sp.wd_flip_checks(lines, alphas, runs, check)
-    assert [c.verdict for c in comps] == [REPRODUCED] * 3 + [NOT_REPRODUCED] + [REPRODUCED] * 2
-    assert roles[("SB", True)] == "sbw" and sharp[("sbw", "raw")] == pytest.approx([0.125] * 3)
+    assert res.numbers["sbw.sharpness_raw_normalised_mean"] == pytest.approx(7.5)
+    assert (tmp_path / "figure.pdf").exists() and "train_loss" in (tmp_path / "table.csv").read_text()
+    assert "steps" in res.regime
+    assert _wd_flip(tmp_path, reverse=True).verdict == NOT_REPRODUCED
+    assert _wd_flip(tmp_path, seeds=(0,)).verdict == INCONCLUSIVE
+    runs = {v: [_metrics(0, 8)] for v in ("a", "b")}
     with pytest.raises(ValueError, match="four variants"):
-        sp.wd_flip_checks({k: lines[k] for k in ("sb0", "lb0")}, alphas, {k: runs[k] for k in ("sb0", "lb0")}, check)
+        sp.wd_flip_measures({v: {0: {}} for v in runs}, np.linspace(-1, 1, 5), runs, {"radius": 0.5})
 
 
 def _line(alphas: np.ndarray, z: np.ndarray) -> Surface:
@@ -296,19 +367,34 @@ def _line(alphas: np.ndarray, z: np.ndarray) -> Surface:
                    extra={"distance": np.array([2.0])})
 
 
-def test_lb_sb_basin_claim(tmp_path):
+def _basin(tmp_path, seeds=(0, 1, 2, 3), lb_c: float = 4.0, sb_c: float = 1.0, bump: float = 0.0):
     alphas = np.linspace(-1, 2, 25)
-    seeds = (0, 1, 2)
-    z = np.where(alphas < 0, 4 * alphas ** 2, np.where(alphas > 1, (alphas - 1) ** 2, 0.0)) + 0.05
-    lines = {s: _line(alphas, z) for s in seeds}
-    check = {"rule": "r", "deltas": [0.25, 0.5], "barrier_tol": 0.05, "min_agree": 0.8}
+    inside = (alphas > 0) & (alphas < 1)
+
+    def z(s):
+        rise = np.where(alphas < 0, (lb_c + 0.2 * s) * alphas ** 2, np.where(alphas > 1, sb_c * (alphas - 1) ** 2, 0.0))
+        return (rise + 0.05 + np.where(inside, (bump + 2e-4 * s) * np.sin(np.pi * alphas), 0.0))
+
+    lines = {s: _line(alphas, z(s)) for s in seeds}
+    check = {"rule": "r", "deltas": [0.25, 0.5], "barrier_tol": 0.05}
     lb = [_metrics(s, "full") for s in seeds]
-    res = sp.lb_sb_basin_claim(lines, lb, lb, check, "smoke", tmp_path)
-    assert res.verdict == REPRODUCED and res.numbers["seed0.barrier"] == pytest.approx(0.0)
+    sb = [_metrics(s, 8) for s in seeds]
+    return sp.lb_sb_basin_claim(lines, lb, sb, check, "smoke", tmp_path, decision=_decision("lb-to-sb-same-basin"))
+
+
+def test_lb_sb_basin_claim(tmp_path):
+    res = _basin(tmp_path)
+    assert res.verdict == REPRODUCED, res.notes
+    assert [d["name"] for d in res.decisions] == ["lb_end_steeper", "no_barrier"]
+    assert res.numbers["seed0.barrier"] == pytest.approx(0.0)
+    assert res.numbers["seed0.lb_end_steeper"] == pytest.approx(math.log(4.0))
     rows = (tmp_path / "table.csv").read_text()
-    assert "distance_LB_SB" in rows
+    assert "distance_LB_SB" in rows and "LB_steps" in rows
     assert json.loads(json.dumps(res.numbers))  # JSON-able
-    bump = z + np.where((alphas > 0) & (alphas < 1), 0.5 * np.sin(np.pi * alphas), 0.0)
-    comps, rises, bars = sp.basin_checks({s: _line(alphas, bump) for s in seeds}, check)
-    assert [c.verdict for c in comps] == [REPRODUCED, REPRODUCED, NOT_REPRODUCED]
-    assert bars == pytest.approx([0.5] * 3) and rises[0.5][0] == pytest.approx((1.0, 0.25))
+    assert "SB continuation" in res.regime
+    # the reverse: the SB end steeper and a barrier
+    assert _basin(tmp_path, lb_c=0.25, sb_c=4.0, bump=0.5).verdict == NOT_REPRODUCED
+    assert _basin(tmp_path, seeds=(0,)).verdict == INCONCLUSIVE
+    rises, bars, effects = sp.basin_measures({s: _line(np.linspace(-1, 2, 25), np.full(25, 0.1)) for s in (0, 1)},
+                                             [0.25])
+    assert set(rises) == {0.25, 0.5} and bars == [0.0, 0.0] and math.isnan(effects["lb_end_steeper"][0])

@@ -15,9 +15,10 @@ and Li et al.'s Fig. 7 map of ``|lambda_min / lambda_max|`` over the plane of a 
 Nothing here re-implements curvature or surfaces: eigenvalues come from :func:`losslab.core.hessian.lanczos`,
 densities from :func:`losslab.core.hessian.slq_density` (stochastic Lanczos quadrature), the ratio maps from
 :func:`losslab.core.hessian.eigenvalue_ratio_surface`, all on :class:`losslab.core.hessian.TrainingLoss`; 1-D lines
-are :func:`losslab.core.surfaces.surface_1d` and :func:`losslab.core.surfaces.interpolation` files. The metrics that
-the pass rules of ``config/claims.yaml`` apply are small pure functions (:func:`outlier_count`,
-:func:`bulk_mass`, :func:`line_sharpness`, :func:`end_rise`, :func:`barrier`), each with its definition.
+are :func:`losslab.core.surfaces.surface_1d` and :func:`losslab.core.surfaces.interpolation` files. The metrics
+that the claims' pre-registered decisions (``decision`` in ``config/claims.yaml``) measure are small pure functions
+(:func:`bulk_edge`, :func:`outliers_above_edge`, :func:`bulk_mass`, :func:`line_sharpness`, :func:`end_rise`,
+:func:`barrier`; :func:`outlier_count`, the old rule's, is shown), each with its definition.
 """
 
 from __future__ import annotations
@@ -35,14 +36,14 @@ import torch
 
 from losslab.plots import figures
 from losslab import io as lio
-from losslab.claims.verdicts import (ClaimResult, Comparison, all_of,
-                                     paired, seed_check, seed_mean)
+from losslab.claims.verdicts import ClaimResult, Measured, decide_claim, seed_mean
 from losslab.pipeline.config import deep_merge
 from losslab.core.data import Prepared
 from losslab.core.directions import Directions, biasbn_mask, load_directions, random_directions
 from losslab.core.hessian import SpectralDensity, TrainingLoss, eigenvalue_ratio_surface, lanczos, slq_density
 from losslab.core.surfaces import grid
 from losslab.claims.training import load_trained
+from losslab.core.trainer import batching
 from losslab.core.weights import flatten
 from losslab.claims.tables import mean_std, pm, write_table
 from losslab.core.surfaces import (AffineSpan, Surface, evaluators_for, grid_index, interpolation, line_sharpness,
@@ -220,56 +221,112 @@ def _draw_density(ax, sp: Mapping[str, Any], color, label: str, bulk_rel: float 
 
 # ---------------------------------------------------------------- claim: bulk and outliers ----------------
 
-def outlier_checks(spectra: Mapping[str, Sequence[Spectrum]], check: Mapping[str, Any]
-                   ) -> tuple[list[Comparison], dict[str, dict[str, list]]]:
-    """The pass rule per class count: one :func:`seed_check` per variant (bulk mass and outlier window in each
-    seed; NaN, hence inconclusive, when Lanczos did not converge or there is no density), and per variant the
-    outlier counts and bulk masses of its seeds. Variants come in order of their class count."""
-    lo, hi = check["window"]
-    comps, measured = [], {}
+BULK_EDGE_QUANTILE = 0.99  # the pre-registration's bulk edge: this quantile of the SLQ density's mass
+
+
+def _lambda_max_certified(sp: Spectrum) -> bool:
+    """Whether ``lambda_max`` met its tolerance (the first value's certificate; without one, ``converged``)."""
+    return bool(sp.certified[0]) if sp.certified is not None and len(sp.certified) else bool(sp.converged)
+
+
+def bulk_edge(density: SpectralDensity, quantile: float = BULK_EDGE_QUANTILE) -> float:
+    """The ``quantile`` of the spectral mass: the smallest quadrature node at which the cumulative SLQ weight (the
+    nodes and weights of every start vector, each run's weights averaged) reaches ``quantile``."""
+    t = np.concatenate([np.asarray(x, float) for x in density.nodes])
+    w = np.concatenate([np.asarray(x, float) / len(density.nodes) for x in density.weights])
+    order = np.argsort(t)
+    t, c = t[order], np.cumsum(w[order])
+    return float(t[min(int(np.searchsorted(c, quantile * c[-1])), len(t) - 1)])
+
+
+def outliers_above_edge(sp: Spectrum, quantile: float = BULK_EDGE_QUANTILE) -> float:
+    """The pre-registered outlier count: the Lanczos eigenvalues above :func:`bulk_edge`. NaN when it cannot be
+    measured: no density, Lanczos not converged, or every one of the ``top_k`` eigenvalues lies above the edge
+    (the count is censored at ``top_k``: the true count is at least that)."""
+    if sp.density is None or not sp.converged:
+        return math.nan
+    n = int(np.sum(np.asarray(sp.top, float) > bulk_edge(sp.density, quantile)))
+    return math.nan if n >= len(sp.top) else float(n)
+
+
+def outlier_measures(spectra: Mapping[str, Sequence[Spectrum]], check: Mapping[str, Any]
+                     ) -> dict[str, dict[str, Any]]:
+    """Per variant (in order of class count): ``k``, the gap-rule outlier counts (:func:`outlier_count`, shown),
+    the outliers above the bulk edge (:func:`outliers_above_edge`, the decision's), the edges and the bulk masses
+    (NaN where lambda_max was not certified or there is no density) of its seeds."""
+    out = {}
     for v in sorted(spectra, key=lambda v: spectra[v][0].num_classes):
-        k = spectra[v][0].num_classes
-        counts = [outlier_count(sp.top, check["gap_floor"]) for sp in spectra[v]]
-        masses = [bulk_mass(sp.density, sp.lambda_max, check["bulk_rel"]) if sp.density else math.nan
-                  for sp in spectra[v]]
-        margins = [math.nan if not sp.converged or not math.isfinite(m) else
-                   (1.0 if k + lo <= n <= k + hi and m >= check["bulk_mass"] else -1.0)
-                   for sp, n, m in zip(spectra[v], counts, masses)]
-        comps.append(seed_check(f"k={k}: bulk mass >= {check['bulk_mass']} at |lambda| < "
-                                f"{check['bulk_rel']:g} lambda_max and outliers in [{k + lo}, {k + hi}]",
-                                margins, check["min_agree"]))
-        measured[v] = {"k": k, "outliers": counts, "bulk_mass": masses}
-    return comps, measured
+        out[v] = {"k": spectra[v][0].num_classes,
+                  "outliers": [outlier_count(sp.top, check["gap_floor"]) for sp in spectra[v]],
+                  "above_edge": [outliers_above_edge(sp) for sp in spectra[v]],
+                  "edge": [bulk_edge(sp.density) if sp.density is not None else math.nan for sp in spectra[v]],
+                  "bulk_mass": [bulk_mass(sp.density, sp.lambda_max, check["bulk_rel"])
+                                if sp.density is not None and _lambda_max_certified(sp) else math.nan
+                                for sp in spectra[v]]}
+    return out
+
+
+def outlier_effects(spectra: Mapping[str, Sequence[Spectrum]], measures: Mapping[str, Mapping[str, Any]]
+                    ) -> dict[str, Measured]:
+    """The decision's parts: ``bulk_mass`` (every seed x class count), ``outliers_track_classes`` (outliers
+    above the edge at k = 10 minus at k = 3, paired by seed; NaN when either class count is missing or a
+    count is censored)."""
+    by_k = {m["k"]: v for v, m in measures.items()}
+    masses = [x for m in measures.values() for x in m["bulk_mass"]]
+    if 10 in by_k and 3 in by_k:
+        hi, lo = by_k[10], by_k[3]
+        seeds_lo = {sp.seed: n for sp, n in zip(spectra[lo], measures[lo]["above_edge"])}
+        diffs = [n - seeds_lo.get(sp.seed, math.nan) for sp, n in zip(spectra[hi], measures[hi]["above_edge"])]
+    else:
+        diffs = [math.nan]
+    return {"bulk_mass": Measured(samples=masses), "outliers_track_classes": Measured(samples=diffs)}
+
+
+def _run_regime(label: str, runs: Sequence[Mapping[str, Any]]) -> str:
+    """One arm's part of a ``regime`` line: optimizer steps, train loss, train and test accuracy (seed means)."""
+    steps = sorted({_steps(r) for r in runs})
+    return (f"{label}: {steps[0] if len(steps) == 1 else pm(steps, digits=0)} steps, train loss "
+            f"{mean_std([r.get('train_loss', math.nan) for r in runs])[0]:.3g}, train/test acc "
+            f"{100 * mean_std([r['train_acc'] for r in runs])[0]:.1f}/"
+            f"{100 * mean_std([r['test_acc'] for r in runs])[0]:.1f}%")
 
 
 def hessian_outliers_claim(spectra: Mapping[str, Sequence[Spectrum]], runs: Runs, check: Mapping[str, Any],
-                           scale: str, out_dir: str | Path, claim_id: str = "hessian-bulk-outliers"
-                           ) -> ClaimResult:
+                           scale: str, out_dir: str | Path, claim_id: str = "hessian-bulk-outliers", *,
+                           decision: Mapping[str, Any]) -> ClaimResult:
     """``spectra`` and ``runs``: variant -> per seed (same order); each variant is one class count ``k``
-    (from its spectra's ``num_classes``). Applies the bulk-mass and outlier-window rule per ``k``."""
+    (from its spectra's ``num_classes``). Decided by the claim's pre-registered ``decision``: the bulk mass of
+    every seed and class count, and the outliers above the bulk edge at k = 10 minus at k = 3."""
     out_dir = Path(out_dir)
-    comps, measured_by = outlier_checks(spectra, check)
+    measured_by = outlier_measures(spectra, check)
     by_k = list(measured_by)
     lo, hi = check["window"]
     rows, numbers = [], {}
-    for v, comp in zip(by_k, comps):
-        k, counts, masses = measured_by[v]["k"], measured_by[v]["outliers"], measured_by[v]["bulk_mass"]
-        for sp, n_out, mass in zip(spectra[v], counts, masses):
+    for v in by_k:
+        m = measured_by[v]
+        k, counts, masses = m["k"], m["outliers"], m["bulk_mass"]
+        for sp, n_out, mass, n_edge, edge in zip(spectra[v], counts, masses, m["above_edge"], m["edge"]):
             tag = f"k{k}.seed{sp.seed}"
             numbers[f"{tag}.lambda_max"] = sp.lambda_max
             numbers[f"{tag}.outliers"] = float(n_out)
             numbers[f"{tag}.bulk_mass"] = mass
+            numbers[f"{tag}.outliers_above_edge"] = n_edge
+            numbers[f"{tag}.bulk_edge"] = edge
         top_mean = np.mean([sp.top for sp in spectra[v]], axis=0)
         rows.append({
             "classes": k, "parameters": spectra[v][0].num_parameters, "hessian_samples": spectra[v][0].n_samples,
             "lambda_max": pm([sp.lambda_max for sp in spectra[v]], digits=4),
             "outliers_per_seed": " ".join(map(str, counts)), "window": f"[{k + lo}, {k + hi}]",
-            "bulk_mass_per_seed": " ".join(f"{m:.3f}" for m in masses),
+            "above_edge_per_seed": " ".join("censored" if math.isnan(n) else str(int(n)) for n in m["above_edge"]),
+            "top_k": len(spectra[v][0].top),
+            "bulk_mass_per_seed": " ".join(f"{x:.3f}" for x in masses),
             "top_k+3_over_lambda_max (seed mean)": " ".join(f"{x:.3g}" for x in (top_mean / top_mean[0])[:k + 3]),
+            "train_loss": pm([r.get("train_loss", math.nan) for r in runs[v]], digits=4),
+            "steps": pm([_steps(r) for r in runs[v]], digits=0),
             "train_acc_%": pm([r["train_acc"] for r in runs[v]], 100),
             "test_acc_%": pm([r["test_acc"] for r in runs[v]], 100),
             "certified_seeds": sum(bool(sp.converged) for sp in spectra[v]),
-            "seeds": len(spectra[v]), "verdict": comp.verdict,
+            "seeds": len(spectra[v]),
         })
     tables = write_table(rows, out_dir / "table", title=f"Hessian bulk and outliers by class count ({scale} scale)")
 
@@ -277,25 +334,60 @@ def hessian_outliers_claim(spectra: Mapping[str, Sequence[Spectrum]], runs: Runs
             "spectra": [[_spectrum_data(sp) for sp in spectra[v]] for v in by_k]}
     figs = figures.render(plot_hessian_outliers, data, out_dir / "figure")
 
-    verdict = all_of(c.verdict for c in comps)
+    cd = decide_claim(decision, outlier_effects(spectra, measured_by))
     measured = "; ".join(
-        f"k={m['k']}: outliers {'/'.join(map(str, m['outliers']))}, bulk mass {min(m['bulk_mass']):.3f} (min)"
+        f"k={m['k']}: outliers above the edge "
+        f"{'/'.join('c' if math.isnan(n) else str(int(n)) for n in m['above_edge'])} (c: censored at top_k), "
+        f"gap rule {'/'.join(map(str, m['outliers']))}, bulk mass {np.nanmin(m['bulk_mass'] + [math.inf]):.3f} (min)"
         for m in measured_by.values())
-    return ClaimResult(id=claim_id, scale=scale, verdict=verdict, rule=check["rule"], measured=measured,
-                       n_seeds=min(len(s) for s in spectra.values()), comparisons=comps, numbers=numbers,
-                       figures=figs, tables=tables, notes="; ".join(c.describe() for c in comps))
+    regime = "; ".join(_run_regime(f"k={measured_by[v]['k']}", runs[v]) for v in by_k)
+    return ClaimResult.from_decision(cd, id=claim_id, scale=scale, rule=check["rule"], measured=measured,
+                                     n_seeds=min(len(s) for s in spectra.values()), numbers=numbers,
+                                     figures=figs, tables=tables, regime=regime)
 
 
 # ---------------------------------------------------------------- claim: batch size and outliers ----------
 
-def _two_batch_sizes(runs: Runs) -> tuple[str, str]:
-    """(small-batch variant, large-batch variant) of a two-variant experiment, by the batch they used."""
-    if len(runs) != 2:
-        raise ValueError(f"need exactly two variants (small and large batch), have {sorted(runs)}")
-    small, large = sorted(runs, key=lambda v: batch_of(runs[v][0]))
-    if batch_of(runs[small][0]) == batch_of(runs[large][0]):
-        raise ValueError(f"variants {small!r} and {large!r} use the same batch size")
-    return small, large
+def _steps(metrics: Mapping[str, Any]) -> int:
+    """The optimizer steps a run was planned for: its recipe's epochs times its steps per epoch
+    (:func:`losslab.core.trainer.batching` of its training-set size and batch)."""
+    return int(metrics["recipe"]["epochs"]) * batching(int(metrics["train_size"]), metrics["recipe"]["batch_size"])[1]
+
+
+@dataclass(frozen=True)
+class BatchArms:
+    """The arms of the batch-size experiment: the small batch, the large batch trained for as many epochs
+    (``raw``, shown), the large batch trained for as many optimizer steps (``matched``, the decision's
+    comparison; None when the scale trains no such arm) and any other larger-batch arm (shown)."""
+
+    small: str
+    raw: str | None
+    matched: str | None
+    other: tuple[str, ...] = ()
+
+    def large(self) -> list[str]:
+        return [v for v in (self.raw, self.matched) if v is not None] + list(self.other)
+
+
+def batch_arms(runs: Runs) -> BatchArms:
+    """The roles of the variants, by their batch, epochs and optimizer steps: the smallest batch is ``small``;
+    of the larger batches, the first with as many steps as ``small`` is ``matched``, the first with as many
+    epochs ``raw``; the rest (e.g. an arm whose steps a scale override changed) are ``other``."""
+    if len(runs) < 2:
+        raise ValueError(f"need a small-batch and a large-batch variant, have {sorted(runs)}")
+    small = min(runs, key=lambda v: batch_of(runs[v][0]))
+    larger = [v for v in runs if v != small]
+    if any(batch_of(runs[v][0]) <= batch_of(runs[small][0]) for v in larger):
+        raise ValueError(f"variants {sorted(runs)}: one batch must be smaller than all others")
+    matched = [v for v in larger if _steps(runs[v][0]) == _steps(runs[small][0])]
+    raw = [v for v in larger if int(runs[v][0]["recipe"]["epochs"]) == int(runs[small][0]["recipe"]["epochs"])
+           and v not in matched]
+    chosen = matched[:1] + raw[:1]
+    other = tuple(v for v in larger if v not in chosen)
+    if other:
+        log.warning("batch-size claim: variants %s match the small batch's (%s) steps and epochs in no single "
+                    "role; shown, not decided", list(other), small)
+    return BatchArms(small, raw[0] if raw else None, matched[0] if matched else None, other)
 
 
 def _lambda_max(spectra: Sequence[Spectrum]) -> list[float]:
@@ -303,16 +395,27 @@ def _lambda_max(spectra: Sequence[Spectrum]) -> list[float]:
     return [sp.lambda_max if sp.converged else math.nan for sp in spectra]
 
 
-def batchsize_check(spectra: Mapping[str, Sequence[Spectrum]], runs: Runs, check: Mapping[str, Any]
-                    ) -> Comparison:
-    """The pass rule: ``lambda_max`` of the larger-batch variant exceeds the smaller-batch one's, paired by
-    seed (:func:`losslab.claims.verdicts.paired`)."""
-    small, large = _two_batch_sizes(runs)
-    seeds = [sp.seed for sp in spectra[small]]
-    if [sp.seed for sp in spectra[large]] != seeds:
-        raise ValueError(f"the two variants have different seeds: {seeds} vs {[sp.seed for sp in spectra[large]]}")
-    return paired(f"lambda_max: batch {batch_of(runs[large][0])} > batch {batch_of(runs[small][0])}",
-                  _lambda_max(spectra[large]), _lambda_max(spectra[small]), check["min_agree"])
+def _log10_ratio(num: Sequence[float], den: Sequence[float]) -> list[float]:
+    """``log10(num / den)`` per seed; NaN where either is not a positive finite number."""
+    return [math.log10(a / b) if a > 0 and b > 0 and math.isfinite(a / b) else math.nan for a, b in zip(num, den)]
+
+
+def batch_effects(spectra: Mapping[str, Sequence[Spectrum]], runs: Runs, arms: BatchArms
+                  ) -> dict[str, dict[str, list[float]]]:
+    """Per large-batch arm: ``lambda_max`` (log10 of the large over the small batch's, paired by seed) and
+    ``loss_normalised`` (the same of lambda_max / final train loss)."""
+    seeds = [sp.seed for sp in spectra[arms.small]]
+    out = {}
+    for v in arms.large():
+        if [sp.seed for sp in spectra[v]] != seeds:
+            raise ValueError(f"variants {arms.small!r} and {v!r} have different seeds")
+        lam_l, lam_s = _lambda_max(spectra[v]), _lambda_max(spectra[arms.small])
+        loss_l = [float(r.get("train_loss", math.nan)) for r in runs[v]]
+        loss_s = [float(r.get("train_loss", math.nan)) for r in runs[arms.small]]
+        out[v] = {"lambda_max": _log10_ratio(lam_l, lam_s),
+                  "loss_normalised": _log10_ratio([a / b if b > 0 else math.nan for a, b in zip(lam_l, loss_l)],
+                                                  [a / b if b > 0 else math.nan for a, b in zip(lam_s, loss_s)])}
+    return out
 
 
 @figures.register_plot("sharpness.hessian_outliers")
@@ -350,72 +453,95 @@ def plot_hessian_outliers(data: Mapping[str, Any], stem: str | Path) -> list[str
 
 
 def batchsize_outliers_claim(spectra: Mapping[str, Sequence[Spectrum]], runs: Runs, check: Mapping[str, Any],
-                             scale: str, out_dir: str | Path, claim_id: str = "batchsize-larger-outliers"
-                             ) -> ClaimResult:
-    """Paired comparison of ``lambda_max`` between the large- and small-batch variant, seed by seed."""
+                             scale: str, out_dir: str | Path, claim_id: str = "batchsize-larger-outliers", *,
+                             decision: Mapping[str, Any]) -> ClaimResult:
+    """``log10`` of the full-batch over the small-batch ``lambda_max``, paired by seed, decided on the
+    step-matched arm (:func:`batch_arms`; inconclusive without one); the equal-epoch arm and the loss-normalised
+    measure are shown beside it."""
     out_dir = Path(out_dir)
-    comp = batchsize_check(spectra, runs, check)
-    small, large = _two_batch_sizes(runs)
-    seeds = [sp.seed for sp in spectra[small]]
+    arms = batch_arms(runs)
+    order = [arms.small, *arms.large()]
+    role = {arms.small: "small batch", arms.raw: "large batch, equal epochs",
+            arms.matched: "large batch, equal steps (decides)", **{v: "large batch, other (shown)" for v in arms.other}}
+    seeds = [sp.seed for sp in spectra[arms.small]]
+    effects = batch_effects(spectra, runs, arms)
 
     def lam(v: str) -> list[float]:
         return _lambda_max(spectra[v])
 
     rows, numbers = [], {}
-    for v in (small, large):
+    for v in order:
         for sp, r in zip(spectra[v], runs[v]):
             numbers[f"{v}.seed{sp.seed}.lambda_max"] = sp.lambda_max
-            rows.append({"variant": v, "batch": batch_of(r), "seed": sp.seed,
+            rows.append({"variant": v, "role": role[v], "batch": batch_of(r), "seed": sp.seed,
+                         "epochs": int(r["recipe"]["epochs"]), "steps": _steps(r),
                          "lambda_max": round(sp.lambda_max, 5),
                          "top5": " ".join(f"{x:.4g}" for x in sp.top[:5]),
                          "train_loss": round(float(r["train_loss"]), 5), "train_acc_%": round(100 * r["train_acc"], 2),
                          "test_acc_%": round(100 * r["test_acc"], 2), "converged": sp.converged})
         numbers[f"{v}.lambda_max_mean"] = seed_mean(lam(v))
+    for v, eff in effects.items():
+        key = "matched" if v == arms.matched else "raw" if v == arms.raw else v
+        numbers[f"{key}.log10_lambda_max_ratio_mean"] = seed_mean(eff["lambda_max"])
+        numbers[f"{key}.log10_loss_normalised_ratio_mean"] = seed_mean(eff["loss_normalised"])
     tables = write_table(rows, out_dir / "table", title=f"Top Hessian eigenvalues by batch size ({scale} scale)")
 
-    data = {"scale": scale, "seed": seeds[0], "batches": [batch_of(runs[v][0]) for v in (small, large)],
-            "lambda_max": [lam(v) for v in (small, large)],
-            "tops": [np.array([sp.top for sp in spectra[v]]) for v in (small, large)],
-            "first": [_spectrum_data(spectra[v][0]) for v in (small, large)]}
+    data = {"scale": scale, "seed": seeds[0], "batches": [batch_of(runs[v][0]) for v in order],
+            "labels": [f"batch {batch_of(runs[v][0])}, {_steps(runs[v][0])} steps" for v in order],
+            "lambda_max": [lam(v) for v in order],
+            "tops": [np.array([sp.top for sp in spectra[v]]) for v in order],
+            "first": [_spectrum_data(spectra[v][0]) for v in order]}
     figs = figures.render(plot_batchsize_outliers, data, out_dir / "figure")
 
-    measured = (f"lambda_max batch {batch_of(runs[small][0])} {pm(lam(small), digits=3)} vs batch "
-                f"{batch_of(runs[large][0])} {pm(lam(large), digits=3)}; larger in {comp.agree}/{len(seeds)} seeds")
-    return ClaimResult.from_comparison(comp, id=claim_id, scale=scale, rule=check["rule"], measured=measured,
-                                       n_seeds=len(seeds), numbers=numbers, figures=figs, tables=tables)
+    decided = effects[arms.matched]["lambda_max"] if arms.matched else [math.nan]
+    cd = decide_claim(decision, {"lambda_max": Measured(samples=decided)})
+    shown = [f"{role[v]} ({v}): log10 lambda_max ratio "
+             f"{pm(eff['lambda_max'], digits=3)}, loss-normalised {pm(eff['loss_normalised'], digits=3)}"
+             for v, eff in effects.items()]
+    notes = "; ".join(([] if arms.matched else ["no matched comparison: this scale trains no step-matched "
+                                                "large-batch arm"]) + shown)
+    measured = (f"lambda_max batch {batch_of(runs[arms.small][0])} {pm(lam(arms.small), digits=3)} vs "
+                + ", ".join(f"batch {batch_of(runs[v][0])} x {_steps(runs[v][0])} steps {pm(lam(v), digits=3)}"
+                            for v in arms.large()))
+    regime = "; ".join(_run_regime(f"{v} (batch {batch_of(runs[v][0])})", runs[v]) for v in order)
+    return ClaimResult.from_decision(cd, notes=notes, id=claim_id, scale=scale, rule=check["rule"],
+                                     measured=measured, n_seeds=len(seeds), numbers=numbers, figures=figs,
+                                     tables=tables, regime=regime)
 
 
 @figures.register_plot("sharpness.batchsize_outliers")
 def plot_batchsize_outliers(data: Mapping[str, Any], stem: str | Path) -> list[str]:
-    """lambda_max of the small- and large-batch run of each seed (paired), the top eigenvalues (mean ± std over
+    """lambda_max of every arm (small batch first) of each seed (paired), the top eigenvalues (mean ± std over
     seeds) and the spectral densities of one seed."""
     batches = data["batches"]
+    labels = data.get("labels") or [f"batch {b}" for b in batches]
+    n = len(batches)
     fig, axes = figures.new_figure(ncols=3, width=11, height=3.5, layout="constrained")
     ax = axes[0]
-    for a, b in zip(*data["lambda_max"]):
-        ax.plot([0, 1], [a, b], "o-", color="0.4", ms=4, lw=0.8)
-    ax.set_xticks([0, 1], [f"batch {batches[0]}", f"batch {batches[1]}"])
-    ax.set_xlim(-0.4, 1.4)
+    for vals in zip(*data["lambda_max"]):
+        ax.plot(range(n), vals, "o-", color="0.4", ms=4, lw=0.8)
+    ax.set_xticks(range(n), labels, fontsize=7)
+    ax.set_xlim(-0.4, n - 0.6)
     ax.set_yscale("log")
     ax.set_ylabel(r"$\lambda_{max}$")
     ax.set_title("per seed (paired)", fontsize=9)
     ax = axes[1]
-    for col in range(2):
+    for col in range(n):
         tops = np.asarray(data["tops"][col], float)
         idx = np.arange(1, tops.shape[1] + 1)
         ax.errorbar(idx, tops.mean(0), yerr=tops.std(0), fmt="o-", color=figures.COLORS[col], capsize=3,
-                    label=f"batch {batches[col]}")
+                    label=labels[col])
     ax.set_yscale("log")
     ax.set_xlabel("index i")
     ax.set_ylabel(r"$\lambda_i$ (mean ± std over seeds)")
-    ax.legend()
+    ax.legend(fontsize=7)
     ax = axes[2]
-    for col in range(2):
-        _draw_density(ax, data["first"][col], figures.COLORS[col], f"batch {batches[col]}")
+    for col in range(n):
+        _draw_density(ax, data["first"][col], figures.COLORS[col], labels[col])
     ax.set_xlabel(r"eigenvalue $\lambda$")
     ax.set_ylabel("spectral density (SLQ)")
     ax.set_title(f"seed {data['seed']}", fontsize=9)
-    ax.legend()
+    ax.legend(fontsize=7)
     fig.suptitle(f"Hessian at the end of training: small vs large batch ({data['scale']})")
     return figures.save(fig, stem)
 
@@ -485,44 +611,55 @@ def _four_roles(runs: Runs) -> dict[tuple[str, bool], str]:
     return roles
 
 
-def wd_flip_checks(lines: Mapping[str, Mapping[int, Mapping[str, np.ndarray]]], alphas: Sequence[float],
-                   runs: Runs, check: Mapping[str, Any]
-                   ) -> tuple[list[Comparison], dict[tuple[str, str], list[float]], dict[str, list[float]],
-                              dict[tuple[str, bool], str]]:
-    """The six paired comparisons of the pass rule, with the per-seed sharpness ``(variant, norm) -> [S]``,
-    test errors ``variant -> [err]`` and the roles ``(SB/LB, weight decay on) -> variant``."""
+def wd_flip_measures(lines: Mapping[str, Mapping[int, Mapping[str, np.ndarray]]], alphas: Sequence[float],
+                     runs: Runs, check: Mapping[str, Any]
+                     ) -> tuple[dict[tuple[str, str], list[float]], dict[tuple[str, str], list[float]],
+                                dict[str, list[float]], dict[tuple[str, bool], str]]:
+    """Per seed: the sharpness ``(variant, norm) -> [S]`` (:func:`line_sharpness` at ``check["radius"]``), the
+    loss-normalised sharpness ``S / L(theta)`` (L at alpha 0 of the same lines), the test errors
+    ``variant -> [err]`` and the roles ``(SB/LB, weight decay on) -> variant``."""
     roles = _four_roles(runs)
     seeds = [r["seed"] for r in runs[roles[("SB", False)]]]
     for v, r in runs.items():
         if [m["seed"] for m in r] != seeds or sorted(lines[v]) != sorted(seeds):
             raise ValueError(f"variant {v!r}: seeds differ from {seeds}")
-    radius, agree = float(check["radius"]), check["min_agree"]
+    radius, a = float(check["radius"]), np.asarray(alphas, float)
+    i0 = grid_index(a, 0.0)
     sharp = {(v, norm): [line_sharpness(alphas, lines[v][s][norm], radius) for s in seeds]
              for v in runs for norm in LINE_NORMS}
-    err = {v: _errors(runs[v]) for v in runs}
-    wd_name = {False: "WD 0", True: "WD on"}
-    comps = []
-    for wd in (False, True):
-        comps.append(paired(f"{wd_name[wd]}: test error LB > SB", err[roles[("LB", wd)]], err[roles[("SB", wd)]],
-                            agree))
-    sb, lb = roles[("SB", False)], roles[("LB", False)]
-    comps.append(paired("raw, WD 0: LB sharper than SB", sharp[(lb, "raw")], sharp[(sb, "raw")], agree))
-    sb, lb = roles[("SB", True)], roles[("LB", True)]
-    comps.append(paired("raw, WD on: SB sharper than LB (the flip)", sharp[(sb, "raw")], sharp[(lb, "raw")], agree))
-    for wd in (False, True):
-        sb, lb = roles[("SB", wd)], roles[("LB", wd)]
-        comps.append(paired(f"filter-normalized, {wd_name[wd]}: LB sharper than SB", sharp[(lb, "filter")],
-                            sharp[(sb, "filter")], agree))
-    return comps, sharp, err, roles
+    centre = {(v, norm): [float(np.mean(np.atleast_2d(np.asarray(lines[v][s][norm], float))[:, i0])) for s in seeds]
+              for v in runs for norm in LINE_NORMS}
+    normalised = {key: [x / c if c > 0 else math.nan for x, c in zip(sharp[key], centre[key])] for key in sharp}
+    return sharp, normalised, {v: _errors(runs[v]) for v in runs}, roles
+
+
+WD_LABELS = {False: "wd0", True: "wd"}
+
+
+def wd_flip_effects(normalised: Mapping[tuple[str, str], Sequence[float]], err: Mapping[str, Sequence[float]],
+                    roles: Mapping[tuple[str, bool], str]) -> dict[str, Any]:
+    """The decision's parts, per seed, on the loss-normalised sharpness (its ``comparison``): ``raw_flip``
+    (log10 raw LB/SB at WD 0 minus at WD on), ``filter_normalized_lb_sharper`` and ``sb_generalizes_better``
+    (ln LB/SB test error) per weight decay (labels ``wd0``, ``wd``)."""
+    def ratio(norm: str, wd: bool) -> list[float]:
+        return _log10_ratio(normalised[(roles[("LB", wd)], norm)], normalised[(roles[("SB", wd)], norm)])
+
+    flip = [a - b for a, b in zip(ratio("raw", False), ratio("raw", True))]
+    gen = {WD_LABELS[wd]: [math.log(a / b) if a > 0 and b > 0 else math.nan
+                           for a, b in zip(err[roles[("LB", wd)]], err[roles[("SB", wd)]])] for wd in (False, True)}
+    return {"raw_flip": Measured(samples=flip),
+            "filter_normalized_lb_sharper": {WD_LABELS[wd]: Measured(samples=ratio("filter", wd))
+                                             for wd in (False, True)},
+            "sb_generalizes_better": {k: Measured(samples=v) for k, v in gen.items()}}
 
 
 def wd_flip_claim(lines: Mapping[str, Mapping[int, Mapping[str, np.ndarray]]], alphas: Sequence[float],
                   runs: Runs, check: Mapping[str, Any], scale: str, out_dir: str | Path,
-                  claim_id: str = "li-filter-normalization-wd-flip") -> ClaimResult:
+                  claim_id: str = "li-filter-normalization-wd-flip", *, decision: Mapping[str, Any]) -> ClaimResult:
     """``lines``: variant -> seed -> norm (raw / filter) -> ``losses[j, i]`` along direction ``j`` at
-    ``alphas[i]``. Applies the six paired comparisons of the pass rule."""
+    ``alphas[i]``. Decided by the pre-registered ``decision`` on the loss-normalised sharpness (raw shown)."""
     out_dir = Path(out_dir)
-    comps, sharp, err, roles = wd_flip_checks(lines, alphas, runs, check)
+    sharp, normalised, err, roles = wd_flip_measures(lines, alphas, runs, check)
     seeds = [r["seed"] for r in runs[roles[("SB", False)]]]
     radius = float(check["radius"])
     wd_name = {False: "WD 0", True: "WD on"}
@@ -532,11 +669,17 @@ def wd_flip_claim(lines: Mapping[str, Mapping[int, Mapping[str, np.ndarray]]], a
         r0 = runs[v][0]
         for norm in LINE_NORMS:
             numbers[f"{v}.sharpness_{norm}_mean"] = seed_mean(sharp[(v, norm)])
+            numbers[f"{v}.sharpness_{norm}_normalised_mean"] = seed_mean(normalised[(v, norm)])
         numbers[f"{v}.test_err_mean"] = seed_mean(err[v])
         rows.append({"variant": v, "batch": batch_of(r0), "weight_decay": r0["recipe"]["weight_decay"],
                      "test_err_%": pm(err[v], 100), "train_acc_%": pm([r["train_acc"] for r in runs[v]], 100),
+                     "train_loss": pm([r.get("train_loss", math.nan) for r in runs[v]], digits=4),
+                     "steps": pm([_steps(r) for r in runs[v]], digits=0),
                      f"raw_sharpness@{radius:g}": pm(sharp[(v, 'raw')], digits=4),
-                     f"filter_sharpness@{radius:g}": pm(sharp[(v, 'filter')], digits=4), "seeds": len(seeds)})
+                     f"filter_sharpness@{radius:g}": pm(sharp[(v, 'filter')], digits=4),
+                     f"raw_sharpness/loss@{radius:g}": pm(normalised[(v, 'raw')], digits=4),
+                     f"filter_sharpness/loss@{radius:g}": pm(normalised[(v, 'filter')], digits=4),
+                     "seeds": len(seeds)})
     tables = write_table(rows, out_dir / "table",
                          title=f"SB vs LB with and without weight decay: sharpness along raw and filter-normalized "
                                f"random directions ({scale} scale)")
@@ -554,14 +697,23 @@ def wd_flip_claim(lines: Mapping[str, Mapping[int, Mapping[str, np.ndarray]]], a
     def mean(v: str, norm: str) -> float:
         return mean_std(sharp[(v, norm)])[0]
 
+    cd = decide_claim(decision, wd_flip_effects(normalised, err, roles))
+    raw_effects = wd_flip_effects(sharp, err, roles)
+    shown = "raw (not loss-normalised) sharpness: " + ", ".join(
+        f"{name}{' ' + label if label else ''} {pm(m.samples, digits=3)}"
+        for name in ("raw_flip", "filter_normalized_lb_sharper")
+        for label, m in (raw_effects[name].items() if isinstance(raw_effects[name], Mapping)
+                         else [("", raw_effects[name])]))
     measured = "; ".join(
         f"{wd_name[wd]}: err SB/LB {100 * mean_std(err[roles[('SB', wd)]])[0]:.1f}/"
         f"{100 * mean_std(err[roles[('LB', wd)]])[0]:.1f}%, raw S {mean(roles[('SB', wd)], 'raw'):.3g}/"
         f"{mean(roles[('LB', wd)], 'raw'):.3g}, filter S {mean(roles[('SB', wd)], 'filter'):.3g}/"
         f"{mean(roles[('LB', wd)], 'filter'):.3g}" for wd in (False, True))
-    return ClaimResult(id=claim_id, scale=scale, verdict=all_of(c.verdict for c in comps), rule=check["rule"],
-                       measured=measured, n_seeds=len(seeds), comparisons=comps, numbers=numbers, figures=figs,
-                       tables=tables, notes="; ".join(c.describe() for c in comps))
+    regime = "; ".join(_run_regime(f"{b} {wd_name[wd]} (batch {batch_of(runs[roles[(b, wd)]][0])})",
+                                   runs[roles[(b, wd)]]) for b, wd in order)
+    return ClaimResult.from_decision(cd, notes=shown, id=claim_id, scale=scale, rule=check["rule"],
+                                     measured=measured, n_seeds=len(seeds), numbers=numbers, figures=figs,
+                                     tables=tables, regime=regime)
 
 
 @figures.register_plot("sharpness.wd_flip")
@@ -671,35 +823,47 @@ def barrier(alphas: Sequence[float], losses: Sequence[float]) -> float:
     return float(z[inside].max() - max(z[grid_index(a, 0.0)], z[grid_index(a, 1.0)]))
 
 
-def basin_checks(lines: Mapping[int, Surface], check: Mapping[str, Any], seeds: Sequence[int] | None = None
-                 ) -> tuple[list[Comparison], dict[float, list[tuple[float, float]]], list[float]]:
-    """The pass rule on the lines of ``seeds`` (default: all, in order): a paired comparison of the rises
-    beyond the LB and the SB end per ``delta``, and a :func:`seed_check` of the barrier. Returns the
-    comparisons, ``delta -> [(LB rise, SB rise)]`` and the barriers, per seed."""
+BASIN_DELTA = 0.5  # the pre-registration's steepness part: the rises at alpha = -0.5 and 1.5
+
+
+def basin_measures(lines: Mapping[int, Surface], deltas: Sequence[float], seeds: Sequence[int] | None = None
+                   ) -> tuple[dict[float, list[tuple[float, float]]], list[float], dict[str, list[float]]]:
+    """On the lines of ``seeds`` (default: all, in order): ``delta -> [(LB rise, SB rise)]`` (:func:`end_rise`,
+    shown for every ``delta`` and :data:`BASIN_DELTA`), the barriers (:func:`barrier`) and the decision's
+    effects per seed: ``lb_end_steeper`` (ln of the LB over the SB rise at :data:`BASIN_DELTA`, each rise over
+    its end point's loss: the loss-normalised comparison), ``lb_end_steeper_raw`` (the same without the
+    normalisation, shown) and ``no_barrier`` (minus the barrier over the higher end point's loss). A log of a
+    rise that is not positive is NaN."""
     seeds = sorted(lines) if seeds is None else list(seeds)
     if sorted(lines) != sorted(seeds):
         raise ValueError(f"lines have seeds {sorted(lines)}, expected {sorted(seeds)}")
     a = np.asarray(lines[seeds[0]].xcoordinates, float)
     z = {s: np.asarray(lines[s]["train_loss"], float) for s in seeds}
-    rises = {d: [end_rise(a, z[s], d) for s in seeds] for d in check["deltas"]}
-    comps = [paired(f"delta {d:g}: loss rises faster beyond the LB end than beyond the SB end",
-                    [r[0] for r in rises[d]], [r[1] for r in rises[d]], check["min_agree"]) for d in check["deltas"]]
+    rises = {d: [end_rise(a, z[s], d) for s in seeds] for d in dict.fromkeys([*deltas, BASIN_DELTA])}
     bars = [barrier(a, z[s]) for s in seeds]
-    comps.append(seed_check(f"no barrier: max loss on [0, 1] - max(end points) <= {check['barrier_tol']:g}",
-                            [check["barrier_tol"] - b for b in bars], check["min_agree"]))
-    return comps, rises, bars
+    ends = [(float(z[s][grid_index(a, 0.0)]), float(z[s][grid_index(a, 1.0)])) for s in seeds]
+
+    def ln_ratio(x: float, y: float) -> float:
+        return math.log(x / y) if x > 0 and y > 0 and math.isfinite(x / y) else math.nan
+
+    raw = [ln_ratio(lb, sb) for lb, sb in rises[BASIN_DELTA]]
+    norm = [ln_ratio(lb / l0 if l0 > 0 else math.nan, sb / l1 if l1 > 0 else math.nan)
+            for (lb, sb), (l0, l1) in zip(rises[BASIN_DELTA], ends)]
+    no_bar = [-b / max(l0, l1) if max(l0, l1) > 0 else math.nan for b, (l0, l1) in zip(bars, ends)]
+    return rises, bars, {"lb_end_steeper": norm, "lb_end_steeper_raw": raw, "no_barrier": no_bar}
 
 
 def lb_sb_basin_claim(lines: Mapping[int, Surface], lb_runs: Sequence[Mapping[str, Any]],
                       sb_runs: Sequence[Mapping[str, Any]], check: Mapping[str, Any], scale: str,
-                      out_dir: str | Path, claim_id: str = "lb-to-sb-same-basin") -> ClaimResult:
+                      out_dir: str | Path, claim_id: str = "lb-to-sb-same-basin", *,
+                      decision: Mapping[str, Any]) -> ClaimResult:
     """``lines``: seed -> the interpolation surface from the LB end point (alpha 0) to its SB continuation
-    (alpha 1)."""
+    (alpha 1). Decided by the pre-registered ``decision`` (the steepness part on the loss-normalised rises)."""
     out_dir = Path(out_dir)
     seeds = [int(r["seed"]) for r in lb_runs]
     if [int(r["seed"]) for r in sb_runs] != seeds:
         raise ValueError(f"LB and SB runs must have the same seeds ({seeds})")
-    comps, rises, bars = basin_checks(lines, check, seeds)
+    rises, bars, effects = basin_measures(lines, check["deltas"], seeds)
     a = np.asarray(lines[seeds[0]].xcoordinates, float)
     z = {s: np.asarray(lines[s]["train_loss"], float) for s in seeds}
     numbers: dict[str, float] = {}
@@ -707,17 +871,23 @@ def lb_sb_basin_claim(lines: Mapping[int, Surface], lb_runs: Sequence[Mapping[st
     for i, s in enumerate(seeds):
         row = {"seed": s, "LB_train_loss": round(float(z[s][grid_index(a, 0.0)]), 5),
                "SB_train_loss": round(float(z[s][grid_index(a, 1.0)]), 5),
+               "LB_steps": _steps(lb_runs[i]), "SB_steps": _steps(sb_runs[i]),
+               "LB_train_acc_%": round(100 * lb_runs[i]["train_acc"], 2),
+               "SB_train_acc_%": round(100 * sb_runs[i]["train_acc"], 2),
                "LB_test_acc_%": round(100 * lb_runs[i]["test_acc"], 2),
                "SB_test_acc_%": round(100 * sb_runs[i]["test_acc"], 2),
                "barrier": round(bars[i], 5)}
         if "distance" in lines[s].extra:
             row["distance_LB_SB"] = round(float(np.asarray(lines[s].extra["distance"]).ravel()[0]), 5)
-        for d in check["deltas"]:
+        for d in rises:
             lb_rise, sb_rise = rises[d][i]
             row[f"rise_LB@{d:g}"] = round(lb_rise, 5)
             row[f"rise_SB@{d:g}"] = round(sb_rise, 5)
             numbers[f"seed{s}.rise_lb_{d:g}"] = lb_rise
             numbers[f"seed{s}.rise_sb_{d:g}"] = sb_rise
+        for name, values in effects.items():
+            row[name] = round(values[i], 5)
+            numbers[f"seed{s}.{name}"] = values[i]
         numbers[f"seed{s}.barrier"] = bars[i]
         rows.append(row)
     tables = write_table(rows, out_dir / "table", title=f"Large batch, then small batch: the line through both end "
@@ -730,14 +900,18 @@ def lb_sb_basin_claim(lines: Mapping[int, Surface], lb_runs: Sequence[Mapping[st
                       for s in seeds]}
     figs = figures.render(plot_lb_sb_basin, data, out_dir / "figure")
 
-    d_last = check["deltas"][-1]
-    measured = (f"rise beyond LB/SB at delta {d_last:g}: {pm([r[0] for r in rises[d_last]], digits=3)} / "
-                f"{pm([r[1] for r in rises[d_last]], digits=3)}; barrier max {max(bars):.3g} "
+    cd = decide_claim(decision, {"lb_end_steeper": Measured(samples=effects["lb_end_steeper"]),
+                                 "no_barrier": Measured(samples=effects["no_barrier"])})
+    d = BASIN_DELTA
+    measured = (f"rise beyond LB/SB at delta {d:g}: {pm([r[0] for r in rises[d]], digits=3)} / "
+                f"{pm([r[1] for r in rises[d]], digits=3)}; barrier max {max(bars):.3g} "
                 f"(train loss at LB {pm([z[s][grid_index(a, 0.0)] for s in seeds], digits=3)}, "
                 f"SB {pm([z[s][grid_index(a, 1.0)] for s in seeds], digits=3)})")
-    return ClaimResult(id=claim_id, scale=scale, verdict=all_of(c.verdict for c in comps), rule=check["rule"],
-                       measured=measured, n_seeds=len(seeds), comparisons=comps, numbers=numbers, figures=figs,
-                       tables=tables, notes="; ".join(c.describe() for c in comps))
+    notes = f"raw (not loss-normalised) ln rise ratio at delta {d:g}: {pm(effects['lb_end_steeper_raw'], digits=3)}"
+    regime = "; ".join(_run_regime(label, r) for label, r in (("LB", lb_runs), ("SB continuation", sb_runs)))
+    return ClaimResult.from_decision(cd, notes=notes, id=claim_id, scale=scale, rule=check["rule"],
+                                     measured=measured, n_seeds=len(seeds), numbers=numbers, figures=figs,
+                                     tables=tables, regime=regime)
 
 
 @figures.register_plot("sharpness.lb_sb_basin")
@@ -873,7 +1047,8 @@ def _spectra_job(job: ClaimJob, analysis) -> ClaimResult:
     spectra_by_variant = {v: run_spectra(job.runs[v], d, job.settings) for v, d in job.dirs.items()}
     write_spectra(job.outputs["spectra"], spectra_by_variant)
     runs = {v: read_runs(d) for v, d in job.dirs.items()}
-    return analysis(spectra_by_variant, runs, job.check, job.scale, job.out_dir, claim_id=job.id)
+    return analysis(spectra_by_variant, runs, job.check, job.scale, job.out_dir, claim_id=job.id,
+                    decision=job.claim["decision"])
 
 
 def run_hessian_outliers(job: ClaimJob) -> ClaimResult:
@@ -895,7 +1070,8 @@ def run_wd_flip(job: ClaimJob) -> ClaimResult:
                 job.runs[v], seed_dir, seed, job.settings, Path(job.outputs["lines"]) / v / f"seed{seed}",
                 progress=job.progress)
     runs = {v: read_runs(d) for v, d in job.dirs.items()}
-    return wd_flip_claim(lines, alphas, runs, job.check, job.scale, job.out_dir, claim_id=job.id)
+    return wd_flip_claim(lines, alphas, runs, job.check, job.scale, job.out_dir, claim_id=job.id,
+                         decision=job.claim["decision"])
 
 
 def run_lb_sb_basin(job: ClaimJob) -> ClaimResult:
@@ -906,7 +1082,7 @@ def run_lb_sb_basin(job: ClaimJob) -> ClaimResult:
                               job.settings, Path(job.outputs["lines"]) / f"seed{seed}.h5", progress=job.progress)
              for seed, lb in trained_seeds(lb_dir)}
     return lb_sb_basin_claim(lines, read_runs(lb_dir), read_runs(sb_dir), job.check, job.scale, job.out_dir,
-                             claim_id=job.id)
+                             claim_id=job.id, decision=job.claim["decision"])
 
 
 CLAIMS = {"hessian-bulk-outliers": run_hessian_outliers, "batchsize-larger-outliers": run_batchsize_outliers,
