@@ -14,6 +14,7 @@ from losslab.claims import patterns as pc
 from losslab.core import patterns as pt
 from losslab.claims.verdicts import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED
 from losslab.pipeline.config import resolve
+from losslab.pipeline.registry import load_registry, registry_entry
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -26,6 +27,10 @@ JOB = {
 }
 PICTURE_CHECK = {"rule": "picture rule", "min_black_acc": 0.7, "max_white_acc": 0.4, "min_corr": 0.9}
 BN_CHECK = {"rule": "bn rule", "min_agree": 0.8}
+_REGISTRY = load_registry(ROOT / "config" / "claims.yaml")
+PICTURE_DECISION = registry_entry(_REGISTRY, "mpo-arbitrary-patterns")["decision"]
+BN_DECISION = registry_entry(_REGISTRY, "mpo-bn-harder-to-fit")["decision"]
+PICTURE_PARTS = ["black_low_loss", "white_high_loss", "train_test_agree"]
 
 
 # ---------------------------------------------------------------- seeds, configs, patterns
@@ -124,26 +129,42 @@ def picture_job(tmp_path: Path, black: float, white: float, seeds=(0, 1), diverg
     return job
 
 
-@pytest.mark.parametrize("black, white, diverged_seed, verdict", [
-    (0.9, 0.1, None, REPRODUCED),
-    (0.9, 0.5, None, NOT_REPRODUCED),   # white cells too accurate
-    (0.6, 0.1, None, NOT_REPRODUCED),   # black cells not accurate enough
-    (0.9, 0.1, 1, INCONCLUSIVE),        # one seed diverged, the other passes
+@pytest.mark.parametrize("black, white, diverged_seed, verdict, failing", [
+    (0.9, 0.1, None, REPRODUCED, None),
+    (0.9, 0.5, None, NOT_REPRODUCED, "white_high_loss"),   # white cells too accurate
+    (0.4, 0.1, None, NOT_REPRODUCED, "black_low_loss"),    # black cells not accurate enough
+    (0.9, 0.1, 1, INCONCLUSIVE, None),                     # one seed diverged: every part misses a value
 ])
-def test_picture_claim_verdicts(tmp_path, black, white, diverged_seed, verdict):
+def test_picture_claim_verdicts(tmp_path, black, white, diverged_seed, verdict, failing):
     job = picture_job(tmp_path, black, white, diverged_seed=diverged_seed)
     draw = diverged_seed is not None  # one figure is enough (drawing takes seconds): the one with a NaN seed
-    res = pc.picture_claim(job, PICTURE_CHECK, "smoke", tmp_path / "claim", figure=draw)
+    res = pc.picture_claim(job, PICTURE_CHECK, PICTURE_DECISION, "smoke", tmp_path / "claim", figure=draw)
     assert res.verdict == verdict, res.notes
     assert res.n_seeds == 2 and res.rule == "picture rule"
+    assert [d["name"] for d in res.decisions] == PICTURE_PARTS
+    if failing:
+        assert {d["name"]: d["verdict"] for d in res.decisions}[failing] == NOT_REPRODUCED
     if diverged_seed is None:
         assert res.numbers["seed0.test_black_acc"] == pytest.approx(black, abs=0.05)
         assert res.numbers["seed0.train_test_corr_acc"] > 0.9
+        assert res.numbers["effect.white_high_loss.estimate"] == pytest.approx(-white, abs=0.05)
     else:
         assert math.isnan(res.numbers["seed1.test_black_acc"])
+        assert all(d["verdict"] == INCONCLUSIVE for d in res.decisions)
+    assert res.regime.startswith("net without BN: 10 MPO steps, train acc black/white")
     for name in ("table.csv", "table.md") + (("figure.png", "figure.pdf") if draw else ()):
         assert (tmp_path / "claim" / name).stat().st_size > 0
+    assert "train_loss_black" in (tmp_path / "claim" / "table.md").read_text()
     assert len(res.figures) == (2 if draw else 0)
+
+
+def test_picture_claim_with_one_seed_is_inconclusive(tmp_path):
+    """The smoke scale fits the picture once: one replicate, no confidence bound."""
+    job = picture_job(tmp_path, 0.9, 0.1, seeds=(0,))
+    res = pc.picture_claim(job, PICTURE_CHECK, PICTURE_DECISION, "smoke", tmp_path / "claim", figure=False)
+    assert res.verdict == INCONCLUSIVE
+    assert [d["name"] for d in res.decisions] == PICTURE_PARTS
+    assert all(d["verdict"] == INCONCLUSIVE and d["n"] == 1 for d in res.decisions)
 
 
 def test_picture_claim_needs_train_and_test_maps_to_agree(tmp_path):
@@ -154,8 +175,9 @@ def test_picture_claim_needs_train_and_test_maps_to_agree(tmp_path):
         test = fitted(pattern, 0.9, 0.1, 0.02, s)
         train = np.clip(0.5 + rng.normal(0, 0.2, pattern.shape), 0, 1)
         write_seed(job, s, pattern, train, test)
-    res = pc.picture_claim(job, PICTURE_CHECK, "smoke", tmp_path / "claim", figure=False)
+    res = pc.picture_claim(job, PICTURE_CHECK, PICTURE_DECISION, "smoke", tmp_path / "claim", figure=False)
     assert res.verdict == NOT_REPRODUCED
+    assert {d["name"]: d["verdict"] for d in res.decisions}["train_test_agree"] == NOT_REPRODUCED
     assert res.numbers["seed0.train_test_corr_acc"] < 0.9
 
 
@@ -179,45 +201,69 @@ def bn_jobs(tmp_path: Path, ps, gaps_plain, gaps_bn, white_plain=0.2, white_bn=0
     return dirs["plain"], dirs["bn"]
 
 
+BN_PARTS = ["gap_smaller_with_bn", "bn_scores_higher"]
+
+
 def test_bn_claim_reproduced_when_bn_gap_smaller_at_every_p_and_white_higher(tmp_path):
     ps = [0.1, 0.5, 0.9]
     plain, bn = bn_jobs(tmp_path, ps, [0.45, 0.31, 0.34], [0.30, 0.22, 0.24])
-    res = pc.bn_claim(plain, bn, BN_CHECK, "smoke", tmp_path / "claim", figure=False)
+    res = pc.bn_claim(plain, bn, BN_CHECK, BN_DECISION, "smoke", tmp_path / "claim", figure=False)
     assert res.verdict == REPRODUCED, res.notes
-    assert len(res.comparisons) == len(ps) + 1 and res.n_seeds == 3
+    assert [d["name"] for d in res.decisions] == BN_PARTS and res.n_seeds == 3
+    assert res.numbers["effect.gap_smaller_with_bn.estimate"] == pytest.approx((0.15 + 0.09 + 0.10) / 3)
+    assert res.numbers["effect.bn_scores_higher.estimate"] == pytest.approx(0.1)
     assert res.numbers["p0.1.plain.gap_mean"] == pytest.approx(0.45)
     assert res.numbers["p0.9.bn.gap_mean"] == pytest.approx(0.24)
     assert res.numbers["white_acc_mean_over_p.bn"] > res.numbers["white_acc_mean_over_p.plain"]
+    assert "net without BN: 10 MPO steps" in res.regime and "net with BN: 10 MPO steps" in res.regime
     table = (tmp_path / "claim" / "table.md").read_text()
     assert "0.462" in table and "0.308" in table  # the paper's digitized values beside the measured ones
+    assert "steps without/with BN" in table and "train_acc_white without/with BN" in table
     assert (tmp_path / "claim" / "table.csv").stat().st_size > 0 and res.figures == []
 
 
-def test_bn_claim_not_reproduced_when_reversed_at_one_p_or_white_lower(tmp_path):
-    plain, bn = bn_jobs(tmp_path / "a", [0.1, 0.5], [0.45, 0.20], [0.30, 0.30])
-    res = pc.bn_claim(plain, bn, BN_CHECK, "smoke", tmp_path / "a" / "claim", figure=False)
+def test_bn_claim_not_reproduced_when_bn_gap_larger_or_white_lower(tmp_path):
+    plain, bn = bn_jobs(tmp_path / "a", [0.1, 0.5], [0.25, 0.20], [0.40, 0.35])
+    res = pc.bn_claim(plain, bn, BN_CHECK, BN_DECISION, "smoke", tmp_path / "a" / "claim", figure=False)
     assert res.verdict == NOT_REPRODUCED
-    assert [c.verdict for c in res.comparisons] == [REPRODUCED, NOT_REPRODUCED, REPRODUCED]
+    assert [d["verdict"] for d in res.decisions] == [NOT_REPRODUCED, REPRODUCED]
     plain, bn = bn_jobs(tmp_path / "b", [0.1, 0.5], [0.45, 0.31], [0.30, 0.22], white_plain=0.4, white_bn=0.2)
-    res = pc.bn_claim(plain, bn, BN_CHECK, "smoke", tmp_path / "b" / "claim", figure=False)
-    assert res.verdict == NOT_REPRODUCED and res.comparisons[-1].verdict == NOT_REPRODUCED
+    res = pc.bn_claim(plain, bn, BN_CHECK, BN_DECISION, "smoke", tmp_path / "b" / "claim", figure=False)
+    assert res.verdict == NOT_REPRODUCED and [d["verdict"] for d in res.decisions] == [REPRODUCED, NOT_REPRODUCED]
 
 
-def test_bn_claim_inconclusive_when_a_run_diverged(tmp_path):
-    plain, bn = bn_jobs(tmp_path, [0.3, 0.7], [0.4, 0.3], [0.3, 0.2], nan_at=("bn", 0.7, 1))
-    res = pc.bn_claim(plain, bn, BN_CHECK, "smoke", tmp_path / "claim", figure=True)  # NaN bands draw
+def test_bn_claim_decides_the_gap_averaged_over_p(tmp_path):
+    """Reversed at one p but smaller with BN on average: the pre-registered effect is the mean over p."""
+    plain, bn = bn_jobs(tmp_path / "a", [0.1, 0.5], [0.50, 0.20], [0.30, 0.25])
+    res = pc.bn_claim(plain, bn, BN_CHECK, BN_DECISION, "smoke", tmp_path / "a" / "claim", figure=False)
+    assert res.numbers["effect.gap_smaller_with_bn.estimate"] == pytest.approx(0.075)
+    assert res.decisions[0]["verdict"] == REPRODUCED
+    # a mean difference below the smallest effect of interest (0.0565), without spread: shown too small
+    plain, bn = bn_jobs(tmp_path / "b", [0.1, 0.5], [0.45, 0.20], [0.30, 0.25])
+    res = pc.bn_claim(plain, bn, BN_CHECK, BN_DECISION, "smoke", tmp_path / "b" / "claim", figure=False)
+    assert res.numbers["effect.gap_smaller_with_bn.estimate"] == pytest.approx(0.05)
+    assert res.decisions[0]["verdict"] == NOT_REPRODUCED
+
+
+def test_bn_claim_inconclusive_when_a_run_diverged_or_one_seed(tmp_path):
+    plain, bn = bn_jobs(tmp_path / "a", [0.3, 0.7], [0.4, 0.3], [0.3, 0.2], nan_at=("bn", 0.7, 1))
+    res = pc.bn_claim(plain, bn, BN_CHECK, BN_DECISION, "smoke", tmp_path / "a" / "claim", figure=True)  # NaN bands
     assert res.verdict == INCONCLUSIVE
-    assert [c.verdict for c in res.comparisons] == [REPRODUCED, INCONCLUSIVE, INCONCLUSIVE]
+    assert [d["name"] for d in res.decisions] == BN_PARTS
+    assert [d["verdict"] for d in res.decisions] == [INCONCLUSIVE, INCONCLUSIVE]
     assert [Path(f).name for f in res.figures] == ["figure.png", "figure.pdf"]
     assert all(Path(f).stat().st_size > 0 for f in res.figures)
+    plain, bn = bn_jobs(tmp_path / "b", [0.3, 0.7], [0.4, 0.3], [0.3, 0.2], seeds=(0,))
+    res = pc.bn_claim(plain, bn, BN_CHECK, BN_DECISION, "smoke", tmp_path / "b" / "claim", figure=False)
+    assert res.verdict == INCONCLUSIVE and all(d["n"] == 1 for d in res.decisions)
 
 
 def test_bn_claim_refuses_mismatched_runs(tmp_path):
     plain, bn = bn_jobs(tmp_path / "a", [0.3, 0.7], [0.4, 0.3], [0.3, 0.2])
     with pytest.raises(ValueError, match="different p"):
-        pc.bn_claim(plain, bn[:1], BN_CHECK, "smoke", tmp_path / "claim")
+        pc.bn_claim(plain, bn[:1], BN_CHECK, BN_DECISION, "smoke", tmp_path / "claim")
     with pytest.raises(ValueError, match="batch norm"):
-        pc.bn_claim(bn, plain, BN_CHECK, "smoke", tmp_path / "claim")
+        pc.bn_claim(bn, plain, BN_CHECK, BN_DECISION, "smoke", tmp_path / "claim")
 
 
 # ---------------------------------------------------------------- the scales' patterns blocks

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from losslab.claims import surfaces as sc
-from losslab.claims.verdicts import REPRODUCED, VERDICTS
+from losslab.claims.verdicts import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, VERDICTS
+from losslab.pipeline.registry import load_registry, registry_entry
 from losslab.plots import figures
 
 XS = np.linspace(-1, 1, 21)
@@ -41,8 +42,15 @@ def test_local_minima():
     assert sc.local_minima(np.zeros((5, 5))) == 0  # flat: no strict minimum
 
 
-def _runs(depth, skip, errs):
-    return [{"seed": s, "test_acc": 1 - e, "diverged": False,
+ROOT = Path(__file__).resolve().parents[2]
+REGISTRY = load_registry(ROOT / "config" / "claims.yaml")
+SKIP_DECISION = registry_entry(REGISTRY, "li-skip-depth-chaos")["decision"]
+WIDTH_DECISION = registry_entry(REGISTRY, "li-width-nonconvexity")["decision"]
+
+
+def _runs(depth, skip, errs, diverged=()):
+    return [{"seed": s, "test_acc": 1 - e, "diverged": s in diverged, "train_loss": 0.01, "train_acc": 0.99,
+             "epochs": 3, "train_size": 1000, "recipe": {"batch_size": 100},
              "run": {"model": {"name": "resnet", "depth": depth, "skip": skip}}} for s, e in enumerate(errs)]
 
 
@@ -50,32 +58,91 @@ def _surface(z):
     return {"xcoordinates": XS, "ycoordinates": YS, "train_loss": z}
 
 
+BOWL = 1 + XX ** 2 + YY ** 2
+
+
+def _rough(k):
+    return BOWL + (0.2 + 0.02 * k) * np.sin((9 + k) * XX) * np.cos(7 * YY)
+
+
+def _skip_inputs(n_surface=3, rough_deep_noskip=True, deep_noskip_err=(0.2, 0.3, 0.25)):
+    runs = {"d8_skip": _runs(8, True, [0.05, 0.06, 0.05]), "d8_noskip": _runs(8, False, [0.06, 0.065, 0.06]),
+            "d20_skip": _runs(20, True, [0.05, 0.05, 0.055]), "d20_noskip": _runs(20, False, deep_noskip_err)}
+    smooth = [_surface(BOWL)] * n_surface
+    rough = [_surface(_rough(k)) for k in range(n_surface)]
+    surfaces = {"d8_skip": smooth, "d8_noskip": smooth, "d20_skip": smooth if rough_deep_noskip else rough,
+                "d20_noskip": rough if rough_deep_noskip else smooth}
+    return runs, surfaces
+
+
+CHECK_RULE = {"rule": "written before", "min_agree": 0.8}
+
+
 def test_claim_writes_table_figure_and_verdict(tmp_path):
-    bowl = 1 + XX ** 2 + YY ** 2
-    rough = bowl + 0.2 * np.sin(9 * XX) * np.cos(7 * YY)
-    runs = {"d8_skip": _runs(8, True, [0.05, 0.06, 0.05]), "d8_noskip": _runs(8, False, [0.06, 0.06, 0.06]),
-            "d20_skip": _runs(20, True, [0.05, 0.05, 0.05]), "d20_noskip": _runs(20, False, [0.2, 0.3, 0.25])}
-    surfaces = {"d8_skip": _surface(bowl), "d8_noskip": _surface(bowl), "d20_skip": _surface(bowl),
-                "d20_noskip": _surface(rough)}
-    check = {"rule": "written before", "min_agree": 0.8}
-    res = sc.skip_depth_claim(runs, surfaces, check, "smoke", tmp_path)
-    assert res.verdict == REPRODUCED
+    runs, surfaces = _skip_inputs()
+    res = sc.skip_depth_claim(runs, surfaces, CHECK_RULE, SKIP_DECISION, "smoke", tmp_path)
+    assert res.verdict == REPRODUCED, res.notes
+    assert [d["name"] for d in res.decisions] == ["gap_grows_with_depth", "chaos"]
+    assert all(d["verdict"] == REPRODUCED for d in res.decisions)
     assert res.numbers["d20.noskip.nonconvex_fraction"] > res.numbers["d20.skip.nonconvex_fraction"] == 0.0
+    growth = [np.log(e / s) - np.log(e8 / s8) for e, s, e8, s8 in
+              zip((0.2, 0.3, 0.25), (0.05, 0.05, 0.055), (0.06, 0.065, 0.06), (0.05, 0.06, 0.05))]
+    assert res.numbers["effect.gap_grows_with_depth.estimate"] == pytest.approx(np.mean(growth))
+    assert res.n_seeds == 3 and "d20 no-skip: train loss 0.01, 30 steps, train/test acc 99.0/" in res.regime
     for f in ("table.csv", "table.md", "figure.png", "figure.pdf"):
         assert (tmp_path / f).stat().st_size > 0
-    assert "ResNet-56" in (tmp_path / "table.md").read_text()
+    table = (tmp_path / "table.md").read_text()
+    assert "ResNet-56" in table and "train_loss" in table and "steps" in table and "surface_seeds" in table
     res.write(tmp_path / "verdict.json")
     assert json.loads((tmp_path / "verdict.json").read_text())["verdict"] in VERDICTS
 
-    # the same errors with a smooth deep no-skip surface: the landscape half fails
-    surfaces["d20_noskip"] = _surface(bowl)
-    assert sc.skip_depth_claim(runs, surfaces, check, "smoke", tmp_path / "b").verdict == "not reproduced"
+
+def test_claim_not_reproduced_when_the_skip_surface_is_the_chaotic_one(tmp_path):
+    runs, surfaces = _skip_inputs(rough_deep_noskip=False)
+    res = sc.skip_depth_claim(runs, surfaces, CHECK_RULE, SKIP_DECISION, "smoke", tmp_path)
+    assert res.verdict == NOT_REPRODUCED, res.notes
+    assert {d["name"]: d["verdict"] for d in res.decisions} == {"gap_grows_with_depth": REPRODUCED,
+                                                              "chaos": NOT_REPRODUCED}
+
+
+def test_claim_not_reproduced_when_the_deep_gap_shrinks(tmp_path):
+    runs, surfaces = _skip_inputs(deep_noskip_err=(0.05, 0.052, 0.054))
+    res = sc.skip_depth_claim(runs, surfaces, CHECK_RULE, SKIP_DECISION, "smoke", tmp_path)
+    assert res.verdict == NOT_REPRODUCED, res.notes
+    assert res.decisions[0]["name"] == "gap_grows_with_depth" and res.decisions[0]["verdict"] == NOT_REPRODUCED
+
+
+def test_claim_with_one_surface_seed_is_inconclusive(tmp_path):
+    """Every scale lists one surface seed: the chaos part has one replicate and cannot be decided."""
+    runs, surfaces = _skip_inputs(n_surface=1)
+    one = {v: s[0] for v, s in surfaces.items()}  # a single surface per variant, not a list
+    res = sc.skip_depth_claim(runs, one, CHECK_RULE, SKIP_DECISION, "smoke", tmp_path)
+    assert res.verdict == INCONCLUSIVE
+    chaos = {d["name"]: d for d in res.decisions}["chaos"]
+    assert chaos["verdict"] == INCONCLUSIVE and chaos["n"] == 1 and "1 surface seed" in chaos["reason"]
+    assert res.numbers["d20.noskip.nonconvex_fraction"] > 0
+
+
+def test_claim_with_a_diverged_run_is_inconclusive(tmp_path):
+    runs, surfaces = _skip_inputs()
+    runs["d20_noskip"] = _runs(20, False, [0.2, 0.3, 0.25], diverged=(1,))
+    res = sc.skip_depth_claim(runs, surfaces, CHECK_RULE, SKIP_DECISION, "smoke", tmp_path)
+    assert res.verdict == INCONCLUSIVE
+    assert res.decisions[0]["verdict"] == INCONCLUSIVE and "missing" in res.decisions[0]["reason"]
 
 
 def test_claim_needs_both_skip_settings_at_every_depth(tmp_path):
     runs = {"a": _runs(8, True, [0.1]), "b": _runs(20, True, [0.1])}
     with pytest.raises(ValueError, match="with and without skips"):
-        sc.skip_depth_claim(runs, {}, {"rule": "", "min_agree": 1}, "smoke", tmp_path)
+        sc.skip_depth_claim(runs, {}, {"rule": "", "min_agree": 1}, SKIP_DECISION, "smoke", tmp_path)
+
+
+def test_variant_surface_files_groups_every_surface_seed():
+    base = Path("/r/surfaces/skip_depth")
+    first = {v: base / v / "seed0" / "surface.h5" for v in ("a", "b")}
+    files = [base / v / f"seed{k}" / "surface.h5" for v in ("a", "b") for k in (10, 2, 0)]
+    got = sc.variant_surface_files(first, files)
+    assert got == {v: [base / v / f"seed{k}" / "surface.h5" for k in (0, 2, 10)] for v in ("a", "b")}
 
 
 # --- Li et al.'s width claim ------------------------------------------------------------------------------------
@@ -84,7 +151,8 @@ WIDTHS = (4, 8, 16)
 
 
 def _wruns(width, skip, errs, diverged=False):
-    return [{"seed": s, "test_acc": 1 - e, "diverged": diverged,
+    return [{"seed": s, "test_acc": 1 - e, "diverged": diverged, "train_loss": 0.02, "train_acc": 0.98,
+             "epochs": 2, "train_size": 500, "recipe": {"batch_size": 50},
              "run": {"model": {"name": "resnet", "depth": 8, "width": width, "skip": skip}}}
             for s, e in enumerate(errs)]
 
@@ -93,81 +161,85 @@ def _ratio_map(level):
     return {"xcoordinates": XS[:5], "ycoordinates": YS[:5], "ratio": level * (1 + XX[:5, :5] ** 2)}
 
 
-def _width_inputs(noskip_ratio=(0.4, 0.2, 0.1), top2=0.7):
+def _width_inputs(noskip_ratio=(0.4, 0.2, 0.1), top2=0.7, map_seeds=3):
     runs, maps, explained = {}, {}, {}
     for i, w in enumerate(WIDTHS):
         for skip in (True, False):
             v = f"w{w}_{'skip' if skip else 'noskip'}"
             base = (0.3 if skip else 0.4) - 0.1 * i
             runs[v] = _wruns(w, skip, [base, base + 0.01, base - 0.01])
-            explained[v] = [(top2 - 0.2, 0.2)] * 3
+            explained[v] = [(top2 - 0.2 + 0.01 * k, 0.2) for k in range(3)]
             if not skip:
-                maps[v] = [_ratio_map(noskip_ratio[i])]
+                maps[v] = [_ratio_map(noskip_ratio[i] * (1 + 0.05 * k)) for k in range(map_seeds)]
     return runs, maps, explained
 
 
 CHECK = {"rule": "written before", "min_agree": 0.8, "pca_threshold": 0.4}
+WIDTH_PARTS = ["wider_better skip", "wider_better noskip", "wider_more_convex", "pca_variance"]
 
 
 def test_width_claim_reproduced_writes_table_figure_and_data(tmp_path):
     runs, maps, explained = _width_inputs()
-    res = sc.width_nonconvexity(runs, maps, explained, CHECK, "smoke", tmp_path)
-    assert res.verdict == REPRODUCED
-    assert len(res.comparisons) == 2 + 1 + 2 * len(WIDTHS)
+    res = sc.width_nonconvexity(runs, maps, explained, CHECK, WIDTH_DECISION, "smoke", tmp_path)
+    assert res.verdict == REPRODUCED, res.notes
+    assert [d["name"] for d in res.decisions] == WIDTH_PARTS
+    assert res.numbers["effect.wider_better.noskip.estimate"] == pytest.approx(
+        np.mean([np.log(0.4 / 0.2), np.log(0.41 / 0.21), np.log(0.39 / 0.19)]))
     assert res.numbers["w4.noskip.ratio_mean"] > res.numbers["w16.noskip.ratio_mean"]
     assert res.numbers["w16.skip.test_err_mean"] == pytest.approx(0.1)
-    assert res.numbers["w8.skip.pca_top2_mean"] == pytest.approx(0.7)
+    assert res.numbers["w8.skip.pca_top2_mean"] == pytest.approx(0.71)
     assert "w4.skip.ratio_mean" not in res.numbers  # no map of the skip nets given
+    assert "w16 no-skip: train loss 0.02, 20 steps, train/test acc 98.0/" in res.regime
     for f in ("table.csv", "table.md", "figure.png", "figure.pdf", "figure.data.json"):
         assert (tmp_path / f).stat().st_size > 0
     table = (tmp_path / "table.md").read_text()
     assert "5.89 (k=1)" in table and "9.69 (k=4)" in table and "k=8" not in table
+    assert "train_loss" in table and "steps" in table and "ratio_map_seeds" in table
     res.write(tmp_path / "verdict.json")
     assert json.loads((tmp_path / "verdict.json").read_text())["verdict"] == REPRODUCED
 
 
-@pytest.mark.parametrize("change, verdict", [
-    ("ratio_up", "not reproduced"),      # (2) the widest no-skip net is the less convex one
-    ("pca_low", "not reproduced"),       # (3) one width's trajectory spreads over many directions
-    ("err_up", "not reproduced"),        # (1) the widest no-skip net generalises worse in every seed
-    ("diverged", "inconclusive"),        # (1) a diverged widest run: the comparison cannot be made
+@pytest.mark.parametrize("change, part, verdict", [
+    ("ratio_up", "wider_more_convex", NOT_REPRODUCED),    # the widest no-skip net is the less convex one
+    ("pca_low", "pca_variance", NOT_REPRODUCED),          # every trajectory spreads over many directions
+    ("err_up", "wider_better noskip", NOT_REPRODUCED),    # the widest no-skip net generalises worse in every seed
+    ("diverged", "wider_better skip", INCONCLUSIVE),      # a diverged widest run: the comparison cannot be made
+    ("one_map", "wider_more_convex", INCONCLUSIVE),       # one ratio-map seed: one replicate (every scale's case)
 ])
-def test_width_claim_each_check_can_fail(tmp_path, change, verdict):
-    runs, maps, explained = _width_inputs(noskip_ratio=(0.1, 0.2, 0.4) if change == "ratio_up" else (0.4, 0.2, 0.1))
-    if change == "pca_low":
-        explained["w8_skip"] = [(0.25, 0.1)] * 3
+def test_width_claim_each_part_can_fail(tmp_path, change, part, verdict):
+    runs, maps, explained = _width_inputs(noskip_ratio=(0.1, 0.2, 0.4) if change == "ratio_up" else (0.4, 0.2, 0.1),
+                                          top2=0.3 if change == "pca_low" else 0.7,
+                                          map_seeds=1 if change == "one_map" else 3)
     if change == "err_up":
-        runs["w16_noskip"] = _wruns(16, False, [0.6, 0.6, 0.6])
+        runs["w16_noskip"] = _wruns(16, False, [0.6, 0.61, 0.59])
     if change == "diverged":
         runs["w16_skip"] = _wruns(16, True, [0.1, 0.1, 0.1], diverged=True)
-    res = sc.width_nonconvexity(runs, maps, explained, CHECK, "smoke", tmp_path)
-    assert res.verdict == verdict
-    failing = [c for c in res.comparisons if c.verdict != REPRODUCED]
-    assert len(failing) == 1
-
-
-def test_width_claim_threshold_from_the_check(tmp_path):
-    runs, maps, explained = _width_inputs(top2=0.5)
-    assert sc.width_nonconvexity(runs, maps, explained, CHECK, "smoke", tmp_path / "a").verdict == REPRODUCED
-    strict = {**CHECK, "pca_threshold": 0.6}
-    assert sc.width_nonconvexity(runs, maps, explained, strict, "smoke", tmp_path / "b").verdict == "not reproduced"
+    res = sc.width_nonconvexity(runs, maps, explained, CHECK, WIDTH_DECISION, "smoke", tmp_path)
+    assert res.verdict == verdict, res.notes
+    verdicts = {d["name"]: d["verdict"] for d in res.decisions}
+    assert verdicts.pop(part) == verdict
+    assert set(verdicts.values()) == {REPRODUCED}
+    if change == "one_map":
+        assert "1 ratio-map seed" in {d["name"]: d for d in res.decisions}[part]["reason"]
 
 
 def test_width_claim_validates_its_inputs(tmp_path):
     runs, maps, explained = _width_inputs()
     with pytest.raises(ValueError, match="with and without skips"):
-        sc.width_nonconvexity({k: v for k, v in runs.items() if k != "w8_skip"}, maps, explained, CHECK, "smoke",
-                              tmp_path)
+        sc.width_nonconvexity({k: v for k, v in runs.items() if k != "w8_skip"}, maps, explained, CHECK,
+                              WIDTH_DECISION, "smoke", tmp_path)
     with pytest.raises(ValueError, match="ratio map of the no-skip variant 'w16_noskip'"):
-        sc.width_nonconvexity(runs, {"w4_noskip": maps["w4_noskip"]}, explained, CHECK, "smoke", tmp_path)
+        sc.width_nonconvexity(runs, {"w4_noskip": maps["w4_noskip"]}, explained, CHECK, WIDTH_DECISION, "smoke",
+                              tmp_path)
     with pytest.raises(ValueError, match="trajectory PCA of every variant"):
-        sc.width_nonconvexity(runs, maps, {"w4_skip": explained["w4_skip"]}, CHECK, "smoke", tmp_path)
+        sc.width_nonconvexity(runs, maps, {"w4_skip": explained["w4_skip"]}, CHECK, WIDTH_DECISION, "smoke",
+                              tmp_path)
 
 
 def test_plot_width_redraws_from_its_stored_data(tmp_path):
     runs, maps, explained = _width_inputs()
     maps["w4_skip"] = [_ratio_map(0.05)]  # skip maps, when given, are drawn (and tabulated) too
-    res = sc.width_nonconvexity(runs, maps, explained, CHECK, "smoke", tmp_path)
+    res = sc.width_nonconvexity(runs, maps, explained, CHECK, WIDTH_DECISION, "smoke", tmp_path)
     assert res.numbers["w4.skip.ratio_mean"] == pytest.approx(0.05 * np.mean(1 + XX[:5, :5] ** 2))
     data = json.loads((tmp_path / "figure.data.json").read_text())
     assert data["plot"] == "surfaces.width"
@@ -208,12 +280,12 @@ def test_width_claim_counts_and_shows_uncertified_ratio_cells(tmp_path):
     """A ratio-map cell whose Lanczos run was not certified is kept, counted in the table and the notes, and
     crossed out in the figure's data; certified maps say nothing."""
     runs, maps, explained = _width_inputs()
-    clean = sc.width_nonconvexity(runs, maps, explained, CHECK, "smoke", tmp_path / "clean")
+    clean = sc.width_nonconvexity(runs, maps, explained, CHECK, WIDTH_DECISION, "smoke", tmp_path / "clean")
     assert "not certified" not in clean.notes
     for v in maps:
         maps[v][0]["certified"] = np.ones((5, 5))
     maps["w8_noskip"][0]["certified"][1, 2] = 0.0
-    res = sc.width_nonconvexity(runs, maps, explained, CHECK, "smoke", tmp_path)
+    res = sc.width_nonconvexity(runs, maps, explained, CHECK, WIDTH_DECISION, "smoke", tmp_path)
     assert "1 ratio-map cell(s) not certified" in res.notes
     with open(tmp_path / "table.csv", newline="") as f:
         cells = [r["ratio_cells_not_certified"] for r in csv.DictReader(f)]

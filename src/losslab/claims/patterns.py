@@ -39,7 +39,7 @@ import torch
 from losslab.plots import figures
 from losslab import io as lio
 from losslab.core import patterns as pt
-from losslab.claims.verdicts import (ClaimResult, Comparison, all_of, paired, seed_mean, verdict_of)
+from losslab.claims.verdicts import ClaimResult, Measured, decide_claim, seed_mean
 from losslab.core.data import prepare
 from losslab.core.models import build, count_parameters
 from losslab.core.weights import has_batchnorm
@@ -243,22 +243,28 @@ def plot_picture(data: Mapping[str, Any], stem: str | Path) -> list[str]:
     return figures.save(fig, stem)
 
 
-def picture_claim(job_dir: str | Path, check: Mapping[str, Any], scale: str, out_dir: str | Path,
-                  claim_id: str = "mpo-arbitrary-patterns", figure: bool = True) -> ClaimResult:
+def picture_claim(job_dir: str | Path, check: Mapping[str, Any], decision: Mapping[str, Any], scale: str,
+                  out_dir: str | Path, claim_id: str = "mpo-arbitrary-patterns", figure: bool = True) -> ClaimResult:
     """Verdict, table and figure of the picture claim from the picture job of the net without BN (every
-    seed): black-cell test accuracy > ``min_black_acc``, white-cell < ``max_white_acc`` and train/test
-    accuracy-map correlation > ``min_corr``, in every seed. ``figure=False`` skips the figure."""
+    seed), decided by the claim's pre-registered ``decision`` (config/claims.yaml), one replicate per seed:
+    ``black_low_loss`` the mean test accuracy over the black cells (margin 0.7), ``white_high_loss`` minus the
+    mean test accuracy over the white cells (margin -0.4), ``train_test_agree`` the correlation over cells of the
+    train and test accuracy maps (margin 0.9). A diverged seed is NaN (inconclusive); one seed is one replicate
+    (inconclusive). ``figure=False`` skips the figure."""
     out_dir = Path(out_dir)
     records = read_job(job_dir)
     runs = [(r, *read_maps(seed_dir(job_dir, r["seed"]))) for r in records]
     lo_black, hi_white, lo_corr = (float(check[k]) for k in ("min_black_acc", "max_white_acc", "min_corr"))
-    rows, numbers, parts = [], {}, []
+    rows, numbers = [], {}
+    blacks, whites, corrs = [], [], []
     for r in records:
         black, white, corr = (_value(r, k) for k in ("test_black_acc", "test_white_acc", "train_test_corr_acc"))
-        holds = [black > lo_black, white < hi_white, corr > lo_corr]
+        blacks.append(black)
+        whites.append(white)
+        corrs.append(corr)
         values = (black, white, corr)
-        verdict = verdict_of(all(holds) if all(math.isfinite(v) for v in values) else None)
-        parts.append(verdict)
+        meets = (black > lo_black and white < hi_white and corr > lo_corr) if all(map(math.isfinite, values)) \
+            else "NaN"
         s = r["seed"]
         numbers.update({f"seed{s}.test_black_acc": black, f"seed{s}.test_white_acc": white,
                         f"seed{s}.train_test_corr_acc": corr,
@@ -272,26 +278,40 @@ def picture_claim(job_dir: str | Path, check: Mapping[str, Any], scale: str, out
             "black_cells": int(round(r["black_fraction"] * r["shape"][0] * r["shape"][1])),
             "steps": r["steps"], "diverged": r["diverged"],
             "train_acc_black": _value(r, "train_black_acc"), "train_acc_white": _value(r, "train_white_acc"),
+            "train_loss_black": _value(r, "train_black_loss"), "train_loss_white": _value(r, "train_white_loss"),
             f"test_acc_black (> {lo_black:g})": black, f"test_acc_white (< {hi_white:g})": white,
             f"train/test corr acc (> {lo_corr:g})": corr, "train/test corr loss": _value(r, "train_test_corr_loss"),
             "test_loss_black": _value(r, "test_black_loss"), "test_loss_white": _value(r, "test_white_loss"),
-            "verdict": verdict,
+            "meets_all_three_bars": meets,
         })
+    cd = decide_claim(decision, {"black_low_loss": Measured(samples=blacks),
+                                 "white_high_loss": Measured(samples=[-w for w in whites]),
+                                 "train_test_agree": Measured(samples=corrs)})
     tables = write_table(rows, out_dir / "table",
                          title=f"A picture in the loss landscape: net without BN ({scale} scale)")
     figs = picture_figure(runs, out_dir / "figure",
                           f"multi-point optimization of a picture, net without BN ({scale})") if figure else []
-    verdict = all_of(parts)
-    blacks = [numbers[f"seed{r['seed']}.test_black_acc"] for r in records]
-    whites = [numbers[f"seed{r['seed']}.test_white_acc"] for r in records]
-    corrs = [numbers[f"seed{r['seed']}.train_test_corr_acc"] for r in records]
     measured = (f"test acc black {pm(blacks)} / white {pm(whites)}; train/test map corr {pm(corrs, digits=3)} "
                 f"({len(records)} seed{'s' if len(records) != 1 else ''}, {records[0]['shape'][0]}x"
                 f"{records[0]['shape'][1]} picture)")
-    notes = "; ".join(f"seed {r['seed']}: {row['verdict']}" for r, row in zip(records, rows))
-    return ClaimResult(id=claim_id, scale=scale, verdict=verdict, rule=check["rule"], measured=measured,
-                       n_seeds=len(records), comparisons=[], numbers=numbers, figures=figs, tables=tables,
-                       notes=notes)
+    regime = _mpo_regime("net without BN", records)
+    return ClaimResult.from_decision(cd, id=claim_id, scale=scale, rule=check["rule"], measured=measured,
+                                     n_seeds=len(records), numbers=numbers, figures=figs, tables=tables,
+                                     regime=regime)
+
+
+def _mpo_regime(label: str, records: Sequence[Mapping[str, Any]]) -> str:
+    """One arm's part of a claim's ``regime``: the fitted plane's optimizer steps and its train accuracy and loss
+    over black / white cells (means over seeds; the test accuracies are the claim's numbers)."""
+    def mean(key: str) -> float:
+        return float(seed_mean([_value(r, key) for r in records]))
+
+    steps = seed_mean([float(r.get("steps", math.nan)) for r in records])
+    diverged = sum(bool(r.get("diverged")) for r in records)
+    return (f"{label}: {float(steps):.0f} MPO steps, train acc black/white {mean('train_black_acc'):.3f}/"
+            f"{mean('train_white_acc'):.3f}, train loss black/white {mean('train_black_loss'):.3g}/"
+            f"{mean('train_white_loss'):.3g}, test acc black/white {mean('test_black_acc'):.3f}/"
+            f"{mean('test_white_acc'):.3f} ({len(records)} runs" + (f", {diverged} diverged)" if diverged else ")"))
 
 
 # ---------------------------------------------------------------- claim: BN is harder to fit ---------------
@@ -369,12 +389,15 @@ def plot_bn(data: Mapping[str, Any], stem: str | Path) -> list[str]:
 
 
 def bn_claim(plain_dirs: Sequence[str | Path], bn_dirs: Sequence[str | Path], check: Mapping[str, Any],
-             scale: str, out_dir: str | Path, claim_id: str = "mpo-bn-harder-to-fit",
+             decision: Mapping[str, Any], scale: str, out_dir: str | Path, claim_id: str = "mpo-bn-harder-to-fit",
              figure: bool = True) -> ClaimResult:
     """Verdict, table and figure of the BN claim from the random-mask jobs of both nets (one directory per
-    p each): (1) at every p, test accuracy gap without BN > with BN, paired over seeds; (2) the white-cell
-    test accuracy averaged over p is higher with BN, paired over seeds; each by :func:`losslab.claims.verdicts.paired`
-    with ``min_agree``. ``figure=False`` skips the figure."""
+    p each), decided by the claim's pre-registered ``decision`` (config/claims.yaml), one replicate per seed
+    (paired: a seed fixes the mask, the initialisations and the minibatch sequence of both nets):
+    ``gap_smaller_with_bn`` the black-white test-accuracy gap without BN minus with BN, averaged over p;
+    ``bn_scores_higher`` the white-cell test accuracy with BN minus without, averaged over p. A seed with a diverged
+    run at some p is NaN (inconclusive). The per-p differences are tabulated, not decided. ``figure=False`` skips
+    the figure."""
     out_dir = Path(out_dir)
     plain, bn = _by_p(plain_dirs), _by_p(bn_dirs)
     if sorted(plain) != sorted(bn):
@@ -384,12 +407,10 @@ def bn_claim(plain_dirs: Sequence[str | Path], bn_dirs: Sequence[str | Path], ch
         if flags != {arch == "bn"}:
             raise ValueError(f"architecture {arch!r} should {'' if arch == 'bn' else 'not '}have batch norm")
     ps = sorted(plain)
-    min_agree = check["min_agree"]
-    comps: list[Comparison] = []
     measured: dict[str, dict[str, list[list[float]]]] = {a: {"gap": [], "black": [], "white": []}
                                                          for a in ARCHITECTURES}
     rows, numbers = [], {}
-    white_by_seed: dict[str, list[list[float]]] = {a: [] for a in ARCHITECTURES}
+    gap_diff_by_p: list[list[float]] = []
     seeds_all: list[int] | None = None
     for p in ps:
         seeds, g_plain, g_bn = _paired_values(plain[p], bn[p], "test_acc_gap")
@@ -399,39 +420,53 @@ def bn_claim(plain_dirs: Sequence[str | Path], bn_dirs: Sequence[str | Path], ch
             raise ValueError(f"p={p:g}: seeds {seeds} differ from the other p's {seeds_all}")
         _, b_plain, b_bn = _paired_values(plain[p], bn[p], "test_black_acc")
         _, w_plain, w_bn = _paired_values(plain[p], bn[p], "test_white_acc")
-        c = paired(f"p={p:g}: gap without BN > gap with BN", g_plain, g_bn, min_agree)
-        comps.append(c)
+        diff = [a - b for a, b in zip(g_plain, g_bn)]
+        gap_diff_by_p.append(diff)
         for arch, g, b, w in (("plain", g_plain, b_plain, w_plain), ("bn", g_bn, b_bn, w_bn)):
             measured[arch]["gap"].append(g)
             measured[arch]["black"].append(b)
             measured[arch]["white"].append(w)
-            white_by_seed[arch].append(w)
             numbers[f"p{p:g}.{arch}.gap_mean"] = seed_mean(g)
             numbers[f"p{p:g}.{arch}.black_acc_mean"] = seed_mean(b)
             numbers[f"p{p:g}.{arch}.white_acc_mean"] = seed_mean(w)
         paper = {a: REPORTED_GAP[a].get(round(p, 2)) for a in ARCHITECTURES}
+        d = seed_mean(diff)
         rows.append({
             "p": p, "gap_without_BN": pm(g_plain, digits=3), "gap_with_BN": pm(g_bn, digits=3),
-            "diff (without - with)": f"{c.mean:+.3f} ± {c.se:.3f} (se)", "seeds_agree": f"{c.agree}/{len(c.diffs)}",
-            "verdict": c.verdict,
+            "diff (without - with)": f"{float(d):+.3f} ± {d.se:.3f} (se)",
+            "seeds_agree": f"{sum(x > 0 for x in diff)}/{len(diff)}",
+            "verdict": "shown only (decided averaged over p)",
             "paper_gap_without_BN": "" if paper["plain"] is None else paper["plain"],
             "paper_gap_with_BN": "" if paper["bn"] is None else paper["bn"],
             "black_acc without/with BN": f"{mean_std(b_plain)[0]:.3f} / {mean_std(b_bn)[0]:.3f}",
             "white_acc without/with BN": f"{mean_std(w_plain)[0]:.3f} / {mean_std(w_bn)[0]:.3f}",
+            **_mpo_columns(plain[p], bn[p]),
             "diverged without/with BN": f"{sum(bool(r.get('diverged')) for r in plain[p])}/"
                                         f"{sum(bool(r.get('diverged')) for r in bn[p])}",
         })
     assert seeds_all is not None
-    # (2) per seed, the white-cell accuracy averaged over p (NaN if any p's run of that seed diverged)
-    white_mean = {a: list(np.mean(np.asarray(white_by_seed[a], float), axis=0)) for a in ARCHITECTURES}
-    c_white = paired("white-cell test accuracy (mean over p): with BN > without BN", white_mean["bn"],
-                     white_mean["plain"], min_agree)
-    comps.append(c_white)
+    # per seed, averaged over p (NaN if any p's run of that seed diverged)
+    white_mean = {a: list(np.mean(np.asarray(measured[a]["white"], float), axis=0)) for a in ARCHITECTURES}
+    gap_smaller = [float(x) for x in np.mean(np.asarray(gap_diff_by_p, float), axis=0)]
+    bn_higher = [b - a for a, b in zip(white_mean["plain"], white_mean["bn"])]
+    cd = decide_claim(decision, {"gap_smaller_with_bn": Measured(samples=gap_smaller),
+                                 "bn_scores_higher": Measured(samples=bn_higher)})
+    verdicts = {x.name: x.verdict for x in cd.decisions}
     numbers["white_acc_mean_over_p.plain"] = seed_mean(white_mean["plain"])
     numbers["white_acc_mean_over_p.bn"] = seed_mean(white_mean["bn"])
+    numbers["gap_diff_mean_over_p"] = seed_mean(gap_smaller)
+    g = seed_mean(gap_smaller)
     rows.append({"p": "mean over p", "gap_without_BN": "", "gap_with_BN": "",
-                 "diff (without - with)": f"white acc with - without BN: {c_white.mean:+.3f} ± {c_white.se:.3f} (se)",
-                 "seeds_agree": f"{c_white.agree}/{len(c_white.diffs)}", "verdict": c_white.verdict,
+                 "diff (without - with)": f"gap without - with BN: {float(g):+.3f} ± {g.se:.3f} (se)",
+                 "seeds_agree": f"{sum(x > 0 for x in gap_smaller)}/{len(gap_smaller)}",
+                 "verdict": f"gap_smaller_with_bn: {verdicts['gap_smaller_with_bn']}",
+                 "paper_gap_without_BN": "", "paper_gap_with_BN": "", "black_acc without/with BN": "",
+                 "white_acc without/with BN": "", "diverged without/with BN": ""})
+    w = seed_mean(bn_higher)
+    rows.append({"p": "mean over p", "gap_without_BN": "", "gap_with_BN": "",
+                 "diff (without - with)": f"white acc with - without BN: {float(w):+.3f} ± {w.se:.3f} (se)",
+                 "seeds_agree": f"{sum(x > 0 for x in bn_higher)}/{len(bn_higher)}",
+                 "verdict": f"bn_scores_higher: {verdicts['bn_scores_higher']}",
                  "paper_gap_without_BN": "", "paper_gap_with_BN": "",
                  "black_acc without/with BN": "",
                  "white_acc without/with BN": f"{pm(white_mean['plain'], digits=3)} / {pm(white_mean['bn'], digits=3)}",
@@ -442,24 +477,40 @@ def bn_claim(plain_dirs: Sequence[str | Path], bn_dirs: Sequence[str | Path], ch
     size = plain[ps[0]][0]["shape"]
     figs = bn_figure(ps, arrays, out_dir / "figure", f"random {size[0]}x{size[1]} masks fitted without and with "
                      f"BN ({scale}, {len(seeds_all)} seeds)") if figure else []
-    verdict = all_of(c.verdict for c in comps)
     gaps = ", ".join(f"{p:g}: {numbers[f'p{p:g}.plain.gap_mean']:.3f}/{numbers[f'p{p:g}.bn.gap_mean']:.3f}"
                      for p in ps)
     measured_text = (f"test acc gap without/with BN at p {gaps}; white acc (mean over p) "
                      f"{numbers['white_acc_mean_over_p.plain']:.3f}/{numbers['white_acc_mean_over_p.bn']:.3f}")
-    return ClaimResult(id=claim_id, scale=scale, verdict=verdict, rule=check["rule"], measured=measured_text,
-                       n_seeds=len(seeds_all), comparisons=comps, numbers=numbers, figures=figs, tables=tables,
-                       notes="; ".join(c.describe() for c in comps))
+    regime = "; ".join(_mpo_regime(label, [r for p in ps for r in runs[p]])
+                       for label, runs in (("net without BN", plain), ("net with BN", bn)))
+    return ClaimResult.from_decision(cd, id=claim_id, scale=scale, rule=check["rule"], measured=measured_text,
+                                     n_seeds=len(seeds_all), numbers=numbers, figures=figs, tables=tables,
+                                     regime=regime)
+
+
+def _mpo_columns(plain: Sequence[Mapping[str, Any]], bn: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+    """Table columns of the fitted planes of one p: steps and train accuracy over black / white cells, both nets."""
+    def mean(records: Sequence[Mapping[str, Any]], key: str) -> float:
+        return float(seed_mean([_value(r, key) if key != "steps" else float(r.get(key, math.nan))
+                                for r in records]))
+
+    return {"steps without/with BN": f"{mean(plain, 'steps'):.0f} / {mean(bn, 'steps'):.0f}",
+            "train_acc_black without/with BN": f"{mean(plain, 'train_black_acc'):.3f} / "
+                                               f"{mean(bn, 'train_black_acc'):.3f}",
+            "train_acc_white without/with BN": f"{mean(plain, 'train_white_acc'):.3f} / "
+                                               f"{mean(bn, 'train_white_acc'):.3f}"}
 
 
 # ---------------------------------------------------------------- claim jobs ---------------------------------
 
 def run_picture(job: ClaimJob) -> ClaimResult:
-    return picture_claim(job.files("runs")[0], job.check, job.scale, job.out_dir, claim_id=job.id)
+    return picture_claim(job.files("runs")[0], job.check, job.claim["decision"], job.scale, job.out_dir,
+                         claim_id=job.id)
 
 
 def run_bn(job: ClaimJob) -> ClaimResult:
-    return bn_claim(job.inputs["plain"], job.inputs["bn"], job.check, job.scale, job.out_dir, claim_id=job.id)
+    return bn_claim(job.inputs["plain"], job.inputs["bn"], job.check, job.claim["decision"], job.scale,
+                    job.out_dir, claim_id=job.id)
 
 
 CLAIMS = {"mpo-arbitrary-patterns": run_picture, "mpo-bn-harder-to-fit": run_bn}

@@ -18,7 +18,7 @@ import numpy as np
 
 from losslab.plots import figures
 from losslab.claims.sharpness import spectra
-from losslab.claims.verdicts import ClaimResult, all_of, paired, seed_mean
+from losslab.claims.verdicts import ClaimResult, Measured, decide_claim, seed_mean
 from losslab.plots.landscape import draw_contour, shared_levels
 from losslab.claims.tables import mean_std, pm, write_table
 import os
@@ -28,7 +28,8 @@ from losslab.core.directions import Directions, pca_directions, project, random_
 from losslab.core.weights import flatten
 from losslab.core.surfaces import Surface, evaluators_for, grid_around, surface_2d
 from losslab.core.surfaces import grid
-from losslab.claims.runs import MODEL, model_file, read_runs, seed_dir, seed_dirs, snapshots
+from losslab.claims.runs import MODEL, model_file, read_runs, seed_dir, seed_dirs, seed_of, snapshots
+from losslab.core.trainer import batching
 from losslab.claims.training import load_trained
 from losslab.claims.settings import Settings
 from losslab.claims.claim_job import ClaimJob
@@ -75,31 +76,110 @@ def _variant_key(runs: Sequence[Mapping[str, Any]]) -> tuple[int, bool]:
     return int(model["depth"]), bool(model.get("skip", True))
 
 
+def _test_err(record: Mapping[str, Any]) -> float:
+    """A run's test error, NaN when it diverged (its comparison cannot be made)."""
+    return math.nan if record.get("diverged") else 1 - float(record["test_acc"])
+
+
+def _ln_ratio(a: float, b: float) -> float:
+    """``ln(a / b)``, NaN unless both are finite and positive (a diverged run, a zero error)."""
+    return math.log(a / b) if math.isfinite(a) and math.isfinite(b) and a > 0 and b > 0 else math.nan
+
+
+def _by_seed(records: Sequence[Mapping[str, Any]]) -> dict[int, Mapping[str, Any]]:
+    return {int(r.get("seed", i)): r for i, r in enumerate(records)}
+
+
+def _common_seeds(*arms: Sequence[Mapping[str, Any]]) -> list[int]:
+    """The seeds every arm ran, in order: the replicates of a comparison paired by seed."""
+    seeds = set(_by_seed(arms[0]))
+    for arm in arms[1:]:
+        seeds &= set(_by_seed(arm))
+    return sorted(seeds)
+
+
+def _steps(record: Mapping[str, Any]) -> float:
+    """The optimizer steps of a trained run: epochs x steps per epoch (:func:`losslab.core.trainer.batching`)."""
+    try:
+        per_epoch = batching(int(record["train_size"]), record.get("recipe", {}).get("batch_size", 128))[1]
+        return float(int(record["epochs"]) * per_epoch)
+    except (KeyError, TypeError, ValueError):
+        return math.nan
+
+
+def _record_value(record: Mapping[str, Any], key: str) -> float:
+    v = record.get(key)
+    return math.nan if v is None else float(v)
+
+
+def _fmt(x: float, spec: str) -> str:
+    return "NaN" if not math.isfinite(x) else format(x, spec)
+
+
+def _regime_columns(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Table columns of one trained arm: final train loss, optimizer steps, train and test accuracy (over seeds)."""
+    return {"train_loss": pm([_record_value(r, "train_loss") for r in records], 1, 4),
+            "steps": pm([_steps(r) for r in records], 1, 0),
+            "train_acc_%": pm([_record_value(r, "train_acc") for r in records], 100),
+            "test_acc_%": pm([_record_value(r, "test_acc") for r in records], 100)}
+
+
+def _regime_of(label: str, records: Sequence[Mapping[str, Any]]) -> str:
+    """One arm's part of a claim's ``regime``: mean final train loss, optimizer steps, train/test accuracy."""
+    loss = seed_mean([_record_value(r, "train_loss") for r in records])
+    steps = seed_mean([_steps(r) for r in records])
+    tr = seed_mean([_record_value(r, "train_acc") for r in records])
+    te = seed_mean([_record_value(r, "test_acc") for r in records])
+    return (f"{label}: train loss {_fmt(loss, '.3g')}, {_fmt(steps, '.0f')} steps, train/test acc "
+            f"{_fmt(100 * tr, '.1f')}/{_fmt(100 * te, '.1f')}%")
+
+
+def _surface_list(value: Any) -> list[Any]:
+    """A variant's surfaces in surface-seed order: a list as given, or one surface."""
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
 def skip_depth_claim(runs: Mapping[str, Sequence[Mapping[str, Any]]], surfaces: Mapping[str, Any],
-          check: Mapping[str, Any], scale: str, out_dir: str | Path,
-          claim_id: str = "li-skip-depth-chaos") -> ClaimResult:
-    """``runs``: variant -> per-seed metrics; ``surfaces``: variant -> :class:`losslab.core.surfaces.Surface` (one
-    seed's). Variants are told apart by their model's depth and skip switch."""
+                     check: Mapping[str, Any], decision: Mapping[str, Any], scale: str, out_dir: str | Path,
+                     claim_id: str = "li-skip-depth-chaos") -> ClaimResult:
+    """``runs``: variant -> per-seed metrics; ``surfaces``: variant -> :class:`losslab.core.surfaces.Surface`, or a
+    list of them in surface-seed order (the same seeds for every variant). Variants are told apart by their model's
+    depth and skip switch. Decided by the claim's pre-registered ``decision`` (config/claims.yaml):
+
+    * ``gap_grows_with_depth``: per run seed, ln(no-skip / skip test error) at the deepest depth minus at the
+      shallowest (paired by seed; a diverged run is NaN, so inconclusive);
+    * ``chaos``: per surface seed, the :func:`nonconvex_fraction` of the deepest no-skip surface minus that of the
+      deepest skip surface (one surface seed: one replicate, inconclusive)."""
     out_dir = Path(out_dir)
     by_key = {_variant_key(r): v for v, r in runs.items()}
     depths = sorted({d for d, _ in by_key})
     if len(depths) < 2 or any((d, s) not in by_key for d in depths for s in (True, False)):
         raise ValueError(f"need every depth with and without skips; have {sorted(by_key)}")
-    err = {k: [math.nan if r.get("diverged") else 1 - r["test_acc"] for r in runs[v]] for k, v in by_key.items()}
-    z = {k: np.asarray(surfaces[v]["train_loss"]) for k, v in by_key.items()}
-    xs = np.asarray(surfaces[by_key[(depths[0], True)]]["xcoordinates"])
-    ys = np.asarray(surfaces[by_key[(depths[0], True)]]["ycoordinates"])
-    chaos = {k: nonconvex_fraction(z[k], xs, ys) for k in by_key}
-    minima = {k: local_minima(z[k]) for k in by_key}
+    surf = {k: _surface_list(surfaces[v]) for k, v in by_key.items()}
+    n_surf = {len(x) for x in surf.values()}
+    if len(n_surf) != 1:
+        raise ValueError(f"need the same number of surface seeds for every variant; have {sorted(n_surf)}")
+    err = {k: [_test_err(r) for r in runs[v]] for k, v in by_key.items()}
+    z = {k: [np.asarray(s["train_loss"]) for s in surf[k]] for k in by_key}
+    first = surf[(depths[0], True)][0]
+    xs = np.asarray(first["xcoordinates"])
+    ys = np.asarray(first["ycoordinates"])
+    chaos = {k: [nonconvex_fraction(zz, xs, ys) for zz in z[k]] for k in by_key}
+    minima = {k: [float(local_minima(zz)) for zz in z[k]] for k in by_key}
+    center = {k: [float(zz[len(xs) // 2, len(ys) // 2]) for zz in z[k]] for k in by_key}
 
     shallow, deep = depths[0], depths[-1]
-    gap = {d: [a - b for a, b in zip(err[(d, False)], err[(d, True)])] for d in depths}
-    comps = [
-        paired(f"no-skip minus skip test error grows from depth {shallow} to {deep}", gap[deep], gap[shallow],
-               check["min_agree"]),
-        paired(f"non-convex fraction at depth {deep}: no-skip > skip", [chaos[(deep, False)]],
-               [chaos[(deep, True)]], 1),
-    ]
+    arms = {k: _by_seed(runs[v]) for k, v in by_key.items()}
+    seeds = _common_seeds(*(runs[v] for v in by_key.values()))
+
+    def ln_gap(d: int, s: int) -> float:
+        return _ln_ratio(_test_err(arms[(d, False)][s]), _test_err(arms[(d, True)][s]))
+
+    gap_growth = [ln_gap(deep, s) - ln_gap(shallow, s) for s in seeds]
+    chaos_diff = [a - b for a, b in zip(chaos[(deep, False)], chaos[(deep, True)])]
+    cd = decide_claim(decision, {"gap_grows_with_depth": Measured(samples=gap_growth),
+                                 "chaos": Measured(samples=chaos_diff)})
+
     paper_depths = sorted(REPORTED_ERR)
     rows, numbers = [], {}
     for rank, d in enumerate(depths):
@@ -108,31 +188,35 @@ def skip_depth_claim(runs: Mapping[str, Sequence[Mapping[str, Any]]], surfaces: 
             k = (d, skip)
             tag = f"d{d}.{'skip' if skip else 'noskip'}"
             numbers[f"{tag}.test_err_mean"] = seed_mean(err[k])
-            numbers[f"{tag}.nonconvex_fraction"] = chaos[k]
-            numbers[f"{tag}.local_minima"] = float(minima[k])
-            numbers[f"{tag}.center_train_loss"] = float(z[k][len(xs) // 2, len(ys) // 2])
+            numbers[f"{tag}.nonconvex_fraction"] = seed_mean(chaos[k])
+            numbers[f"{tag}.local_minima"] = seed_mean(minima[k])
+            numbers[f"{tag}.center_train_loss"] = seed_mean(center[k])
             rows.append({
                 "depth": d, "skip": skip, "test_err_%": pm(err[k], 100),
                 "reported_err_% (paper depth)": (f"{REPORTED_ERR[pd][0 if skip else 1]} (ResNet-{pd})"
                                                  if pd else ""),
-                "nonconvex_fraction": round(chaos[k], 4), "local_minima": minima[k],
+                "nonconvex_fraction": pm(chaos[k], 1, 4) if len(chaos[k]) > 1 else round(chaos[k][0], 4),
+                "local_minima": pm(minima[k], 1, 1) if len(minima[k]) > 1 else int(minima[k][0]),
+                **_regime_columns(runs[by_key[k]]),
                 "diverged": sum(bool(r.get("diverged")) for r in runs[by_key[k]]),
-                "seeds": len(err[k]),
+                "seeds": len(err[k]), "surface_seeds": len(chaos[k]),
             })
     tables = write_table(rows, out_dir / "table", title=f"Skip connections and depth ({scale} scale)")
 
     data = {"scale": scale, "depths": depths, "xs": xs, "ys": ys,
-            "panels": [{"depth": d, "skip": skip, "z": z[(d, skip)], "nonconvex": chaos[(d, skip)]}
+            "panels": [{"depth": d, "skip": skip, "z": z[(d, skip)][0], "nonconvex": chaos[(d, skip)][0]}
                        for d in depths for skip in (True, False)]}
     figs = figures.render(plot_claim, data, out_dir / "figure")
 
-    verdict = all_of(c.verdict for c in comps)
     measured = "; ".join(
         f"d{d}: err {100 * mean_std(err[(d, True)])[0]:.1f}/{100 * mean_std(err[(d, False)])[0]:.1f}% "
-        f"non-convex {chaos[(d, True)]:.2f}/{chaos[(d, False)]:.2f}" for d in depths) + " (skip/no-skip)"
-    return ClaimResult(id=claim_id, scale=scale, verdict=verdict, rule=check["rule"], measured=measured,
-                       n_seeds=len(err[(deep, True)]), comparisons=comps, numbers=numbers, figures=figs,
-                       tables=tables, notes="; ".join(c.describe() for c in comps))
+        f"non-convex {float(seed_mean(chaos[(d, True)])):.2f}/{float(seed_mean(chaos[(d, False)])):.2f}"
+        for d in depths) + f" (skip/no-skip; {len(chaos_diff)} surface seed{'s' if len(chaos_diff) != 1 else ''})"
+    regime = "; ".join(_regime_of(f"d{d} {'skip' if s else 'no-skip'}", runs[by_key[(d, s)]])
+                       for d in depths for s in (True, False))
+    return ClaimResult.from_decision(cd, id=claim_id, scale=scale, rule=check["rule"], measured=measured,
+                                     n_seeds=len(seeds), numbers=numbers, figures=figs, tables=tables,
+                                     regime=regime)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -142,7 +226,6 @@ def skip_depth_claim(runs: Mapping[str, Sequence[Mapping[str, Any]]], surfaces: 
 
 # CIFAR-10 test error (%) with / without skip connections, width multiplier k
 REPORTED_WIDTH_ERR = {1: (5.89, 13.31), 2: (5.07, 10.26), 4: (4.34, 9.69), 8: (3.93, 8.70)}
-PCA_THRESHOLD = 0.40  # the low end of Li et al.'s "40-90%" of trajectory variance in two PCA directions
 
 
 @figures.register_plot("surfaces.skip_depth")
@@ -228,19 +311,31 @@ def width_analysis(specs: Mapping[str, Mapping[str, Any]], run_dirs: Mapping[str
     return ratio_maps, explained
 
 
+def _part(decision: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    for part in decision["parts"]:
+        if part["name"] == name:
+            return part
+    raise ValueError(f"the decision has no part {name!r} (parts: {[p['name'] for p in decision['parts']]})")
+
+
 def width_nonconvexity(runs: Mapping[str, Sequence[Mapping[str, Any]]], ratio_maps: Mapping[str, Sequence[Any]],
-                       explained: Mapping[str, Sequence[Sequence[float]]], check: Mapping[str, Any], scale: str,
-                       out_dir: str | Path, claim_id: str = "li-width-nonconvexity") -> ClaimResult:
+                       explained: Mapping[str, Sequence[Sequence[float]]], check: Mapping[str, Any],
+                       decision: Mapping[str, Any], scale: str, out_dir: str | Path,
+                       claim_id: str = "li-width-nonconvexity") -> ClaimResult:
     """Li et al.'s width claim. ``runs``: variant -> per-seed metrics (variants told apart by their model's
     ``width`` and ``skip``; at least two widths, each with and without skips); ``ratio_maps``: variant ->
     |lambda_min/lambda_max| maps (mappings with ``ratio``, ``xcoordinates``, ``ycoordinates``) in seed order,
     for at least the narrowest and widest no-skip variants; ``explained``: variant -> ``(pc1, pc2)`` explained
     variance ratios of each seed's trajectory (every variant).
 
-    Checks (the registry's rule): (1) test error of the narrowest minus the widest net > 0, paired over seeds
-    (``min_agree``), with and without skips; (2) the mean ratio over the map of the narrowest no-skip net minus
-    that of the widest > 0, paired over the maps' seeds (all of them); (3) for every variant, the top-2
-    explained variance exceeds ``pca_threshold`` (0.40), paired over seeds (``min_agree``)."""
+    Decided by the claim's pre-registered ``decision`` (config/claims.yaml):
+
+    * ``wider_better`` (labels ``skip``, ``noskip``): per seed, ln(test error of the narrowest / of the widest net),
+      paired by seed (a diverged run is NaN: inconclusive);
+    * ``wider_more_convex``: per ratio-map seed, the mean ratio over the map of the narrowest no-skip net minus that
+      of the widest (one ratio-map seed: one replicate, inconclusive);
+    * ``pca_variance``: the top-2 PCA explained variance of every run's trajectory, one replicate per seed and
+      variant, against the part's margin (0.40)."""
     out_dir = Path(out_dir)
     by_key = {_width_key(r): v for v, r in runs.items()}
     widths = sorted({w for w, _ in by_key})
@@ -254,8 +349,8 @@ def width_nonconvexity(runs: Mapping[str, Sequence[Mapping[str, Any]]], ratio_ma
     missing = [v for v in runs if v not in explained]
     if missing:
         raise ValueError(f"need the trajectory PCA of every variant; missing {missing}")
-    threshold = float(check.get("pca_threshold", PCA_THRESHOLD))
-    err = {k: [math.nan if r.get("diverged") else 1 - r["test_acc"] for r in runs[v]] for k, v in by_key.items()}
+    threshold = float(_part(decision, "pca_variance")["margin"])
+    err = {k: [_test_err(r) for r in runs[v]] for k, v in by_key.items()}
     ratio_mean = {k: [float(np.nanmean(np.asarray(m["ratio"], float))) for m in ratio_maps[v]]
                   for k, v in by_key.items() if v in ratio_maps}
     top2 = {k: [float(a) + float(b) for a, b in explained[v]] for k, v in by_key.items()}
@@ -263,13 +358,16 @@ def width_nonconvexity(runs: Mapping[str, Sequence[Mapping[str, Any]]], ratio_ma
                           if m.get("certified") is not None)
                    for k, v in by_key.items() if v in ratio_maps}
 
-    comps = [paired(f"test error, {'skip' if s else 'no skip'}: width {narrow} > width {wide}",
-                    err[(narrow, s)], err[(wide, s)], check["min_agree"]) for s in (True, False)]
-    comps.append(paired(f"mean |lambda_min/lambda_max| over the ratio map, no skip: width {narrow} > width {wide}",
-                        ratio_mean[(narrow, False)], ratio_mean[(wide, False)], 1.0))
-    comps += [paired(f"top-2 PCA explained variance of the trajectory > {threshold:g}: width {w}, "
-                     f"{'skip' if s else 'no skip'}", top2[(w, s)], [threshold] * len(top2[(w, s)]),
-                     check["min_agree"]) for w in widths for s in (True, False)]
+    better = {}
+    for s in (True, False):
+        a, b = _by_seed(runs[by_key[(narrow, s)]]), _by_seed(runs[by_key[(wide, s)]])
+        seeds = _common_seeds(runs[by_key[(narrow, s)]], runs[by_key[(wide, s)]])
+        better["skip" if s else "noskip"] = Measured(
+            samples=[_ln_ratio(_test_err(a[k]), _test_err(b[k])) for k in seeds])
+    convex = [a - b for a, b in zip(ratio_mean[(narrow, False)], ratio_mean[(wide, False)])]
+    pooled = [x for w in widths for s in (True, False) for x in top2[(w, s)]]
+    cd = decide_claim(decision, {"wider_better": better, "wider_more_convex": Measured(samples=convex),
+                                 "pca_variance": Measured(samples=pooled)})
 
     rows, numbers = [], {}
     for w in widths:
@@ -286,8 +384,10 @@ def width_nonconvexity(runs: Mapping[str, Sequence[Mapping[str, Any]]], ratio_ma
                 "width": w, "skip": skip, "test_err_%": pm(err[k], 100),
                 "reported_err_% (WRN-56, k)": f"{rep[0 if skip else 1]} (k={k_mult})" if rep else "",
                 "ratio_map_mean": pm(ratio_mean[k], 1, 4) if k in ratio_mean else "",
+                "ratio_map_seeds": len(ratio_mean[k]) if k in ratio_mean else "",
                 "ratio_cells_not_certified": uncertified[k] if k in uncertified else "",
                 "pca_top2_%": pm(top2[k], 100), "reported_pca_top2_%": "40-90",
+                **_regime_columns(runs[by_key[k]]),
                 "diverged": sum(bool(r.get("diverged")) for r in runs[by_key[k]]), "seeds": len(err[k]),
             })
     tables = write_table(rows, out_dir / "table", title=f"Width, skip connections and convexity ({scale} scale)")
@@ -303,19 +403,19 @@ def width_nonconvexity(runs: Mapping[str, Sequence[Mapping[str, Any]]], ratio_ma
     }
     figs = figures.render(plot_width_nonconvexity, data, out_dir / "figure")
 
-    verdict = all_of(c.verdict for c in comps)
     measured = "; ".join(
         f"w{w}: err {100 * mean_std(err[(w, True)])[0]:.1f}/{100 * mean_std(err[(w, False)])[0]:.1f}%"
         + (f" ratio {mean_std(ratio_mean[(w, False)])[0]:.3f}" if (w, False) in ratio_mean else "")
         + f" PCA top-2 {100 * min(mean_std(top2[(w, True)])[0], mean_std(top2[(w, False)])[0]):.0f}%+"
-        for w in widths) + " (err skip/no-skip, ratio no-skip, PCA min of both)"
+        for w in widths) + (f" (err skip/no-skip, ratio no-skip over {len(convex)} map seed"
+                            f"{'s' if len(convex) != 1 else ''}, PCA min of both)")
+    regime = "; ".join(_regime_of(f"w{w} {'skip' if s else 'no-skip'}", runs[by_key[(w, s)]])
+                       for w in widths for s in (True, False))
     n_bad = sum(uncertified.values())
-    notes = "; ".join(c.describe() for c in comps)
-    if n_bad:
-        notes += f"; {n_bad} ratio-map cell(s) not certified (their eigenvalues are kept but uncertain)"
-    return ClaimResult(id=claim_id, scale=scale, verdict=verdict, rule=check["rule"], measured=measured,
-                       n_seeds=len(err[(wide, True)]), comparisons=comps, numbers=numbers, figures=figs,
-                       tables=tables, notes=notes)
+    notes = f"{n_bad} ratio-map cell(s) not certified (their eigenvalues are kept but uncertain)" if n_bad else ""
+    return ClaimResult.from_decision(cd, notes=notes, id=claim_id, scale=scale, rule=check["rule"],
+                                     measured=measured, n_seeds=len(err[(wide, True)]), numbers=numbers,
+                                     figures=figs, tables=tables, regime=regime)
 
 
 def _finite_mean(values: Any) -> float:
@@ -490,11 +590,27 @@ def trajectory_of_run(run: Mapping[str, Any], seed_dir: str | os.PathLike, setti
 
 # ---------------------------------------------------------------- claim jobs ---------------------------------
 
+def variant_surface_files(first: Mapping[str, str | os.PathLike], files: Sequence[str | os.PathLike]
+                          ) -> dict[str, list[Path]]:
+    """variant -> its surface files in surface-seed order: ``first`` (the rule's ``surfaces`` param: variant -> the
+    surface of its first surface seed) names each variant's surface directory; ``files`` (the rule's ``surfaces``
+    input: every surface seed of every variant) adds the variant's other seeds, the ``seed<k>`` siblings of it."""
+    out = {}
+    for v, f in first.items():
+        home = Path(f).parent.parent
+        mine = {Path(x) for x in files if Path(x).parent.parent == home and Path(x).name == Path(f).name}
+        out[v] = sorted(mine | {Path(f)}, key=lambda x: seed_of(x.parent) or 0)
+    return out
+
+
 def run_skip_depth(job: ClaimJob) -> ClaimResult:
-    """The runs of every variant and one surface per variant (the rule's ``surfaces``: variant -> file)."""
+    """The runs of every variant and every surface seed's surface of each (the rule's ``surfaces`` param names the
+    variants' first surface seed, its ``surfaces`` input lists them all)."""
     runs = {v: read_runs(d) for v, d in job.dirs.items()}
-    surfaces = {v: read_surface(p) for v, p in job.params["surfaces"].items()}
-    return skip_depth_claim(runs, surfaces, job.check, job.scale, job.out_dir, claim_id=job.id)
+    files = variant_surface_files(job.params["surfaces"], job.files("surfaces"))
+    surfaces = {v: [read_surface(p) for p in fs] for v, fs in files.items()}
+    return skip_depth_claim(runs, surfaces, job.check, job.claim["decision"], job.scale, job.out_dir,
+                            claim_id=job.id)
 
 
 def run_width_nonconvexity(job: ClaimJob) -> ClaimResult:
@@ -502,7 +618,8 @@ def run_width_nonconvexity(job: ClaimJob) -> ClaimResult:
     runs = {v: read_runs(d) for v, d in job.dirs.items()}
     ratio_maps, explained = width_analysis(job.runs, dict(job.dirs), job.settings, job.outputs["analysis"],
                                            progress=job.progress)
-    return width_nonconvexity(runs, ratio_maps, explained, job.check, job.scale, job.out_dir, claim_id=job.id)
+    return width_nonconvexity(runs, ratio_maps, explained, job.check, job.claim["decision"], job.scale, job.out_dir,
+                              claim_id=job.id)
 
 
 CLAIMS = {"li-skip-depth-chaos": run_skip_depth, "li-width-nonconvexity": run_width_nonconvexity}
