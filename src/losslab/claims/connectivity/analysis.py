@@ -493,7 +493,7 @@ def gotmare_claim(evals: Mapping[str, Mapping[str, curves.CurveEvaluation]], dec
 
     regime = (f"{reference} (t = 0 of every pair): {arm(ref, 0)}; "
               + "; ".join(f"{label} (t = 1): {arm(evals[label][kind], 1)}" for label in labels)
-              + f"; test errors on {evaluation_test_size(ref)} test inputs")
+              + (f"; test errors on {ref.attrs['n_test']} test inputs" if "n_test" in ref.attrs else ""))
     notes = (f"the pre-registered test is on the mean over the {len(labels)} pairs, not on every pair (the earlier "
              f"rule's): the worst pair, {reference}-{worst}, has {_pct(excess(evals[worst][kind])):+.2f} pp")
     return ClaimResult.from_decision(cd, notes=notes, id=claim_id, scale=scale, rule=decision_rule(decision),
@@ -873,9 +873,9 @@ def fge_measured(single_err: Mapping[int, float], fge_err: Mapping[int, float], 
     are not independent replicates: their spread shows the FGE side's only. When it is zero the t test would take the
     mean as certain, so the part is made inconclusive (NaN samples) and the note says why."""
     seeds = sorted(fge_err)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        gain = [float(np.log(single_err[s] / fge_err[s])) for s in seeds]
-        div = [float(np.log(ind_dis / fge_dis[s])) for s in seeds]
+    with np.errstate(divide="ignore", invalid="ignore"):  # a zero error or disagreement: an infinite log
+        gain = [float(np.log(np.float64(single_err[s]) / np.float64(fge_err[s]))) for s in seeds]
+        div = [float(np.log(np.float64(ind_dis) / np.float64(fge_dis[s]))) for s in seeds]
     notes = []
     if not all(math.isfinite(x) for x in gain + div):
         notes.append("a ratio has a zero error or disagreement on the test set, so its log is not finite: that part "
