@@ -10,8 +10,9 @@ The workflow's jobs are thin calls of:
   drawn on its contour plot;
 * :func:`fge_of_runs` (rule ``fge``): fast geometric ensembling from the snapshot at the start epoch;
 * the claim analyses (``*_claim``), each writing ``table.csv/md``, ``figure.png/pdf`` and returning a
-  :class:`ClaimResult` decided by the pass rule of ``config/claims.yaml``. :data:`CLAIMS` maps claim ids to
-  the functions that load a claim's inputs and run its analysis.
+  :class:`ClaimResult` decided by its pre-registration (its ``decision`` in ``config/claims.yaml``, applied by
+  :func:`decide_claim`). :data:`CLAIMS` maps claim ids to the functions that load a claim's inputs and run its
+  analysis.
 
 Everything numerical is in :mod:`losslab.core.curves`; this module wires it to runs, files and verdicts. Matplotlib
 and SciPy are imported where they are used: the curve, evaluation and FGE jobs never draw, and at the smoke
