@@ -6,7 +6,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
-import math
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +20,7 @@ from losslab.core import curves
 from losslab.claims.settings import SettingsError
 from losslab.claims.verdicts import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED
 from losslab.pipeline.config import ConfigError, resolve, run_spec
+from losslab.pipeline.registry import load_registry
 from losslab.claims.training import load_trained
 from losslab.core.surfaces import read_surface
 from losslab.claims.training import train_run
@@ -145,6 +145,7 @@ def test_curve_jobs_train_resume_evaluate_and_draw_the_plane(runs: Path, tmp_pat
     ev = conn.evaluate_pair_curve(run_g, out / "curve.pt", settings, out / "curve.h5", pair=pair)
     back = curves.read_curve_evaluation(out / "curve.h5")
     assert back.attrs["a"] == "G/seed0" and back.attrs["b"] == "A/seed1" and len(back.t) == 5
+    assert back.attrs["n_test"] == 60 and conn.evaluation_test_size(back) == 60  # the binomial tolerances' n
     np.testing.assert_array_equal(back["segment_test_err"], ev.values["segment_test_err"])
     # the endpoints of the evaluation are the two runs' final networks
     g0 = json.loads((runs / "G" / "seed0" / "metrics.json").read_text())
@@ -216,41 +217,67 @@ def _bump(base: float, height: float) -> np.ndarray:
 
 
 SEGMENT = {"segment_test_err": _bump(0.05, 0.5), "segment_train_loss": _bump(0.1, 2.0)}
-CHECK_G = {"rule": "written before", "segment_min_pp": 10, "curve_max_pp": 2}
+REGISTRY = {c["id"]: c for c in load_registry(ROOT / "config" / "claims.yaml")}
 
 
-def _verdict(comps) -> str:
-    from losslab.claims.verdicts import all_of
-
-    return all_of(c.verdict for c in comps)
+def _decision(claim_id: str) -> dict:
+    return REGISTRY[claim_id]["decision"]
 
 
-def test_garipov_claim_and_its_rule(tmp_path: Path) -> None:
-    flat = {k: _path(_bump(0.05, 0.01), _bump(0.1, 0.02), **SEGMENT) for k in plan.KINDS}
-    res = conn.garipov_claim(flat, CHECK_G, "smoke", tmp_path)
-    assert res.verdict == REPRODUCED and res.numbers["segment.test_err_barrier"] == pytest.approx(0.5)
-    assert res.numbers["bezier.length_ratio"] == 1.5
+def _parts(res) -> list[str]:
+    return [d["name"] for d in res.decisions]
+
+
+def test_garipov_claim_decides_by_its_preregistration(tmp_path: Path) -> None:
+    dec = _decision(plan.GARIPOV)
+    flat = {k: _path(_bump(0.05, 0.0), _bump(0.1, 0.02), **SEGMENT) for k in plan.KINDS}
+    for ev in flat.values():
+        ev.attrs["n_test"] = 10_000  # the paper's test set: tolerances of about 0.44 pp
+    res = conn.garipov_claim(flat, dec, "smoke", tmp_path)
+    assert res.verdict == REPRODUCED and _parts(res) == ["segment_barrier", "bezier_flat", "polychain_flat"]
+    assert res.numbers["segment.test_err_barrier"] == pytest.approx(0.5) and res.numbers["n_test"] == 10_000
+    assert res.numbers["effect.segment_barrier.estimate"] == pytest.approx(50.0)
+    assert res.decisions[1]["tolerance"] == pytest.approx(100 * verdicts.binomial_tolerance(0.05, 10_000))
+    assert res.numbers["bezier.length_ratio"] == 1.5 and "endpoints w0 / w1: train loss" in res.regime
     for f in ("table.csv", "table.md", "figure.png", "figure.pdf"):
         assert (tmp_path / f).stat().st_size > 0
-    assert "63.75" in (tmp_path / "table.md").read_text()  # the paper's numbers beside ours
-    one_high = {**flat, "polychain": _path(_bump(0.05, 0.03), _bump(0.1, 0.02), **SEGMENT)}
-    assert _verdict(conn.garipov_checks(one_high, CHECK_G)) == NOT_REPRODUCED
-    no_barrier = {k: _path(_bump(0.05, 0.01), _bump(0.1, 0.02), _bump(0.05, 0.05), _bump(0.1, 0.1))
-                  for k in plan.KINDS}
-    assert _verdict(conn.garipov_checks(no_barrier, CHECK_G)) == NOT_REPRODUCED
+    table = (tmp_path / "table.md").read_text()
+    assert "63.75" in table and "endpoint_train_acc_%" in table and "tolerance_pp" in table
+    # a curve 8 pp above its endpoints: the reverse, shown beyond the tolerance
+    high = {**flat, "polychain": _path(_bump(0.05, 0.08), _bump(0.1, 0.02), **SEGMENT)}
+    high["polychain"].attrs["n_test"] = 10_000
+    res = conn.garipov_claim(high, dec, "smoke", tmp_path)
+    assert res.verdict == NOT_REPRODUCED and res.decisions[2]["verdict"] == NOT_REPRODUCED
+    # the smoke test set (360 digits): tolerance 2.3-2.9 pp > the 2 pp margin, so a curve part can never be
+    # reproduced there (its barrier is >= 0): flat curves are inconclusive
+    small = {k: _path(_bump(0.05, 0.0), _bump(0.1, 0.02), **SEGMENT) for k in plan.KINDS}
+    on_360 = _path(np.round(_bump(0.05, 0.02) * 360) / 360, _bump(0.1, 0.02),
+                   np.round(SEGMENT["segment_test_err"] * 360) / 360, SEGMENT["segment_train_loss"])
+    assert conn.evaluation_test_size(on_360) == 360  # an evaluation without n_test: inferred from its errors
+    for ev in small.values():
+        ev.attrs["n_test"] = 360
+    res = conn.garipov_claim(small, dec, "smoke", tmp_path)
+    assert res.verdict == INCONCLUSIVE and [d["verdict"] for d in res.decisions][1:] == [INCONCLUSIVE] * 2
+    assert res.decisions[1]["tolerance"] > 2
     with pytest.raises(ValueError, match="polychain"):
-        conn.garipov_claim({"bezier": flat["bezier"]}, CHECK_G, "smoke", tmp_path)
+        conn.garipov_claim({"bezier": flat["bezier"]}, dec, "smoke", tmp_path)
 
 
-def test_gotmare_claim_and_its_rule(tmp_path: Path) -> None:
-    check = {"rule": "r", "kind": "polychain", "max_pp": 3}
-    ok = {label: {"polychain": _path(_bump(0.05, 0.02), _bump(0.1, 0.02), **SEGMENT)} for label in "ABCDEF"}
+def test_gotmare_claim_decides_on_the_mean_over_pairs(tmp_path: Path) -> None:
+    dec = _decision(plan.GOTMARE)
+    heights = dict(zip("ABCDEF", (0.0, 0.01, 0.0, 0.02, 0.01, 0.0)))
+    ok = {label: {"polychain": _path(_bump(0.05, h), _bump(0.1, 0.02), **SEGMENT)} for label, h in heights.items()}
     ok["A"]["bezier"] = _path(_bump(0.05, 0.01), _bump(0.1, 0.01), **SEGMENT)
-    res = conn.gotmare_claim(ok, check, "smoke", tmp_path)
-    assert res.verdict == REPRODUCED and len(res.comparisons) == 6
-    assert "not trained" in (tmp_path / "table.md").read_text()  # Bezier only for A
-    bad = {**ok, "E": {"polychain": _path(_bump(0.05, 0.04), _bump(0.1, 0.02), **SEGMENT)}}
-    assert _verdict(conn.gotmare_checks(bad, check)) == NOT_REPRODUCED
+    res = conn.gotmare_claim(ok, dec, "smoke", tmp_path)
+    assert res.verdict == REPRODUCED and _parts(res) == ["polychain_flat"] and res.decisions[0]["n"] == 6
+    assert "not on every pair" in res.notes and "G-D" in res.notes
+    table = (tmp_path / "table.md").read_text()
+    assert "not trained" in table and "other_train_loss" in table  # Bezier only for A
+    bad = {label: {"polychain": _path(_bump(0.05, 0.08 + h), _bump(0.1, 0.02), **SEGMENT)}
+           for label, h in heights.items()}
+    assert conn.gotmare_claim(bad, dec, "smoke", tmp_path).verdict == NOT_REPRODUCED
+    one = conn.gotmare_claim({"A": ok["A"]}, dec, "smoke", tmp_path)  # one pair: no confidence bound
+    assert one.verdict == INCONCLUSIVE and one.decisions[0]["n"] == 1
 
 
 def _seg(role: str, seed: int, epochs: tuple[int, int], height: float) -> conn.IterateSegment:
@@ -258,45 +285,45 @@ def _seg(role: str, seed: int, epochs: tuple[int, int], height: float) -> conn.I
     return conn.IterateSegment(role, seed, epochs, _path(loss / 4, loss, loss / 4, loss))
 
 
-def test_sgdr_claim_and_its_rule(tmp_path: Path) -> None:
-    check = {"rule": "r", "tol": 0.05, "min_agree": 0.8}
-    segs = [_seg("sgdr", s, e, 0.5) for s in (0, 1) for e in ((6, 14), (14, 30))]
-    segs += [_seg("step", s, e, 0.0) for s in (0, 1) for e in ((6, 14), (14, 30))]
-    res = conn.sgdr_claim(segs, check, "smoke", tmp_path)
-    assert res.verdict == REPRODUCED and res.n_seeds == 2
+def test_sgdr_claim_is_inconclusive_while_its_precondition_is_unchecked(tmp_path: Path) -> None:
+    dec = _decision(plan.SGDR)
+    segs = [_seg("sgdr", s, e, 0.5 + 0.1 * s) for s in (0, 1, 2) for e in ((6, 14), (14, 30))]
+    segs += [_seg("step", s, e, 0.0) for s in (0, 1, 2) for e in ((6, 14), (14, 30))]
+    trained = {(r, s): {"train_loss": 0.1, "train_acc": 0.99, "test_acc": 0.95, "epochs": 30, "steps_per_epoch": 14}
+               for r in ("sgdr", "step") for s in (0, 1, 2)}
+    res = conn.sgdr_claim(segs, dec, "smoke", tmp_path, runs=trained)
+    assert res.verdict == INCONCLUSIVE and "precondition not checked" in res.notes and res.n_seeds == 3
+    assert _parts(res) == ["sgdr_barrier", "step_no_barrier"]
+    assert [d["verdict"] for d in res.decisions] == [REPRODUCED, REPRODUCED]  # the parts alone: a clear effect
     assert res.numbers["step.seed0.e6-14.barrier"] == pytest.approx(0.0, abs=1e-12)
-    assert res.numbers["sgdr.seed0.e6-14.relative_barrier"] > 1
-    # one step pair with a bump 8% above its higher endpoint (> tol 5%): 3 of 4 without a barrier < 80%
-    loss = np.linspace(0.2, 0.1, len(T))
-    loss[1] = 0.2 * 1.08
-    segs[-1] = conn.IterateSegment("step", 1, (14, 30), _path(loss / 4, loss, loss / 4, loss))
-    frac_sgdr, frac_step, comps = conn.sgdr_checks(segs, check)
-    assert (frac_sgdr, frac_step, _verdict(comps)) == (1.0, 0.75, NOT_REPRODUCED)
-    # a 4% bump is within the tolerance
-    loss = np.linspace(0.2, 0.1, len(T))
-    loss[1] = 0.2 * 1.04
-    segs[-1] = conn.IterateSegment("step", 1, (14, 30), _path(loss / 4, loss, loss / 4, loss))
-    assert conn.sgdr_checks(segs, check)[1] == 1.0
+    assert res.numbers["sgdr.seed0.e6-14.relative_barrier"] > 1 and "420 steps" in res.regime
+    assert "84 / 196" in (tmp_path / "table.md").read_text()  # the iterates' steps: 14 per epoch
+    # the reverse: no barrier between SGDR's iterates, the step run's bumped
+    rev = [_seg("sgdr", s, e, 0.0) for s in (0, 1, 2) for e in ((6, 14), (14, 30))]
+    rev += [_seg("step", s, e, 0.5 + 0.1 * s) for s in (0, 1, 2) for e in ((6, 14), (14, 30))]
+    res = conn.sgdr_claim(rev, dec, "smoke", tmp_path)
+    assert res.verdict == INCONCLUSIVE and [d["verdict"] for d in res.decisions] == [NOT_REPRODUCED] * 2
+    one = conn.sgdr_claim([_seg("sgdr", 0, (6, 14), 0.5), _seg("step", 0, (6, 14), 0.0)], dec, "smoke", tmp_path)
+    assert [d["verdict"] for d in one.decisions] == [INCONCLUSIVE] * 2  # one pair x seed: no bound
 
 
-def test_width_claim_and_its_rule(tmp_path: Path) -> None:
-    def sweep(barriers, ratios):
-        return [(k, 100 * (i + 1), _path(_bump(0.05, 0.0), _bump(0.1, b), **SEGMENT, length_ratio=r))
-                for i, (k, b, r) in enumerate(zip((0.25, 0.5, 1.0), barriers, ratios))]
-    res = conn.width_claim(sweep((0.3, 0.2, 0.1), (2.0, 1.5, 1.2)), {"rule": "r"}, "smoke", tmp_path)
-    assert res.verdict == REPRODUCED and res.numbers["K0.25.length_ratio"] == 2.0
-    assert _verdict(conn.width_checks(sweep((0.3, 0.1, 0.2), (2.0, 1.5, 1.2)))) == INCONCLUSIVE
-    assert _verdict(conn.width_checks(sweep((0.1, 0.2, 0.3), (2.0, 1.5, 1.2)))) == NOT_REPRODUCED
-    assert _verdict(conn.width_checks(sweep((0.3, 0.2, 0.1), (1.2, 1.5, 1.1)))) == INCONCLUSIVE
-    with pytest.raises(ValueError, match="three widths"):
-        verdicts.rank_trend("x", [1, 2], [2, 1])
+def test_width_claim_needs_pairs_per_width(tmp_path: Path) -> None:
+    dec = _decision(plan.WIDTH)
 
-
-def test_threshold_checks() -> None:
-    assert verdicts.threshold("a", 0.1, 0.1, True).verdict == REPRODUCED  # equality passes ">="
-    assert verdicts.threshold("a", 0.1 - 1e-9, 0.1, True).verdict == NOT_REPRODUCED
-    assert verdicts.threshold("a", 0.02, 0.02, False).verdict == REPRODUCED
-    assert verdicts.threshold("a", math.nan, 0.02, False).verdict == INCONCLUSIVE
+    def sweep(barriers, ratios, pairs=1):
+        return [(k, 100 * (i + 1), _path(_bump(0.05, 0.0), _bump(0.1, b + 0.01 * j * (i + 1)), **SEGMENT,
+                              length_ratio=r + 0.01 * j * (i + 1)))
+                for i, (k, b, r) in enumerate(zip((0.25, 0.5, 1.0), barriers, ratios)) for j in range(pairs)]
+    # one pair per width (every scale's sweep): a single replicate, inconclusive however clear the trend
+    res = conn.width_claim(sweep((0.3, 0.2, 0.1), (2.0, 1.5, 1.2)), dec, "smoke", tmp_path)
+    assert res.verdict == INCONCLUSIVE and _parts(res) == ["barrier_falls", "length_ratio_falls"]
+    assert res.numbers["K0.25.length_ratio"] == 2.0 and "pairs per width" in res.notes
+    assert "endpoint_train_acc_%" in (tmp_path / "table.md").read_text()
+    # three pairs per width: a clear fall is reproduced, a clear rise is not
+    res = conn.width_claim(sweep((0.3, 0.2, 0.1), (2.0, 1.5, 1.2), pairs=3), dec, "smoke", tmp_path)
+    assert res.verdict == REPRODUCED and res.decisions[0]["n"] == 3
+    res = conn.width_claim(sweep((0.1, 0.2, 0.3), (1.2, 1.5, 2.0), pairs=3), dec, "smoke", tmp_path)
+    assert res.verdict == NOT_REPRODUCED
 
 
 def _probs(labels: list[list[int]], n_classes: int = 3) -> torch.Tensor:
@@ -306,31 +333,61 @@ def _probs(labels: list[list[int]], n_classes: int = 3) -> torch.Tensor:
     return p.scatter_(-1, lab[..., None], 0.8)
 
 
-def test_fge_verdicts(tmp_path: Path) -> None:
+def test_fge_claim_decides_by_its_preregistration(tmp_path: Path) -> None:
+    dec = _decision(plan.FGE)
     y = torch.tensor([0, 1, 2, 0, 1, 2, 0, 1, 2, 0])
-    single = {s: _probs([[0, 1, 2, 0, 1, 2, 0, 1, 1, 1]]) for s in (0, 1)}  # two errors each
+    single = {s: _probs([[0, 1, 2, 0, 1, 2, 0, 1, 1, 1]]) for s in (0, 1, 2)}  # two errors each
     # three FGE members, each with one or two errors, the majority right everywhere
     fge = {s: _probs([[0, 1, 2, 0, 1, 2, 0, 1, 1, 0], [0, 1, 2, 0, 1, 2, 0, 0, 2, 0],
-                      [0, 1, 2, 0, 1, 1, 0, 1, 2, 0]]) for s in (0, 1)}
+                      [0, 1, 2, 0, 1, 1, 0, 1, 2, 0]]) for s in (0, 1, 2)}
     independent = _probs([[0, 1, 2, 0, 1, 2, 0, 1, 1, 1], [1, 1, 2, 2, 1, 0, 0, 1, 2, 0]])
     inputs = conn.EnsembleInputs(y, single, fge, independent, _probs([[0, 1, 2, 0, 1, 2, 0, 1, 2, 2]] * 3), [0, .5, 1])
-    res = conn.fge_claim(inputs, {"rule": "r", "min_agree": 0.8}, "smoke", tmp_path)
+    trained = {s: {"train_loss": 0.05, "train_acc": 1.0, "test_acc": 0.8, "epochs": 30, "steps_per_epoch": 10}
+               for s in (0, 1, 2)}
+    res = conn.fge_claim(inputs, dec, "smoke", tmp_path, trained=trained, fge_epochs=6)
     assert res.numbers["seed0.fge_err"] == 0.0 and res.numbers["seed0.single_err"] == pytest.approx(0.2)
     assert res.numbers["independent.disagreement"] == pytest.approx(0.5)
-    assert res.verdict == REPRODUCED and res.numbers["curve.err"] == pytest.approx(0.1)
-    # FGE members all equal to the single model: no gain, no diversity
-    comps = conn.fge_checks({0: 0.2, 1: 0.2}, {0: 0.2, 1: 0.2}, {0: 0.0, 1: 0.0}, 0.5, {"min_agree": 0.8})
-    assert [c.verdict for c in comps] == [NOT_REPRODUCED, REPRODUCED]
-    comps = conn.fge_checks({0: 0.2, 1: 0.2}, {0: 0.1, 1: 0.3}, {0: 0.1, 1: 0.1}, 0.5, {"min_agree": 0.8})
-    assert comps[0].verdict == INCONCLUSIVE  # one seed better, one worse, mean 0 with spread
+    assert res.numbers["curve.err"] == pytest.approx(0.1) and _parts(res) == ["fge_beats_single", "fge_less_diverse"]
+    # an FGE error of 0: ln(0.2 / 0) cannot be measured; every seed's disagreement equal: no certainty
+    assert res.verdict == INCONCLUSIVE and "not finite" in res.notes and "not independent replicates" in res.notes
+    assert "240 + 60" in (tmp_path / "table.md").read_text() and "300 steps" in res.regime
+
+    def measured(single_err, fge_err, fge_dis, ind_dis=0.5):
+        parts, notes = conn.fge_measured(dict(enumerate(single_err)), dict(enumerate(fge_err)),
+                                         dict(enumerate(fge_dis)), ind_dis)
+        return verdicts.decide_claim(dec, parts), notes
+    clear, notes = measured([0.20, 0.22, 0.21, 0.19], [0.10, 0.12, 0.10, 0.09], [0.10, 0.12, 0.11, 0.09])
+    assert clear.verdict == REPRODUCED and notes == ""
+    reverse, _ = measured([0.10, 0.12, 0.10, 0.09], [0.20, 0.22, 0.21, 0.19], [0.9, 1.0, 0.95, 0.8])
+    assert reverse.verdict == NOT_REPRODUCED
+    few, _ = measured([0.2], [0.1], [0.1])  # one seed: no confidence bound
+    assert few.verdict == INCONCLUSIVE and [d.verdict for d in few.decisions] == [INCONCLUSIVE] * 2
+    same, notes = measured([0.20, 0.22, 0.21], [0.10, 0.12, 0.10], [0.1, 0.1, 0.1])
+    assert same.decisions[0].verdict == REPRODUCED and same.decisions[1].verdict == INCONCLUSIVE
+    assert same.verdict == INCONCLUSIVE and "zero spread" in notes
 
 
 def test_scaling_claim_on_a_trained_convnet(runs: Path, tmp_path: Path) -> None:
     run_g = run_spec(EXPERIMENT, "G")
     model, data = load_trained(run_g, weights_file(runs / "G", 0))
-    check = {"rule": "r", "min_factor": 2.0}
-    res = conn.scaling_claim(model, data, np.linspace(0.1, 1.0, 4), check, "smoke", tmp_path)
+    dec = _decision(plan.SCALING)
+    res = conn.scaling_claim(model, data, np.linspace(0.1, 1.0, 4), dec, "smoke", tmp_path)
     assert res.numbers["labels_constant"] == 1.0 and res.numbers["test_err_range"] == 0.0
-    assert res.numbers["train_loss_tmin"] > res.numbers["train_loss_t1"]
+    assert res.numbers["train_loss_tmin"] > res.numbers["train_loss_t1"] and res.numbers["labels_changed"] == 0
+    assert _parts(res) == ["labels_constant", "loss_rises"] and res.decisions[0]["verdict"] == REPRODUCED
+    assert res.numbers["effect.loss_rises.estimate"] == pytest.approx(res.numbers["loss_factor"])
+    assert "train loss" in res.regime
     with pytest.raises(ValueError, match=r"\(0, 1\]"):
-        conn.scaling_claim(model, data, [0.0, 1.0], check, "smoke", tmp_path)
+        conn.scaling_claim(model, data, [0.0, 1.0], dec, "smoke", tmp_path)
+
+
+def test_scaling_decision_by_its_tolerances() -> None:
+    """The corrected sign: no label may change (minus the count > -0.5), and L(t_min) / L(1) beyond 2 +- 0.2."""
+    dec = _decision(plan.SCALING)
+
+    def decide(changed: int, factor: float) -> str:
+        return verdicts.decide_claim(dec, {"labels_constant": verdicts.Measured(value=-float(changed)),
+                                           "loss_rises": verdicts.Measured(value=factor)}).verdict
+    assert decide(0, 16.0) == REPRODUCED
+    assert decide(3, 16.0) == NOT_REPRODUCED and decide(0, 1.5) == NOT_REPRODUCED
+    assert decide(0, 2.1) == INCONCLUSIVE  # within the stated tolerance
