@@ -98,3 +98,29 @@ def test_optimizer_steps():
     assert ingredients.optimizer_steps(_run(0, 0.9)) == 100
     assert ingredients.optimizer_steps(_run(0, 0.9, recipe={"batch_size": "full"})) == 10
     assert math.isnan(ingredients.optimizer_steps({"epochs": 3}))
+
+
+def test_the_job_reads_run_directories_and_decides_by_the_registry(tmp_path):
+    """run_claim on synthetic run directories: the registry entry's decision block decides, and the decision
+    figure is drawn beside the claim's own."""
+    from losslab import io as lio
+    from losslab.claims import jobs
+    from losslab.claims.claim_job import ClaimJob
+    from losslab.claims.runs import HISTORY, METRICS, seed_dir
+
+    accs = {"sgd": (0.650, 0.655, 0.648, 0.652, 0.651), "gd": (0.610, 0.612, 0.611, 0.608, 0.613)}
+    dirs = {}
+    for v, acc in accs.items():
+        dirs[v] = str(tmp_path / "runs" / v)
+        for s, a in enumerate(acc):
+            d = seed_dir(dirs[v], s)
+            d.mkdir(parents=True)
+            lio.write_json(d / METRICS, _run(s, a, recipe={"epochs": 10, "lr": 0.1,
+                                                           "batch_size": 1 if v == "sgd" else "full"}))
+            (d / HISTORY).write_text("epoch,test_acc\n1,0.5\n2,0.6\n")
+    claim = registry_entry(REGISTRY, "bottou-sgd-beats-gd")
+    job = ClaimJob(claim=claim, scale="smoke", out_dir=tmp_path / "out", params={"dirs": dirs})
+    res = jobs.run_claim(job)
+    assert res.verdict == REPRODUCED and [d["name"] for d in res.decisions] == ["equal_epochs"]
+    assert res.rule == claim["checks"]["default"]["rule"]
+    assert (tmp_path / "out" / "decision.png").exists() and (tmp_path / "out" / "figure.png").exists()

@@ -341,6 +341,28 @@ def test_memorize_claim(tmp_path, fits, verdict):
             np.mean([math.log(50 / 5), math.log(60 / 6), math.log(55 / 5)]))
 
 
+def test_the_job_reads_run_directories_and_decides_by_the_registry(tmp_path):
+    """run_claim on synthetic run directories (the rule's ``runs``): mixup decided by the registry's block."""
+    from losslab import io as lio
+    from losslab.claims import jobs
+    from losslab.claims.claim_job import ClaimJob
+    from losslab.claims.runs import METRICS, seed_dir
+
+    accs = {"erm": (0.92, 0.93, 0.93, 0.92, 0.92), "mixup": (0.90, 0.91, 0.92, 0.90, 0.91)}
+    dirs = {}
+    for v, acc in accs.items():
+        dirs[v] = str(tmp_path / "runs" / v)
+        for s, a in enumerate(acc):
+            (d := seed_dir(dirs[v], s)).mkdir(parents=True)
+            recipe = {"epochs": 10, "batch_size": 32, **({"mixup_alpha": 1.0} if v == "mixup" else {})}
+            lio.write_json(d / METRICS, _run(s, test_acc=a, recipe=recipe))
+    job = ClaimJob(claim=registry_entry(REGISTRY, "mixup"), scale="smoke", out_dir=tmp_path / "out",
+                   params={"runs": dirs})
+    res = jobs.run_claim(job)
+    assert res.verdict == NOT_REPRODUCED and [d["name"] for d in res.decisions] == ["accuracy"]
+    assert (tmp_path / "out" / "decision.png").exists()
+
+
 def test_epochs_to_fit():
     assert lecture.epochs_to_fit(_history(7, 20), 1.0) == 7
     assert lecture.epochs_to_fit(_history(30, 20), 1.0) == math.inf
