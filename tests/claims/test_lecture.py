@@ -125,7 +125,8 @@ class _Stop(Exception):
     pass
 
 
-def test_swa_and_mixup_resume_bitwise(tmp_path):
+def test_swa_and_mixup_resume_bitwise(tmp_path, monkeypatch):
+    monkeypatch.setenv("LOSSLAB_CHECKPOINT_EVERY", "0")  # a checkpoint after every epoch: resume from epoch 4's
     data = _data()
     recipe = Recipe(optimizer="momentum", lr=0.05, batch_size=16, epochs=6, mixup_alpha=1.0,
                     swa={"start": 2, "lr": 0.01})
