@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,8 +19,10 @@ from losslab.core.losses import per_sample_loss
 from losslab.core.models import build
 from losslab.core.optim import RecipeError
 from losslab.core.trainer import Recipe, fit, mixup_lambda, mixup_loss, swa_update
+from losslab.pipeline.registry import load_registry, registry_entry
 
 CHECK = {"rule": "synthetic", "min_agree": 0.8}
+REGISTRY = load_registry(Path(__file__).resolve().parents[2] / "config" / "claims.yaml")
 
 
 def _data(n: int = 96, seed: int = 0) -> Prepared:
@@ -122,7 +125,8 @@ class _Stop(Exception):
     pass
 
 
-def test_swa_and_mixup_resume_bitwise(tmp_path):
+def test_swa_and_mixup_resume_bitwise(tmp_path, monkeypatch):
+    monkeypatch.setenv("LOSSLAB_CHECKPOINT_EVERY", "0")  # a checkpoint after every epoch: resume from epoch 4's
     data = _data()
     recipe = Recipe(optimizer="momentum", lr=0.05, batch_size=16, epochs=6, mixup_alpha=1.0,
                     swa={"start": 2, "lr": 0.01})
@@ -186,33 +190,48 @@ def test_random_labels_are_seeded_and_only_in_train(tmp_path):
 
 
 # ---------------------------------------------------------------- claim functions on synthetic runs -------
+# Each claim is decided by its pre-registration, the decision block of config/claims.yaml as written there.
+
+def _decision(claim_id):
+    return registry_entry(REGISTRY, claim_id)["decision"]
+
 
 def _run(seed, **kw):
     base = {"seed": seed, "diverged": False, "num_parameters": 100, "train_loss": 0.1, "test_loss": 0.2,
-            "train_acc": 1.0, "test_acc": 0.9, "recipe": {"epochs": 10, "loss": "ce"},
-            "run": {"dataset": {"name": "digits"}}}
+            "train_acc": 1.0, "test_acc": 0.9, "epochs": 10, "train_size": 320,
+            "recipe": {"epochs": 10, "loss": "ce", "batch_size": 32}, "run": {"dataset": {"name": "digits"}}}
     return {**base, **kw}
 
 
-def _verdict(result, tmp_path):
+def _verdict(result, tmp_path, parts):
     assert (tmp_path / "figure.png").stat().st_size > 0 and (tmp_path / "table.csv").exists()
     assert json.loads((tmp_path / "figure.data.json").read_text())["plot"].startswith("lecture.")
+    assert [d["name"] for d in result.decisions] == parts
+    assert result.regime and "train loss" in result.regime
     return result.verdict
 
 
-@pytest.mark.parametrize("spreads, verdict", [((0.3, 0.1, 0.01), REPRODUCED), ((0.3, 0.1, 0.2), NOT_REPRODUCED)])
-def test_local_minima_cluster(tmp_path, spreads, verdict):
+@pytest.mark.parametrize("spreads, inits, verdict", [
+    ((0.3, 0.1, 0.01), 20, REPRODUCED),
+    ((0.1, 0.2, 0.3), 20, NOT_REPRODUCED),  # the spread grows with size
+    ((0.3, 0.1, 0.2), 3, INCONCLUSIVE),     # three inits: ln(1.5) within the normal interval
+])
+def test_local_minima_cluster(tmp_path, spreads, inits, verdict):
     rng = np.random.default_rng(0)
     runs = {}
     for name, n, s in zip(("w4", "w16", "w64"), (300, 1200, 5000), spreads):
-        z = rng.standard_normal(20)
+        z = rng.standard_normal(inits)
         losses = 0.5 + s * (z - z.mean()) / z.std(ddof=1)
         runs[name] = [_run(k, num_parameters=n, train_loss=float(v)) for k, v in enumerate(losses)]
-    res = lecture.local_minima_cluster(dict(reversed(list(runs.items()))), CHECK, "smoke", tmp_path)
-    assert _verdict(res, tmp_path) == verdict
+    decision = _decision("local-minima-cluster")
+    res = lecture.local_minima_cluster(dict(reversed(list(runs.items()))), CHECK, decision, "smoke", tmp_path)
+    assert _verdict(res, tmp_path, ["spread_shrinks"]) == verdict
     assert res.numbers["w16.train_loss_std"] == pytest.approx(spreads[1])
-    runs["w64"][3]["diverged"] = True
-    assert lecture.local_minima_cluster(runs, CHECK, "smoke", tmp_path).verdict == INCONCLUSIVE
+    assert res.numbers["effect.spread_shrinks.estimate"] == pytest.approx(math.log(spreads[0] / spreads[2]))
+    assert res.decisions[0]["se"] == pytest.approx(math.sqrt(2 / (2 * (inits - 1))))
+    assert "100 steps" in res.regime
+    runs["w64"][1]["diverged"] = True
+    assert lecture.local_minima_cluster(runs, CHECK, decision, "smoke", tmp_path).verdict == INCONCLUSIVE
 
 
 def _swa_runs(acc_sgd, acc_swa):
@@ -221,48 +240,75 @@ def _swa_runs(acc_sgd, acc_swa):
                     for s, a in enumerate(acc_swa)]}
 
 
+def _lines(curv, centre=(0.1, 0.1), n_seeds=3):
+    alphas = np.linspace(-1, 1, 9)
+    return alphas, {v: {s: [list(c0 + c * (1 + 0.1 * j) * alphas ** 2) for j in range(2)] for s in range(n_seeds)}
+                    for v, c, c0 in zip(("sgd", "swa"), curv, centre)}
+
+
 @pytest.mark.parametrize("curv, acc, verdict", [
     ((2.0, 1.0), ((0.90, 0.91, 0.92), (0.92, 0.93, 0.93)), REPRODUCED),
     ((1.0, 2.0), ((0.90, 0.91, 0.92), (0.92, 0.93, 0.93)), NOT_REPRODUCED),   # SWA sharper
     ((2.0, 1.0), ((0.92, 0.93, 0.93), (0.90, 0.91, 0.92)), NOT_REPRODUCED),   # SWA tests worse
-    ((2.0, 1.0), ((0.90, 0.92, 0.92), (0.91, 0.91, 0.93)), INCONCLUSIVE),     # 2/3 seeds agree
+    ((2.0, 1.0), ((0.90, 0.92), (0.91, 0.91)), INCONCLUSIVE),                 # two seeds, one each way
 ])
 def test_swa_claim(tmp_path, curv, acc, verdict):
-    alphas = np.linspace(-1, 1, 9)
     runs = _swa_runs(*acc)
-    lines = {v: {s: [list(0.1 + c * (1 + 0.1 * j) * alphas ** 2) for j in range(2)] for s in range(3)}
-             for v, c in zip(("sgd", "swa"), curv)}
-    res = lecture.swa_claim(runs, lines, alphas, {**CHECK, "radius": 0.5}, "smoke", tmp_path)
-    assert _verdict(res, tmp_path) == verdict
+    alphas, lines = _lines(curv, n_seeds=len(acc[0]))
+    res = lecture.swa_claim(runs, lines, alphas, {**CHECK, "radius": 0.5}, _decision("swa"), "smoke", tmp_path)
+    assert _verdict(res, tmp_path, ["accuracy", "flatness"]) == verdict
     assert res.numbers["sgd.loss_rise_mean"] == pytest.approx(curv[0] * 1.05 * 0.25)
+    assert res.numbers["effect.flatness.estimate"] == pytest.approx(math.log(curv[0] / curv[1]))
+
+
+def test_swa_flatness_is_decided_on_the_loss_normalised_rise(tmp_path):
+    """SWA's rise is half SGD's, but so is its train loss at the centre: flatter raw, not loss-normalised."""
+    runs = _swa_runs((0.90, 0.91, 0.92), (0.92, 0.93, 0.93))
+    alphas, lines = _lines((2.0, 1.0), centre=(0.1, 0.05))
+    res = lecture.swa_claim(runs, lines, alphas, {**CHECK, "radius": 0.5}, _decision("swa"), "smoke", tmp_path)
+    parts = {d["name"]: d for d in res.decisions}
+    assert parts["flatness"]["estimate"] == pytest.approx(0.0, abs=1e-12)
+    assert parts["flatness"]["verdict"] == NOT_REPRODUCED and parts["accuracy"]["verdict"] == REPRODUCED
+    assert res.verdict == NOT_REPRODUCED
+    assert res.numbers["flatness_raw.ln_ratio_mean"] == pytest.approx(math.log(2))
+    assert "raw" in res.notes
 
 
 def test_swa_claim_needs_one_swa_variant(tmp_path):
     runs = _swa_runs((0.9,), (0.9,))
     runs["swa"][0]["recipe"] = {"epochs": 10}
     with pytest.raises(ValueError, match="recipe.swa"):
-        lecture.swa_claim(runs, {}, [0.0], {**CHECK, "radius": 0.5}, "smoke", tmp_path)
+        lecture.swa_claim(runs, {}, [0.0], {**CHECK, "radius": 0.5}, _decision("swa"), "smoke", tmp_path)
 
 
 @pytest.mark.parametrize("erm, mix, verdict", [
     ((0.90, 0.91, 0.92, 0.90, 0.91), (0.92, 0.93, 0.93, 0.92, 0.92), REPRODUCED),
     ((0.92, 0.93, 0.93, 0.92, 0.92), (0.90, 0.91, 0.92, 0.90, 0.91), NOT_REPRODUCED),
-    ((0.90, 0.92, 0.91, 0.93, 0.91), (0.91, 0.91, 0.92, 0.92, 0.91), INCONCLUSIVE),
+    ((0.90, 0.92), (0.91, 0.91), INCONCLUSIVE),  # two seeds, one each way
 ])
 def test_mixup_claim(tmp_path, erm, mix, verdict):
-    runs = {"mixup": [_run(s, test_acc=a, recipe={"epochs": 10, "mixup_alpha": 1.0}) for s, a in enumerate(mix)],
+    runs = {"mixup": [_run(s, test_acc=a, recipe={"epochs": 10, "mixup_alpha": 1.0, "batch_size": 32})
+                      for s, a in enumerate(mix)],
             "erm": [_run(s, test_acc=a) for s, a in enumerate(erm)]}
-    assert _verdict(lecture.mixup_claim(runs, CHECK, "smoke", tmp_path), tmp_path) == verdict
+    res = lecture.mixup_claim(runs, CHECK, _decision("mixup"), "smoke", tmp_path)
+    assert _verdict(res, tmp_path, ["accuracy"]) == verdict
+    want = np.mean([math.log((1 - e) / (1 - m)) for e, m in zip(erm, mix)])
+    assert res.numbers["effect.accuracy.estimate"] == pytest.approx(want)
+    assert "100 steps" in res.regime and "steps" in (tmp_path / "table.csv").read_text().splitlines()[0]
 
 
 @pytest.mark.parametrize("ce, mse, verdict", [
     ((0.95, 0.96, 0.95), (0.93, 0.94, 0.94), REPRODUCED),
     ((0.93, 0.94, 0.94), (0.95, 0.96, 0.95), NOT_REPRODUCED),
+    ((0.95,), (0.93,), INCONCLUSIVE),  # one seed: no confidence bound
 ])
 def test_mse_vs_ce_claim(tmp_path, ce, mse, verdict):
     runs = {"ce": [_run(s, test_acc=a) for s, a in enumerate(ce)],
             "mse": [_run(s, test_acc=a, recipe={"epochs": 10, "loss": "mse"}) for s, a in enumerate(mse)]}
-    assert _verdict(lecture.mse_vs_ce_claim(runs, CHECK, "smoke", tmp_path), tmp_path) == verdict
+    res = lecture.mse_vs_ce_claim(runs, CHECK, _decision("mse-vs-cross-entropy"), "smoke", tmp_path)
+    assert _verdict(res, tmp_path, ["accuracy"]) == verdict
+    want = np.mean([math.log((1 - m) / (1 - c)) for c, m in zip(ce, mse)])
+    assert res.numbers["effect.accuracy.estimate"] == pytest.approx(want)
 
 
 def _history(fit_epoch, budget):
@@ -272,9 +318,11 @@ def _history(fit_epoch, budget):
 
 @pytest.mark.parametrize("fits, verdict", [
     ({"true_w64": (5, 6, 5), "random_w64": (50, 60, 55), "random_w512": (20, 25, 22)}, REPRODUCED),
-    ({"true_w64": (5, 6, 5), "random_w64": (50, 999, 55), "random_w512": (20, 25, 22)}, NOT_REPRODUCED),  # not fitted
+    ({"true_w64": (5, 6, 5), "random_w64": (999, 999, 999), "random_w512": (20, 25, 22)}, NOT_REPRODUCED),  # no fit
     ({"true_w64": (5, 6, 5), "random_w64": (20, 25, 22), "random_w512": (50, 60, 55)}, NOT_REPRODUCED),  # wider slower
     ({"true_w64": (5, 6, 5), "random_w64": (50, 20, 55), "random_w512": (20, 25, 22)}, INCONCLUSIVE),
+    ({"true_w64": (5, 6, 5), "random_w64": (50, 999, 55), "random_w512": (20, 25, 22)}, INCONCLUSIVE),  # one unfit
+    ({"true_w64": (5,), "random_w64": (50,), "random_w512": (20,)}, INCONCLUSIVE),  # one seed
 ])
 def test_memorize_claim(tmp_path, fits, verdict):
     size = {"true_w64": 4810, "random_w64": 4810, "random_w512": 38410}
@@ -284,10 +332,36 @@ def test_memorize_claim(tmp_path, fits, verdict):
         runs[v] = [_run(s, num_parameters=size[v], recipe={"epochs": 100}, run={"dataset": ds},
                         train_acc=1.0 if e <= 100 else 0.5) for s, e in enumerate(eps)]
         hist[v] = [_history(e, min(e, 100)) for e in eps]
-    res = lecture.memorize_claim(runs, hist, {**CHECK, "target_train_acc": 1.0}, "smoke", tmp_path)
-    assert _verdict(res, tmp_path) == verdict
+    res = lecture.memorize_claim(runs, hist, {**CHECK, "target_train_acc": 1.0}, _decision("memorize-random-labels"),
+                                 "smoke", tmp_path)
+    assert _verdict(res, tmp_path, ["fits_random random_w64", "fits_random random_w512", "slower_than_true",
+                                    "wider_faster"]) == verdict
     if verdict == REPRODUCED:
         assert res.numbers["random_w64.epochs_to_fit_mean"] == pytest.approx(55.0)
+        assert res.numbers["effect.slower_than_true.estimate"] == pytest.approx(
+            np.mean([math.log(50 / 5), math.log(60 / 6), math.log(55 / 5)]))
+
+
+def test_the_job_reads_run_directories_and_decides_by_the_registry(tmp_path):
+    """run_claim on synthetic run directories (the rule's ``runs``): mixup decided by the registry's block."""
+    from losslab import io as lio
+    from losslab.claims import jobs
+    from losslab.claims.claim_job import ClaimJob
+    from losslab.claims.runs import METRICS, seed_dir
+
+    accs = {"erm": (0.92, 0.93, 0.93, 0.92, 0.92), "mixup": (0.90, 0.91, 0.92, 0.90, 0.91)}
+    dirs = {}
+    for v, acc in accs.items():
+        dirs[v] = str(tmp_path / "runs" / v)
+        for s, a in enumerate(acc):
+            (d := seed_dir(dirs[v], s)).mkdir(parents=True)
+            recipe = {"epochs": 10, "batch_size": 32, **({"mixup_alpha": 1.0} if v == "mixup" else {})}
+            lio.write_json(d / METRICS, _run(s, test_acc=a, recipe=recipe))
+    job = ClaimJob(claim=registry_entry(REGISTRY, "mixup"), scale="smoke", out_dir=tmp_path / "out",
+                   params={"runs": dirs})
+    res = jobs.run_claim(job)
+    assert res.verdict == NOT_REPRODUCED and [d["name"] for d in res.decisions] == ["accuracy"]
+    assert (tmp_path / "out" / "decision.png").exists()
 
 
 def test_epochs_to_fit():

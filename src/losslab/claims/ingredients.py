@@ -2,7 +2,8 @@
 and Bottou's per-example SGD vs full-batch GD.
 
 Each function takes the metrics of the finished runs (one list per variant, one entry per seed, in seed
-order), applies the pass rule from the registry, and writes the claim's table, figure and verdict.
+order), measures every part of the claim's pre-registered ``decision`` (``config/claims.yaml``) per seed, decides
+it by :func:`losslab.claims.verdicts.decide_claim`, and writes the claim's table, figure and verdict.
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from losslab.plots import figures
-from losslab.claims.verdicts import ClaimResult, all_of, paired, seed_mean
+from losslab.claims.verdicts import ClaimResult, Measured, decide_claim, seed_mean
 from losslab.claims.tables import mean_std, pm, write_table
 from losslab.claims.claim_job import ClaimJob
 from losslab.claims.runs import read_history, read_runs, seed_dirs
+from losslab.core.trainer import batching
 
 Runs = Mapping[str, Sequence[Mapping[str, Any]]]
 
@@ -35,6 +37,49 @@ def _acc(runs: Sequence[Mapping[str, Any]], key: str = "test_acc") -> list[float
     return [math.nan if r.get("diverged") else float(r[key]) for r in runs]
 
 
+def log_ratio(a: Sequence[float], b: Sequence[float]) -> list[float]:
+    """Per-seed ``ln(a_i / b_i)`` (paired by seed). A NaN (diverged run), a zero or a negative value gives a
+    non-finite sample, which the pre-registered decision counts as missing (inconclusive)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return [float(x) for x in np.log(np.asarray(a, float) / np.asarray(b, float))]
+
+
+def error_rate(runs: Sequence[Mapping[str, Any]]) -> list[float]:
+    """Per-seed test error ``1 - test_acc`` (NaN for a diverged run)."""
+    return [1 - a for a in _acc(runs)]
+
+
+def optimizer_steps(run: Mapping[str, Any]) -> float:
+    """The optimizer steps a run took: its epochs times the steps per epoch of its batch size
+    (:func:`losslab.core.trainer.batching`); NaN when the metrics do not say."""
+    try:
+        return float(int(run["epochs"]) * batching(int(run["train_size"]), run["recipe"]["batch_size"])[1])
+    except (KeyError, TypeError, ValueError):
+        return math.nan
+
+
+def _fmt(x: float, spec: str) -> str:
+    return format(x, spec) if math.isfinite(x) else "?"
+
+
+def regime_columns(runs: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+    """The table columns saying where an arm's numbers were measured: its final train loss, optimizer steps,
+    and train and test accuracy (mean ± std over seeds)."""
+    steps = [optimizer_steps(r) for r in runs]
+    return {"train_loss": pm(_acc(runs, "train_loss"), digits=4),
+            "steps": _fmt(float(np.mean(steps)), ".0f") if steps else "?",
+            "train_acc_%": pm(_acc(runs, "train_acc"), 100), "test_acc_%": pm(_acc(runs), 100)}
+
+
+def arm_regime(label: str, runs: Sequence[Mapping[str, Any]]) -> str:
+    """One arm's regime for :attr:`ClaimResult.regime`: mean train loss, steps, train and test accuracy."""
+    steps = [optimizer_steps(r) for r in runs]
+    return (f"{label}: train loss {_fmt(mean_std(_acc(runs, 'train_loss'))[0], '.3g')}, "
+            f"{_fmt(float(np.mean(steps)) if steps else math.nan, '.0f')} steps, "
+            f"train acc {_fmt(100 * mean_std(_acc(runs, 'train_acc'))[0], '.1f')}%, "
+            f"test acc {_fmt(100 * mean_std(_acc(runs))[0], '.1f')}%")
+
+
 def _check_seeds(runs: Runs, names: Sequence[str]) -> list[int]:
     seeds = [r["seed"] for r in runs[names[0]]]
     for n in names:
@@ -43,22 +88,31 @@ def _check_seeds(runs: Runs, names: Sequence[str]) -> list[int]:
     return seeds
 
 
-def ablation(runs: Runs, check: Mapping[str, Any], scale: str, out_dir: str | Path,
+# the parts of the ablation's decision: (part, the arm whose test error is the numerator, the denominator)
+ABLATION_PARTS = (("momentum", "no_momentum", "full"), ("weight_decay", "no_weight_decay", "full"),
+                  ("preprocessing", "no_preprocessing", "full"), ("all_vs_momentum", "none", "no_momentum"),
+                  ("all_vs_weight_decay", "none", "no_weight_decay"),
+                  ("all_vs_preprocessing", "none", "no_preprocessing"))
+
+
+def ablation(runs: Runs, check: Mapping[str, Any], decision: Mapping[str, Any], scale: str, out_dir: str | Path,
              claim_id: str = "resnet56-ingredient-ablation") -> ClaimResult:
+    """The ablation decided by its pre-registration: six parts, each ln(test error of the arm with less / of the
+    arm with more) per seed (paired by seed), combined by Holm."""
     out_dir = Path(out_dir)
     seeds = _check_seeds(runs, ABLATION_VARIANTS)
     acc = {v: _acc(runs[v]) for v in ABLATION_VARIANTS}
-    min_agree = check["min_agree"]
-    comps = [paired(f"full > {v}", acc["full"], acc[v], min_agree)
-             for v in ("no_momentum", "no_weight_decay", "no_preprocessing")]
-    comps += [paired(f"{v} > none", acc[v], acc["none"], min_agree)
-              for v in ("no_momentum", "no_weight_decay", "no_preprocessing")]
+    err = {v: error_rate(runs[v]) for v in ABLATION_VARIANTS}
+    effects = {part: log_ratio(err[num], err[den]) for part, num, den in ABLATION_PARTS}
+    cd = decide_claim(decision, {part: Measured(samples=x) for part, x in effects.items()})
 
     rows, numbers = [], {}
     for v in ABLATION_VARIANTS:
         drop = [100 * (a - f) for a, f in zip(acc[v], acc["full"])]
         numbers[f"{v}.test_acc_mean"] = seed_mean(acc[v])
         numbers[f"{v}.train_acc_mean"] = seed_mean(_acc(runs[v], "train_acc"))
+        numbers[f"{v}.train_loss_mean"] = seed_mean(_acc(runs[v], "train_loss"))
+        numbers[f"{v}.steps"] = float(np.mean([optimizer_steps(r) for r in runs[v]]))
         rows.append({
             "variant": ABLATION_LABELS[v],
             "test_acc_%": pm(acc[v], 100),
@@ -67,6 +121,8 @@ def ablation(runs: Runs, check: Mapping[str, Any], scale: str, out_dir: str | Pa
             "reported": f"{ABLATION_REPORTED[v]:.1f}%" if v == "full" else f"{ABLATION_REPORTED[v]:+.1f} pp",
             "diverged": sum(bool(r.get("diverged")) for r in runs[v]),
             "seeds": len(seeds),
+            "train_loss": regime_columns(runs[v])["train_loss"],
+            "steps": regime_columns(runs[v])["steps"],
         })
     tables = write_table(rows, out_dir / "table", title=f"Ingredient ablation ({scale} scale), test accuracy "
                          f"over seeds {seeds}")
@@ -74,13 +130,12 @@ def ablation(runs: Runs, check: Mapping[str, Any], scale: str, out_dir: str | Pa
     data = {"scale": scale, "n_seeds": len(seeds), "acc": {v: acc[v] for v in ABLATION_VARIANTS}}
     figs = figures.render(plot_ablation, data, out_dir / "figure")
 
-    verdict = all_of(c.verdict for c in comps)
     measured = f"full {pm(acc['full'], 100, 1)}%; " + "; ".join(
         f"{ABLATION_LABELS[v]} {100 * (mean_std(acc[v])[0] - mean_std(acc['full'])[0]):+.1f} pp"
         for v in ABLATION_VARIANTS[1:])
-    return ClaimResult(id=claim_id, scale=scale, verdict=verdict, rule=check["rule"], measured=measured,
-                       n_seeds=len(seeds), comparisons=comps, numbers=numbers, figures=figs, tables=tables,
-                       notes="; ".join(c.describe() for c in comps))
+    regime = "; ".join(arm_regime(ABLATION_LABELS[v], runs[v]) for v in ABLATION_VARIANTS)
+    return ClaimResult.from_decision(cd, id=claim_id, scale=scale, rule=check["rule"], measured=measured,
+                                     n_seeds=len(seeds), numbers=numbers, figures=figs, tables=tables, regime=regime)
 
 
 @figures.register_plot("ingredients.ablation")
@@ -116,24 +171,29 @@ def plot_ablation(data: Mapping[str, Any], stem: str | Path) -> list[str]:
 
 
 def sgd_vs_gd(runs: Runs, histories: Mapping[str, Sequence[Sequence[Mapping[str, Any]]]],
-              check: Mapping[str, Any], scale: str, out_dir: str | Path,
+              check: Mapping[str, Any], decision: Mapping[str, Any], scale: str, out_dir: str | Path,
               claim_id: str = "bottou-sgd-beats-gd") -> ClaimResult:
-    """Test mistakes of per-example SGD vs full-batch GD (Bottou 1991 as quoted by source 000: 174 vs 194)."""
+    """Test mistakes of per-example SGD vs full-batch GD (Bottou 1991 as quoted by source 000: 174 vs 194), decided
+    by its pre-registration: ln(GD mistakes / SGD mistakes) per seed, paired by seed."""
     out_dir = Path(out_dir)
     seeds = _check_seeds(runs, ("sgd", "gd"))
     test_n = runs["sgd"][0]["test_size"]
     mistakes = {v: [(1 - a) * r["test_size"] for a, r in zip(_acc(runs[v]), runs[v])] for v in ("sgd", "gd")}
-    comp = paired("GD mistakes > SGD mistakes", mistakes["gd"], mistakes["sgd"], check["min_agree"])
+    cd = decide_claim(decision, {"equal_epochs": Measured(samples=log_ratio(mistakes["gd"], mistakes["sgd"]))})
     reported = {"sgd": 174, "gd": 194}
     labels = {"sgd": "SGD (batch 1)", "gd": "GD (full batch)"}
     rows, numbers = [], {}
     for v in ("sgd", "gd"):
         numbers[f"{v}.test_mistakes_mean"] = seed_mean(mistakes[v])
         numbers[f"{v}.train_acc_mean"] = seed_mean(_acc(runs[v], "train_acc"))
+        numbers[f"{v}.train_loss_mean"] = seed_mean(_acc(runs[v], "train_loss"))
+        numbers[f"{v}.steps"] = float(np.mean([optimizer_steps(r) for r in runs[v]]))
         rows.append({"method": labels[v], "test_mistakes": pm(mistakes[v], 1, 1), "test_set": test_n,
                      "train_acc_%": pm(_acc(runs[v], "train_acc"), 100), "reported_mistakes": reported[v],
                      "lr": runs[v][0]["recipe"]["lr"], "epochs": runs[v][0]["recipe"]["epochs"],
-                     "diverged": sum(bool(r.get("diverged")) for r in runs[v]), "seeds": len(seeds)})
+                     "diverged": sum(bool(r.get("diverged")) for r in runs[v]), "seeds": len(seeds),
+                     "train_loss": regime_columns(runs[v])["train_loss"], "steps": regime_columns(runs[v])["steps"],
+                     "test_acc_%": regime_columns(runs[v])["test_acc_%"]})
     tables = write_table(rows, out_dir / "table", title=f"SGD vs GD ({scale} scale), test mistakes out of "
                          f"{test_n}; reported: Bottou 1991, out of an unknown test-set size")
 
@@ -145,8 +205,9 @@ def sgd_vs_gd(runs: Runs, histories: Mapping[str, Sequence[Sequence[Mapping[str,
 
     measured = (f"SGD {pm(mistakes['sgd'], 1, 1)} vs GD {pm(mistakes['gd'], 1, 1)} test mistakes "
                 f"(of {test_n})")
-    return ClaimResult.from_comparison(comp, id=claim_id, scale=scale, rule=check["rule"], measured=measured,
-                                       n_seeds=len(seeds), numbers=numbers, figures=figs, tables=tables)
+    regime = "; ".join(arm_regime(labels[v], runs[v]) for v in ("sgd", "gd"))
+    return ClaimResult.from_decision(cd, id=claim_id, scale=scale, rule=check["rule"], measured=measured,
+                                     n_seeds=len(seeds), numbers=numbers, figures=figs, tables=tables, regime=regime)
 
 
 @figures.register_plot("ingredients.sgd_vs_gd")
@@ -179,13 +240,13 @@ def plot_sgd_vs_gd(data: Mapping[str, Any], stem: str | Path) -> list[str]:
 
 def run_ablation(job: ClaimJob) -> ClaimResult:
     runs = {v: read_runs(d) for v, d in job.dirs.items()}
-    return ablation(runs, job.check, job.scale, job.out_dir, claim_id=job.id)
+    return ablation(runs, job.check, job.claim["decision"], job.scale, job.out_dir, claim_id=job.id)
 
 
 def run_sgd_vs_gd(job: ClaimJob) -> ClaimResult:
     runs = {v: read_runs(d) for v, d in job.dirs.items()}
     histories = {v: [read_history(p) for p in seed_dirs(d)] for v, d in job.dirs.items()}
-    return sgd_vs_gd(runs, histories, job.check, job.scale, job.out_dir, claim_id=job.id)
+    return sgd_vs_gd(runs, histories, job.check, job.claim["decision"], job.scale, job.out_dir, claim_id=job.id)
 
 
 CLAIMS = {"resnet56-ingredient-ablation": run_ablation, "bottou-sgd-beats-gd": run_sgd_vs_gd}

@@ -3,8 +3,10 @@ al.'s figure), stochastic weight averaging, mixup, memorizing random labels, and
 
 Each claim function takes the metrics of the finished runs (``variant -> one metrics.json per seed, in seed
 order``), finds each variant's role from its own run spec (model size, ``recipe.swa``, ``recipe.mixup_alpha``,
-``recipe.loss``, ``dataset.random_labels``: no variant name is special), applies the pass rule of the registry,
-and writes the claim's table, figure (through :func:`losslab.plots.figures.render`) and verdict.
+``recipe.loss``, ``dataset.random_labels``: no variant name is special), measures every part of the claim's
+pre-registered ``decision`` (``config/claims.yaml``) as it is written there, decides it by
+:func:`losslab.claims.verdicts.decide_claim`, and writes the claim's table, figure (through
+:func:`losslab.plots.figures.render`) and verdict.
 """
 
 from __future__ import annotations
@@ -18,10 +20,10 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from losslab.plots import figures
-from losslab.claims.verdicts import (ClaimResult, Comparison, all_of,
-    paired, seed_mean, verdict_of)
+from losslab.claims.ingredients import arm_regime, log_ratio, optimizer_steps, regime_columns
+from losslab.claims.verdicts import ClaimResult, Measured, decide_claim, seed_mean
 from losslab.claims.tables import mean_std, pm, write_table
-from losslab.core.surfaces import line_sharpness
+from losslab.core.surfaces import grid_index, line_sharpness
 from losslab.claims.settings import Settings
 from losslab.claims.claim_job import ClaimJob
 from losslab.claims.runs import MODEL, read_history, read_runs, seed_dir, trained_seeds
@@ -60,10 +62,25 @@ def two_roles(runs: Runs, is_treatment: Callable[[Mapping[str, Any]], bool], wha
 
 # ---------------------------------------------------------------- local minima cluster (Choromanska) -------
 
-def local_minima_cluster(runs: Runs, check: Mapping[str, Any], scale: str, out_dir: str | Path,
-                         claim_id: str = "local-minima-cluster") -> ClaimResult:
+def log_std_ratio(small: Sequence[float], large: Sequence[float]) -> Measured:
+    """``ln(std(small) / std(large))`` (ddof 1) with its normal-theory standard error
+    ``sqrt(1 / (2 (n_small - 1)) + 1 / (2 (n_large - 1)))`` (the ``normal`` test of the local-minima claim); NaN
+    when a value is NaN (a diverged run), a spread is zero, or a size has fewer than two initialisations."""
+    a, b = np.asarray(small, float), np.asarray(large, float)
+    if a.size < 2 or b.size < 2:
+        return Measured(estimate=math.nan, se=math.nan, n=int(min(a.size, b.size)))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        est = float(np.log(np.std(a, ddof=1) / np.std(b, ddof=1)))
+    se = math.sqrt(1 / (2 * (a.size - 1)) + 1 / (2 * (b.size - 1)))
+    return Measured(estimate=est if math.isfinite(est) else math.nan, se=se, n=int(min(a.size, b.size)))
+
+
+def local_minima_cluster(runs: Runs, check: Mapping[str, Any], decision: Mapping[str, Any], scale: str,
+                         out_dir: str | Path, claim_id: str = "local-minima-cluster") -> ClaimResult:
     """Spread (std over initialisations) of the final train loss of nets of increasing size: the claim is that
-    it shrinks as the number of parameters grows."""
+    it shrinks as the number of parameters grows. Decided by its pre-registration: ln(std at the smallest size /
+    at the largest), normal test with the standard error of a log standard deviation; the steps between
+    neighbouring sizes are shown in the notes."""
     out_dir = Path(out_dir)
     order = sorted(runs, key=lambda v: runs[v][0]["num_parameters"])
     if len(order) < 2:
@@ -75,25 +92,30 @@ def local_minima_cluster(runs: Runs, check: Mapping[str, Any], scale: str, out_d
     test = {v: _metric(runs[v], "test_loss") for v in order}
     std = {v: float(np.std(train[v], ddof=1)) if len(train[v]) > 1 else math.nan for v in order}
     steps = [(a, b, std[a] - std[b]) for a, b in zip(order, order[1:])]
-    verdict = verdict_of(None if any(not math.isfinite(s) for s in std.values()) else all(d > 0 for _, _, d in steps))
+    cd = decide_claim(decision, {"spread_shrinks": log_std_ratio(train[order[0]], train[order[-1]])})
     numbers, rows = {}, []
     for v in order:
         numbers[f"{v}.train_loss_std"] = std[v]
         numbers[f"{v}.train_loss_mean"] = seed_mean(train[v])
         numbers[f"{v}.test_loss_std"] = mean_std(test[v])[1]
+        numbers[f"{v}.steps"] = float(np.mean([optimizer_steps(r) for r in runs[v]]))
+        cols = regime_columns(runs[v])
         rows.append({"variant": v, "parameters": params[v], "inits": len(train[v]),
                      "train_loss_std": std[v], "train_loss": pm(train[v], digits=4),
                      "train_loss_min_max": f"{np.nanmin(train[v]):.4f} - {np.nanmax(train[v]):.4f}",
-                     "test_loss": pm(test[v], digits=4), "diverged": sum(bool(r.get("diverged")) for r in runs[v])})
+                     "test_loss": pm(test[v], digits=4), "diverged": sum(bool(r.get("diverged")) for r in runs[v]),
+                     "steps": cols["steps"], "train_acc_%": cols["train_acc_%"], "test_acc_%": cols["test_acc_%"]})
     tables = write_table(rows, out_dir / "table", title=f"Final losses over initialisations by network size "
                          f"({scale} scale)")
     data = {"scale": scale, "variants": order, "parameters": [params[v] for v in order],
             "train_loss": [train[v] for v in order], "test_loss": [test[v] for v in order]}
     figs = figures.render(plot_minima, data, out_dir / "figure")
     measured = "std of final train loss: " + ", ".join(f"{params[v]} params {std[v]:.3g}" for v in order)
-    notes = "; ".join(f"std {a} - std {b} = {d:+.3g}" for a, b, d in steps)
-    return ClaimResult(id=claim_id, scale=scale, verdict=verdict, rule=check["rule"], measured=measured,
-                       n_seeds=len(train[order[0]]), numbers=numbers, figures=figs, tables=tables, notes=notes)
+    notes = "shown, not decided: " + "; ".join(f"std {a} - std {b} = {d:+.3g}" for a, b, d in steps)
+    regime = "; ".join(arm_regime(f"{v} ({params[v]} params)", runs[v]) for v in order)
+    return ClaimResult.from_decision(cd, notes=notes, id=claim_id, scale=scale, rule=check["rule"],
+                                     measured=measured, n_seeds=len(train[order[0]]), numbers=numbers, figures=figs,
+                                     tables=tables, regime=regime)
 
 
 @figures.register_plot("lecture.minima")
@@ -166,9 +188,13 @@ def flatness_lines(run: Mapping[str, Any], seed_dir: str | os.PathLike, settings
 
 
 def swa_claim(runs: Runs, lines: Mapping[str, Mapping[int, Sequence[Sequence[float]]]], alphas: Sequence[float],
-              check: Mapping[str, Any], scale: str, out_dir: str | Path, claim_id: str = "swa") -> ClaimResult:
+              check: Mapping[str, Any], decision: Mapping[str, Any], scale: str, out_dir: str | Path,
+              claim_id: str = "swa") -> ClaimResult:
     """SWA vs SGD with the same budget, paired over seeds: test accuracy, and the filter-normalized loss rise
-    around each solution (``lines[variant][seed][j][i]``: train loss along line ``j`` at ``alphas[i]``)."""
+    around each solution (``lines[variant][seed][j][i]``: train loss along line ``j`` at ``alphas[i]``). Decided by
+    its pre-registration: ``accuracy`` = ln(test error of SGD / of SWA) per seed; ``flatness`` = ln(loss rise of
+    SGD / of SWA) per seed on the loss-normalised rise (the rise divided by the train loss at the solution, the
+    lines' centre: the ``comparison`` of the decision), the raw ratio shown beside it."""
     out_dir = Path(out_dir)
     sgd, swa = two_roles(runs, lambda m: bool(m["recipe"].get("swa")), "with recipe.swa")
     seeds = _seeds(runs, (sgd, swa))
@@ -176,25 +202,38 @@ def swa_claim(runs: Runs, lines: Mapping[str, Mapping[int, Sequence[Sequence[flo
         missing = [s for s in seeds if s not in lines.get(v, {})]
         if missing:
             raise ValueError(f"variant {v!r}: no random lines for seeds {missing}")
-    radius, min_agree = float(check["radius"]), check["min_agree"]
+    radius = float(check["radius"])
     acc = {v: _metric(runs[v], "test_acc") for v in (sgd, swa)}
     rise = {v: [line_sharpness(alphas, np.asarray(lines[v][s], float), radius)
                 if not r.get("diverged") else math.nan for s, r in zip(seeds, runs[v])] for v in (sgd, swa)}
-    comps = [paired("SWA test acc > SGD test acc", acc[swa], acc[sgd], min_agree),
-             paired("SGD loss rise > SWA loss rise", rise[sgd], rise[swa], min_agree)]
+    i0 = grid_index(np.asarray(alphas, float), 0.0)
+    centre = {v: [float(np.mean(np.atleast_2d(np.asarray(lines[v][s], float))[:, i0])) for s in seeds]
+              for v in (sgd, swa)}
+    with np.errstate(divide="ignore", invalid="ignore"):
+        norm = {v: [x / c for x, c in zip(rise[v], centre[v])] for v in (sgd, swa)}
+    err = {v: [1 - a for a in acc[v]] for v in (sgd, swa)}
+    raw_flatness = log_ratio(rise[sgd], rise[swa])
+    cd = decide_claim(decision, {"accuracy": Measured(samples=log_ratio(err[sgd], err[swa])),
+                                 "flatness": Measured(samples=log_ratio(norm[sgd], norm[swa]))})
     numbers, rows = {}, []
     for role, v in (("sgd", sgd), ("swa", swa)):
         numbers[f"{role}.test_acc_mean"] = seed_mean(acc[v])
         numbers[f"{role}.loss_rise_mean"] = seed_mean(rise[v])
         numbers[f"{role}.train_loss_mean"] = seed_mean(_metric(runs[v], "train_loss"))
+        numbers[f"{role}.loss_rise_normalised_mean"] = seed_mean(norm[v])
+        numbers[f"{role}.steps"] = float(np.mean([optimizer_steps(r) for r in runs[v]]))
         rows.append({"method": role.upper(), "variant": v, "test_acc_%": pm(acc[v], 100),
                      "train_acc_%": pm(_metric(runs[v], "train_acc"), 100),
                      "train_loss": pm(_metric(runs[v], "train_loss"), digits=4),
                      f"loss_rise_at_{radius:g}": pm(rise[v], digits=4),
                      "swa_iterates": runs[v][0].get("swa_iterates", 0), "epochs": runs[v][0]["recipe"]["epochs"],
-                     "seeds": len(seeds)})
+                     "seeds": len(seeds), "steps": regime_columns(runs[v])["steps"],
+                     "line_centre_loss": pm(centre[v], digits=4),
+                     "loss_rise_/_centre_loss": pm(norm[v], digits=4)})
+    numbers["flatness_raw.ln_ratio_mean"] = seed_mean(raw_flatness)
     tables = write_table(rows, out_dir / "table", title=f"SGD vs SWA ({scale} scale), same epoch budget; loss rise: "
-                         f"mean train-loss increase at distance {radius:g} along filter-normalized random directions")
+                         f"mean train-loss increase at distance {radius:g} along filter-normalized random directions; "
+                         f"loss-normalised: divided by the train loss at the centre of the lines (decides flatness)")
     mean_lines = {v: np.mean([np.mean(np.asarray(lines[v][s], float), axis=0) for s in seeds], axis=0)
                   for v in (sgd, swa)}
     data = {"scale": scale, "alphas": list(alphas), "radius": radius, "labels": ["SGD", "SWA"],
@@ -202,9 +241,13 @@ def swa_claim(runs: Runs, lines: Mapping[str, Mapping[int, Sequence[Sequence[flo
     figs = figures.render(plot_swa, data, out_dir / "figure")
     measured = (f"test acc SGD {pm(acc[sgd], 100)}% vs SWA {pm(acc[swa], 100)}%; loss rise at {radius:g} SGD "
                 f"{pm(rise[sgd], digits=4)} vs SWA {pm(rise[swa], digits=4)}")
-    return ClaimResult(id=claim_id, scale=scale, verdict=all_of(c.verdict for c in comps), rule=check["rule"],
-                       measured=measured, n_seeds=len(seeds), comparisons=comps, numbers=numbers, figures=figs,
-                       tables=tables, notes="; ".join(c.describe() for c in comps))
+    raw = seed_mean(raw_flatness)
+    notes = (f"raw (not loss-normalised) flatness ln(rise SGD / rise SWA): {pm(raw_flatness, digits=3)}"
+             if math.isfinite(raw) else "raw flatness ratio not finite (a rise <= 0 or a diverged run)")
+    regime = "; ".join(arm_regime(role, runs[v]) for role, v in (("SGD", sgd), ("SWA", swa)))
+    return ClaimResult.from_decision(cd, notes=notes, id=claim_id, scale=scale, rule=check["rule"],
+                                     measured=measured, n_seeds=len(seeds), numbers=numbers, figures=figs,
+                                     tables=tables, regime=regime)
 
 
 @figures.register_plot("lecture.swa")
@@ -237,28 +280,36 @@ def plot_swa(data: Mapping[str, Any], stem: str | Path) -> list[str]:
 # ---------------------------------------------------------------- two-arm comparisons (mixup, MSE vs CE) ---
 
 def _two_arm(runs: Runs, better: str, worse: str, labels: Mapping[str, str], check: Mapping[str, Any],
-             scale: str, out_dir: Path, claim_id: str, title: str) -> ClaimResult:
+             decision: Mapping[str, Any], scale: str, out_dir: Path, claim_id: str, title: str) -> ClaimResult:
+    """A two-arm claim decided by its pre-registration's one part ``accuracy``: ln(test error of ``worse`` / of
+    ``better``) per seed, paired by seed."""
     seeds = _seeds(runs, (better, worse))
     acc = {v: _metric(runs[v], "test_acc") for v in (better, worse)}
-    comp = paired(f"{labels[better]} test acc > {labels[worse]} test acc", acc[better], acc[worse],
-                  check["min_agree"])
+    effect = log_ratio([1 - a for a in acc[worse]], [1 - a for a in acc[better]])
+    cd = decide_claim(decision, {"accuracy": Measured(samples=effect)})
     numbers, rows = {}, []
     for v in (worse, better):
         numbers[f"{v}.test_acc_mean"] = seed_mean(acc[v])
         numbers[f"{v}.train_acc_mean"] = seed_mean(_metric(runs[v], "train_acc"))
+        numbers[f"{v}.train_loss_mean"] = seed_mean(_metric(runs[v], "train_loss"))
+        numbers[f"{v}.steps"] = float(np.mean([optimizer_steps(r) for r in runs[v]]))
+        cols = regime_columns(runs[v])
         rows.append({"method": labels[v], "variant": v, "test_err_%": pm([1 - a for a in acc[v]], 100),
                      "test_acc_%": pm(acc[v], 100), "train_acc_%": pm(_metric(runs[v], "train_acc"), 100),
                      "epochs": runs[v][0]["recipe"]["epochs"],
-                     "diverged": sum(bool(r.get("diverged")) for r in runs[v]), "seeds": len(seeds)})
+                     "diverged": sum(bool(r.get("diverged")) for r in runs[v]), "seeds": len(seeds),
+                     "train_loss": cols["train_loss"], "steps": cols["steps"]})
     tables = write_table(rows, out_dir / "table", title=f"{title} ({scale} scale), paired over seeds {seeds}")
     data = {"scale": scale, "labels": [labels[worse], labels[better]], "acc": [acc[worse], acc[better]],
             "title": title}
     figs = figures.render(plot_two_arms, data, out_dir / "figure")
     diff = [100 * (b - w) for b, w in zip(acc[better], acc[worse])]
+    agree = sum(d > 0 for d in diff)
     measured = (f"test acc {labels[better]} {pm(acc[better], 100)}% vs {labels[worse]} {pm(acc[worse], 100)}% "
-                f"(paired diff {pm(diff)} pp, {comp.agree}/{len(seeds)} seeds)")
-    return ClaimResult.from_comparison(comp, id=claim_id, scale=scale, rule=check["rule"], measured=measured,
-                                       n_seeds=len(seeds), numbers=numbers, figures=figs, tables=tables)
+                f"(paired diff {pm(diff)} pp, {agree}/{len(seeds)} seeds)")
+    regime = "; ".join(arm_regime(labels[v], runs[v]) for v in (worse, better))
+    return ClaimResult.from_decision(cd, id=claim_id, scale=scale, rule=check["rule"], measured=measured,
+                                     n_seeds=len(seeds), numbers=numbers, figures=figs, tables=tables, regime=regime)
 
 
 @figures.register_plot("lecture.two_arms")
@@ -283,23 +334,23 @@ def plot_two_arms(data: Mapping[str, Any], stem: str | Path) -> list[str]:
     return figures.save(fig, stem)
 
 
-def mixup_claim(runs: Runs, check: Mapping[str, Any], scale: str, out_dir: str | Path,
+def mixup_claim(runs: Runs, check: Mapping[str, Any], decision: Mapping[str, Any], scale: str, out_dir: str | Path,
                 claim_id: str = "mixup") -> ClaimResult:
     """Mixup vs ERM (same net, recipe and seeds): mixup's test accuracy is higher, paired over seeds."""
     erm, mix = two_roles(runs, lambda m: float(m["recipe"].get("mixup_alpha", 0.0)) > 0, "with recipe.mixup_alpha")
     alpha = runs[mix][0]["recipe"]["mixup_alpha"]
-    return _two_arm(runs, mix, erm, {mix: f"mixup (alpha {alpha:g})", erm: "ERM"}, check, scale, Path(out_dir),
-                    claim_id, "mixup vs ERM")
+    return _two_arm(runs, mix, erm, {mix: f"mixup (alpha {alpha:g})", erm: "ERM"}, check, decision, scale,
+                    Path(out_dir), claim_id, "mixup vs ERM")
 
 
-def mse_vs_ce_claim(runs: Runs, check: Mapping[str, Any], scale: str, out_dir: str | Path,
-                    claim_id: str = "mse-vs-cross-entropy") -> ClaimResult:
+def mse_vs_ce_claim(runs: Runs, check: Mapping[str, Any], decision: Mapping[str, Any], scale: str,
+                    out_dir: str | Path, claim_id: str = "mse-vs-cross-entropy") -> ClaimResult:
     """Cross-entropy vs squared error on one-hot targets (same net, optimizer, budget and seeds)."""
     ce, mse = two_roles(runs, lambda m: m["recipe"].get("loss") == "mse", "with recipe.loss mse")
     if runs[ce][0]["recipe"].get("loss", "ce") != "ce":
         raise ValueError(f"variant {ce!r} must train with cross-entropy (recipe.loss ce)")
-    return _two_arm(runs, ce, mse, {ce: "cross-entropy", mse: "MSE"}, check, scale, Path(out_dir), claim_id,
-                    "cross-entropy vs MSE")
+    return _two_arm(runs, ce, mse, {ce: "cross-entropy", mse: "MSE"}, check, decision, scale, Path(out_dir),
+                    claim_id, "cross-entropy vs MSE")
 
 
 # ---------------------------------------------------------------- memorizing random labels ----------------
@@ -313,11 +364,15 @@ def epochs_to_fit(history: Sequence[Mapping[str, Any]], target: float) -> float:
     return math.inf
 
 
-def memorize_claim(runs: Runs, histories: Histories, check: Mapping[str, Any], scale: str, out_dir: str | Path,
-                   claim_id: str = "memorize-random-labels") -> ClaimResult:
-    """Epochs to reach the target train accuracy with true and with random labels, by network size."""
+def memorize_claim(runs: Runs, histories: Histories, check: Mapping[str, Any], decision: Mapping[str, Any],
+                   scale: str, out_dir: str | Path, claim_id: str = "memorize-random-labels") -> ClaimResult:
+    """Epochs to reach the target train accuracy with true and with random labels, by network size. Decided by its
+    pre-registration: ``fits_random`` = the final train accuracy of every random-label run (one decision per
+    random-label size), ``slower_than_true`` = ln(epochs to fit random / true labels) at the true-label size, and
+    ``wider_faster`` = ln(epochs to fit random labels at the smallest / at the largest size), per seed (a run that
+    does not fit within its budget has no epochs to fit: its ratio is missing, so that part is inconclusive)."""
     out_dir = Path(out_dir)
-    target, min_agree = float(check["target_train_acc"]), check["min_agree"]
+    target = float(check["target_train_acc"])
     is_random = {v: bool(rs[0]["run"]["dataset"].get("random_labels")) for v, rs in runs.items()}
     size = {v: int(rs[0]["num_parameters"]) for v, rs in runs.items()}
     rand = sorted((v for v in runs if is_random[v]), key=size.get)
@@ -330,17 +385,16 @@ def memorize_claim(runs: Runs, histories: Histories, check: Mapping[str, Any], s
               for v in runs}
     budget = {v: int(runs[v][0]["recipe"]["epochs"]) for v in runs}
     fitted = [v for v in rand if all(math.isfinite(e) for e in epochs[v])]
-    part1 = verdict_of(True if len(fitted) == len(rand) else
-                       None if any(math.isnan(e) for v in rand for e in epochs[v]) else False)
-    comps: list[Comparison] = []
+    slower = {}
     for t in true:
         same = [v for v in rand if size[v] == size[t]]
         if not same:
             raise ValueError(f"true-label variant {t!r} ({size[t]} params) has no random-label variant of its size")
-        comps.append(paired(f"epochs random {same[0]} > true {t}", epochs[same[0]], epochs[t], min_agree))
-    comps.append(paired(f"epochs random {rand[0]} > random {rand[-1]} (wider)", epochs[rand[0]], epochs[rand[-1]],
-                        min_agree))
-    verdict = all_of([part1, *[c.verdict for c in comps]])
+        slower[t] = Measured(samples=log_ratio(epochs[same[0]], epochs[t]))
+    cd = decide_claim(decision, {
+        "fits_random": {v: Measured(samples=_metric(runs[v], "train_acc")) for v in rand},
+        "slower_than_true": slower[true[0]] if len(true) == 1 else slower,
+        "wider_faster": Measured(samples=log_ratio(epochs[rand[0]], epochs[rand[-1]]))})
     numbers, rows = {}, []
     for v in sorted(runs, key=lambda v: (is_random[v], size[v])):
         finite = [e for e in epochs[v] if math.isfinite(e)]
@@ -348,11 +402,16 @@ def memorize_claim(runs: Runs, histories: Histories, check: Mapping[str, Any], s
         if finite and len(finite) == len(epochs[v]):  # (no infinities in the JSON: a run that never fits has none)
             numbers[f"{v}.epochs_to_fit_mean"] = seed_mean(finite)
         numbers[f"{v}.test_acc_mean"] = seed_mean(_metric(runs[v], "test_acc"))
+        numbers[f"{v}.train_acc_mean"] = seed_mean(_metric(runs[v], "train_acc"))
+        numbers[f"{v}.train_loss_mean"] = seed_mean(_metric(runs[v], "train_loss"))
+        numbers[f"{v}.steps"] = float(np.mean([optimizer_steps(r) for r in runs[v]]))
+        cols = regime_columns(runs[v])
         rows.append({"variant": v, "labels": "random" if is_random[v] else "true", "parameters": size[v],
                      "epochs_to_fit": pm(finite, digits=1) if finite else "-",
                      "fitted": f"{len(finite)}/{len(epochs[v])}", "budget": budget[v],
                      "train_acc_%": pm(_metric(runs[v], "train_acc"), 100),
-                     "test_acc_%": pm(_metric(runs[v], "test_acc"), 100), "seeds": len(seeds)})
+                     "test_acc_%": pm(_metric(runs[v], "test_acc"), 100), "seeds": len(seeds),
+                     "train_loss": cols["train_loss"], "steps": cols["steps"]})
     tables = write_table(rows, out_dir / "table", title=f"Epochs to {100 * target:g}% train accuracy, true vs random "
                          f"labels ({scale} scale); test accuracy on the true test labels")
     curves = {v: [[[float(r["epoch"]), float(r["train_acc"])] for r in h if r.get("train_acc") not in (None, "")]
@@ -368,10 +427,14 @@ def memorize_claim(runs: Runs, histories: Histories, check: Mapping[str, Any], s
     measured = "; ".join(f"{'random' if is_random[v] else 'true'} labels, {size[v]} params: {fit_epochs(v)}"
                          f" epochs ({sum(math.isfinite(e) for e in epochs[v])}/{len(epochs[v])} fitted)"
                          for v in sorted(runs, key=lambda v: (is_random[v], size[v])))
-    notes = f"all random-label runs fit within the budget: {part1}; " + "; ".join(c.describe() for c in comps)
-    return ClaimResult(id=claim_id, scale=scale, verdict=verdict, rule=check["rule"], measured=measured,
-                       n_seeds=len(seeds), comparisons=comps, numbers=numbers, figures=figs, tables=tables,
-                       notes=notes)
+    unfit = sum(not math.isfinite(e) for v in runs for e in epochs[v])
+    notes = (f"{unfit} run(s) did not reach {100 * target:g}% train accuracy within the budget (or diverged): their "
+             "epochs-to-fit ratios are missing" if unfit else "")
+    regime = "; ".join(arm_regime(f"{'random' if is_random[v] else 'true'} labels, {size[v]} params", runs[v])
+                       for v in sorted(runs, key=lambda v: (is_random[v], size[v])))
+    return ClaimResult.from_decision(cd, notes=notes, id=claim_id, scale=scale, rule=check["rule"],
+                                     measured=measured, n_seeds=len(seeds), numbers=numbers, figures=figs,
+                                     tables=tables, regime=regime)
 
 
 @figures.register_plot("lecture.memorize")
@@ -408,7 +471,7 @@ def _runs(job: ClaimJob) -> dict[str, Any]:
 
 
 def run_local_minima(job: ClaimJob) -> ClaimResult:
-    return local_minima_cluster(_runs(job), job.check, job.scale, job.out_dir, claim_id=job.id)
+    return local_minima_cluster(_runs(job), job.check, job.claim["decision"], job.scale, job.out_dir, claim_id=job.id)
 
 
 def run_swa(job: ClaimJob) -> ClaimResult:
@@ -419,21 +482,21 @@ def run_swa(job: ClaimJob) -> ClaimResult:
         for seed, where in trained_seeds(d):
             alphas, lines[v][seed] = flatness_lines(job.params["specs"][v], where, job.params["lines"],
                                                     seed_dir(job.out_dir / "lines" / v, seed), progress=job.progress)
-    return swa_claim(runs, lines, alphas, job.check, job.scale, job.out_dir, claim_id=job.id)
+    return swa_claim(runs, lines, alphas, job.check, job.claim["decision"], job.scale, job.out_dir, claim_id=job.id)
 
 
 def run_mixup(job: ClaimJob) -> ClaimResult:
-    return mixup_claim(_runs(job), job.check, job.scale, job.out_dir, claim_id=job.id)
+    return mixup_claim(_runs(job), job.check, job.claim["decision"], job.scale, job.out_dir, claim_id=job.id)
 
 
 def run_mse_vs_ce(job: ClaimJob) -> ClaimResult:
-    return mse_vs_ce_claim(_runs(job), job.check, job.scale, job.out_dir, claim_id=job.id)
+    return mse_vs_ce_claim(_runs(job), job.check, job.claim["decision"], job.scale, job.out_dir, claim_id=job.id)
 
 
 def run_memorize(job: ClaimJob) -> ClaimResult:
     runs = _runs(job)
     histories = {v: [read_history(p) for _, p in trained_seeds(d)] for v, d in job.params["runs"].items()}
-    return memorize_claim(runs, histories, job.check, job.scale, job.out_dir, claim_id=job.id)
+    return memorize_claim(runs, histories, job.check, job.claim["decision"], job.scale, job.out_dir, claim_id=job.id)
 
 
 CLAIMS = {"local-minima-cluster": run_local_minima, "swa": run_swa, "mixup": run_mixup,
