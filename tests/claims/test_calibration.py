@@ -411,6 +411,8 @@ def test_a_claim_result_carries_its_decision() -> None:
     assert res.verdict == REPRODUCED and res.notes == f"{cd.reason}; more" and res.decisions == cd.records()
     assert res.numbers["x"] == 1.0 and res.numbers["effect.gap.F1.estimate"] == pytest.approx(0.35)
     assert res.numbers["effect.gap.F1.lower"] < 0.35 < res.numbers["effect.gap.F1.upper"]
+    se = 0.05 / math.sqrt(3)  # sd of (0.3, 0.4, 0.35) over sqrt(n): the scale the statistical regression mode uses
+    assert res.uncertainty == {f"effect.gap.F1.{b}": pytest.approx(se) for b in ("estimate", "lower", "upper")}
 
 
 def test_replicates_are_named_in_the_plural_with_their_gloss():

@@ -279,13 +279,17 @@ class ClaimResult:
         """The result of a claim decided by its pre-registration (:func:`decide_claim`): its verdict, every part's
         record, and the reason first in the notes (``notes`` after it); ``fields`` are the other fields (``id``,
         ``scale``, ``rule``, ``measured``, ``n_seeds``, ``numbers``, ``figures``, ``tables``, ``regime``). Every
-        part's estimate and bounds are added to the numbers as ``effect.<part>[.<label>].{estimate,lower,upper}``."""
+        part's estimate and bounds are added to the numbers as ``effect.<part>[.<label>].{estimate,lower,upper}``, with
+        the estimate's standard error as their uncertainty (the statistical regression mode's scale for them)."""
         numbers = dict(fields.pop("numbers", {}))
+        uncertainty = dict(fields.pop("uncertainty", {}))
         for d in decision.decisions:  # every part's estimate and bounds join the numbers the regression test compares
             key = "effect." + d.name.replace(" ", ".")
             numbers.update({f"{key}.estimate": d.interval.estimate, f"{key}.lower": d.interval.lower,
                             f"{key}.upper": d.interval.upper})
-        return cls(verdict=decision.verdict, decisions=decision.records(), numbers=numbers,
+            if math.isfinite(d.interval.se) and d.interval.se > 0:  # a bound moves with the estimate, by its se
+                uncertainty.update({f"{key}.{b}": d.interval.se for b in ("estimate", "lower", "upper")})
+        return cls(verdict=decision.verdict, decisions=decision.records(), numbers=numbers, uncertainty=uncertainty,
                    notes="; ".join(x for x in (decision.reason, notes) if x), **fields)
 
     def write(self, path: str | Path) -> None:
