@@ -223,7 +223,8 @@ def load_net(spec: Mapping[str, Any]) -> dict[str, Any]:
     """The outputs of one network, from ``spec``: ``settings`` (the experiment's ``sharpness`` block),
     ``runs`` (variant -> run dir), ``sharpness`` (variant -> sharpness JSON), optionally ``warmstart`` (its
     sharpness JSON, which carries the runs' accuracies), ``interpolation`` (a directory of ``seed<k>.h5``: the line
-    from SB to the equal-epoch LB) and ``interpolation_matched`` (the line from SB to the step-matched LB). Run metrics are read with :func:`losslab.claims.runs.read_runs`."""
+    from SB to the equal-epoch LB) and ``interpolation_matched`` (the line from SB to the step-matched LB). Run
+    metrics are read with :func:`losslab.claims.runs.read_runs`."""
     net: dict[str, Any] = {"settings": dict(spec["settings"])}
     net["runs"] = {v: read_runs(d) for v, d in spec.get("runs", {}).items()}
     net["sharpness"] = {v: lio.read_json(p) for v, p in spec.get("sharpness", {}).items()}
