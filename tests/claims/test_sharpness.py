@@ -1,4 +1,4 @@
-"""Keskar et al.'s large-batch claims (losslab.claims.sharpness.keskar): the checks, the sharpness files, warm
+"""Keskar et al.'s large-batch claims (losslab.claims.sharpness.keskar): the sharpness files, warm
 starts and the parametric line of tiny runs, and each claim's table/figure/verdict on synthetic inputs."""
 
 from __future__ import annotations
@@ -11,34 +11,12 @@ import numpy as np
 import pytest
 import torch
 
-from losslab.claims import verdicts
 from losslab.claims.sharpness import keskar as ks
 from losslab.claims.verdicts import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, VERDICTS
 from losslab.pipeline.registry import load_registry, registry_entry
 
 SEEDS = [0, 1, 2, 3, 4]
 EPS = [1e-3, 5e-4]
-
-
-# ---------------------------------------------------------------- checks -----------------------------------
-
-def test_deterministic_and_every_seed_checks():
-    assert verdicts.at_least("x", 0.8, 0.8).verdict == REPRODUCED  # the bound itself passes
-    assert verdicts.at_least("x", 0.6, 0.8).verdict == NOT_REPRODUCED
-    assert verdicts.at_least("x", math.nan, 0.8).verdict == INCONCLUSIVE
-    assert verdicts.every_seed_at_least("x", [0.995, 1.0], 0.99).verdict == REPRODUCED
-    assert verdicts.every_seed_at_least("x", [0.995, 0.98], 0.99).verdict == INCONCLUSIVE
-    assert verdicts.every_seed_at_least("x", [0.995, 0.98], 0.99, fail=NOT_REPRODUCED).verdict == NOT_REPRODUCED
-
-
-def test_ratio_check_is_paired_on_a_log_scale():
-    sb = [1.0, 2.0, 0.5, 1.0, 4.0]
-    assert verdicts.ratio_at_least("r", [5 * s for s in sb], sb, 3.0, 0.8).verdict == REPRODUCED
-    assert verdicts.ratio_at_least("r", [2 * s for s in sb], sb, 3.0, 0.8).verdict == NOT_REPRODUCED  # 2x < 3x
-    mixed = [10.0, 10.0, 10.0, 10.0, 1.0]  # 4 of 5 seeds at 10x, one at 1x: mean log-ratio > log 3
-    assert verdicts.ratio_at_least("r", mixed, [1.0] * 5, 3.0, 0.8).verdict == REPRODUCED
-    assert verdicts.ratio_at_least("r", mixed, [1.0] * 5, 3.0, 5).verdict == INCONCLUSIVE  # all 5 seeds needed
-    assert verdicts.ratio_at_least("r", [1.0, math.nan], [0.1, 0.1], 3.0, 0.8).verdict == INCONCLUSIVE
 
 
 # ---------------------------------------------------------------- synthetic nets --------------------------
@@ -311,5 +289,22 @@ def test_warm_start_sharpness_of_dir_and_interpolation(tiny_runs):
     assert s["xcoordinates"].tolist() == [-1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.0]
     assert np.isfinite(s["train_loss"]).all() and s["test_acc"].shape == (7,)
     net = ks.load_net({"settings": {"network": "F1"}, "runs": {"lb": str(root / "runs" / "lb")},
-                       "sharpness": {}, "interpolation": str(root)})
+                       "sharpness": {}, "interpolation": str(root), "interpolation_matched": str(root)})
     assert [r["seed"] for r in net["runs"]["lb"]] == [0, 1] and net["interpolation"] == {}
+    assert net["interpolation_matched"] == {}
+
+
+def test_matched_is_a_role_key_of_the_sharpness_block():
+    s = ks.SharpnessSettings.of_block({"network": "F1", "small": "sb", "large": "lb", "matched": "lb_steps",
+                                       "eps": [1e-3]})
+    assert list(s.eps) == [1e-3]
+    with pytest.raises(Exception, match="machted"):
+        ks.SharpnessSettings.of_block({"machted": "lb_steps"})
+
+
+def test_steps_and_log_ratios():
+    assert ks._steps({"train_size": 1437, "epochs": 450, "recipe": {"batch_size": 359}}) == 1800  # 4 a epoch
+    assert ks._steps({"train_size": 1437, "epochs": 40, "recipe": {"batch_size": 32}}) == 1800
+    assert ks._steps({"epochs": 40}) is None
+    out = ks._log_ratios([10.0, 1.0, -1.0], [1.0, 0.0, 1.0], math.log10)
+    assert out[0] == pytest.approx(1.0) and math.isnan(out[1]) and math.isnan(out[2])
