@@ -1,10 +1,10 @@
 # Keskar et al. (ICLR 2017): large-batch training, the generalization gap and sharp minima (losslab.claims.sharpness.keskar).
 # Every experiment of the scale with a `sharpness` block is one network of the family: its variants differ by
-# batch size and the block names their roles (network, small, large, sweep, warmstart) and the sharpness and
-# interpolation settings. An experiment whose block has `baseline: <experiment>` holds the augmented SB/LB pair
+# batch size and the block names their roles (network, small, large, the optional step-matched LB `matched`,
+# sweep, warmstart) and the sharpness and interpolation settings. An experiment whose block has `baseline: <experiment>` holds the augmented SB/LB pair
 # of the remedies claim for that network. Jobs: `sharpness` (Metric 2.1 of every seed of one run directory),
-# `warmstart` (LB runs from the SB snapshots), `keskar_interpolation` (the parametric plot's line, every seed),
-# and one rule per claim.
+# `warmstart` (LB runs from the SB snapshots), `keskar_interpolation` (the parametric plot's line from SB to LB,
+# every seed; `interpolation_matched`: to the step-matched LB), and one rule per claim.
 
 
 def keskar_settings(name):
@@ -15,7 +15,7 @@ def keskar_settings(name):
     if s is None:
         raise ValueError(f"experiment {name!r} has no `sharpness` settings in the {SCALE} scale")
     variants = exp.get("variants", {"default": {}})
-    named = [s["small"], s["large"], *s.get("sweep", [])]
+    named = [s["small"], s["large"], *([s["matched"]] if "matched" in s else []), *s.get("sweep", [])]
     unknown = [v for v in named if v not in variants]
     if unknown:
         raise ValueError(f"experiment {name!r}: sharpness names variants {unknown}; it has {sorted(variants)}")
@@ -52,6 +52,8 @@ def keskar_net(name, variants=(), sharpness=(), warmstart=False, interpolation=F
         spec["warmstart"] = sharpness_json(name, s["large"], "warmstart")
     if interpolation:
         spec["interpolation"] = f"{R}/interpolation/{name}"
+        if "matched" in s:
+            spec["interpolation_matched"] = f"{R}/interpolation_matched/{name}"
     return spec
 
 
@@ -60,20 +62,24 @@ def keskar_files(nets):
     out = []
     for spec in nets.values():
         out += list(spec["runs"].values()) + list(spec["sharpness"].values())
-        out += [spec[k] for k in ("warmstart", "interpolation") if k in spec]
+        out += [spec[k] for k in ("warmstart", "interpolation", "interpolation_matched") if k in spec]
     return out
+
+
+def keskar_arms(name):
+    """The SB and LB variants of the network, and its step-matched LB when it has one."""
+    s = keskar_settings(name)
+    return [s["small"], s["large"], *([s["matched"]] if "matched" in s else [])]
 
 
 def keskar_claim_nets(claim_id):
     """name -> spec of every network the claim reads, at this scale."""
     if claim_id == "keskar-lb-generalization-gap":
-        return {n: keskar_net(n, [keskar_settings(n)["small"], keskar_settings(n)["large"]])
-                for n in keskar_nets()}
+        return {n: keskar_net(n, keskar_arms(n)) for n in keskar_nets()}
     if claim_id == "keskar-sharpness-metric":
-        return {n: keskar_net(n, *[[keskar_settings(n)["small"], keskar_settings(n)["large"]]] * 2)
-                for n in keskar_nets()}
+        return {n: keskar_net(n, keskar_arms(n), keskar_arms(n)) for n in keskar_nets()}
     if claim_id == "keskar-parametric-plot":
-        return {n: keskar_net(n, interpolation=True) for n in keskar_nets()}
+        return {n: keskar_net(n, keskar_arms(n), interpolation=True) for n in keskar_nets()}
     if claim_id == "keskar-batch-threshold-and-warmstart":
         out = {}
         for n in keskar_nets("sweep", "warmstart"):
@@ -139,12 +145,17 @@ rule warmstart:
         "../scripts/warmstart.py"
 
 
+# kind `interpolation`: the line from SB to the LB variant (`large`); `interpolation_matched`: to the step-matched
+# LB (`matched`)
 rule keskar_interpolation:
     input:
         small=lambda wc: run_dir(wc.experiment, keskar_settings(wc.experiment)["small"]),
-        large=lambda wc: run_dir(wc.experiment, keskar_settings(wc.experiment)["large"]),
+        large=lambda wc: run_dir(wc.experiment, keskar_settings(wc.experiment)[
+            "matched" if wc.kind == "interpolation_matched" else "large"]),
     output:
-        directory(f"{R}/interpolation/{{experiment}}"),
+        directory(f"{R}/{{kind}}/{{experiment}}"),
+    wildcard_constraints:
+        kind="interpolation|interpolation_matched",
     params:
         run=lambda wc: run_spec(experiment(wc.experiment), keskar_settings(wc.experiment)["small"]),
         seeds=lambda wc: experiment(wc.experiment)["seeds"],
@@ -153,9 +164,9 @@ rule keskar_interpolation:
         resources=CFG.get("resources", "resources"),
         progress=CFG.get("progress", False),
     log:
-        f"{LOGS}/keskar_interpolation/{{experiment}}.log",
+        f"{LOGS}/keskar_{{kind}}/{{experiment}}.log",
     benchmark:
-        f"{R}/benchmarks/keskar_interpolation/{{experiment}}.tsv"
+        f"{R}/benchmarks/keskar_{{kind}}/{{experiment}}.tsv"
     threads: job_threads("keskar_interpolation")
     resources:
         **job_resources("keskar_interpolation"),
