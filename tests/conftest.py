@@ -85,7 +85,9 @@ SMALL = {
                      "seeds": [0, 1], "random_lines": {"directions": 1, "alphas": [-0.5, 0.5, 3]}},
         # Keskar family: 3 epochs on 400 digits, two seeds, a two-point sweep (no extra batch sizes to train)
         "keskar": {"dataset": {"n_train": 400}, "recipe": {"epochs": 3}, "seeds": [0, 1],
-                   "variants": {"sb": {"recipe": {"snapshots": [1, 2]}}},
+                   # the step-matched arm: sb takes 13 x 3 = 39 steps, lb 2 an epoch
+                   "variants": {"sb": {"recipe": {"snapshots": [1, 2]}},
+                                "lb_steps": {"recipe": {"epochs": 20, "eval_every": 20}}},
                    "sharpness": {"sweep": ["sb", "lb"], "warmstart": {"epochs": [1, 2]}, "n_train": 100,
                                  "subspace_dim": 10, "maxiter": 3,
                                  "interpolation": {"alphas": [-1.0, 2.0, 13], "n_train": 100, "n_test": 100}}},

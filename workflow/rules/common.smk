@@ -72,6 +72,10 @@ def claim_outputs(claim_id, family):
         figure=report(f"{d}/figure.png", category=family, subcategory=claim_id,
                       caption="../report/captions/" + claim_id + ".rst"),
         figure_pdf=f"{d}/figure.pdf",
+        # the pre-registered decision: each part's interval against its margin and smallest effect of interest
+        decision=report(f"{d}/decision.png", category=family, subcategory=claim_id,
+                        caption="../report/captions/decision.rst"),
+        decision_pdf=f"{d}/decision.pdf",
     )
 
 
