@@ -340,7 +340,8 @@ TINY_VERDICTS = {"tanh-toy-surface": REPRODUCED, "saddles-dominate-high-dim": RE
 @pytest.mark.parametrize("claim_id", sorted(toys.TOYS))
 def test_claim_function_writes_its_outputs(claim_id, tmp_path):
     res = toys.TOYS[claim_id](TINY[claim_id], CHECKS[claim_id], DECISIONS[claim_id], "smoke", tmp_path)
-    assert res.id == claim_id and res.scale == "smoke" and res.rule == "r"
+    assert res.id == claim_id and res.scale == "smoke" and res.rule.startswith("pre-registered decision")
+    assert all(p["name"] in res.rule for p in DECISIONS[claim_id]["parts"])
     assert res.verdict == TINY_VERDICTS[claim_id], res.notes
     parts = [p["name"] for p in DECISIONS[claim_id]["parts"]]
     assert res.decisions and all(any(d["name"] == p or d["name"].startswith(p + " ") for d in res.decisions)
