@@ -5,13 +5,18 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from losslab.claims.claim_job import ClaimJob
 from losslab.claims.lecture import toys
-from losslab.claims.verdicts import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, VERDICTS
+from losslab.claims.verdicts import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, decide_claim
+from losslab.pipeline.registry import load_registry
+
+ROOT = Path(__file__).resolve().parents[2]
 
 # ---------------------------------------------------------------- tanh toy surface --------------------------
 
@@ -99,14 +104,10 @@ def test_goe_fraction_n1_is_half_and_n2_matches_the_exact_value():
     assert toys.goe_fractions(2, 20000, seed=0) == rows  # seeded
 
 
-def test_monotone_and_half_power_rules():
+def test_monotone_rule():
     assert toys.monotone_decreasing([0.5, 0.1, 0.01, 0.0, 0.0])
     assert not toys.monotone_decreasing([0.5, 0.1, 0.1])
     assert not toys.monotone_decreasing([0.5, 0.0, 0.01])
-    rows = [{"N": 1, "fraction": 0.6}, {"N": 2, "fraction": 0.2}, {"N": 3, "fraction": 0.1}]
-    assert toys.below_half_power(rows)  # N = 1 is exempt
-    rows[2]["fraction"] = 0.125
-    assert not toys.below_half_power(rows)
 
 
 # ---------------------------------------------------------------- redundant parametrisation -----------------
@@ -210,13 +211,101 @@ def test_wilson_adaptive_methods_leave_unseen_features_at_zero():
         assert np.all(w[unseen] == 0.0) and hist[-1] < hist[0]
 
 
-# ---------------------------------------------------------------- verdict combination -----------------------
+# ---------------------------------------------------------------- decisions by the pre-registration ---------
 
-def test_combine():
-    assert toys._combine({"a": True, "b": True})[0] == REPRODUCED
-    assert toys._combine({"a": True, "b": False})[0] == NOT_REPRODUCED
-    assert toys._combine({"a": True, "b": None})[0] == INCONCLUSIVE
-    assert toys._ok(True, math.nan) is None and toys._ok(False, 1.0) is False
+DECISIONS = {c["id"]: c["decision"] for c in load_registry(ROOT / "config" / "claims.yaml") if c["id"] in toys.TOYS}
+
+
+def decide(claim_id, measured):
+    return decide_claim(DECISIONS[claim_id], measured)
+
+
+def test_tanh_deviations_and_the_derived_ravine_curvature():
+    ravine = toys.tanh_ravine([0.25, 1.0, -3.0])
+    for r in ravine:  # the closed form 2 |grad r|^2 is the autograd eigenvalue
+        assert r["eig_max"] == pytest.approx(r["derived_eig_max"], rel=1e-12)
+    dev = toys.tanh_deviations(toys.tanh_saddle(), toys.tanh_plateaus(20.0), ravine)
+    assert max(dev.values()) < 1e-12 and {"saddle.eig_min", "plateau.opposite_sign", "ravine2.quadrant"} <= set(dev)
+    wrong = [{**ravine[0], "w1": -ravine[0]["w1"]}]  # a point off quadrants I/III deviates by |w1|
+    assert toys.tanh_deviations(toys.tanh_saddle(), toys.tanh_plateaus(20.0), wrong)["ravine0.quadrant"] > 0.5
+    near = toys.tanh_deviations(toys.tanh_saddle(), toys.tanh_plateaus(1.0), ravine)  # not yet on the plateaus
+    assert near["plateau.same_sign"] > 0.05
+
+
+def test_tanh_decision():
+    exact = decide("tanh-toy-surface", toys.measure_tanh({"saddle.loss": 1e-15, "plateau.same_sign": 3e-16}))
+    assert exact.verdict == REPRODUCED and [d.name for d in exact.decisions] == ["derived_values"]
+    assert exact.decisions[0].interval.estimate == pytest.approx(-1e-15)
+    off = decide("tanh-toy-surface", toys.measure_tanh({"saddle.loss": 1e-15, "plateau.same_sign": 0.05}))
+    assert off.verdict == NOT_REPRODUCED
+    assert decide("tanh-toy-surface", toys.measure_tanh({"saddle.loss": math.nan})).verdict == INCONCLUSIVE
+    assert math.isnan(toys.largest_deviation({})) and toys.largest_deviation({"a": 0.0, "b": 2.0}) == 2.0
+
+
+def test_saddles_decision():
+    def rows(fractions, samples):
+        return [{"N": n, "fraction": f, "samples": samples} for n, f in enumerate(fractions, start=1)]
+
+    clear = decide("saddles-dominate-high-dim", toys.measure_saddles(rows([0.5, 0.146, 0.025, 0.002], 20000)))
+    assert clear.verdict == REPRODUCED
+    assert [d.name for d in clear.decisions] == ["pd_fraction N2", "pd_fraction N3", "pd_fraction N4"]  # N = 1 exempt
+    # the binomial tolerance: 2 sqrt(0.25 * 0.75 / 20000) at N = 2
+    assert clear.decisions[0].tolerance == pytest.approx(2 * math.sqrt(0.25 * 0.75 / 20000))
+    reverse = decide("saddles-dominate-high-dim", toys.measure_saddles(rows([0.5, 0.146, 0.2, 0.002], 20000)))
+    assert reverse.verdict == NOT_REPRODUCED and "pd_fraction N3" in reverse.reason
+    # too few draws: 0.5^N - fraction (0.04 at N = 2) is within two binomial standard errors of 0 at 100 draws
+    few = decide("saddles-dominate-high-dim", toys.measure_saddles(rows([0.5, 0.21, 0.09, 0.03], 100)))
+    assert few.verdict == INCONCLUSIVE and few.decisions[0].verdict == INCONCLUSIVE
+    none = decide("saddles-dominate-high-dim", toys.measure_saddles(rows([0.5], 100)))  # no N >= 2 measured
+    assert none.verdict == INCONCLUSIVE and [d.name for d in none.decisions] == ["pd_fraction"]
+
+
+def test_redundant_flatness_decision():
+    clear = decide("redundant-overparam-flatness", toys.measure_redundant({"square.hessian": 0.0}, 7e-15, 13.0))
+    assert clear.verdict == REPRODUCED
+    assert [d.name for d in clear.decisions] == ["derived_values", "output_invariance", "lambda_max_factor"]
+    flat = decide("redundant-overparam-flatness", toys.measure_redundant({"square.hessian": 0.0}, 7e-15, 1.2))
+    assert flat.verdict == NOT_REPRODUCED and "lambda_max_factor" in flat.reason
+    changed = decide("redundant-overparam-flatness", toys.measure_redundant({"square.hessian": 0.0}, 1e-3, 13.0))
+    assert changed.verdict == NOT_REPRODUCED and "output_invariance" in changed.reason
+    nan = decide("redundant-overparam-flatness", toys.measure_redundant({"square.hessian": 0.0}, 7e-15, math.nan))
+    assert nan.verdict == INCONCLUSIVE
+
+
+def test_redundant_deviations():
+    valley = [{"a": 3.0, "eig_min": 0.0, "eig_max": 18.0, "derived_max": 18.0, "loss": 0.0, "grad_norm": 0.0}]
+    dev = toys.redundant_deviations(2.0, valley, [(3.0, np.array([0.0, 18.0]))])
+    assert max(dev.values()) == 0.0 and set(dev) >= {"valley.a3.eig_max", "valley_w2.a3.eig_max"}
+    assert toys.redundant_deviations(2.0, valley, [(3.0, np.array([0.0, 17.0]))])["valley_w2.a3.eig_max"] == 1.0
+
+
+def test_wilson_decision():
+    rng = np.random.default_rng(0)
+    gd = [0.0] * 5
+    adaptive = list(0.3 + 0.01 * rng.standard_normal(5))
+    clear = decide("wilson-adaptive-generalize-worse",
+                   toys.measure_wilson({"gd": gd, "adagrad": adaptive, "adam": [a - 0.01 for a in adaptive]}))
+    assert clear.verdict == REPRODUCED and [d.name for d in clear.decisions] == ["adaptive_worse"]
+    # the worse (larger-error) adaptive method, minus GD, paired by seed
+    assert clear.decisions[0].interval.estimate == pytest.approx(np.mean(adaptive))
+    reverse = decide("wilson-adaptive-generalize-worse",
+                     toys.measure_wilson({"gd": [0.05, 0.06, 0.04, 0.05, 0.05], "adagrad": [0.0] * 5,
+                                          "adam": [0.01, 0.0, 0.02, 0.0, 0.01]}))
+    assert reverse.verdict == NOT_REPRODUCED
+    one = decide("wilson-adaptive-generalize-worse",
+                 toys.measure_wilson({"gd": [0.0], "adagrad": [0.3], "adam": [0.3]}))
+    assert one.verdict == INCONCLUSIVE and "at least 2" in one.decisions[0].reason
+    wide = decide("wilson-adaptive-generalize-worse",
+                  toys.measure_wilson({"gd": [0.0, 0.0], "adagrad": [0.1, 0.4], "adam": [0.05, 0.3]}))
+    assert wide.verdict == INCONCLUSIVE
+    nan = decide("wilson-adaptive-generalize-worse",
+                 toys.measure_wilson({"gd": [0.0, math.nan, 0.0], "adagrad": [0.3] * 3, "adam": [0.3] * 3}))
+    assert nan.verdict == INCONCLUSIVE and "missing" in nan.decisions[0].reason
+
+
+def test_wilson_steps():
+    assert toys.wilson_steps("gd", {"lr": 0.5, "steps": 200}, 20) == 200
+    assert toys.wilson_steps("sgd", {"lr": 0.1, "epochs": 5, "batch_size": 6}, 20) == 5 * 4
 
 
 # ---------------------------------------------------------------- claim functions end to end ----------------
@@ -243,10 +332,21 @@ CHECKS = {
 }
 
 
+# tiny parameters: every part decided as at the smoke scale, except Wilson's one seed (a bound needs two)
+TINY_VERDICTS = {"tanh-toy-surface": REPRODUCED, "saddles-dominate-high-dim": REPRODUCED,
+                 "redundant-overparam-flatness": REPRODUCED, "wilson-adaptive-generalize-worse": INCONCLUSIVE}
+
+
 @pytest.mark.parametrize("claim_id", sorted(toys.TOYS))
 def test_claim_function_writes_its_outputs(claim_id, tmp_path):
-    res = toys.TOYS[claim_id](TINY[claim_id], CHECKS[claim_id], "smoke", tmp_path)
-    assert res.id == claim_id and res.scale == "smoke" and res.verdict in VERDICTS and res.rule == "r"
+    res = toys.TOYS[claim_id](TINY[claim_id], CHECKS[claim_id], DECISIONS[claim_id], "smoke", tmp_path)
+    assert res.id == claim_id and res.scale == "smoke" and res.rule.startswith("pre-registered decision")
+    assert all(p["name"] in res.rule for p in DECISIONS[claim_id]["parts"])
+    assert res.verdict == TINY_VERDICTS[claim_id], res.notes
+    parts = [p["name"] for p in DECISIONS[claim_id]["parts"]]
+    assert res.decisions and all(any(d["name"] == p or d["name"].startswith(p + " ") for d in res.decisions)
+                                 for p in parts)
+    assert res.regime and "\n" not in res.regime
     assert res.measured and "\n" not in res.measured
     stems = ["table", "figure"] + (["trajectories"] if claim_id == "tanh-toy-surface" else [])
     for stem in stems:
@@ -263,4 +363,18 @@ def test_claim_function_writes_its_outputs(claim_id, tmp_path):
         assert res.numbers["valley.a3.eig_max"] == pytest.approx(18.0)
         assert "mlp.c4.top_eig" in res.numbers and "mlp.c1.top_eig" in res.numbers
     if claim_id == "saddles-dominate-high-dim":
-        assert set(res.numbers) >= {"N1.fraction", "N4.fraction", "N4.se"}
+        assert set(res.numbers) >= {"N1.fraction", "N4.fraction", "N4.se", "effect.pd_fraction.N4.estimate"}
+    if claim_id == "wilson-adaptive-generalize-worse":
+        assert "at least 2" in res.decisions[0]["reason"]
+        assert "gd.seed0.error" in res.numbers and "adaptive_worse.seed0" in res.numbers
+        assert "steps" in (tmp_path / "table.csv").read_text().splitlines()[0]
+
+
+def test_run_toy_passes_the_claims_decision(tmp_path):
+    claim = {"id": "redundant-overparam-flatness", "decision": DECISIONS["redundant-overparam-flatness"],
+             "checks": {"default": CHECKS["redundant-overparam-flatness"]}}
+    job = ClaimJob(claim=claim, scale="smoke", out_dir=tmp_path,
+                   params={"toy": TINY["redundant-overparam-flatness"]})
+    res = toys.CLAIMS["redundant-overparam-flatness"](job)
+    assert res.verdict == REPRODUCED and [d["name"] for d in res.decisions] == [
+        "derived_values", "output_invariance", "lambda_max_factor"]
