@@ -134,7 +134,7 @@ def ablation(runs: Runs, check: Mapping[str, Any], decision: Mapping[str, Any], 
         f"{ABLATION_LABELS[v]} {100 * (mean_std(acc[v])[0] - mean_std(acc['full'])[0]):+.1f} pp"
         for v in ABLATION_VARIANTS[1:])
     regime = "; ".join(arm_regime(ABLATION_LABELS[v], runs[v]) for v in ABLATION_VARIANTS)
-    return ClaimResult.from_decision(cd, id=claim_id, scale=scale, rule=check["rule"], measured=measured,
+    return ClaimResult.from_decision(cd, id=claim_id, scale=scale, measured=measured,
                                      n_seeds=len(seeds), numbers=numbers, figures=figs, tables=tables, regime=regime)
 
 
@@ -206,7 +206,7 @@ def sgd_vs_gd(runs: Runs, histories: Mapping[str, Sequence[Sequence[Mapping[str,
     measured = (f"SGD {pm(mistakes['sgd'], 1, 1)} vs GD {pm(mistakes['gd'], 1, 1)} test mistakes "
                 f"(of {test_n})")
     regime = "; ".join(arm_regime(labels[v], runs[v]) for v in ("sgd", "gd"))
-    return ClaimResult.from_decision(cd, id=claim_id, scale=scale, rule=check["rule"], measured=measured,
+    return ClaimResult.from_decision(cd, id=claim_id, scale=scale, measured=measured,
                                      n_seeds=len(seeds), numbers=numbers, figures=figs, tables=tables, regime=regime)
 
 

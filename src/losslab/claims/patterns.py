@@ -295,7 +295,7 @@ def picture_claim(job_dir: str | Path, check: Mapping[str, Any], decision: Mappi
                 f"({len(records)} seed{'s' if len(records) != 1 else ''}, {records[0]['shape'][0]}x"
                 f"{records[0]['shape'][1]} picture)")
     regime = _mpo_regime("net without BN", records)
-    return ClaimResult.from_decision(cd, id=claim_id, scale=scale, rule=check["rule"], measured=measured,
+    return ClaimResult.from_decision(cd, id=claim_id, scale=scale, measured=measured,
                                      n_seeds=len(records), numbers=numbers, figures=figs, tables=tables,
                                      regime=regime)
 
@@ -483,7 +483,7 @@ def bn_claim(plain_dirs: Sequence[str | Path], bn_dirs: Sequence[str | Path], ch
                      f"{numbers['white_acc_mean_over_p.plain']:.3f}/{numbers['white_acc_mean_over_p.bn']:.3f}")
     regime = "; ".join(_mpo_regime(label, [r for p in ps for r in runs[p]])
                        for label, runs in (("net without BN", plain), ("net with BN", bn)))
-    return ClaimResult.from_decision(cd, id=claim_id, scale=scale, rule=check["rule"], measured=measured_text,
+    return ClaimResult.from_decision(cd, id=claim_id, scale=scale, measured=measured_text,
                                      n_seeds=len(seeds_all), numbers=numbers, figures=figs, tables=tables,
                                      regime=regime)
 

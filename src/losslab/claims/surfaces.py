@@ -214,7 +214,7 @@ def skip_depth_claim(runs: Mapping[str, Sequence[Mapping[str, Any]]], surfaces: 
         for d in depths) + f" (skip/no-skip; {len(chaos_diff)} surface seed{'s' if len(chaos_diff) != 1 else ''})"
     regime = "; ".join(_regime_of(f"d{d} {'skip' if s else 'no-skip'}", runs[by_key[(d, s)]])
                        for d in depths for s in (True, False))
-    return ClaimResult.from_decision(cd, id=claim_id, scale=scale, rule=check["rule"], measured=measured,
+    return ClaimResult.from_decision(cd, id=claim_id, scale=scale, measured=measured,
                                      n_seeds=len(seeds), numbers=numbers, figures=figs, tables=tables,
                                      regime=regime)
 
@@ -413,8 +413,8 @@ def width_nonconvexity(runs: Mapping[str, Sequence[Mapping[str, Any]]], ratio_ma
                        for w in widths for s in (True, False))
     n_bad = sum(uncertified.values())
     notes = f"{n_bad} ratio-map cell(s) not certified (their eigenvalues are kept but uncertain)" if n_bad else ""
-    return ClaimResult.from_decision(cd, notes=notes, id=claim_id, scale=scale, rule=check["rule"],
-                                     measured=measured, n_seeds=len(err[(wide, True)]), numbers=numbers,
+    return ClaimResult.from_decision(cd, notes=notes, id=claim_id, scale=scale, measured=measured,
+                                     n_seeds=len(err[(wide, True)]), numbers=numbers,
                                      figures=figs, tables=tables, regime=regime)
 
 

@@ -278,7 +278,7 @@ class ClaimResult:
     def from_decision(cls, decision: ClaimDecision, notes: str = "", **fields: Any) -> ClaimResult:
         """The result of a claim decided by its pre-registration (:func:`decide_claim`): its verdict, every part's
         record, and the reason first in the notes (``notes`` after it); ``fields`` are the other fields (``id``,
-        ``scale``, ``rule``, ``measured``, ``n_seeds``, ``numbers``, ``figures``, ``tables``, ``regime``). Every
+        ``scale``, ``measured``, ``n_seeds``, ``numbers``, ``figures``, ``tables``, ``regime``). Every
         part's estimate and bounds are added to the numbers as ``effect.<part>[.<label>].{estimate,lower,upper}``, with
         the estimate's standard error as their uncertainty (the statistical regression mode's scale for them)."""
         numbers = dict(fields.pop("numbers", {}))
@@ -289,6 +289,7 @@ class ClaimResult:
                             f"{key}.upper": d.interval.upper})
             if math.isfinite(d.interval.se) and d.interval.se > 0:  # a bound moves with the estimate, by its se
                 uncertainty.update({f"{key}.{b}": d.interval.se for b in ("estimate", "lower", "upper")})
+        fields.setdefault("rule", decision.rule)
         return cls(verdict=decision.verdict, decisions=decision.records(), numbers=numbers, uncertainty=uncertainty,
                    notes="; ".join(x for x in (decision.reason, notes) if x), **fields)
 
@@ -578,6 +579,7 @@ class ClaimDecision:
     verdict: str
     reason: str
     decisions: list[Decision]
+    rule: str = ""  # the pre-registered decision in one line (decision_rule)
 
     def records(self) -> list[dict[str, Any]]:
         return [d.as_record() for d in self.decisions]
@@ -619,4 +621,19 @@ def decide_claim(decision: Mapping[str, Any], measured: Mapping[str, Measured | 
         verdict = INCONCLUSIVE
         reason = (f"precondition not met ({what})" if requires is False else f"precondition not checked ({what})") \
             + f"; the parts alone: {reason}"
-    return ClaimDecision(verdict, reason, out)
+    return ClaimDecision(verdict, reason, out, decision_rule(decision))
+
+
+def decision_rule(decision: Mapping[str, Any]) -> str:
+    """A claim's pre-registered ``decision`` block in one line, the ``rule`` of its :class:`ClaimResult`: each
+    part's effect, margin and test, how the parts combine, the precondition and the comparison that decides."""
+    parts = []
+    for p in decision["parts"]:
+        how = (f"tolerance {p['tolerance']}" if p.get("test") == "tolerance" else
+               f"{p.get('test', 't')} test over {_plural(p.get('replicate', 'seed'))}, sesoi {p['sesoi']:g}")
+        parts.append(f"{p['name']}: {p['effect']} > {p['margin']:g} {p['unit']} ({how})")
+    combined = (f"primary part {decision['primary']}" if decision.get("primary") else
+                "reproduced when every part is, not reproduced when one is below its sesoi after Holm")
+    return (f"pre-registered decision (config/claims.yaml, alpha {decision.get('alpha', 0.05):g}; {combined}): "
+            + "; ".join(parts) + (f"; requires: {decision['requires']}" if decision.get("requires") else "")
+            + (f"; comparison: {decision['comparison']}" if decision.get("comparison") else ""))

@@ -258,19 +258,6 @@ def _pct(x: float) -> float:
     return round(100.0 * x, 2) if math.isfinite(x) else math.nan
 
 
-def decision_rule(decision: Mapping[str, Any]) -> str:
-    """The claim's pre-registered decision (its ``decision`` block of ``config/claims.yaml``) in one line: each
-    part's effect, margin and test: the ``rule`` of its :class:`ClaimResult`."""
-    parts = []
-    for p in decision["parts"]:
-        how = (f"tolerance {p['tolerance']}" if p.get("test") == "tolerance" else
-               f"{p.get('test', 't')} test over replicates ({p.get('replicate', 'seed')}), sesoi {p['sesoi']:g}")
-        parts.append(f"{p['name']}: {p['effect']} > {p['margin']:g} {p['unit']} ({how})")
-    combined = f"primary part {decision['primary']}" if decision.get("primary") else "every part must be reproduced"
-    return (f"pre-registered decision (alpha {decision.get('alpha', 0.05):g}; {combined}): " + "; ".join(parts)
-            + (f"; requires: {decision['requires']}" if decision.get("requires") else ""))
-
-
 def evaluation_test_size(ev: curves.CurveEvaluation) -> int:
     """The number of test inputs an evaluation's test errors were measured on: its ``n_test`` attribute
     (:func:`evaluate_pair_curve` records it), or, for an evaluation written before it did, the smallest ``n`` at
@@ -389,7 +376,7 @@ def garipov_claim(evals: Mapping[str, curves.CurveEvaluation], decision: Mapping
                             for k in KINDS))
     regime = (endpoint_regime(first) + f"; test errors on {n_test} test inputs, {len(first.t)} points of t"
               + _curve_epochs(records))
-    return ClaimResult.from_decision(cd, id=claim_id, scale=scale, rule=decision_rule(decision), measured=measured,
+    return ClaimResult.from_decision(cd, id=claim_id, scale=scale, measured=measured,
                                      n_seeds=1, numbers=numbers, figures=figs, tables=tables, regime=regime)
 
 
@@ -497,8 +484,8 @@ def gotmare_claim(evals: Mapping[str, Mapping[str, curves.CurveEvaluation]], dec
               + (f"; test errors on {ref.attrs['n_test']} test inputs" if "n_test" in ref.attrs else ""))
     notes = (f"the pre-registered test is on the mean over the {len(labels)} pairs, not on every pair (the earlier "
              f"rule's): the worst pair, {reference}-{worst}, has {_pct(excess(evals[worst][kind])):+.2f} pp")
-    return ClaimResult.from_decision(cd, notes=notes, id=claim_id, scale=scale, rule=decision_rule(decision),
-                                     measured=measured, n_seeds=1, numbers=numbers, figures=figs, tables=tables,
+    return ClaimResult.from_decision(cd, notes=notes, id=claim_id, scale=scale, measured=measured, n_seeds=1,
+                                     numbers=numbers, figures=figs, tables=tables,
                                      regime=regime)
 
 
@@ -642,8 +629,8 @@ def sgdr_claim(segments: Sequence[IterateSegment], decision: Mapping[str, Any], 
         for r in ("sgdr", "step"))
     notes = ("the precondition (SGDR iterates are converged minima, issue #19) is not checked from the runs, so the "
              "claim is inconclusive whatever its parts say")
-    return ClaimResult.from_decision(cd, notes=notes, id=claim_id, scale=scale, rule=decision_rule(decision),
-                                     measured=measured, n_seeds=len({s.seed for s in segments}), numbers=numbers,
+    return ClaimResult.from_decision(cd, notes=notes, id=claim_id, scale=scale, measured=measured,
+                                     n_seeds=len({s.seed for s in segments}), numbers=numbers,
                                      figures=figs, tables=tables, regime=regime)
 
 
@@ -734,8 +721,8 @@ def width_claim(sweep: Sequence[tuple[float, int, curves.CurveEvaluation]], deci
     if min(pairs_per_width.values()) < 2:
         notes = (f"pairs per width {', '.join(f'K {k:g}: {n}' for k, n in sorted(pairs_per_width.items()))}: the "
                  f"pre-registered t test needs at least 2 pairs at the narrowest and the widest width (>= 3 for power)")
-    return ClaimResult.from_decision(cd, notes=notes, id=claim_id, scale=scale, rule=decision_rule(decision),
-                                     measured=measured, n_seeds=1, numbers=numbers, figures=figs, tables=tables,
+    return ClaimResult.from_decision(cd, notes=notes, id=claim_id, scale=scale, measured=measured, n_seeds=1,
+                                     numbers=numbers, figures=figs, tables=tables,
                                      regime=regime)
 
 
@@ -814,8 +801,8 @@ def scaling_claim(model: nn.Module, data: Prepared, ts: Sequence[float], decisio
         regime += (f"; trained {trained['epochs'] * trained['steps_per_epoch']} optimizer steps "
                    f"({trained['epochs']} epochs)")
     notes = "" if increasing else "the train loss does not rise strictly as t decreases (reported, not decided)"
-    return ClaimResult.from_decision(cd, notes=notes, id=claim_id, scale=scale, rule=decision_rule(decision),
-                                     measured=measured, n_seeds=1, numbers=numbers, figures=figs, tables=tables,
+    return ClaimResult.from_decision(cd, notes=notes, id=claim_id, scale=scale, measured=measured, n_seeds=1,
+                                     numbers=numbers, figures=figs, tables=tables,
                                      regime=regime)
 
 
@@ -964,8 +951,8 @@ def fge_claim(inputs: EnsembleInputs, decision: Mapping[str, Any], scale: str, o
         f"{100 * trained[s]['train_acc']:.1f}%, test acc {100 * (1 - single[s]):.1f}%" if s in trained else
         f"seed {s} test acc {100 * (1 - single[s]):.1f}%" for s in seeds)
         + (f"; FGE: the last {fge_epochs} epochs of the same budget" if fge_epochs is not None else ""))
-    return ClaimResult.from_decision(cd, notes=notes, id=claim_id, scale=scale, rule=decision_rule(decision),
-                                     measured=measured, n_seeds=len(seeds), numbers=numbers, figures=figs,
+    return ClaimResult.from_decision(cd, notes=notes, id=claim_id, scale=scale, measured=measured, n_seeds=len(seeds),
+                                     numbers=numbers, figures=figs,
                                      tables=tables, regime=regime)
 
 

@@ -57,19 +57,6 @@ def largest_deviation(deviations: Mapping[str, float]) -> float:
     return max(vals)
 
 
-def decision_rule(decision: Mapping[str, Any]) -> str:
-    """The claim's pre-registered decision (its ``decision`` block of ``config/claims.yaml``) in one line, the
-    ``rule`` of its :class:`ClaimResult`: each part's effect, margin and test."""
-    parts = []
-    for p in decision["parts"]:
-        how = (f"tolerance {p['tolerance']}" if p.get("test") == "tolerance" else
-               f"{p.get('test', 't')} test over {p.get('replicate', 'seed')}s, sesoi {p['sesoi']:g}")
-        parts.append(f"{p['name']}: {p['effect']} > {p['margin']:g} {p['unit']} ({how})")
-    combined = f"primary part {decision['primary']}" if decision.get("primary") else "every part must be reproduced"
-    return (f"pre-registered decision (config/claims.yaml, alpha {decision.get('alpha', 0.05):g}; {combined}): "
-            + "; ".join(parts))
-
-
 def _hessian(fn: Callable[[torch.Tensor], torch.Tensor], point: Sequence[float]) -> np.ndarray:
     x = torch.tensor([float(v) for v in point], dtype=DTYPE)
     return torch.autograd.functional.hessian(fn, x).detach().numpy()
@@ -361,8 +348,8 @@ def claim_tanh_surface(params: Mapping[str, Any], check: Mapping[str, Any], deci
               f"{gd['steps']} full-batch steps, final train loss {zero_loss:.3g} from (0,0), max "
               f"{small_final.max():.2g} from small inits, min along the run {large_min.min():.3g} from large inits "
               f"({len(seeds)} seeds each)")
-    return ClaimResult.from_decision(cd, notes=notes, id="tanh-toy-surface", scale=scale, rule=decision_rule(decision),
-                                     measured=measured, n_seeds=len(seeds), numbers=numbers, figures=figs,
+    return ClaimResult.from_decision(cd, notes=notes, id="tanh-toy-surface", scale=scale, measured=measured,
+                                     n_seeds=len(seeds), numbers=numbers, figures=figs,
                                      tables=tables, regime=regime)
 
 
@@ -511,7 +498,7 @@ def claim_saddles_high_dim(params: Mapping[str, Any], check: Mapping[str, Any], 
     regime = (f"no training: {params['samples']} seeded GOE draws per N = 1..{params['n_max']} (seed "
               f"{params['seed']}), eigenvalues by numpy eigvalsh")
     return ClaimResult.from_decision(cd, notes=notes, id="saddles-dominate-high-dim", scale=scale,
-                                     rule=decision_rule(decision), measured=measured, n_seeds=1, numbers=numbers,
+                                     measured=measured, n_seeds=1, numbers=numbers,
                                      figures=figs, tables=tables, regime=regime)
 
 
@@ -736,7 +723,7 @@ def claim_redundant_flatness(params: Mapping[str, Any], check: Mapping[str, Any]
               f"{mlp['n_inputs']} random inputs (seed {mlp['seed']}): train loss {train_loss:.3g}, train accuracy "
               f"{100 * train_acc:.0f}%")
     return ClaimResult.from_decision(cd, notes=notes, id="redundant-overparam-flatness", scale=scale,
-                                     rule=decision_rule(decision), measured=measured, n_seeds=1, numbers=numbers,
+                                     measured=measured, n_seeds=1, numbers=numbers,
                                      figures=figs, tables=tables, regime=regime)
 
 
@@ -960,7 +947,7 @@ def claim_wilson_toy(params: Mapping[str, Any], check: Mapping[str, Any], decisi
         f"{100 * (1 - max(get[m]['train_error'])):.0f}%, mean test accuracy {100 * (1 - np.mean(get[m]['error'])):.1f}%"
         for m in WILSON_METHODS))
     return ClaimResult.from_decision(cd, notes=notes, id="wilson-adaptive-generalize-worse", scale=scale,
-                                     rule=decision_rule(decision), measured=measured, n_seeds=len(seeds),
+                                     measured=measured, n_seeds=len(seeds),
                                      numbers=numbers, figures=figs, tables=tables, regime=regime)
 
 

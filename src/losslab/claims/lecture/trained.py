@@ -113,8 +113,8 @@ def local_minima_cluster(runs: Runs, check: Mapping[str, Any], decision: Mapping
     measured = "std of final train loss: " + ", ".join(f"{params[v]} params {std[v]:.3g}" for v in order)
     notes = "shown, not decided: " + "; ".join(f"std {a} - std {b} = {d:+.3g}" for a, b, d in steps)
     regime = "; ".join(arm_regime(f"{v} ({params[v]} params)", runs[v]) for v in order)
-    return ClaimResult.from_decision(cd, notes=notes, id=claim_id, scale=scale, rule=check["rule"],
-                                     measured=measured, n_seeds=len(train[order[0]]), numbers=numbers, figures=figs,
+    return ClaimResult.from_decision(cd, notes=notes, id=claim_id, scale=scale, measured=measured,
+                                     n_seeds=len(train[order[0]]), numbers=numbers, figures=figs,
                                      tables=tables, regime=regime)
 
 
@@ -245,8 +245,8 @@ def swa_claim(runs: Runs, lines: Mapping[str, Mapping[int, Sequence[Sequence[flo
     notes = (f"raw (not loss-normalised) flatness ln(rise SGD / rise SWA): {pm(raw_flatness, digits=3)}"
              if math.isfinite(raw) else "raw flatness ratio not finite (a rise <= 0 or a diverged run)")
     regime = "; ".join(arm_regime(role, runs[v]) for role, v in (("SGD", sgd), ("SWA", swa)))
-    return ClaimResult.from_decision(cd, notes=notes, id=claim_id, scale=scale, rule=check["rule"],
-                                     measured=measured, n_seeds=len(seeds), numbers=numbers, figures=figs,
+    return ClaimResult.from_decision(cd, notes=notes, id=claim_id, scale=scale, measured=measured, n_seeds=len(seeds),
+                                     numbers=numbers, figures=figs,
                                      tables=tables, regime=regime)
 
 
@@ -308,7 +308,7 @@ def _two_arm(runs: Runs, better: str, worse: str, labels: Mapping[str, str], che
     measured = (f"test acc {labels[better]} {pm(acc[better], 100)}% vs {labels[worse]} {pm(acc[worse], 100)}% "
                 f"(paired diff {pm(diff)} pp, {agree}/{len(seeds)} seeds)")
     regime = "; ".join(arm_regime(labels[v], runs[v]) for v in (worse, better))
-    return ClaimResult.from_decision(cd, id=claim_id, scale=scale, rule=check["rule"], measured=measured,
+    return ClaimResult.from_decision(cd, id=claim_id, scale=scale, measured=measured,
                                      n_seeds=len(seeds), numbers=numbers, figures=figs, tables=tables, regime=regime)
 
 
@@ -432,8 +432,8 @@ def memorize_claim(runs: Runs, histories: Histories, check: Mapping[str, Any], d
              "epochs-to-fit ratios are missing" if unfit else "")
     regime = "; ".join(arm_regime(f"{'random' if is_random[v] else 'true'} labels, {size[v]} params", runs[v])
                        for v in sorted(runs, key=lambda v: (is_random[v], size[v])))
-    return ClaimResult.from_decision(cd, notes=notes, id=claim_id, scale=scale, rule=check["rule"],
-                                     measured=measured, n_seeds=len(seeds), numbers=numbers, figures=figs,
+    return ClaimResult.from_decision(cd, notes=notes, id=claim_id, scale=scale, measured=measured, n_seeds=len(seeds),
+                                     numbers=numbers, figures=figs,
                                      tables=tables, regime=regime)
 
 

@@ -354,21 +354,11 @@ def _regime(name: str, arms: Mapping[str, Sequence[Mapping[str, Any]]]) -> str:
     return f"{name}: " + "; ".join(parts)
 
 
-def _rule(claim: Mapping[str, Any]) -> str:
-    """The pre-registered rule in one line: each part's effect and margin, and which comparison decides."""
-    d = claim["decision"]
-    parts = "; ".join(f"{p['name']}: {p['effect']} > {p['margin']:g} ({p.get('test', 't')} over {p['replicate']}s)"
-                      for p in d["parts"])
-    head = f"primary {d['primary']}; " if d.get("primary") else ""
-    tail = f". Comparison: {d['comparison']}" if d.get("comparison") else ""
-    return f"pre-registered decision (config/claims.yaml, alpha {d.get('alpha', 0.05):g}): {head}{parts}{tail}"
-
-
 def _result(claim: Mapping[str, Any], scale: str, measured_parts: Mapping[str, Any], *, requires: bool | None = True,
             notes: Sequence[str] = (), **fields: Any) -> ClaimResult:
     cd = decide_claim(claim["decision"], measured_parts, requires=requires)
     return ClaimResult.from_decision(cd, notes="; ".join(n for n in notes if n), id=claim["id"], scale=scale,
-                                     rule=_rule(claim), **fields)
+                                     **fields)
 
 
 NO_MATCH = ("no matched comparison: {what} (the pre-registration decides on the large batch trained for as many "

@@ -341,7 +341,7 @@ def hessian_outliers_claim(spectra: Mapping[str, Sequence[Spectrum]], runs: Runs
         f"gap rule {'/'.join(map(str, m['outliers']))}, bulk mass {np.nanmin(m['bulk_mass'] + [math.inf]):.3f} (min)"
         for m in measured_by.values())
     regime = "; ".join(_run_regime(f"k={measured_by[v]['k']}", runs[v]) for v in by_k)
-    return ClaimResult.from_decision(cd, id=claim_id, scale=scale, rule=check["rule"], measured=measured,
+    return ClaimResult.from_decision(cd, id=claim_id, scale=scale, measured=measured,
                                      n_seeds=min(len(s) for s in spectra.values()), numbers=numbers,
                                      figures=figs, tables=tables, regime=regime)
 
@@ -504,8 +504,8 @@ def batchsize_outliers_claim(spectra: Mapping[str, Sequence[Spectrum]], runs: Ru
                 + ", ".join(f"batch {batch_of(runs[v][0])} x {_steps(runs[v][0])} steps {pm(lam(v), digits=3)}"
                             for v in arms.large()))
     regime = "; ".join(_run_regime(f"{v} (batch {batch_of(runs[v][0])})", runs[v]) for v in order)
-    return ClaimResult.from_decision(cd, notes=notes, id=claim_id, scale=scale, rule=check["rule"],
-                                     measured=measured, n_seeds=len(seeds), numbers=numbers, figures=figs,
+    return ClaimResult.from_decision(cd, notes=notes, id=claim_id, scale=scale, measured=measured, n_seeds=len(seeds),
+                                     numbers=numbers, figures=figs,
                                      tables=tables, regime=regime)
 
 
@@ -711,8 +711,8 @@ def wd_flip_claim(lines: Mapping[str, Mapping[int, Mapping[str, np.ndarray]]], a
         f"{mean(roles[('LB', wd)], 'filter'):.3g}" for wd in (False, True))
     regime = "; ".join(_run_regime(f"{b} {wd_name[wd]} (batch {batch_of(runs[roles[(b, wd)]][0])})",
                                    runs[roles[(b, wd)]]) for b, wd in order)
-    return ClaimResult.from_decision(cd, notes=shown, id=claim_id, scale=scale, rule=check["rule"],
-                                     measured=measured, n_seeds=len(seeds), numbers=numbers, figures=figs,
+    return ClaimResult.from_decision(cd, notes=shown, id=claim_id, scale=scale, measured=measured, n_seeds=len(seeds),
+                                     numbers=numbers, figures=figs,
                                      tables=tables, regime=regime)
 
 
@@ -909,8 +909,8 @@ def lb_sb_basin_claim(lines: Mapping[int, Surface], lb_runs: Sequence[Mapping[st
                 f"SB {pm([z[s][grid_index(a, 1.0)] for s in seeds], digits=3)})")
     notes = f"raw (not loss-normalised) ln rise ratio at delta {d:g}: {pm(effects['lb_end_steeper_raw'], digits=3)}"
     regime = "; ".join(_run_regime(label, r) for label, r in (("LB", lb_runs), ("SB continuation", sb_runs)))
-    return ClaimResult.from_decision(cd, notes=notes, id=claim_id, scale=scale, rule=check["rule"],
-                                     measured=measured, n_seeds=len(seeds), numbers=numbers, figures=figs,
+    return ClaimResult.from_decision(cd, notes=notes, id=claim_id, scale=scale, measured=measured, n_seeds=len(seeds),
+                                     numbers=numbers, figures=figs,
                                      tables=tables, regime=regime)
 
 
