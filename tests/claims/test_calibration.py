@@ -7,7 +7,7 @@ and never with the fixed seeds here. The large simulations compute the t bounds 
 :func:`losslab.claims.inference.t_bounds`, the function :func:`losslab.claims.inference.mean_interval` uses, and
 :func:`test_decide_applies_the_rule_to_the_bounds` ties :func:`decide` to those bounds; the multi-part and
 bootstrap simulations call the library itself in a loop on fewer datasets. The last simulations show why the rule
-changed: the old rule (:func:`losslab.claims.verdicts.paired` with ``min_agree = 0.8``) fails the same checks."""
+changed: the old rule (``old_paired`` below, the project's rule before issue #18) fails the same checks."""
 
 from __future__ import annotations
 
@@ -20,8 +20,8 @@ from scipy import stats
 
 from losslab.claims.inference import (BOOTSTRAP_MIN_N, holm, holm_adjust, mean_interval, power, seeds_for_power,
                                       t_bounds, welch_interval)
-from losslab.claims.verdicts import (INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, ClaimResult, Preregistration, all_of,
-                                     combine, decide, decide_estimate, decide_tolerance, paired)
+from losslab.claims.verdicts import (INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, ClaimResult, Preregistration, combine,
+                                     decide, decide_estimate, decide_tolerance)
 from losslab.pipeline.regression import collect
 
 ALPHA = 0.05
@@ -210,21 +210,48 @@ def test_the_bootstrap_is_deterministic_and_consistent_with_its_p_values():
 OLD_REPS = 4000
 
 
+def old_paired(d: np.ndarray, min_agree: float = 0.8) -> str:
+    """The rule before issue #18 (``verdicts.paired``, removed), on paired differences ``d``: reproduced when the
+    mean is positive and ``min_agree`` of them agree; not reproduced when the mean is negative by more than one
+    standard error (or no effect with no spread); inconclusive otherwise."""
+    n = d.size
+    m, se = float(d.mean()), float(d.std(ddof=1) / math.sqrt(n)) if n > 1 else 0.0
+    if m > 0 and int((d > 0).sum()) >= min(n, math.ceil(min_agree * n)):
+        return REPRODUCED
+    if (m < 0 and (-m > se or se == 0.0)) or (m == 0 and se == 0.0):
+        return NOT_REPRODUCED
+    return INCONCLUSIVE
+
+
+def old_all_of(verdicts: list[str]) -> str:
+    """The old combination of parts: reproduced if every part is, not reproduced if any part is."""
+    if verdicts and all(v == REPRODUCED for v in verdicts):
+        return REPRODUCED
+    return NOT_REPRODUCED if NOT_REPRODUCED in verdicts else INCONCLUSIVE
+
+
+def test_the_reference_old_rule_is_the_one_that_was_used():
+    assert old_paired(np.array([1.0, 1, 1, 1, 1])) == REPRODUCED
+    assert old_paired(np.array([10.0, -1, -1, -1, 1])) == INCONCLUSIVE  # mean > 0, 2 of 5 agree
+    assert old_paired(np.array([-1.0, -1, -1, -1, -1.5])) == NOT_REPRODUCED
+    assert old_paired(np.array([-1.0, 1, -1, 1, -0.1])) == INCONCLUSIVE  # reversed within one se
+    assert old_all_of([REPRODUCED, INCONCLUSIVE, NOT_REPRODUCED]) == NOT_REPRODUCED
+
+
 def _old_rates(mu: float, n: int, rng: np.random.Generator) -> dict[str, float]:
-    verdicts = [paired("old", rng.normal(mu, 1.0, size=n), np.zeros(n), 0.8).verdict for _ in range(OLD_REPS)]
+    verdicts = [old_paired(rng.normal(mu, 1.0, size=n)) for _ in range(OLD_REPS)]
     return {v: verdicts.count(v) / OLD_REPS for v in (REPRODUCED, NOT_REPRODUCED)}
 
 
 def test_the_old_rule_is_not_calibrated():
-    """verdicts.paired (reproduced when the mean is positive and 80% of the seeds agree; not reproduced when the
+    """The old rule (reproduced when the mean is positive and 80% of the seeds agree; not reproduced when the
     mean is negative by more than one standard error) under no effect at all."""
     rng = np.random.default_rng(900)
     two, five = _old_rates(0.0, 2, rng), _old_rates(0.0, 5, rng)
     assert two[REPRODUCED] > 0.2  # 25% of the two-seed runs of a null effect are "reproduced" (new rule: 5%)
     assert two[NOT_REPRODUCED] > 0.15 and five[NOT_REPRODUCED] > 0.15  # "reversed" when nothing is
     # six such parts combined by all_of: most null claims come out "not reproduced"
-    six = [all_of(paired("p", rng.normal(0.0, 1.0, 5), np.zeros(5), 0.8).verdict for _ in range(6))
-           for _ in range(1000)]
+    six = [old_all_of([old_paired(rng.normal(0.0, 1.0, 5)) for _ in range(6)]) for _ in range(1000)]
     assert six.count(NOT_REPRODUCED) / 1000 > 0.6
     # and power can fall with more seeds: a standardised effect of 0.5 at 2 and at 10 seeds
     assert _old_rates(0.5, 10, rng)[REPRODUCED] < _old_rates(0.5, 2, rng)[REPRODUCED]

@@ -112,8 +112,9 @@ def matplotlib_outside_plots(trees: dict[str, ast.Module]) -> list[str]:
 
 
 def decisions_outside_verdicts(trees: dict[str, ast.Module]) -> list[str]:
-    """Claim modules that decide inline: name a verdict word or build a Comparison themselves instead of calling a
-    rule of losslab.claims.verdicts."""
+    """Claim modules that decide inline: name a verdict word or build a decision or result themselves
+    (``Decision(...)``, ``ClaimDecision(...)``, ``ClaimResult(...)``) instead of calling a rule of
+    losslab.claims.verdicts (``decide_claim``, ``ClaimResult.from_decision``)."""
     words = {"REPRODUCED", "NOT_REPRODUCED", "INCONCLUSIVE"}  # (VERDICTS, the list of words, may be counted)
     bad = []
     for mod, tree in trees.items():
@@ -122,7 +123,8 @@ def decisions_outside_verdicts(trees: dict[str, ast.Module]) -> list[str]:
         for node in ast.walk(tree):
             named = (isinstance(node, ast.Name) and node.id in words) or (isinstance(node, ast.alias)
                                                                          and node.name in words)
-            built = isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "Comparison"
+            built = (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                     and node.func.id in ("Decision", "ClaimDecision", "ClaimResult"))
             spelt = isinstance(node, ast.Constant) and node.value in ("reproduced", "not reproduced", "inconclusive")
             if named or built or spelt:
                 bad.append(f"{mod}:{node.lineno}" if hasattr(node, "lineno") else mod)
@@ -204,7 +206,7 @@ def test_the_checks_catch_injected_violations(tmp_path):
                       "losslab.claims.b": "def load(): pass\ndef _h(): pass\n"})
     assert shared_public_names(twice) == {"load": ["losslab.core.a", "losslab.claims.b"]}
     inline = _trees(**{"losslab.claims.x": "v = REPRODUCED if ok else 'not reproduced'\n",
-                       "losslab.claims.y": "c = Comparison('a', [], 0, 0, 0, 0, 'x')\n",
+                       "losslab.claims.y": "c = ClaimResult(id='a', verdict=v)\n",
                        "losslab.claims.verdicts": "REPRODUCED = 'reproduced'\n"})
     assert decisions_outside_verdicts(inline) == ["losslab.claims.x:1", "losslab.claims.y:1"]
     assert clashing_module_names(["losslab.core.json", "losslab.claims.params", "losslab.io", "losslab.core.ok"]) == [

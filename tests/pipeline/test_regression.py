@@ -116,6 +116,16 @@ def test_a_verdict_at_the_edge_is_reported_with_its_margin_not_failed():
     assert not check(STAT, cur).ok  # same platform: bitwise, the verdict change alone fails
 
 
+def test_collect_reads_the_decided_parts_as_the_comparisons_a_notice_names(tmp_path):
+    claim = tmp_path / "smoke" / "claims" / "a"
+    claim.mkdir(parents=True)
+    part = {"name": "gap F1", "estimate": 0.12, "se": 0.04, "verdict": "reproduced", "lower": 0.05, "upper": 0.2}
+    entry = {"id": "a", "verdict": "reproduced", "numbers": {"x": 1.0}, "decisions": [part], "platform": PLATFORM}
+    (claim / "verdict.json").write_text(json.dumps(entry))
+    got = collect(tmp_path / "smoke")["claims"]["a"]["comparisons"]
+    assert got == [{"name": "gap F1", "mean": 0.12, "se": 0.04, "verdict": "reproduced"}]
+
+
 def test_the_cli_says_which_mode_ran(tmp_path, capsys):
     results = tmp_path / "smoke"
     for cid, claim in STAT["claims"].items():

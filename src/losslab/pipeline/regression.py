@@ -60,6 +60,15 @@ NATIVE_KEYS = ("cpu_isa", "cpu_vendor")
 _SEED = re.compile(r"(^|\.)seed\d+(\.|$)")
 
 
+def _parts(result: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """A verdict's decided parts (``decisions``: estimate and standard error) as the comparisons whose verdict
+    changes :func:`_margins` names; a verdict file written before the pre-registered decisions gives its
+    ``comparisons`` (mean and se)."""
+    parts = [{"name": d["name"], "mean": d.get("estimate"), "se": d.get("se"), "verdict": d["verdict"]}
+             for d in result.get("decisions", [])]
+    return parts + [{k: c[k] for k in ("name", "mean", "se", "verdict")} for c in result.get("comparisons", [])]
+
+
 def collect(results: str | Path) -> dict[str, Any]:
     """Verdicts, numbers, uncertainties, comparisons and platform of every claim under ``results``
     (``<results>/claims/<id>/verdict.json``). ``platform`` is the run's when every verdict agrees on it, else
@@ -73,8 +82,7 @@ def collect(results: str | Path) -> dict[str, Any]:
         r = lio.read_json(path)
         claims[r["id"]] = {"verdict": r["verdict"], "numbers": r["numbers"],
                            "uncertainty": r.get("uncertainty", {}),
-                           "comparisons": [{k: c[k] for k in ("name", "mean", "se", "verdict")}
-                                           for c in r.get("comparisons", [])]}
+                           "comparisons": _parts(r)}
         platforms[r["id"]] = r.get("platform")
     distinct = {repr(sorted(p.items())) if p else None for p in platforms.values()}
     out: dict[str, Any] = {"scale": results.name, "platform": None, "claims": claims}
