@@ -11,7 +11,7 @@ import pytest
 
 from conftest import ROOT
 from losslab.claims import ingredients
-from losslab.claims.verdicts import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED
+from losslab.claims.verdicts import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, decision_rule
 from losslab.pipeline.registry import load_registry, registry_entry
 
 REGISTRY = load_registry(ROOT / "config" / "claims.yaml")
@@ -122,5 +122,5 @@ def test_the_job_reads_run_directories_and_decides_by_the_registry(tmp_path):
     job = ClaimJob(claim=claim, scale="smoke", out_dir=tmp_path / "out", params={"dirs": dirs})
     res = jobs.run_claim(job)
     assert res.verdict == REPRODUCED and [d["name"] for d in res.decisions] == ["equal_epochs"]
-    assert res.rule == claim["checks"]["default"]["rule"]
+    assert res.rule == decision_rule(claim["decision"])
     assert (tmp_path / "out" / "decision.png").exists() and (tmp_path / "out" / "figure.png").exists()
