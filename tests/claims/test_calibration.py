@@ -152,6 +152,13 @@ def test_combine_rules():
     assert verdict == INCONCLUSIVE and "open (inconclusive)" in reason and "missing (inconclusive)" in reason
     assert combine([no, yes], ALPHA, primary="yes") == (REPRODUCED, f"primary part yes: {yes.reason}; "
                                                         "1 other part(s) shown only")
+    # one part: its own decision and reason; a part not reproduced alone but not after Holm is named so
+    assert combine([open_], ALPHA) == (INCONCLUSIVE, f"open: {open_.reason}")
+    assert combine([no], ALPHA) == (NOT_REPRODUCED, f"no: {no.reason}")
+    weak = decide_estimate("weak", 0.825, 0.1, 30, p)  # P(effect >= sesoi) = 0.04: below alpha alone, not twice
+    assert weak.verdict == NOT_REPRODUCED and weak.p_below_sesoi == pytest.approx(0.04, abs=0.001)
+    verdict, reason = combine([weak, open_], ALPHA)
+    assert verdict == INCONCLUSIVE and "weak (not reproduced alone, Holm-adjusted p 0.08" in reason
     # a primary part measured per label decides by its labels (every one reproduced; one below: not reproduced)
     a, b = decide("yes F1", [1.2, 0.9, 1.5], p), decide("yes C1", [1.1, 1.3, 1.0], p)
     lower = decide("yes C2", [0.1, -0.2, 0.05, 0.0, 0.1, -0.1, 0.15, 0.02], p)

@@ -377,11 +377,14 @@ def combine(decisions: Sequence[Decision], alpha: float, primary: str | None = N
         return REPRODUCED, f"every part reproduced ({', '.join(d.name for d in parts)})"
     adjusted = holm_adjust([d.p_below_sesoi for d in parts])
     against = [(d, p) for d, p in zip(parts, adjusted) if p < alpha]
+    if len(parts) == 1:  # one part: its own decision, which the rules below give too
+        d = parts[0]
+        return (NOT_REPRODUCED if against else INCONCLUSIVE), f"{d.name}: {d.reason}"
     if against:
         named = ", ".join(f"{d.name} (Holm-adjusted p {p:.3g})" for d, p in against)
         return NOT_REPRODUCED, f"not reproduced by {named} < {alpha:g} over {len(parts)} parts"
-    open_parts = [d for d in parts if d.verdict != REPRODUCED]
-    named = ", ".join(f"{d.name} ({d.verdict})" for d in open_parts)
+    named = ", ".join(f"{d.name} ({d.verdict} alone, Holm-adjusted p {p:.3g})" if d.verdict == NOT_REPRODUCED
+                      else f"{d.name} ({d.verdict})" for d, p in zip(parts, adjusted) if d.verdict != REPRODUCED)
     return INCONCLUSIVE, (f"not every part reproduced: {named}; no part is shown below its smallest effect of "
                           f"interest after Holm's adjustment over {len(parts)} parts")
 
