@@ -25,7 +25,7 @@ def plot_decision(data: Mapping[str, Any], stem: str) -> list[str]:
     lower, upper, n, unit, margin, tolerance and the pre-registration's sesoi). Each part gets its own row and x
     axis in its own unit, since parts differ in units."""
     parts = list(data["parts"])
-    fig, axes = figures.new_figure(1, len(parts), width=6.4, height=0.62 * len(parts) + 1.1, squeeze=False)
+    fig, axes = figures.new_figure(1, len(parts), width=6.4, height=1.0 * len(parts) + 1.2, squeeze=False)
     for ax, part in zip(axes[:, 0], parts):
         colour = VERDICT_COLORS.get(part["verdict"], figures.COLORS[7])
         est, lo, hi = part.get("estimate"), part.get("lower"), part.get("upper")
