@@ -59,8 +59,12 @@ STAT = {"scale": "smoke", "platform": PLATFORM, "claims": {
 
 
 def test_the_platform_decides_the_mode_and_the_output_says_why():
-    same, why = same_platform(PLATFORM, dict(PLATFORM, cpu_isa="avx2", cpu_vendor="GenuineIntel"))
-    assert same and "kernels pinned to avx2" in why  # pinned: the CPU does not matter
+    same, why = same_platform(PLATFORM, dict(PLATFORM, cpu_isa="avx2"))
+    assert same and "kernels pinned to avx2 on AuthenticAMD" in why  # pinned: the instruction set does not matter
+    same, why = same_platform(PLATFORM, dict(PLATFORM, cpu_vendor="GenuineIntel"))  # the vendor does (measured)
+    assert not same and "cpu_vendor 'AuthenticAMD' -> 'GenuineIntel'" in why
+    same, why = same_platform(PLATFORM, dict(PLATFORM, scipy="1.17.1"))  # a baseline without library versions
+    assert not same and "scipy None -> '1.17.1'" in why
     same, why = same_platform(PLATFORM, dict(PLATFORM, torch="2.15.0", threads=2))
     assert not same and "torch '2.14.1' -> '2.15.0'" in why and "threads 1 -> 2" in why
     native = dict(PLATFORM, cpu_kernels="native", level=None)

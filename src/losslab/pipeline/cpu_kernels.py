@@ -1,4 +1,4 @@
-"""CPU kernels pinned to one instruction-set level, so that a commit gives the same numbers on every x86-64 CPU.
+"""CPU kernels pinned to one instruction-set level: a commit gives the same numbers on x86-64 CPUs of one vendor.
 
 PyTorch, MKL, oneDNN and OpenBLAS each pick their CPU kernels by the processor's instruction set, and kernels of
 different widths sum in different orders: the same commit, seeds and thread count give different low bits on an
@@ -29,6 +29,13 @@ choice to the machine. COMPATIBLE is its one branch that gives the same results 
 is pinned there. A CPU without AVX2 and FMA gets the ``sse4.2`` level instead (ATen ``default``, oneDNN
 ``SSE41``, OpenBLAS ``Nehalem``): numbers then differ from an AVX2-pinned baseline, and
 :mod:`losslab.pipeline.regression` sees the other ``level`` in the platform fingerprint and compares statistically.
+
+What the pin does not fix (issue #18): the same commit, pinned, on an Intel Xeon (AVX-512) and on the AMD EPYC of
+the committed baseline gave 76 of the smoke run's numbers different (the Keskar analogue's BN MLP trained with
+Adam, one MPO picture, one Gotmare pair, one memorization run; no verdict changed). Whatever differs (a library
+whose kernels the four settings do not reach, or the NumPy/SciPy versions of the two installs), the platform record
+names the vendor and those versions, and :mod:`losslab.pipeline.regression` compares bitwise only when they agree
+(statistically otherwise, where those 76 numbers pass).
 
 ``cpu_kernels: native`` (config key; ``losslab --cpu-kernels native``) leaves the choice to the machine for speed,
 and the environment as the user set it. What a run used is in every job's log and in :func:`platform_record`, which
@@ -122,8 +129,19 @@ def apply(mode: str = "pinned", environ: MutableMapping[str, str] | None = None)
     return {k: env[k] for k in VARIABLES if k in env}
 
 
+def _version_of(package: str) -> str | None:
+    """An installed distribution's version, read from its metadata (nothing is imported)."""
+    from importlib import metadata  # noqa: PLC0415
+
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
 def platform_record(threads: int | None = None) -> dict[str, Any]:
-    """Where numbers were made: torch version, kernel mode and level, the four settings, threads, CPU, OS.
+    """Where numbers were made: torch, NumPy and SciPy versions, kernel mode and level, the four settings, threads,
+    CPU, OS.
 
     Imports torch (reading the versions); the ATen capability in force is read from torch itself."""
     import torch  # noqa: PLC0415 (this module must stay importable before torch; see the docstring)
@@ -132,6 +150,8 @@ def platform_record(threads: int | None = None) -> dict[str, Any]:
     flags = cpu_flags()
     return {
         "torch": torch.__version__.split("+")[0],
+        "numpy": _version_of("numpy"),
+        "scipy": _version_of("scipy"),
         "cpu_kernels": mode,
         "level": level_for(flags) if mode == "pinned" else None,
         "settings": {k: os.environ.get(k) for k in VARIABLES},

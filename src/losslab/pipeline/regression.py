@@ -54,9 +54,13 @@ Z = 4.0
 REGISTRY = next((p for p in (Path("config") / "claims.yaml",
                              Path(__file__).resolve().parents[2] / "config" / "claims.yaml") if p.exists()),
                 Path("config") / "claims.yaml")
-# the platform fields that must agree for a bitwise comparison; with native kernels the CPU's too
-PLATFORM_KEYS = ("torch", "cpu_kernels", "level", "settings", "aten_capability", "threads", "os", "arch")
-NATIVE_KEYS = ("cpu_isa", "cpu_vendor")
+# the platform fields that must agree for a bitwise comparison; with native kernels the CPU's instruction set too.
+# The CPU's vendor is one of them under the pin as well: the smoke run of one commit, pinned to AVX2, gave 76
+# numbers that differ between an AMD EPYC (the baseline of 7a197ea) and an Intel Xeon (issue #18), and the NumPy
+# and SciPy versions (the sharpness optimiser is SciPy's L-BFGS-B) may move numbers as torch's does.
+PLATFORM_KEYS = ("torch", "numpy", "scipy", "cpu_kernels", "level", "settings", "aten_capability", "threads",
+                 "cpu_vendor", "os", "arch")
+NATIVE_KEYS = ("cpu_isa",)
 _SEED = re.compile(r"(^|\.)seed\d+(\.|$)")
 
 
@@ -104,7 +108,8 @@ def same_platform(baseline: Mapping[str, Any] | None, current: Mapping[str, Any]
     differ = [f"{k} {baseline.get(k)!r} -> {current.get(k)!r}" for k in keys if baseline.get(k) != current.get(k)]
     if differ:
         return False, "the platforms differ: " + "; ".join(differ)
-    pin = (f"kernels pinned to {current.get('level')}" if current.get("cpu_kernels") == "pinned"
+    pin = (f"kernels pinned to {current.get('level')} on {current.get('cpu_vendor')}"
+           if current.get("cpu_kernels") == "pinned"
            else f"native kernels on the same CPU kind ({current.get('cpu_isa')}, {current.get('cpu_vendor')})")
     return True, (f"the platforms match (torch {current.get('torch')}, {pin}, {current.get('threads')} thread(s), "
                   f"{current.get('os')}/{current.get('arch')})")
