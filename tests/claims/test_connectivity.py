@@ -236,7 +236,8 @@ def test_garipov_claim_decides_by_its_preregistration(tmp_path: Path) -> None:
     res = conn.garipov_claim(flat, dec, "smoke", tmp_path)
     assert res.verdict == REPRODUCED and _parts(res) == ["segment_barrier", "bezier_flat", "polychain_flat"]
     assert res.numbers["segment.test_err_barrier"] == pytest.approx(0.5) and res.numbers["n_test"] == 10_000
-    assert res.numbers["effect.segment_barrier.estimate"] == pytest.approx(50.0)
+    assert res.decisions[0]["estimate"] == pytest.approx(50.0)
+    assert "effect.segment_barrier.estimate" not in res.numbers  # one value: the barrier numbers carry it
     assert res.decisions[1]["tolerance"] == pytest.approx(100 * verdicts.binomial_tolerance(0.05, 10_000))
     assert res.numbers["bezier.length_ratio"] == 1.5 and "endpoints w0 / w1: train loss" in res.regime
     for f in ("table.csv", "table.md", "figure.png", "figure.pdf"):
@@ -375,7 +376,7 @@ def test_scaling_claim_on_a_trained_convnet(runs: Path, tmp_path: Path) -> None:
     assert res.numbers["labels_constant"] == 1.0 and res.numbers["test_err_range"] == 0.0
     assert res.numbers["train_loss_tmin"] > res.numbers["train_loss_t1"] and res.numbers["labels_changed"] == 0
     assert _parts(res) == ["labels_constant", "loss_rises"] and res.decisions[0]["verdict"] == REPRODUCED
-    assert res.numbers["effect.loss_rises.estimate"] == pytest.approx(res.numbers["loss_factor"])
+    assert res.decisions[1]["estimate"] == pytest.approx(res.numbers["loss_factor"])
     assert "train loss" in res.regime
     with pytest.raises(ValueError, match=r"\(0, 1\]"):
         conn.scaling_claim(model, data, [0.0, 1.0], dec, "smoke", tmp_path)

@@ -308,7 +308,10 @@ def test_mse_vs_ce_claim(tmp_path, ce, mse, verdict):
     res = lecture.mse_vs_ce_claim(runs, CHECK, _decision("mse-vs-cross-entropy"), "smoke", tmp_path)
     assert _verdict(res, tmp_path, ["accuracy"]) == verdict
     want = np.mean([math.log((1 - m) / (1 - c)) for c, m in zip(ce, mse)])
-    assert res.numbers["effect.accuracy.estimate"] == pytest.approx(want)
+    if len(ce) > 1:  # a part's effect joins the numbers when it has a standard error (two or more replicates)
+        assert res.numbers["effect.accuracy.estimate"] == pytest.approx(want)
+    else:
+        assert "effect.accuracy.estimate" not in res.numbers
 
 
 def _history(fit_epoch, budget):

@@ -152,7 +152,7 @@ def test_parametric_plot_claim(tmp_path):
     assert res.verdict == REPRODUCED, res.notes
     assert _parts(res) == {"delta_0.5", "delta_0.25"}
     assert res.numbers["keskar.delta0.5.rise_SB_mean"] == pytest.approx(0.25)
-    assert res.numbers["keskar.matched.delta0.5.ln_ratio_mean"] == pytest.approx(math.log(8 * 1.02), abs=0.01)
+    assert res.numbers["effect.delta_0.5.keskar.estimate"] == pytest.approx(math.log(8 * 1.02), abs=0.01)
     _files(tmp_path)
     # the equal-epoch line steep at LB, the step-matched one flatter there: decided on the matched line
     flat = {**net, "interpolation_matched": _lines(8.0, 1.0)}

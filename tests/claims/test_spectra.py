@@ -264,8 +264,9 @@ def test_bulk_edge_and_the_outliers_above_it():
     assert sp.bulk_edge(s.density) == pytest.approx(0.06)
     assert sp.outliers_above_edge(s) == 4.0
     assert math.isnan(sp.outliers_above_edge(_edge_spectrum(0, 10, 10, m=10)))  # every top_k above: censored
+    assert sp.count_above_edge(_edge_spectrum(0, 10, 10, m=10)) == 10.0  # the number kept: the censored count
     unconverged = sp.Spectrum(0, s.top, s.residuals, False, s.density, 0, 100, 3, 50)
-    assert math.isnan(sp.outliers_above_edge(unconverged))
+    assert math.isnan(sp.outliers_above_edge(unconverged)) and math.isnan(sp.count_above_edge(unconverged))
 
 
 def test_hessian_outliers_claim(tmp_path):

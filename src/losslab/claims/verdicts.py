@@ -117,11 +117,15 @@ class ClaimResult:
         """The result of a claim decided by its pre-registration (:func:`decide_claim`): its verdict, every part's
         record, and the reason first in the notes (``notes`` after it); ``fields`` are the other fields (``id``,
         ``scale``, ``measured``, ``n_seeds``, ``numbers``, ``figures``, ``tables``, ``regime``). Every
-        part's estimate and bounds are added to the numbers as ``effect.<part>[.<label>].{estimate,lower,upper}``, with
-        the estimate's standard error as their uncertainty (the statistical regression mode's scale for them)."""
+        part decided over two or more replicates adds its estimate and bounds to the numbers as
+        ``effect.<part>[.<label>].{estimate,lower,upper}``, with the estimate's standard error as their uncertainty
+        (the statistical regression mode's scale for them). A part of one value (a tolerance part, one replicate)
+        adds none: it has no standard error, and it is made of numbers the claim reports with their tolerance."""
         numbers = dict(fields.pop("numbers", {}))
         uncertainty = dict(fields.pop("uncertainty", {}))
         for d in decision.decisions:  # every part's estimate and bounds join the numbers the regression test compares
+            if d.prereg is None or d.interval.n < 2:  # one value (a tolerance part, one replicate): a transform of
+                continue  # numbers the claim reports, which carry their own tolerance; no standard error of its own
             key = "effect." + d.name.replace(" ", ".")
             numbers.update({f"{key}.estimate": d.interval.estimate, f"{key}.lower": d.interval.lower,
                             f"{key}.upper": d.interval.upper})

@@ -639,7 +639,6 @@ def parametric_plot(nets: Mapping[str, Net], claim: Mapping[str, Any], scale: st
                         notes.append(f"{name} {part}: no ln ratio in seeds {bad} (a loss rise <= 0)")
                 numbers[f"{prefix}delta{delta:g}.rise_LB_mean"] = seed_mean(rise_lb)
                 numbers[f"{prefix}delta{delta:g}.rise_SB_mean"] = seed_mean(rise_sb)
-                numbers[f"{prefix}delta{delta:g}.ln_ratio_mean"] = seed_mean(ln_ratio)
                 rows.append({"network": _title(name, net), "line": f"SB to {line}", "delta": delta,
                              f"{split} loss f(1+d)-f(1) (LB end)": pm(rise_lb, 1, 4),
                              f"{split} loss f(-d)-f(0) (SB end)": pm(rise_sb, 1, 4),

@@ -243,10 +243,17 @@ def outliers_above_edge(sp: Spectrum, quantile: float = BULK_EDGE_QUANTILE) -> f
     """The pre-registered outlier count: the Lanczos eigenvalues above :func:`bulk_edge`. NaN when it cannot be
     measured: no density, Lanczos not converged, or every one of the ``top_k`` eigenvalues lies above the edge
     (the count is censored at ``top_k``: the true count is at least that)."""
+    n = count_above_edge(sp, quantile)
+    return math.nan if math.isnan(n) or n >= len(sp.top) else n
+
+
+def count_above_edge(sp: Spectrum, quantile: float = BULK_EDGE_QUANTILE) -> float:
+    """The Lanczos eigenvalues above :func:`bulk_edge`, censored or not (at most ``top_k``); NaN without a density
+    or a converged Lanczos. The number a table and the regression test keep: unlike the decision's
+    :func:`outliers_above_edge` it does not turn NaN when a platform's low bits move it onto the censoring bound."""
     if sp.density is None or not sp.converged:
         return math.nan
-    n = int(np.sum(np.asarray(sp.top, float) > bulk_edge(sp.density, quantile)))
-    return math.nan if n >= len(sp.top) else float(n)
+    return float(np.sum(np.asarray(sp.top, float) > bulk_edge(sp.density, quantile)))
 
 
 def outlier_measures(spectra: Mapping[str, Sequence[Spectrum]], check: Mapping[str, Any]
@@ -259,6 +266,7 @@ def outlier_measures(spectra: Mapping[str, Sequence[Spectrum]], check: Mapping[s
         out[v] = {"k": spectra[v][0].num_classes,
                   "outliers": [outlier_count(sp.top, check["gap_floor"]) for sp in spectra[v]],
                   "above_edge": [outliers_above_edge(sp) for sp in spectra[v]],
+                  "counted_above_edge": [count_above_edge(sp) for sp in spectra[v]],
                   "edge": [bulk_edge(sp.density) if sp.density is not None else math.nan for sp in spectra[v]],
                   "bulk_mass": [bulk_mass(sp.density, sp.lambda_max, check["bulk_rel"])
                                 if sp.density is not None and _lambda_max_certified(sp) else math.nan
@@ -305,7 +313,7 @@ def hessian_outliers_claim(spectra: Mapping[str, Sequence[Spectrum]], runs: Runs
     for v in by_k:
         m = measured_by[v]
         k, counts, masses = m["k"], m["outliers"], m["bulk_mass"]
-        for sp, n_out, mass, n_edge, edge in zip(spectra[v], counts, masses, m["above_edge"], m["edge"]):
+        for sp, n_out, mass, n_edge, edge in zip(spectra[v], counts, masses, m["counted_above_edge"], m["edge"]):
             tag = f"k{k}.seed{sp.seed}"
             numbers[f"{tag}.lambda_max"] = sp.lambda_max
             numbers[f"{tag}.outliers"] = float(n_out)
