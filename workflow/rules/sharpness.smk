@@ -164,9 +164,9 @@ rule keskar_interpolation:
         resources=CFG.get("resources", "resources"),
         progress=CFG.get("progress", False),
     log:
-        f"{LOGS}/keskar_{{kind}}/{{experiment}}.log",
+        f"{LOGS}/keskar_interpolation/{{experiment}}/{{kind}}.log",
     benchmark:
-        f"{R}/benchmarks/keskar_{{kind}}/{{experiment}}.tsv"
+        f"{R}/benchmarks/keskar_interpolation/{{experiment}}/{{kind}}.tsv"
     threads: job_threads("keskar_interpolation")
     resources:
         **job_resources("keskar_interpolation"),
