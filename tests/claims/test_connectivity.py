@@ -98,7 +98,7 @@ def test_a_bad_reference_is_named_before_any_job(edit, needle: str) -> None:
 
 def test_every_scale_that_defines_the_family_resolves() -> None:
     """Each scale file validates against the schema and, where it has connectivity settings, they resolve."""
-    for scale in ("smoke", "cpu", "paper"):
+    for scale in ("smoke", "desk", "cpu", "paper"):
         cfg = resolve({"scale": scale, "data_dir": "/nonexistent"}, root=ROOT)
         for exp in cfg["experiments"].values():
             if "connectivity" in exp:
@@ -286,14 +286,24 @@ def _seg(role: str, seed: int, epochs: tuple[int, int], height: float) -> conn.I
     return conn.IterateSegment(role, seed, epochs, _path(loss / 4, loss, loss / 4, loss))
 
 
-def test_sgdr_claim_is_inconclusive_while_its_precondition_is_unchecked(tmp_path: Path) -> None:
+def test_sgdr_claim_is_decided_only_on_converged_iterates(tmp_path: Path) -> None:
     dec = _decision(plan.SGDR)
     segs = [_seg("sgdr", s, e, 0.5 + 0.1 * s) for s in (0, 1, 2) for e in ((6, 14), (14, 30))]
     segs += [_seg("step", s, e, 0.0) for s in (0, 1, 2) for e in ((6, 14), (14, 30))]
     trained = {(r, s): {"train_loss": 0.1, "train_acc": 0.99, "test_acc": 0.95, "epochs": 30, "steps_per_epoch": 14}
                for r in ("sgdr", "step") for s in (0, 1, 2)}
+    # the iterates' train accuracy 97.5-98.8% >= 95% of the step run's 99%: converged, decided by the parts
     res = conn.sgdr_claim(segs, dec, "smoke", tmp_path, runs=trained)
-    assert res.verdict == INCONCLUSIVE and "precondition not checked" in res.notes and res.n_seeds == 3
+    assert res.verdict == REPRODUCED and "precondition" in res.notes and ": met" in res.notes and res.n_seeds == 3
+    # the same barriers with an SGDR iterate at 90% train accuracy (the smoke's chance-level first iterate): inconclusive
+    loss = np.linspace(0.8, 0.1, len(T)) + 0.5 * np.sin(np.pi * T)
+    early = [conn.IterateSegment("sgdr", 0, (6, 14), _path(loss / 4, loss, loss / 4, loss))] + segs[1:]
+    res = conn.sgdr_claim(early, dec, "smoke", tmp_path, runs=trained)
+    assert res.verdict == INCONCLUSIVE and "not met" in res.notes and "90.0%" in res.notes
+    # without the runs' metrics the precondition is not checked
+    res = conn.sgdr_claim(segs, dec, "smoke", tmp_path)
+    assert res.verdict == INCONCLUSIVE and "not checked" in res.notes
+    res = conn.sgdr_claim(segs, dec, "smoke", tmp_path, runs=trained)
     assert _parts(res) == ["sgdr_barrier", "step_no_barrier"]
     assert [d["verdict"] for d in res.decisions] == [REPRODUCED, REPRODUCED]  # the parts alone: a clear effect
     assert res.numbers["step.seed0.e6-14.barrier"] == pytest.approx(0.0, abs=1e-12)

@@ -268,7 +268,7 @@ def test_bn_claim_refuses_mismatched_runs(tmp_path):
 
 # ---------------------------------------------------------------- the scales' patterns blocks
 
-@pytest.mark.parametrize("scale", ["smoke", "cpu", "paper"])
+@pytest.mark.parametrize("scale", ["smoke", "desk", "cpu", "paper"])
 def test_every_scale_has_a_valid_patterns_block(scale):
     cfg = resolve({"scale": scale, "data_dir": "/x"}, root=ROOT)
     pat = cfg["patterns"]

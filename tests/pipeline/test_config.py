@@ -14,7 +14,7 @@ BASE = {"scale": "smoke", "data_dir": "data", "results": "results", "resources":
         "threads": 1, "progress": False}
 
 
-@pytest.mark.parametrize("scale", ["smoke", "cpu", "paper"])
+@pytest.mark.parametrize("scale", ["smoke", "desk", "cpu", "paper"])
 def test_every_scale_validates(scale):
     cfg = resolve({**BASE, "scale": scale}, ROOT)
     assert {"ablation", "sgd_vs_gd"} <= set(cfg["experiments"])
@@ -29,7 +29,7 @@ def exp_override(**recipe):
 
 
 @pytest.mark.parametrize("override, key, allowed", [
-    ({"scale": "huge"}, "'scale'", "['smoke', 'cpu', 'paper']"),
+    ({"scale": "huge"}, "'scale'", "['smoke', 'desk', 'cpu', 'paper']"),
     ({"threads": 0}, "'threads'", "minimum 1"),
     (exp_override(optimizer="lbfgs"), "experiments.ablation.recipe.optimizer", "'adam'"),
     (exp_override(epochs=0), "experiments.ablation.recipe.epochs", "minimum 1"),

@@ -26,7 +26,7 @@ def test_paper_scale_plans_without_data(tmp_path):
 
 @pytest.mark.parametrize("args, needle", [
     (["--config", "scale=huge"],
-     "config key 'scale': 'huge' is not allowed; allowed values: ['smoke', 'cpu', 'paper']"),
+     "config key 'scale': 'huge' is not allowed; allowed values: ['smoke', 'desk', 'cpu', 'paper']"),
     (["--config", "threads=0"], "config key 'threads'"),
 ])
 def test_bad_config_stops_before_any_job(tmp_path, args, needle):

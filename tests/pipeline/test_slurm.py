@@ -144,7 +144,7 @@ def test_paper_scale_asks_for_gpus_where_it_trains_and_evaluates():
     for name in ("train", "surface_shard", "hessian_outliers_claim", "curve", "curve_eval", "mpo_fit"):
         assert rules[name]["gpu"] == 1, name
     assert cfg["compute"]["default"]["gpu"] == 0
-    for scale in ("smoke", "cpu"):
+    for scale in ("smoke", "desk", "cpu"):
         c = resolve({"scale": scale, "data_dir": "data"}, ROOT)["compute"]
         assert all(r.get("gpu", 0) == 0 for r in [c["default"], *c.get("rules", {}).values()]), scale
 
