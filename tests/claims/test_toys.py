@@ -86,6 +86,32 @@ def test_optimizer_paths():
 
 # ---------------------------------------------------------------- GOE ---------------------------------------
 
+def test_newton_jumps_to_the_saddle_where_gd_escapes():
+    # near the origin L ~ 0.25 - w1 w2 / 2: Newton's step solves the quadratic model, whose critical point is the saddle
+    path = toys.newton_path((0.05, -0.03), 10)
+    assert np.abs(path[-1]).max() < 1e-12 and np.abs(path[1]).max() < 0.01  # one step lands next to it
+    assert toys.tanh_value(*path[-1]) == pytest.approx(0.25, abs=1e-12)
+    # GD from the same start reaches the ravine (loss 0)
+    _, hist = toys.gradient_descent(toys.tanh_loss, np.array([[0.05, -0.03]]), 0.5, 2000)
+    assert hist[-1, 0] < 1e-6
+    # from a start on the far side of a ravine Newton does not come back to the saddle: the measure sees it
+    far = toys.newton_path((3.0, 3.0), 30)[-1]
+    m = toys.measure_newton(np.stack([far, np.zeros(2)]), np.array([0.0, 0.3]), 1e-6)
+    assert m["newton_to_saddle"].value == 0.5 and m["gd_escapes"].value == 0.5
+
+
+def test_newton_claim_decides_by_its_preregistration(tmp_path: Path):
+    params = {"seeds": [0, 1, 2, 3], "small_init_std": 0.1, "newton_steps": 30, "gd_lr": 0.5, "gd_steps": 2000,
+              "tol": 1e-6}
+    res = toys.claim_newton_saddles(params, {}, DECISIONS["newton-attracted-to-saddles"], "smoke", tmp_path)
+    assert res.verdict == REPRODUCED and "4/4 starts" in res.measured
+    assert res.numbers["newton.fraction_at_saddle"] == 1.0 and (tmp_path / "figure.png").exists()
+    # an injected change: starts far from the saddle (std 3) and Newton no longer ends there from most of them
+    res = toys.claim_newton_saddles({**params, "small_init_std": 3.0}, {}, DECISIONS["newton-attracted-to-saddles"],
+                                    "smoke", tmp_path)
+    assert res.numbers["newton.fraction_at_saddle"] < 0.8 and res.verdict == NOT_REPRODUCED
+
+
 def test_goe_matrices_are_symmetric_with_goe_variances():
     a = toys.goe(3, 40000, np.random.default_rng(0))
     assert a.shape == (40000, 3, 3)
@@ -318,6 +344,8 @@ TINY = {
                          "lr": {"gd": 0.5, "momentum": 0.05, "nesterov": 0.05, "adagrad": 0.5, "rmsprop": 0.01,
                                 "adam": 0.05}}},
     "saddles-dominate-high-dim": {"n_max": 4, "samples": 2000, "seed": 0},
+    "newton-attracted-to-saddles": {"seeds": [0, 1], "small_init_std": 0.1, "newton_steps": 10, "gd_lr": 0.5,
+                                    "gd_steps": 500, "tol": 1e-6},
     "redundant-overparam-flatness": {"valley_points": [1.0, 3.0], "c_grid": [0.5, 2.0], "mlp": MLP},
     "wilson-adaptive-generalize-worse": {
         "n": 20, "p": 0.7, "n_test": 30, "seeds": [0],
@@ -327,6 +355,7 @@ TINY = {
 CHECKS = {
     "tanh-toy-surface": {"rule": "r", "tol": 1e-6, "converged_loss": 1e-6, "plateau_loss": 0.2},
     "saddles-dominate-high-dim": {"rule": "r", "from_n": 2},
+    "newton-attracted-to-saddles": {"rule": "r"},
     "redundant-overparam-flatness": {"rule": "r", "tol": 1e-6, "output_tol": 1e-5, "c": 4.0, "min_factor": 2.0},
     "wilson-adaptive-generalize-worse": {"rule": "r", "adaptive_tol": 0.1, "min_positive_fraction": 0.95},
 }
@@ -334,6 +363,7 @@ CHECKS = {
 
 # tiny parameters: every part decided as at the smoke scale, except Wilson's one seed (a bound needs two)
 TINY_VERDICTS = {"tanh-toy-surface": REPRODUCED, "saddles-dominate-high-dim": REPRODUCED,
+                 "newton-attracted-to-saddles": REPRODUCED,
                  "redundant-overparam-flatness": REPRODUCED, "wilson-adaptive-generalize-worse": INCONCLUSIVE}
 
 

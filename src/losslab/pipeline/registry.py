@@ -39,7 +39,7 @@ def load_registry(path: str | Path) -> list[dict[str, Any]]:
         if "rule" in c and not isinstance(c.get("checks"), Mapping):
             raise ConfigError(f"{where}: an implemented claim needs 'checks' (the pass rule per scale)")
         _check_tolerances(c.get("regression_tolerance", {}), where)
-        if "rule" in c:
+        if "rule" in c or "decision" in c:  # a pending claim may pre-register its decision before its rule exists
             check_decision(c.get("decision"), f"{where}: decision")
         _check_context(c.get("context", []), where)
     return list(claims)

@@ -353,6 +353,97 @@ def claim_tanh_surface(params: Mapping[str, Any], check: Mapping[str, Any], deci
                                      tables=tables, regime=regime)
 
 
+# ---------------------------------------------------------------- 1b. Newton's method and the saddle --------
+
+def newton_path(start: Sequence[float], steps: int) -> np.ndarray:
+    """Newton's method with full steps on the tanh toy, ``w <- w - H(w)^-1 g(w)`` (exact float64 Hessian and
+    gradient; a singular Hessian takes the least-squares step). Returns the points, shape (steps + 1, 2)."""
+    w = np.asarray(start, float).copy()
+    path = [w.copy()]
+    for _ in range(steps):
+        g, h = tanh_gradient(w), tanh_hessian(w)
+        step = np.linalg.lstsq(h, g, rcond=None)[0]
+        w = w - step
+        path.append(w.copy())
+        if not np.all(np.isfinite(w)):
+            break
+    return np.asarray(path)
+
+
+def measure_newton(newton_final: np.ndarray, gd_final_loss: np.ndarray, tol: float) -> dict[str, Measured]:
+    """``newton_to_saddle``: the fraction of starts whose Newton run ends within ``tol`` (max norm) of the saddle;
+    ``gd_escapes``: the fraction whose GD run ends at a minimum (loss < ``tol``)."""
+    at_saddle = np.all(np.abs(newton_final) <= tol, axis=1)
+    return {"newton_to_saddle": Measured(value=float(np.mean(at_saddle))),
+            "gd_escapes": Measured(value=float(np.mean(np.asarray(gd_final_loss) < tol)))}
+
+
+def claim_newton_saddles(params: Mapping[str, Any], check: Mapping[str, Any], decision: Mapping[str, Any],
+                         scale: str, out_dir: str | Path) -> ClaimResult:
+    """Newton's method vs gradient descent from the same small random starts near the tanh toy's saddle (those of
+    tanh-toy-surface's small-init GD runs: ``tanh_starts("small", seed, ...)``)."""
+    out_dir = Path(out_dir)
+    seeds, std = list(params["seeds"]), float(params["small_init_std"])
+    tol, lr, gd_steps, newton_steps = (float(params["tol"]), float(params["gd_lr"]), int(params["gd_steps"]),
+                                       int(params["newton_steps"]))
+    starts = np.stack([tanh_starts("small", s, {"small_init_std": std}) for s in seeds])
+    paths = [newton_path(st, newton_steps) for st in starts]
+    newton_final = np.stack([p[-1] for p in paths])
+    newton_loss = np.array([tanh_value(*w) for w in newton_final])
+    gd_final, gd_hist = gradient_descent(tanh_loss, starts, lr, gd_steps)
+    cd = decide_claim(decision, measure_newton(newton_final, gd_hist[-1], tol))
+    n_saddle = int(np.sum(np.all(np.abs(newton_final) <= tol, axis=1)))
+    n_min = int(np.sum(gd_hist[-1] < tol))
+    rows, numbers = [], {"newton.fraction_at_saddle": n_saddle / len(seeds), "gd.fraction_at_minimum": n_min / len(seeds)}
+    for i, s in enumerate(seeds):
+        numbers[f"newton.seed{s}.final_abs_w"] = float(np.abs(newton_final[i]).max())
+        numbers[f"gd.seed{s}.final_loss"] = float(gd_hist[-1, i])
+        rows.append({"seed": s, "start": f"({starts[i, 0]:+.4f}, {starts[i, 1]:+.4f})",
+                     "newton_end": f"({newton_final[i, 0]:+.2e}, {newton_final[i, 1]:+.2e})",
+                     "newton_loss": round(float(newton_loss[i]), 6), "gd_end": f"({gd_final[i, 0]:+.3f}, "
+                     f"{gd_final[i, 1]:+.3f})", "gd_loss": f"{gd_hist[-1, i]:.2e}"})
+    tables = write_table(rows, out_dir / "table", title=f"Newton's method vs gradient descent from small starts near "
+                         f"the saddle ({scale} scale)")
+    data = {"scale": scale, "tol": tol, "starts": starts, "newton": [p.tolist() for p in paths],
+            "gd_lr": lr, "newton_dist": [np.abs(p).max(axis=1).tolist() for p in paths], "gd_loss": gd_hist.T.tolist()}
+    figs = figures.render(plot_newton_saddles, data, out_dir / "figure")
+    measured = (f"Newton ends at the saddle (|w| <= {tol:g}, loss {np.median(newton_loss):.4g}) from "
+                f"{n_saddle}/{len(seeds)} starts; GD reaches a minimum (loss < {tol:g}) from {n_min}/{len(seeds)}")
+    regime = (f"exact float64; starts N(0, {std:g}^2) per coordinate; Newton {newton_steps} full steps, GD lr {lr:g} "
+              f"for {gd_steps} steps")
+    return ClaimResult.from_decision(cd, id="newton-attracted-to-saddles", scale=scale, measured=measured,
+                                     n_seeds=len(seeds), numbers=numbers, figures=figs, tables=tables, regime=regime)
+
+
+@figures.register_plot("lecture.newton_saddles")
+def plot_newton_saddles(data: Mapping[str, Any], stem: str | Path) -> list[str]:
+    """Newton's paths over the tanh toy's (closed-form) loss near its saddle, and the distance to the saddle per
+    Newton iteration beside GD's loss per step."""
+    fig, (ax1, ax2) = figures.new_figure(ncols=2, width=11, height=4.4, layout="constrained")
+    _tanh_contour(ax1, fig, 1.0, 161)
+    for i, p in enumerate(data["newton"]):
+        p = np.asarray(p, float)
+        ax1.plot(p[:, 0], p[:, 1], "-o", color=figures.COLORS[1], ms=2, lw=0.8, label="Newton" if i == 0 else None)
+    st = np.asarray(data["starts"], float)
+    ax1.plot(st[:, 0], st[:, 1], "o", color=figures.COLORS[0], ms=3, label="starts")
+    ax1.legend(loc="lower left", fontsize=7, framealpha=0.8)
+    ax1.set_title("Newton's method from small starts")
+    for i, d in enumerate(data["newton_dist"]):
+        ax2.plot(np.arange(len(d)), np.maximum(d, 1e-34), color=figures.COLORS[1], lw=1,
+                 label="Newton: distance to the saddle" if i == 0 else None)
+    for i, h in enumerate(data["gd_loss"]):
+        ax2.plot(np.arange(len(h)), np.maximum(h, 1e-34), color=figures.COLORS[0], lw=1, alpha=0.7,
+                 label=f"GD (lr {data['gd_lr']:g}): loss" if i == 0 else None)
+    ax2.axhline(data["tol"], color="k", ls=":", lw=0.8, label=f"tolerance {data['tol']:g}")
+    ax2.set_xscale("symlog", linthresh=10)
+    ax2.set_yscale("log")
+    ax2.set_xlabel("iteration (Newton) / step (GD)")
+    ax2.set_ylabel("max |w| (Newton) or loss (GD)")
+    ax2.set_title(f"{data['scale']}: Newton converges to the saddle, GD to the minima", fontsize=9)
+    ax2.legend(loc="best", fontsize=7)
+    return figures.save(fig, stem)
+
+
 @figures.register_plot("lecture.tanh_surface")
 def plot_tanh_surface(data: Mapping[str, Any], stem: str | Path) -> list[str]:
     """The tanh toy's loss on [-lim, lim]^2 (its ravines, saddle and plateaus, the small inits) and the loss
@@ -987,6 +1078,7 @@ def plot_wilson(data: Mapping[str, Any], stem: str | Path) -> list[str]:
 
 TOYS: dict[str, Callable[..., ClaimResult]] = {
     "tanh-toy-surface": claim_tanh_surface,
+    "newton-attracted-to-saddles": claim_newton_saddles,
     "saddles-dominate-high-dim": claim_saddles_high_dim,
     "redundant-overparam-flatness": claim_redundant_flatness,
     "wilson-adaptive-generalize-worse": claim_wilson_toy,
