@@ -164,3 +164,25 @@ def test_power_table_marks_underpowered_scales():
     needed = rows[0]["seeds for 80% power"]
     assert isinstance(needed, int) and 5 < needed < 1000
     assert rows[0]["smoke"] == "5 (underpowered)" and rows[0]["cpu"] == "1000"
+
+
+def test_an_undecided_claim_says_why_and_which_scale_decides_it():
+    from losslab.claims.summary import undecided_note
+    from losslab.claims.verdicts import Measured, decide_claim
+
+    block = {"parts": [{"name": "gap", "effect": "ln error ratio", "unit": "ln", "margin": 0, "sesoi": 0.1}]}
+    claim = {"id": "c", "experiment": "e", "decision": block}
+    seeds = {"smoke": {"e": 3}, "desk": {"e": 8}, "cpu": {"e": 40}}
+    cd = decide_claim(block, {"gap": Measured(samples=[0.05, 0.2, 0.1])})  # sd 0.076: ~6 seeds for 80% power
+    res = {"verdict": cd.verdict, "decisions": cd.records()}
+    assert cd.verdict == "inconclusive"
+    needed = cd.records()[0]["seeds_needed"]
+    note = undecided_note(claim, res, seeds)
+    assert f"gap: needs {needed} seeds, which the desk scale gives" in note
+    # more seeds than any scale: said so
+    assert "more than any scale gives" in undecided_note(claim, res, {"smoke": {"e": 3}})
+    # one replicate: no power estimate, the count named
+    one = decide_claim(block, {"gap": Measured(samples=[0.3])})
+    assert "1 replicate (seed)" in undecided_note(claim, {"verdict": one.verdict, "decisions": one.records()}, seeds)
+    # a decided claim has no note
+    assert undecided_note(claim, {"verdict": "reproduced", "decisions": []}, seeds) == ""

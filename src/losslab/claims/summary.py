@@ -135,6 +135,37 @@ def power_rows(registry: Sequence[Mapping[str, Any]], results: Mapping[str, Mapp
     return rows, scales
 
 
+SCALE_ORDER = ("smoke", "desk", "cpu", "paper")
+
+
+def undecided_note(claim: Mapping[str, Any], result: Mapping[str, Any] | None,
+                   seeds_by_scale: Mapping[str, Mapping[str, int]]) -> str:
+    """Why an inconclusive claim is not decided, and the smallest scale whose seeds give its undecided parts 80%
+    power at their smallest effect of interest (with this run's spread), or that none does. Empty for a decided or
+    pending claim."""
+    if not result or result.get("verdict") != "inconclusive":
+        return ""
+    parts = [d for d in result.get("decisions", []) if d.get("verdict") == "inconclusive"]
+    if not parts:  # every part decided, the claim not: a precondition or the combination
+        return "undecided: " + (result.get("notes") or "see its decision")
+    exp = claim.get("experiment", "")
+    scales = [sc for sc in SCALE_ORDER if sc in seeds_by_scale] + [sc for sc in seeds_by_scale if sc not in SCALE_ORDER]
+    out = []
+    for d in parts:
+        pre = d.get("prereg") or {}
+        needed = d.get("seeds_needed")
+        if pre.get("replicate", "seed") != "seed" or needed is None:
+            n = d.get("n")
+            why = (f"{n} replicate{'s' if n != 1 else ''} ({pre.get('replicate', 'seed')})" if n is not None and n < 2
+                   else "no power estimate")
+            out.append(f"{d['name']}: {why}")
+            continue
+        enough = [sc for sc in scales if seeds_by_scale[sc].get(exp, 0) >= needed]
+        out.append(f"{d['name']}: needs {needed} seeds" + (f", which the {enough[0]} scale gives" if enough
+                                                            else ", more than any scale gives"))
+    return "undecided: " + "; ".join(out)
+
+
 def platform_line(results: Mapping[str, Mapping[str, Any]]) -> str:
     """One sentence on where the verdicts' numbers were made (their ``platform``; losslab.pipeline.cpu_kernels)."""
     platforms = {repr(sorted(r["platform"].items())): r["platform"] for r in results.values() if r.get("platform")}
@@ -166,8 +197,10 @@ def build_report(registry: Sequence[Mapping[str, Any]], results: Mapping[str, Ma
     md = [f"# losslab claims at scale `{scale}`", "", f"{len(rows)} claims; {summary}. Figures by claim family: "
           "[index.md](index.md); the power of each test at every scale: [power.md](power.md).", "",
           platform_line(results), ""]
+    notes = {c["id"]: undecided_note(c, results.get(c["id"]), seeds_by_scale or {}) for c in registry}
     md.append(markdown_table(
-        [{**r, "figure": f"[figure]({r['figure']})" if r["figure"] else ""} for r in rows],
+        [{**r, "figure": f"[figure]({r['figure']})" if r["figure"] else "",
+          "verdict": r["verdict"] + (f" ({notes[r['claim']]})" if notes.get(r["claim"]) else "")} for r in rows],
         ("claim", "family", "source", "reported", "measured", "verdict", "figure")))
     md += ["", "## Decisions", "", "Each claim's test was pre-registered in `config/claims.yaml` before its run: "
            "reproduced when the one-sided 95% lower bound of the effect exceeds the margin, not reproduced when the "
@@ -175,6 +208,8 @@ def build_report(registry: Sequence[Mapping[str, Any]], results: Mapping[str, Ma
            "(losslab.claims.verdicts.decide_claim).", ""]
     for r in rows:
         md += [f"### {r['claim']}: {r['verdict']}", "", r["statement"], ""]
+        if notes.get(r["claim"]):
+            md += [f"Not decided at this scale: {notes[r['claim']].removeprefix('undecided: ')}.", ""]
         if r["decisions"]:
             md += [f"Why: {r['reason']}", "", markdown_table(r["decisions"], DECISION_COLUMNS), ""]
             pngs = [f for f in r["figures"] if f.endswith("decision.png")]
