@@ -295,7 +295,7 @@ def test_sgdr_claim_is_decided_only_on_converged_iterates(tmp_path: Path) -> Non
     # the iterates' train accuracy 97.5-98.8% >= 95% of the step run's 99%: converged, decided by the parts
     res = conn.sgdr_claim(segs, dec, "smoke", tmp_path, runs=trained)
     assert res.verdict == REPRODUCED and "precondition" in res.notes and ": met" in res.notes and res.n_seeds == 3
-    # the same barriers with an SGDR iterate at 90% train accuracy (the smoke's chance-level first iterate): inconclusive
+    # the same barriers with an SGDR iterate at 90% train accuracy (smoke's first iterate was at chance): inconclusive
     loss = np.linspace(0.8, 0.1, len(T)) + 0.5 * np.sin(np.pi * T)
     early = [conn.IterateSegment("sgdr", 0, (6, 14), _path(loss / 4, loss, loss / 4, loss))] + segs[1:]
     res = conn.sgdr_claim(early, dec, "smoke", tmp_path, runs=trained)

@@ -60,7 +60,8 @@ def recipe(**kw: Any) -> dict:
 
 CONFIG_ROWS = [
     ConfigRow("unknown-scale", args=("scale=huge",),
-              needles=("config key 'scale'", "'huge' is not allowed", "allowed values: ['smoke', 'desk', 'cpu', 'paper']")),
+              needles=("config key 'scale'", "'huge' is not allowed",
+                       "allowed values: ['smoke', 'desk', 'cpu', 'paper']")),
     ConfigRow("unknown-model", {"experiments": {"ablation": {"model": {"name": "transformer"}}}},
               needles=("config key 'experiments.ablation.model.name'", "'transformer' is not allowed",
                        "allowed values: ['resnet', 'vgg', 'alexnet', 'convnet', 'mlp']")),

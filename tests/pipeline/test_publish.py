@@ -43,7 +43,8 @@ def _run(tmp: Path) -> tuple[Path, Path]:
     (res / "report").mkdir(parents=True)
     (res / "claims" / "a").mkdir(parents=True)
     verdict = {"id": "a", "verdict": "reproduced", "measured": "x 1.0", "scale": "desk",
-               "figures": [str(res / "claims" / "a" / "figure.png")], "tables": [str(res / "claims" / "a" / "table.csv")]}
+               "figures": [str(res / "claims" / "a" / "figure.png")],
+               "tables": [str(res / "claims" / "a" / "table.csv")]}
     (res / "claims" / "a" / "verdict.json").write_text(json.dumps(verdict))
     (res / "claims" / "a" / "table.csv").write_text("k,v\nx,1.0\n")
     (res / "claims" / "a" / "figure.png").write_bytes(b"\x89PNG fake")

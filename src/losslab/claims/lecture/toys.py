@@ -394,7 +394,8 @@ def claim_newton_saddles(params: Mapping[str, Any], check: Mapping[str, Any], de
     cd = decide_claim(decision, measure_newton(newton_final, gd_hist[-1], tol))
     n_saddle = int(np.sum(np.all(np.abs(newton_final) <= tol, axis=1)))
     n_min = int(np.sum(gd_hist[-1] < tol))
-    rows, numbers = [], {"newton.fraction_at_saddle": n_saddle / len(seeds), "gd.fraction_at_minimum": n_min / len(seeds)}
+    rows: list[dict[str, Any]] = []
+    numbers = {"newton.fraction_at_saddle": n_saddle / len(seeds), "gd.fraction_at_minimum": n_min / len(seeds)}
     for i, s in enumerate(seeds):
         numbers[f"newton.seed{s}.final_abs_w"] = float(np.abs(newton_final[i]).max())
         numbers[f"gd.seed{s}.final_loss"] = float(gd_hist[-1, i])
