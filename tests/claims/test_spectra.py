@@ -399,3 +399,25 @@ def test_lb_sb_basin_claim(tmp_path):
     rises, bars, effects = sp.basin_measures({s: _line(np.linspace(-1, 2, 25), np.full(25, 0.1)) for s in (0, 1)},
                                              [0.25])
     assert set(rises) == {0.25, 0.5} and bars == [0.0, 0.0] and math.isnan(effects["lb_end_steeper"][0])
+
+
+def test_gauss_newton_claim_decides_by_its_preregistration(tmp_path):
+    from losslab.claims.sharpness.spectra import GaussNewtonTop, gauss_newton_claim
+    from losslab.pipeline.registry import load_registry
+
+    dec = next(c["decision"] for c in load_registry(Path(__file__).resolve().parents[2] / "config" / "claims.yaml")
+               if c["id"] == "gauss-newton-outliers")
+    runs = {"k3": [{"train_acc": 1.0, "test_acc": 0.9, "train_loss": 0.01, "epochs": 20, "train_size": 100,
+                    "recipe": {"batch_size": 10, "epochs": 20}}]}
+    h = np.array([5.0, 3.0, 2.0, 0.1])
+
+    def tops(rel: float, certified: bool = True) -> list:
+        return [GaussNewtonTop("k3", s, 3, h, h * (1 - rel * (1 + 0.1 * s)), certified, 40) for s in range(5)]
+
+    agree = gauss_newton_claim(tops(0.01), runs, "smoke", tmp_path, dec)
+    assert agree.verdict == "reproduced" and agree.numbers["k3.seed0.relative_difference"] == pytest.approx(0.01)
+    assert (tmp_path / "figure.png").exists() and "k=3" in agree.measured
+    apart = gauss_newton_claim(tops(0.5), runs, "smoke", tmp_path, dec)  # the residual term moves the outliers
+    assert apart.verdict == "not reproduced"
+    uncertified = gauss_newton_claim(tops(0.01, certified=False), runs, "smoke", tmp_path, dec)
+    assert uncertified.verdict == "inconclusive"

@@ -58,6 +58,33 @@ def test_hvp_equals_exact_hessian_times_v(tiny, method: str) -> None:
     assert torch.allclose(loss.hessian(w).matvec(v), loss.hessian_matrix(w) @ v, rtol=1e-9, atol=1e-12)
 
 
+@pytest.mark.parametrize("criterion", ["ce", "mse"])
+def test_gauss_newton_is_jt_h_j_and_the_hessian_of_a_linear_model(criterion: str) -> None:
+    x, y = _data()
+    # the MLP: G = (1/n) sum_i J_i^T H_i J_i from explicit Jacobians, + wd I; symmetric positive semi-definite
+    loss = TrainingLoss(_mlp(), x, y, loss=criterion, chunk=16, weight_decay=0.01)
+    g = loss.gauss_newton().matrix()
+    ev = PointEvaluator(_mlp(), x, y, loss=criterion)
+    w = loss.point
+
+    def outputs(u: torch.Tensor) -> torch.Tensor:
+        return ev.apply(u, lambda net: net(x), ev.buffers_at(w))
+
+    jac = torch.func.jacrev(outputs)(w)                                  # (n, C, dim)
+    z = outputs(w).detach()
+    h_out = torch.stack([torch.func.hessian(lambda zi, i=i: ev.criterion(zi[None], y[i:i + 1]).sum())(z[i])
+                         for i in range(len(y))])
+    explicit = torch.einsum("ncp,ncd,ndq->pq", jac, h_out, jac) / len(y) + 0.01 * torch.eye(loss.dim, dtype=w.dtype)
+    assert torch.allclose(g, explicit, rtol=1e-9, atol=1e-12) and torch.allclose(g, g.T, atol=1e-12)
+    assert float(torch.linalg.eigvalsh(g).min()) >= 0.01 - 1e-9
+    assert not torch.allclose(g, loss.hessian_matrix(), atol=1e-3)  # the tanh net's residual term is not zero
+    # a linear model's outputs have no curvature in the weights: G is its Hessian, exactly
+    torch.manual_seed(0)
+    lin = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, N_CLASSES)).double()
+    lin_loss = TrainingLoss(lin, x, y, loss=criterion, chunk=16)
+    assert torch.allclose(lin_loss.gauss_newton().matrix(), lin_loss.hessian_matrix(), rtol=1e-9, atol=1e-12)
+
+
 def test_value_and_gradient_match_the_evaluator_and_autograd(tiny) -> None:
     loss, _, _ = tiny
     model, (x, y) = _mlp(), _data()

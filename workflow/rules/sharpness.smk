@@ -321,6 +321,8 @@ CLAIM_RULES.update({
     **{c: dict(input=dict(runs=lambda wc, c=c: run_dirs(claim_experiment(c))),
                output=dict(spectra=f"{claim_dir(c)}/spectra.h5"), params=spectra_claim_params(c), threads=True)
        for c in ("hessian-bulk-outliers", "batchsize-larger-outliers")},
+    "gauss-newton-outliers": dict(input=dict(runs=lambda wc: run_dirs(claim_experiment("gauss-newton-outliers"))),
+                                  params=spectra_claim_params("gauss-newton-outliers"), threads=True),
     "li-filter-normalization-wd-flip": dict(
         input=dict(runs=lambda wc: run_dirs(WD_FLIP)),
         output=dict(lines=directory(f"{claim_dir('li-filter-normalization-wd-flip')}/lines")),

@@ -110,6 +110,28 @@ class HessianOperator:
         return self.loss.hessian_matrix(self.point)
 
 
+@dataclass(frozen=True, eq=False)
+class GaussNewtonOperator:
+    """``v -> G(w) v``: the generalized Gauss-Newton matrix ``G = (1/n) sum_i J_i^T H_i J_i (+ wd I)`` of ``loss``
+    at ``point`` (``J_i``: the Jacobian of sample i's outputs in the weights, ``H_i``: the Hessian of its loss in
+    the outputs). ``H = G + (1/n) sum_i sum_c (dl_i / dz_ic) d^2 z_ic / dw^2``: the Hessian without its residual
+    (functional) term."""
+
+    loss: "TrainingLoss"
+    point: torch.Tensor
+
+    @property
+    def dim(self) -> int:
+        return self.loss.dim
+
+    def matvec(self, v: torch.Tensor) -> torch.Tensor:
+        return self.loss.gnvp(v, self.point)
+
+    def matrix(self) -> torch.Tensor:
+        """``G`` formed column by column (``dim`` products; tiny nets only)."""
+        return torch.stack([self.loss.gnvp(e, self.point) for e in torch.eye(self.dim, dtype=self.loss.dtype)], 1)
+
+
 class TrainingLoss:
     """The mean loss ``L(w) = (1/n) sum_i l(f(x_i; w), y_i) + (wd/2) ||w||^2`` of ``model``'s architecture
     over ``(x, y)``, as a function of the flat weight vector ``w`` (laid out like
@@ -209,6 +231,34 @@ class TrainingLoss:
         self.products += 1
         (hv,) = self._sum_chunks(w, term)
         return hv + self.weight_decay * v
+
+    def gauss_newton(self, w: torch.Tensor | None = None) -> GaussNewtonOperator:
+        """The generalized Gauss-Newton matrix at ``w`` (default: the model's weights) as an operator."""
+        return GaussNewtonOperator(self, self._at(w))
+
+    def gnvp(self, v: torch.Tensor, w: torch.Tensor | None = None) -> torch.Tensor:
+        """The Gauss-Newton-vector product ``G(w) v = (1/n) sum_i J_i^T H_i J_i v (+ wd v)``: ``J v`` by a
+        forward-mode product of the network's outputs, ``H_i`` by one of the loss's gradient in the outputs,
+        ``J^T`` by a reverse-mode product (``torch.func``; the same functional call as every other evaluation)."""
+        w = self._at(w).detach()
+        v = v.to(self.dtype)
+        ev = self._ev
+
+        def term(s: slice, buffers: TensorDict) -> tuple[torch.Tensor, ...]:
+            xb, yb = ev.x[s], ev.y[s]
+
+            def outputs(u: torch.Tensor) -> torch.Tensor:
+                return ev.apply(u, lambda net: net(xb), buffers)
+
+            z, jv = torch.func.jvp(outputs, (w,), (v,))
+            out_grad = torch.func.grad(lambda zz: ev.criterion(zz, yb).sum())
+            _, hjv = torch.func.jvp(out_grad, (z.detach(),), (jv,))
+            _, pullback = torch.func.vjp(outputs, w)
+            return (pullback(hjv)[0],)
+
+        self.products += 1
+        (gv,) = self._sum_chunks(w, term)
+        return gv / self.n + self.weight_decay * v
 
     def hessian_matrix(self, w: torch.Tensor | None = None) -> torch.Tensor:
         """The exact Hessian ``d^2 L / dw^2`` at ``w``, by ``torch.func.hessian`` of the flat-vector loss

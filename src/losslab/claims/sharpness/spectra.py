@@ -1050,6 +1050,124 @@ def draw_ratio_maps(data: Mapping[str, Any], stem: str | os.PathLike) -> list[st
 
 # ---------------------------------------------------------------- claim jobs ---------------------------------
 
+# ---------------------------------------------------------------- the outliers and the Gauss-Newton term -----
+
+@dataclass(frozen=True, eq=False)
+class GaussNewtonTop:
+    """The top ``k`` eigenvalues (Lanczos) of one network's training-loss Hessian and of its Gauss-Newton term, with
+    whether both were certified (:func:`losslab.core.hessian.lanczos`)."""
+
+    variant: str
+    seed: int
+    k: int
+    hessian: np.ndarray
+    gauss_newton: np.ndarray
+    certified: bool
+    products: int
+
+    @property
+    def relative_difference(self) -> float:
+        """``max_i |lambda_i(H) - lambda_i(G)| / |lambda_i(H)|`` over the top ``k``; NaN when either set is not
+        certified (an uncertified eigenvalue decides nothing)."""
+        if not self.certified:
+            return math.nan
+        h, g = self.hessian[: self.k], self.gauss_newton[: self.k]
+        return float(np.max(np.abs(h - g) / np.abs(h)))
+
+
+def gauss_newton_top(loss: TrainingLoss, k: int, settings: Mapping[str, Any], *, variant: str = "",
+                     seed: int = 0) -> GaussNewtonTop:
+    """The top ``k`` eigenvalues of ``loss``'s Hessian and Gauss-Newton matrix at the model's weights, each by
+    Lanczos to the spectrum settings' ``tol`` (relative to the largest) from the same start."""
+    s = SpectrumSettings.of(settings)
+    tops = [lanczos(op, k, "largest", tol=float(s.tol), relative_to="norm", max_iter=s.max_iter, seed=int(s.seed))
+            for op in (loss.hessian(), loss.gauss_newton())]
+    return GaussNewtonTop(variant, seed, k, np.asarray(tops[0].values, float), np.asarray(tops[1].values, float),
+                          bool(tops[0].converged and tops[1].converged), tops[0].products + tops[1].products)
+
+
+def gauss_newton_claim(tops: Sequence[GaussNewtonTop], runs: Runs, scale: str, out_dir: str | os.PathLike,
+                       decision: Mapping[str, Any], claim_id: str = "gauss-newton-outliers") -> ClaimResult:
+    """Whether the Hessian's top ``k`` eigenvalues (``k`` = the classes) are those of its Gauss-Newton term, per
+    network, decided by the pre-registered ``outliers_are_gauss_newton`` (minus the largest relative difference)."""
+    out_dir = Path(out_dir)
+    diffs = [t.relative_difference for t in tops]
+    cd = decide_claim(decision, {"outliers_are_gauss_newton": Measured(samples=[-d for d in diffs])})
+    rows, numbers = [], {}
+    for t, d in zip(tops, diffs):
+        numbers[f"{t.variant}.seed{t.seed}.relative_difference"] = d
+        numbers[f"{t.variant}.seed{t.seed}.lambda_max_hessian"] = float(t.hessian[0])
+        numbers[f"{t.variant}.seed{t.seed}.lambda_max_gauss_newton"] = float(t.gauss_newton[0])
+        rows.append({"network": t.variant, "classes": t.k, "seed": t.seed,
+                     "hessian_top": " ".join(f"{v:.4g}" for v in t.hessian[: t.k]),
+                     "gauss_newton_top": " ".join(f"{v:.4g}" for v in t.gauss_newton[: t.k]),
+                     "max_relative_difference": f"{d:.3g}", "certified": t.certified, "products": t.products})
+    tables = write_table(rows, out_dir / "table", title=f"Top eigenvalues of the Hessian and of its Gauss-Newton term "
+                         f"({scale} scale), k = the number of classes")
+    data = {"scale": scale, "networks": [{"variant": t.variant, "seed": t.seed, "k": t.k,
+                                          "hessian": t.hessian[: t.k].tolist(),
+                                          "gauss_newton": t.gauss_newton[: t.k].tolist(), "difference": d}
+                                         for t, d in zip(tops, diffs)],
+            "margin": -float(next(p["margin"] for p in decision["parts"]))}
+    figs = figures.render(plot_gauss_newton, data, out_dir / "figure")
+    finite = [d for d in diffs if d == d]
+    by_k = {}
+    for t, d in zip(tops, diffs):
+        by_k.setdefault(t.k, []).append(d)
+    measured = (f"largest relative difference of the top-k eigenvalues, Hessian vs Gauss-Newton: median "
+                f"{np.median(finite) if finite else math.nan:.3g}, max {max(finite) if finite else math.nan:.3g} over "
+                f"{len(finite)}/{len(tops)} certified networks; "
+                + ", ".join(f"k={k}: {np.nanmax(v):.3g}" for k, v in sorted(by_k.items())))
+    regime = "; ".join(_run_regime(v, rs) for v, rs in runs.items())
+    return ClaimResult.from_decision(cd, id=claim_id, scale=scale, measured=measured, n_seeds=len(tops),
+                                     numbers=numbers, figures=figs, tables=tables, regime=regime)
+
+
+@figures.register_plot("sharpness.gauss_newton")
+def plot_gauss_newton(data: Mapping[str, Any], stem: str | os.PathLike) -> list[str]:
+    """Left: every network's top-k Gauss-Newton eigenvalues against the Hessian's (log-log, the diagonal drawn);
+    right: each network's largest relative difference by class count, with the pre-registered bound."""
+    fig, (ax1, ax2) = figures.new_figure(ncols=2, width=10)
+    ks = sorted({n["k"] for n in data["networks"]})
+    for i, k in enumerate(ks):
+        nets = [n for n in data["networks"] if n["k"] == k]
+        h = np.concatenate([n["hessian"] for n in nets])
+        g = np.concatenate([n["gauss_newton"] for n in nets])
+        ax1.loglog(h, g, "o", ms=4, color=figures.COLORS[i], label=f"k = {k} classes")
+        ax2.plot(np.full(len(nets), i) + np.linspace(-0.1, 0.1, len(nets)), [n["difference"] for n in nets], "o",
+                 color=figures.COLORS[i])
+    lims = [v for n in data["networks"] for v in n["hessian"] + n["gauss_newton"] if v > 0]
+    if lims:
+        ax1.plot([min(lims), max(lims)], [min(lims), max(lims)], "k--", lw=0.8, label="equal")
+    ax1.set_xlabel("Hessian eigenvalue")
+    ax1.set_ylabel("Gauss-Newton eigenvalue")
+    ax1.set_title("top-k eigenvalues, one point each")
+    ax1.legend()
+    ax2.axhline(data["margin"], color="k", ls=":", lw=0.8, label=f"bound {data['margin']:g}")
+    ax2.set_xticks(range(len(ks)), [f"k = {k}" for k in ks])
+    ax2.set_ylabel("max relative difference (top k)")
+    ax2.set_yscale("log")
+    ax2.set_title(f"{data['scale']}: Hessian vs Gauss-Newton, per network")
+    ax2.legend()
+    return figures.save(fig, stem)
+
+
+def run_gauss_newton(job: ClaimJob) -> ClaimResult:
+    """The top-k eigenvalues (k = the classes) of the Hessian and of its Gauss-Newton term for every trained seed of
+    every variant, on the experiment's spectrum settings, then the claim."""
+    s = SpectrumSettings.of(job.settings)
+    tops = []
+    for v, d in job.dirs.items():
+        for seed, seed_dir in trained_seeds(d):
+            model, data = load_trained(job.runs[v], seed_dir / MODEL)
+            loss = evaluation_loss(model, data, _loss_name(job.runs[v]), s.n_train, s.bn, s.chunk)
+            tops.append(gauss_newton_top(loss, data.num_classes, job.settings, variant=v, seed=seed))
+            log.info("%s seed %d: H %s, G %s (certified %s)", v, seed, np.array2string(tops[-1].hessian, precision=4),
+                     np.array2string(tops[-1].gauss_newton, precision=4), tops[-1].certified)
+    runs = {v: read_runs(d) for v, d in job.dirs.items()}
+    return gauss_newton_claim(tops, runs, job.scale, job.out_dir, job.claim["decision"], claim_id=job.id)
+
+
 def _spectra_job(job: ClaimJob, analysis) -> ClaimResult:
     """Hessian spectra of every variant's trained seeds (kept in the ``spectra`` output), then ``analysis``."""
     spectra_by_variant = {v: run_spectra(job.runs[v], d, job.settings) for v, d in job.dirs.items()}
@@ -1094,4 +1212,5 @@ def run_lb_sb_basin(job: ClaimJob) -> ClaimResult:
 
 
 CLAIMS = {"hessian-bulk-outliers": run_hessian_outliers, "batchsize-larger-outliers": run_batchsize_outliers,
-          "li-filter-normalization-wd-flip": run_wd_flip, "lb-to-sb-same-basin": run_lb_sb_basin}
+          "li-filter-normalization-wd-flip": run_wd_flip, "lb-to-sb-same-basin": run_lb_sb_basin,
+          "gauss-newton-outliers": run_gauss_newton}
