@@ -421,3 +421,27 @@ def test_gauss_newton_claim_decides_by_its_preregistration(tmp_path):
     assert apart.verdict == "not reproduced"
     uncertified = gauss_newton_claim(tops(0.01, certified=False), runs, "smoke", tmp_path, dec)
     assert uncertified.verdict == "inconclusive"
+
+
+def test_directions_agree_claim_decides_by_its_preregistration(tmp_path):
+    from losslab.claims.sharpness.spectra import coefficient_of_variation, direction_rises, directions_agree_claim
+    from losslab.pipeline.registry import load_registry
+
+    dec = next(c["decision"] for c in load_registry(Path(__file__).resolve().parents[2] / "config" / "claims.yaml")
+               if c["id"] == "random-directions-agree")
+    alphas = np.linspace(-1, 1, 21)
+    assert direction_rises(alphas, [alphas ** 2])[0] == pytest.approx(0.25)  # (0.25 + 0.25) / 2 - 0
+    assert coefficient_of_variation([1.0, 1.0]) == 0.0 and np.isnan(coefficient_of_variation([1.0]))
+    runs = {v: [{"train_acc": 1.0, "test_acc": 0.9, "train_loss": 0.01, "train_size": 100,
+                 "recipe": {"batch_size": 10, "epochs": 20}}] for v in ("sb", "lb")}
+
+    def lines(spread: float) -> dict:
+        return {v: {s: {norm: np.stack([(1 + spread * ((j % 2) * 2 - 1)) * (1 + 0.01 * s) * alphas ** 2
+                                        for j in range(10)]) for norm in ("raw", "filter")}
+                    for s in range(4)} for v in ("sb", "lb")}
+
+    same = directions_agree_claim(lines(0.02), alphas, runs, "smoke", tmp_path, dec)
+    assert same.verdict == "reproduced" and same.numbers["sb.seed0.filter_cv"] == pytest.approx(0.021, abs=1e-3)
+    assert (tmp_path / "figure.png").exists() and "10 filter-normalized directions" in same.measured
+    apart = directions_agree_claim(lines(0.6), alphas, runs, "smoke", tmp_path, dec)  # curves far apart
+    assert apart.verdict == "not reproduced"

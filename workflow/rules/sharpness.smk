@@ -321,6 +321,13 @@ CLAIM_RULES.update({
     **{c: dict(input=dict(runs=lambda wc, c=c: run_dirs(claim_experiment(c))),
                output=dict(spectra=f"{claim_dir(c)}/spectra.h5"), params=spectra_claim_params(c), threads=True)
        for c in ("hessian-bulk-outliers", "batchsize-larger-outliers")},
+    "random-directions-agree": dict(
+        input=dict(runs=lambda wc: run_dirs(WD_FLIP)),
+        output=dict(lines=directory(f"{claim_dir('random-directions-agree')}/lines")),
+        params=dict(runs=lambda wc: variant_specs(WD_FLIP),
+                    settings=lambda wc: experiment_key(WD_FLIP, "random_directions"),
+                    data_dir=CFG.get("data_dir"), resources=CFG.get("resources", "resources"),
+                    progress=CFG.get("progress", False), dirs=lambda wc: variant_dirs(WD_FLIP))),
     "gauss-newton-outliers": dict(input=dict(runs=lambda wc: run_dirs(claim_experiment("gauss-newton-outliers"))),
                                   params=spectra_claim_params("gauss-newton-outliers"), threads=True),
     "li-filter-normalization-wd-flip": dict(

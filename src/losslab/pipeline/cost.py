@@ -47,8 +47,8 @@ DATASETS: dict[str, tuple[tuple[int, ...], int, int, int]] = {
 }
 # experiment keys whose work is counted (anything else is named in the table's notes as not counted)
 COUNTED_KEYS = {"claim", "description", "dataset", "model", "recipe", "seeds", "variants", "lr_search", "surface",
-                "trajectory", "ratio_map", "width_analysis", "spectrum", "random_lines", "continuation", "basin",
-                "sharpness", "connectivity"}
+                "trajectory", "ratio_map", "width_analysis", "spectrum", "random_lines", "random_directions",
+                "continuation", "basin", "sharpness", "connectivity"}
 TRAIN_FORWARDS = 3
 HVP_FORWARDS = 6
 LANCZOS_STEPS_PER_EIGENVALUE = 3
@@ -195,11 +195,12 @@ def experiment_cost(name: str, exp: Mapping[str, Any]) -> Cost:
             n = min(_n(s.get("n_train"), sizes(runs[v]["dataset"]).n_train), sizes(runs[v]["dataset"]).n_train)
             cost.analyses += len(seeds) * fwd(v) * products * HVP_FORWARDS * n
         cost.notes.append(f"spectrum: {LANCZOS_STEPS_PER_EIGENVALUE} Lanczos steps per eigenvalue (assumed) + SLQ")
-    if "random_lines" in exp:
-        s = exp["random_lines"]
-        for v in variants:
-            cost.analyses += len(seeds) * fwd(v) * int(s["directions"]) * _grid_points(s["alphas"]) * \
-                pts(s.get("n_train"), 0, s.get("bn", "running"), test=False)
+    for key in ("random_lines", "random_directions"):  # raw and filter-normalized lines
+        if key in exp:
+            s = exp[key]
+            for v in variants:
+                cost.analyses += 2 * len(seeds) * fwd(v) * int(s["directions"]) * _grid_points(s["alphas"]) * \
+                    pts(s.get("n_train"), 0, s.get("bn", "running"), test=False)
     if "continuation" in exp:
         c = exp["continuation"]
         run = deep_merge(runs[c["from"]], {"recipe": c.get("recipe", {})})

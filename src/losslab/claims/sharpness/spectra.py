@@ -1168,6 +1168,95 @@ def run_gauss_newton(job: ClaimJob) -> ClaimResult:
     return gauss_newton_claim(tops, runs, job.scale, job.out_dir, job.claim["decision"], claim_id=job.id)
 
 
+# ---------------------------------------------------------------- do random directions agree? -------------
+
+# the decision's distance (random-directions-agree: "the train-loss rise at alpha = +-0.5")
+AGREE_RADIUS = 0.5
+
+
+def direction_rises(alphas: Sequence[float], losses: np.ndarray, radius: float = AGREE_RADIUS) -> np.ndarray:
+    """Per direction ``j`` of ``losses[j, i]``: the mean rise ``(L(+r) + L(-r)) / 2 - L(0)``."""
+    a, z = np.asarray(alphas, float), np.atleast_2d(np.asarray(losses, float))
+    i0, ip, im = grid_index(a, 0.0), grid_index(a, radius), grid_index(a, -radius)
+    return (z[:, ip] + z[:, im]) / 2 - z[:, i0]
+
+
+def coefficient_of_variation(x: Sequence[float]) -> float:
+    """``sd / mean`` (sample sd) of ``x``; NaN for fewer than two values or a mean that is not positive."""
+    x = np.asarray(x, float)
+    if len(x) < 2 or not np.mean(x) > 0:
+        return math.nan
+    return float(np.std(x, ddof=1) / np.mean(x))
+
+
+def directions_agree_claim(lines: Mapping[str, Mapping[int, Mapping[str, np.ndarray]]], alphas: Sequence[float],
+                           runs: Runs, scale: str, out_dir: str | os.PathLike, decision: Mapping[str, Any],
+                           claim_id: str = "random-directions-agree") -> ClaimResult:
+    """Whether the 1-D train-loss curves along different filter-normalized random directions through a network
+    agree: per network, the coefficient of variation over directions of the rise at +-:data:`AGREE_RADIUS`,
+    decided by the pre-registered ``curves_agree`` (minus that coefficient). Raw directions are shown beside."""
+    out_dir = Path(out_dir)
+    rows, numbers, cvs, data_nets = [], {}, [], []
+    for v, by_seed in lines.items():
+        for seed, norms in sorted(by_seed.items()):
+            cv = {norm: coefficient_of_variation(direction_rises(alphas, norms[norm])) for norm in LINE_NORMS}
+            rises = direction_rises(alphas, norms["filter"])
+            cvs.append(cv["filter"])
+            numbers[f"{v}.seed{seed}.filter_cv"], numbers[f"{v}.seed{seed}.raw_cv"] = cv["filter"], cv["raw"]
+            numbers[f"{v}.seed{seed}.filter_rise_mean"] = float(np.mean(rises))
+            rows.append({"network": v, "seed": seed, "directions": len(rises),
+                         "filter_rise_mean": f"{np.mean(rises):.4g}", "filter_rise_range": f"{rises.min():.4g} - "
+                         f"{rises.max():.4g}", "filter_cv": f"{cv['filter']:.3g}", "raw_cv": f"{cv['raw']:.3g}"})
+            data_nets.append({"variant": v, "seed": seed, "filter": np.asarray(norms["filter"]).tolist(),
+                              "cv": cv["filter"]})
+    cd = decide_claim(decision, {"curves_agree": Measured(samples=[-c for c in cvs])})
+    tables = write_table(rows, out_dir / "table", title=f"Loss rise at alpha = +-{AGREE_RADIUS:g} along random "
+                         f"directions, per network ({scale} scale)")
+    data = {"scale": scale, "alphas": np.asarray(alphas, float).tolist(), "networks": data_nets,
+            "bound": -float(next(p["margin"] for p in decision["parts"]))}
+    figs = figures.render(plot_directions_agree, data, out_dir / "figure")
+    finite = [c for c in cvs if c == c]
+    n_dir = rows[0]["directions"] if rows else 0
+    measured = (f"coefficient of variation over {n_dir} filter-normalized directions of the rise at "
+                f"+-{AGREE_RADIUS:g}: median {np.median(finite) if finite else math.nan:.3g}, max "
+                f"{max(finite) if finite else math.nan:.3g} over {len(cvs)} networks")
+    regime = "; ".join(_run_regime(v, rs) for v, rs in runs.items())
+    return ClaimResult.from_decision(cd, id=claim_id, scale=scale, measured=measured, n_seeds=len(cvs),
+                                     numbers=numbers, figures=figs, tables=tables, regime=regime)
+
+
+@figures.register_plot("sharpness.directions_agree")
+def plot_directions_agree(data: Mapping[str, Any], stem: str | os.PathLike) -> list[str]:
+    """Left: the train loss along every filter-normalized direction through the first network of each variant
+    (one colour per variant); right: each network's coefficient of variation of the rise, with the bound."""
+    fig, (ax1, ax2) = figures.new_figure(ncols=2, width=10)
+    a = np.asarray(data["alphas"], float)
+    variants = list(dict.fromkeys(n["variant"] for n in data["networks"]))
+    for i, v in enumerate(variants):
+        nets = [n for n in data["networks"] if n["variant"] == v]
+        for j, curve in enumerate(nets[0]["filter"]):
+            ax1.plot(a, curve, color=figures.COLORS[i % len(figures.COLORS)], lw=0.8, alpha=0.7,
+                     label=f"{v} seed {nets[0]['seed']}" if j == 0 else None)
+        ax2.plot(np.full(len(nets), i) + np.linspace(-0.1, 0.1, len(nets)), [n["cv"] for n in nets], "o",
+                 color=figures.COLORS[i % len(figures.COLORS)])
+    ax1.set_xlabel("alpha (filter-normalized direction)")
+    ax1.set_ylabel("train loss")
+    ax1.set_title("one curve per random direction")
+    ax1.legend(fontsize=7)
+    ax2.axhline(data["bound"], color="k", ls=":", lw=0.8, label=f"bound {data['bound']:g}")
+    ax2.set_xticks(range(len(variants)), variants)
+    ax2.set_ylabel(f"coefficient of variation of the rise at +-{AGREE_RADIUS:g}")
+    ax2.set_title(f"{data['scale']}: spread over directions, per network")
+    ax2.legend()
+    return figures.save(fig, stem)
+
+
+def run_directions_agree(job: ClaimJob) -> ClaimResult:
+    """Random lines (the experiment's ``random_directions``) through every trained seed, then the claim."""
+    alphas, lines, runs = _all_lines(job)
+    return directions_agree_claim(lines, alphas, runs, job.scale, job.out_dir, job.claim["decision"], claim_id=job.id)
+
+
 def _spectra_job(job: ClaimJob, analysis) -> ClaimResult:
     """Hessian spectra of every variant's trained seeds (kept in the ``spectra`` output), then ``analysis``."""
     spectra_by_variant = {v: run_spectra(job.runs[v], d, job.settings) for v, d in job.dirs.items()}
@@ -1185,9 +1274,9 @@ def run_batchsize_outliers(job: ClaimJob) -> ClaimResult:
     return _spectra_job(job, batchsize_outliers_claim)
 
 
-def run_wd_flip(job: ClaimJob) -> ClaimResult:
-    """Train loss along raw and filter-normalized random lines through every trained seed of every variant
-    (kept in the ``lines`` output), then the claim."""
+def _all_lines(job: ClaimJob) -> tuple[np.ndarray, dict[str, dict[int, dict[str, np.ndarray]]], Runs]:
+    """Raw and filter-normalized random lines (the job's settings) through every trained seed of every variant, kept
+    in the ``lines`` output: the alphas, ``variant -> seed -> norm -> losses[j, i]`` and the runs."""
     lines, alphas = {}, None
     for v, d in job.dirs.items():
         lines[v] = {}
@@ -1195,7 +1284,13 @@ def run_wd_flip(job: ClaimJob) -> ClaimResult:
             alphas, lines[v][seed] = sharpness_lines(
                 job.runs[v], seed_dir, seed, job.settings, Path(job.outputs["lines"]) / v / f"seed{seed}",
                 progress=job.progress)
-    runs = {v: read_runs(d) for v, d in job.dirs.items()}
+    return alphas, lines, {v: read_runs(d) for v, d in job.dirs.items()}
+
+
+def run_wd_flip(job: ClaimJob) -> ClaimResult:
+    """Train loss along raw and filter-normalized random lines through every trained seed of every variant
+    (kept in the ``lines`` output), then the claim."""
+    alphas, lines, runs = _all_lines(job)
     return wd_flip_claim(lines, alphas, runs, job.check, job.scale, job.out_dir, claim_id=job.id,
                          decision=job.claim["decision"])
 
@@ -1213,4 +1308,4 @@ def run_lb_sb_basin(job: ClaimJob) -> ClaimResult:
 
 CLAIMS = {"hessian-bulk-outliers": run_hessian_outliers, "batchsize-larger-outliers": run_batchsize_outliers,
           "li-filter-normalization-wd-flip": run_wd_flip, "lb-to-sb-same-basin": run_lb_sb_basin,
-          "gauss-newton-outliers": run_gauss_newton}
+          "gauss-newton-outliers": run_gauss_newton, "random-directions-agree": run_directions_agree}
