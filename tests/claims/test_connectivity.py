@@ -318,6 +318,20 @@ def test_sgdr_claim_is_decided_only_on_converged_iterates(tmp_path: Path) -> Non
     assert [d["verdict"] for d in one.decisions] == [INCONCLUSIVE] * 2  # one pair x seed: no bound
 
 
+def test_walk_claim_decides_by_its_preregistration(tmp_path: Path) -> None:
+    dec = REGISTRY["sgd-walk-no-barrier"]["decision"]
+    down = np.linspace(0.3, 0.2, len(T))  # the loss falls monotonically from one epoch to the next
+    flat = [conn.IterateSegment("sgd", s, (e, e + 1), _path(np.full(len(T), 0.1), down - 0.01 * e,
+                                                          np.full(len(T), 0.1), down))
+            for s in (0, 1, 2) for e in range(1, 6)]
+    res = conn.walk_claim(flat, dec, "smoke", tmp_path)
+    assert res.verdict == REPRODUCED and "0/15 segments above 0.05" in res.measured and res.n_seeds == 3
+    assert res.numbers["seed0.e1-2.relative_barrier"] == pytest.approx(0.0, abs=1e-12)
+    assert (tmp_path / "figure.png").exists()
+    bumped = [_seg("sgd", s, (e, e + 1), 0.5) for s in (0, 1, 2) for e in range(1, 6)]  # a hill on every segment
+    assert conn.walk_claim(bumped, dec, "smoke", tmp_path).verdict == NOT_REPRODUCED
+
+
 def test_width_claim_needs_pairs_per_width(tmp_path: Path) -> None:
     dec = _decision(plan.WIDTH)
 

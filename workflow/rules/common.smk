@@ -63,6 +63,11 @@ def claim_entry(claim_id):
     return next(c for c in CLAIMS if c["id"] == claim_id)
 
 
+def claim_experiment(claim_id):
+    """The experiment a claim's registry entry names."""
+    return claim_entry(claim_id)["experiment"]
+
+
 def claim_outputs(claim_id, family):
     d = claim_dir(claim_id)
     return dict(
@@ -103,6 +108,19 @@ def variant_dirs(name):
 
 def run_dirs(name):
     return list(variant_dirs(name).values())
+
+
+def variant_specs(name):
+    """variant -> run spec of every variant of an experiment."""
+    return {v: run_spec(experiment(name), v) for v in experiment(name).get("variants", {"default": {}})}
+
+
+def experiment_key(name, key):
+    """The `key` settings block of experiment `name` (an error naming both when the scale lacks it)."""
+    settings = experiment(name).get(key)
+    if settings is None:
+        raise ValueError(f"experiment {name!r} has no `{key}` settings in the {SCALE} scale")
+    return settings
 
 
 # The claim rules: one per registry entry with a `rule`, made in one loop (rules/claims.smk) from the common body

@@ -229,6 +229,24 @@ def conn_claim(claim_id, variants, **inputs):
     return dict(input=inputs, params=conn_claim_params(claim_id, variants))
 
 
+# "a walk with SGD" (sgd-walk-no-barrier): the segments between consecutive epoch snapshots of one variant of its
+# experiment (that experiment's `walk` block), every seed.
+WALK = "sgd-walk-no-barrier"
+
+
+def walk_rule():
+    name = claim_experiment(WALK)
+    variant = lambda: experiment_key(name, "walk")["variant"]
+    return dict(input=dict(runs=lambda wc: [run_dir(name, variant())]),
+                params=dict(settings=lambda wc: experiment_key(name, "walk"),
+                            runs=lambda wc: {variant(): run_spec(experiment(name), variant())},
+                            dirs=lambda wc: {variant(): run_dir(name, variant())},
+                            seeds=lambda wc: experiment(name)["seeds"]))
+
+
+CLAIM_RULES[WALK] = walk_rule()
+
+
 CLAIM_RULES.update({
     plan.GARIPOV: conn_claim(plan.GARIPOV, lambda s: [], evaluations=lambda wc: claim_inputs(plan.GARIPOV, "evaluations"),
                              planes=lambda wc: claim_inputs(plan.GARIPOV, "planes")),

@@ -181,22 +181,6 @@ rule keskar_interpolation:
 # and is kept beside the verdict as an extra output.
 
 
-def claim_experiment(claim_id):
-    return claim_entry(claim_id)["experiment"]
-
-
-def experiment_key(name, key):
-    settings = experiment(name).get(key)
-    if settings is None:
-        raise ValueError(f"experiment {name!r} has no `{key}` settings in the {SCALE} scale")
-    return settings
-
-
-def variant_specs(name):
-    """variant -> run spec of every variant of an experiment."""
-    return {v: run_spec(experiment(name), v) for v in experiment(name).get("variants", {"default": {}})}
-
-
 def continuation(name):
     return experiment_key(name, "continuation")
 

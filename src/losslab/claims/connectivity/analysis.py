@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
+import matplotlib
 import numpy as np
 import torch
 from torch import nn
@@ -1079,6 +1080,86 @@ def run_width(job: ClaimJob) -> ClaimResult:
     return width_claim(sweep, job.claim["decision"], job.scale, job.out_dir, claim_id=job.claim["id"])
 
 
+def walk_claim(segments: Sequence[IterateSegment], decision: Mapping[str, Any], scale: str,
+               out_dir: str | os.PathLike, claim_id: str = "sgd-walk-no-barrier",
+               runs: Mapping[tuple[str, int], Mapping[str, float]] | None = None) -> ClaimResult:
+    """"A walk with SGD" (Xing et al. 2018): the train-loss barrier on the segment between consecutive epoch
+    snapshots of one SGD run, relative to the larger endpoint loss, one replicate per (pair of epochs, seed),
+    decided by the pre-registered ``no_barrier`` (minus the relative barrier). ``runs``: (role, seed) ->
+    :func:`run_metrics`, for the regime line."""
+    out_dir = Path(out_dir)
+    if not segments:
+        raise ValueError(f"{claim_id}: no segments between consecutive snapshots")
+    cd = decide_claim(decision, {"no_barrier": Measured(samples=[-s.relative_barrier for s in segments])})
+    rows, numbers = [], {}
+    for s in segments:
+        l0, l1 = endpoint_values(s.evaluation, "train_loss")
+        numbers[f"seed{s.seed}.e{s.epochs[0]}-{s.epochs[1]}.relative_barrier"] = s.relative_barrier
+        rows.append({"run": s.role, "seed": s.seed, "epochs": f"{s.epochs[0]} - {s.epochs[1]}",
+                     "train_loss_endpoints": f"{l0:.4g} / {l1:.4g}",
+                     "train_loss_max": round(float(s.evaluation.metrics["train_loss_max"]), 5),
+                     "barrier": f"{s.barrier:.3g}", "relative_barrier": f"{s.relative_barrier:.3g}"})
+    tables = write_table(rows, out_dir / "table", title=f"Barriers between consecutive SGD iterates ({scale} scale)")
+    data = {"scale": scale, "segments": [{"epochs": list(s.epochs), "seed": s.seed, "t": list(s.evaluation.t),
+                                          "train_loss": list(s.evaluation.values["train_loss"]),
+                                          "relative_barrier": s.relative_barrier} for s in segments],
+            "bound": -float(next(p["margin"] for p in decision["parts"]))}
+    figs = figures.render(plot_walk, data, out_dir / "figure")
+    rel = np.array([s.relative_barrier for s in segments])
+    role = segments[0].role
+    measured = (f"{role}: relative train-loss barrier between consecutive epochs: median {np.median(rel):.3g}, max "
+                f"{rel.max():.3g}; {int(np.sum(rel > data['bound']))}/{len(rel)} segments above "
+                f"{data['bound']:g}")
+    regime = "; ".join(f"seed {seed}: {m['epochs'] * m['steps_per_epoch']} steps, train loss {m['train_loss']:.3g}, "
+                       f"train acc {100 * m['train_acc']:.1f}%, test acc {100 * m['test_acc']:.1f}%"
+                       for (_, seed), m in sorted((runs or {}).items()))
+    return ClaimResult.from_decision(cd, id=claim_id, scale=scale, measured=measured,
+                                     n_seeds=len({s.seed for s in segments}), numbers=numbers, figures=figs,
+                                     tables=tables, regime=regime or f"{role}: epochs {segments[0].epochs[0]}-"
+                                     f"{segments[-1].epochs[1]}")
+
+
+@figures.register_plot("connectivity.walk")
+def plot_walk(data: Mapping[str, Any], stem: str | os.PathLike) -> list[str]:
+    """Left: the train loss on every segment between consecutive epochs of the first seed (one colour per pair,
+    light to dark with the epoch); right: each segment's relative barrier by its first epoch, every seed, with the
+    pre-registered bound."""
+    fig, (ax1, ax2) = figures.new_figure(ncols=2, width=10)
+    segs = data["segments"]
+    first = [s for s in segs if s["seed"] == segs[0]["seed"]]
+    cmap = matplotlib.colormaps[figures.SEQUENTIAL_CMAP]
+    for i, s in enumerate(first):
+        ax1.plot(s["t"], s["train_loss"], color=cmap(0.15 + 0.8 * i / max(1, len(first) - 1)), lw=1,
+                 label=f"epochs {s['epochs'][0]}-{s['epochs'][1]}" if i in (0, len(first) - 1) else None)
+    ax1.set_yscale("log")
+    ax1.set_xlabel("t on the segment (0: epoch e, 1: epoch e + 1)")
+    ax1.set_ylabel("train loss")
+    ax1.set_title(f"seed {segs[0]['seed']}: segments between consecutive epochs")
+    ax1.legend(fontsize=7)
+    for k, seed in enumerate(sorted({s["seed"] for s in segs})):
+        mine = [s for s in segs if s["seed"] == seed]
+        ax2.plot([s["epochs"][0] for s in mine], [s["relative_barrier"] for s in mine], "o-", ms=3,
+                 color=figures.COLORS[k % len(figures.COLORS)], label=f"seed {seed}")
+    ax2.axhline(data["bound"], color="k", ls=":", lw=0.8, label=f"bound {data['bound']:g}")
+    ax2.set_xlabel("first epoch of the pair")
+    ax2.set_ylabel("relative barrier (barrier / larger endpoint loss)")
+    ax2.set_title(f"{data['scale']}: barriers along the SGD walk")
+    ax2.legend(fontsize=7)
+    return figures.save(fig, stem)
+
+
+def run_walk(job: ClaimJob) -> ClaimResult:
+    """Segments between the consecutive epoch snapshots of the settings' ``variant`` (every seed), then the claim."""
+    s = job.settings
+    v = s["variant"]
+    first, last = (int(e) for e in s["epochs"])
+    segments = iterate_segments({"sgd": (job.runs[v], job.dirs[v])}, job.seeds, list(range(first, last + 1)),
+                                int(s.get("points", 11)), bn=s.get("bn", "recompute"), n_train=s.get("n_train"),
+                                n_test=s.get("n_test"), chunk=int(s.get("chunk", 250)))
+    trained = {("sgd", seed): run_metrics(job.runs[v], job.dirs[v], seed) for seed in job.seeds}
+    return walk_claim(segments, job.claim["decision"], job.scale, job.out_dir, claim_id=job.claim["id"], runs=trained)
+
+
 def run_sgdr(job: ClaimJob) -> ClaimResult:
     s = job.settings
     runs = {role: (job.runs[s[role]], job.dirs[s[role]]) for role in ("sgdr", "step")}
@@ -1117,4 +1198,4 @@ def run_fge(job: ClaimJob) -> ClaimResult:
 
 CLAIMS: dict[str, Callable[[ClaimJob], ClaimResult]] = {
     GARIPOV: run_garipov, GOTMARE: run_gotmare, SGDR: run_sgdr, WIDTH: run_width, SCALING: run_scaling,
-    FGE: run_fge}
+    FGE: run_fge, "sgd-walk-no-barrier": run_walk}
