@@ -3,6 +3,7 @@ name that survives moving the plot function."""
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -90,3 +91,26 @@ def test_importing_the_modules_that_draw_does_not_import_matplotlib():
     code = "import sys, losslab.claims.summary, losslab.api, losslab.cli; print('matplotlib' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_every_claim_has_a_caption_that_renders_without_errors():
+    """The HTML report's captions (workflow/report/captions/<claim>.rst): one per implemented claim, and
+    reStructuredText that docutils reads without an error (an error shows up as a red box in the report)."""
+    import io as _io
+
+    import docutils.core
+
+    from losslab.pipeline.registry import load_registry
+
+    root = Path(__file__).resolve().parents[2]
+    captions = root / "workflow" / "report" / "captions"
+    implemented = [c["id"] for c in load_registry(root / "config" / "claims.yaml") if "rule" in c]
+    assert [c for c in implemented if not (captions / f"{c}.rst").exists()] == []
+    bad = {}
+    for path in sorted(captions.glob("*.rst")):
+        err = _io.StringIO()
+        docutils.core.publish_string(path.read_text(), writer_name="null",
+                                     settings_overrides={"warning_stream": err, "report_level": 3})
+        if err.getvalue():
+            bad[path.name] = err.getvalue()
+    assert bad == {}
