@@ -167,7 +167,7 @@ def test_power_table_marks_underpowered_scales():
 
 
 def test_an_undecided_claim_says_why_and_which_scale_decides_it():
-    from losslab.claims.summary import undecided_note
+    from losslab.claims.verdicts import undecided_note
     from losslab.claims.verdicts import Measured, decide_claim
 
     block = {"parts": [{"name": "gap", "effect": "ln error ratio", "unit": "ln", "margin": 0, "sesoi": 0.1}]}

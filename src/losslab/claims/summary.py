@@ -13,7 +13,7 @@ from losslab.claims import ingredients, patterns, runs, surfaces
 from losslab.claims.connectivity import analysis as connectivity
 from losslab.claims.lecture import toys, trained
 from losslab.claims.sharpness import keskar, spectra
-from losslab.claims.verdicts import VERDICTS, load_result
+from losslab.claims.verdicts import VERDICTS, load_result, undecided_note
 from losslab.claims.tables import markdown_table, rerender_table
 from losslab.pipeline.config import scale_seeds
 from losslab.plots import figures
@@ -133,37 +133,6 @@ def power_rows(registry: Sequence[Mapping[str, Any]], results: Mapping[str, Mapp
                 row[sc] = "" if n is None else (f"{n} (underpowered)" if needed is None or n < needed else str(n))
             rows.append(row)
     return rows, scales
-
-
-SCALE_ORDER = ("smoke", "desk", "cpu", "paper")
-
-
-def undecided_note(claim: Mapping[str, Any], result: Mapping[str, Any] | None,
-                   seeds_by_scale: Mapping[str, Mapping[str, int]]) -> str:
-    """Why an inconclusive claim is not decided, and the smallest scale whose seeds give its undecided parts 80%
-    power at their smallest effect of interest (with this run's spread), or that none does. Empty for a decided or
-    pending claim."""
-    if not result or result.get("verdict") != "inconclusive":
-        return ""
-    parts = [d for d in result.get("decisions", []) if d.get("verdict") == "inconclusive"]
-    if not parts:  # every part decided, the claim not: a precondition or the combination
-        return "undecided: " + (result.get("notes") or "see its decision")
-    exp = claim.get("experiment", "")
-    scales = [sc for sc in SCALE_ORDER if sc in seeds_by_scale] + [sc for sc in seeds_by_scale if sc not in SCALE_ORDER]
-    out = []
-    for d in parts:
-        pre = d.get("prereg") or {}
-        needed = d.get("seeds_needed")
-        if pre.get("replicate", "seed") != "seed" or needed is None:
-            n = d.get("n")
-            why = (f"{n} replicate{'s' if n != 1 else ''} ({pre.get('replicate', 'seed')})" if n is not None and n < 2
-                   else "no power estimate")
-            out.append(f"{d['name']}: {why}")
-            continue
-        enough = [sc for sc in scales if seeds_by_scale[sc].get(exp, 0) >= needed]
-        out.append(f"{d['name']}: needs {needed} seeds" + (f", which the {enough[0]} scale gives" if enough
-                                                            else ", more than any scale gives"))
-    return "undecided: " + "; ".join(out)
 
 
 def platform_line(results: Mapping[str, Mapping[str, Any]]) -> str:

@@ -482,3 +482,36 @@ def decision_rule(decision: Mapping[str, Any]) -> str:
     return (f"pre-registered decision (config/claims.yaml, alpha {decision.get('alpha', 0.05):g}; {combined}): "
             + "; ".join(parts) + (f"; requires: {decision['requires']}" if decision.get("requires") else "")
             + (f"; comparison: {decision['comparison']}" if decision.get("comparison") else ""))
+
+
+# ---------------------------------------------------------------- what an undecided claim would need --------
+
+SCALE_ORDER = ("smoke", "desk", "cpu", "paper")
+
+
+def undecided_note(claim: Mapping[str, Any], result: Mapping[str, Any] | None,
+                   seeds_by_scale: Mapping[str, Mapping[str, int]]) -> str:
+    """Why an inconclusive claim is not decided, and the smallest scale whose seeds give its undecided parts 80%
+    power at their smallest effect of interest (with this run's spread), or that none does. Empty for a decided or
+    pending claim."""
+    if not result or result.get("verdict") != INCONCLUSIVE:
+        return ""
+    parts = [d for d in result.get("decisions", []) if d.get("verdict") == INCONCLUSIVE]
+    if not parts:  # every part decided, the claim not: a precondition or the combination
+        return "undecided: " + (result.get("notes") or "see its decision")
+    exp = claim.get("experiment", "")
+    scales = [sc for sc in SCALE_ORDER if sc in seeds_by_scale] + [sc for sc in seeds_by_scale if sc not in SCALE_ORDER]
+    out = []
+    for d in parts:
+        pre = d.get("prereg") or {}
+        needed = d.get("seeds_needed")
+        if pre.get("replicate", "seed") != "seed" or needed is None:
+            n = d.get("n")
+            why = (f"{n} replicate{'s' if n != 1 else ''} ({pre.get('replicate', 'seed')})" if n is not None and n < 2
+                   else "no power estimate")
+            out.append(f"{d['name']}: {why}")
+            continue
+        enough = [sc for sc in scales if seeds_by_scale[sc].get(exp, 0) >= needed]
+        out.append(f"{d['name']}: needs {needed} seeds" + (f", which the {enough[0]} scale gives" if enough
+                                                            else ", more than any scale gives"))
+    return "undecided: " + "; ".join(out)

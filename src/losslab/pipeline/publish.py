@@ -50,14 +50,14 @@ def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def fingerprint(obj: Any) -> str:
+def canonical_hash(obj: Any) -> str:
     """SHA-256 of the canonical JSON of ``obj`` (sorted keys), its first 16 hex digits."""
     return _sha(json.dumps(obj, sort_keys=True, default=str).encode())[:16]
 
 
 def rule_fingerprints(registry: Sequence[Mapping[str, Any]]) -> dict[str, str]:
     """Per claim id, the fingerprint of what decides it (:data:`RULE_KEYS` of its registry entry)."""
-    return {c["id"]: fingerprint({k: c.get(k) for k in RULE_KEYS}) for c in registry}
+    return {c["id"]: canonical_hash({k: c.get(k) for k in RULE_KEYS}) for c in registry}
 
 
 def scale_fingerprint(root: str | Path, scale: str) -> str:
@@ -249,7 +249,7 @@ def update_readme(root: str | Path = ROOT, scale: str = "desk") -> bool:
     return new != text
 
 
-def main(argv: Sequence[str] | None = None) -> None:
+def publish_main(argv: Sequence[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="action", required=True)
     p = sub.add_parser("publish", help="copy a finished run's report into results/published/<scale>")
@@ -279,4 +279,4 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    publish_main()

@@ -31,7 +31,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-import matplotlib
 import numpy as np
 import torch
 from torch import nn
@@ -1121,16 +1120,15 @@ def walk_claim(segments: Sequence[IterateSegment], decision: Mapping[str, Any], 
 
 @figures.register_plot("connectivity.walk")
 def plot_walk(data: Mapping[str, Any], stem: str | os.PathLike) -> list[str]:
-    """Left: the train loss on every segment between consecutive epochs of the first seed (one colour per pair,
-    light to dark with the epoch); right: each segment's relative barrier by its first epoch, every seed, with the
+    """Left: the train loss on every segment between consecutive epochs of the first seed (faint to opaque with the
+    epoch); right: each segment's relative barrier by its first epoch, every seed, with the
     pre-registered bound."""
     fig, (ax1, ax2) = figures.new_figure(ncols=2, width=10)
     segs = data["segments"]
     first = [s for s in segs if s["seed"] == segs[0]["seed"]]
-    cmap = matplotlib.colormaps[figures.SEQUENTIAL_CMAP]
     for i, s in enumerate(first):
-        ax1.plot(s["t"], s["train_loss"], color=cmap(0.15 + 0.8 * i / max(1, len(first) - 1)), lw=1,
-                 label=f"epochs {s['epochs'][0]}-{s['epochs'][1]}" if i in (0, len(first) - 1) else None)
+        ax1.plot(s["t"], s["train_loss"], color=figures.COLORS[0], alpha=0.25 + 0.75 * i / max(1, len(first) - 1),
+                 lw=1, label=f"epochs {s['epochs'][0]}-{s['epochs'][1]}" if i in (0, len(first) - 1) else None)
     ax1.set_yscale("log")
     ax1.set_xlabel("t on the segment (0: epoch e, 1: epoch e + 1)")
     ax1.set_ylabel("train loss")
