@@ -34,9 +34,17 @@ class CorruptFileError(RuntimeError):
     """A file exists but cannot be read as what it claims to be."""
 
 
+def current_umask() -> int:
+    """The process's umask (read by setting it and setting it back)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success rename it to ``path``.
+    """Yield a temporary path beside ``path``; on success rename it to ``path`` with the mode a plain ``open`` would
+    have given it (0666 less the process's umask: ``mkstemp`` makes its file 0600).
 
     On an exception the temporary file is removed and ``path`` is left as it was.
     """
@@ -49,6 +57,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         yield tmp_path
         with open(tmp_path, "rb+") as fh:
             os.fsync(fh.fileno())
+            os.fchmod(fh.fileno(), 0o666 & ~current_umask())
         os.replace(tmp_path, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -243,3 +243,23 @@ def test_the_audit_catches_raw_writes(tmp_path):
     a.visit(ast.parse(src.read_text()))
     assert {f.function for f in a.writes + a.deletes + a.unsafe} == {"bad"}
     assert len(a.writes) == 9 and len(a.deletes) == 1 and len(a.unsafe) == 3
+
+
+@pytest.mark.parametrize("mask, mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_atomic_writes_take_the_users_umask(tmp_path, mask, mode):
+    """An atomic write ends with the mode a plain open() would give (mkstemp's 0600 would hide results from the
+    group and others whatever the umask)."""
+    import os
+
+    from losslab import io as lio
+
+    old = os.umask(mask)
+    try:
+        lio.write_text(tmp_path / "a.txt", "x")
+        lio.write_json(tmp_path / "b.json", {"x": 1})
+        with open(tmp_path / "plain.txt", "w") as f:
+            f.write("x")
+    finally:
+        os.umask(old)
+    assert {p.name: p.stat().st_mode & 0o777 for p in tmp_path.iterdir()} == {"a.txt": mode, "b.json": mode,
+                                                                              "plain.txt": mode}

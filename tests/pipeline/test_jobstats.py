@@ -83,3 +83,11 @@ def test_seconds_per_experiment_named_by_its_claim(tmp_path):
         "claim jobs": (2, 1.5), "report": (1, 0.25)}
     assert jobstats.table(rows, "experiment").startswith("| experiment | jobs |")
     assert jobstats.jobstats_main([str(res), "--by", "experiment", "--config", str(tmp_path / "none.yaml")]) == 0
+
+
+def test_the_checkout_root_is_found_from_the_package():
+    """ROOT is the checkout (its registry and rules), not src/: the per-family table reads both."""
+    from losslab.pipeline import jobstats, publish
+
+    for root in (jobstats.ROOT, publish.ROOT):
+        assert (root / "config" / "claims.yaml").exists() and (root / "workflow" / "rules").is_dir()

@@ -26,7 +26,7 @@ from typing import Any, Callable, Mapping
 from losslab import io as lio
 from losslab.pipeline.registry import load_registry
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]  # src/losslab/pipeline/ -> the checkout
 STARTUP = re.compile(r"job start-up: ([0-9.]+) s")
 
 

@@ -52,7 +52,7 @@ ATOL = 1e-9
 Z = 4.0
 # the registry of the current directory's checkout, else of the checkout this module runs from
 REGISTRY = next((p for p in (Path("config") / "claims.yaml",
-                             Path(__file__).resolve().parents[2] / "config" / "claims.yaml") if p.exists()),
+                             Path(__file__).resolve().parents[3] / "config" / "claims.yaml") if p.exists()),
                 Path("config") / "claims.yaml")
 # the platform fields that must agree for a bitwise comparison; with native kernels the CPU's instruction set too.
 # The CPU's vendor is one of them under the pin as well: the smoke run of one commit, pinned to AVX2, gave 76
