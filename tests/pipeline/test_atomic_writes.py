@@ -47,7 +47,7 @@ ALLOWED = {
         "the job server's lock file, opened only to hold an flock on it (its content is never read)",
     ("src/losslab/pipeline/jobserver.py", "_run_child", "open"):
         "re-opens file descriptors 1 and 2 (the job's stdout/stderr handed over by the client), not a file",
-    ("src/losslab/pipeline/publish.py", "publish", "shutil.rmtree"):
+    ("src/losslab/claims/publish.py", "publish", "shutil.rmtree"):
         "replaces a scale's whole published report (results/published/<scale>, a copy kept in the repository, not a "
         "job's output) so that no file of an older publication survives beside the new manifest",
     ("src/losslab/pipeline/jobserver.py", "serve", "path.unlink"):

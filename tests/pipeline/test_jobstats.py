@@ -87,7 +87,8 @@ def test_seconds_per_experiment_named_by_its_claim(tmp_path):
 
 def test_the_checkout_root_is_found_from_the_package():
     """ROOT is the checkout (its registry and rules), not src/: the per-family table reads both."""
-    from losslab.pipeline import jobstats, publish
+    from losslab.claims import publish
+    from losslab.pipeline import jobstats
 
     for root in (jobstats.ROOT, publish.ROOT):
         assert (root / "config" / "claims.yaml").exists() and (root / "workflow" / "rules").is_dir()

@@ -73,7 +73,8 @@ def _link(res: Mapping[str, Any], path: str, out_dir: Path, results_dir: Path | 
     return os.path.relpath(base / Path(path).name, out_dir)
 
 
-def _measured(res: Mapping[str, Any]) -> str:
+def measured_cell(res: Mapping[str, Any]) -> str:
+    """A result's ``measured`` text as the report's table shows it: with its number of seeds."""
     n = res.get("n_seeds")
     return f"{res['measured']} (n = {n} seed{'s' if n != 1 else ''})" if n not in (None, "") else res["measured"]
 
@@ -97,7 +98,7 @@ def report_rows(registry: Sequence[Mapping[str, Any]], results: Mapping[str, Map
             figs = [_link(res, f, out_dir, rdir) for f in res.get("figures", [])]
             tables = [_link(res, t, out_dir, rdir) for t in res.get("tables", [])]
             pngs = [f for f in figs if f.endswith(".png")]
-            row.update(measured=_measured(res), verdict=res["verdict"], figure=(pngs or figs or [""])[0],
+            row.update(measured=measured_cell(res), verdict=res["verdict"], figure=(pngs or figs or [""])[0],
                        rule=res.get("rule", ""), figures=figs, tables=tables, decision=decision_line(res),
                        regime=res.get("regime", ""), reason=res.get("notes", "") if res.get("decisions") else "",
                        decisions=decision_rows(res, claim))

@@ -9,9 +9,9 @@ SHA-256 of every published file. :func:`check_published` is what the test suite 
 present, each verdict.json equal to its row of ``claims.csv``, the files unaltered, and the fingerprints those of
 the committed registry and scale file (a changed decision or scale file needs a new run).
 
-    python -m losslab.pipeline.publish publish results/desk --time /tmp/desk_time.txt --command "..."
-    python -m losslab.pipeline.publish check results/published/desk
-    python -m losslab.pipeline.publish readme          # the README's claims table, smoke beside desk
+    python -m losslab.claims.publish publish results/desk --time /tmp/desk_time.txt --command "..."
+    python -m losslab.claims.publish check results/published/desk
+    python -m losslab.claims.publish readme          # the README's claims table, smoke beside desk
 """
 
 from __future__ import annotations
@@ -30,9 +30,10 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from losslab import io as lio
+from losslab.claims.summary import measured_cell
 from losslab.pipeline.registry import load_registry
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[3]  # src/losslab/claims/ -> the checkout
 PUBLISHED = Path("results") / "published"
 MANIFEST = "MANIFEST.json"
 REPORT_FILES = ("claims.md", "claims.csv", "index.md", "power.md", "benchmarks.md")
@@ -188,9 +189,10 @@ def check_published(dest: str | Path, root: str | Path = ROOT, registry_path: st
                 problems.append(f"{cid}: no {name}")
         if (cdir / "verdict.json").exists():
             v = lio.read_json(cdir / "verdict.json")
-            for key, col in (("id", "claim"), ("verdict", "verdict"), ("measured", "measured")):
-                if str(v.get(key)) != rows[cid][col]:
-                    problems.append(f"{cid}: verdict.json {key} {v.get(key)!r} != claims.csv {rows[cid][col]!r}")
+            cells = {"claim": str(v.get("id")), "verdict": str(v.get("verdict")), "measured": measured_cell(v)}
+            for col, value in cells.items():
+                if value != rows[cid][col]:
+                    problems.append(f"{cid}: verdict.json gives {col} {value!r}, claims.csv {rows[cid][col]!r}")
             if v.get("scale") != manifest["scale"]:
                 problems.append(f"{cid}: verdict.json scale {v.get('scale')!r} != {manifest['scale']!r}")
     if manifest["scale_file"] != scale_fingerprint(root, manifest["scale"]):

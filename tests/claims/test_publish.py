@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from losslab.pipeline import publish as pub
+from losslab.claims import publish as pub
 
 ROOT = Path(__file__).resolve().parents[2]
 COMMIT = {"commit": "0" * 40, "dirty": False}
@@ -42,7 +42,7 @@ def _run(tmp: Path) -> tuple[Path, Path]:
     res = tmp / "out" / "desk"
     (res / "report").mkdir(parents=True)
     (res / "claims" / "a").mkdir(parents=True)
-    verdict = {"id": "a", "verdict": "reproduced", "measured": "x 1.0", "scale": "desk",
+    verdict = {"id": "a", "verdict": "reproduced", "measured": "x 1.0", "n_seeds": 3, "scale": "desk",
                "figures": [str(res / "claims" / "a" / "figure.png")],
                "tables": [str(res / "claims" / "a" / "table.csv")]}
     (res / "claims" / "a" / "verdict.json").write_text(json.dumps(verdict))
@@ -52,7 +52,7 @@ def _run(tmp: Path) -> tuple[Path, Path]:
     with open(res / "report" / "claims.csv", "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=["claim", "family", "measured", "verdict"])
         w.writeheader()
-        w.writerow({"claim": "a", "family": "f", "measured": "x 1.0", "verdict": "reproduced"})
+        w.writerow({"claim": "a", "family": "f", "measured": "x 1.0 (n = 3 seeds)", "verdict": "reproduced"})
         w.writerow({"claim": "b", "family": "f", "measured": "pending: not yet", "verdict": "pending"})
     (res / "report" / "claims.md").write_text("# claims\n")
     return root, res
@@ -79,7 +79,7 @@ def test_publish_then_check_catches_each_injected_change(tmp_path: Path) -> None
 
     v = dest / "claims" / "a" / "verdict.json"
     flipped = json.loads(v.read_text()) | {"verdict": "not reproduced"}
-    assert any("verdict.json verdict" in p for p in broken(
+    assert any("verdict.json gives verdict" in p for p in broken(
         lambda d: (d / "claims/a/verdict.json").write_text(json.dumps(flipped))))
     assert any("no figure.png" in p for p in broken(lambda d: (d / "claims/a/figure.png").unlink()))
     assert any("not in the manifest" in p for p in broken(lambda d: (d / "claims/a/extra.png").write_bytes(b"x")))
