@@ -54,7 +54,12 @@ def _run(tmp: Path) -> tuple[Path, Path]:
         w.writeheader()
         w.writerow({"claim": "a", "family": "f", "measured": "x 1.0 (n = 3 seeds)", "verdict": "reproduced"})
         w.writerow({"claim": "b", "family": "f", "measured": "pending: not yet", "verdict": "pending"})
-    (res / "report" / "claims.md").write_text("# claims\n")
+    (res / "report" / "claims.md").write_text(
+        "# claims\n[figure](../claims/a/figure.png) [pdf](../claims/a/figure.pdf) "
+        "[surface](../surfaces/e/v/seed0/contour.png) [web](https://x.org/a.png)\n")
+    (res / "surfaces" / "e" / "v" / "seed0").mkdir(parents=True)
+    (res / "surfaces" / "e" / "v" / "seed0" / "contour.png").write_bytes(b"\x89PNG surface")
+    (res / "surfaces" / "e" / "v" / "seed0" / "surface.h5").write_bytes(b"raw data, not linked")
     return root, res
 
 
@@ -64,8 +69,9 @@ def test_publish_then_check_catches_each_injected_change(tmp_path: Path) -> None
     m = pub.publish(res, dest, wall_seconds=3600.0, command="snakemake --cores 2 --config scale=desk", root=root,
                     commit=COMMIT)
     assert m["verdicts"] == {"a": "reproduced", "b": "pending"} and m["wall_seconds"] == 3600.0
+    # the claim's files, and what the report links to (its PDF, a surface figure); not the unlinked raw data
     assert set(m["files"]) == {"report/claims.csv", "report/claims.md", "claims/a/verdict.json", "claims/a/table.csv",
-                               "claims/a/figure.png"}  # no PDF
+                               "claims/a/figure.png", "claims/a/figure.pdf", "surfaces/e/v/seed0/contour.png"}
     assert json.loads((dest / "claims" / "a" / "verdict.json").read_text())["figures"] == ["figure.png"]
     assert pub.check_published(dest, root) == []
 
@@ -82,6 +88,8 @@ def test_publish_then_check_catches_each_injected_change(tmp_path: Path) -> None
     assert any("verdict.json gives verdict" in p for p in broken(
         lambda d: (d / "claims/a/verdict.json").write_text(json.dumps(flipped))))
     assert any("no figure.png" in p for p in broken(lambda d: (d / "claims/a/figure.png").unlink()))
+    assert any("links to surfaces/e/v/seed0/contour.png" in p
+               for p in broken(lambda d: (d / "surfaces/e/v/seed0/contour.png").unlink()))
     assert any("not in the manifest" in p for p in broken(lambda d: (d / "claims/a/extra.png").write_bytes(b"x")))
     assert any("changed since" in p for p in broken(lambda d: (d / "report/claims.md").write_text("edited\n")))
     # a decision edited after the run: its fingerprint no longer matches

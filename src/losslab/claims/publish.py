@@ -1,13 +1,15 @@
 """A run's report published in the repository, so that users read the verdicts without running anything.
 
 ``results/published/<scale>/`` holds a copy of one whole run's report: ``report/claims.md``, ``claims.csv``,
-``index.md``, ``power.md`` and ``benchmarks.md`` when present, the HTML report when given, and per claim its
-``verdict.json``, ``table.csv``/``table.md`` and figure PNGs (no PDFs, no checkpoints). ``MANIFEST.json`` says what
-made it: the commit, the date, the machine, the command and its wall time, a fingerprint of every claim's registry
+``index.md``, ``power.md`` and ``benchmarks.md`` when present, the HTML report when given, per claim its
+``verdict.json``, ``table.csv``/``table.md`` and figure PNGs, and every file the report's pages link to (the
+surface and curve-plane figures, the PDFs), at their places in the run's layout; no checkpoints, no raw data.
+``MANIFEST.json`` says what made it: the commit, the date, the machine, the command and its wall time, a fingerprint of every claim's registry
 entry (its rule, experiment, checks and pre-registered decision: the rule versions) and of the scale file, and the
 SHA-256 of every published file. :func:`check_published` is what the test suite asks of it: every registry claim
-present, each verdict.json equal to its row of ``claims.csv``, the files unaltered, and the fingerprints those of
-the committed registry and scale file (a changed decision or scale file needs a new run).
+present, each verdict.json equal to its row of ``claims.csv``, every link of its pages resolved, the files unaltered,
+and the fingerprints those of the committed registry and scale file (a changed decision or scale file needs a new
+run).
 
     python -m losslab.claims.publish publish results/desk --time /tmp/desk_time.txt --command "..."
     python -m losslab.claims.publish check results/published/desk
@@ -148,6 +150,9 @@ def publish(results: str | Path, dest: str | Path | None = None, *, wall_seconds
                 put(f"claims/{cid}/{name}", (cdir / name).read_bytes())
         for png in sorted(cdir.glob("*.png")):
             put(f"claims/{cid}/{png.name}", png.read_bytes())
+    for rel in linked_files(dest / "report"):  # what the report's pages link to: surfaces, curve planes, PDFs, tables
+        if rel not in files and (results / rel).is_file():
+            put(rel, (results / rel).read_bytes())
     manifest = {"scale": scale, **(commit if commit is not None else git_commit(root)),
                 "date": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
                 "machine": machine(), "command": command, "wall_seconds": round(float(wall_seconds), 1),
@@ -155,6 +160,20 @@ def publish(results: str | Path, dest: str | Path | None = None, *, wall_seconds
                 "verdicts": {cid: rows[cid]["verdict"] for cid in rows}, "files": dict(sorted(files.items()))}
     lio.write_text(dest / MANIFEST, lio.json_text(manifest) + "\n")
     return manifest
+
+
+LINK = re.compile(r"\]\(([^)#\s]+)\)")
+
+
+def linked_files(report_dir: Path) -> list[str]:
+    """The files the markdown pages of ``report_dir`` link to, relative to its parent (the scale's directory):
+    every relative link of every ``*.md`` page (web links excluded)."""
+    out = set()
+    for page in sorted(report_dir.glob("*.md")):
+        for link in LINK.findall(page.read_text()):
+            if "://" not in link:
+                out.add(os.path.normpath(os.path.join("report", link)))
+    return sorted(out)
 
 
 def _read_rows(path: Path) -> dict[str, dict[str, str]]:
@@ -195,6 +214,9 @@ def check_published(dest: str | Path, root: str | Path = ROOT, registry_path: st
                     problems.append(f"{cid}: verdict.json gives {col} {value!r}, claims.csv {rows[cid][col]!r}")
             if v.get("scale") != manifest["scale"]:
                 problems.append(f"{cid}: verdict.json scale {v.get('scale')!r} != {manifest['scale']!r}")
+    for rel in linked_files(dest / "report"):
+        if not (dest / rel).is_file():
+            problems.append(f"report: a page links to {rel}, which is not published")
     if manifest["scale_file"] != scale_fingerprint(root, manifest["scale"]):
         problems.append(f"config/scales/{manifest['scale']}.yaml is not the one the published run used")
     on_disk = {p.relative_to(dest).as_posix() for p in dest.rglob("*") if p.is_file() and p.name != MANIFEST}
