@@ -4,12 +4,12 @@
 ``index.md``, ``power.md`` and ``benchmarks.md`` when present, the HTML report when given, per claim its
 ``verdict.json``, ``table.csv``/``table.md`` and figure PNGs, and every file the report's pages link to (the
 surface and curve-plane figures, the PDFs), at their places in the run's layout; no checkpoints, no raw data.
-``MANIFEST.json`` says what made it: the commit, the date, the machine, the command and its wall time, a fingerprint of every claim's registry
-entry (its rule, experiment, checks and pre-registered decision: the rule versions) and of the scale file, and the
-SHA-256 of every published file. :func:`check_published` is what the test suite asks of it: every registry claim
-present, each verdict.json equal to its row of ``claims.csv``, every link of its pages resolved, the files unaltered,
-and the fingerprints those of the committed registry and scale file (a changed decision or scale file needs a new
-run).
+``MANIFEST.json`` says what made it: the commit, the date, the machine, the command and its wall time, a
+fingerprint of every claim's registry entry (its rule, experiment, checks and pre-registered decision: the rule
+versions) and of the scale file, and the SHA-256 of every published file. :func:`check_published` is what the test
+suite asks of it: every registry claim present, each verdict.json equal to its row of ``claims.csv``, every link of
+its pages resolved, the files unaltered, and the fingerprints those of the committed registry and scale file (a
+changed decision or scale file needs a new run).
 
     python -m losslab.claims.publish publish results/desk --time /tmp/desk_time.txt --command "..."
     python -m losslab.claims.publish check results/published/desk
