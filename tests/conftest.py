@@ -71,7 +71,8 @@ SMALL = {
                       "lr_search": {"grid": [0.1, 1.0]}},
         "skip_depth": {"dataset": {"options": {"num_samples": 300}}, "recipe": {"epochs": 2}, "seeds": [0, 1],
                        "surface": {"x": [-1, 1, 5], "y": [-1, 1, 5], "n_train": 50, "n_test": 50, "jobs": 2},
-                       "ratio_map": {"x": [-1, 1, 3], "y": [-1, 1, 3], "n_train": 8, "max_iter": 8}},
+                       "ratio_map": {"x": [-1, 1, 3], "y": [-1, 1, 3], "n_train": 8, "max_iter": 8},
+                       "walk": {"epochs": [1, 2], "points": 3, "n_train": 50, "n_test": 50}},
         "skip_width": {"dataset": {"options": {"num_samples": 300}}, "recipe": {"epochs": 3, "eval_every": 3},
                        "seeds": [0, 1], "width_analysis": {"ratio_map": {"x": [-1, 1, 3], "y": [-1, 1, 3], "n_train": 8,
                                                                          "max_iter": 8}}},
@@ -82,7 +83,8 @@ SMALL = {
                            "variants": {"full_batch_steps": {"recipe": {"epochs": 16, "eval_every": 16}}},
                            "spectrum": {"top_k": 3, "slq_runs": 1, "slq_steps": 10}},
         "batch_wd": {"dataset": {"n_train": 64}, "recipe": {"epochs": 2, "schedule": {"milestones": [1]}},
-                     "seeds": [0, 1], "random_lines": {"directions": 1, "alphas": [-0.5, 0.5, 3]}},
+                     "seeds": [0, 1], "random_lines": {"directions": 1, "alphas": [-0.5, 0.5, 3]},
+                     "random_directions": {"directions": 3, "alphas": [-0.5, 0.5, 3]}},
         # Keskar family: 3 epochs on 400 digits, two seeds, a two-point sweep (no extra batch sizes to train)
         "keskar": {"dataset": {"n_train": 400}, "recipe": {"epochs": 3}, "seeds": [0, 1],
                    # the step-matched arm: sb takes 13 x 3 = 39 steps, lb 2 an epoch

@@ -1151,6 +1151,10 @@ def run_walk(job: ClaimJob) -> ClaimResult:
     s = job.settings
     v = s["variant"]
     first, last = (int(e) for e in s["epochs"])
+    trained = int(job.runs[v]["recipe"]["epochs"])
+    if not 0 <= first < last <= trained:
+        raise ValueError(f"{job.claim['id']}: walk epochs [{first}, {last}] must lie within the {trained} epochs "
+                         f"{v!r} trains (experiment key `walk.epochs`)")
     segments = iterate_segments({"sgd": (job.runs[v], job.dirs[v])}, job.seeds, list(range(first, last + 1)),
                                 int(s.get("points", 11)), bn=s.get("bn", "recompute"), n_train=s.get("n_train"),
                                 n_test=s.get("n_test"), chunk=int(s.get("chunk", 250)))
