@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from losslab.claims import verdicts
+from losslab.claims import tables, verdicts
 from losslab.claims.connectivity import analysis as conn
 from losslab.claims.runs import weights_file
 from losslab.claims.connectivity import plan
@@ -328,6 +328,9 @@ def test_walk_claim_decides_by_its_preregistration(tmp_path: Path) -> None:
     assert res.verdict == REPRODUCED and "0/15 segments above 0.05" in res.measured and res.n_seeds == 3
     assert res.numbers["seed0.e1-2.relative_barrier"] == pytest.approx(0.0, abs=1e-12)
     assert (tmp_path / "figure.png").exists()
+    first = (tmp_path / "table.md").read_bytes()  # `snakemake figures` redraws it from table.csv: the same bytes
+    tables.rerender_table(tmp_path / "table.csv")
+    assert (tmp_path / "table.md").read_bytes() == first
     bumped = [_seg("sgd", s, (e, e + 1), 0.5) for s in (0, 1, 2) for e in range(1, 6)]  # a hill on every segment
     assert conn.walk_claim(bumped, dec, "smoke", tmp_path).verdict == NOT_REPRODUCED
 

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from losslab.claims.claim_job import ClaimJob
+from losslab.claims import tables
 from losslab.claims.lecture import toys
 from losslab.claims.verdicts import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, decide_claim
 from losslab.pipeline.registry import load_registry
@@ -106,6 +107,9 @@ def test_newton_claim_decides_by_its_preregistration(tmp_path: Path):
     res = toys.claim_newton_saddles(params, {}, DECISIONS["newton-attracted-to-saddles"], "smoke", tmp_path)
     assert res.verdict == REPRODUCED and "4/4 starts" in res.measured
     assert res.numbers["newton.fraction_at_saddle"] == 1.0 and (tmp_path / "figure.png").exists()
+    first = (tmp_path / "table.md").read_bytes()  # `snakemake figures` redraws it from table.csv: the same bytes
+    tables.rerender_table(tmp_path / "table.csv")
+    assert (tmp_path / "table.md").read_bytes() == first
     # an injected change: starts far from the saddle (std 3) and Newton no longer ends there from most of them
     res = toys.claim_newton_saddles({**params, "small_init_std": 3.0}, {}, DECISIONS["newton-attracted-to-saddles"],
                                     "smoke", tmp_path)

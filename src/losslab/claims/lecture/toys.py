@@ -402,7 +402,7 @@ def claim_newton_saddles(params: Mapping[str, Any], check: Mapping[str, Any], de
         rows.append({"seed": s, "start": f"({starts[i, 0]:+.4f}, {starts[i, 1]:+.4f})",
                      "newton_end": f"({newton_final[i, 0]:+.2e}, {newton_final[i, 1]:+.2e})",
                      "newton_loss": round(float(newton_loss[i]), 6), "gd_end": f"({gd_final[i, 0]:+.3f}, "
-                     f"{gd_final[i, 1]:+.3f})", "gd_loss": f"{gd_hist[-1, i]:.2e}"})
+                     f"{gd_final[i, 1]:+.3f})", "gd_loss": float(gd_hist[-1, i])})
     tables = write_table(rows, out_dir / "table", title=f"Newton's method vs gradient descent from small starts near "
                          f"the saddle ({scale} scale)")
     data = {"scale": scale, "tol": tol, "starts": starts, "newton": [p.tolist() for p in paths],

@@ -1205,7 +1205,7 @@ def directions_agree_claim(lines: Mapping[str, Mapping[int, Mapping[str, np.ndar
             numbers[f"{v}.seed{seed}.filter_cv"], numbers[f"{v}.seed{seed}.raw_cv"] = cv["filter"], cv["raw"]
             numbers[f"{v}.seed{seed}.filter_rise_mean"] = float(np.mean(rises))
             rows.append({"network": v, "seed": seed, "directions": len(rises),
-                         "filter_rise_mean": f"{np.mean(rises):.4g}", "filter_rise_range": f"{rises.min():.4g} - "
+                         "filter_rise_mean": float(np.mean(rises)), "filter_rise_range": f"{rises.min():.4g} - "
                          f"{rises.max():.4g}", "filter_cv": f"{cv['filter']:.3g}", "raw_cv": f"{cv['raw']:.3g}"})
             data_nets.append({"variant": v, "seed": seed, "filter": np.asarray(norms["filter"]).tolist(),
                               "cv": cv["filter"]})
