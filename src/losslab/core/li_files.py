@@ -265,8 +265,9 @@ def _text(value: Any) -> str:
 def read_li_surface(path: str | os.PathLike) -> dict[str, Any]:
     """The fields of a :class:`losslab.core.surfaces.Surface` (``Surface(**fields)``) read from a surface
     file in Li et al.'s layout (see the module doc): transposed to ``[i, j]`` at ``(x[i], y[j])``,
-    accuracies as fractions (their percent numbers kept as ``extra["<name>_acc_percent"]``), "not computed"
-    as NaN, ``done`` per row, ``spec["imported"] == "li"``, ``attrs["dir_file"]`` their direction file's path.
+    accuracies as fractions (their percent numbers kept as ``extra["<name>_percent"]``, e.g.
+    ``train_acc_percent``), "not computed" as NaN, ``done`` per row, ``spec["imported"] == "li"``,
+    ``attrs["dir_file"]`` their direction file's path.
     A file losslab wrote (:func:`write_li_surface`) comes back as the losslab surface it was."""
     path = Path(path)
     root, group = _read_root(path)
@@ -300,11 +301,11 @@ def _restore(path: Path, root: dict[str, np.ndarray], xs: np.ndarray, ys: np.nda
         attrs = dict(group["attrs"])
         spec = json.loads(attrs.pop("spec"))
         attrs.pop("complete", None)
-        attrs.pop("li_sha256", None)
         names = list(spec["values"])
         missing = [n for n in names if n not in root]
         if missing:
             raise KeyError(f"no dataset {missing[0]}")
+        unchanged = _digest({n: root[n] for n in names}) == attrs.pop("li_sha256", None)
         root.pop("dir_file", None)  # attrs["dir_file"] of the group, if the surface had one
         nx, ny = len(xs), None if ys is None else len(ys)
         values = {n: np.asarray(group["data"][n]) if _is_percent(n) else _from_li(root.pop(n), n, nx, ny, path)
@@ -318,9 +319,7 @@ def _restore(path: Path, root: dict[str, np.ndarray], xs: np.ndarray, ys: np.nda
         log.warning("%s: its group %r is not a readable losslab surface (%s): read as Li et al.'s file",
                     path, LOSSLAB_GROUP, err)
         return None
-    with h5py.File(path, "r") as f:
-        found = _digest({n: f[n][()] for n in names})
-    if found != group["attrs"].get("li_sha256"):
+    if not unchanged:
         log.warning("%s: its Li datasets changed after losslab wrote it (e.g. resumed by their crunch): read as "
                     "Li et al.'s file, not as the losslab surface of its group %r", path, LOSSLAB_GROUP)
         return None
@@ -331,8 +330,8 @@ def _digest(arrays: Mapping[str, np.ndarray]) -> str:
     """SHA-256 of the value datasets as written (names, dtypes, shapes, bytes): what tells a Li-layout file
     losslab wrote from one changed since."""
     h = hashlib.sha256()
-    for name, arr in arrays.items():
-        arr = np.ascontiguousarray(arr)
+    for name in sorted(arrays):
+        arr = np.ascontiguousarray(arrays[name])
         h.update(f"{name};{arr.dtype.str};{arr.shape};".encode())
         h.update(arr.tobytes())
     return h.hexdigest()
