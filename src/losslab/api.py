@@ -30,7 +30,11 @@ The analyses, in the papers' words:
   models, trained, then evaluated over ``t`` with the BN statistics recomputed at every point;
 * :func:`fit_pattern`: a multi-point-optimization (MPO) plane fitted to a binary pattern (Skorokhodov &
   Burtsev 2019);
-* :func:`train` (a plain training loop, to make the models), :func:`load_checkpoint`, :func:`plot`.
+* :func:`train` (a plain training loop, to make the models), :func:`load_checkpoint`, :func:`plot`;
+* :func:`convert_surface` and :func:`convert_directions`: surface and direction files between losslab's layout
+  and that of Li et al.'s code (github.com/tomgoldstein/loss-landscape: their ``plot_2D`` / ``plot_1D`` draw
+  losslab's surfaces, losslab reads and plots theirs; :mod:`losslab.core.li_files`). losslab's readers and
+  :func:`plot` take their files directly.
 
 Batch normalisation is the ``bn`` argument everywhere (:mod:`losslab.core.weights`): ``running`` (the model's own
 running statistics, Li et al.'s and PyHessian's choice), ``recompute`` (fresh statistics at every point from
@@ -54,12 +58,13 @@ from losslab import io as lio
 from losslab.core.data import Prepared
 from losslab.plots import figures, landscape, patterns as pattern_plots
 from losslab.core.curves import evaluate_along_curve, fit_curve, make_curve, read_curve_evaluation
-from losslab.core.directions import random_directions
+from losslab.core.directions import load_directions, random_directions, save_directions
+from losslab.core.li_files import LAYOUTS, classify, identify, write_li_directions, write_li_surface
 from losslab.core.hessian import TrainingLoss, epsilon_sharpness, hutchinson_trace, lanczos, slq_density
 from losslab.core.patterns import MPOConfig, evaluate_pattern, fit_metrics, fit_plane, validate_pattern
 from losslab.core.placement import placement
 from losslab.core.surfaces import (as_coordinates, evaluators_for, interpolation, plane_surface, read_surface,
-                                   surface_1d, surface_2d)
+                                   surface_1d, surface_2d, write_surface)
 from losslab.core.trainer import Recipe, fit
 from losslab.core.weights import ParamLayout, flatten
 
@@ -67,6 +72,8 @@ __all__ = [
     "CheckpointError",
     "PatternFit",
     "as_data",
+    "convert_directions",
+    "convert_surface",
     "evaluate_curve",
     "fit_pattern",
     "hessian_eigenvalues",
@@ -540,7 +547,7 @@ def _file_kind(path: Path) -> str:
         raise FileNotFoundError(f"{path}: no such file")
     try:
         with h5py.File(path, "r") as f:
-            if "spec" in f.attrs and "xcoordinates" in f:
+            if ("spec" in f.attrs and "xcoordinates" in f) or classify(f) == ("surface", "li"):
                 return "surface2d" if "ycoordinates" in f else "surface1d"
             if "t" in f and "metrics" in f.attrs:
                 return "curve"
@@ -548,13 +555,15 @@ def _file_kind(path: Path) -> str:
                 return "density"
     except OSError as err:
         raise lio.CorruptFileError(f"{path}: not an HDF5 file ({err})") from err
-    raise ValueError(f"{path}: not a losslab surface, curve evaluation or spectral density file")
+    raise ValueError(f"{path}: not a losslab surface, curve evaluation or spectral density file (nor a surface file "
+                     f"of Li et al.'s code)")
 
 
 def plot(path: str | os.PathLike, out_dir: str | os.PathLike, title: str = "") -> list[Path]:
     """The standard figures of a losslab HDF5 file into ``out_dir`` (PNG and PDF each):
 
-    * a 2-D surface: ``contour``, ``filled``, ``surface3d`` and ``line1d`` (Li et al.'s figures);
+    * a 2-D surface: ``contour``, ``filled``, ``surface3d`` and ``line1d`` (Li et al.'s figures); a surface
+      file of Li et al.'s code is drawn the same way (:func:`losslab.core.surfaces.read_surface` reads it);
     * a 1-D surface or interpolation: ``line1d`` (loss and accuracy on twin axes, train solid, test dashed);
     * a curve evaluation: ``curve`` (loss and error along the curve and the segment over ``t``);
     * a spectral density: ``density`` (log scale, as Ghorbani et al. and PyHessian draw it).
@@ -601,3 +610,56 @@ def _plot_density(path: Path, stem: Path, title: str) -> list[Path]:
     ax.set_ylabel("density (log scale)")
     ax.set_title(title or "Hessian spectral density (SLQ)")
     return [Path(p) for p in figures.save(fig, stem)]
+
+
+# ---------------------------------------------------------------- files of Li et al.'s code ---------------
+
+def _target_layout(path: str | os.PathLike, layout: str, to: str | None) -> str:
+    if to is None:
+        return "losslab" if layout == "li" else "li"
+    if to not in LAYOUTS:
+        raise ValueError(f"to={to!r}: expected one of {list(LAYOUTS)} (or None: the other layout than {path}'s)")
+    return to
+
+
+def _source_layout(path: str | os.PathLike, kind: str) -> str:
+    found, layout = identify(path)
+    if found != kind:
+        other = "convert_directions" if found == "directions" else "convert_surface"
+        raise ValueError(f"{path}: a {found} file, not a {kind} file (use {other})")
+    return layout
+
+
+def convert_surface(src: str | os.PathLike, dst: str | os.PathLike, to: str | None = None):
+    """Write the surface file ``src`` to ``dst`` in the layout ``to``: ``"li"`` (Li et al.'s code:
+    ``Z[j, i]`` at ``(x[i], y[j])`` as their ``plot_2D`` draws it with ``meshgrid(x, y)``, accuracies in
+    percent, -1 where not computed) or ``"losslab"`` (``[i, j]`` at ``(x[i], y[j])``, fractions, NaN); None
+    (the default) converts to the other layout than ``src``'s. Round trips are bitwise: a losslab surface
+    written in their layout carries a group ``losslab`` their code ignores, and one of theirs read by losslab
+    keeps their percent numbers. Returns the :class:`losslab.core.surfaces.Surface` (``spec["imported"] ==
+    "li"`` when read from their file). ``src`` of neither layout, or a direction file, raises ValueError
+    naming it."""
+    target = _target_layout(src, _source_layout(src, "surface"), to)
+    s = read_surface(src)
+    (write_li_surface if target == "li" else write_surface)(dst, s)
+    return s
+
+
+def convert_directions(src: str | os.PathLike, dst: str | os.PathLike, model: nn.Module | None = None,
+                       to: str | None = None):
+    """Write the direction file ``src`` to ``dst`` in the layout ``to`` (``"li"``, ``"losslab"``, or None for
+    the other one than ``src``'s). Li et al.'s layout is a group per direction with one dataset per tensor
+    (``h5_util.write_list``); losslab writes their ``dir_type='weights'`` (one dataset per parameter of
+    ``model``, its shape), so ``to="li"`` needs ``model``. Reading theirs, ``model`` checks the tensors'
+    count and shapes and picks the parameters of a ``'states'`` file (which needs it). Returns the
+    :class:`losslab.core.directions.Directions` (flat, ``named_parameters`` order)."""
+    target = _target_layout(src, _source_layout(src, "directions"), to)
+    if target == "li" and model is None:
+        raise ValueError(f"{src}: writing Li et al.'s per-tensor direction groups needs the parameters' shapes: "
+                         f"pass the model")
+    d = load_directions(src, model)
+    if target == "li":
+        write_li_directions(dst, d, model)
+    else:
+        save_directions(dst, d)
+    return d

@@ -18,8 +18,9 @@ The module is imported (never evaluated as text) with the current directory firs
 Subcommands write into ``--out`` (created): ``surface`` / ``interpolate`` an HDF5 surface and its figures,
 ``hessian`` ``hessian.json`` and ``density.h5``, ``sharpness`` ``sharpness.json``, ``curve`` the curve and
 its evaluation, ``mpo`` the fitted pattern's maps, ``train`` a checkpoint; ``plot`` draws the figures of an
-existing file. Bad arguments exit with status 2 and a message naming the argument; failures of the
-computation (e.g. a surface file computed with other arguments) with status 1.
+existing file; ``convert IN OUT`` writes a surface or direction file in the layout of Li et al.'s code, or
+theirs in losslab's (:mod:`losslab.core.li_files`). Bad arguments exit with status 2 and a message naming the
+argument; failures of the computation (e.g. a surface file computed with other arguments) with status 1.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from losslab.pipeline import cpu_kernels  # torch-free
 PROG = "losslab"
 DEVICES = ("auto", "cpu", "cuda")  # core.placement's (not imported: it brings torch; --help stays fast)
 AUTOCASTS = ("none", "bf16")
+LAYOUTS = ("li", "losslab")  # core.li_files.LAYOUTS (not imported: it brings torch)
 
 
 class UsageError(Exception):
@@ -186,7 +188,7 @@ class _HelpFormatter(argparse.HelpFormatter):
         return f"{text} (default: {default})"
 
 
-def _common(model: bool = True, data: bool = True) -> argparse.ArgumentParser:
+def _common(model: bool = True, data: bool = True, out: bool = True) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=False)
     g = p.add_argument_group("model, data and output")
     if model:
@@ -202,7 +204,8 @@ def _common(model: bool = True, data: bool = True) -> argparse.ArgumentParser:
                        help="evaluate on a fixed random subset of N test samples (default: all)")
         g.add_argument("--max-samples", type=_positive_int, default=100_000, metavar="N",
                        help="refuse data with more samples per split than this")
-    g.add_argument("--out", required=True, metavar="DIR", help="directory the outputs are written to (created)")
+    if out:
+        g.add_argument("--out", required=True, metavar="DIR", help="directory the outputs are written to (created)")
     r = p.add_argument_group("run")
     r.add_argument("--threads", type=_positive_int, default=None, metavar="N", help="torch threads (default: torch's)")
     r.add_argument("--seed", type=int, default=0, help="seed of the model's construction and of the method")
@@ -345,6 +348,18 @@ def make_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentP
                     "spectral density)", [_common(model=False, data=False)])
     p.add_argument("file", metavar="FILE.h5")
     p.add_argument("--title", default="")
+
+    p = add("convert", "convert a surface or direction file between losslab's layout and that of Li et al.'s "
+                       "loss-landscape code (their plot_2D, plot_1D and h5_util.read_list read the result, and "
+                       "losslab theirs)", [_common(model=False, data=False, out=False)])
+    p.add_argument("input", metavar="IN", help="a surface or direction file in either layout (detected)")
+    p.add_argument("output", metavar="OUT", help="the file to write")
+    p.add_argument("--to", choices=LAYOUTS, default=None,
+                   help="the layout of OUT: li or losslab (default: the other one than IN's)")
+    p.add_argument("--model", metavar="MOD:FN", default=None,
+                   help="entry point of the model function, for direction files: needed to write Li et al.'s "
+                        "per-tensor groups and to read their states-type files, and checks the shapes (default: "
+                        "none)")
     return parser, subs
 
 
@@ -546,9 +561,47 @@ def cmd_plot(args: argparse.Namespace) -> list[Path]:
         raise UsageError(f"FILE {args.file!r}: {err}") from err
 
 
+LAYOUT_NAMES = {"li": "Li et al.'s layout", "losslab": "losslab's layout"}
+
+
+def cmd_convert(args: argparse.Namespace) -> list[Path]:
+    from losslab import api
+    from losslab import io as lio
+    from losslab.core.li_files import identify
+
+    where = f"IN {args.input!r}"
+    try:
+        kind, layout = identify(args.input)
+    except (ValueError, OSError, lio.CorruptFileError) as err:
+        raise UsageError(f"{where}: {err}") from err
+    target = args.to or ("losslab" if layout == "li" else "li")
+    if kind == "surface" and args.model is not None:
+        raise UsageError(f"--model: {where} is a surface file; only direction files need the model")
+    if kind == "directions" and target == "li" and args.model is None:
+        raise UsageError(f"--model: needed to write the direction file {where} in Li et al.'s layout (one dataset "
+                         f"per parameter tensor, shaped like it)")
+    model = build_model(args.model, args.seed) if args.model is not None else None
+    try:
+        if kind == "surface":
+            s = api.convert_surface(args.input, args.output, to=target)
+            name = next(iter(s.values))
+            grid = " x ".join(str(len(c)) for c in (s.xcoordinates, s.ycoordinates) if c is not None)
+            computed = int((s[name] == s[name]).sum())  # NaN (not computed) is not equal to itself
+            what = (f"a {1 if s.ycoordinates is None else 2}-D surface of {grid} points ({', '.join(s.values)}"
+                    f"{'; accuracies in percent' if target == 'li' else ''}), {computed} computed")
+        else:
+            d = api.convert_directions(args.input, args.output, model, to=target)
+            tensors = f", {len(list(model.parameters()))} tensors each" if target == "li" else ""
+            what = f"{1 if d.y is None else 2} direction(s) of {d.x.numel()} weights{tensors}"
+    except (ValueError, lio.CorruptFileError) as err:
+        raise UsageError(f"{where}: {err}") from err
+    args.summary = f"{PROG} convert: wrote {args.output} in {LAYOUT_NAMES[target]}: {what}"
+    return [Path(args.output)]
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], list[Path]]] = {
     "train": cmd_train, "surface": cmd_surface, "interpolate": cmd_interpolate, "hessian": cmd_hessian,
-    "sharpness": cmd_sharpness, "curve": cmd_curve, "mpo": cmd_mpo, "plot": cmd_plot}
+    "sharpness": cmd_sharpness, "curve": cmd_curve, "mpo": cmd_mpo, "plot": cmd_plot, "convert": cmd_convert}
 
 
 def _given_options(argv: Sequence[str]) -> set[str]:
@@ -583,6 +636,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{PROG} {args.command}: error: {err}", file=sys.stderr)
         return 1
     _written(files)
+    if getattr(args, "summary", None):
+        print(args.summary)
     return 0
 
 

@@ -434,3 +434,84 @@ def test_device_and_eval_autocast_options(lab, tmp_path, capsys):
         assert cli(*args, "--device", "cuda", out=tmp_path / "gpu") == 1
         assert "--device: 'cuda' was requested but no CUDA GPU" in capsys.readouterr().err
         assert not (tmp_path / "gpu").exists()
+
+
+# ---------------------------------------------------------------- convert (Li et al.'s files) --------------
+
+def _their_surface(path: Path, xs: np.ndarray, ys: np.ndarray) -> None:
+    """A surface file as Li et al.'s plot_surface writes it: shape (len(x), len(y)) filled in meshgrid(x, y)
+    order, accuracies in percent; loss 3 + x + 0.1 y at (x, y)."""
+    xm, ym = np.meshgrid(xs, ys)
+    losses, accs = -np.ones((len(xs), len(ys))), -np.ones((len(xs), len(ys)))
+    for ind in range(losses.size):
+        losses.ravel()[ind] = 3.0 + xm.ravel()[ind] + 0.1 * ym.ravel()[ind]
+        accs.ravel()[ind] = 100. * (40 + ind) / 97
+    with h5py.File(path, "w") as f:
+        f["dir_file"], f["xcoordinates"], f["ycoordinates"] = "model.t7_weights.h5", xs, ys
+        f["train_loss"], f["train_acc"] = losses, accs
+
+
+def test_convert_their_surface_to_losslab_and_back(tmp_path, capsys):
+    xs, ys = np.linspace(-1, 1, 3), np.linspace(-2, 2, 5)
+    _their_surface(tmp_path / "li.h5", xs, ys)
+    assert cli("convert", tmp_path / "li.h5", tmp_path / "ours.h5") == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out == [str(tmp_path / "ours.h5"), f"losslab convert: wrote {tmp_path / 'ours.h5'} in losslab's layout: a "
+                   f"2-D surface of 3 x 5 points (train_loss, train_acc), 15 computed"]
+    s = read_surface(tmp_path / "ours.h5")
+    assert s.spec["imported"] == "li" and s["train_loss"][2, 0] == 3.0 + 1.0 + 0.1 * -2.0
+    assert cli("convert", tmp_path / "ours.h5", tmp_path / "back.h5") == 0
+    assert capsys.readouterr().out.splitlines()[-1].endswith("(train_loss, train_acc; accuracies in percent), "
+                                                             "15 computed")
+    with h5py.File(tmp_path / "li.h5", "r") as a, h5py.File(tmp_path / "back.h5", "r") as b:
+        assert sorted(a) == sorted(b)
+        assert a["train_acc"][()].tobytes() == b["train_acc"][()].tobytes()  # bitwise, shape (5, 3) now
+        assert b["train_loss"].shape == (5, 3)
+
+
+def test_convert_directions_needs_the_model_for_li(lab, tmp_path, capsys):
+    from losslab.core.directions import random_directions, save_directions
+
+    save_directions(tmp_path / "d.h5", random_directions(make_model(), 0, dims=2))
+    err = _error(capsys, "convert", tmp_path / "d.h5", tmp_path / "li.h5")
+    assert f"losslab convert: error: --model: needed to write the direction file IN '{tmp_path / 'd.h5'}'" in err
+    assert cli("convert", tmp_path / "d.h5", tmp_path / "li.h5", "--model", f"{MODULE}:make_model") == 0
+    n = sum(p.numel() for p in make_model().parameters())
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        f"losslab convert: wrote {tmp_path / 'li.h5'} in Li et al.'s layout: 2 direction(s) of {n} weights, "
+        f"{len(list(make_model().parameters()))} tensors each")
+    with h5py.File(tmp_path / "li.h5", "r") as f:  # h5_util.read_list
+        grp = f["xdirection"]
+        assert [grp[str(i)].shape for i in range(len(grp))] == [p.shape for p in make_model().parameters()]
+    assert cli("convert", tmp_path / "li.h5", tmp_path / "back.h5", "--to", "losslab") == 0
+
+
+def test_convert_bad_inputs_are_named(lab, tmp_path, capsys):
+    (tmp_path / "text.h5").write_text("no")
+    assert f"error: IN '{tmp_path / 'text.h5'}': {tmp_path / 'text.h5'}: not an HDF5 file" in _error(
+        capsys, "convert", tmp_path / "text.h5", tmp_path / "o.h5")
+    with h5py.File(tmp_path / "other.h5", "w") as f:
+        f["t"] = np.zeros(2)
+    assert "neither a surface file (dataset xcoordinates) nor a direction file" in _error(
+        capsys, "convert", tmp_path / "other.h5", tmp_path / "o.h5")
+    assert f"IN '{tmp_path / 'nope.h5'}': {tmp_path / 'nope.h5'}: no such file" in _error(
+        capsys, "convert", tmp_path / "nope.h5", tmp_path / "o.h5")
+    _their_surface(tmp_path / "li.h5", np.linspace(-1, 1, 3), np.linspace(-1, 1, 3))
+    assert "--model: IN" in _error(capsys, "convert", tmp_path / "li.h5", tmp_path / "o.h5", "--model",
+                                   f"{MODULE}:make_model")
+    with h5py.File(tmp_path / "dirs.h5", "w") as f:  # one tensor too few for the model
+        grp = f.create_group("xdirection")
+        for i, p in enumerate(list(make_model().parameters())[:-1]):
+            grp.create_dataset(str(i), data=np.zeros(tuple(p.shape), np.float32))
+    err = _error(capsys, "convert", tmp_path / "dirs.h5", tmp_path / "o.h5", "--model", f"{MODULE}:make_model")
+    assert f"IN '{tmp_path / 'dirs.h5'}': {tmp_path / 'dirs.h5'}: xdirection holds 7 tensors; GatedConvNet has 8" in err
+    assert not (tmp_path / "o.h5").exists()
+
+
+def test_convert_help_shows_the_defaults(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["convert", "--help"])
+    assert exc.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--to {li,losslab} the layout of OUT: li or losslab (default: the other one than IN's)" in text
+    assert "(default: none)" in text and "IN a surface or direction file in either layout (detected)" in text

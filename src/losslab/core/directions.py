@@ -14,20 +14,24 @@ directions, and the explained variance on the axes.
 
 Directions are flat vectors laid out like :func:`losslab.core.weights.flatten`; :class:`Directions` carries one or
 two of them with their provenance, and :func:`save_directions` / :func:`load_directions` store them in HDF5
-(datasets ``xdirection`` and ``ydirection``, as in Li et al.'s ``*.h5`` direction files).
+(one flat dataset each, ``xdirection`` and ``ydirection``, the names of Li et al.'s ``*.h5`` direction files).
+Li et al.'s own files (a group of per-tensor datasets per direction) are read by :func:`load_directions` too and
+written by :func:`losslab.core.li_files.write_li_directions` (see :mod:`losslab.core.li_files`).
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from typing import Any, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
 
 import h5py
+import numpy as np
 import torch
 from torch import nn
 
 from losslab import io as lio
+from losslab.core import li_files
 from losslab.core.weights import ParamLayout, flatten, layout_of
 
 NORMS = ("filter", "layer", "weight", "none")
@@ -122,7 +126,8 @@ def biasbn_mask(model: nn.Module | ParamLayout) -> torch.Tensor:
 
 @dataclass(frozen=True, eq=False)
 class Directions:
-    """One (``y is None``) or two flat directions with how they were made."""
+    """One (``y is None``) or two flat directions with how they were made; ``extra``: further arrays of their
+    file (Li et al.'s PCA ``singular_values_``, ``explained_variance_``), stored with them."""
 
     x: torch.Tensor
     y: torch.Tensor | None = None
@@ -132,6 +137,7 @@ class Directions:
     seed: int | None = None
     orthogonalized: bool = False
     explained_variance_ratio: tuple[float, float] | None = None
+    extra: Mapping[str, np.ndarray] = field(default_factory=dict)
 
     def provenance(self) -> dict[str, Any]:
         """Attributes describing the directions, for surface files."""
@@ -203,8 +209,8 @@ def project(points: Sequence[torch.Tensor], origin: torch.Tensor, dx: torch.Tens
 # ---------------------------------------------------------------- HDF5 ------------------------------------
 
 def save_directions(path: str | os.PathLike, directions: Directions) -> None:
-    """Write ``xdirection`` (and ``ydirection``, ``explained_variance_ratio_``) and the provenance as
-    attributes, atomically."""
+    """Write ``xdirection`` (and ``ydirection``, ``explained_variance_ratio_``, the ``extra`` arrays) and the
+    provenance as attributes, atomically."""
     with lio.atomic_path(path) as tmp:
         with h5py.File(tmp, "w") as f:
             f.create_dataset("xdirection", data=directions.x.numpy())
@@ -212,6 +218,8 @@ def save_directions(path: str | os.PathLike, directions: Directions) -> None:
                 f.create_dataset("ydirection", data=directions.y.numpy())
             if directions.explained_variance_ratio is not None:
                 f.create_dataset("explained_variance_ratio_", data=list(directions.explained_variance_ratio))
+            for name, arr in directions.extra.items():
+                f.create_dataset(name, data=arr)
             for key in ("kind", "norm", "ignore"):
                 f.attrs[key] = getattr(directions, key)
             f.attrs["orthogonalized"] = directions.orthogonalized
@@ -219,20 +227,36 @@ def save_directions(path: str | os.PathLike, directions: Directions) -> None:
                 f.attrs["seed"] = directions.seed
 
 
-def load_directions(path: str | os.PathLike) -> Directions:
-    """Read a file written by :func:`save_directions`."""
+def load_directions(path: str | os.PathLike, model: nn.Module | ParamLayout | None = None) -> Directions:
+    """Read a file written by :func:`save_directions`, or a direction file of Li et al.'s code (groups of
+    per-tensor datasets, weights or states type: :func:`losslab.core.li_files.read_li_directions`).
+
+    ``model`` (an ``nn.Module`` or its ``ParamLayout``), when given, is checked against the file: a direction
+    of another length (losslab's file) or with other tensor shapes (Li et al.'s) raises ValueError naming the
+    file. Li et al.'s states-type files need it (an ``nn.Module``) to pick the parameters among the
+    ``state_dict`` entries."""
+    if li_files.is_li_directions(path):
+        return Directions(**li_files.read_li_directions(path, model))
+    known = ("xdirection", "ydirection", "explained_variance_ratio_")
     try:
         with h5py.File(path, "r") as f:
             x = torch.from_numpy(f["xdirection"][()])
             y = torch.from_numpy(f["ydirection"][()]) if "ydirection" in f else None
             evr = tuple(float(v) for v in f["explained_variance_ratio_"][()]) \
                 if "explained_variance_ratio_" in f else None
+            extra = {k: f[k][()] for k in f.keys() if k not in known and isinstance(f[k], h5py.Dataset)}
             attrs = dict(f.attrs)
     except (OSError, KeyError) as err:
         if not os.path.exists(path):
             raise FileNotFoundError(f"{path}: no such direction file") from err
         raise lio.CorruptFileError(f"{path}: not a direction file ({err})") from err
+    if model is not None:
+        size = layout_of(model).size
+        for name, d in (("xdirection", x), ("ydirection", y)):
+            if d is not None and (d.ndim != 1 or d.numel() != size):
+                raise ValueError(f"{path}: {name} has shape {tuple(d.shape)}, the model {size} parameters: a "
+                                 f"direction of another architecture")
     return Directions(x, y, str(attrs.get("kind", "given")), str(attrs.get("norm", "none")),
                       str(attrs.get("ignore", "keep")),
                       int(attrs["seed"]) if "seed" in attrs else None, bool(attrs.get("orthogonalized", False)),
-                      evr)  # type: ignore[arg-type]
+                      evr, extra)  # type: ignore[arg-type]

@@ -20,6 +20,9 @@ tiles, and the result equals an uninterrupted run's bitwise (at a fixed thread c
 match an existing file (the ``spec`` attribute: coordinates, weights, directions, data, evaluators, tile size,
 provenance) raise :class:`SurfaceMismatchError` naming the file: nothing is ever silently reused. Parallel
 jobs compute disjoint ``tiles`` into shard files, which :func:`merge_surfaces` joins.
+
+:func:`read_surface` also reads the surface files of Li et al.'s code (transposed, their percent accuracies as
+fractions, a spec marking the surface as imported; :mod:`losslab.core.li_files`, which writes theirs too).
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from tqdm import tqdm
 from losslab._version import __version__
 from losslab import io as lio
 from losslab.core.data import Prepared
+from losslab.core import li_files
 from losslab.core.directions import Directions, orthogonalize
 from losslab.core.losses import LossAcc
 from losslab.core.weights import PointEvaluator, tensor_digest
@@ -239,10 +243,13 @@ def write_surface(path: str | os.PathLike, surface: Surface) -> None:
 
 
 def read_surface(path: str | os.PathLike) -> Surface:
-    """Read a surface file (complete, partial or a shard)."""
+    """Read a surface file (complete, partial or a shard), or one of Li et al.'s code
+    (:func:`losslab.core.li_files.read_li_surface`: ``spec["imported"] == "li"``)."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such surface file")
+    if li_files.is_li_surface(path):
+        return Surface(**li_files.read_li_surface(path))
     try:
         with h5py.File(path, "r") as f:
             spec = json.loads(f.attrs["spec"])
