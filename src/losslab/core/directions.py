@@ -15,12 +15,18 @@ directions, and the explained variance on the axes.
 Directions are flat vectors laid out like :func:`losslab.core.weights.flatten`; :class:`Directions` carries one or
 two of them with their provenance, and :func:`save_directions` / :func:`load_directions` store them in HDF5
 (datasets ``xdirection`` and ``ydirection``, as in Li et al.'s ``*.h5`` direction files).
+
+Reusing directions on another network. Filter normalisation is relative to the weights the directions were
+drawn for. :func:`renormalize` scales saved directions to another model's filters by their recorded ``norm`` and
+``ignore``; for ``filter`` and ``layer`` this is exactly the same Gaussian draw normalised for that model
+(the scale of each filter of the saved direction cancels), which is how Li et al. make the plots of
+different networks comparable. Used as saved instead, the same vectors are added to both networks.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Sequence
 
 import h5py
@@ -132,14 +138,63 @@ class Directions:
     seed: int | None = None
     orthogonalized: bool = False
     explained_variance_ratio: tuple[float, float] | None = None
+    file_sha256: str | None = None  # the direction file they were read from (losslab.io.file_hash)
+    renormalized: bool = False  # re-normalised to another model's weights (:func:`renormalize`)
+
+    @property
+    def dims(self) -> int:
+        return 1 if self.y is None else 2
 
     def provenance(self) -> dict[str, Any]:
-        """Attributes describing the directions, for surface files."""
+        """Attributes describing the directions, for surface files (the file and re-normalisation only when
+        set, so that surfaces of drawn directions keep their attributes)."""
         out: dict[str, Any] = {"direction": self.kind, "norm": self.norm, "ignore": self.ignore,
                                "seed": self.seed, "orthogonalized": self.orthogonalized}
         if self.explained_variance_ratio is not None:
             out["explained_variance_ratio"] = list(self.explained_variance_ratio)
+        if self.file_sha256 is not None:
+            out["directions_sha256"] = self.file_sha256
+        if self.renormalized:
+            out["renormalized"] = True
         return out
+
+
+def check_directions(directions: Directions, model: nn.Module | ParamLayout, source: str = "directions") -> None:
+    """A ``ValueError`` naming ``source`` (e.g. the direction file) unless every direction is a flat vector of
+    the model's number of weights."""
+    size = layout_of(model).size
+    for name, d in (("xdirection", directions.x), ("ydirection", directions.y)):
+        if d is not None and (d.ndim != 1 or d.numel() != size):
+            raise ValueError(f"{source}: {name} has {d.numel()} entries but the model has {size} weights: the "
+                             f"directions were made for another architecture")
+
+
+def renormalize(directions: Directions, model: nn.Module, source: str = "directions") -> Directions:
+    """``directions`` re-normalised to ``model``'s weights by their recorded ``norm`` and ``ignore``.
+
+    For ``norm`` ``filter`` or ``layer`` the result is the direction the same Gaussian draw would have given
+    for ``model`` (each saved filter's scale cancels). Directions of ``norm="none"`` (PCA, interpolation,
+    plane, given) are not relative to weights and come back unchanged. ``weight``-normalised directions
+    (``d * w``) and orthogonalised pairs cannot be re-normalised (the weights they were made for are not
+    stored; Gram-Schmidt mixed the pair): a ``ValueError`` naming ``source`` says so."""
+    check_directions(directions, model, source)
+    if directions.norm == "none":
+        return directions
+    if directions.norm not in ("filter", "layer"):
+        raise ValueError(f"{source}: {directions.norm!r}-normalized directions cannot be re-normalized to another "
+                         f"model (the weights they were made for are not stored); use them as saved")
+    if directions.orthogonalized:
+        raise ValueError(f"{source}: the second direction was orthogonalized to the first, so it cannot be "
+                         f"re-normalized to another model's filters; use them as saved")
+    layout = ParamLayout.of(model)
+    weights = layout.split(flatten(model))
+
+    def again(d: torch.Tensor) -> torch.Tensor:
+        return layout.cat(normalize(layout.split(d.to(weights[0].dtype)), weights, directions.norm,
+                                    directions.ignore))
+
+    return replace(directions, x=again(directions.x), y=None if directions.y is None else again(directions.y),
+                   renormalized=True)
 
 
 def random_directions(model: nn.Module, seed: int, norm: str = "filter", ignore: str = "biasbn",
