@@ -449,10 +449,15 @@ def _given_directions(args: argparse.Namespace, model: Any) -> Any:
     from losslab.core.directions import check_directions, load_directions
 
     if args.directions is not None:
+        where = f"--directions {args.directions!r}"
         try:
-            check_directions(load_directions(args.directions), model, "the file")
+            given = load_directions(args.directions)
         except (ValueError, lio.CorruptFileError) as err:
-            raise UsageError(f"--directions {args.directions!r}: {err}") from err
+            raise UsageError(f"{where}: {err}") from err
+        try:
+            check_directions(given, model, where)
+        except ValueError as err:
+            raise UsageError(str(err)) from err
         return args.directions
     if args.pca_trajectory:
         try:
