@@ -320,7 +320,10 @@ def _averaged(a: nn.Module, b: nn.Module, alpha: float) -> nn.Module:
     return out.eval()
 
 
-def test_interpolated_bn_statistics_give_the_endpoints_and_the_averaged_model(bn_models):
+def test_interpolated_bn_statistics_give_the_endpoints_and_the_averaged_model(bn_models, models):
+    without_bn = {bn: api.interpolate(*models, DATA, alpha=(-1.0, 2.0, 4), bn=bn)["train_loss"]
+                  for bn in ("interpolate", "running")}
+    np.testing.assert_array_equal(without_bn["interpolate"], without_bn["running"])  # no statistics to interpolate
     a, b = bn_models
     s = api.interpolate(a, b, DATA, alpha=[0.0, 0.5, 1.0], bn="interpolate")
     assert s.attrs["bn"] == "interpolate"
