@@ -22,7 +22,7 @@ Batch normalisation needs a decision the papers make differently; :class:`PointE
 
 The statistics of ``recompute`` depend on the batch of the statistics pass: the stored running variance is
 the sample-weighted mean of the per-batch (unbiased) variances, which misses the spread of the batch means,
-so batches of 128 and of 250 give different statistics (and e.g. a curve's loss differs by ~0.4 %). That
+so batches of 128 and of 250 give different statistics, and different losses at the same point. That
 batch is ``stats_batch``, recorded in the fingerprint: an integer (:data:`STATS_BATCH` = 250 at the front
 doors) or ``"all"`` (one batch of the whole statistics data: the exact full-data mean and unbiased
 variance); the default ``None`` takes the evaluation ``chunk``, as the workflow's stored numbers were made
