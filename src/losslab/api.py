@@ -20,7 +20,11 @@ only ``train_loss`` / ``train_acc``; a curve evaluation and a pattern fit need o
 The analyses, in the papers' words:
 
 * :func:`surface`: Li et al. (2018)'s 1-D or 2-D surface ``L(theta* + alpha delta + beta eta)`` around a
-  model, along random directions with filter normalization (``norm``, ``ignore``);
+  model, along random directions with filter normalization (``norm``, ``ignore``) or given ones (a
+  :class:`losslab.core.directions.Directions`, a direction file, re-normalized to the model's filters or as
+  saved); every surface carries the directions it used (``s.directions``, written by ``save_directions``);
+* :func:`trajectory_directions`: Li et al.'s PCA plane of a training trajectory (saved checkpoints) with the
+  trajectory's coordinates in it, for :func:`surface`;
 * :func:`interpolate`: Goodfellow et al.'s linear interpolation ``(1 - alpha) theta_0 + alpha theta_1``
   between two models; :func:`plane`: the plane through three models (Garipov et al.);
   :func:`surface_between` picks one of the two by the number of models;
@@ -38,15 +42,20 @@ The analyses, in the papers' words:
 
 Batch normalisation is the ``bn`` argument everywhere (:mod:`losslab.core.weights`): ``running`` (the model's own
 running statistics, Li et al.'s and PyHessian's choice), ``recompute`` (fresh statistics at every point from
-the training inputs, Garipov et al.'s ``bn_update``) or ``batch``. Around one model the default is
-``running``; between models (whose statistics belong to one end only) it is ``recompute``.
+the training inputs, Garipov et al.'s ``bn_update``) or ``batch``; :func:`interpolate` also offers
+``interpolate`` (the two models' running statistics interpolated like the weights, Li et al.'s README). Around
+one model the default is ``running``; between models (whose statistics belong to one end only) it is
+``recompute``. Recomputed statistics depend on the batch they are taken in: the surfaces and curves here take
+them in batches of ``stats_batch`` (default 250, or ``"all"``), recorded in the files, and never in the
+evaluation ``chunk``, which is a memory knob only (the curvature functions still take them chunk by chunk).
 """
 
 from __future__ import annotations
 
+import copy
 import os
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
@@ -58,19 +67,23 @@ from losslab import io as lio
 from losslab.core.data import Prepared
 from losslab.plots import figures, landscape, patterns as pattern_plots
 from losslab.core.curves import evaluate_along_curve, fit_curve, make_curve, read_curve_evaluation
-from losslab.core.directions import load_directions, random_directions, save_directions
+from losslab.core import directions as core_directions
+from losslab.core.directions import (Directions, check_directions, load_directions, pca_directions, project,
+                                     random_directions, save_directions)
 from losslab.core.li_files import LAYOUTS, classify, identify, write_li_directions, write_li_surface
 from losslab.core.hessian import TrainingLoss, epsilon_sharpness, hutchinson_trace, lanczos, slq_density
 from losslab.core.patterns import MPOConfig, evaluate_pattern, fit_metrics, fit_plane, validate_pattern
 from losslab.core.placement import placement
 from losslab.core.surfaces import (as_coordinates, evaluators_for, interpolation, plane_surface, read_surface,
                                    surface_1d, surface_2d, write_surface)
+from losslab.core.surfaces import grid_around, plane_through
 from losslab.core.trainer import Recipe, fit
-from losslab.core.weights import ParamLayout, flatten
+from losslab.core.weights import STATS_BATCH, ParamLayout, flatten, running_stat_names, state_vector
 
 __all__ = [
     "CheckpointError",
     "PatternFit",
+    "TrajectoryPCA",
     "as_data",
     "convert_directions",
     "convert_surface",
@@ -89,6 +102,7 @@ __all__ = [
     "surface_between",
     "train",
     "train_curve",
+    "trajectory_directions",
     "write_spectral_density",
 ]
 
@@ -291,11 +305,12 @@ def _run_surface(path: str | os.PathLike | None, compute: Callable[[Path], Any])
         return compute(Path(tmp) / "surface.h5")
 
 
-def surface(model: nn.Module, data: DataLike, *, dims: int = 2, x: Grid | tuple = (-1.0, 1.0, 21),
+def surface(model: nn.Module, data: DataLike, *, dims: int | None = None, x: Grid | tuple = (-1.0, 1.0, 21),
             y: Grid | tuple = (-1.0, 1.0, 21), seed: int = 0, norm: str = "filter", ignore: str = "biasbn",
             orthogonal: bool = False, bn: str = "running", loss: str = "ce", chunk: int = 250,
             path: str | os.PathLike | None = None, checkpoint: str | os.PathLike | None = None,
-            progress: bool = False):
+            progress: bool = False, directions: Any = None, renormalize: bool = True,
+            save_directions: str | os.PathLike | None = None, stats_batch: int | str = STATS_BATCH):
     """Li et al. (2018)'s loss surface around ``model``: loss and accuracy at ``theta* + alpha delta`` (1-D,
     ``dims=1``) or ``theta* + alpha delta + beta eta`` (2-D) for ``alpha`` in ``x`` and ``beta`` in ``y``.
 
@@ -305,60 +320,102 @@ def surface(model: nn.Module, data: DataLike, *, dims: int = 2, x: Grid | tuple 
     parameters (``copy``, ``keep``: Li et al.'s alternatives); ``orthogonal`` makes ``eta`` orthogonal to
     ``delta``. ``x``, ``y`` are coordinates or ``(start, stop, num)``.
 
+    Given directions. ``directions`` (then ``seed``, ``norm``, ``ignore`` and ``orthogonal`` are not used) is a
+    :class:`losslab.core.directions.Directions`, the path of a direction file
+    (:func:`losslab.core.directions.load_directions`, e.g. one written by ``save_directions``) or a
+    :class:`TrajectoryPCA` (the trajectory is then stored in the file and drawn by :func:`plot`). Their length
+    must be the model's number of weights. ``dims`` defaults to 2, or to the number of given directions (a pair
+    may draw a 1-D line along its first). Filter normalization is relative to the weights: with
+    ``renormalize=True`` (the default) directions recorded as ``filter``- or ``layer``-normalized are
+    re-normalized to *this* model's filters (:func:`losslab.core.directions.renormalize`: for directions drawn
+    for another network, exactly the same Gaussian draw normalized per network, as Li et al. compare
+    networks); ``renormalize=False`` adds them exactly as saved (what Li et al.'s ``--dir_file`` does).
+    Directions of norm ``none`` (PCA, interpolation, plane) are always used as saved.
+
     Returns a :class:`losslab.core.surfaces.Surface`: ``xcoordinates``, ``ycoordinates`` (None in 1-D) and
     ``s["train_loss"]``, ``s["train_acc"]`` (and ``test_*`` with a test split), arrays of shape
-    ``(len(x), len(y))`` (``[i, j]`` at ``(x[i], y[j])``) or ``(len(x),)``. With ``path`` the HDF5 surface
-    file of the workflow is written there (Li et al.'s dataset names; rerunning resumes it, and different
-    arguments are refused); ``checkpoint`` (the weights' file) is recorded in it by its hash."""
+    ``(len(x), len(y))`` (``[i, j]`` at ``(x[i], y[j])``) or ``(len(x),)``, and ``s.directions``, the
+    directions used (``save_directions`` writes them, a file ``directions=`` reads back). With ``path`` the
+    HDF5 surface file of the workflow is written there (Li et al.'s dataset names; rerunning resumes it, and
+    different arguments are refused); ``checkpoint`` (the weights' file) is recorded in it by its hash.
+    ``bn="recompute"`` takes the statistics in batches of ``stats_batch`` (not ``chunk``: the chunk is a memory
+    knob only; ``"all"`` for one batch of the whole training split)."""
+    _one_model_bn(bn, "surface")
     prepared = as_data(data)
-    directions = random_directions(model, seed, norm=norm, ignore=ignore, dims=dims, orthogonal=orthogonal)
-    evaluators = evaluators_for(model, prepared, loss=loss, bn=bn, chunk=chunk, splits=_splits(prepared))
-    xs = _grid(x, "x")
     origin = _flat(model)
+    used, trajectory = _surface_directions(model, origin, directions, renormalize, dims, seed, norm, ignore,
+                                           orthogonal)
+    evaluators = evaluators_for(model, prepared, loss=loss, bn=bn, chunk=chunk, splits=_splits(prepared),
+                                stats_batch=stats_batch)
+    xs = _grid(x, "x")
 
     def compute(target: Path):
-        if dims == 1:
-            return surface_1d(target, evaluators, origin, directions, xs, checkpoint=checkpoint, progress=progress)
-        return surface_2d(target, evaluators, origin, directions, xs, _grid(y, "y"), checkpoint=checkpoint,
-                          progress=progress)
+        if used.y is None:
+            return surface_1d(target, evaluators, origin, used, xs, checkpoint=checkpoint, progress=progress)
+        extra = {} if trajectory is None else {"trajectory": trajectory.coordinates,
+                                               "trajectory_epochs": np.asarray(trajectory.epochs)}
+        return surface_2d(target, evaluators, origin, used, xs, _grid(y, "y"), checkpoint=checkpoint,
+                          progress=progress, extra=extra)
 
-    return _run_surface(path, compute)
+    return _with_directions(_run_surface(path, compute), used, save_directions)
 
 
 def interpolate(model_a: nn.Module, model_b: nn.Module, data: DataLike, *, alpha: Grid | tuple = (-1.0, 2.0, 31),
                 bn: str = "recompute", loss: str = "ce", chunk: int = 250, path: str | os.PathLike | None = None,
-                checkpoints: tuple[Any, Any] = (None, None), progress: bool = False):
+                checkpoints: tuple[Any, Any] = (None, None), progress: bool = False,
+                save_directions: str | os.PathLike | None = None, stats_batch: int | str = STATS_BATCH):
     """Goodfellow et al. (2015)'s linear interpolation ``theta(alpha) = (1 - alpha) theta_a + alpha theta_b``
     for ``alpha`` in ``alpha`` (default 31 values over ``[-1, 2]``: exactly ``model_a`` at 0 and ``model_b``
-    at 1). ``model_a`` gives the architecture (and with ``bn="running"`` its statistics; the default
-    ``recompute`` takes fresh ones at every point). Returns the 1-D :class:`losslab.core.surfaces.Surface`
-    (``xcoordinates`` = alpha); ``path`` writes its HDF5 file."""
+    at 1). ``model_a`` gives the architecture. Batch norm (``bn``): ``recompute`` (the default) takes fresh
+    statistics at every point, in batches of ``stats_batch`` of the training inputs; ``interpolate``
+    interpolates the running statistics with the same ``alpha``, ``(1 - alpha) r_a + alpha r_b``, in eval mode
+    (Li et al.'s README for 1-D interpolation: exactly each model's own evaluation at 0 and 1; a variance
+    extrapolated beyond them can turn negative, and its points come out NaN); ``running`` uses
+    ``model_a``'s statistics everywhere. Returns the 1-D :class:`losslab.core.surfaces.Surface`
+    (``xcoordinates`` = alpha) with ``s.directions`` the direction ``theta_b - theta_a`` (``kind
+    "interpolation"``; ``save_directions`` writes it: Li et al.'s direction between two models, reusable with
+    :func:`surface` on a third); ``path`` writes its HDF5 file."""
     _same_layout([model_a, model_b])
     prepared = as_data(data)
-    evaluators = evaluators_for(model_a, prepared, loss=loss, bn=bn, chunk=chunk, splits=_splits(prepared))
+    evaluators = evaluators_for(model_a, prepared, loss=loss, bn=bn, chunk=chunk, splits=_splits(prepared),
+                                stats_batch=stats_batch)
     alphas = _grid(alpha, "alpha")
-    return _run_surface(path, lambda target: interpolation(target, evaluators, _flat(model_a), _flat(model_b),
-                                                           alphas, checkpoints=checkpoints, progress=progress))
+    if bn == "interpolate":
+        _same_running_stats(model_a, model_b)
+        ends = state_vector(model_a), state_vector(model_b)
+    else:
+        ends = _flat(model_a), _flat(model_b)
+    s = _run_surface(path, lambda target: interpolation(target, evaluators, ends[0], ends[1], alphas,
+                                                        checkpoints=checkpoints, progress=progress))
+    used = Directions(_flat(model_b) - _flat(model_a), kind="interpolation")
+    return _with_directions(s, used, save_directions)
 
 
 def plane(models: Sequence[nn.Module], data: DataLike, *, n: int = 21, margin: float = 0.2,
           x: Grid | tuple | None = None, y: Grid | tuple | None = None, bn: str = "recompute", loss: str = "ce",
           chunk: int = 250, path: str | os.PathLike | None = None, checkpoints: Sequence[Any] = (None, None, None),
-          progress: bool = False):
+          progress: bool = False, save_directions: str | os.PathLike | None = None,
+          stats_batch: int | str = STATS_BATCH):
     """The loss on the plane through three models (Garipov et al. 2018): origin at the first, an
     orthonormal basis of the differences; the grid is ``n`` x ``n`` points covering the three with a relative
     ``margin`` (or ``x``, ``y`` in the plane's units). Returns the 2-D :class:`losslab.core.surfaces.Surface`; the
-    three models' coordinates are ``s.extra["point_coordinates"]``."""
+    three models' coordinates are ``s.extra["point_coordinates"]``, the basis ``s.directions`` (``kind
+    "plane"``; ``save_directions`` writes it). ``bn="recompute"`` takes the statistics in batches of
+    ``stats_batch``."""
     if len(models) != 3:
         raise ValueError(f"a plane goes through three models, got {len(models)}")
+    _one_model_bn(bn, "plane")
     _same_layout(models)
     prepared = as_data(data)
-    evaluators = evaluators_for(models[0], prepared, loss=loss, bn=bn, chunk=chunk, splits=_splits(prepared))
+    evaluators = evaluators_for(models[0], prepared, loss=loss, bn=bn, chunk=chunk, splits=_splits(prepared),
+                                stats_batch=stats_batch)
     xs = None if x is None else _grid(x, "x")
     ys = None if y is None else _grid(y, "y")
     thetas = [_flat(m) for m in models]
-    return _run_surface(path, lambda target: plane_surface(target, evaluators, thetas, xs, ys, n=n, margin=margin,
-                                                           checkpoints=tuple(checkpoints), progress=progress))
+    s = _run_surface(path, lambda target: plane_surface(target, evaluators, thetas, xs, ys, n=n, margin=margin,
+                                                        checkpoints=tuple(checkpoints), progress=progress))
+    basis = plane_through(*thetas)
+    return _with_directions(s, Directions(basis.u, basis.v, kind="plane"), save_directions)
 
 
 def surface_between(models: Sequence[nn.Module], data: DataLike, **options: Any):
@@ -368,6 +425,129 @@ def surface_between(models: Sequence[nn.Module], data: DataLike, **options: Any)
     if len(models) == 3:
         return plane(models, data, **options)
     raise ValueError(f"a surface between models needs two or three of them, got {len(models)}")
+
+
+# ---------------------------------------------------------------- directions --------------------------------
+
+def _one_model_bn(bn: str, what: str) -> None:
+    if bn == "interpolate":
+        raise ValueError(f"{what}: bn='interpolate' interpolates the running statistics between two models; it is "
+                         f"a policy of interpolate() only")
+
+
+def _surface_directions(model: nn.Module, origin: torch.Tensor, directions: Any, renormalize: bool,
+                        dims: int | None, seed: int, norm: str, ignore: str, orthogonal: bool
+                        ) -> tuple[Directions, "TrajectoryPCA | None"]:
+    """The directions of :func:`surface`: drawn from ``seed``, or the given ones checked against the model's
+    layout, re-normalized to it (``renormalize``), cut to ``dims``; and the trajectory of a :class:`TrajectoryPCA`."""
+    if dims not in (None, 1, 2):
+        raise ValueError(f"dims must be 1 or 2, not {dims}")
+    if directions is None:
+        return random_directions(model, seed, norm=norm, ignore=ignore, dims=dims or 2, orthogonal=orthogonal), None
+    trajectory = None
+    if isinstance(directions, TrajectoryPCA):
+        trajectory, given, source = directions, directions.directions, "the trajectory's PCA directions"
+        if directions.origin.shape != origin.shape or not torch.equal(directions.origin, origin):
+            raise ValueError("the trajectory's PCA plane is centred at other weights than the model's: compute it "
+                             "with trajectory_directions(model, ...) for this model (its final weights)")
+    elif isinstance(directions, Directions):
+        given, source = directions, "directions"
+    elif isinstance(directions, (str, os.PathLike)):
+        source = f"directions file {os.fspath(directions)}"
+        if not Path(directions).is_file():
+            raise FileNotFoundError(f"{os.fspath(directions)}: no such direction file")
+        given = replace(load_directions(directions, model), file_sha256=lio.file_hash(directions))
+    else:
+        raise TypeError(f"directions: expected Directions, a TrajectoryPCA or a direction file's path, got "
+                        f"{type(directions).__name__}")
+    check_directions(given, model, source)
+    if renormalize:
+        given = core_directions.renormalize(given, model, source)
+    dtype = origin.dtype
+    given = replace(given, x=given.x.to(dtype), y=None if given.y is None else given.y.to(dtype))
+    if dims == 2 and given.y is None:
+        raise ValueError(f"{source}: one direction only; a 2-D surface needs two (pass dims=1)")
+    if dims == 1 and given.y is not None:
+        given, trajectory = replace(given, y=None), None
+    return given, trajectory
+
+
+def _with_directions(s: Any, used: Directions, save_to: str | os.PathLike | None) -> Any:
+    """The surface ``s`` carrying the directions it was computed along, which are written to ``save_to``."""
+    s.directions = used
+    if save_to is not None:
+        core_directions.save_directions(save_to, used)
+    return s
+
+
+def _same_running_stats(model_a: nn.Module, model_b: nn.Module) -> None:
+    buffers_a, buffers_b = dict(model_a.named_buffers()), dict(model_b.named_buffers())
+    names = running_stat_names(model_a)
+    if names != running_stat_names(model_b) or any(buffers_a[n].shape != buffers_b[n].shape for n in names):
+        raise ValueError("bn='interpolate': the two models' BN running statistics differ in names or shapes")
+
+
+@dataclass(eq=False)
+class TrajectoryPCA:
+    """Li et al. (2018, sec. 7)'s plane of an optimisation trajectory: the top two principal components of
+    ``theta_i - theta_final`` over the saved checkpoints (``directions``, unit norm, with their
+    ``explained_variance_ratio``), centred at the final weights ``origin``, and the checkpoints' ``coordinates``
+    in it (``(n, 2)``, the projections Li et al. draw over the contours), labelled by ``epochs``."""
+
+    directions: Directions
+    coordinates: np.ndarray
+    origin: torch.Tensor
+    epochs: np.ndarray
+
+    @property
+    def explained_variance_ratio(self) -> tuple[float, float]:
+        return self.directions.explained_variance_ratio  # type: ignore[return-value]
+
+    def grid(self, n: int = 21, margin: float = 0.2) -> tuple[np.ndarray, np.ndarray]:
+        """``n`` x ``n`` coordinates covering the trajectory with a relative ``margin`` on each side."""
+        return grid_around(self.coordinates, n, n, margin)
+
+
+def _trajectory_point(model: nn.Module, point: Any, k: int) -> torch.Tensor:
+    if isinstance(point, (str, os.PathLike)):
+        holder = load_checkpoint(copy.deepcopy(model), point)
+        return _flat(holder)
+    if isinstance(point, nn.Module):
+        _same_layout([model, point])
+        return _flat(point)
+    if isinstance(point, torch.Tensor):
+        check_directions(Directions(point), model, f"trajectory point {k}")
+        return point.detach().to(_flat(model).dtype)
+    raise TypeError(f"trajectory point {k}: expected a checkpoint path, a model or a flat weight vector, got "
+                    f"{type(point).__name__}")
+
+
+def trajectory_directions(model: nn.Module, checkpoints: Sequence[Any], *, ignore: str = "biasbn",
+                          epochs: Sequence[int] | None = None,
+                          save_directions: str | os.PathLike | None = None) -> TrajectoryPCA:
+    """Li et al.'s PCA directions of a training trajectory for ``model``, which holds the final weights.
+
+    ``checkpoints`` are the saved points of the run in order (at least three: checkpoint files of ``model``'s
+    architecture, models, or flat weight vectors; include the final checkpoint last to draw the path into the
+    centre, as Li et al.'s list of epochs does). The rows ``theta_i - theta_final`` (biases and BN parameters
+    zeroed with ``ignore="biasbn"``, kept with ``"keep"``) are mean-centred and their top two principal
+    components are the directions (:func:`losslab.core.directions.pca_directions`); the checkpoints are
+    projected on that plane (:func:`losslab.core.directions.project`). ``epochs`` label the points (default
+    1, 2, ...). Returns a :class:`TrajectoryPCA`; ``save_directions`` writes its directions (with the explained
+    variance) as a direction file. Draw the surface with ``surface(model, data, directions=pca,
+    x=xs, y=ys)`` over ``xs, ys = pca.grid(n)``."""
+    if ignore not in ("biasbn", "keep"):
+        raise ValueError(f"ignore must be 'biasbn' or 'keep' for PCA directions, not {ignore!r}")
+    points = [_trajectory_point(model, c, k) for k, c in enumerate(checkpoints)]
+    labels = np.arange(1, len(points) + 1) if epochs is None else np.asarray(list(epochs), dtype=np.int64)
+    if len(labels) != len(points):
+        raise ValueError(f"{len(labels)} epochs for {len(points)} checkpoints")
+    final = _flat(model)
+    found = pca_directions(points, final=final, model=model if ignore == "biasbn" else None, ignore=ignore)
+    coordinates = project(points, final, found.x, found.y).numpy()
+    if save_directions is not None:
+        core_directions.save_directions(save_directions, found)
+    return TrajectoryPCA(found, coordinates, final, labels)
 
 
 # ---------------------------------------------------------------- curvature -------------------------------
@@ -480,16 +660,19 @@ def train_curve(model_a: nn.Module, model_b: nn.Module, data: DataLike, *, kind:
 
 
 def evaluate_curve(curve: Any, model: nn.Module, data: DataLike, *, t: int | Grid = 61, bn: str = "recompute",
-                   loss: str = "ce", chunk: int = 250, path: str | os.PathLike | None = None):
+                   loss: str = "ce", chunk: int = 250, path: str | os.PathLike | None = None,
+                   stats_batch: int | str = STATS_BATCH):
     """Train and test loss and error along ``curve`` at ``t`` (``t`` points from 0 to 1, or the values) and
     along the straight segment at the same ``t``, with the BN statistics recomputed at every point (``bn``;
     Garipov et al.'s ``bn_update``). ``model`` gives the architecture. Returns
     :class:`losslab.core.curves.CurveEvaluation`: ``t``, ``values["train_loss"]``, ``values["segment_test_err"]``,
     ..., and ``metrics`` (``train_loss_max``, ``segment_train_loss_barrier``, ``length``, ...); ``path`` writes
-    the workflow's HDF5 file."""
+    the workflow's HDF5 file. The statistics are taken in batches of ``stats_batch`` training inputs (``"all"``:
+    one batch); ``chunk`` only sets how many samples are forwarded at a time."""
     prepared = as_data(data)
     _need_test(prepared, "evaluate_curve")
-    return evaluate_along_curve(curve, model, prepared, t, loss=loss, bn=bn, chunk=chunk, path=path)
+    return evaluate_along_curve(curve, model, prepared, t, loss=loss, bn=bn, chunk=chunk, path=path,
+                                stats_batch=stats_batch)
 
 
 # ---------------------------------------------------------------- MPO -------------------------------------
@@ -562,8 +745,9 @@ def _file_kind(path: Path) -> str:
 def plot(path: str | os.PathLike, out_dir: str | os.PathLike, title: str = "") -> list[Path]:
     """The standard figures of a losslab HDF5 file into ``out_dir`` (PNG and PDF each):
 
-    * a 2-D surface: ``contour``, ``filled``, ``surface3d`` and ``line1d`` (Li et al.'s figures); a surface
-      file of Li et al.'s code is drawn the same way (:func:`losslab.core.surfaces.read_surface` reads it);
+    * a 2-D surface: ``contour``, ``filled``, ``surface3d`` and ``line1d`` (Li et al.'s figures), and
+      ``trajectory`` (the path over the contours, Li et al.'s Figure 9) when it is on a trajectory's PCA plane;
+      a surface file of Li et al.'s code is drawn the same way (:func:`losslab.core.surfaces.read_surface` reads it);
     * a 1-D surface or interpolation: ``line1d`` (loss and accuracy on twin axes, train solid, test dashed);
     * a curve evaluation: ``curve`` (loss and error along the curve and the segment over ``t``);
     * a spectral density: ``density`` (log scale, as Ghorbani et al. and PyHessian draw it).
@@ -572,7 +756,10 @@ def plot(path: str | os.PathLike, out_dir: str | os.PathLike, title: str = "") -
     path, out_dir = Path(path), Path(out_dir)
     kind = _file_kind(path)
     if kind == "surface2d":
-        return landscape.plot_surface_file(path, out_dir, title)
+        files = landscape.plot_surface_file(path, out_dir, title)
+        if "trajectory" in read_surface(path).extra:
+            files += landscape.plot_trajectory_file(path, out_dir / "trajectory", title)
+        return files
     if kind == "surface1d":
         s = read_surface(path)
         interp = s.attrs.get("direction") == "interpolation"

@@ -15,7 +15,8 @@ A model and its data are named as *entry points* ``package.module:function``:
 The module is imported (never evaluated as text) with the current directory first on ``sys.path``, as
 ``python -m`` does, so ``examples.my_model:model`` works from the directory holding ``examples/``.
 
-Subcommands write into ``--out`` (created): ``surface`` / ``interpolate`` an HDF5 surface and its figures,
+Subcommands write into ``--out`` (created): ``surface`` / ``interpolate`` an HDF5 surface, the directions it
+was computed along (``NAME.directions.h5``, for ``surface --directions`` on another model) and its figures,
 ``hessian`` ``hessian.json`` and ``density.h5``, ``sharpness`` ``sharpness.json``, ``curve`` the curve and
 its evaluation, ``mpo`` the fitted pattern's maps, ``train`` a checkpoint; ``plot`` draws the figures of an
 existing file; ``convert IN OUT`` writes a surface or direction file in the layout of Li et al.'s code, or
@@ -160,6 +161,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _stats_batch(text: str) -> int | str:
+    """``--stats-batch``: a positive integer or ``all``."""
+    if text == "all":
+        return text
+    try:
+        return _positive_int(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer or 'all', not {text!r}")
+
+
 def _positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -223,15 +234,28 @@ def _common(model: bool = True, data: bool = True, out: bool = True) -> argparse
     return p
 
 
-def _evaluation(bn_default: str | None) -> argparse.ArgumentParser:
+def _evaluation(bn_default: str | None, interpolate: bool = False) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=False)
     g = p.add_argument_group("evaluation")
     g.add_argument("--loss", choices=("ce", "mse"), default="ce", help="ce (cross-entropy) or mse")
     default = bn_default or "running around one checkpoint, recompute between several"
-    g.add_argument("--bn", choices=("running", "recompute", "batch"), default=bn_default,
+    also = ("; interpolate (between two checkpoints): their running statistics interpolated with the weights' "
+            "alpha, as Li et al.'s README prescribes") if interpolate else ""
+    g.add_argument("--bn", choices=("running", "recompute", "batch") + (("interpolate",) if interpolate else ()),
+                   default=bn_default,
                    help=f"batch-norm statistics: the model's running ones, recomputed at every point from the "
-                        f"training inputs, or each chunk's batch statistics (default: {default})")
+                        f"training inputs, or each chunk's batch statistics{also} (default: {default})")
     g.add_argument("--chunk", type=_positive_int, default=250, help="samples forwarded at a time")
+    return p
+
+
+def _statistics() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument_group("batch-norm statistics").add_argument(
+        "--stats-batch", type=_stats_batch, default=250, metavar="N|all",
+        help="--bn recompute: training inputs per batch of the statistics pass, which the statistics depend on "
+             "('all': one batch of the whole training split, the exact full-data statistics); unlike --chunk it "
+             "changes the numbers, and it is recorded in the output")
     return p
 
 
@@ -265,10 +289,12 @@ def make_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentP
     p.add_argument("--name", default="model", help="file name stem of the checkpoint")
 
     p = add("surface", "Li et al.'s loss surface: 1-D or 2-D around one checkpoint (filter-normalized random "
-                       "directions), the interpolation between two, or the plane through three",
-            [_common(), _evaluation(None)])
+                       "directions), the interpolation between two, or the plane through three; the directions "
+                       "used are written to OUT/NAME.directions.h5",
+            [_common(), _evaluation(None, interpolate=True), _statistics()])
     _checkpoint_arg(p, "the model's weights; give it twice (interpolation) or three times (plane)")
-    p.add_argument("--dims", type=int, choices=(1, 2), default=2, help="1-D or 2-D (around one checkpoint)")
+    p.add_argument("--dims", type=int, choices=(1, 2), default=None,
+                   help="1-D or 2-D around one checkpoint (default: 2, or the number of --directions)")
     p.add_argument("--x", type=_grid_spec, default=(-1.0, 1.0, 21), metavar="START:STOP:NUM",
                    help="alpha coordinates (default: -1:1:21; -1:2:31 between two checkpoints)")
     p.add_argument("--y", type=_grid_spec, default=(-1.0, 1.0, 21), metavar="START:STOP:NUM",
@@ -283,9 +309,25 @@ def make_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentP
     p.add_argument("--margin", type=float, default=0.2, help="plane: relative margin around the three models")
     p.add_argument("--name", default="surface", help="file name stem (OUT/NAME.h5)")
     p.add_argument("--plot", action=argparse.BooleanOptionalAction, default=True, help="draw the figures")
+    g = p.add_argument_group("given directions (around one checkpoint; OUT/NAME.directions.h5 is always written)")
+    g.add_argument("--directions", metavar="FILE", default=None,
+                   help="use the directions of this file (e.g. the NAME.directions.h5 of another surface, of another "
+                        "model) instead of drawing random ones (default: none, random directions from "
+                        "--direction-seed)")
+    g.add_argument("--renormalize", action=argparse.BooleanOptionalAction, default=True,
+                   help="re-normalize filter- or layer-normalized --directions to this checkpoint's filters (Li et "
+                        "al.'s per-network normalization: the same Gaussian draw, normalized for this network); "
+                        "--no-renormalize adds them exactly as saved")
+    g.add_argument("--pca-trajectory", nargs="+", metavar="CKPT", default=None,
+                   help="Li et al.'s PCA directions of a training trajectory: its saved checkpoints in order (at "
+                        "least 3; end with the final --checkpoint to draw the path into the centre); the grid "
+                        "covers the path (--n points per side, --margin) unless --x and --y are given, and the "
+                        "trajectory is drawn over the contours (default: none)")
 
     p = add("interpolate", "Goodfellow et al.'s linear interpolation (1 - alpha) theta_0 + alpha theta_1 "
-                           "between two checkpoints", [_common(), _evaluation("recompute")])
+                           "between two checkpoints; the direction theta_1 - theta_0 is written to "
+                           "OUT/NAME.directions.h5", [_common(), _evaluation("recompute", interpolate=True),
+                                                      _statistics()])
     _checkpoint_arg(p, "give it twice: theta_0, then theta_1")
     p.add_argument("--alpha", type=_grid_spec, default=(-1.0, 2.0, 31), metavar="START:STOP:NUM")
     p.add_argument("--name", default="interpolation", help="file name stem (OUT/NAME.h5)")
@@ -320,7 +362,8 @@ def make_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentP
     p.add_argument("--random-starts", type=int, default=2, help="random corners among the multistart starts")
 
     p = add("curve", "Garipov et al.'s mode connectivity: train a Bezier or polygonal-chain curve between two "
-                     "checkpoints, evaluate it over t with BN recomputed", [_common(), _evaluation("recompute")])
+                     "checkpoints, evaluate it over t with BN recomputed",
+            [_common(), _evaluation("recompute"), _statistics()])
     _checkpoint_arg(p, "give it twice: the endpoints w0 and w1")
     p.add_argument("--kind", choices=("bezier", "polychain"), default="bezier")
     p.add_argument("--bends", type=_positive_int, default=1, help="number of trainable bends")
@@ -394,27 +437,81 @@ def cmd_train(args: argparse.Namespace) -> list[Path]:
     return [out / f"{args.name}.pt", out / f"{args.name}.history.json"]
 
 
+def _direction_args(args: argparse.Namespace, n_checkpoints: int, written: Path) -> None:
+    """``--directions`` / ``--pca-trajectory``: around one checkpoint, not both, existing files, not the file the
+    surface writes its own directions to."""
+    if args.directions is not None and args.pca_trajectory:
+        raise UsageError("--directions and --pca-trajectory: give one of them")
+    for option, given in (("--directions", args.directions), ("--pca-trajectory", args.pca_trajectory)):
+        if given and n_checkpoints != 1:
+            raise UsageError(f"{option}: only around one checkpoint (got {n_checkpoints})")
+    for path in args.pca_trajectory or []:
+        if not Path(path).is_file():
+            raise UsageError(f"--pca-trajectory {path!r}: no such file")
+    if args.directions is not None:
+        if not Path(args.directions).is_file():
+            raise UsageError(f"--directions {args.directions!r}: no such file")
+        if Path(args.directions).resolve() == written.resolve():
+            raise UsageError(f"--directions {args.directions!r}: this surface writes its own directions there; "
+                             f"copy the file elsewhere or change --name/--out")
+
+
+def _given_directions(args: argparse.Namespace, model: Any) -> Any:
+    """The ``--directions`` file checked against the model (a :class:`UsageError` naming it), or the PCA of
+    ``--pca-trajectory``; None to draw random directions."""
+    from losslab import api
+    from losslab import io as lio
+    from losslab.core.directions import check_directions, load_directions
+
+    if args.directions is not None:
+        where = f"--directions {args.directions!r}"
+        try:
+            given = load_directions(args.directions, model)
+        except (ValueError, lio.CorruptFileError) as err:  # the message names the file
+            raise UsageError(f"--directions: {err}") from err
+        try:
+            check_directions(given, model, where)
+        except ValueError as err:
+            raise UsageError(str(err)) from err
+        return args.directions
+    if args.pca_trajectory:
+        try:
+            return api.trajectory_directions(model, args.pca_trajectory)
+        except (api.CheckpointError, ValueError) as err:
+            raise UsageError(f"--pca-trajectory: {err}") from err
+    return None
+
+
 def cmd_surface(args: argparse.Namespace) -> list[Path]:
     from losslab import api
 
     checkpoints = _checkpoints(args, (1, 2, 3))
+    out = Path(args.out)
+    target, written = out / f"{args.name}.h5", out / f"{args.name}.directions.h5"
+    _direction_args(args, len(checkpoints), written)
+    bn = args.bn or ("running" if len(checkpoints) == 1 else "recompute")
+    if bn == "interpolate" and len(checkpoints) != 2:
+        raise UsageError("--bn interpolate: only between two checkpoints (the interpolation)")
     models = [load_model(args, c) for c in checkpoints]
     data = load_data(args.data, args)
-    out = Path(args.out)
-    target = out / f"{args.name}.h5"
-    bn = args.bn or ("running" if len(models) == 1 else "recompute")
-    opts = dict(loss=args.loss, bn=bn, chunk=args.chunk, path=target, progress=_progress(args))
+    opts = dict(loss=args.loss, bn=bn, chunk=args.chunk, path=target, progress=_progress(args),
+                save_directions=written, stats_batch=args.stats_batch)
     if len(models) == 1:
-        api.surface(models[0], data, dims=args.dims, x=args.x, y=args.y, seed=args.direction_seed,
-                    norm=args.norm, ignore=args.ignore, orthogonal=args.orthogonal, checkpoint=checkpoints[0],
-                    **opts)
+        directions = _given_directions(args, models[0])
+        grid = {"x": args.x, "y": args.y}
+        if isinstance(directions, api.TrajectoryPCA):
+            xs, ys = directions.grid(args.n, args.margin)
+            grid = {"x": args.x if "--x" in args._given else xs, "y": args.y if "--y" in args._given else ys}
+        api.surface(models[0], data, dims=args.dims, seed=args.direction_seed, norm=args.norm, ignore=args.ignore,
+                    orthogonal=args.orthogonal, checkpoint=checkpoints[0], directions=directions,
+                    renormalize=args.renormalize, **grid, **opts)
     elif len(models) == 2:
         x = args.x if "--x" in args._given else (-1.0, 2.0, 31)
         api.interpolate(models[0], models[1], data, alpha=x, checkpoints=tuple(checkpoints), **opts)
     else:
         xy = {"x": args.x, "y": args.y} if {"--x", "--y"} <= args._given else {}
         api.plane(models, data, n=args.n, margin=args.margin, checkpoints=checkpoints, **xy, **opts)
-    files = [target]
+    files = [target, written]
     if args.plot:
         files += api.plot(target, out / args.name)
     return files
@@ -427,10 +524,11 @@ def cmd_interpolate(args: argparse.Namespace) -> list[Path]:
     a, b = (load_model(args, c) for c in checkpoints)
     data = load_data(args.data, args)
     out = Path(args.out)
-    target = out / f"{args.name}.h5"
+    target, written = out / f"{args.name}.h5", out / f"{args.name}.directions.h5"
     api.interpolate(a, b, data, alpha=args.alpha, bn=args.bn, loss=args.loss, chunk=args.chunk, path=target,
-                    checkpoints=tuple(checkpoints), progress=_progress(args))
-    return [target] + (api.plot(target, out / args.name) if args.plot else [])
+                    checkpoints=tuple(checkpoints), progress=_progress(args), save_directions=written,
+                    stats_batch=args.stats_batch)
+    return [target, written] + (api.plot(target, out / args.name) if args.plot else [])
 
 
 def cmd_hessian(args: argparse.Namespace) -> list[Path]:
@@ -514,7 +612,7 @@ def cmd_curve(args: argparse.Namespace) -> list[Path]:
     save_curve(out / "curve.pt", curve)
     _say(args, f"evaluating the curve and the segment at {args.t} values of t")
     ev = api.evaluate_curve(curve, a, data, t=args.t, bn=args.bn, loss=args.loss, chunk=args.chunk,
-                            path=out / "curve.h5")
+                            path=out / "curve.h5", stats_batch=args.stats_batch)
     lio.write_json(out / "curve.json", {"kind": args.kind, "bends": args.bends, "checkpoints": checkpoints,
                                         "metrics": ev.metrics, "platform": cpu_kernels.platform_record()})
     files = [out / "curve.pt", out / "curve.h5", out / "curve.json"]

@@ -10,7 +10,11 @@ from torch.utils.data import DataLoader, TensorDataset
 
 import losslab
 from losslab import api
+from losslab import io as lio
+from losslab.api import CheckpointError
+from losslab.core.curves import make_curve
 from losslab.core.data import Prepared
+from losslab.core.directions import load_directions, pca_directions, project, random_directions
 from losslab.core.losses import evaluate
 from losslab.core.hessian import TrainingLoss
 from losslab.core.weights import flatten
@@ -222,3 +226,166 @@ def test_the_api_is_exported_lazily_from_the_package():
     assert "surface" in dir(losslab)
     with pytest.raises(AttributeError):
         losslab.no_such_thing
+
+
+# ---------------------------------------------------------------- directions in and out -------------------
+
+def _moved(model: nn.Module, vec: torch.Tensor) -> nn.Module:
+    out = tiny_mlp()
+    torch.nn.utils.vector_to_parameters(vec, out.parameters())
+    return out.eval()
+
+
+def test_surfaces_return_and_reuse_their_directions_as_saved_or_renormalized(models, tmp_path):
+    a, b = models
+    grid = dict(x=[-0.5, 0.0, 0.5], y=[-0.5, 0.5])
+    s = api.surface(a, DATA, **grid, save_directions=tmp_path / "d.h5")
+    saved = load_directions(tmp_path / "d.h5")
+    assert s.directions.kind == "random" and torch.equal(saved.x, s.directions.x)
+    assert torch.equal(saved.y, random_directions(a, 0).y)
+    # the same file on the same model reproduces the surface; the file is recorded by its hash
+    again = api.surface(a, DATA, **grid, directions=tmp_path / "d.h5", renormalize=False)
+    np.testing.assert_array_equal(again["train_loss"], s["train_loss"])
+    assert again.directions.provenance()["directions_sha256"] == lio.file_hash(tmp_path / "d.h5")
+    # on another model, as saved: the very same vectors are added to b's weights
+    as_saved = api.surface(b, DATA, **grid, directions=tmp_path / "d.h5", renormalize=False)
+    assert torch.equal(as_saved.directions.x, saved.x) and torch.equal(as_saved.directions.y, saved.y)
+    corner = _moved(b, flatten(b) + 0.5 * saved.x + 0.5 * saved.y)
+    assert as_saved["train_loss"][2, 1] == pytest.approx(evaluate(corner, X, Y).loss, rel=1e-5)
+    # the default re-normalizes them to b's filters: the same Gaussian draw, filter-normalized for b
+    per_network = api.surface(b, DATA, **grid, directions=tmp_path / "d.h5")
+    fresh = api.surface(b, DATA, **grid, seed=0)
+    assert per_network.directions.renormalized
+    torch.testing.assert_close(per_network.directions.x, fresh.directions.x, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(per_network["train_loss"], fresh["train_loss"], rtol=1e-5)
+    assert not np.allclose(as_saved["train_loss"], per_network["train_loss"], rtol=1e-4)
+    # a Directions object works the same; a pair may draw a 1-D line along its first direction
+    line = api.surface(b, DATA, x=[0.5], directions=saved, renormalize=False, dims=1)
+    assert line.ycoordinates is None and line.directions.y is None
+    assert line["train_loss"][0] == pytest.approx(evaluate(_moved(b, flatten(b) + 0.5 * saved.x), X, Y).loss,
+                                                  rel=1e-5)
+    one = api.surface(a, DATA, dims=1, x=[0.0], save_directions=tmp_path / "one.h5")
+    assert one.directions.y is None and api.surface(a, DATA, x=[0.0], directions=tmp_path / "one.h5").ycoordinates \
+        is None  # dims defaults to the number of given directions
+    with pytest.raises(ValueError, match="one.h5: one direction only; a 2-D surface needs two"):
+        api.surface(a, DATA, dims=2, x=[0.0], directions=tmp_path / "one.h5")
+
+
+def test_directions_of_another_architecture_are_refused_naming_the_file_and_both_sizes(models, tmp_path):
+    api.surface(bn_net(), DATA, x=[0.0], y=[0.0], save_directions=tmp_path / "bn.h5")
+    n_bn, n_mlp = flatten(bn_net()).numel(), flatten(models[0]).numel()
+    with pytest.raises(ValueError, match=rf"{tmp_path / 'bn.h5'}: xdirection has {n_bn} entries "
+                                         rf"but the model has {n_mlp} weights"):
+        api.surface(models[0], DATA, x=[0.0], y=[0.0], directions=tmp_path / "bn.h5")
+    with pytest.raises(FileNotFoundError, match="nowhere.h5: no such direction file"):
+        api.surface(models[0], DATA, directions=tmp_path / "nowhere.h5")
+    with pytest.raises(TypeError, match="directions: expected Directions"):
+        api.surface(models[0], DATA, directions=42)
+
+
+def test_interpolation_and_plane_return_their_directions(models, tmp_path):
+    a, b = models
+    s = api.interpolate(a, b, DATA, alpha=[0.0, 1.0], save_directions=tmp_path / "ab.h5")
+    assert s.directions.kind == "interpolation" and torch.equal(s.directions.x, flatten(b) - flatten(a))
+    assert torch.equal(load_directions(tmp_path / "ab.h5").x, s.directions.x)
+    # reused around a (as saved), alpha = 1 along it is b itself
+    along = api.surface(a, DATA, x=[1.0], directions=tmp_path / "ab.h5")
+    assert along["train_loss"][0] == pytest.approx(s["train_loss"][1], rel=1e-5)
+    c = tiny_mlp(7)
+    p = api.plane([a, b, c], DATA, n=3, save_directions=tmp_path / "plane.h5")
+    u, v = p.directions.x.double(), p.directions.y.double()
+    assert p.directions.kind == "plane" and abs(float(u @ v)) < 1e-6 and float(u.norm()) == pytest.approx(1.0)
+    coords = project([flatten(m) for m in (a, b, c)], flatten(a), p.directions.x, p.directions.y).numpy()
+    np.testing.assert_allclose(coords, p.extra["point_coordinates"], atol=1e-4)
+    assert load_directions(tmp_path / "plane.h5").kind == "plane"
+
+
+# ---------------------------------------------------------------- batch norm between two models --------------
+
+@pytest.fixture(scope="module")
+def bn_models():
+    out = []
+    for seed in (0, 1):
+        m = bn_net(seed)
+        api.train(m, DATA, epochs=2, lr=0.1, batch_size=30, seed=seed)
+        out.append(m)
+    return out
+
+
+def _averaged(a: nn.Module, b: nn.Module, alpha: float) -> nn.Module:
+    out = bn_net()
+    sb = b.state_dict()
+    out.load_state_dict({k: v if k.endswith("num_batches_tracked") else (1 - alpha) * v + alpha * sb[k]
+                         for k, v in a.state_dict().items()})
+    return out.eval()
+
+
+def test_interpolated_bn_statistics_give_the_endpoints_and_the_averaged_model(bn_models, models):
+    without_bn = {bn: api.interpolate(*models, DATA, alpha=(-1.0, 2.0, 4), bn=bn)["train_loss"]
+                  for bn in ("interpolate", "running")}
+    np.testing.assert_array_equal(without_bn["interpolate"], without_bn["running"])  # no statistics to interpolate
+    a, b = bn_models
+    s = api.interpolate(a, b, DATA, alpha=[0.0, 0.5, 1.0], bn="interpolate")
+    assert s.attrs["bn"] == "interpolate"
+    assert s["train_loss"][0] == evaluate(a, X, Y).loss and s["test_acc"][0] == evaluate(a, XT, YT).acc
+    assert s["train_loss"][2] == evaluate(b, X, Y).loss and s["test_loss"][2] == evaluate(b, XT, YT).loss
+    assert s["train_loss"][1] == pytest.approx(evaluate(_averaged(a, b, 0.5), X, Y).loss, rel=1e-5)
+    assert s["train_loss"][1] != pytest.approx(evaluate(_averaged(a, a, 0.0), X, Y).loss, rel=1e-3)
+    recomputed = api.interpolate(a, b, DATA, alpha=[0.0, 0.5, 1.0])
+    assert recomputed["train_loss"][0] != s["train_loss"][0]  # at a, fresh statistics are not a's running ones
+    for call in (lambda: api.surface(a, DATA, bn="interpolate"), lambda: api.plane([a, b, bn_net(3)], DATA,
+                                                                                  bn="interpolate")):
+        with pytest.raises(ValueError, match="bn='interpolate' interpolates the running statistics between two"):
+            call()
+
+
+def test_the_statistics_batch_not_the_chunk_sets_the_recomputed_statistics(bn_models):
+    a, b = bn_models
+    grid = dict(alpha=[0.3, 1.5])
+    base = api.interpolate(a, b, DATA, **grid)
+    assert base.spec["evaluators"]["train"]["stats_batch"] == 250  # recorded in the file's spec
+    np.testing.assert_allclose(api.interpolate(a, b, DATA, chunk=20, **grid)["train_loss"], base["train_loss"],
+                               rtol=1e-6)  # a memory knob only
+    small = api.interpolate(a, b, DATA, stats_batch=20, **grid)["train_loss"]
+    assert np.abs(small - base["train_loss"]).max() > 1e-4  # the statistics batch changes the numbers
+    everything = api.interpolate(a, b, DATA, stats_batch="all", **grid)
+    np.testing.assert_array_equal(everything["train_loss"], base["train_loss"])  # 90 samples: one batch either way
+    curve = make_curve("bezier", flatten(a), flatten(b), 1)
+    ts = [0.0, 0.5, 1.0]
+    ev = {c: api.evaluate_curve(curve, a, DATA, t=ts, chunk=c).values["train_loss"] for c in (20, 250)}
+    np.testing.assert_allclose(ev[20], ev[250], rtol=1e-6)
+    assert api.evaluate_curve(curve, a, DATA, t=ts, stats_batch=20).values["train_loss"][1] != \
+        pytest.approx(ev[250][1], rel=1e-5)
+
+
+# ---------------------------------------------------------------- trajectory PCA ------------------------------
+
+def test_trajectory_pca_of_a_users_checkpoints_and_its_surface(tmp_path):
+    model = tiny_mlp(3)
+    paths = []
+    for epoch in range(1, 5):
+        api.train(model, DATA, epochs=1, lr=0.2, batch_size=30, seed=epoch)
+        paths.append(tmp_path / f"epoch{epoch}.pt")
+        torch.save(model.state_dict(), paths[-1])
+    pca = api.trajectory_directions(model, paths, save_directions=tmp_path / "pca.h5")
+    vectors = [flatten(api.load_checkpoint(tiny_mlp(), p)) for p in paths]
+    direct = pca_directions(vectors, final=flatten(model), model=model)
+    assert torch.equal(pca.directions.x, direct.x) and pca.explained_variance_ratio == direct.explained_variance_ratio
+    assert 0 < pca.explained_variance_ratio[1] <= pca.explained_variance_ratio[0] < 1
+    np.testing.assert_allclose(pca.coordinates[-1], [0.0, 0.0], atol=1e-6)  # the final checkpoint is the centre
+    assert pca.coordinates.shape == (4, 2) and list(pca.epochs) == [1, 2, 3, 4]
+    stored = load_directions(tmp_path / "pca.h5")
+    assert stored.kind == "pca" and stored.explained_variance_ratio == pytest.approx(pca.explained_variance_ratio)
+    xs, ys = pca.grid(n=4, margin=0.3)
+    assert xs.min() < pca.coordinates[:, 0].min() and ys.max() > pca.coordinates[:, 1].max()
+    s = api.surface(model, DATA, x=xs, y=ys, directions=pca, path=tmp_path / "pca_surface.h5")
+    np.testing.assert_array_equal(read_surface(tmp_path / "pca_surface.h5").extra["trajectory"], pca.coordinates)
+    assert s.directions.kind == "pca" and s.attrs["direction"] == "pca"
+    drawn = api.plot(tmp_path / "pca_surface.h5", tmp_path / "figs")
+    assert tmp_path / "figs" / "trajectory.png" in drawn
+    with pytest.raises(ValueError, match="centred at other weights than the model's"):
+        api.surface(tiny_mlp(4), DATA, x=xs, y=ys, directions=pca)
+    with pytest.raises(ValueError, match="at least 3 weight vectors"):
+        api.trajectory_directions(model, paths[:2])
+    with pytest.raises(CheckpointError, match="epoch9.pt"):
+        api.trajectory_directions(model, paths + [tmp_path / "epoch9.pt"])

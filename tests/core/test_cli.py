@@ -19,6 +19,8 @@ from torch import nn
 from losslab import api
 from losslab.cli import AUTOCASTS, DEVICES, main
 from losslab.core.curves import load_curve, read_curve_evaluation
+from losslab.core.directions import load_directions, random_directions, save_directions
+from losslab.io import file_hash
 from losslab.core.losses import evaluate
 from losslab.core.weights import flatten
 from losslab.core.surfaces import read_surface
@@ -515,3 +517,106 @@ def test_convert_help_shows_the_defaults(capsys):
     text = " ".join(capsys.readouterr().out.split())
     assert "--to {li,losslab} the layout of OUT: li or losslab (default: the other one than IN's)" in text
     assert "(default: none)" in text and "IN a surface or direction file in either layout (detected)" in text
+# ---------------------------------------------------------------- directions across models ----------------
+
+def _loss_at(model: nn.Module, vec: torch.Tensor) -> float:
+    torch.nn.utils.vector_to_parameters(vec, model.parameters())
+    x, y, _, _ = make_data()
+    return evaluate(model.eval(), x, y).loss
+
+
+def test_one_directions_file_is_reused_across_two_checkpoints(lab, tmp_path):
+    """Two checkpoints of the user's BN conv net: the directions the first surface drew are written beside it and
+    drive the second, exactly as saved (--no-renormalize) or re-normalized to the second's filters (default)."""
+    grid = ["--x=-0.5:0.5:3", "--y=-0.5:0.5:3", "--no-plot"]
+    assert cli("surface", *M, "--checkpoint", lab / "a" / "model.pt", *grid, out=tmp_path / "a") == 0
+    shared = tmp_path / "a" / "surface.directions.h5"
+    drawn = load_directions(shared)
+    assert drawn.kind == "random" and drawn.norm == "filter" and drawn.seed == 0
+
+    assert cli("surface", *M, "--checkpoint", lab / "b" / "model.pt", "--directions", shared, "--no-renormalize",
+               *grid, out=tmp_path / "b") == 0
+    used = load_directions(tmp_path / "b" / "surface.directions.h5")
+    assert torch.equal(used.x, drawn.x) and torch.equal(used.y, drawn.y)  # the same direction vectors
+    s = read_surface(tmp_path / "b" / "surface.h5")
+    assert s.attrs["directions_sha256"] == file_hash(shared) and "renormalized" not in s.attrs
+    b = trained(lab, "b")
+    assert s["train_loss"][2, 0] == pytest.approx(_loss_at(b, flatten(b) + 0.5 * drawn.x - 0.5 * drawn.y), rel=1e-5)
+
+    assert cli("surface", *M, "--checkpoint", lab / "b" / "model.pt", "--directions", shared, *grid,
+               out=tmp_path / "b_per_network") == 0
+    per_network = load_directions(tmp_path / "b_per_network" / "surface.directions.h5")
+    fresh = random_directions(trained(lab, "b"), seed=0)  # b's own filter-normalized draw of the same seed
+    torch.testing.assert_close(per_network.x, fresh.x, rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(per_network.y, fresh.y, rtol=1e-5, atol=1e-7)
+    assert not torch.allclose(per_network.x, drawn.x)
+    assert read_surface(tmp_path / "b_per_network" / "surface.h5").attrs["renormalized"]
+
+
+def test_directions_of_another_model_or_in_the_wrong_place_are_named(lab, tmp_path, capsys):
+    ck = lab / "a" / "model.pt"
+    other = tmp_path / "other.h5"
+    save_directions(other, random_directions(OtherNet(), seed=0))
+    n_other, n_ours = flatten(OtherNet()).numel(), flatten(make_model()).numel()
+    err = _error(capsys, "surface", *M, "--checkpoint", ck, "--directions", other, "--out", tmp_path)
+    assert f"--directions: {other}: xdirection has {n_other} entries but the model has {n_ours} weights" in err
+    err = _error(capsys, "surface", *M, "--checkpoint", ck, "--directions", tmp_path / "surface.directions.h5",
+                 "--out", tmp_path)
+    assert "no such file" in err
+    (tmp_path / "surface.directions.h5").write_bytes(other.read_bytes())
+    err = _error(capsys, "surface", *M, "--checkpoint", ck, "--directions", tmp_path / "surface.directions.h5",
+                 "--out", tmp_path)
+    assert "this surface writes its own directions there" in err
+    err = _error(capsys, "surface", *M, "--checkpoint", ck, "--checkpoint", ck, "--directions", other,
+                 "--out", tmp_path)
+    assert "--directions: only around one checkpoint (got 2)" in err
+    err = _error(capsys, "surface", *M, "--checkpoint", ck, "--bn", "interpolate", "--out", tmp_path)
+    assert "--bn interpolate: only between two checkpoints" in err
+    err = _error(capsys, "interpolate", *M, "--checkpoint", ck, "--checkpoint", ck, "--stats-batch", "half",
+                 "--out", tmp_path)
+    assert "argument --stats-batch: expected a positive integer or 'all', not 'half'" in err
+
+
+def test_surface_on_the_pca_plane_of_a_users_trajectory(lab, tmp_path):
+    """Li et al.'s Figure 9 for a model outside the zoo: checkpoints saved by the user, the final one last."""
+    x, y, xt, yt = make_data()
+    torch.manual_seed(3)
+    model = make_model()
+    snapshots = []
+    for epoch in range(1, 5):
+        api.train(model, (x, y, xt, yt), epochs=1, lr=0.1, batch_size=32, seed=epoch)
+        snapshots.append(tmp_path / f"epoch{epoch}.pt")
+        torch.save(model.state_dict(), snapshots[-1])
+    assert cli("surface", *M, "--checkpoint", snapshots[-1], "--pca-trajectory", *snapshots, "--n", "3",
+               out=tmp_path / "out") == 0
+    s = read_surface(tmp_path / "out" / "surface.h5")
+    pca = api.trajectory_directions(trained_from(snapshots[-1]), snapshots)
+    np.testing.assert_allclose(s.extra["trajectory"], pca.coordinates)
+    np.testing.assert_allclose(s.xcoordinates, pca.grid(3, 0.2)[0])
+    assert s.attrs["direction"] == "pca" and s["train_loss"].shape == (3, 3)
+    stored = load_directions(tmp_path / "out" / "surface.directions.h5")
+    assert stored.kind == "pca" and torch.equal(stored.x, pca.directions.x)
+    assert_figure(tmp_path / "out" / "surface" / "trajectory")
+
+
+def trained_from(path: Path) -> nn.Module:
+    model = make_model()
+    model.load_state_dict(torch.load(path, weights_only=True))
+    return model.eval()
+
+
+def test_interpolate_with_interpolated_bn_statistics_and_a_recorded_statistics_batch(lab, tmp_path):
+    a, b = lab / "a" / "model.pt", lab / "b" / "model.pt"
+    assert cli("interpolate", *M, "--checkpoint", a, "--checkpoint", b, "--bn", "interpolate", "--alpha=0:1:3",
+               "--no-plot", out=tmp_path) == 0
+    s = read_surface(tmp_path / "interpolation.h5")
+    x, y, _, _ = make_data()
+    assert s.attrs["bn"] == "interpolate"
+    # the ends are the two models with their own running statistics
+    np.testing.assert_allclose(s["train_loss"][[0, 2]], [evaluate(trained(lab, n), x, y).loss for n in "ab"],
+                               rtol=1e-6)
+    ab = load_directions(tmp_path / "interpolation.directions.h5")
+    assert ab.kind == "interpolation" and torch.equal(ab.x, flatten(trained(lab, "b")) - flatten(trained(lab, "a")))
+    assert cli("interpolate", *M, "--checkpoint", a, "--checkpoint", b, "--stats-batch", "all", "--alpha=0:1:3",
+               "--no-plot", "--name", "all", out=tmp_path) == 0
+    assert read_surface(tmp_path / "all.h5").spec["evaluators"]["train"]["stats_batch"] == "all"

@@ -6,8 +6,9 @@ import h5py
 import pytest
 import torch
 
-from losslab.core.directions import (Directions, biasbn_mask, load_directions, normalize, orthogonalize,
-    pca_directions, project, random_direction, random_directions, random_like, save_directions)
+from losslab.core.directions import (Directions, biasbn_mask, check_directions, load_directions, normalize,
+    orthogonalize, pca_directions, project, random_direction, random_directions, random_like, renormalize,
+    save_directions)
 from losslab.io import CorruptFileError
 from losslab.core.models import build
 from losslab.core.weights import ParamLayout, flatten
@@ -196,3 +197,40 @@ def test_loading_a_foreign_or_missing_file_names_it(tmp_path) -> None:
         load_directions(bad)
     with pytest.raises(FileNotFoundError, match="missing.h5"):
         load_directions(tmp_path / "missing.h5")
+
+
+# ---------------------------------------------------------------- reuse on another network -----------------
+
+def test_renormalized_directions_are_the_same_draw_normalized_for_the_other_network() -> None:
+    a, b = _net(0), _net(1)
+    for norm, ignore in (("filter", "biasbn"), ("layer", "copy"), ("filter", "keep")):
+        drawn = random_directions(a, seed=3, norm=norm, ignore=ignore)
+        moved = renormalize(drawn, b)
+        fresh = random_directions(b, seed=3, norm=norm, ignore=ignore)
+        assert moved.renormalized and moved.provenance()["renormalized"] is True
+        torch.testing.assert_close(moved.x, fresh.x, rtol=1e-5, atol=1e-7)
+        torch.testing.assert_close(moved.y, fresh.y, rtol=1e-5, atol=1e-7)
+        assert not torch.allclose(drawn.x, fresh.x)  # as saved, they are not b's filter-normalized directions
+    pca = Directions(torch.ones(flatten(a).numel()), kind="pca")
+    assert renormalize(pca, b) is pca  # norm "none": not relative to any weights, used as saved
+
+
+def test_directions_that_cannot_be_renormalized_or_do_not_fit_are_named() -> None:
+    a, b = _net(0), _net(1)
+    with pytest.raises(ValueError, match="d.h5: 'weight'-normalized directions cannot be re-normalized"):
+        renormalize(random_directions(a, seed=0, norm="weight"), b, "d.h5")
+    with pytest.raises(ValueError, match="d.h5: the second direction was orthogonalized"):
+        renormalize(random_directions(a, seed=0, orthogonal=True), b, "d.h5")
+    small = flatten(a).numel()
+    other = build({"name": "convnet", "channels": [4, 7], "hidden": [12], "bn": True}, SHAPE, 10)
+    big = flatten(other).numel()
+    with pytest.raises(ValueError, match=f"d.h5: xdirection has {small} entries but the model has {big} weights"):
+        check_directions(random_directions(a, seed=0), other, "d.h5")
+    check_directions(random_directions(a, seed=0), b)  # same architecture: fine
+
+
+def test_provenance_names_a_file_and_a_renormalization_only_when_there_is_one() -> None:
+    d = random_directions(_net(), seed=0)
+    assert set(d.provenance()) == {"direction", "norm", "ignore", "seed", "orthogonalized"}  # as before
+    assert Directions(d.x, file_sha256="ab").provenance()["directions_sha256"] == "ab"
+    assert d.dims == 2 and Directions(d.x).dims == 1

@@ -10,7 +10,8 @@ from torch import nn
 
 from losslab.core.losses import evaluate
 from losslab.core.models import build
-from losslab.core.weights import ParamLayout, PointEvaluator, flatten, has_batchnorm, tensor_digest, unflatten
+from losslab.core.weights import (ParamLayout, PointEvaluator, flatten, has_batchnorm, running_stat_names,
+                                   state_vector, tensor_digest, unflatten)
 
 torch.set_num_threads(1)
 
@@ -275,3 +276,98 @@ def test_public_outputs_and_apply_match_the_model() -> None:
     ref.backward()
     assert torch.allclose(grad, torch.cat([p.grad.flatten() for p in model.parameters()]), atol=1e-6)
     assert len(ev.batchnorm_modules) == 1
+
+
+# ---------------------------------------------------------------- bn="interpolate": state vectors ------------
+
+def _hand_built(a: nn.Module, b: nn.Module, alpha: float) -> nn.Module:
+    """A model whose weights and running statistics are ``(1 - alpha) a + alpha b`` (the counter kept from a)."""
+    out = copy.deepcopy(a)
+    sa, sb = a.state_dict(), b.state_dict()
+    out.load_state_dict({k: v if k.endswith("num_batches_tracked") else (1 - alpha) * v + alpha * sb[k]
+                         for k, v in sa.items()})
+    return out.eval()
+
+
+def test_state_vector_is_the_weights_then_every_running_statistic() -> None:
+    model = _bn_net()
+    names = running_stat_names(model)
+    assert names and all(n.endswith(("running_mean", "running_var")) for n in names)
+    buffers = dict(model.named_buffers())
+    vec = state_vector(model)
+    assert torch.equal(vec[:ParamLayout.of(model).size], flatten(model))
+    assert torch.equal(vec[ParamLayout.of(model).size:], torch.cat([buffers[n].reshape(-1) for n in names]))
+    assert running_stat_names(_mlp()) == () and torch.equal(state_vector(_mlp()), flatten(_mlp()))
+
+
+def test_interpolated_statistics_are_exactly_the_endpoints_and_the_hand_built_midpoint() -> None:
+    a, b = _bn_net(0), _bn_net(1)
+    x, y = _data(120)
+    ev = PointEvaluator(a, x, y, bn="interpolate", chunk=50)
+    sa, sb = state_vector(a), state_vector(b)
+    def out(model: nn.Module) -> torch.Tensor:  # chunk by chunk, as the evaluator forwards them
+        return torch.cat([model(x[i:i + 50]) for i in range(0, len(x), 50)])
+
+    with torch.no_grad():
+        assert torch.equal(ev.outputs(sa), out(a))  # eval mode, the model's own statistics
+        assert torch.equal(ev.outputs(sb), out(b))  # b's weights *and* b's statistics, through a's evaluator
+        mid = 0.5 * sa + 0.5 * sb
+        torch.testing.assert_close(ev.outputs(mid), out(_hand_built(a, b, 0.5)), rtol=1e-5, atol=1e-6)
+        assert not torch.allclose(ev.outputs(mid), out(_hand_built(a, b, 0.0)), atol=1e-3)
+    assert ev.evaluate(sb) == evaluate(b, x, y, chunk=50)
+    # the running policy at b's weights keeps a's statistics: not b's evaluation
+    assert PointEvaluator(a, x, y, bn="running", chunk=50).evaluate(flatten(b)) != evaluate(b, x, y, chunk=50)
+    with pytest.raises(ValueError, match=r"state vectors .* got a vector of"):
+        ev.evaluate(flatten(a))
+    with pytest.raises(ValueError, match="many='vmap' needs bn='running'"):
+        PointEvaluator(a, x, y, bn="interpolate", many="vmap")
+
+
+# ---------------------------------------------------------------- the statistics batch ---------------------
+
+def test_recomputed_statistics_depend_on_the_chunk_unless_a_statistics_batch_is_set() -> None:
+    model = _bn_net()
+    x, y = _data(300)
+    x = x + torch.linspace(-1.5, 1.5, len(x)).view(-1, 1, 1, 1)  # drifting inputs: batches differ in mean
+    vec = flatten(model) * 1.02
+
+    def loss(**kw) -> float:
+        return PointEvaluator(model, x, y, bn="recompute", **kw).evaluate(vec).loss
+
+    # the default (None) takes the chunk, bitwise as before: the workflow's numbers are unchanged
+    assert loss(chunk=100) == loss(chunk=100, stats_batch=100)
+    assert loss(chunk=60) != loss(chunk=100)  # the old coupling: a memory knob moved the numbers
+    # a named statistics batch: the chunk no longer matters (up to the order of the loss sums) ...
+    assert loss(chunk=60, stats_batch=100) == pytest.approx(loss(chunk=100, stats_batch=100), rel=1e-6)
+    assert loss(chunk=300, stats_batch="all") == pytest.approx(loss(chunk=37, stats_batch="all"), rel=1e-6)
+    # ... while the statistics batch does
+    assert abs(loss(chunk=100, stats_batch=60) - loss(chunk=100, stats_batch=100)) > 1e-3
+    assert abs(loss(chunk=100, stats_batch="all") - loss(chunk=100, stats_batch=100)) > 1e-3
+
+
+def test_statistics_of_all_are_the_exact_full_data_mean_and_unbiased_variance() -> None:
+    model = _bn_net()
+    x, y = _data(200)
+    ev = PointEvaluator(model, x, y, bn="recompute", chunk=30, stats_batch="all")
+    buffers = ev.buffers_at(flatten(model))
+    first_bn = next(n for n, m in model.named_modules() if isinstance(m, nn.BatchNorm2d))
+    conv = copy.deepcopy(model)
+    feats = []
+    conv.get_submodule(first_bn).register_forward_hook(lambda m, i, o: feats.append(i[0]))
+    with torch.no_grad():
+        conv(x)
+    h = feats[0].transpose(0, 1).reshape(feats[0].shape[1], -1)  # channels x (samples * pixels)
+    torch.testing.assert_close(buffers[f"net.{first_bn}.running_mean"], h.mean(1), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(buffers[f"net.{first_bn}.running_var"], h.var(1, unbiased=True), rtol=1e-5, atol=1e-6)
+
+
+def test_the_statistics_batch_is_recorded_and_checked() -> None:
+    model = _bn_net()
+    x, y = _data(60)
+    assert "stats_batch" not in PointEvaluator(model, x, y, bn="recompute").fingerprint()  # files stay as they were
+    assert PointEvaluator(model, x, y, bn="recompute", stats_batch=250).fingerprint()["stats_batch"] == 250
+    assert PointEvaluator(model, x, y, bn="recompute", stats_batch="all").fingerprint()["stats_batch"] == "all"
+    assert "stats_batch" not in PointEvaluator(model, x, y, bn="running", stats_batch=250).fingerprint()
+    for bad in (0, -3, "half", 2.5, True):
+        with pytest.raises(ValueError, match="stats_batch must be a positive integer or 'all'"):
+            PointEvaluator(model, x, y, bn="recompute", stats_batch=bad)

@@ -381,7 +381,7 @@ def _along(evaluators: Mapping[str, PointEvaluator], point_of: Callable[[float],
 
 def evaluate_along_curve(curve: Curve, model: nn.Module, data: Prepared, ts: int | Sequence[float] = 61, *,
                    loss: str = "ce", bn: str = "recompute", chunk: int = 250, many: str = "auto",
-                   path: str | os.PathLike | None = None) -> CurveEvaluation:
+                   path: str | os.PathLike | None = None, stats_batch: int | str | None = None) -> CurveEvaluation:
     """Train and test loss/error at ``phi(t)`` and on the segment ``(1 - t) w0 + t w1`` for ``t`` on a grid
     (``ts`` points from 0 to 1, or the values themselves; 61 as in Garipov et al.), with their metrics
     (:class:`CurveEvaluation`); written to ``path`` (HDF5, :func:`write_curve_evaluation`) when given.
@@ -391,10 +391,12 @@ def evaluate_along_curve(curve: Curve, model: nn.Module, data: Prepared, ts: int
     with its statistics recomputed the same way. Statistics are properties of a point: an evaluation at
     ``phi(t)`` with the running statistics of another network (``bn="running"`` with ``model`` holding, e.g.,
     the statistics of ``w1`` or any stale ones) does not reproduce even the endpoint ``w0`` it stands on.
-    Without BN layers the policy makes no difference.
+    Without BN layers the policy makes no difference. ``stats_batch`` is the batch of the statistics pass
+    (default ``None``: the ``chunk``, which then changes the numbers; see
+    :class:`losslab.core.weights.PointEvaluator`).
     """
     grid = _grid(ts)
-    evaluators = evaluators_for(model, data, loss=loss, bn=bn, chunk=chunk, many=many)
+    evaluators = evaluators_for(model, data, loss=loss, bn=bn, chunk=chunk, many=many, stats_batch=stats_batch)
     values: dict[str, np.ndarray] = {}
     dl = _along(evaluators, curve.point, grid, "", values)
     seg_dl = _along(evaluators, Segment(curve.w0, curve.w1).point, grid, "segment_", values)

@@ -17,12 +17,18 @@ two of them with their provenance, and :func:`save_directions` / :func:`load_dir
 (one flat dataset each, ``xdirection`` and ``ydirection``, the names of Li et al.'s ``*.h5`` direction files).
 Li et al.'s own files (a group of per-tensor datasets per direction) are read by :func:`load_directions` too and
 written by :func:`losslab.core.li_files.write_li_directions` (see :mod:`losslab.core.li_files`).
+
+Reusing directions on another network. Filter normalisation is relative to the weights the directions were
+drawn for. :func:`renormalize` scales saved directions to another model's filters by their recorded ``norm`` and
+``ignore``; for ``filter`` and ``layer`` this is exactly the same Gaussian draw normalised for that model
+(the scale of each filter of the saved direction cancels), which is how Li et al. make the plots of
+different networks comparable. Used as saved instead, the same vectors are added to both networks.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Mapping, Sequence
 
 import h5py
@@ -138,14 +144,63 @@ class Directions:
     orthogonalized: bool = False
     explained_variance_ratio: tuple[float, float] | None = None
     extra: Mapping[str, np.ndarray] = field(default_factory=dict)
+    file_sha256: str | None = None  # the direction file they were read from (losslab.io.file_hash)
+    renormalized: bool = False  # re-normalised to another model's weights (:func:`renormalize`)
+
+    @property
+    def dims(self) -> int:
+        return 1 if self.y is None else 2
 
     def provenance(self) -> dict[str, Any]:
-        """Attributes describing the directions, for surface files."""
+        """Attributes describing the directions, for surface files (the file and re-normalisation only when
+        set, so that surfaces of drawn directions keep their attributes)."""
         out: dict[str, Any] = {"direction": self.kind, "norm": self.norm, "ignore": self.ignore,
                                "seed": self.seed, "orthogonalized": self.orthogonalized}
         if self.explained_variance_ratio is not None:
             out["explained_variance_ratio"] = list(self.explained_variance_ratio)
+        if self.file_sha256 is not None:
+            out["directions_sha256"] = self.file_sha256
+        if self.renormalized:
+            out["renormalized"] = True
         return out
+
+
+def check_directions(directions: Directions, model: nn.Module | ParamLayout, source: str = "directions") -> None:
+    """A ``ValueError`` naming ``source`` (e.g. the direction file) unless every direction is a flat vector of
+    the model's number of weights."""
+    size = layout_of(model).size
+    for name, d in (("xdirection", directions.x), ("ydirection", directions.y)):
+        if d is not None and (d.ndim != 1 or d.numel() != size):
+            raise ValueError(f"{source}: {name} has {d.numel()} entries but the model has {size} weights: the "
+                             f"directions were made for another architecture")
+
+
+def renormalize(directions: Directions, model: nn.Module, source: str = "directions") -> Directions:
+    """``directions`` re-normalised to ``model``'s weights by their recorded ``norm`` and ``ignore``.
+
+    For ``norm`` ``filter`` or ``layer`` the result is the direction the same Gaussian draw would have given
+    for ``model`` (each saved filter's scale cancels). Directions of ``norm="none"`` (PCA, interpolation,
+    plane, given) are not relative to weights and come back unchanged. ``weight``-normalised directions
+    (``d * w``) and orthogonalised pairs cannot be re-normalised (the weights they were made for are not
+    stored; Gram-Schmidt mixed the pair): a ``ValueError`` naming ``source`` says so."""
+    check_directions(directions, model, source)
+    if directions.norm == "none":
+        return directions
+    if directions.norm not in ("filter", "layer"):
+        raise ValueError(f"{source}: {directions.norm!r}-normalized directions cannot be re-normalized to another "
+                         f"model (the weights they were made for are not stored); use them as saved")
+    if directions.orthogonalized:
+        raise ValueError(f"{source}: the second direction was orthogonalized to the first, so it cannot be "
+                         f"re-normalized to another model's filters; use them as saved")
+    layout = ParamLayout.of(model)
+    weights = layout.split(flatten(model))
+
+    def again(d: torch.Tensor) -> torch.Tensor:
+        return layout.cat(normalize(layout.split(d.to(weights[0].dtype)), weights, directions.norm,
+                                    directions.ignore))
+
+    return replace(directions, x=again(directions.x), y=None if directions.y is None else again(directions.y),
+                   renormalized=True)
 
 
 def random_directions(model: nn.Module, seed: int, norm: str = "filter", ignore: str = "biasbn",
@@ -250,13 +305,9 @@ def load_directions(path: str | os.PathLike, model: nn.Module | ParamLayout | No
         if not os.path.exists(path):
             raise FileNotFoundError(f"{path}: no such direction file") from err
         raise lio.CorruptFileError(f"{path}: not a direction file ({err})") from err
+    directions = Directions(x, y, str(attrs.get("kind", "given")), str(attrs.get("norm", "none")),
+                            str(attrs.get("ignore", "keep")), int(attrs["seed"]) if "seed" in attrs else None,
+                            bool(attrs.get("orthogonalized", False)), evr, extra)  # type: ignore[arg-type]
     if model is not None:
-        size = layout_of(model).size
-        for name, d in (("xdirection", x), ("ydirection", y)):
-            if d is not None and (d.ndim != 1 or d.numel() != size):
-                raise ValueError(f"{path}: {name} has shape {tuple(d.shape)}, the model {size} parameters: a "
-                                 f"direction of another architecture")
-    return Directions(x, y, str(attrs.get("kind", "given")), str(attrs.get("norm", "none")),
-                      str(attrs.get("ignore", "keep")),
-                      int(attrs["seed"]) if "seed" in attrs else None, bool(attrs.get("orthogonalized", False)),
-                      evr, extra)  # type: ignore[arg-type]
+        check_directions(directions, model, os.fspath(path))
+    return directions

@@ -72,15 +72,16 @@ class Evaluator(Protocol):
 
 def evaluators_for(model: nn.Module, data: Prepared, *, loss: str = "ce", bn: str = "running",
                    chunk: int = 250, many: str = "auto", autocast: str | None = "placement",
-                   splits: Sequence[str] = SPLITS) -> dict[str, PointEvaluator]:
+                   splits: Sequence[str] = SPLITS, stats_batch: int | str | None = None) -> dict[str, PointEvaluator]:
     """``split -> evaluator`` for ``data``'s train and/or test split; with ``bn="recompute"`` both use the
-    training inputs for the BN statistics, computed once per point. ``autocast``: see
+    training inputs for the BN statistics, computed once per point in batches of ``stats_batch`` (default
+    ``None``: the ``chunk``; see :class:`~losslab.core.weights.PointEvaluator`). ``autocast``: see
     :class:`~losslab.core.weights.PointEvaluator`; the default ``"placement"`` takes the job's (the config's
     ``eval_autocast``, see :func:`losslab.core.placement.placement`). The evaluators run on the placement's device."""
     if autocast == "placement":
         autocast = placement().autocast
     train = PointEvaluator(model, data.x_train, data.y_train, loss=loss, bn=bn, chunk=chunk,
-                           recompute_data=data.x_train, many=many, autocast=autocast)
+                           recompute_data=data.x_train, many=many, autocast=autocast, stats_batch=stats_batch)
     made = {"train": train, "test": train.with_data(data.x_test, data.y_test)}
     unknown = set(splits) - set(made)
     if unknown:
@@ -182,6 +183,7 @@ class Surface:
     spec: dict[str, Any]
     attrs: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, np.ndarray] = field(default_factory=dict)  # e.g. "point_coordinates" of a plane
+    directions: Directions | None = None  # the directions a computation used (not stored in the file: None when read)
 
     @property
     def complete(self) -> bool:

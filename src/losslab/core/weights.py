@@ -13,7 +13,20 @@ Batch normalisation needs a decision the papers make differently; :class:`PointE
 * ``recompute``: fresh running statistics for this very point, from a train-mode pass over the training
   inputs with a cumulative (sample-weighted) average, then eval mode, as Garipov et al.'s and Izmailov et
   al.'s (SWA) ``bn_update`` do;
-* ``batch``: each chunk normalised by its own batch statistics (train-mode BN, nothing stored).
+* ``batch``: each chunk normalised by its own batch statistics (train-mode BN, nothing stored);
+* ``interpolate``: between two networks, the running statistics interpolated with the same ``alpha`` as the
+  weights, ``(1 - alpha) r_0 + alpha r_1``, in eval mode, as Li et al.'s README prescribes for 1-D
+  interpolation (their ``--dir_type states`` direction holds ``running_mean`` and ``running_var`` too). The
+  evaluator then takes *state vectors* (:func:`state_vector`: the flat weights followed by the running
+  statistics, :func:`running_stats`), so a point carries its own statistics and no model is rewritten.
+
+The statistics of ``recompute`` depend on the batch of the statistics pass: the stored running variance is
+the sample-weighted mean of the per-batch (unbiased) variances, which misses the spread of the batch means,
+so batches of 128 and of 250 give different statistics, and different losses at the same point. That
+batch is ``stats_batch``, recorded in the fingerprint: an integer (:data:`STATS_BATCH` = 250 at the front
+doors) or ``"all"`` (one batch of the whole statistics data: the exact full-data mean and unbiased
+variance); the default ``None`` takes the evaluation ``chunk``, as the workflow's stored numbers were made
+(there the memory knob ``chunk`` is also the statistics batch).
 
 The reference model is never mutated: the evaluator works on a private copy of it and on copies of its
 buffers, taken when it is built.
@@ -33,7 +46,8 @@ from torch.func import functional_call, vmap
 from losslab.core.losses import LOSSES, LossAcc, per_sample_loss
 from losslab.core.placement import placement
 
-BN_POLICIES = ("running", "recompute", "batch")
+BN_POLICIES = ("running", "recompute", "batch", "interpolate")
+STATS_BATCH = 250  # the statistics batch of bn="recompute" at the front doors (api, cli): today's default chunk
 MANY_METHODS = ("auto", "loop", "vmap")
 AUTOCAST_DTYPES = {None: None, "none": None, "bf16": torch.bfloat16}  # PointEvaluator(autocast=...)
 
@@ -108,6 +122,30 @@ def unflatten(model: nn.Module | ParamLayout, vec: torch.Tensor) -> TensorDict:
     return dict(zip(layout_of(model).names, layout_of(model).split(vec)))
 
 
+def running_stat_names(model: nn.Module) -> tuple[str, ...]:
+    """Names of the BN running statistics (``running_mean``, ``running_var`` of every BN layer that tracks
+    them), in ``named_buffers`` order: the tail of a :func:`state_vector`."""
+    tracked = {f"{name}.{stat}" if name else stat for name, m in model.named_modules()
+               if isinstance(m, _BatchNorm) and m.track_running_stats for stat in ("running_mean", "running_var")}
+    return tuple(n for n, _ in model.named_buffers() if n in tracked)
+
+
+def running_stats(model: nn.Module) -> torch.Tensor:
+    """The BN running statistics of :func:`running_stat_names` as one new flat vector (empty without BN)."""
+    buffers = dict(model.named_buffers())
+    names = running_stat_names(model)
+    if not names:
+        return torch.zeros(0)
+    return torch.cat([buffers[n].detach().reshape(-1) for n in names]).clone()
+
+
+def state_vector(model: nn.Module) -> torch.Tensor:
+    """The flat weights followed by the BN running statistics: a point of :class:`PointEvaluator`'s
+    ``bn="interpolate"`` policy (Li et al.'s ``states``)."""
+    weights = flatten(model)
+    return torch.cat([weights, running_stats(model).to(weights.dtype)])
+
+
 def tensor_digest(*tensors: torch.Tensor | None) -> str:
     """SHA-256 of the tensors' dtypes, shapes and bytes: a fingerprint for provenance and resume checks."""
     h = hashlib.sha256()
@@ -179,6 +217,15 @@ class _StatsCache:
         self.vec, self.buffers = vec.detach().clone(), buffers
 
 
+def check_stats_batch(stats_batch: int | str | None) -> int | str | None:
+    """``stats_batch`` validated: ``None``, ``"all"`` or an integer >= 1 (a ``ValueError`` naming it)."""
+    if stats_batch is None or stats_batch == "all":
+        return stats_batch
+    if isinstance(stats_batch, bool) or not isinstance(stats_batch, int) or stats_batch < 1:
+        raise ValueError(f"stats_batch must be a positive integer or 'all', not {stats_batch!r}")
+    return int(stats_batch)
+
+
 def _fresh_bn_buffers(module: nn.Module, buffers: TensorDict) -> TensorDict:
     """Copies of ``buffers`` with every BN layer's running statistics reset (mean 0, variance 1, count 0)."""
     fresh = {n: b.clone() for n, b in buffers.items()}
@@ -196,10 +243,14 @@ def _fresh_bn_buffers(module: nn.Module, buffers: TensorDict) -> TensorDict:
 class PointEvaluator:
     """Loss and accuracy of ``model``'s architecture at any flat weight vector, on ``(x, y)``.
 
-    ``bn`` is the batch-norm policy (``running``, ``recompute`` or ``batch``, see the module doc);
-    ``recompute_data`` are the inputs of the BN-statistics pass (default ``x``: give the training inputs to an
-    evaluator of test data, or build it with :meth:`with_data`). ``chunk`` samples are forwarded at a time;
-    with ``bn="batch"`` it is also the batch whose statistics normalise it.
+    ``bn`` is the batch-norm policy (``running``, ``recompute``, ``batch`` or ``interpolate``, see the module
+    doc); ``recompute_data`` are the inputs of the BN-statistics pass (default ``x``: give the training inputs
+    to an evaluator of test data, or build it with :meth:`with_data`). ``chunk`` samples are forwarded at a
+    time; with ``bn="batch"`` it is also the batch whose statistics normalise it. ``stats_batch`` is the batch
+    of the ``recompute`` statistics pass: an integer, ``"all"`` (the whole statistics data in one batch: the
+    exact full-data statistics) or ``None`` (the default: ``chunk``, so that ``chunk`` then changes the
+    statistics and with them the numbers; give an integer to make ``chunk`` a pure memory knob). With
+    ``bn="interpolate"`` every point is a :func:`state_vector` (weights, then running statistics).
 
     ``many`` chooses how :meth:`evaluate_many` treats many points: ``loop`` (one point after another),
     ``vmap`` (``points_per_call`` points in one ``torch.vmap``-ed forward pass; only without BN or with
@@ -219,7 +270,7 @@ class PointEvaluator:
     def __init__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss: str = "ce",
                  bn: str = "running", chunk: int = 250, recompute_data: torch.Tensor | None = None,
                  many: str = "auto", points_per_call: int = 8, autocast: str | None = None,
-                 device: str | torch.device | None = None):
+                 device: str | torch.device | None = None, stats_batch: int | str | None = None):
         if loss not in LOSSES:
             raise ValueError(f"unknown loss {loss!r}; known: {list(LOSSES)}")
         if bn not in BN_POLICIES:
@@ -230,6 +281,7 @@ class PointEvaluator:
             raise ValueError(f"x has {len(x)} samples but y has {len(y)}")
         if autocast not in AUTOCAST_DTYPES:
             raise ValueError(f"unknown autocast {autocast!r}; known: {list(AUTOCAST_DTYPES)}")
+        self.stats_batch = check_stats_batch(stats_batch)
         self.autocast = AUTOCAST_DTYPES[autocast] and autocast
         self.layout = ParamLayout.of(model)
         self.loss, self.bn, self.chunk, self.points_per_call = loss, bn, chunk, points_per_call
@@ -243,6 +295,9 @@ class PointEvaluator:
         self._buffers: TensorDict = {f"{_Runner.PREFIX}{n}": b.detach().to(self.device, copy=True)
                                      for n, b in model.named_buffers()}
         self._scratch: TensorDict = {n: b.clone() for n, b in self._buffers.items()}  # written by "batch"
+        stat_names = running_stat_names(model) if bn == "interpolate" else ()
+        self._stats = ParamLayout(tuple(f"{_Runner.PREFIX}{n}" for n in stat_names),
+                                  tuple(self._buffers[f"{_Runner.PREFIX}{n}"].shape for n in stat_names))
         self._crit: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = per_sample_loss(loss)
         self._cache = _StatsCache()
         self._model_name = type(model).__name__
@@ -256,7 +311,7 @@ class PointEvaluator:
             return "vmap" if self._vmap_pays else "loop"
         if many == "vmap" and self._bn_modules and self.bn != "running":
             raise ValueError(f"many='vmap' needs bn='running' for a model with batch norm (bn={self.bn!r} "
-                             f"updates statistics in place); use many='loop'")
+                             f"gives every point its own statistics); use many='loop'")
         return many
 
     def with_data(self, x: torch.Tensor, y: torch.Tensor) -> "PointEvaluator":
@@ -338,6 +393,8 @@ class PointEvaluator:
                  "many": self.many, "points_per_call": self.points_per_call if self.many == "vmap" else None,
                  "n": len(self.y), "data_sha256": self._data_digest, "buffers_sha256": self._buffers_digest,
                  "recompute_data_sha256": tensor_digest(self.recompute_data) if self.bn == "recompute" else None}
+        if self.stats_batch is not None and self.bn == "recompute":  # only when set, like autocast
+            found["stats_batch"] = self.stats_batch
         if self.autocast:  # only when set: float32 fingerprints (and the files that store them) are unchanged
             found["autocast"] = self.autocast
         if self.device.type != "cpu":  # likewise: a GPU's sums differ in the last bits from the CPU's
@@ -364,7 +421,14 @@ class PointEvaluator:
         return functional_call(self._runner, (params, buffers), (fn,), tie_weights=self._tied)
 
     def _params(self, vec: torch.Tensor) -> TensorDict:
-        return dict(zip(self._names, self.layout.split(vec.to(self.device))))
+        vec = vec.to(self.device)
+        if self.bn == "interpolate":  # a state vector: the weights, then the running statistics
+            if vec.shape[-1] != self.layout.size + self._stats.size:
+                raise ValueError(f"bn='interpolate' evaluates state vectors (losslab.core.weights.state_vector) of "
+                                 f"{self.layout.size} weights + {self._stats.size} running statistics, got a "
+                                 f"vector of {vec.shape[-1]}")
+            vec = vec[..., :self.layout.size]
+        return dict(zip(self._names, self.layout.split(vec)))
 
     def _sums(self, net: nn.Module) -> tuple[float, int]:
         """Summed loss and number of correct predictions of ``net`` over ``(x, y)``, chunk by chunk."""
@@ -383,7 +447,10 @@ class PointEvaluator:
         return _BNMode(self._bn_modules, train)
 
     def _buffers_at(self, vec: torch.Tensor, params: TensorDict) -> TensorDict:
-        if self.bn == "running" or not self._bn_modules:
+        if self.bn == "interpolate" and self._stats.size:
+            tail = vec.to(self.device)[self.layout.size:]
+            return {**self._buffers, **dict(zip(self._stats.names, self._stats.split(tail)))}
+        if self.bn in ("running", "interpolate") or not self._bn_modules:
             return self._buffers
         if self.bn == "batch":
             return self._scratch  # train-mode BN writes its running statistics here; nobody reads them
@@ -395,8 +462,9 @@ class PointEvaluator:
 
     def _recompute(self, params: TensorDict) -> TensorDict:
         """Running statistics of the network at ``params``: reset, then one train-mode pass over the
-        recompute data with momentum ``b / (n + b)`` for a chunk of ``b`` after ``n`` samples, so that the
-        stored statistics are the sample-weighted average over chunks (Garipov et al.'s ``bn_update``)."""
+        recompute data in batches of ``stats_batch`` (default: ``chunk``) with momentum ``b / (n + b)`` for a
+        batch of ``b`` after ``n`` samples, so that the stored statistics are the sample-weighted average over
+        batches (Garipov et al.'s ``bn_update``); they depend on the batch size unless it is ``"all"``."""
         buffers = _fresh_bn_buffers(self._runner, self._buffers)
         with self._bn_train(True):
             self._call(params, buffers, self._update_stats)
@@ -404,7 +472,10 @@ class PointEvaluator:
 
     def _update_stats(self, net: nn.Module) -> None:
         seen = 0
-        for s in chunks(len(self.recompute_data), self.chunk):
+        n = len(self.recompute_data)
+        batch = self.chunk if self.stats_batch is None else max(n, 1) if self.stats_batch == "all" \
+            else self.stats_batch
+        for s in chunks(n, batch):
             xb = self.recompute_data[s]
             for m in self._bn_modules:
                 m.momentum = len(xb) / (seen + len(xb))
