@@ -30,6 +30,9 @@ The analyses, in the papers' words:
   models, trained, then evaluated over ``t`` with the BN statistics recomputed at every point;
 * :func:`fit_pattern`: a multi-point-optimization (MPO) plane fitted to a binary pattern (Skorokhodov &
   Burtsev 2019);
+* :func:`eigenvector_line` (the loss along a Hessian eigenvector, PyHessian's plot), :func:`layer_spectra`
+  (per-layer Hessian blocks), :func:`ratio_map` (Li et al.'s Fig. 7), :func:`curve_plane` (Garipov et al.'s
+  ``plane.py``), :func:`export_vtp` (Li et al.'s ``h52vtp.py``);
 * :func:`train` (a plain training loop, to make the models), :func:`load_checkpoint`, :func:`plot`.
 
 Batch normalisation is the ``bn`` argument everywhere (:mod:`losslab.core.weights`): ``running`` (the model's own
