@@ -202,6 +202,8 @@ class _HelpFormatter(argparse.HelpFormatter):
         default = action.default
         if isinstance(action, argparse.BooleanOptionalAction) and default is not None:
             return f"{text} (default: {action.option_strings[0 if default else 1]})"
+        if isinstance(action, argparse._StoreTrueAction) and "default" not in text:
+            return f"{text} (default: off)"
         if "default" in text or action.required or default is None or isinstance(default, bool) \
                 or default is argparse.SUPPRESS:
             return text
@@ -318,7 +320,8 @@ def make_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentP
     p.add_argument("--top-k", type=_positive_int, default=1, help="number of eigenvalues")
     p.add_argument("--which", choices=("largest", "smallest", "both"), default="largest")
     p.add_argument("--tol", type=_positive_float, default=1e-3, help="Lanczos relative residual tolerance")
-    p.add_argument("--max-iter", type=_positive_int, default=None, help="Lanczos steps at most")
+    p.add_argument("--max-iter", type=_positive_int, default=None,
+                   help="Lanczos steps at most (default: min(weights, 300))")
     p.add_argument("--weight-decay", type=float, default=0.0, help="the L2 term (wd/2)||w||^2 of the loss")
     p.add_argument("--density-runs", type=int, default=5, help="SLQ start vectors (0: no density)")
     p.add_argument("--density-steps", type=_positive_int, default=90, help="Lanczos steps per SLQ run")
@@ -380,7 +383,7 @@ def make_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentP
     p = add("plot", "draw the figures of a losslab HDF5 file (surface, interpolation, curve evaluation, "
                     "spectral density)", [_common(model=False, data=False)])
     p.add_argument("file", metavar="FILE.h5")
-    p.add_argument("--title", default="")
+    p.add_argument("--title", default="", help="figure title (default: none)")
     p.add_argument("--xlim", type=_range_spec, default=None, metavar="LO:HI",
                    help="x-axis limits, e.g. --xlim=-0.5:0.5 (default: the data's)")
     p.add_argument("--ylim", type=_range_spec, default=None, metavar="LO:HI",
@@ -431,7 +434,17 @@ def make_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentP
     p.add_argument("--name", default="train_loss", help="the surface to export (train_loss, test_loss, ratio, ...)")
     p.add_argument("--log", action="store_true", help="height log(value + 0.1), as h52vtp (default: off)")
     p.add_argument("--zmax", type=float, default=None, help="clip the values at ZMAX first (default: no clip)")
+    _name_undocumented(subs)
     return parser, subs
+
+
+def _name_undocumented(subs: dict[str, argparse.ArgumentParser]) -> None:
+    """Give every option without a help text one (its name in words), so that ``--help`` lists it with its
+    default."""
+    for p in subs.values():
+        for action in p._actions:
+            if action.option_strings and action.help is None:
+                action.help = action.dest.replace("_", " ")
 
 
 # ---------------------------------------------------------------- commands --------------------------------
