@@ -630,17 +630,18 @@ def curve_plane(curve: Curve, model: nn.Module, data: DataLike, *, n: int = 21, 
 
 
 def export_vtp(path: str | os.PathLike, out: str | os.PathLike, *, name: str = "train_loss", log: bool = False,
-               zmax: float | None = None) -> Path:
+               zmax: float | None = None, interp: int | None = None) -> Path:
     """A 2-D surface file's ``name`` (``train_loss``, ``test_acc``, a ratio map's ``ratio``, ...) as a ParaView
     ``.vtp`` file at ``out`` (Li et al.'s ``h52vtp.py``: the grid's points at height ``z``, ``log(z + 0.1)``
-    with ``log``, clipped at ``zmax`` first; quadrilateral cells; the value as point data;
-    :mod:`losslab.core.vtp`). Returns ``out``."""
+    with ``log``, clipped at ``zmax`` first; quadrilateral cells; the value as point data; interpolation off
+    unless ``interp=n``, a bicubic resampling to ``n`` x ``n`` points; :mod:`losslab.core.vtp`). Returns
+    ``out``."""
     s = read_surface(path)
     if s.ycoordinates is None:
         raise ValueError(f"{path}: a 1-D surface; the VTP export needs a 2-D one")
     if name not in s.values:
         raise ValueError(f"{path}: no surface named {name!r}; it has {sorted(s.values)}")
-    write_vtp(out, s.xcoordinates, s.ycoordinates, s[name], name=name, log=log, zmax=zmax)
+    write_vtp(out, s.xcoordinates, s.ycoordinates, s[name], name=name, log=log, zmax=zmax, interp=interp)
     return Path(out)
 
 

@@ -434,6 +434,8 @@ def make_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentP
     p.add_argument("--name", default="train_loss", help="the surface to export (train_loss, test_loss, ratio, ...)")
     p.add_argument("--log", action="store_true", help="height log(value + 0.1), as h52vtp (default: off)")
     p.add_argument("--zmax", type=float, default=None, help="clip the values at ZMAX first (default: no clip)")
+    p.add_argument("--interp", type=_positive_int, default=None, metavar="N",
+                   help="resample to N x N points by a bicubic spline, as h52vtp (default: off)")
     _name_undocumented(subs)
     return parser, subs
 
@@ -747,10 +749,10 @@ def cmd_export_vtp(args: argparse.Namespace) -> list[Path]:
     if not source.is_file():
         raise UsageError(f"FILE {args.file!r}: no such file")
     name = f"{source.stem}_{args.name}" + (f"_zmax={args.zmax:g}" if args.zmax is not None else "") \
-        + ("_log" if args.log else "")
+        + ("_log" if args.log else "") + (f"_interp={args.interp}" if args.interp else "")
     target = Path(args.out) / f"{name}.vtp"
     try:
-        api.export_vtp(source, target, name=args.name, log=args.log, zmax=args.zmax)
+        api.export_vtp(source, target, name=args.name, log=args.log, zmax=args.zmax, interp=args.interp)
     except (ValueError, lio.CorruptFileError) as err:
         raise UsageError(f"FILE {args.file!r}: {err}") from err
     args.summary = f"ParaView surface {args.name}{' (log)' if args.log else ''} of {source.name}"

@@ -338,6 +338,20 @@ def test_the_vtp_file_holds_the_grid_the_cells_and_the_values(tmp_path):
         write_vtp(tmp_path / "bad.vtp", x, y, np.where(z > 8, np.inf, z))
 
 
+def test_interpolation_resamples_by_the_bicubic_spline(tmp_path):
+    x, y = np.linspace(-1, 1, 5), np.linspace(0, 2, 6)
+    cubic = lambda a, b: 1 + a ** 3 - 2 * a * b + b ** 2  # noqa: E731  (a spline of degree 3 reproduces it)
+    z = cubic(x[:, None], y[None, :])
+    write_vtp(tmp_path / "i.vtp", x, y, z, interp=9)
+    _, piece, array = parse_vtp(tmp_path / "i.vtp")
+    assert piece.get("NumberOfPoints") == "81" and piece.get("NumberOfPolys") == "64"
+    points = array("Points", "Points").reshape(-1, 3)
+    np.testing.assert_allclose(points[:, 2], cubic(points[:, 0], points[:, 1]), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(np.unique(points[:, 0]), np.linspace(-1, 1, 9), atol=1e-7)
+    with pytest.raises(ValueError, match=r"at least 4 x 4 grid points, got 3 x 2"):
+        write_vtp(tmp_path / "j.vtp", x[:3], y[:2], z[:3, :2], interp=9)
+
+
 def test_export_vtp_of_a_surface_file(surface_file, tmp_path):
     out = api.export_vtp(surface_file, tmp_path / "s.vtp", name="train_acc")
     s = read_surface(surface_file)

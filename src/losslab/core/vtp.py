@@ -14,9 +14,11 @@ The layout (VTK file formats, "PolyData"): one ``<Piece>`` holding
 Conventions: ``z[i, j]`` is the value at ``(x[i], y[j])`` (losslab's surface files); point ``p = j * nx + i``
 (x varies fastest, as h52vtp's ``meshgrid`` ravel), so cell ``(i, j)`` has corners ``p, p + 1, p + nx + 1,
 p + nx``. ``zmax`` clips the value before the log (h52vtp's order); a non-finite value (a diverged point) is
-refused, as ParaView would draw it as garbage. h52vtp's optional cubic interpolation of the grid is not
-offered: the file holds the computed points only. Values are written in ASCII with ``repr`` precision, so
-they read back exactly as float32.
+refused, as ParaView would draw it as garbage. Interpolation is off by default (the file holds the computed
+points); ``interp=n`` resamples the grid to ``n`` x ``n`` evenly spaced points by the interpolating bicubic
+spline (h52vtp's ``--interp``, there ``scipy``'s since removed ``interp2d``; here
+``scipy.interpolate.RectBivariateSpline`` with no smoothing, which reproduces a cubic exactly), before the
+clip and the log. Values are written in ASCII with ``repr`` precision, so they read back exactly as float32.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import os
 from typing import Sequence
 
 import numpy as np
+import scipy.interpolate
 
 from losslab import io as lio
 
@@ -47,6 +50,18 @@ def vtp_values(z: np.ndarray, *, log: bool = False, zmax: float | None = None) -
     return z
 
 
+def interpolated(x: np.ndarray, y: np.ndarray, z: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(x', y', z')``: ``z`` resampled on ``n`` x ``n`` evenly spaced points over the same ranges by the
+    interpolating bicubic spline (at least 4 points per axis)."""
+    if n < 2:
+        raise ValueError(f"interp {n}: at least 2 points per side")
+    if len(x) < 4 or len(y) < 4:
+        raise ValueError(f"interp: a bicubic spline needs at least 4 x 4 grid points, got {len(x)} x {len(y)}")
+    spline = scipy.interpolate.RectBivariateSpline(x, y, z, kx=3, ky=3, s=0)
+    xn, yn = np.linspace(x[0], x[-1], n), np.linspace(y[0], y[-1], n)
+    return xn, yn, spline(xn, yn)
+
+
 def _array(name: str, values: np.ndarray, dtype: str, components: int = 1, per_line: int = 6) -> str:
     flat = np.asarray(values).reshape(-1)
     if dtype == "Float32":
@@ -66,7 +81,7 @@ def _empty(tag: str) -> str:
 
 
 def vtp_text(x: Sequence[float], y: Sequence[float], z: np.ndarray, *, name: str = "train_loss",
-             log: bool = False, zmax: float | None = None) -> str:
+             log: bool = False, zmax: float | None = None, interp: int | None = None) -> str:
     """The ``.vtp`` XML of the surface ``z[i, j]`` at ``(x[i], y[j])`` (see the module doc)."""
     x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
     z = np.asarray(z)
@@ -76,6 +91,9 @@ def vtp_text(x: Sequence[float], y: Sequence[float], z: np.ndarray, *, name: str
         raise ValueError(f"a VTP surface needs at least 2 x 2 grid points, got {len(x)} x {len(y)}")
     if not name or any(c in name for c in '<>&"'):
         raise ValueError(f"surface name {name!r}: must be non-empty, without <, >, & or quotes")
+    if interp is not None:
+        vtp_values(z)  # refuse non-finite values before the spline spreads them
+        x, y, z = interpolated(x, y, np.asarray(z, dtype=np.float64), int(interp))
     values = vtp_values(z, log=log, zmax=zmax)
     nx, ny = len(x), len(y)
     heights = values.T.reshape(-1)  # point j * nx + i
@@ -104,6 +122,7 @@ def vtp_text(x: Sequence[float], y: Sequence[float], z: np.ndarray, *, name: str
 
 
 def write_vtp(path: str | os.PathLike, x: Sequence[float], y: Sequence[float], z: np.ndarray, *,
-              name: str = "train_loss", log: bool = False, zmax: float | None = None) -> None:
+              name: str = "train_loss", log: bool = False, zmax: float | None = None,
+              interp: int | None = None) -> None:
     """Write :func:`vtp_text` to ``path`` atomically."""
-    lio.write_text(path, vtp_text(x, y, z, name=name, log=log, zmax=zmax))
+    lio.write_text(path, vtp_text(x, y, z, name=name, log=log, zmax=zmax, interp=interp))
