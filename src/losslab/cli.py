@@ -330,7 +330,8 @@ def make_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentP
     p.add_argument("--plot", action=argparse.BooleanOptionalAction, default=True, help="draw the density")
     p.add_argument("--eigenvector-line", type=_grid_spec, default=None, metavar="START:STOP:NUM",
                    help="also the loss along the unit Hessian eigenvector at these alphas, PyHessian's plot "
-                        "(OUT/eigenvector_line.h5; default: none)")
+                        "(OUT/eigenvector_line.h5; the loss and Hessian of the line have no --weight-decay "
+                        "term; default: none)")
     p.add_argument("--eigenvector-k", type=_positive_int, default=1,
                    help="the eigenvector of the line: that of the k-th largest eigenvalue")
     p.add_argument("--per-layer", action="store_true",
@@ -526,6 +527,7 @@ def cmd_hessian(args: argparse.Namespace) -> list[Path]:
     (checkpoint,) = _checkpoints(args, (1,))
     model = load_model(args, checkpoint)
     data = load_data(args.data, args)
+    _check_hessian_extras(args, model)
     if args.density_runs < 0 or args.trace_probes < 0:
         raise UsageError("--density-runs / --trace-probes: must be >= 0")
     opts = dict(bn=args.bn, loss=args.loss, weight_decay=args.weight_decay, chunk=args.chunk)
@@ -565,13 +567,23 @@ def cmd_hessian(args: argparse.Namespace) -> list[Path]:
     return files
 
 
+def _check_hessian_extras(args: argparse.Namespace, model: Any) -> None:
+    """``hessian``'s --per-layer and --eigenvector-line arguments checked before any compute."""
+    from losslab.core.weights import ParamLayout
+
+    if args.per_layer_trace_probes < 0:
+        raise UsageError("--per-layer-trace-probes: must be >= 0")
+    dim = ParamLayout.of(model).size
+    if args.eigenvector_line is not None and args.eigenvector_k > dim:
+        raise UsageError(f"--eigenvector-k {args.eigenvector_k}: the Hessian of the --model has only {dim} "
+                         "eigenvalues")
+
+
 def _hessian_extras(args: argparse.Namespace, model: Any, data: Any, result: dict[str, Any], out: Path) -> list[Path]:
     """``hessian``'s --per-layer spectra (into ``result``) and --eigenvector-line file."""
     from losslab import api
 
     files: list[Path] = []
-    if args.per_layer_trace_probes < 0:
-        raise UsageError("--per-layer-trace-probes: must be >= 0")
     if args.per_layer:
         _say(args, f"per-layer Hessian blocks ({args.per_layer_by})")
         blocks = api.layer_spectra(model, data, by=args.per_layer_by, k=args.top_k, which=args.which,
@@ -711,7 +723,7 @@ def cmd_ratio_map(args: argparse.Namespace) -> list[Path]:
 
 def cmd_curve_plane(args: argparse.Namespace) -> list[Path]:
     from losslab import api
-    from losslab.core.curves import load_curve
+    from losslab.core.curves import load_curve, plane_of
     from losslab.core.weights import ParamLayout
     import numpy as np
 
@@ -729,6 +741,10 @@ def cmd_curve_plane(args: argparse.Namespace) -> list[Path]:
                          f"{ParamLayout.of(model).size}")
     if args.bend is not None and not 0 <= args.bend < curve.n_bends:
         raise UsageError(f"--bend {args.bend}: the curve has {curve.n_bends} bend(s), numbered from 0")
+    try:
+        plane_of(curve, args.bend)
+    except ValueError as err:
+        raise UsageError(f"--curve {args.curve!r}: {err} (an untrained curve's bends lie on the segment)") from err
     data = load_data(args.data, args)
     out = Path(args.out)
     target = out / f"{args.name}.h5"

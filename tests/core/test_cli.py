@@ -520,14 +520,19 @@ def test_a_dataparallel_checkpoint_loads_through_the_cli(lab, tmp_path):
     (("hessian", *M, "--checkpoint", "CK", "--per-layer", "--per-layer-trace-probes", "-1"),
      "--per-layer-trace-probes: must be >= 0"),
     (("ratio-map", *M, "--checkpoint", "CK", "--tol", "0"), "argument --tol: expected a positive number"),
+    (("hessian", *M, "--checkpoint", "CK", "--eigenvector-line=-1:1:3", "--eigenvector-k", "84"),
+     "--eigenvector-k 84: the Hessian of the --model has only 83 eigenvalues"),
+    (("curve-plane", *M, "--curve", "FLAT"), "FLAT.pt': the three weight vectors are collinear"),
 ])
 def test_bad_parity_arguments_are_named(lab, tmp_path, capsys, args, message):
     from losslab.core.curves import make_curve, save_curve
 
     w = flatten(trained(lab))
     save_curve(tmp_path / "curve.pt", make_curve("bezier", w, w + 1.0, 1))
+    save_curve(tmp_path / "FLAT.pt", make_curve("bezier", w, w + 2.0, 1))  # bends on the segment
     api.surface(trained(lab), make_data(), dims=2, x=(-1.0, 1.0, 2), y=(-1.0, 1.0, 2), path=tmp_path / "s.h5")
-    subst = {"FILE": tmp_path / "s.h5", "CURVE": tmp_path / "curve.pt", "CK": lab / "a" / "model.pt"}
+    subst = {"FILE": tmp_path / "s.h5", "CURVE": tmp_path / "curve.pt", "CK": lab / "a" / "model.pt",
+             "FLAT": tmp_path / "FLAT.pt"}
     err = _error(capsys, *[subst.get(a, a) for a in args], "--out", tmp_path / "out")
     assert message in err
 

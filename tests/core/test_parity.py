@@ -20,7 +20,7 @@ from losslab.core.losses import evaluate
 from losslab.core.surfaces import read_surface
 from losslab.core.vtp import write_vtp
 from losslab.core.weights import flatten
-from losslab.plots.landscape import PlotOptions, parse_levels, surface_figures
+from losslab.plots.landscape import PlotOptions, line_figure, parse_levels, surface_figures
 
 
 class TinyBNConv(nn.Module):
@@ -294,6 +294,11 @@ def test_plot_options_set_the_axes_levels_and_colour_range(surface_file):
         parse_levels("0.2,0.1")
     with pytest.raises(ValueError, match=r"xlim \(1, 0\): expected \(lo, hi\) with lo < hi"):
         PlotOptions(xlim=(1, 0))
+    with pytest.raises(ValueError, match=r"levels \[1.0, 0.5\]: expected increasing values"):
+        PlotOptions(levels=[1.0, 0.5])
+    line = line_figure(np.linspace(-1, 1, 5), {"train": np.arange(5.0)}, {"train": np.ones(5)},
+                       options=PlotOptions(xlim=(-0.5, 0.5), ylim=(1.0, 3.0)))
+    assert line.axes[0].get_xlim() == (-0.5, 0.5) and line.axes[0].get_ylim() == (1.0, 3.0)
 
 
 def test_api_plot_takes_the_options(surface_file, tmp_path):

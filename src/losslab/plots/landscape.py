@@ -109,6 +109,13 @@ class PlotOptions:
             raise ValueError(f"vmin {self.vmin} must be below vmax {self.vmax}")
         if isinstance(self.levels, str):
             parse_levels(self.levels)
+        elif isinstance(self.levels, (int, np.integer)) and not isinstance(self.levels, bool):
+            if self.levels < 2:
+                raise ValueError(f"levels {self.levels}: at least 2")
+        elif self.levels is not None:
+            values = np.asarray(self.levels, dtype=float)
+            if values.ndim != 1 or values.size == 0 or np.any(np.diff(values) <= 0):
+                raise ValueError(f"levels {list(self.levels)!r}: expected increasing values")
 
     def contour_levels(self, z: np.ndarray) -> np.ndarray:
         """The levels for ``z``: the given values, or evenly / geometrically spaced between ``vmin`` (default:
