@@ -34,6 +34,9 @@ The analyses, in the papers' words:
   models, trained, then evaluated over ``t`` with the BN statistics recomputed at every point;
 * :func:`fit_pattern`: a multi-point-optimization (MPO) plane fitted to a binary pattern (Skorokhodov &
   Burtsev 2019);
+* :func:`eigenvector_line` (the loss along a Hessian eigenvector, PyHessian's plot), :func:`layer_spectra`
+  (per-layer Hessian blocks), :func:`ratio_map` (Li et al.'s Fig. 7), :func:`curve_plane` (Garipov et al.'s
+  ``plane.py``), :func:`export_vtp` (Li et al.'s ``h52vtp.py``);
 * :func:`train` (a plain training loop, to make the models), :func:`load_checkpoint`, :func:`plot`;
 * :func:`convert_surface` and :func:`convert_directions`: surface and direction files between losslab's layout
   and that of Li et al.'s code (github.com/tomgoldstein/loss-landscape: their ``plot_2D`` / ``plot_1D`` draw
@@ -79,11 +82,24 @@ from losslab.core.surfaces import (as_coordinates, evaluators_for, interpolation
 from losslab.core.surfaces import grid_around, plane_through
 from losslab.core.trainer import Recipe, fit
 from losslab.core.weights import STATS_BATCH, ParamLayout, flatten, running_stat_names, state_vector
+from losslab.core.curves import Curve, curve_coordinates, curve_plane_surface, plane_of
+from losslab.core.eigenline import loss_along_eigenvector
+from losslab.core.hessian import eigenvalue_ratio_surface
+from losslab.core.hessian_blocks import block_spectra
+from losslab.core.surfaces import AffineSpan
+from losslab.core.vtp import write_vtp
+from losslab.plots.landscape import PlotOptions
 
 __all__ = [
     "CheckpointError",
     "PatternFit",
     "TrajectoryPCA",
+    "PlotOptions",
+    "curve_plane",
+    "eigenvector_line",
+    "export_vtp",
+    "layer_spectra",
+    "ratio_map",
     "as_data",
     "convert_directions",
     "convert_surface",
@@ -721,6 +737,104 @@ def fit_pattern(model_fn: Callable[[], nn.Module], data: DataLike, pattern: Any,
     return PatternFit(the_plane, pattern, maps, fit_metrics(pattern, maps), state["history"])
 
 
+# ---------------------------------------------------------------- parity with the papers' tools ----------
+# The loss along the top Hessian eigenvector and per-layer spectra (PyHessian), eigenvalue-ratio maps
+# (Li et al.'s Fig. 7), the plane of a trained curve (Garipov et al.'s plane.py), the ParaView export (h52vtp).
+
+def eigenvector_line(model: nn.Module, data: DataLike, *, alpha: Grid | tuple = (-1.0, 1.0, 21), k: int = 1,
+                     tol: float = 1e-3, max_iter: int | None = None, seed: int = 0, bn: str = "running",
+                     loss: str = "ce", chunk: int = 250, path: str | os.PathLike | None = None,
+                     checkpoint: str | os.PathLike | None = None, progress: bool = False):
+    """The loss along the ``k``-th Hessian eigenvector (``k=1``: the top one, PyHessian's example plot):
+    ``L(theta* + alpha v_k)`` for ``alpha`` in ``alpha``, ``v_k`` the unit eigenvector of the ``k``-th largest
+    eigenvalue ``lambda_k`` of the training loss's Hessian (Lanczos to ``tol``; the entry of largest magnitude
+    positive). Returns the 1-D :class:`losslab.core.surfaces.Surface`; ``s.attrs["eigenvalue"]`` is
+    ``lambda_k`` (``eigenvalue_certified``, ``eigenvalue_residual`` its certificate). For a loss quadratic in
+    the weights the line is ``L0 + alpha g.v_k + lambda_k alpha^2 / 2`` exactly
+    (:mod:`losslab.core.eigenline`)."""
+    prepared = as_data(data)
+    f = TrainingLoss(model, prepared.x_train, prepared.y_train, loss=loss, bn=bn, chunk=chunk)
+    evaluators = evaluators_for(model, prepared, loss=loss, bn=bn, chunk=chunk, splits=_splits(prepared))
+    alphas = _grid(alpha, "alpha")
+    provenance = {"checkpoint_sha256": lio.file_hash(checkpoint)} if checkpoint is not None else {}
+    return _run_surface(path, lambda target: loss_along_eigenvector(
+        target, f, evaluators, alphas, k=k, tol=tol, max_iter=max_iter, seed=seed, provenance=provenance,
+        progress=progress))
+
+
+def layer_spectra(model: nn.Module, data: DataLike, *, by: str = "parameter", k: int = 1,
+                  which: str = "largest", trace_probes: int = 0, tol: float = 1e-3, max_iter: int | None = None,
+                  seed: int = 0, bn: str = "running", loss: str = "ce", weight_decay: float = 0.0,
+                  chunk: int = 250):
+    """The Hessian spectrum of every layer: for each diagonal block ``H_BB`` (``by="parameter"``: one per
+    parameter tensor, ``"module"``: one per module, weight and bias together) its ``k`` extreme eigenvalues
+    (``which``: ``largest``, ``smallest``, ``both``) by Lanczos on the block's Hessian-vector product, and with
+    ``trace_probes > 0`` its Hutchinson trace. Returns a list of
+    :class:`losslab.core.hessian_blocks.BlockSpectrum` (``name``, ``size``, ``values``, ``converged``,
+    ``trace``; ``.record()`` for JSON)."""
+    f = _training_loss(model, data, loss, bn, weight_decay, chunk)
+    return block_spectra(f, by=by, k=k, which=which, tol=tol, max_iter=max_iter, seed=seed,
+                         trace_probes=trace_probes)
+
+
+def ratio_map(model: nn.Module, data: DataLike, *, x: Grid | tuple = (-1.0, 1.0, 11),
+              y: Grid | tuple = (-1.0, 1.0, 11), seed: int = 0, norm: str = "filter", ignore: str = "biasbn",
+              orthogonal: bool = False, tol: float = 1e-2, max_iter: int | None = None, bn: str = "running",
+              loss: str = "ce", chunk: int = 250, path: str | os.PathLike | None = None,
+              checkpoint: str | os.PathLike | None = None, progress: bool = False):
+    """Li et al. (2018)'s Fig. 7 on your model: ``|lambda_min / lambda_max|`` of the training loss's Hessian at
+    every point ``theta* + alpha delta + beta eta`` of the 2-D grid ``x`` x ``y``, along the same filter-normalized
+    random directions as :func:`surface` with the same ``seed``, ``norm``, ``ignore`` and ``orthogonal`` (so the
+    map lies over that surface). One certified two-ended Lanczos run per point to ``tol``
+    (:func:`losslab.core.hessian.eigenvalue_ratio_surface`; the start vector from ``seed``). Returns the
+    :class:`losslab.core.surfaces.Surface` with ``lambda_max``, ``lambda_min``, ``ratio``, ``certified``,
+    ``products`` of shape ``(len(x), len(y))``; ``path`` writes (and resumes) its HDF5 file."""
+    prepared = as_data(data)
+    d = random_directions(model, seed, norm=norm, ignore=ignore, dims=2, orthogonal=orthogonal)
+    f = TrainingLoss(model, prepared.x_train, prepared.y_train, loss=loss, bn=bn, chunk=chunk)
+    provenance = {**d.provenance(), **({"checkpoint_sha256": lio.file_hash(checkpoint)} if checkpoint else {})}
+    xs, ys = _grid(x, "x"), _grid(y, "y")
+    return _run_surface(path, lambda target: eigenvalue_ratio_surface(
+        target, f, AffineSpan(_flat(model), d.x, d.y), xs, ys, tol=tol, max_iter=max_iter, seed=seed,
+        provenance=provenance, progress=progress))
+
+
+def curve_plane(curve: Curve, model: nn.Module, data: DataLike, *, n: int = 21, margin: float = 0.2,
+                x: Grid | tuple | None = None, y: Grid | tuple | None = None, bend: int | None = None,
+                t: int | Grid = 61, bn: str = "recompute", loss: str = "ce", chunk: int = 250,
+                path: str | os.PathLike | None = None, progress: bool = False):
+    """Garipov et al.'s ``plane.py``: the loss on the plane through a trained curve's endpoints ``w0``, ``w1`` and
+    its middle bend (``bend``: another one), origin ``w0``, axes by Gram-Schmidt of ``w1 - w0`` and
+    ``bend - w0`` (:func:`losslab.core.curves.plane_of`), on ``n`` x ``n`` points covering the three with
+    ``margin`` (or ``x``, ``y`` in the plane's units), BN recomputed at every point by default. ``model`` gives
+    the architecture. Returns the 2-D :class:`losslab.core.surfaces.Surface`; ``s.extra`` holds
+    ``point_coordinates`` (w0, w1, bend: ``(3, 2)``), ``curve_coordinates`` (the curve at ``t`` projected on
+    the plane: ``(T, 2)``; exact for one bend) and ``curve_t``. :func:`plot` draws the curve on the contours."""
+    prepared = as_data(data)
+    evaluators = evaluators_for(model, prepared, loss=loss, bn=bn, chunk=chunk, splits=_splits(prepared))
+    ts = np.linspace(0.0, 1.0, int(t)) if isinstance(t, (int, np.integer)) else as_coordinates(t, "t")
+    grid = {"xs": None if x is None else _grid(x, "x"), "ys": None if y is None else _grid(y, "y")}
+    extra = {"curve_coordinates": curve_coordinates(curve, ts, plane_of(curve, bend)), "curve_t": ts}
+    return _run_surface(path, lambda target: curve_plane_surface(
+        target, evaluators, curve, bend, n=n, margin=margin, extra=extra, progress=progress, **grid))
+
+
+def export_vtp(path: str | os.PathLike, out: str | os.PathLike, *, name: str = "train_loss", log: bool = False,
+               zmax: float | None = None, interp: int | None = None) -> Path:
+    """A 2-D surface file's ``name`` (``train_loss``, ``test_acc``, a ratio map's ``ratio``, ...) as a ParaView
+    ``.vtp`` file at ``out`` (Li et al.'s ``h52vtp.py``: the grid's points at height ``z``, ``log(z + 0.1)``
+    with ``log``, clipped at ``zmax`` first; quadrilateral cells; the value as point data; interpolation off
+    unless ``interp=n``, a bicubic resampling to ``n`` x ``n`` points; :mod:`losslab.core.vtp`). Returns
+    ``out``."""
+    s = read_surface(path)
+    if s.ycoordinates is None:
+        raise ValueError(f"{path}: a 1-D surface; the VTP export needs a 2-D one")
+    if name not in s.values:
+        raise ValueError(f"{path}: no surface named {name!r}; it has {sorted(s.values)}")
+    write_vtp(out, s.xcoordinates, s.ycoordinates, s[name], name=name, log=log, zmax=zmax, interp=interp)
+    return Path(out)
+
+
 # ---------------------------------------------------------------- figures ---------------------------------
 
 def _file_kind(path: Path) -> str:
@@ -742,21 +856,34 @@ def _file_kind(path: Path) -> str:
                      f"of Li et al.'s code)")
 
 
-def plot(path: str | os.PathLike, out_dir: str | os.PathLike, title: str = "") -> list[Path]:
+def plot(path: str | os.PathLike, out_dir: str | os.PathLike, title: str = "", *,
+         xlim: tuple[float, float] | None = None, ylim: tuple[float, float] | None = None,
+         levels: int | Sequence[float] | str | None = None, vmin: float | None = None,
+         vmax: float | None = None) -> list[Path]:
     """The standard figures of a losslab HDF5 file into ``out_dir`` (PNG and PDF each):
 
-    * a 2-D surface: ``contour``, ``filled``, ``surface3d`` and ``line1d`` (Li et al.'s figures), and
-      ``trajectory`` (the path over the contours, Li et al.'s Figure 9) when it is on a trajectory's PCA plane;
-      a surface file of Li et al.'s code is drawn the same way (:func:`losslab.core.surfaces.read_surface` reads it);
+    * a 2-D surface: ``contour``, ``filled``, ``surface3d`` and ``line1d`` (Li et al.'s figures; a curve's
+      plane with the curve on the contours), and ``trajectory`` (the path over the contours, Li et al.'s
+      Figure 9) when it is on a trajectory's PCA plane; a surface file of Li et al.'s code is drawn the same
+      way (:func:`losslab.core.surfaces.read_surface` reads it);
+    * an eigenvalue-ratio map (:func:`ratio_map`): ``ratio`` (a heatmap of ``|lambda_min / lambda_max|``);
     * a 1-D surface or interpolation: ``line1d`` (loss and accuracy on twin axes, train solid, test dashed);
     * a curve evaluation: ``curve`` (loss and error along the curve and the segment over ``t``);
     * a spectral density: ``density`` (log scale, as Ghorbani et al. and PyHessian draw it).
 
-    Returns the written paths."""
+    Li et al.'s ``plot_2D`` options (:class:`losslab.plots.landscape.PlotOptions`): axis limits ``xlim``,
+    ``ylim`` (a 1-D figure: alpha and the loss axis), contour ``levels`` (a number, the values, or ``"log"`` /
+    ``"log:N"``), colour range ``vmin``, ``vmax``. Returns the written paths."""
     path, out_dir = Path(path), Path(out_dir)
+    options = PlotOptions(xlim=xlim, ylim=ylim, levels=levels, vmin=vmin, vmax=vmax)
     kind = _file_kind(path)
+    if kind == "surface2d" and read_surface(path).spec.get("kind") == "hessian_eigenvalue_ratio":
+        s = read_surface(path)
+        return landscape.plot_heatmap(out_dir / "ratio", s.xcoordinates, s.ycoordinates, s["ratio"], None,
+                                      title=title or r"Hessian $|\lambda_{min} / \lambda_{max}|$",
+                                      cbar_label=r"$|\lambda_{min} / \lambda_{max}|$", options=options)
     if kind == "surface2d":
-        files = landscape.plot_surface_file(path, out_dir, title)
+        files = landscape.plot_surface_file(path, out_dir, title, options)
         if "trajectory" in read_surface(path).extra:
             files += landscape.plot_trajectory_file(path, out_dir / "trajectory", title)
         return files
@@ -766,8 +893,10 @@ def plot(path: str | os.PathLike, out_dir: str | os.PathLike, title: str = "") -
         splits = [sp for sp in ("train", "test") if f"{sp}_loss" in s.values]
         return landscape.plot_1d(out_dir / "line1d", s.xcoordinates, {sp: s[f"{sp}_loss"] for sp in splits},
                              {sp: s[f"{sp}_acc"] for sp in splits},
-                             xlabel=r"$\alpha$ (interpolation)" if interp else r"$\alpha$ (filter-normalized)",
-                             title=title or None)
+                             xlabel=(r"$\alpha$ (interpolation)" if interp else
+                                     r"$\alpha$ (Hessian eigenvector)" if s.attrs.get("direction") ==
+                                     "hessian_eigenvector" else r"$\alpha$ (filter-normalized)"),
+                             title=title or None, options=options)
     if kind == "curve":
         return _plot_curve(path, out_dir / "curve", title)
     return _plot_density(path, out_dir / "density", title)

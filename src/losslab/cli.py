@@ -19,9 +19,12 @@ Subcommands write into ``--out`` (created): ``surface`` / ``interpolate`` an HDF
 was computed along (``NAME.directions.h5``, for ``surface --directions`` on another model) and its figures,
 ``hessian`` ``hessian.json`` and ``density.h5``, ``sharpness`` ``sharpness.json``, ``curve`` the curve and
 its evaluation, ``mpo`` the fitted pattern's maps, ``train`` a checkpoint; ``plot`` draws the figures of an
-existing file; ``convert IN OUT`` writes a surface or direction file in the layout of Li et al.'s code, or
-theirs in losslab's (:mod:`losslab.core.li_files`). Bad arguments exit with status 2 and a message naming the
-argument; failures of the computation (e.g. a surface file computed with other arguments) with status 1.
+existing file; ``ratio-map`` Li et al.'s eigenvalue-ratio map, ``curve-plane`` the plane of a trained curve,
+``export-vtp`` a surface for ParaView; ``convert IN OUT`` writes a surface or direction file in the layout of
+Li et al.'s code, or theirs in losslab's (:mod:`losslab.core.li_files`). The written files are listed on
+stdout and a one-line summary of the result ends stderr. Bad arguments exit with status 2 and a message
+naming the argument; failures of the computation (e.g. a surface file computed with other arguments) with
+status 1.
 """
 
 from __future__ import annotations
@@ -181,6 +184,28 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _range_spec(text: str) -> tuple[float, float]:
+    """``LO:HI`` (e.g. ``-1:1``) as an axis range, ``LO < HI``."""
+    parts = text.split(":")
+    try:
+        lo, hi = (float(p) for p in parts)
+        if not lo < hi:
+            raise ValueError
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected LO:HI with LO < HI (e.g. -1:1), not {text!r}")
+    return lo, hi
+
+
+def _levels_spec(text: str) -> int | tuple[float, ...] | str:
+    """Contour levels: ``N``, ``a,b,c`` or ``log[:N]`` (:func:`losslab.plots.landscape.parse_levels`)."""
+    from losslab.plots.landscape import parse_levels  # brings torch: only when --levels is given
+
+    try:
+        return parse_levels(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err))
+
+
 # ---------------------------------------------------------------- the parser ------------------------------
 
 class _HelpFormatter(argparse.HelpFormatter):
@@ -191,6 +216,8 @@ class _HelpFormatter(argparse.HelpFormatter):
         default = action.default
         if isinstance(action, argparse.BooleanOptionalAction) and default is not None:
             return f"{text} (default: {action.option_strings[0 if default else 1]})"
+        if isinstance(action, argparse._StoreTrueAction) and "default" not in text:
+            return f"{text} (default: off)"
         if "default" in text or action.required or default is None or isinstance(default, bool) \
                 or default is argparse.SUPPRESS:
             return text
@@ -339,13 +366,27 @@ def make_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentP
     p.add_argument("--top-k", type=_positive_int, default=1, help="number of eigenvalues")
     p.add_argument("--which", choices=("largest", "smallest", "both"), default="largest")
     p.add_argument("--tol", type=_positive_float, default=1e-3, help="Lanczos relative residual tolerance")
-    p.add_argument("--max-iter", type=_positive_int, default=None, help="Lanczos steps at most")
+    p.add_argument("--max-iter", type=_positive_int, default=None,
+                   help="Lanczos steps at most (default: min(weights, 300))")
     p.add_argument("--weight-decay", type=float, default=0.0, help="the L2 term (wd/2)||w||^2 of the loss")
     p.add_argument("--density-runs", type=int, default=5, help="SLQ start vectors (0: no density)")
     p.add_argument("--density-steps", type=_positive_int, default=90, help="Lanczos steps per SLQ run")
     p.add_argument("--sigma2", type=_positive_float, default=1e-5, help="SLQ Gaussian kernel variance")
     p.add_argument("--trace-probes", type=int, default=100, help="Hutchinson probes (0: no trace)")
     p.add_argument("--plot", action=argparse.BooleanOptionalAction, default=True, help="draw the density")
+    p.add_argument("--eigenvector-line", type=_grid_spec, default=None, metavar="START:STOP:NUM",
+                   help="also the loss along the unit Hessian eigenvector at these alphas, PyHessian's plot "
+                        "(OUT/eigenvector_line.h5; the loss and Hessian of the line have no --weight-decay "
+                        "term; default: none)")
+    p.add_argument("--eigenvector-k", type=_positive_int, default=1,
+                   help="the eigenvector of the line: that of the k-th largest eigenvalue")
+    p.add_argument("--per-layer", action="store_true",
+                   help="also each layer's Hessian block: its --top-k --which eigenvalues by Lanczos on the "
+                        "block's Hessian-vector product, into hessian.json's per_layer (default: off)")
+    p.add_argument("--per-layer-by", choices=("parameter", "module"), default="parameter",
+                   help="the blocks: one per parameter tensor, or one per module (weight and bias together)")
+    p.add_argument("--per-layer-trace-probes", type=int, default=0,
+                   help="Hutchinson probes for each block's trace (0: no trace)")
 
     p = add("sharpness", "Keskar et al.'s epsilon-sharpness (Metric 2.1) of the training loss",
             [_common(), _evaluation("running")])
@@ -390,7 +431,59 @@ def make_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentP
     p = add("plot", "draw the figures of a losslab HDF5 file (surface, interpolation, curve evaluation, "
                     "spectral density)", [_common(model=False, data=False)])
     p.add_argument("file", metavar="FILE.h5")
-    p.add_argument("--title", default="")
+    p.add_argument("--title", default="", help="figure title (default: none)")
+    p.add_argument("--xlim", type=_range_spec, default=None, metavar="LO:HI",
+                   help="x-axis limits, e.g. --xlim=-0.5:0.5 (default: the data's)")
+    p.add_argument("--ylim", type=_range_spec, default=None, metavar="LO:HI",
+                   help="y-axis limits (a 1-D figure: the loss axis) (default: the data's)")
+    p.add_argument("--levels", type=_levels_spec, default=None, metavar="N|A,B,C|log[:N]",
+                   help="contour levels: N evenly spaced, the values A,B,C, or N geometrically spaced "
+                        "(default: 25, geometric when the loss is positive)")
+    p.add_argument("--vmin", type=float, default=None, help="bottom of the colour range and the levels "
+                                                            "(default: the smallest value)")
+    p.add_argument("--vmax", type=float, default=None, help="top of the colour range and the levels "
+                                                            "(default: the largest value)")
+
+    p = add("ratio-map", "Li et al.'s Fig. 7: |lambda_min / lambda_max| of the Hessian at every point of a 2-D "
+                         "surface around one checkpoint (the surface command's random directions)",
+            [_common(), _evaluation("running")])
+    _checkpoint_arg(p, "the model's weights")
+    p.add_argument("--x", type=_grid_spec, default=(-1.0, 1.0, 11), metavar="START:STOP:NUM", help="alpha")
+    p.add_argument("--y", type=_grid_spec, default=(-1.0, 1.0, 11), metavar="START:STOP:NUM", help="beta")
+    p.add_argument("--norm", choices=("filter", "layer", "weight", "none"), default="filter",
+                   help="direction normalization")
+    p.add_argument("--ignore", choices=("biasbn", "copy", "keep"), default="biasbn",
+                   help="direction on biases and BN parameters: zero, the weights, or normalized like the rest")
+    p.add_argument("--orthogonal", action="store_true",
+                   help="make the second direction orthogonal to the first (default: off)")
+    p.add_argument("--direction-seed", type=int, default=0,
+                   help="seed of the random directions (as 'surface': the map lies over its surface)")
+    p.add_argument("--tol", type=_positive_float, default=1e-2,
+                   help="Lanczos tolerance of both ends, relative to each (Li et al.: 1e-2)")
+    p.add_argument("--max-iter", type=_positive_int, default=None,
+                   help="Lanczos steps at most per point (default: min(weights, 300))")
+    p.add_argument("--name", default="ratio_map", help="file name stem (OUT/NAME.h5)")
+    p.add_argument("--plot", action=argparse.BooleanOptionalAction, default=True, help="draw the map")
+
+    p = add("curve-plane", "Garipov et al.'s plane.py: the loss on the plane through a trained curve's endpoints "
+                           "and its middle bend, with the curve projected on it", [_common(), _evaluation("recompute")])
+    p.add_argument("--curve", required=True, metavar="FILE", help="a curve written by 'losslab curve' (curve.pt)")
+    p.add_argument("--n", type=_positive_int, default=21, help="grid points per side")
+    p.add_argument("--margin", type=float, default=0.2, help="relative margin around the three points")
+    p.add_argument("--bend", type=int, default=None, help="the bend of the plane (default: the middle one)")
+    p.add_argument("--t", type=_positive_int, default=61, metavar="POINTS",
+                   help="points of the curve projected on the plane (>= 2)")
+    p.add_argument("--name", default="curve_plane", help="file name stem (OUT/NAME.h5)")
+    p.add_argument("--plot", action=argparse.BooleanOptionalAction, default=True, help="draw the figures")
+
+    p = add("export-vtp", "a 2-D surface file as a ParaView .vtp file (Li et al.'s h52vtp.py)",
+            [_common(model=False, data=False)])
+    p.add_argument("file", metavar="FILE.h5")
+    p.add_argument("--name", default="train_loss", help="the surface to export (train_loss, test_loss, ratio, ...)")
+    p.add_argument("--log", action="store_true", help="height log(value + 0.1), as h52vtp (default: off)")
+    p.add_argument("--zmax", type=float, default=None, help="clip the values at ZMAX first (default: no clip)")
+    p.add_argument("--interp", type=_positive_int, default=None, metavar="N",
+                   help="resample to N x N points by a bicubic spline, as h52vtp (default: off)")
 
     p = add("convert", "convert a surface or direction file between losslab's layout and that of Li et al.'s "
                        "loss-landscape code (their plot_2D, plot_1D and h5_util.read_list read the result, and "
@@ -403,7 +496,17 @@ def make_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentP
                    help="entry point of the model function, for direction files: needed to write Li et al.'s "
                         "per-tensor groups and to read their states-type files, and checks the shapes (default: "
                         "none)")
+    _name_undocumented(subs)
     return parser, subs
+
+
+def _name_undocumented(subs: dict[str, argparse.ArgumentParser]) -> None:
+    """Give every option without a help text one (its name in words), so that ``--help`` lists it with its
+    default."""
+    for p in subs.values():
+        for action in p._actions:
+            if action.option_strings and action.help is None:
+                action.help = action.dest.replace("_", " ")
 
 
 # ---------------------------------------------------------------- commands --------------------------------
@@ -538,6 +641,7 @@ def cmd_hessian(args: argparse.Namespace) -> list[Path]:
     (checkpoint,) = _checkpoints(args, (1,))
     model = load_model(args, checkpoint)
     data = load_data(args.data, args)
+    _check_hessian_extras(args, model)
     if args.density_runs < 0 or args.trace_probes < 0:
         raise UsageError("--density-runs / --trace-probes: must be >= 0")
     opts = dict(bn=args.bn, loss=args.loss, weight_decay=args.weight_decay, chunk=args.chunk)
@@ -566,7 +670,53 @@ def cmd_hessian(args: argparse.Namespace) -> list[Path]:
         files.append(out / "density.h5")
         if args.plot:
             files += api.plot(out / "density.h5", out)
+    files += _hessian_extras(args, model, data, result, out)
     lio.write_json(out / "hessian.json", {**result, "platform": cpu_kernels.platform_record()})
+    top = f"{args.which} eigenvalue(s) {', '.join(f'{v:.6g}' for v in eig.values)}"
+    args.summary = (f"{top}{'' if eig.converged else ' (not certified)'}"
+                    + (f"; trace {result['trace']['value']:.6g}" if "trace" in result else "")
+                    + (f"; {len(result['per_layer']['blocks'])} layer blocks" if "per_layer" in result else "")
+                    + (f"; eigenvector line, lambda_{args.eigenvector_k} = "
+                       f"{result['eigenvector_line']['eigenvalue']:.6g}" if "eigenvector_line" in result else ""))
+    return files
+
+
+def _check_hessian_extras(args: argparse.Namespace, model: Any) -> None:
+    """``hessian``'s --per-layer and --eigenvector-line arguments checked before any compute."""
+    from losslab.core.weights import ParamLayout
+
+    if args.per_layer_trace_probes < 0:
+        raise UsageError("--per-layer-trace-probes: must be >= 0")
+    dim = ParamLayout.of(model).size
+    if args.eigenvector_line is not None and args.eigenvector_k > dim:
+        raise UsageError(f"--eigenvector-k {args.eigenvector_k}: the Hessian of the --model has only {dim} "
+                         "eigenvalues")
+
+
+def _hessian_extras(args: argparse.Namespace, model: Any, data: Any, result: dict[str, Any], out: Path) -> list[Path]:
+    """``hessian``'s --per-layer spectra (into ``result``) and --eigenvector-line file."""
+    from losslab import api
+
+    files: list[Path] = []
+    if args.per_layer:
+        _say(args, f"per-layer Hessian blocks ({args.per_layer_by})")
+        blocks = api.layer_spectra(model, data, by=args.per_layer_by, k=args.top_k, which=args.which,
+                                   trace_probes=args.per_layer_trace_probes, tol=args.tol, max_iter=args.max_iter,
+                                   seed=args.seed, bn=args.bn, loss=args.loss, weight_decay=args.weight_decay,
+                                   chunk=args.chunk)
+        result["per_layer"] = {"by": args.per_layer_by, "blocks": [b.record() for b in blocks]}
+    if args.eigenvector_line is not None:
+        _say(args, f"the loss along eigenvector {args.eigenvector_k}")
+        target = out / "eigenvector_line.h5"
+        line = api.eigenvector_line(model, data, alpha=args.eigenvector_line, k=args.eigenvector_k, tol=args.tol,
+                                    max_iter=args.max_iter, seed=args.seed, bn=args.bn, loss=args.loss,
+                                    chunk=args.chunk, path=target, checkpoint=args.checkpoint[0])
+        result["eigenvector_line"] = {"file": target.name, "k": args.eigenvector_k,
+                                      "eigenvalue": float(line.attrs["eigenvalue"]),
+                                      "certified": bool(line.attrs["eigenvalue_certified"])}
+        files.append(target)
+        if args.plot:
+            files += api.plot(target, out / "eigenvector_line")
     return files
 
 
@@ -653,10 +803,90 @@ def cmd_plot(args: argparse.Namespace) -> list[Path]:
 
     if not Path(args.file).is_file():
         raise UsageError(f"FILE {args.file!r}: no such file")
+    if args.vmin is not None and args.vmax is not None and not args.vmin < args.vmax:
+        raise UsageError(f"--vmin {args.vmin:g}: must be below --vmax {args.vmax:g}")
     try:
-        return api.plot(args.file, args.out, args.title)
+        files = api.plot(args.file, args.out, args.title, xlim=args.xlim, ylim=args.ylim, levels=args.levels,
+                         vmin=args.vmin, vmax=args.vmax)
     except (ValueError, lio.CorruptFileError) as err:
         raise UsageError(f"FILE {args.file!r}: {err}") from err
+    args.summary = f"{len(files) // 2} figure(s) of {Path(args.file).name} in {args.out}"
+    return files
+
+
+def cmd_ratio_map(args: argparse.Namespace) -> list[Path]:
+    from losslab import api
+    import numpy as np
+
+    (checkpoint,) = _checkpoints(args, (1,))
+    model = load_model(args, checkpoint)
+    data = load_data(args.data, args)
+    out = Path(args.out)
+    target = out / f"{args.name}.h5"
+    _say(args, f"Lanczos at both ends at {args.x[2] * args.y[2]} points")
+    s = api.ratio_map(model, data, x=args.x, y=args.y, seed=args.direction_seed, norm=args.norm,
+                      ignore=args.ignore, orthogonal=args.orthogonal, tol=args.tol, max_iter=args.max_iter,
+                      bn=args.bn, loss=args.loss, chunk=args.chunk, path=target, checkpoint=checkpoint,
+                      progress=_progress(args))
+    ratio = np.asarray(s["ratio"], float)
+    args.summary = (f"ratio map {ratio.shape[0]}x{ratio.shape[1]}: |lambda_min / lambda_max| mean "
+                    f"{np.nanmean(ratio):.4g}, max {np.nanmax(ratio):.4g}; "
+                    f"{int(np.sum(s['certified']))} of {ratio.size} points certified")
+    return [target] + (api.plot(target, out / args.name) if args.plot else [])
+
+
+def cmd_curve_plane(args: argparse.Namespace) -> list[Path]:
+    from losslab import api
+    from losslab.core.curves import load_curve, plane_of
+    from losslab.core.weights import ParamLayout
+    import numpy as np
+
+    if args.t < 2:
+        raise UsageError("--t: at least 2 points")
+    if not Path(args.curve).is_file():
+        raise UsageError(f"--curve {args.curve!r}: no such file")
+    try:
+        curve = load_curve(args.curve)
+    except (ValueError, OSError) as err:
+        raise UsageError(f"--curve {args.curve!r}: {err}") from err
+    model = build_model(args.model, args.seed).eval()
+    if ParamLayout.of(model).size != curve.w0.numel():
+        raise UsageError(f"--curve {args.curve!r}: a curve of {curve.w0.numel()} weights, the --model has "
+                         f"{ParamLayout.of(model).size}")
+    if args.bend is not None and not 0 <= args.bend < curve.n_bends:
+        raise UsageError(f"--bend {args.bend}: the curve has {curve.n_bends} bend(s), numbered from 0")
+    try:
+        plane_of(curve, args.bend)
+    except ValueError as err:
+        raise UsageError(f"--curve {args.curve!r}: {err} (an untrained curve's bends lie on the segment)") from err
+    data = load_data(args.data, args)
+    out = Path(args.out)
+    target = out / f"{args.name}.h5"
+    s = api.curve_plane(curve, model, data, n=args.n, margin=args.margin, bend=args.bend, t=args.t, bn=args.bn,
+                        loss=args.loss, chunk=args.chunk, path=target, progress=_progress(args))
+    z = np.asarray(s["train_loss"], float)
+    pts = s.extra["point_coordinates"]
+    args.summary = (f"curve plane {z.shape[0]}x{z.shape[1]}: train loss {np.nanmin(z):.4g} to {np.nanmax(z):.4g}; "
+                    f"w1 at ({pts[1][0]:.4g}, 0), bend at ({pts[2][0]:.4g}, {pts[2][1]:.4g})")
+    return [target] + (api.plot(target, out / args.name) if args.plot else [])
+
+
+def cmd_export_vtp(args: argparse.Namespace) -> list[Path]:
+    from losslab import api
+    from losslab import io as lio
+
+    source = Path(args.file)
+    if not source.is_file():
+        raise UsageError(f"FILE {args.file!r}: no such file")
+    name = f"{source.stem}_{args.name}" + (f"_zmax={args.zmax:g}" if args.zmax is not None else "") \
+        + ("_log" if args.log else "") + (f"_interp={args.interp}" if args.interp else "")
+    target = Path(args.out) / f"{name}.vtp"
+    try:
+        api.export_vtp(source, target, name=args.name, log=args.log, zmax=args.zmax, interp=args.interp)
+    except (ValueError, lio.CorruptFileError) as err:
+        raise UsageError(f"FILE {args.file!r}: {err}") from err
+    args.summary = f"ParaView surface {args.name}{' (log)' if args.log else ''} of {source.name}"
+    return [target]
 
 
 LAYOUT_NAMES = {"li": "Li et al.'s layout", "losslab": "losslab's layout"}
@@ -693,13 +923,15 @@ def cmd_convert(args: argparse.Namespace) -> list[Path]:
             what = f"{1 if d.y is None else 2} direction(s) of {d.x.numel()} weights{tensors}"
     except (ValueError, lio.CorruptFileError) as err:
         raise UsageError(f"{where}: {err}") from err
-    args.summary = f"{PROG} convert: wrote {args.output} in {LAYOUT_NAMES[target]}: {what}"
+    args.summary = f"wrote {args.output} in {LAYOUT_NAMES[target]}: {what}"
     return [Path(args.output)]
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], list[Path]]] = {
     "train": cmd_train, "surface": cmd_surface, "interpolate": cmd_interpolate, "hessian": cmd_hessian,
-    "sharpness": cmd_sharpness, "curve": cmd_curve, "mpo": cmd_mpo, "plot": cmd_plot, "convert": cmd_convert}
+    "sharpness": cmd_sharpness, "curve": cmd_curve, "mpo": cmd_mpo, "plot": cmd_plot,
+    "ratio-map": cmd_ratio_map, "curve-plane": cmd_curve_plane, "export-vtp": cmd_export_vtp,
+    "convert": cmd_convert}
 
 
 def _given_options(argv: Sequence[str]) -> set[str]:
@@ -734,8 +966,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{PROG} {args.command}: error: {err}", file=sys.stderr)
         return 1
     _written(files)
-    if getattr(args, "summary", None):
-        print(args.summary)
+    # the last line on stderr: stdout stays the list of written files, for scripts
+    summary = getattr(args, "summary", None) or f"{len(files)} file(s) written to {args.out}"
+    print(f"{PROG} {args.command}: {summary}", file=sys.stderr)
     return 0
 
 

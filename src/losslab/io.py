@@ -203,10 +203,25 @@ def load_torch(path: str | os.PathLike) -> Any:
                                f"{first}); {hint}") from err
 
 
+PARALLEL_PREFIX = "module."
+
+
+def strip_parallel_prefix(state: Mapping[str, Any], own: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``state`` with the ``module.`` prefix that ``nn.DataParallel`` and ``DistributedDataParallel`` put before
+    every key removed, when every key of ``state`` has it and no key of the model (``own``, its state_dict) does;
+    otherwise ``state`` unchanged (a model that itself names a submodule ``module`` keeps its keys)."""
+    n = len(PARALLEL_PREFIX)
+    if (state and all(isinstance(k, str) and k.startswith(PARALLEL_PREFIX) for k in state)
+            and not any(k.startswith(PARALLEL_PREFIX) for k in own)):
+        return {k[n:]: v for k, v in state.items()}
+    return state
+
+
 def load_state_dict(module: torch.nn.Module, path: str | os.PathLike) -> torch.nn.Module:
     """Load the weights file ``path`` into ``module`` (strictly; in place, returned): the one checkpoint loader,
     for the workflow's runs and the API's users alike. The file holds a ``state_dict``, or a training checkpoint
-    with one under ``"model"`` or ``"state_dict"``. A missing file raises FileNotFoundError; an unreadable one, one
+    with one under ``"model"`` or ``"state_dict"``; the ``module.`` prefix of a DataParallel checkpoint is
+    dropped (:func:`strip_parallel_prefix`). A missing file raises FileNotFoundError; an unreadable one, one
     that holds no state_dict, or weights of another architecture raise :class:`CheckpointError` naming the file
     and the keys or shapes that differ."""
     import torch
@@ -221,6 +236,7 @@ def load_state_dict(module: torch.nn.Module, path: str | os.PathLike) -> torch.n
         raise CheckpointError(f"{path}: not a state_dict (a mapping of parameter names to tensors), found "
                               f"{type(state).__name__}")
     own = module.state_dict()
+    state = strip_parallel_prefix(state, own)
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
     shapes = [f"{k}: file {tuple(state[k].shape)}, model {tuple(own[k].shape)}" for k in own

@@ -457,13 +457,14 @@ def test_convert_their_surface_to_losslab_and_back(tmp_path, capsys):
     xs, ys = np.linspace(-1, 1, 3), np.linspace(-2, 2, 5)
     _their_surface(tmp_path / "li.h5", xs, ys)
     assert cli("convert", tmp_path / "li.h5", tmp_path / "ours.h5") == 0
-    out = capsys.readouterr().out.splitlines()
-    assert out == [str(tmp_path / "ours.h5"), f"losslab convert: wrote {tmp_path / 'ours.h5'} in losslab's layout: a "
-                   f"2-D surface of 3 x 5 points (train_loss, train_acc), 15 computed"]
+    cap = capsys.readouterr()
+    assert cap.out.splitlines() == [str(tmp_path / "ours.h5")]
+    assert cap.err.splitlines()[-1] == (f"losslab convert: wrote {tmp_path / 'ours.h5'} in losslab's layout: a "
+                                        f"2-D surface of 3 x 5 points (train_loss, train_acc), 15 computed")
     s = read_surface(tmp_path / "ours.h5")
     assert s.spec["imported"] == "li" and s["train_loss"][2, 0] == 3.0 + 1.0 + 0.1 * -2.0
     assert cli("convert", tmp_path / "ours.h5", tmp_path / "back.h5") == 0
-    assert capsys.readouterr().out.splitlines()[-1].endswith("(train_loss, train_acc; accuracies in percent), "
+    assert capsys.readouterr().err.splitlines()[-1].endswith("(train_loss, train_acc; accuracies in percent), "
                                                              "15 computed")
     with h5py.File(tmp_path / "li.h5", "r") as a, h5py.File(tmp_path / "back.h5", "r") as b:
         assert sorted(a) == sorted(b)
@@ -479,7 +480,7 @@ def test_convert_directions_needs_the_model_for_li(lab, tmp_path, capsys):
     assert f"losslab convert: error: --model: needed to write the direction file IN '{tmp_path / 'd.h5'}'" in err
     assert cli("convert", tmp_path / "d.h5", tmp_path / "li.h5", "--model", f"{MODULE}:make_model") == 0
     n = sum(p.numel() for p in make_model().parameters())
-    assert capsys.readouterr().out.splitlines()[-1] == (
+    assert capsys.readouterr().err.splitlines()[-1] == (
         f"losslab convert: wrote {tmp_path / 'li.h5'} in Li et al.'s layout: 2 direction(s) of {n} weights, "
         f"{len(list(make_model().parameters()))} tensors each")
     with h5py.File(tmp_path / "li.h5", "r") as f:  # h5_util.read_list
@@ -620,3 +621,118 @@ def test_interpolate_with_interpolated_bn_statistics_and_a_recorded_statistics_b
     assert cli("interpolate", *M, "--checkpoint", a, "--checkpoint", b, "--stats-batch", "all", "--alpha=0:1:3",
                "--no-plot", "--name", "all", out=tmp_path) == 0
     assert read_surface(tmp_path / "all.h5").spec["evaluators"]["train"]["stats_batch"] == "all"
+# ---------------------------------------------------------------- parity with the papers' tools -----------
+# hessian --eigenvector-line / --per-layer, ratio-map, curve-plane, export-vtp, plot options, DataParallel
+# checkpoints, the summary line (tests/core/test_parity.py checks the numbers against exact answers)
+
+def _summary(capsys) -> str:
+    return capsys.readouterr().err.strip().splitlines()[-1]
+
+
+def test_hessian_eigenvector_line_and_per_layer_spectra(lab, tmp_path, capsys):
+    ck = lab / "a" / "model.pt"
+    capsys.readouterr()
+    assert cli("hessian", *M, "--checkpoint", ck, "--density-runs", "0", "--trace-probes", "0",
+               "--eigenvector-line=-1:1:5", "--per-layer", "--per-layer-by", "module", "--per-layer-trace-probes", "3",
+               "--no-plot", out=tmp_path) == 0
+    summary = _summary(capsys)
+    result = json.loads((tmp_path / "hessian.json").read_text())
+    top = result["eigenvalues"]["values"][0]
+    assert summary.startswith("losslab hessian: largest eigenvalue(s) ") and "4 layer blocks" in summary
+    assert result["eigenvector_line"]["eigenvalue"] == pytest.approx(top, rel=1e-9)
+    assert f"lambda_1 = {top:.6g}" in summary
+    blocks = result["per_layer"]["blocks"]
+    assert [(b["name"], b["size"]) for b in blocks] == [("conv", 40), ("bn", 8), ("gate", 20), ("head", 15)]
+    assert all(b["values"][0] <= top * (1 + 1e-3) and "trace" in b for b in blocks)  # Cauchy interlacing
+    line = read_surface(tmp_path / "eigenvector_line.h5")
+    x, y, _, _ = make_data()
+    assert line["train_loss"][2] == pytest.approx(evaluate(trained(lab), x, y).loss, rel=1e-5)
+    assert line.attrs["direction"] == "hessian_eigenvector" and line.attrs["checkpoint_sha256"]
+
+
+def test_ratio_map_curve_plane_export_and_plot_options(lab, tmp_path, capsys):
+    from losslab.core.curves import make_curve, save_curve
+
+    ck = lab / "a" / "model.pt"
+    capsys.readouterr()
+    assert cli("ratio-map", *M, "--checkpoint", ck, "--x=-1:1:2", "--y=-1:1:2", "--n-train", "24", out=tmp_path) == 0
+    assert re.match(r"losslab ratio-map: ratio map 2x2: \|lambda_min / lambda_max\| mean \S+, max \S+; "
+                    r"\d of 4 points certified$", _summary(capsys))
+    m = read_surface(tmp_path / "ratio_map.h5")
+    assert m["ratio"].shape == (2, 2) and np.all(m["ratio"] >= 0)
+    assert_figure(tmp_path / "ratio_map" / "ratio")
+
+    curve = make_curve("bezier", flatten(trained(lab, "a")), flatten(trained(lab, "b")), 1)
+    with torch.no_grad():
+        curve.bends[0] += 0.3
+    save_curve(tmp_path / "curve.pt", curve)
+    assert cli("curve-plane", *M, "--curve", tmp_path / "curve.pt", "--n", "3", "--t", "4", "--n-train", "24",
+               "--n-test", "12", out=tmp_path / "plane") == 0
+    assert _summary(capsys).startswith("losslab curve-plane: curve plane 3x3: train loss ")
+    plane = read_surface(tmp_path / "plane" / "curve_plane.h5")
+    assert plane.extra["curve_coordinates"].shape == (4, 2) and plane.attrs["bn"] == "recompute"
+    assert_figure(tmp_path / "plane" / "curve_plane" / "contour")
+
+    assert cli("export-vtp", tmp_path / "plane" / "curve_plane.h5", "--log", "--zmax", "5", out=tmp_path / "vtp") == 0
+    assert (tmp_path / "vtp" / "curve_plane_train_loss_zmax=5_log.vtp").is_file()
+    assert "ParaView surface train_loss (log)" in _summary(capsys)
+
+    assert cli("plot", tmp_path / "plane" / "curve_plane.h5", "--xlim=-1:2", "--levels", "log:5", "--vmin", "0.1",
+               out=tmp_path / "figs") == 0
+    assert _summary(capsys) == f"losslab plot: 4 figure(s) of curve_plane.h5 in {tmp_path / 'figs'}"
+
+
+def test_a_dataparallel_checkpoint_loads_through_the_cli(lab, tmp_path):
+    from losslab import io as lio
+
+    state = torch.load(lab / "a" / "model.pt", weights_only=True)
+    lio.save_torch(tmp_path / "dp.pt", {f"module.{k}": v for k, v in state.items()})
+    assert cli("surface", *M, "--checkpoint", tmp_path / "dp.pt", "--dims", "1", "--x=0:0:1", "--no-plot",
+               out=tmp_path) == 0
+    x, y, _, _ = make_data()
+    assert read_surface(tmp_path / "surface.h5")["train_loss"][0] == pytest.approx(
+        evaluate(trained(lab), x, y).loss, rel=1e-5)
+
+
+@pytest.mark.parametrize("args, message", [
+    (("plot", "FILE", "--xlim=1:0"), "argument --xlim: expected LO:HI with LO < HI"),
+    (("plot", "FILE", "--levels", "0.3,0.1"), "argument --levels: levels '0.3,0.1': expected"),
+    (("plot", "FILE", "--vmin", "2", "--vmax", "1"), "--vmin 2: must be below --vmax 1"),
+    (("export-vtp", "FILE", "--name", "nosuch"), "no surface named 'nosuch'"),
+    (("curve-plane", *M, "--curve", "gone.pt"), "--curve 'gone.pt': no such file"),
+    (("curve-plane", *M, "--curve", "CURVE", "--bend", "2"), "--bend 2: the curve has 1 bend(s)"),
+    (("hessian", *M, "--checkpoint", "CK", "--eigenvector-line", "1:2"), "argument --eigenvector-line: expected"),
+    (("hessian", *M, "--checkpoint", "CK", "--per-layer", "--per-layer-trace-probes", "-1"),
+     "--per-layer-trace-probes: must be >= 0"),
+    (("ratio-map", *M, "--checkpoint", "CK", "--tol", "0"), "argument --tol: expected a positive number"),
+    (("hessian", *M, "--checkpoint", "CK", "--eigenvector-line=-1:1:3", "--eigenvector-k", "84"),
+     "--eigenvector-k 84: the Hessian of the --model has only 83 eigenvalues"),
+    (("curve-plane", *M, "--curve", "FLAT"), "FLAT.pt': the three weight vectors are collinear"),
+])
+def test_bad_parity_arguments_are_named(lab, tmp_path, capsys, args, message):
+    from losslab.core.curves import make_curve, save_curve
+
+    w = flatten(trained(lab))
+    save_curve(tmp_path / "curve.pt", make_curve("bezier", w, w + 1.0, 1))
+    save_curve(tmp_path / "FLAT.pt", make_curve("bezier", w, w + 2.0, 1))  # bends on the segment
+    api.surface(trained(lab), make_data(), dims=2, x=(-1.0, 1.0, 2), y=(-1.0, 1.0, 2), path=tmp_path / "s.h5")
+    subst = {"FILE": tmp_path / "s.h5", "CURVE": tmp_path / "curve.pt", "CK": lab / "a" / "model.pt",
+             "FLAT": tmp_path / "FLAT.pt"}
+    err = _error(capsys, *[subst.get(a, a) for a in args], "--out", tmp_path / "out")
+    assert message in err
+
+
+def test_every_option_shows_its_default():
+    from losslab.cli import _HelpFormatter, make_parser
+
+    _, subs = make_parser()
+    formatter = _HelpFormatter("losslab")
+    for name, sub in subs.items():
+        for action in sub._actions:
+            if not action.option_strings or action.required or action.dest == "help":
+                continue
+            assert "default" in formatter._get_help_string(action), (name, action.option_strings)
+    hessian = re.sub(r"\s+", " ", subs["hessian"].format_help())
+    assert "default: none)" in hessian and "--which {largest,smallest,both} which (default: largest)" in hessian
+    assert "--orthogonal make the second direction orthogonal to the first (default: off)" in re.sub(
+        r"\s+", " ", subs["surface"].format_help())

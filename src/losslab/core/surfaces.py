@@ -503,7 +503,8 @@ def plane_surface(path: str | os.PathLike, evaluators: Mapping[str, Evaluator],
                   ys: Sequence[float] | np.ndarray | None = None, *, n: int = 21, margin: float = 0.2,
                   checkpoints: Sequence[str | os.PathLike | None] = (None, None, None), **run: Any) -> Surface:
     """The surface on the plane through three networks (:func:`plane_through`); the grid defaults to ``n`` x
-    ``n`` points covering the three with ``margin``. Their coordinates are stored as ``point_coordinates``."""
+    ``n`` points covering the three with ``margin``. Their coordinates are stored as ``point_coordinates``, beside
+    the arrays of ``run``'s ``extra`` (e.g. a curve's projection)."""
     if len(thetas) != 3:
         raise ValueError(f"a plane needs three weight vectors, got {len(thetas)}")
     plane = plane_through(*thetas)
@@ -513,7 +514,7 @@ def plane_surface(path: str | os.PathLike, evaluators: Mapping[str, Evaluator],
     provenance = {"direction": "plane", "norm": "none", "ignore": "keep", "seed": None,
                   **_checkpoint_provenance({f"checkpoint{k}": c for k, c in enumerate(checkpoints)})}
     return compute_surface(path, evaluators, plane.span, xs, ys, provenance=provenance,
-                           extra={"point_coordinates": plane.coordinates}, **run)
+                           extra={"point_coordinates": plane.coordinates, **run.pop("extra", {})}, **run)
 
 
 def grid(spec: Any) -> np.ndarray:

@@ -11,8 +11,9 @@ Arrays follow the surface files: ``z[i, j]`` is the value at ``(x[i], y[j])``.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 
@@ -21,6 +22,7 @@ from losslab.plots.figures import new_figure, save
 
 if TYPE_CHECKING:  # matplotlib is imported by new_figure, when a figure is drawn
     from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 LOSS_COLOR, ACC_COLOR = "tab:blue", "tab:red"
 SPLIT_STYLES = {"train": "-", "test": "--"}
@@ -57,13 +59,98 @@ def shared_levels(surfaces: Sequence[np.ndarray], num: int = 30, vmin: float | N
     return np.linspace(lo, max(hi, lo + 1e-12), num)
 
 
+# ---------------------------------------------------------------- plot options ---------------------------
+
+DEFAULT_LEVELS = 25
+
+
+def parse_levels(text: str) -> int | tuple[float, ...] | str:
+    """Contour levels as the command line gives them: ``N`` (that many, evenly spaced), ``a,b,c`` (those
+    values), ``log`` or ``log:N`` (``N`` geometrically spaced, default :data:`DEFAULT_LEVELS`)."""
+    text = text.strip()
+    try:
+        if text == "log" or text.startswith("log:"):
+            num = int(text[4:]) if text != "log" else DEFAULT_LEVELS
+            if num < 2:
+                raise ValueError
+            return f"log:{num}"
+        if "," in text:
+            values = tuple(float(v) for v in text.split(","))
+            if len(values) < 1 or any(b <= a for a, b in zip(values, values[1:])):
+                raise ValueError
+            return values
+        num = int(text)
+        if num < 2:
+            raise ValueError
+        return num
+    except ValueError:
+        raise ValueError(f"levels {text!r}: expected a number >= 2, increasing values 'a,b,c', or 'log[:N]'") from None
+
+
+@dataclass(frozen=True)
+class PlotOptions:
+    """Li et al.'s ``plot_2D`` options for a surface's figures: axis limits ``xlim``, ``ylim`` (``(lo, hi)``;
+    on a 1-D figure ``ylim`` limits the loss axis), contour ``levels`` (a number of evenly spaced levels, the
+    values themselves, or ``"log"`` / ``"log:N"`` for geometric spacing; default: 25, geometric when the loss
+    is positive) and the colour range ``vmin``, ``vmax`` (also the range the levels span)."""
+
+    xlim: tuple[float, float] | None = None
+    ylim: tuple[float, float] | None = None
+    levels: int | Sequence[float] | str | None = None
+    vmin: float | None = None
+    vmax: float | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("xlim", "ylim"):
+            lim = getattr(self, name)
+            if lim is not None and (len(lim) != 2 or not float(lim[0]) < float(lim[1])):
+                raise ValueError(f"{name} {lim!r}: expected (lo, hi) with lo < hi")
+        if self.vmin is not None and self.vmax is not None and not self.vmin < self.vmax:
+            raise ValueError(f"vmin {self.vmin} must be below vmax {self.vmax}")
+        if isinstance(self.levels, str):
+            parse_levels(self.levels)
+        elif isinstance(self.levels, (int, np.integer)) and not isinstance(self.levels, bool):
+            if self.levels < 2:
+                raise ValueError(f"levels {self.levels}: at least 2")
+        elif self.levels is not None:
+            values = np.asarray(self.levels, dtype=float)
+            if values.ndim != 1 or values.size == 0 or np.any(np.diff(values) <= 0):
+                raise ValueError(f"levels {list(self.levels)!r}: expected increasing values")
+
+    def contour_levels(self, z: np.ndarray) -> np.ndarray:
+        """The levels for ``z``: the given values, or evenly / geometrically spaced between ``vmin`` (default:
+        the smallest finite value) and ``vmax`` (the largest)."""
+        spec = parse_levels(self.levels) if isinstance(self.levels, str) else self.levels
+        if spec is None:
+            return shared_levels([z], num=DEFAULT_LEVELS, vmin=self.vmin, vmax=self.vmax,
+                                 log=bool(np.all(np.asarray(z) > 0)))
+        if isinstance(spec, str):
+            return shared_levels([z], num=int(spec[4:]), vmin=self.vmin, vmax=self.vmax, log=True)
+        if isinstance(spec, (int, np.integer)):
+            return shared_levels([z], num=int(spec), vmin=self.vmin, vmax=self.vmax)
+        return np.asarray(spec, dtype=float)
+
+    def limit(self, ax: Axes) -> None:
+        """Apply the axis limits to ``ax``."""
+        if self.xlim is not None:
+            ax.set_xlim(*map(float, self.xlim))
+        if self.ylim is not None:
+            ax.set_ylim(*map(float, self.ylim))
+
+
 # ---------------------------------------------------------------- 1-D ------------------------------------
 
 def plot_1d(stem: str | os.PathLike, x: np.ndarray, losses: Mapping[str, np.ndarray],
-            accs: Mapping[str, np.ndarray] | None = None, *, xlabel: str = r"$\alpha$", loss_label: str = "loss",
-            title: str | None = None, log_loss: bool = False, acc_percent: bool = True) -> list[Path]:
+            accs: Mapping[str, np.ndarray] | None = None, **options: Any) -> list[Path]:
     """Loss (left axis) and accuracy (right axis) along a 1-D surface, one line style per split (train
-    solid, test dashed), as in Li et al.'s 1-D figures."""
+    solid, test dashed), as in Li et al.'s 1-D figures (:func:`line_figure`, saved)."""
+    return _saved(line_figure(x, losses, accs, **options), stem)
+
+
+def line_figure(x: np.ndarray, losses: Mapping[str, np.ndarray], accs: Mapping[str, np.ndarray] | None = None, *,
+                xlabel: str = r"$\alpha$", loss_label: str = "loss", title: str | None = None,
+                log_loss: bool = False, acc_percent: bool = True, options: PlotOptions | None = None) -> Figure:
+    """The figure of :func:`plot_1d`; ``options``' ``xlim`` limits alpha, its ``ylim`` the loss axis."""
     fig, ax = new_figure(width=SIZE[0], height=SIZE[1])
     for split, values in losses.items():
         ax.plot(x, values, SPLIT_STYLES.get(split, ":"), color=LOSS_COLOR, label=f"{split} loss")
@@ -86,7 +173,8 @@ def plot_1d(stem: str | os.PathLike, x: np.ndarray, losses: Mapping[str, np.ndar
     ax.legend(handles, labels, loc="best", fontsize="small")
     if title:
         ax.set_title(title)
-    return _saved(fig, stem)
+    (options or PlotOptions()).limit(ax)
+    return fig
 
 
 # ---------------------------------------------------------------- 2-D ------------------------------------
@@ -113,24 +201,41 @@ def plot_contour(stem: str | os.PathLike, x: np.ndarray, y: np.ndarray, z: np.nd
                  point_labels: Sequence[str] | None = None, inline_labels: bool = True) -> list[Path]:
     """Contour lines of ``z`` at ``levels`` (pass :func:`shared_levels` to compare networks); ``points``
     (n x 2) are marked, e.g. the three networks of a plane."""
+    return _saved(contour_figure(x, y, z, levels, xlabel=xlabel, ylabel=ylabel, title=title, points=points,
+                                 point_labels=point_labels, inline_labels=inline_labels), stem)
+
+
+def contour_figure(x: np.ndarray, y: np.ndarray, z: np.ndarray, levels: np.ndarray | int = 30, *,
+                   xlabel: str = r"$\alpha$", ylabel: str = r"$\beta$", title: str | None = None,
+                   points: np.ndarray | None = None, point_labels: Sequence[str] | None = None,
+                   inline_labels: bool = True, options: PlotOptions | None = None,
+                   path_xy: np.ndarray | None = None) -> Figure:
+    """The figure of :func:`plot_contour` (``options``: axis limits and colour range; ``path_xy``, (T x 2), a
+    path drawn over the contours, e.g. a curve in its plane)."""
+    options = options or PlotOptions()
     fig, ax = new_figure(width=SIZE[0], height=SIZE[1])
-    draw_contour(ax, x, y, z, levels, inline_labels=inline_labels)
+    draw_contour(ax, x, y, z, levels, inline_labels=inline_labels, vmin=options.vmin, vmax=options.vmax)
+    if path_xy is not None:
+        ax.plot(np.asarray(path_xy)[:, 0], np.asarray(path_xy)[:, 1], "-", color="tab:red", linewidth=1.2)
     _mark_points(ax, points, point_labels)
     _label_2d(ax, xlabel, ylabel, title)
-    return _saved(fig, stem)
+    options.limit(ax)
+    return fig
 
 
 def draw_contour(ax: Axes, x: np.ndarray, y: np.ndarray, z: np.ndarray, levels: np.ndarray | int = 30, *,
-                 inline_labels: bool = True, cmap: str = "summer", log: bool = False):
+                 inline_labels: bool = True, cmap: str = "summer", log: bool = False, vmin: float | None = None,
+                 vmax: float | None = None):
     """Contour lines of ``z[i, j]`` at ``(x[i], y[j])`` on ``ax`` (``log``: colours on a log scale, for
-    geometric levels); returns the contour set."""
+    geometric levels; ``vmin``, ``vmax``: the colour range); returns the contour set."""
     xx, yy, z = _grid(x, y, z)
     norm = None
     if log and not isinstance(levels, int):
         from matplotlib.colors import LogNorm  # matplotlib is loaded already: ax is drawn on
 
         norm = LogNorm(float(levels[0]), float(levels[-1]))
-    cs = ax.contour(xx, yy, z, levels=levels, cmap=cmap, norm=norm)
+    colour_range = {} if norm is not None else {"vmin": vmin, "vmax": vmax}
+    cs = ax.contour(xx, yy, z, levels=levels, cmap=cmap, norm=norm, **colour_range)
     if inline_labels:
         ax.clabel(cs, inline=True, fontsize=7)
     return cs
@@ -139,33 +244,55 @@ def draw_contour(ax: Axes, x: np.ndarray, y: np.ndarray, z: np.ndarray, levels: 
 def plot_heatmap(stem: str | os.PathLike, x: np.ndarray, y: np.ndarray, z: np.ndarray,
                  levels: np.ndarray | int | None = 30, *, xlabel: str = r"$\alpha$", ylabel: str = r"$\beta$",
                  title: str | None = None, cbar_label: str = "loss", points: np.ndarray | None = None,
-                 point_labels: Sequence[str] | None = None) -> list[Path]:
+                 point_labels: Sequence[str] | None = None, options: PlotOptions | None = None) -> list[Path]:
     """Filled contours of ``z`` at ``levels``, or (``levels=None``) a heatmap of the grid cells, with a
     labelled colour bar."""
+    return _saved(heatmap_figure(x, y, z, levels, xlabel=xlabel, ylabel=ylabel, title=title, cbar_label=cbar_label,
+                                 points=points, point_labels=point_labels, options=options), stem)
+
+
+def heatmap_figure(x: np.ndarray, y: np.ndarray, z: np.ndarray, levels: np.ndarray | int | None = 30, *,
+                   xlabel: str = r"$\alpha$", ylabel: str = r"$\beta$", title: str | None = None,
+                   cbar_label: str = "loss", points: np.ndarray | None = None,
+                   point_labels: Sequence[str] | None = None, options: PlotOptions | None = None) -> Figure:
+    """The figure of :func:`plot_heatmap` (``options``: axis limits and colour range)."""
+    options = options or PlotOptions()
     xx, yy, z = _grid(x, y, z)
     fig, ax = new_figure(width=SIZE[0], height=SIZE[1])
     if levels is None:
-        mappable = ax.pcolormesh(xx, yy, z, shading="nearest", cmap="viridis")
+        mappable = ax.pcolormesh(xx, yy, z, shading="nearest", cmap="viridis", vmin=options.vmin, vmax=options.vmax)
     else:
-        mappable = ax.contourf(xx, yy, z, levels=levels, cmap="viridis")
+        mappable = ax.contourf(xx, yy, z, levels=levels, cmap="viridis", vmin=options.vmin, vmax=options.vmax)
     fig.colorbar(mappable, ax=ax, label=cbar_label)
     _mark_points(ax, points, point_labels)
     _label_2d(ax, xlabel, ylabel, title)
-    return _saved(fig, stem)
+    options.limit(ax)
+    return fig
 
 
 def plot_surface_3d(stem: str | os.PathLike, x: np.ndarray, y: np.ndarray, z: np.ndarray, *,
                     xlabel: str = r"$\alpha$", ylabel: str = r"$\beta$", zlabel: str = "loss",
                     title: str | None = None, zmax: float | None = None) -> list[Path]:
     """Li et al.'s 3-D surface plot of ``z`` (values above ``zmax`` clipped to it)."""
+    return _saved(surface3d_figure(x, y, z, xlabel=xlabel, ylabel=ylabel, zlabel=zlabel, title=title, zmax=zmax),
+                  stem)
+
+
+def surface3d_figure(x: np.ndarray, y: np.ndarray, z: np.ndarray, *, xlabel: str = r"$\alpha$",
+                     ylabel: str = r"$\beta$", zlabel: str = "loss", title: str | None = None,
+                     zmax: float | None = None, options: PlotOptions | None = None) -> Figure:
+    """The figure of :func:`plot_surface_3d` (``options``: axis limits and colour range)."""
+    options = options or PlotOptions()
     xx, yy, z = _grid(x, y, z)
     if zmax is not None:
         z = np.minimum(z, zmax)
     fig, ax = new_figure(width=SIZE_3D[0], height=SIZE_3D[1], projection="3d")
-    ax.plot_surface(xx, yy, z, cmap="coolwarm", linewidth=0, antialiased=True)
+    ax.plot_surface(xx, yy, z, cmap="coolwarm", linewidth=0, antialiased=True, vmin=options.vmin,
+                    vmax=options.vmax)
     ax.set_zlabel(zlabel)
     _label_2d(ax, xlabel, ylabel, title)
-    return _saved(fig, stem)
+    options.limit(ax)
+    return fig
 
 
 def plot_trajectory(stem: str | os.PathLike, x: np.ndarray, y: np.ndarray, z: np.ndarray,
@@ -192,29 +319,44 @@ SURFACE_FIGURES = ("contour", "filled", "surface3d", "line1d")
 ZMAX_3D = 10.0  # loss-landscape's default vmax: the 3-D view clips the loss here so the basin stays visible
 
 
-def plot_surface_file(path: str | os.PathLike, out_dir: str | os.PathLike, title: str = "") -> list[Path]:
+def plot_surface_file(path: str | os.PathLike, out_dir: str | os.PathLike, title: str = "",
+                      options: PlotOptions | None = None) -> list[Path]:
     """The standard figures of a 2-D surface file, into ``out_dir``: ``contour``, ``filled`` (filled
     contours), ``surface3d``, ``line1d`` (the row beta = 0: loss and accuracy along the first direction, on
-    twin axes). PNG and PDF each."""
-    s = read_surface(path)
+    twin axes). PNG and PDF each. ``options``: :class:`PlotOptions` (axis limits, contour levels, colour
+    range)."""
     out_dir = Path(out_dir)
+    return [p for name, fig in surface_figures(path, title, options).items() for p in _saved(fig, out_dir / name)]
+
+
+def surface_figures(path: str | os.PathLike, title: str = "", options: PlotOptions | None = None
+                    ) -> dict[str, Figure]:
+    """The figures of :func:`plot_surface_file` by name, unsaved (for inspection). A plane through a curve
+    (``curve_coordinates`` stored, :func:`losslab.api.curve_plane`) has the curve drawn on its contours."""
+    options = options or PlotOptions()
+    s = read_surface(path)
     xs, ys, z = s.xcoordinates, s.ycoordinates, s["train_loss"]
     pca = "trajectory" in s.extra
     labels = (("1st PC", "2nd PC") if pca else
               (r"$\alpha$ (filter-normalized)", r"$\beta$ (filter-normalized)"))
-    levels = shared_levels([z], num=25, log=bool(np.all(z > 0)))
-    files = plot_contour(out_dir / "contour", xs, ys, z, levels, xlabel=labels[0], ylabel=labels[1],
-                               title=f"{title} train loss")
-    files += plot_heatmap(out_dir / "filled", xs, ys, z, levels, xlabel=labels[0], ylabel=labels[1],
-                                title=f"{title} train loss", cbar_label="train loss")
-    files += plot_surface_3d(out_dir / "surface3d", xs, ys, z, xlabel=labels[0], ylabel=labels[1],
-                                   zlabel=f"train loss (clipped at {ZMAX_3D:g})", title=title, zmax=ZMAX_3D)
+    levels = options.contour_levels(z)
+    curve = s.extra.get("curve_coordinates")
+    points = s.extra.get("point_coordinates") if curve is not None else None
+    figs = {"contour": contour_figure(xs, ys, z, levels, xlabel=labels[0], ylabel=labels[1],
+                                      title=f"{title} train loss", options=options, path_xy=curve, points=points,
+                                      point_labels=("w0", "w1", "bend") if points is not None else None),
+            "filled": heatmap_figure(xs, ys, z, levels, xlabel=labels[0], ylabel=labels[1],
+                                     title=f"{title} train loss", cbar_label="train loss", options=options),
+            "surface3d": surface3d_figure(xs, ys, z, xlabel=labels[0], ylabel=labels[1],
+                                          zlabel=f"train loss (clipped at {ZMAX_3D:g})", title=title, zmax=ZMAX_3D,
+                                          options=options)}
     row = int(np.argmin(np.abs(ys)))
-    files += plot_1d(out_dir / "line1d", xs,
-                           {sp: s[f"{sp}_loss"][:, row] for sp in ("train", "test") if f"{sp}_loss" in s.values},
-                           {sp: s[f"{sp}_acc"][:, row] for sp in ("train", "test") if f"{sp}_acc" in s.values},
-                           xlabel=labels[0], title=f"{title} ({labels[1]} = {ys[row]:.2g})")
-    return files
+    figs["line1d"] = line_figure(
+        xs, {sp: s[f"{sp}_loss"][:, row] for sp in ("train", "test") if f"{sp}_loss" in s.values},
+        {sp: s[f"{sp}_acc"][:, row] for sp in ("train", "test") if f"{sp}_acc" in s.values},
+        xlabel=labels[0], title=f"{title} ({labels[1]} = {ys[row]:.2g})",
+        options=PlotOptions(xlim=options.xlim))
+    return figs
 
 
 def plot_trajectory_file(path: str | os.PathLike, stem: str | os.PathLike, title: str = "") -> list[Path]:
