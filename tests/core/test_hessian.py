@@ -12,7 +12,7 @@ from losslab.core.hessian import (DenseOperator, TrainingLoss, eigenvalue_ratio_
     hutchinson_trace, lanczos, slq_density)
 from losslab.core.models import build
 from losslab.core.weights import PointEvaluator
-from losslab.core.surfaces import AffineSpan, SurfaceMismatchError, partial_path, read_surface
+from losslab.core.surfaces import AffineSpan, SurfaceMismatchError, journal_path, read_surface
 
 SHAPE = (1, 4, 4)
 N_CLASSES = 3
@@ -382,7 +382,7 @@ def test_eigenvalue_ratio_surface_matches_exact_and_resumes(tiny, tmp_path: Path
     assert shard.done.tolist() == [True, False] and np.isnan(shard["ratio"][1]).all()
     first = loss.products
     surface = eigenvalue_ratio_surface(target, loss, span, xs, ys, tol=tol, progress=False)
-    assert surface.complete and not partial_path(target).exists()
+    assert surface.complete and not journal_path(target).exists()
     assert loss.products - first == int(surface["products"][1].sum())  # only the missing tile was computed
 
     stored = read_surface(target)

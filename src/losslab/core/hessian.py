@@ -777,7 +777,7 @@ def eigenvalue_ratio_surface(path: str | os.PathLike, loss: TrainingLoss, span: 
     ``lambda_max``, ``lambda_min``, ``ratio``, ``products``, ``certified`` (1 where both ends were certified,
     0 where ``max_iter`` ran out first: the value is kept and shown as uncertified) of shape
     ``(len(xs), len(ys))``, a ``done`` mask per tile, a ``spec``), written tile by tile through
-    ``<stem>.partial.h5``: a killed run resumes where it stopped, a mismatched file raises
+    the journal ``<name>.journal``: a killed run resumes where it stopped, a mismatched file raises
     :class:`losslab.core.surfaces.SurfaceMismatchError`, shards of ``tiles`` join with
     :func:`losslab.core.surfaces.merge_surfaces`, and :func:`losslab.core.surfaces.read_surface` reads it.
     """
