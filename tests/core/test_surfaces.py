@@ -22,8 +22,9 @@ from losslab.core.directions import Directions, random_directions
 from losslab.core.losses import LossAcc, evaluate
 from losslab.core.models import build
 from losslab.core.weights import PointEvaluator, flatten
-from losslab.core.surfaces import (AffineSpan, SurfaceMismatchError, compute_surface, evaluators_for, interpolation,
-    merge_surfaces, journal_path, plane_surface, plane_through, read_surface, surface_1d, surface_2d, tile_ranges)
+from losslab.core.surfaces import (AffineSpan, SurfaceMismatchError, compute_surface, default_tile_rows,
+    evaluators_for, interpolation, journal_path, merge_surfaces, plane_surface, plane_through, read_surface,
+    surface_1d, surface_2d, tile_ranges)
 
 torch.set_num_threads(1)
 
@@ -76,6 +77,15 @@ def _same_bits(a: np.ndarray, b: np.ndarray) -> bool:
 
 
 # ---------------------------------------------------------------- layout -----------------------------------
+
+def test_default_tiles_hold_at_least_64_points(tmp_path: Path) -> None:
+    assert [default_tile_rows(21, 21), default_tile_rows(11, 11), default_tile_rows(4, 4), default_tile_rows(31, 1),
+            default_tile_rows(200, 64), default_tile_rows(200, 100)] == [4, 6, 4, 31, 1, 1]
+    model, data = _mlp(), _data()
+    s = surface_2d(tmp_path / "s.h5", evaluators_for(model, data), flatten(model), random_directions(model, seed=1),
+                   np.linspace(-1, 1, 7), np.linspace(-1, 1, 11), progress=False)
+    assert s.tile_rows == 6 and s.done.tolist() == [True, True]
+
 
 def test_tile_ranges() -> None:
     assert tile_ranges(5, 2) == [(0, 2), (2, 4), (4, 5)]
