@@ -84,6 +84,11 @@ def test_reused_gradient_graph_gives_the_same_products_bitwise(bn: str) -> None:
     kept.release()
     kept.hvp(vs[0], w)
     assert kept.graphs == 3
+    for point in (None, w):  # the Gauss-Newton products keep their pullbacks the same way
+        for v in vs:
+            a, b, c = kept.gnvp(v, point), fresh.gnvp(v, point), tight.gnvp(v, point)
+            assert torch.equal(a, b) and torch.equal(a, c)
+    assert (kept.graphs, fresh.graphs, tight.graphs) == (5, 0, 0)
 
 
 def test_auto_chunk_is_the_largest_whose_graph_fits_the_memory() -> None:

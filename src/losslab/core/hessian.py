@@ -158,7 +158,8 @@ class TrainingLoss:
     the point it was built at and only backpropagates ``v`` through it for the next product at that point
     (PyHessian's approach; a new point builds a new graph and frees the old): per product one backward pass
     instead of a forward and two backward passes, with results bitwise equal to building the graph anew (the
-    same chunks, the same operations, summed in the same order). :meth:`release` frees the kept graph.
+    same chunks, the same operations, summed in the same order). The Gauss-Newton product :meth:`gnvp` keeps
+    its reverse-mode pullbacks likewise (one graph is kept at a time). :meth:`release` frees the kept graph.
 
     ``point`` is the model's own weights (the default of every method's ``w``). ``products`` counts the
     Hessian-vector products computed, ``evaluations`` the loss (and gradient) passes and ``graphs`` the
@@ -193,6 +194,7 @@ class TrainingLoss:
         self.graphs = 0
         self._graph_bytes: tuple[int, int] | None = None
         self._kept: tuple[torch.Tensor, torch.Tensor, list[torch.Tensor | None]] | None = None
+        self._kept_pullbacks: tuple[torch.Tensor, dict[int, Callable[..., Any]]] | None = None
         if chunk == "auto":
             per_sample, constant = self.graph_bytes
             fits = (self.memory - constant) // per_sample if per_sample else self.n
@@ -217,8 +219,8 @@ class TrainingLoss:
         return self._graph_bytes
 
     def release(self) -> None:
-        """Free the gradient graph kept for reuse."""
-        self._kept = None
+        """Free the graphs kept for reuse."""
+        self._kept = self._kept_pullbacks = None
 
     @property
     def dim(self) -> int:
@@ -295,10 +297,13 @@ class TrainingLoss:
     def gnvp(self, v: torch.Tensor, w: torch.Tensor | None = None) -> torch.Tensor:
         """The Gauss-Newton-vector product ``G(w) v = (1/n) sum_i J_i^T H_i J_i v (+ wd v)``: ``J v`` by a
         forward-mode product of the network's outputs, ``H_i`` by one of the loss's gradient in the outputs,
-        ``J^T`` by a reverse-mode product (``torch.func``; the same functional call as every other evaluation)."""
+        ``J^T`` by a reverse-mode product (``torch.func``; the same functional call as every other evaluation).
+        With ``reuse`` and the graphs fitting ``memory``, the reverse-mode pullbacks (independent of ``v``) are
+        kept for the point and reused: the same bits, one forward pass per chunk fewer per product."""
         w = self._at(w).detach()
         v = v.to(self.dtype)
         ev = self._ev
+        pullbacks = self._pullbacks(w)
 
         def term(s: slice, buffers: TensorDict) -> tuple[torch.Tensor, ...]:
             xb, yb = ev.x[s], ev.y[s]
@@ -309,7 +314,7 @@ class TrainingLoss:
             z, jv = torch.func.jvp(outputs, (w,), (v,))
             out_grad = torch.func.grad(lambda zz: ev.criterion(zz, yb).sum())
             _, hjv = torch.func.jvp(out_grad, (z.detach(),), (jv,))
-            _, pullback = torch.func.vjp(outputs, w)
+            pullback = torch.func.vjp(outputs, w)[1] if pullbacks is None else pullbacks[s.start]
             return (pullback(hjv)[0],)
 
         self.products += 1
@@ -375,6 +380,29 @@ class TrainingLoss:
             torch.autograd.grad(self._chunk_loss(w_, slice(0, k), buffers), w_, create_graph=True)
         return saved
 
+    def _fits(self) -> bool:
+        """Whether the graphs of all chunks together fit :attr:`memory`."""
+        per_sample, constant = self.graph_bytes
+        return per_sample * self.n + constant * math.ceil(self.n / self.chunk) <= self.memory
+
+    def _pullbacks(self, w: torch.Tensor) -> dict[int, Callable[..., Any]] | None:
+        """The kept reverse-mode pullbacks of the outputs at ``w`` (chunk start -> ``torch.func.vjp``'s function),
+        built when they are not the kept ones; None when reuse is off or they do not fit :attr:`memory`."""
+        if not self.reuse:
+            return None
+        if self._kept_pullbacks is not None and torch.equal(self._kept_pullbacks[0], w):
+            return self._kept_pullbacks[1]
+        self._kept = self._kept_pullbacks = None  # free the kept graphs before building the next
+        if not self._fits():
+            return None
+        ev, buffers, kept = self._ev, self._buffers(w), {}
+        with torch.enable_grad():
+            for s in chunks(self.n, self.chunk):
+                kept[s.start] = torch.func.vjp(lambda u, xb=ev.x[s]: ev.apply(u, lambda net: net(xb), buffers), w)[1]
+        self.graphs += 1
+        self._kept_pullbacks = (w.detach().clone(), kept)
+        return kept
+
     def _gradient_graph(self, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor | None]] | None:
         """The kept gradient graph at ``w`` (``(w, leaf, per-chunk gradients)``), built when it is not the kept
         one; None when reuse is off or the graphs of all chunks do not fit :attr:`memory`."""
@@ -382,9 +410,8 @@ class TrainingLoss:
             return None
         if self._kept is not None and torch.equal(self._kept[0], w):
             return self._kept
-        self._kept = None  # free the old graph before building the next
-        per_sample, constant = self.graph_bytes
-        if per_sample * self.n + constant * math.ceil(self.n / self.chunk) > self.memory:
+        self._kept = self._kept_pullbacks = None  # free the kept graphs before building the next
+        if not self._fits():
             return None
         leaf = w.detach().clone().requires_grad_(True)
         buffers = self._buffers(leaf)
