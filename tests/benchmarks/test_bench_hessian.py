@@ -20,7 +20,9 @@ them) by :class:`losslab.core.hessian.TrainingLoss` with its defaults (``chunk="
 graph fits ``HVP_MEMORY``; the gradient graph reused across the products), by the same with the former fixed
 ``chunk=250`` and no reuse, by a plain double backward per product over all samples
 (:func:`benchutil.double_backward_hvps`) and by PyHessian's reuse of one ``create_graph`` gradient
-(:func:`benchutil.reused_gradient_hvps`); medians over alternating rounds of the paired ratios of thread time.
+(:func:`benchutil.reused_gradient_hvps`); and Gauss-Newton products with their pullbacks kept vs rebuilt per
+product. Medians over alternating rounds of the paired ratios of thread time (``losslab_over_plain`` = losslab's
+time / the plain double backward's: below 1 losslab is faster).
 """
 
 from __future__ import annotations
@@ -117,6 +119,20 @@ def test_hvp_vs_plain_double_backward(benchmark):
     for k in fns:
         for a, b in zip(results[k], results["plain"]):
             torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+    gn_fresh = TrainingLoss(model, x, y, reuse=False)
+
+    def gauss_newton():
+        ours.release()
+        op = ours.gauss_newton(w)
+        return [op.matvec(v) for v in vs]
+
+    def gauss_newton_fresh():
+        op = gn_fresh.gauss_newton(w)
+        return [op.matvec(v) for v in vs]
+
+    for a, b in zip(gauss_newton(), gauss_newton_fresh()):
+        assert torch.equal(a, b)
+    fns.update(gauss_newton=gauss_newton, gauss_newton_fresh=gauss_newton_fresh)
     times = round_seconds(fns, HVP_ROUNDS, time.thread_time)
     ms = {k: 1e3 * float(np.median(t)) / PRODUCTS for k, t in times.items()}
     benchmark.pedantic(losslab_default, rounds=1, iterations=1)
@@ -125,4 +141,5 @@ def test_hvp_vs_plain_double_backward(benchmark):
            **{f"ms_per_product_{k}": v for k, v in ms.items()},
            losslab_over_plain=median_ratio(times, "losslab", "plain"),
            losslab_over_pyhessian=median_ratio(times, "losslab", "pyhessian"),
-           chunk250_over_plain=median_ratio(times, "losslab_chunk250", "plain"))
+           chunk250_over_plain=median_ratio(times, "losslab_chunk250", "plain"),
+           gauss_newton_kept_over_fresh=median_ratio(times, "gauss_newton", "gauss_newton_fresh"))
