@@ -16,7 +16,8 @@ block of ``tile_rows`` rows of x) and provenance attributes.
 Crash safety and resumption: the grid is computed tile by tile, and each finished tile is appended to a
 journal beside the target, ``<name>.journal`` (:func:`journal_path`; a :class:`losslab.io.Journal`: its
 header holds the spec, the coordinates and the attributes as JSON, each record a tile's index and values,
-checksummed and fsynced per tile). The HDF5 file is written once, atomically, when every requested tile is
+checksummed and fsynced per tile; it is written atomically with the first finished tile, so it never exists
+empty). The HDF5 file is written once, atomically, when every requested tile is
 done, and the journal is then removed. Rerun with the same arguments, a killed job reads the journal (a
 record torn by the kill is dropped), computes only the missing tiles, and the result equals an
 uninterrupted run's bitwise (at a fixed thread count). Arguments that do not match an existing file or
