@@ -5,6 +5,12 @@ directory, are flushed to disk, and the temporary file is renamed over the targe
 Snakemake job killed half-way) therefore sees either the old file or the complete new one, never a
 truncated one.
 
+The one exception is a :class:`Journal`, the progress log of a long computation: an append-only file of
+checksummed records, each flushed to disk (fsync) as it is appended, so that adding a record costs its own
+bytes rather than a rewrite of everything before it. Its first version (a header and the first record) is
+written atomically; a record torn by a kill or a power loss fails its checksum and is dropped when the
+journal is read, as is everything after it.
+
 Torch is loaded by the functions that read or write checkpoints, not by this module: the run layout
 (:mod:`losslab.claims.runs`) reads JSON through it while the workflow's DAG is parsed, which stays torch-free.
 """
@@ -19,8 +25,10 @@ import json
 import math
 import os
 import sys
+import struct
 import tempfile
 import zipfile
+import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
@@ -250,6 +258,80 @@ def load_state_dict(module: torch.nn.Module, path: str | os.PathLike) -> torch.n
             f"({', '.join(p for p in parts if p)}); it must be written by a run with the same model settings")
     module.load_state_dict(state)
     return module
+
+
+JOURNAL_MAGIC = b"losslab-journal 1\n"
+_FRAME = struct.Struct("<II")  # payload length, CRC-32 of the payload
+
+
+def _frame(payload: bytes) -> bytes:
+    return _FRAME.pack(len(payload), zlib.crc32(payload)) + payload
+
+
+class Journal:
+    """An append-only file of records: ``JOURNAL_MAGIC``, then frames of ``(length, CRC-32, payload)``
+    (little-endian uint32s), the first frame a header and the others records.
+
+    :meth:`append` writes the file atomically with the header when it does not exist yet, else appends the
+    record after the last valid one and fsyncs. :meth:`read` returns the header and the valid records: a
+    short or checksum-failing frame (a torn append) ends the journal, and it and anything after it are
+    dropped (the next :meth:`append` overwrites them); a file without the magic or with a damaged header is
+    a :class:`CorruptFileError` naming it.
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self._end: int | None = None  # the offset after the last valid record, once read
+
+    def exists(self) -> bool:
+        return self.path.exists()
+
+    def read(self) -> tuple[bytes, list[bytes]]:
+        """The header and the valid records, in order."""
+        data = self.path.read_bytes()
+        if not data.startswith(JOURNAL_MAGIC):
+            raise CorruptFileError(f"{self.path}: not a journal written by losslab (no {JOURNAL_MAGIC!r} at its "
+                                   f"start); delete it to have it recomputed")
+        frames, pos = [], len(JOURNAL_MAGIC)
+        while pos + _FRAME.size <= len(data):
+            length, crc = _FRAME.unpack_from(data, pos)
+            payload = data[pos + _FRAME.size:pos + _FRAME.size + length]
+            if len(payload) != length or zlib.crc32(payload) != crc:
+                break
+            frames.append(payload)
+            pos += _FRAME.size + length
+        if not frames:
+            raise CorruptFileError(f"{self.path}: journal header truncated or damaged; delete it to have it "
+                                   f"recomputed")
+        self._end = pos
+        return frames[0], frames[1:]
+
+    @property
+    def dropped(self) -> int:
+        """Bytes after the last valid record (a torn append) found by the last :meth:`read`."""
+        return 0 if self._end is None else self.path.stat().st_size - self._end
+
+    def append(self, record: bytes, header: bytes) -> None:
+        """Append ``record`` and fsync; a journal that does not exist yet is written atomically as ``header``
+        and ``record``."""
+        if not self.path.exists():
+            write_bytes(self.path, JOURNAL_MAGIC + _frame(header) + _frame(record))
+            self._end = self.path.stat().st_size
+            return
+        if self._end is None:
+            self.read()
+        with open(self.path, "r+b") as fh:
+            fh.seek(self._end)
+            fh.write(_frame(record))
+            fh.truncate()
+            fh.flush()
+            os.fsync(fh.fileno())
+            self._end = fh.tell()
+
+    def discard(self) -> None:
+        """Delete the journal (its records are stored elsewhere now)."""
+        self.path.unlink(missing_ok=True)
+        self._end = None
 
 
 def file_hash(path: str | os.PathLike, algo: str = "sha256") -> str:

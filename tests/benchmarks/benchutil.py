@@ -3,10 +3,12 @@ measured (printed at the end of the run by tests/conftest.py).
 
 Run the suite with ``pytest -m benchmark tests/benchmarks`` (tests/conftest.py marks everything here
 ``benchmark`` and deselects it from every other run). Each benchmark times the losslab path and its baseline
-in the same run, in interleaved rounds keeping the fastest, as CPU time of the one working thread
-(``time.thread_time``: on a shared machine, wall time also counts the time other processes hold the core,
-which made the same ratio swing between 0.65 and 1.0 from round to round), stores both rates and their ratio
-in ``benchmark.extra_info`` (kept by ``--benchmark-json``) and prints the ratios in a summary at the end.
+in the same run, in interleaved rounds (the order alternating), either keeping the fastest as CPU time of the
+one working thread (``time.thread_time``: on a shared machine, wall time also counts the time other
+processes hold the core, which made the same ratio swing between 0.65 and 1.0 from round to round) or, where
+the losslab path waits on the disk (a surface's fsyncs, which thread time does not count), as the median over
+rounds of the paired wall-time ratio (:func:`timing.median_ratio`); it stores the rates and ratios in
+``benchmark.extra_info`` (kept by ``--benchmark-json``) and prints them in a summary at the end.
 Benchmarks never pass or fail on time; they assert only that both paths compute the same thing.
 """
 
@@ -18,6 +20,7 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from torch.func import functional_call
 from torch.utils.data import DataLoader, TensorDataset
 
 from losslab.core.hessian import HessianOperator
@@ -63,7 +66,63 @@ def loss_landscape_loop(model: nn.Module, x: torch.Tensor, y: torch.Tensor, poin
     return out
 
 
+def functional_call_loop(model: nn.Module, x: torch.Tensor, y: torch.Tensor, points: list[torch.Tensor],
+                         chunk: int = 250) -> list[tuple[float, float]]:
+    """The plain loop a user writes with ``torch.func``: per point, the flat vector cut into per-parameter views,
+    then per chunk ``functional_call(model, params, x_chunk)``, its summed cross-entropy and correct count."""
+    names = [n for n, _ in model.named_parameters()]
+    shapes = [p.shape for _, p in model.named_parameters()]
+    sizes = [s.numel() for s in shapes]
+    model.eval()
+    out = []
+    with torch.no_grad():
+        for vec in points:
+            params = {n: part.view(s) for n, part, s in zip(names, vec.split(sizes), shapes)}
+            total, correct = 0.0, 0
+            for i in range(0, len(y), chunk):
+                logits = functional_call(model, params, (x[i:i + chunk],))
+                total += float(nn.functional.cross_entropy(logits, y[i:i + chunk], reduction="sum"))
+                correct += int((logits.argmax(-1) == y[i:i + chunk]).sum())
+            out.append((total / len(y), correct / len(y)))
+    return out
+
+
 # ---------------------------------------------------------------- Hessian ----------------------------------
+
+def _flat_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor):
+    names = [n for n, _ in model.named_parameters()]
+    shapes = [p.shape for _, p in model.named_parameters()]
+    sizes = [s.numel() for s in shapes]
+
+    def loss(w: torch.Tensor) -> torch.Tensor:
+        params = {n: part.view(s) for n, part, s in zip(names, w.split(sizes), shapes)}
+        return nn.functional.cross_entropy(functional_call(model, params, (x,)), y)
+
+    return loss
+
+
+def double_backward_hvps(model: nn.Module, x: torch.Tensor, y: torch.Tensor, w: torch.Tensor,
+                         vs: list[torch.Tensor]) -> list[torch.Tensor]:
+    """The plain Hessian-vector product, each one from scratch: the mean loss over all of ``(x, y)`` at the flat
+    vector ``w``, its gradient with ``create_graph``, then the gradient of ``g . v`` (Pearlmutter)."""
+    loss = _flat_loss(model, x, y)
+    out = []
+    for v in vs:
+        w_ = w.detach().clone().requires_grad_(True)
+        (g,) = torch.autograd.grad(loss(w_), w_, create_graph=True)
+        out.append(torch.autograd.grad(g, w_, grad_outputs=v)[0])
+    return out
+
+
+def reused_gradient_hvps(model: nn.Module, x: torch.Tensor, y: torch.Tensor, w: torch.Tensor,
+                         vs: list[torch.Tensor]) -> list[torch.Tensor]:
+    """PyHessian's products: one gradient with ``create_graph`` over all of ``(x, y)``, then for each ``v`` a
+    backward pass of ``g . v`` through it (``retain_graph``)."""
+    w_ = w.detach().clone().requires_grad_(True)
+    (g,) = torch.autograd.grad(_flat_loss(model, x, y)(w_), w_, create_graph=True)
+    return [torch.autograd.grad(g, w_, grad_outputs=v, retain_graph=True)[0] for v in vs]
+
+
 
 def power_iteration_deflated(op: HessianOperator, top_n: int, tol: float = 1e-3, max_iter: int = 100,
                              seed: int = 0) -> tuple[list[float], int]:

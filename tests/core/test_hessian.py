@@ -12,7 +12,7 @@ from losslab.core.hessian import (DenseOperator, TrainingLoss, eigenvalue_ratio_
     hutchinson_trace, lanczos, slq_density)
 from losslab.core.models import build
 from losslab.core.weights import PointEvaluator
-from losslab.core.surfaces import AffineSpan, SurfaceMismatchError, partial_path, read_surface
+from losslab.core.surfaces import AffineSpan, SurfaceMismatchError, journal_path, read_surface
 
 SHAPE = (1, 4, 4)
 N_CLASSES = 3
@@ -56,6 +56,55 @@ def test_hvp_equals_exact_hessian_times_v(tiny, method: str) -> None:
     w = loss.point + 0.1 * torch.randn(loss.dim, generator=g, dtype=torch.float64)
     v = torch.randn(loss.dim, generator=g, dtype=torch.float64)
     assert torch.allclose(loss.hessian(w).matvec(v), loss.hessian_matrix(w) @ v, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("bn", ["running", "batch"])
+def test_reused_gradient_graph_gives_the_same_products_bitwise(bn: str) -> None:
+    """Products at one point reuse one gradient graph (PyHessian's approach): the bits of building it anew for
+    every product, and the exact Hessian's values; a new point builds a new graph; memory=0 turns reuse off."""
+    x, y = _data()
+    torch.manual_seed(0)
+    net = (build({"name": "convnet", "channels": [2, 4], "hidden": [8], "bn": True}, SHAPE, N_CLASSES).double()
+           if bn == "batch" else _mlp())
+    kept = TrainingLoss(net, x, y, chunk=16, bn=bn)
+    fresh = TrainingLoss(net, x, y, chunk=16, bn=bn, reuse=False)
+    tight = TrainingLoss(net, x, y, chunk=16, bn=bn, memory=0)
+    g = torch.Generator().manual_seed(3)
+    vs = [torch.randn(kept.dim, generator=g, dtype=kept.dtype) for _ in range(3)]
+    w = kept.point + 0.05 * torch.randn(kept.dim, generator=g, dtype=kept.dtype)
+    for point in (None, w):
+        for v in vs:
+            a, b, c = kept.hvp(v, point), fresh.hvp(v, point), tight.hvp(v, point)
+            assert torch.equal(a, b) and torch.equal(a, c)
+    assert (kept.graphs, fresh.graphs, tight.graphs) == (2, 0, 0) and kept.products == 6
+    if bn == "running":
+        h = kept.hessian_matrix(w)
+        assert torch.allclose(kept.hessian(w).matvec(vs[0]), h @ vs[0], rtol=1e-9, atol=1e-12)
+        assert kept.graphs == 2  # the operator at w found the kept graph
+    kept.release()
+    kept.hvp(vs[0], w)
+    assert kept.graphs == 3
+    for point in (None, w):  # the Gauss-Newton products keep their pullbacks the same way
+        for v in vs:
+            a, b, c = kept.gnvp(v, point), fresh.gnvp(v, point), tight.gnvp(v, point)
+            assert torch.equal(a, b) and torch.equal(a, c)
+    assert (kept.graphs, fresh.graphs, tight.graphs) == (5, 0, 0)
+
+
+def test_auto_chunk_is_the_largest_whose_graph_fits_the_memory() -> None:
+    x, y = _data()
+    whole = TrainingLoss(_mlp(), x, y)  # the default memory: the 40 samples fit in one chunk
+    per_sample, constant = whole.graph_bytes
+    assert whole.chunk == 40 and per_sample > 0
+    budget = constant + 10 * per_sample
+    assert TrainingLoss(_mlp(), x, y, memory=budget).chunk == 10
+    assert TrainingLoss(_mlp(), x, y, memory=0).chunk == 1
+    ref = TrainingLoss(_mlp(), x, y, chunk=16)
+    v = torch.randn(ref.dim, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    assert torch.allclose(whole.hvp(v), ref.hvp(v), rtol=1e-12, atol=1e-15)
+    for bad in (0, -1, "big", 2.5):
+        with pytest.raises(ValueError, match=r"chunk must be a number of samples >= 1 or 'auto'"):
+            TrainingLoss(_mlp(), x, y, chunk=bad)
 
 
 @pytest.mark.parametrize("criterion", ["ce", "mse"])
@@ -382,7 +431,7 @@ def test_eigenvalue_ratio_surface_matches_exact_and_resumes(tiny, tmp_path: Path
     assert shard.done.tolist() == [True, False] and np.isnan(shard["ratio"][1]).all()
     first = loss.products
     surface = eigenvalue_ratio_surface(target, loss, span, xs, ys, tol=tol, progress=False)
-    assert surface.complete and not partial_path(target).exists()
+    assert surface.complete and not journal_path(target).exists()
     assert loss.products - first == int(surface["products"][1].sum())  # only the missing tile was computed
 
     stored = read_surface(target)

@@ -15,14 +15,16 @@ import numpy as np
 import pytest
 import torch
 
+from losslab import io as lio
 from losslab.plots import landscape as lp
 from losslab.core.data import Prepared
 from losslab.core.directions import Directions, random_directions
 from losslab.core.losses import LossAcc, evaluate
 from losslab.core.models import build
 from losslab.core.weights import PointEvaluator, flatten
-from losslab.core.surfaces import (AffineSpan, SurfaceMismatchError, compute_surface, evaluators_for, interpolation,
-    merge_surfaces, partial_path, plane_surface, plane_through, read_surface, surface_1d, surface_2d, tile_ranges)
+from losslab.core.surfaces import (AffineSpan, SurfaceMismatchError, compute_surface, default_tile_rows,
+    evaluators_for, interpolation, journal_path, merge_surfaces, plane_surface, plane_through, read_surface,
+    surface_1d, surface_2d, tile_ranges)
 
 torch.set_num_threads(1)
 
@@ -76,6 +78,15 @@ def _same_bits(a: np.ndarray, b: np.ndarray) -> bool:
 
 # ---------------------------------------------------------------- layout -----------------------------------
 
+def test_default_tiles_hold_at_least_64_points(tmp_path: Path) -> None:
+    assert [default_tile_rows(21, 21), default_tile_rows(11, 11), default_tile_rows(4, 4), default_tile_rows(31, 1),
+            default_tile_rows(200, 64), default_tile_rows(200, 100)] == [4, 6, 4, 31, 1, 1]
+    model, data = _mlp(), _data()
+    s = surface_2d(tmp_path / "s.h5", evaluators_for(model, data), flatten(model), random_directions(model, seed=1),
+                   np.linspace(-1, 1, 7), np.linspace(-1, 1, 11), progress=False)
+    assert s.tile_rows == 6 and s.done.tolist() == [True, True]
+
+
 def test_tile_ranges() -> None:
     assert tile_ranges(5, 2) == [(0, 2), (2, 4), (4, 5)]
     assert tile_ranges(3, 10) == [(0, 3)]
@@ -97,7 +108,7 @@ def test_non_square_grid_is_indexed_x_then_y(tmp_path: Path) -> None:
         assert f.attrs["bn"] == "running" and f.attrs["norm"] == "filter" and f.attrs["seed"] == 1
         assert f.attrs["direction"] == "random" and f.attrs["ignore"] == "biasbn"
     s = read_surface(tmp_path / "s.h5")
-    assert s.complete and not partial_path(tmp_path / "s.h5").exists()
+    assert s.complete and not journal_path(tmp_path / "s.h5").exists()
     single = PointEvaluator(model, data.x_test, data.y_test, many="loop")
     for i, j in [(0, 4), (2, 1), (1, 3)]:
         point = flatten(model) + float(xs[i]) * dirs.x + float(ys[j]) * dirs.y
@@ -206,14 +217,14 @@ def test_resume_after_a_kill_computes_only_missing_tiles_and_matches_bitwise(tmp
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=env)
     assert proc.returncode == -9, proc.stderr
-    assert not target.exists() and partial_path(target).exists()
-    assert read_surface(partial_path(target)).done.tolist() == [True, False, False]
+    assert not target.exists() and journal_path(target).exists()
+    assert read_surface(journal_path(target)).done.tolist() == [True, False, False]
 
     evaluators, origin, dirs, xs, ys = grid_setup()
     counting = {k: Counting(v) for k, v in evaluators.items()}
     resumed = surface_2d(target, counting, origin, dirs, xs, ys, tile_rows=2, progress=False)
     assert counting["train"].points == counting["test"].points == 4 * len(ys)  # two tiles of two rows
-    assert target.exists() and not partial_path(target).exists() and resumed.complete
+    assert target.exists() and not journal_path(target).exists() and resumed.complete
 
     evaluators, origin, dirs, xs, ys = grid_setup()
     whole = surface_2d(tmp_path / "whole.h5", evaluators, origin, dirs, xs, ys, tile_rows=2, progress=False)
@@ -227,17 +238,81 @@ def test_resume_after_a_kill_computes_only_missing_tiles_and_matches_bitwise(tmp
     assert counting["train"].points == 0
 
 
-def test_partial_file_lives_beside_the_target_until_done(tmp_path: Path) -> None:
+def test_journal_lives_beside_the_target_until_done(tmp_path: Path) -> None:
     evaluators, origin, dirs, xs, ys = grid_setup()
     target = tmp_path / "s.h5"
     seen = []
 
     def hook(tile: int) -> None:
-        seen.append((tile, target.exists(), read_surface(partial_path(target)).done.sum()))
+        journal = journal_path(target)
+        seen.append((tile, target.exists(), read_surface(journal).done.sum(), journal.stat().st_size))
 
     surface_2d(target, evaluators, origin, dirs, xs, ys, tile_rows=4, progress=False, on_tile=hook)
-    assert seen == [(0, False, 1), (1, False, 2)]
-    assert partial_path(target).name == "s.partial.h5" and sorted(p.name for p in tmp_path.iterdir()) == ["s.h5"]
+    assert [s[:3] for s in seen] == [(0, False, 1), (1, False, 2)]
+    # append-only: the second tile adds its record (index, 4 values x 2 rows x 4 points, frame) to the first
+    assert seen[1][3] - seen[0][3] == 8 + 4 + 4 * 2 * 4 * 8
+    assert journal_path(target).name == "s.h5.journal" and sorted(p.name for p in tmp_path.iterdir()) == ["s.h5"]
+
+
+def test_the_final_file_keeps_its_layout(tmp_path: Path) -> None:
+    """The journal changes nothing in the finished HDF5 file: the datasets, the done mask, spec and attributes."""
+    evaluators, origin, dirs, xs, ys = grid_setup()
+    surface_2d(tmp_path / "s.h5", evaluators, origin, dirs, xs, ys, tile_rows=4, progress=False)
+    with h5py.File(tmp_path / "s.h5", "r") as f:
+        assert sorted(f.keys()) == ["done", "test_acc", "test_loss", "train_acc", "train_loss", "xcoordinates",
+                                    "ycoordinates"]
+        assert f["done"][()].tolist() == [True, True] and f["train_loss"].shape == (6, 4)
+        assert {"spec", "complete", "threads", "losslab_version", "bn", "seed"} <= set(f.attrs)
+
+
+def _killed_after_first_tile(target: Path, tile_rows: int = 2, ys_slice: slice = slice(None)) -> None:
+    evaluators, origin, dirs, xs, ys = grid_setup()
+
+    class Killed(Exception):
+        pass
+
+    def hook(tile: int) -> None:
+        raise Killed
+
+    with pytest.raises(Killed):
+        surface_2d(target, evaluators, origin, dirs, xs, ys[ys_slice], tile_rows=tile_rows, progress=False,
+                   on_tile=hook)
+
+
+@pytest.mark.parametrize("torn", [1, 8, 20])
+def test_a_torn_last_record_is_dropped_and_its_tile_recomputed(tmp_path: Path, torn: int) -> None:
+    target = tmp_path / "s.h5"
+    _killed_after_first_tile(target)
+    journal = journal_path(target)
+    one_tile = journal.stat().st_size
+    evaluators, origin, dirs, xs, ys = grid_setup()
+    counting = {k: Counting(v) for k, v in evaluators.items()}
+
+    def stop_after_second(tile: int) -> None:
+        if tile == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        surface_2d(target, counting, origin, dirs, xs, ys, tile_rows=2, progress=False, on_tile=stop_after_second)
+    two_tiles = journal.read_bytes()
+    journal.write_bytes(two_tiles[:one_tile + torn])  # the second record torn: `torn` of its bytes written
+    assert read_surface(journal).done.tolist() == [True, False, False]
+    counting = {k: Counting(v) for k, v in evaluators.items()}
+    resumed = surface_2d(target, counting, origin, dirs, xs, ys, tile_rows=2, progress=False)
+    assert counting["train"].points == 4 * len(ys) and not journal.exists()
+    whole = surface_2d(tmp_path / "whole.h5", evaluators, origin, dirs, xs, ys, tile_rows=2, progress=False)
+    for key in whole.values:
+        assert _same_bits(resumed[key], whole[key]) and _same_bits(read_surface(target)[key], whole[key]), key
+
+
+def test_a_journal_with_a_damaged_header_is_an_error_naming_it(tmp_path: Path) -> None:
+    target = tmp_path / "s.h5"
+    _killed_after_first_tile(target)
+    journal = journal_path(target)
+    journal.write_bytes(journal.read_bytes()[:60])
+    evaluators, origin, dirs, xs, ys = grid_setup()
+    with pytest.raises(lio.CorruptFileError, match=rf"{journal}: journal header truncated"):
+        surface_2d(target, evaluators, origin, dirs, xs, ys, tile_rows=2, progress=False)
 
 
 @pytest.mark.parametrize("change", ["seed", "ys", "tile_rows", "bn"])
@@ -260,13 +335,34 @@ def test_a_mismatched_rerun_is_an_error_naming_the_file(tmp_path: Path, change: 
                 call()
 
 
-def test_a_mismatched_partial_file_is_refused_too(tmp_path: Path) -> None:
+def test_a_mismatched_journal_is_refused_too(tmp_path: Path) -> None:
+    target = tmp_path / "s.h5"
+    _killed_after_first_tile(target)
+    evaluators, origin, dirs, xs, ys = grid_setup()
+    with pytest.raises(SurfaceMismatchError, match="s.h5.journal"):
+        surface_2d(target, evaluators, origin, dirs, xs, ys[:3], tile_rows=2, progress=False)
+    assert read_surface(journal_path(target)).done.tolist() == [True, False, False]  # left as it was
+
+
+def test_a_shard_and_its_journal_resume_together(tmp_path: Path) -> None:
+    """A shard file of tiles [0] and a killed run adding tile 2 to it: the rerun keeps both and computes 1."""
     evaluators, origin, dirs, xs, ys = grid_setup()
     target = tmp_path / "s.h5"
     surface_2d(target, evaluators, origin, dirs, xs, ys, tiles=[0], tile_rows=2, progress=False)
-    os.replace(target, partial_path(target))  # as if killed after the first tile
-    with pytest.raises(SurfaceMismatchError, match="s.partial.h5"):
-        surface_2d(target, evaluators, origin, dirs, xs, ys[:3], tile_rows=2, progress=False)
+
+    def hook(tile: int) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        surface_2d(target, evaluators, origin, dirs, xs, ys, tiles=[2, 1], tile_rows=2, progress=False, on_tile=hook)
+    assert read_surface(target).done.tolist() == [True, False, False]
+    assert read_surface(journal_path(target)).done.tolist() == [False, True, False]
+    counting = {k: Counting(v) for k, v in evaluators.items()}
+    resumed = surface_2d(target, counting, origin, dirs, xs, ys, tile_rows=2, progress=False)
+    assert counting["train"].points == 2 * len(ys) and resumed.complete and not journal_path(target).exists()
+    whole = surface_2d(tmp_path / "whole.h5", evaluators, origin, dirs, xs, ys, tile_rows=2, progress=False)
+    for key in whole.values:
+        assert _same_bits(read_surface(target)[key], whole[key]), key
 
 
 def test_shards_merge_into_the_whole_surface(tmp_path: Path) -> None:

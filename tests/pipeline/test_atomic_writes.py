@@ -36,9 +36,6 @@ WRITE_MODES = set("wax+")
 
 # (file relative to ROOT, enclosing function, call) -> why it is fine. Keep this short: each entry is a reason.
 ALLOWED = {
-    ("src/losslab/core/surfaces.py", "_finish", "os.replace"):
-        "renames the job's own finished in-progress file <stem>.partial.h5 (itself written atomically) onto the "
-        "target: an atomic rename, the last step of the resumable tiled grid",
     ("src/losslab/pipeline/job.py", "start_job", "logging.FileHandler"):
         "the job's log file is appended to by design (a rerun adds to the log of the killed attempt)",
     ("src/losslab/pipeline/jobserver.py", "start_server", "open"):
@@ -196,14 +193,17 @@ def test_loading_is_safe_and_nothing_is_evaluated(rel):
 
 
 def test_the_io_helpers_are_the_atomic_ones():
-    """losslab.io itself: its writes happen inside atomic_path, except atomic_path's own fsync of the temp file."""
+    """losslab.io itself: its writes happen inside atomic_path, except atomic_path's own fsync of the temp file and
+    a Journal's append (a checksummed record after the last valid one, fsynced; the journal's first version is
+    written atomically) and its removal once its records are stored elsewhere."""
     a = audit(IO_MODULE)
     own = {"write_text", "write_bytes"}  # io's helpers calling each other
     raw = {(f.function, f.call) for f in a.writes if f.call not in own}
     # atomic_path fsyncs its temporary file; save_torch serialises into an in-memory buffer, then write_bytes
-    assert raw <= {("atomic_path", "open"), ("save_torch", "torch.save")}, a.writes
+    assert raw <= {("atomic_path", "open"), ("save_torch", "torch.save"), ("append", "open")}, a.writes
     assert {(f.function, f.call) for f in a.deletes} <= {("atomic_path", "os.replace"),
-                                                         ("atomic_path", "tmp_path.unlink")}, a.deletes
+                                                         ("atomic_path", "tmp_path.unlink"),
+                                                         ("discard", "self.path.unlink")}, a.deletes
     assert not a.unsafe
 
 

@@ -35,7 +35,7 @@ from losslab.core.data import DataError, use_data_roots
 from losslab.claims.surfaces import surface_of_run
 from losslab.claims.patterns import run_pattern
 from losslab.core.patterns import PatternError
-from losslab.core.surfaces import compute_grid, partial_path, read_surface
+from losslab.core.surfaces import compute_grid, journal_path, read_surface
 from losslab.claims.runs import run_key
 from losslab.claims.training import prepare_run, train_run
 
@@ -209,7 +209,7 @@ def _surface_job(smoke, tmp_path: Path, run: dict, model_path: Path) -> tuple[Ca
     def job():
         return surface_of_run(run, model_path, settings, out, dirs)
 
-    return job, [out, dirs, partial_path(out)]
+    return job, [out, dirs, journal_path(out)]
 
 
 def row_truncated_checkpoint(smoke, tmp_path):
@@ -270,21 +270,30 @@ def row_truncated_hdf5_surface(smoke, tmp_path):
                                                    "delete it to have it recomputed"), lio.CorruptFileError
 
 
-def row_truncated_hdf5_tiles(smoke, tmp_path):
+def row_truncated_tile_journal(smoke, tmp_path):
     target = tmp_path / "surfaces" / "surface.h5"
-    _tiny_grid(target)
-    bad = partial_path(target)
-    target.rename(bad)  # as if killed after its last tile: the in-progress file, then damaged
-    bad.write_bytes(bad.read_bytes()[:200])
+
+    def fill(surface, rows, on_points):
+        for name in surface.values:
+            surface.values[name][rows[0]:rows[1]] = 1.0
+
+    def killed(tile):
+        raise KeyboardInterrupt  # as if killed after its first tile: the journal stays
+
+    with pytest.raises(KeyboardInterrupt):
+        compute_grid(target, {"what": "test"}, np.linspace(-1, 1, 5), np.linspace(-1, 1, 5), ["train_loss"], fill,
+                     progress=False, on_tile=killed)
+    bad = journal_path(target)
+    bad.write_bytes(bad.read_bytes()[:40])  # then damaged inside its header
 
     def job():
-        def fill(surface, rows, on_points):
+        def no_fill(surface, rows, on_points):
             raise AssertionError("a tile was computed")
 
         compute_grid(target, {"what": "test"}, np.linspace(-1, 1, 5), np.linspace(-1, 1, 5), ["train_loss"],
-                     fill, progress=False)
+                     no_fill, progress=False)
 
-    return job, bad, [target], (str(bad), "not a readable surface file", "delete it"), lio.CorruptFileError
+    return job, bad, [target], (str(bad), "journal header truncated or damaged", "delete it"), lio.CorruptFileError
 
 
 def row_claim_without_rule_or_pending(smoke, tmp_path):
@@ -343,7 +352,7 @@ FILE_ROWS = {
     "checkpoint-of-another-architecture": (row_checkpoint_of_another_architecture, "smoke"),
     "truncated-training-checkpoint": (row_truncated_training_checkpoint, "smoke"),
     "truncated-hdf5-surface": (row_truncated_hdf5_surface, "smoke"),
-    "truncated-hdf5-tiles-in-progress": (row_truncated_hdf5_tiles, "smoke"),
+    "truncated-tile-journal": (row_truncated_tile_journal, "smoke"),
     "claim-without-rule-or-pending": (row_claim_without_rule_or_pending, "smoke"),
     "claim-rule-without-checks": (row_claim_with_rule_but_no_checks, "smoke"),
     "pattern-file-not-binary": (row_pattern_file_not_binary, "smoke"),

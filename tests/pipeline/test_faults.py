@@ -4,7 +4,7 @@ uninterrupted run. One test each for a training job, a surface job and a curve-t
 real Snakefile on the smoke scale shrunk further (1 core, 1 torch thread).
 
 The kill point is found by polling, not by a hook in the library: the job's checkpoint directory (training,
-curves) or the surface's in-progress file ``surface.partial.h5`` (tiles); the moment the first one appears the
+curves) or the surface's journal of finished tiles ``surface.h5.journal``; the moment the first one appears the
 process group gets SIGKILL. The sizes are chosen so that the job has seconds of work left at that moment; each
 test checks that it really was interrupted (no output yet, a checkpoint strictly between start and end).
 
@@ -34,6 +34,7 @@ import yaml
 
 from conftest import SMALL, SNAKEFILE, snakemake
 from losslab.pipeline.config import deep_merge
+from losslab.core.surfaces import journal_path, read_surface
 
 pytestmark = pytest.mark.dag
 
@@ -166,7 +167,7 @@ def test_killed_surface_job_computes_only_missing_tiles_bitwise(tmp_path):
     seed_dir = RES / "surfaces" / "skip_depth" / "d8_skip" / "seed0"
     target = str(seed_dir / "surface.h5")
     out = tmp_path / seed_dir
-    partial = out / "surface.partial.h5"
+    partial = journal_path(out / "surface.h5")
 
     run_ok(tmp_path, target, cfg)  # trains d8_skip, then the surface uninterrupted
     straight = read_h5(out / "surface.h5")
@@ -176,8 +177,8 @@ def test_killed_surface_job_computes_only_missing_tiles_bitwise(tmp_path):
 
     kill_when(tmp_path, target, cfg, partial.exists)
     assert not (out / "surface.h5").exists(), "the job finished before the kill"
-    kept = read_h5(partial)
-    n_done = int(kept["done"].sum())
+    kept = read_surface(partial)
+    n_done = int(kept.done.sum())
     assert 1 <= n_done < 9, n_done
 
     rerun_after_kill(tmp_path, target, cfg)
@@ -189,7 +190,7 @@ def test_killed_surface_job_computes_only_missing_tiles_bitwise(tmp_path):
     for k, v in read_h5(out / "directions.h5").items():
         assert np.array_equal(v, straight_dirs[k]), k
     # the tiles done before the kill are in the final file as they were: kept, not recomputed differently
-    rows = np.flatnonzero(kept["done"])
+    rows = np.flatnonzero(kept.done)
     for k in ("train_loss", "test_loss", "train_acc", "test_acc"):
         assert np.array_equal(kept[k][rows], final[k][rows]), k
 

@@ -61,6 +61,11 @@ HVP_METHODS = ("double_backward", "jvp")
 # chunk 250, one thread, torch 2.14 CPU, best of 5): double backward 10.1 ms a product, torch.func jvp of grad
 # 14.0 ms; over three seeds and machine loads the jvp was 1.4-1.55x slower.
 HVP_METHOD = "double_backward"
+# The memory an autograd graph of Hessian-vector products may hold (bytes): ``chunk="auto"`` takes the largest
+# chunk whose graph fits it (the whole sample set when it does), and the double-backward products at one point
+# reuse their gradient graph (PyHessian's one ``create_graph`` gradient) when the graphs of all chunks fit it
+# together. 512 MiB: a quarter of the smallest per-job memory of the scales (smoke, 2000 MB).
+HVP_MEMORY = 512 << 20
 WHICH = ("largest", "smallest", "both")
 RELATIVE_TO = ("eigenvalue", "norm")
 DEFAULT_MAX_ITER = 300
@@ -144,29 +149,78 @@ class TrainingLoss:
     ``H v`` by double backward (``torch.autograd.grad`` with ``create_graph``) or by ``torch.func.jvp`` of
     ``torch.func.grad``; the default is the faster one on the CPU (:data:`HVP_METHOD`).
 
+    Memory: ``memory`` (default :data:`HVP_MEMORY` bytes) bounds the autograd graph kept for products. Its
+    size is measured, not guessed: the bytes of the tensors autograd saves for a gradient with
+    ``create_graph`` (``torch.autograd.graph.saved_tensors_hooks``) on 8 and 16 samples give a per-sample and a
+    constant part (:attr:`graph_bytes`). ``chunk="auto"`` (the default) is then the largest chunk whose graph fits
+    ``memory``: all ``n`` samples in one chunk when they fit. With ``reuse`` (default True) and the graphs of
+    all chunks fitting ``memory`` together, the double-backward product keeps each chunk's gradient graph for
+    the point it was built at and only backpropagates ``v`` through it for the next product at that point
+    (PyHessian's approach; a new point builds a new graph and frees the old): per product one backward pass
+    instead of a forward and two backward passes, with results bitwise equal to building the graph anew (the
+    same chunks, the same operations, summed in the same order). The Gauss-Newton product :meth:`gnvp` keeps
+    its reverse-mode pullbacks likewise (one graph is kept at a time). :meth:`release` frees the kept graph.
+
     ``point`` is the model's own weights (the default of every method's ``w``). ``products`` counts the
-    Hessian-vector products computed and ``evaluations`` the loss (and gradient) passes, for benchmarks.
+    Hessian-vector products computed, ``evaluations`` the loss (and gradient) passes and ``graphs`` the
+    gradient graphs built for reuse, for benchmarks.
     The model is not mutated: a private copy of it is evaluated.
     """
 
     def __init__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, loss: str = "ce",
-                 bn: str = "running", weight_decay: float = 0.0, chunk: int = 250,
-                 recompute_data: torch.Tensor | None = None, method: str = HVP_METHOD):
+                 bn: str = "running", weight_decay: float = 0.0, chunk: int | str = "auto",
+                 recompute_data: torch.Tensor | None = None, method: str = HVP_METHOD, memory: int = HVP_MEMORY,
+                 reuse: bool = True):
         if method not in HVP_METHODS:
             raise ValueError(f"unknown Hessian-vector product method {method!r}; known: {list(HVP_METHODS)}")
         if not weight_decay >= 0:
             raise ValueError(f"weight_decay must be >= 0, not {weight_decay!r}")
-        self._ev = PointEvaluator(model, x, y, loss=loss, bn=bn, chunk=chunk, recompute_data=recompute_data,
-                                  many="loop")
+        if not (chunk == "auto" or isinstance(chunk, int) and not isinstance(chunk, bool) and chunk >= 1):
+            raise ValueError(f"chunk must be a number of samples >= 1 or 'auto', not {chunk!r}")
+        if not memory >= 0:
+            raise ValueError(f"memory must be a number of bytes >= 0, not {memory!r}")
+        self._ev = PointEvaluator(model, x, y, loss=loss, bn=bn, chunk=max(len(y), 1) if chunk == "auto" else chunk,
+                                  recompute_data=recompute_data, many="loop")
         if bn == "batch":  # batch statistics, nothing stored: no in-place update for torch.func to refuse
             for m in self._ev.batchnorm_modules:
                 m.track_running_stats = False
         self.layout: ParamLayout = self._ev.layout
-        self.criterion, self.bn, self.chunk = loss, bn, chunk
+        self.criterion, self.bn = loss, bn
         self.weight_decay, self.method = float(weight_decay), method
+        self.memory, self.reuse = int(memory), bool(reuse)
         self.point = flatten(model)
         self.products = 0
         self.evaluations = 0
+        self.graphs = 0
+        self._graph_bytes: tuple[int, int] | None = None
+        self._kept: tuple[torch.Tensor, torch.Tensor, list[torch.Tensor | None]] | None = None
+        self._kept_pullbacks: tuple[torch.Tensor, dict[int, Callable[..., Any]]] | None = None
+        if chunk == "auto":
+            per_sample, constant = self.graph_bytes
+            fits = (self.memory - constant) // per_sample if per_sample else self.n
+            self._ev.chunk = int(min(max(fits, 1), max(self.n, 1)))
+
+    @property
+    def chunk(self) -> int:
+        """Samples per chunk (``chunk="auto"`` resolved)."""
+        return self._ev.chunk
+
+    @property
+    def graph_bytes(self) -> tuple[int, int]:
+        """``(per_sample, constant)``: the bytes autograd saves for a gradient with ``create_graph`` of a chunk of
+        ``b`` samples are ``per_sample * b + constant`` (measured once, on 8 and 16 samples, at the model's
+        weights)."""
+        if self._graph_bytes is None:
+            small, large = min(8, self.n), min(16, self.n)
+            b_small, b_large = self._saved_bytes(small), self._saved_bytes(large)
+            per_sample = (b_large - b_small) // (large - small) if large > small else b_large // max(large, 1)
+            per_sample = max(per_sample, 1)
+            self._graph_bytes = (per_sample, max(b_large - per_sample * large, 0))
+        return self._graph_bytes
+
+    def release(self) -> None:
+        """Free the graphs kept for reuse."""
+        self._kept = self._kept_pullbacks = None
 
     @property
     def dim(self) -> int:
@@ -220,6 +274,10 @@ class TrainingLoss:
                 grad = torch.func.grad(lambda u: self._chunk_loss(u, s, buffers))
                 return (torch.func.jvp(grad, (w,), (v,))[1],)
         else:
+            kept = self._gradient_graph(w)
+            if kept is not None:
+                self.products += 1
+                return self._backward_through(kept, v) + self.weight_decay * v
             w_ = w.requires_grad_(True)
 
             def term(s: slice, buffers: TensorDict) -> tuple[torch.Tensor, ...]:
@@ -239,10 +297,13 @@ class TrainingLoss:
     def gnvp(self, v: torch.Tensor, w: torch.Tensor | None = None) -> torch.Tensor:
         """The Gauss-Newton-vector product ``G(w) v = (1/n) sum_i J_i^T H_i J_i v (+ wd v)``: ``J v`` by a
         forward-mode product of the network's outputs, ``H_i`` by one of the loss's gradient in the outputs,
-        ``J^T`` by a reverse-mode product (``torch.func``; the same functional call as every other evaluation)."""
+        ``J^T`` by a reverse-mode product (``torch.func``; the same functional call as every other evaluation).
+        With ``reuse`` and the graphs fitting ``memory``, the reverse-mode pullbacks (independent of ``v``) are
+        kept for the point and reused: the same bits, one forward pass per chunk fewer per product."""
         w = self._at(w).detach()
         v = v.to(self.dtype)
         ev = self._ev
+        pullbacks = self._pullbacks(w)
 
         def term(s: slice, buffers: TensorDict) -> tuple[torch.Tensor, ...]:
             xb, yb = ev.x[s], ev.y[s]
@@ -253,7 +314,7 @@ class TrainingLoss:
             z, jv = torch.func.jvp(outputs, (w,), (v,))
             out_grad = torch.func.grad(lambda zz: ev.criterion(zz, yb).sum())
             _, hjv = torch.func.jvp(out_grad, (z.detach(),), (jv,))
-            _, pullback = torch.func.vjp(outputs, w)
+            pullback = torch.func.vjp(outputs, w)[1] if pullbacks is None else pullbacks[s.start]
             return (pullback(hjv)[0],)
 
         self.products += 1
@@ -303,6 +364,80 @@ class TrainingLoss:
         ev = self._ev
         xb, yb = ev.x[s], ev.y[s]
         return ev.apply(w, lambda net: ev.criterion(net(xb), yb).sum(), buffers) / self.n
+
+    def _saved_bytes(self, k: int) -> int:
+        """Bytes of the tensors autograd saves for a gradient with ``create_graph`` of the first ``k`` samples."""
+        saved = 0
+
+        def pack(t: torch.Tensor) -> torch.Tensor:
+            nonlocal saved
+            saved += t.numel() * t.element_size()
+            return t
+
+        w_ = self.point.detach().clone().requires_grad_(True)
+        buffers = self._buffers(w_)
+        with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            torch.autograd.grad(self._chunk_loss(w_, slice(0, k), buffers), w_, create_graph=True)
+        return saved
+
+    def _fits(self) -> bool:
+        """Whether the graphs of all chunks together fit :attr:`memory`."""
+        per_sample, constant = self.graph_bytes
+        return per_sample * self.n + constant * math.ceil(self.n / self.chunk) <= self.memory
+
+    def _pullbacks(self, w: torch.Tensor) -> dict[int, Callable[..., Any]] | None:
+        """The kept reverse-mode pullbacks of the outputs at ``w`` (chunk start -> ``torch.func.vjp``'s function),
+        built when they are not the kept ones; None when reuse is off or they do not fit :attr:`memory`."""
+        if not self.reuse:
+            return None
+        if self._kept_pullbacks is not None and torch.equal(self._kept_pullbacks[0], w):
+            return self._kept_pullbacks[1]
+        self._kept = self._kept_pullbacks = None  # free the kept graphs before building the next
+        if not self._fits():
+            return None
+        ev, buffers, kept = self._ev, self._buffers(w), {}
+        with torch.enable_grad():
+            for s in chunks(self.n, self.chunk):
+                kept[s.start] = torch.func.vjp(lambda u, xb=ev.x[s]: ev.apply(u, lambda net: net(xb), buffers), w)[1]
+        self.graphs += 1
+        self._kept_pullbacks = (w.detach().clone(), kept)
+        return kept
+
+    def _gradient_graph(self, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor | None]] | None:
+        """The kept gradient graph at ``w`` (``(w, leaf, per-chunk gradients)``), built when it is not the kept
+        one; None when reuse is off or the graphs of all chunks do not fit :attr:`memory`."""
+        if not self.reuse:
+            return None
+        if self._kept is not None and torch.equal(self._kept[0], w):
+            return self._kept
+        self._kept = self._kept_pullbacks = None  # free the kept graphs before building the next
+        if not self._fits():
+            return None
+        leaf = w.detach().clone().requires_grad_(True)
+        buffers = self._buffers(leaf)
+        grads: list[torch.Tensor | None] = []
+        with torch.enable_grad():
+            for s in chunks(self.n, self.chunk):
+                (g,) = torch.autograd.grad(self._chunk_loss(leaf, s, buffers), leaf, create_graph=True)
+                grads.append(g if g.requires_grad else None)  # None: the chunk's loss is linear in w
+        self.graphs += 1
+        self._kept = (w.detach().clone(), leaf, grads)
+        return self._kept
+
+    @staticmethod
+    def _backward_through(kept: tuple[torch.Tensor, torch.Tensor, list[torch.Tensor | None]],
+                          v: torch.Tensor) -> torch.Tensor:
+        """``sum_chunks d(g_chunk . v)/dw`` through the kept graphs, chunk by chunk in order (as :meth:`hvp`
+        sums them when it builds each chunk's graph anew)."""
+        _, leaf, grads = kept
+        total: torch.Tensor | None = None
+        with torch.enable_grad():
+            for g in grads:
+                part = torch.zeros_like(v) if g is None else torch.autograd.grad(
+                    g, leaf, grad_outputs=v, retain_graph=True, allow_unused=True, materialize_grads=True)[0].detach()
+                total = part if total is None else total + part
+        assert total is not None, "the loss needs at least one sample"
+        return total
 
     def _sum_chunks(self, w: torch.Tensor, term: Callable[[slice, TensorDict], tuple[torch.Tensor, ...]]
                     ) -> tuple[torch.Tensor, ...]:
@@ -777,7 +912,7 @@ def eigenvalue_ratio_surface(path: str | os.PathLike, loss: TrainingLoss, span: 
     ``lambda_max``, ``lambda_min``, ``ratio``, ``products``, ``certified`` (1 where both ends were certified,
     0 where ``max_iter`` ran out first: the value is kept and shown as uncertified) of shape
     ``(len(xs), len(ys))``, a ``done`` mask per tile, a ``spec``), written tile by tile through
-    ``<stem>.partial.h5``: a killed run resumes where it stopped, a mismatched file raises
+    the journal ``<name>.journal``: a killed run resumes where it stopped, a mismatched file raises
     :class:`losslab.core.surfaces.SurfaceMismatchError`, shards of ``tiles`` join with
     :func:`losslab.core.surfaces.merge_surfaces`, and :func:`losslab.core.surfaces.read_surface` reads it.
     """

@@ -13,13 +13,19 @@ only), ``train_loss``, ``train_acc``, ``test_loss``, ``test_acc`` of shape ``(le
 the point ``(x[i], y[j])`` (shape ``(len(x),)`` in 1-D), plus a ``done`` mask with one entry per *tile* (a
 block of ``tile_rows`` rows of x) and provenance attributes.
 
-Crash safety and resumption: the grid is computed tile by tile; after each tile the whole in-progress file
-is rewritten atomically as ``<stem>.partial.h5`` (:func:`partial_path`), which is renamed to the target only
-once every requested tile is done. Rerun with the same arguments, a killed job computes only the missing
-tiles, and the result equals an uninterrupted run's bitwise (at a fixed thread count). Arguments that do not
-match an existing file (the ``spec`` attribute: coordinates, weights, directions, data, evaluators, tile size,
-provenance) raise :class:`SurfaceMismatchError` naming the file: nothing is ever silently reused. Parallel
-jobs compute disjoint ``tiles`` into shard files, which :func:`merge_surfaces` joins.
+Crash safety and resumption: the grid is computed tile by tile, and each finished tile is appended to a
+journal beside the target, ``<name>.journal`` (:func:`journal_path`; a :class:`losslab.io.Journal`: its
+header holds the spec, the coordinates and the attributes as JSON, each record a tile's index and values,
+checksummed and fsynced per tile; it is written atomically with the first finished tile, so it never exists
+empty). The HDF5 file is written once, atomically, when every requested tile is
+done, and the journal is then removed. Rerun with the same arguments, a killed job reads the journal (a
+record torn by the kill is dropped), computes only the missing tiles, and the result equals an
+uninterrupted run's bitwise (at a fixed thread count). Arguments that do not match an existing file or
+journal (the ``spec``: coordinates, weights, directions, data, evaluators, tile size, provenance) raise
+:class:`SurfaceMismatchError` naming it: nothing is ever silently reused. Parallel jobs compute disjoint
+``tiles`` into shard files, which :func:`merge_surfaces` joins. (The journal replaced an in-progress HDF5
+file, ``<stem>.partial.h5``, rewritten whole and fsynced after every tile: two thirds of a small MLP's
+surface time went there.)
 
 :func:`read_surface` also reads the surface files of Li et al.'s code (transposed, their percent accuracies as
 fractions, a spec marking the surface as imported; :mod:`losslab.core.li_files`, which writes theirs too).
@@ -30,6 +36,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol, Sequence
@@ -207,10 +214,21 @@ class Surface:
         return self[key] if key in self else default
 
 
-def partial_path(path: str | os.PathLike) -> Path:
-    """Where the in-progress file of the surface ``path`` lives: ``<stem>.partial.h5`` beside it."""
+def journal_path(path: str | os.PathLike) -> Path:
+    """Where the journal of the surface ``path``'s finished tiles lives until it is complete:
+    ``<name>.journal`` beside it (``surface.h5.journal``)."""
     path = Path(path)
-    return path.with_name(f"{path.stem}.partial.h5")
+    return path.with_name(f"{path.name}.journal")
+
+
+TILE_POINTS = 64  # compute_surface's default tile: the fewest whole rows holding at least this many points
+
+
+def default_tile_rows(n_rows: int, row_points: int) -> int:
+    """Rows per tile when none are given: the fewest holding :data:`TILE_POINTS` points (all rows of a smaller
+    grid). Bigger tiles than one row amortise the per-tile journal record and fsync and fill the vmapped
+    batches of small nets (rows of 11 points make batches of 8 and 3); a kill loses at most one tile."""
+    return max(1, min(n_rows, -(-TILE_POINTS // max(row_points, 1))))
 
 
 def tile_ranges(n_rows: int, tile_rows: int) -> list[tuple[int, int]]:
@@ -245,11 +263,14 @@ def write_surface(path: str | os.PathLike, surface: Surface) -> None:
 
 
 def read_surface(path: str | os.PathLike) -> Surface:
-    """Read a surface file (complete, partial or a shard), or one of Li et al.'s code
-    (:func:`losslab.core.li_files.read_li_surface`: ``spec["imported"] == "li"``)."""
+    """Read a surface file (complete or a shard), the tiles of a journal (:func:`journal_path`; the tiles
+    not yet done are NaN), or a surface file of Li et al.'s code (:func:`losslab.core.li_files.read_li_surface`:
+    ``spec["imported"] == "li"``)."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such surface file")
+    if _is_journal(path):
+        return _read_journal(lio.Journal(path))
     if li_files.is_li_surface(path):
         return Surface(**li_files.read_li_surface(path))
     try:
@@ -290,16 +311,95 @@ def _check_spec(path: Path, found: Mapping[str, Any], wanted: Mapping[str, Any])
         f"{'; ...' if len(diffs) > 6 else ''}). Delete it or write to another path; it is never reused.")
 
 
+# ---------------------------------------------------------------- the journal of finished tiles ------------
+
+_TILE = struct.Struct("<I")  # a record: the tile's index, then each value's rows of the tile as float64
+
+
+def _is_journal(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        return fh.read(len(lio.JOURNAL_MAGIC)) == lio.JOURNAL_MAGIC
+
+
+def _journal_header(surface: Surface) -> bytes:
+    """The journal's header: the spec, the grid, the value names and the attributes (JSON)."""
+    return json.dumps({"spec": surface.spec, "xcoordinates": surface.xcoordinates.tolist(),
+                       "ycoordinates": None if surface.ycoordinates is None else surface.ycoordinates.tolist(),
+                       "values": list(surface.values), "tiles": len(surface.done),
+                       "attrs": lio.plain(surface.attrs, keep_nan=True)}, sort_keys=True).encode()
+
+
+def _tile_record(surface: Surface, t: int, rows: tuple[int, int]) -> bytes:
+    a, b = rows
+    return _TILE.pack(t) + b"".join(np.ascontiguousarray(v[a:b], dtype="<f8").tobytes()
+                                    for v in surface.values.values())
+
+
+def _new_surface(xs: np.ndarray, ys: np.ndarray | None, values: Sequence[str], n_tiles: int,
+                 spec: dict[str, Any], attrs: Mapping[str, Any], extra: Mapping[str, np.ndarray]) -> Surface:
+    shape = (len(xs),) if ys is None else (len(xs), len(ys))
+    return Surface(xs, ys, {name: np.full(shape, np.nan) for name in values}, np.zeros(n_tiles, dtype=bool),
+                   spec, dict(attrs), dict(extra))
+
+
+def _apply_records(surface: Surface, records: Sequence[bytes], where: Path) -> None:
+    """Fill ``surface`` with the journal's tiles."""
+    ranges = tile_ranges(len(surface.xcoordinates), surface.tile_rows)
+    row = 1 if surface.ycoordinates is None else len(surface.ycoordinates)
+    for rec in records:
+        (t,) = _TILE.unpack_from(rec)
+        a, b = ranges[t] if t < len(ranges) else (0, -1)
+        size = (b - a) * row
+        if t >= len(ranges) or len(rec) != _TILE.size + 8 * size * len(surface.values):
+            raise lio.CorruptFileError(f"{where}: a record of tile {t} does not fit the grid of its header; "
+                                       f"delete it to have it recomputed")
+        flat = np.frombuffer(rec, dtype="<f8", offset=_TILE.size).reshape(len(surface.values), size)
+        for k, arr in enumerate(surface.values.values()):
+            arr[a:b] = flat[k].reshape(arr[a:b].shape)
+        surface.done[t] = True
+
+
+def _read_journal(journal: lio.Journal, spec: dict[str, Any] | None = None) -> Surface:
+    """The surface of a journal's tiles; its header's spec checked against ``spec`` when given."""
+    header, records = journal.read()
+    try:
+        head = json.loads(header)
+        found = head["spec"]
+    except (ValueError, KeyError, TypeError) as err:
+        raise lio.CorruptFileError(f"{journal.path}: not a surface journal ({err}); delete it to have it "
+                                   f"recomputed") from err
+    if spec is not None:
+        _check_spec(journal.path, found, spec)
+    ys = head["ycoordinates"]
+    surface = _new_surface(np.asarray(head["xcoordinates"], dtype=np.float64),
+                           None if ys is None else np.asarray(ys, dtype=np.float64), head["values"], head["tiles"],
+                           found, head["attrs"], {})
+    _apply_records(surface, records, journal.path)
+    if journal.dropped:
+        log.warning("%s: dropped %d bytes after its last complete tile (torn by a kill)", journal.path,
+                    journal.dropped)
+    return surface
+
+
 # ---------------------------------------------------------------- computing --------------------------------
 
-def _load_existing(path: Path, spec: dict[str, Any]) -> Surface | None:
-    """The in-progress file, else the finished one, checked against ``spec``; None when neither exists."""
-    for candidate in (partial_path(path), path):
-        if candidate.exists():
-            surface = read_surface(candidate)
-            _check_spec(candidate, surface.spec, spec)
-            return surface
-    return None
+def _load_existing(path: Path, journal: lio.Journal, spec: dict[str, Any]) -> Surface | None:
+    """The finished (or shard) file with the journal's tiles added, each checked against ``spec``; None when
+    neither exists."""
+    surface = None
+    if path.exists():
+        surface = read_surface(path)
+        _check_spec(path, surface.spec, spec)
+    if journal.exists():
+        logged = _read_journal(journal, spec)
+        if surface is None:
+            return logged
+        for t in np.flatnonzero(logged.done & ~surface.done):
+            a, b = tile_ranges(len(surface.xcoordinates), surface.tile_rows)[t]
+            for key in surface.values:
+                surface.values[key][a:b] = logged.values[key][a:b]
+            surface.done[t] = True
+    return surface
 
 
 def _tile_cells(rows: tuple[int, int], ny: int | None) -> list[tuple[int, ...]]:
@@ -365,51 +465,57 @@ def compute_grid(path: str | os.PathLike, spec: Mapping[str, Any], xs: np.ndarra
 
     ``fill_tile(surface, rows, on_points)`` fills ``surface.values[name][rows]`` for every name of
     ``values`` (calling ``on_points(k)`` as it goes, for the progress bar). The grid is done tile by tile (a
-    tile = ``tile_rows`` rows of x; only ``tiles`` when given, a parallel shard), and after each tile the
-    whole in-progress file is rewritten atomically as :func:`partial_path`; ``path`` appears once the wanted
-    tiles are done. An existing file is resumed only under an equal ``spec``, else
+    tile = ``tile_rows`` rows of x; only ``tiles`` when given, a parallel shard), each finished tile appended
+    to the journal :func:`journal_path` (fsynced); ``path`` is written once the wanted tiles are done, and
+    the journal removed. An existing file or journal is resumed only under an equal ``spec``, else
     :class:`SurfaceMismatchError` names it.
     """
     path = Path(path)
     ranges = tile_ranges(len(xs), tile_rows)
     wanted = _selected_tiles(tiles, len(ranges))
     spec = _canonical(spec)
-    surface = _load_existing(path, spec)
+    journal = lio.Journal(journal_path(path))
+    surface = _load_existing(path, journal, spec)
     if surface is None:
-        shape = (len(xs),) if ys is None else (len(xs), len(ys))
-        surface = Surface(xs, ys, {name: np.full(shape, np.nan) for name in values},
-                          np.zeros(len(ranges), dtype=bool), spec,
-                          {**dict(attrs or {}), "threads": torch.get_num_threads(), "losslab_version": __version__},
-                          dict(extra or {}))
+        surface = _new_surface(xs, ys, values, len(ranges), spec,
+                               {**dict(attrs or {}), "threads": torch.get_num_threads(),
+                                "losslab_version": __version__}, {})
+    surface.extra = {**surface.extra, **dict(extra or {})}
     todo = [t for t in wanted if not surface.done[t]]
     if todo and surface.done.any() and surface.attrs.get("threads") != torch.get_num_threads():
         log.warning("%s: resuming with %d threads, begun with %s: tiles may differ in the last bits",
                     path, torch.get_num_threads(), surface.attrs.get("threads"))
     n_points = sum((b - a) * (1 if ys is None else len(ys)) for a, b in (ranges[t] for t in todo))
     with tqdm(total=n_points, disable=not progress, desc=path.name, unit="pt", leave=False) as bar:
+        header = _journal_header(surface) if todo else b""
         for t in todo:
             fill_tile(surface, ranges[t], bar.update)
             surface.done[t] = True
-            write_surface(partial_path(path), surface)
+            journal.append(_tile_record(surface, t, ranges[t]), header)
             if on_tile is not None:
                 on_tile(t)
-    _finish(path, surface)
+    if todo or journal.exists() or not path.exists():
+        write_surface(path, surface)
+    journal.discard()
     return surface
 
 
 def compute_surface(path: str | os.PathLike, evaluators: Mapping[str, Evaluator], span: Span,
                     xs: Sequence[float] | np.ndarray, ys: Sequence[float] | np.ndarray | None = None, *,
                     provenance: Mapping[str, Any] | None = None, extra: Mapping[str, np.ndarray] | None = None,
-                    tile_rows: int = 1, tiles: Sequence[int] | None = None, progress: bool = True,
+                    tile_rows: int | None = None, tiles: Sequence[int] | None = None, progress: bool = True,
                     on_tile: Callable[[int], None] | None = None) -> Surface:
     """Evaluate every split at every point of ``span`` on the grid ``xs`` (x ``ys``) and write ``path``
     (loss and accuracy per split), on the resumable tiled grid of :func:`compute_grid`.
 
     ``provenance`` (JSON-able) is stored as attributes and is part of the spec; ``extra`` arrays are stored
-    as datasets.
+    as datasets. ``tile_rows`` defaults to :func:`default_tile_rows` (tiles of at least :data:`TILE_POINTS`
+    points); it is part of the spec, so a resumed or sharded surface must be given the same.
     """
     xs_arr = as_coordinates(xs, "xs")
     ys_arr = None if ys is None else as_coordinates(ys, "ys")
+    if tile_rows is None:
+        tile_rows = default_tile_rows(len(xs_arr), 1 if ys_arr is None else len(ys_arr))
     spec = _make_spec(xs_arr, ys_arr, tile_rows, span, evaluators, provenance or {})
     first = next(iter(spec["evaluators"].values()))
     attrs = {**spec["provenance"], "bn": first.get("bn"), "loss": first.get("loss")}
@@ -420,15 +526,6 @@ def compute_surface(path: str | os.PathLike, evaluators: Mapping[str, Evaluator]
     return compute_grid(path, spec, xs_arr, ys_arr, [f"{s}_{m}" for s in evaluators for m in METRICS], fill,
                         attrs=attrs, extra=extra, tile_rows=tile_rows, tiles=tiles, progress=progress,
                         on_tile=on_tile)
-
-
-def _finish(path: Path, surface: Surface) -> None:
-    """Move the in-progress file to ``path`` (all requested tiles are done)."""
-    partial = partial_path(path)
-    if partial.exists():
-        os.replace(partial, path)
-    elif not path.exists():
-        write_surface(path, surface)
 
 
 def merge_surfaces(target: str | os.PathLike, shards: Sequence[str | os.PathLike]) -> Surface:
