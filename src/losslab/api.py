@@ -51,6 +51,12 @@ one model the default is ``running``; between models (whose statistics belong to
 ``recompute``. Recomputed statistics depend on the batch they are taken in: the surfaces and curves here take
 them in batches of ``stats_batch`` (default 250, or ``"all"``), recorded in the files, and never in the
 evaluation ``chunk``, which is a memory knob only (the curvature functions still take them chunk by chunk).
+
+Curvature (Hessian eigenvalues, density, trace, sharpness, per-layer spectra, ratio maps, the eigenvector line)
+is computed on autograd graphs of ``chunk`` samples; the default ``"auto"`` is the most samples whose graph fits
+:data:`losslab.core.hessian.HVP_MEMORY` (all of them when they fit), and the gradient graph is then reused across
+the Hessian-vector products at one point (PyHessian's approach; bitwise equal to rebuilding it). With
+``bn="batch"`` or ``"recompute"`` the chunk is also the batch of the statistics: give a number there to fix it.
 """
 
 from __future__ import annotations
@@ -568,7 +574,8 @@ def trajectory_directions(model: nn.Module, checkpoints: Sequence[Any], *, ignor
 
 # ---------------------------------------------------------------- curvature -------------------------------
 
-def _training_loss(model: nn.Module, data: DataLike, loss: str, bn: str, weight_decay: float, chunk: int):
+def _training_loss(model: nn.Module, data: DataLike, loss: str, bn: str, weight_decay: float,
+                   chunk: int | str):
     prepared = as_data(data)
     return TrainingLoss(model, prepared.x_train, prepared.y_train, loss=loss, bn=bn, weight_decay=weight_decay,
                         chunk=chunk)
@@ -576,7 +583,7 @@ def _training_loss(model: nn.Module, data: DataLike, loss: str, bn: str, weight_
 
 def hessian_eigenvalues(model: nn.Module, data: DataLike, k: int = 1, which: str = "largest", *,
                         tol: float = 1e-3, max_iter: int | None = None, seed: int = 0, bn: str = "running",
-                        loss: str = "ce", weight_decay: float = 0.0, chunk: int = 250):
+                        loss: str = "ce", weight_decay: float = 0.0, chunk: int | str = "auto"):
     """The ``k`` largest (``which="largest"``), smallest (``"smallest"``: the most negative first) or both
     ends' (``"both"``) eigenvalues of the Hessian of the training loss at ``model``'s weights, by the Lanczos
     iteration with Hessian-vector products (PyHessian's method), to relative residual ``tol``.
@@ -590,7 +597,7 @@ def hessian_eigenvalues(model: nn.Module, data: DataLike, k: int = 1, which: str
 
 def spectral_density(model: nn.Module, data: DataLike, *, n_runs: int = 5, n_steps: int = 90,
                      sigma2: float = 1e-5, n_grid: int = 10_000, seed: int = 0, bn: str = "running",
-                     loss: str = "ce", weight_decay: float = 0.0, chunk: int = 250):
+                     loss: str = "ce", weight_decay: float = 0.0, chunk: int | str = "auto"):
     """The Hessian's spectral density by stochastic Lanczos quadrature (Ghorbani et al. 2019): ``n_runs``
     Rademacher starts, ``n_steps`` Lanczos steps each, Gaussian smoothing of variance ``sigma2``. Returns
     :class:`losslab.core.hessian.SpectralDensity` (``grid``, ``density``, the quadrature ``nodes`` and
@@ -600,7 +607,7 @@ def spectral_density(model: nn.Module, data: DataLike, *, n_runs: int = 5, n_ste
 
 
 def hessian_trace(model: nn.Module, data: DataLike, *, n_probes: int = 100, seed: int = 0, bn: str = "running",
-                  loss: str = "ce", weight_decay: float = 0.0, chunk: int = 250):
+                  loss: str = "ce", weight_decay: float = 0.0, chunk: int | str = "auto"):
     """Hutchinson's estimate of the Hessian's trace ``E[z^T H z]`` over ``n_probes`` Rademacher vectors.
     Returns :class:`losslab.core.hessian.TraceEstimate` (``value``, ``stderr``, ``samples``)."""
     f = _training_loss(model, data, loss, bn, weight_decay, chunk)
@@ -608,7 +615,7 @@ def hessian_trace(model: nn.Module, data: DataLike, *, n_probes: int = 100, seed
 
 
 def sharpness(model: nn.Module, data: DataLike, eps: float = 1e-3, *, subspace_dim: int | None = None,
-              maxiter: int = 10, seed: int = 0, bn: str = "running", loss: str = "ce", chunk: int = 250,
+              maxiter: int = 10, seed: int = 0, bn: str = "running", loss: str = "ce", chunk: int | str = "auto",
               method: str = "multistart", random_starts: int = 2):
     """Keskar et al. (2017)'s epsilon-sharpness (Metric 2.1): ``(max_{y in C_eps} f(x + A y) - f(x)) / (1 +
     f(x)) * 100`` with the box ``C_eps`` of half-widths ``eps (|(A^+ x)_i| + 1)``, maximised by L-BFGS-B
@@ -743,7 +750,7 @@ def fit_pattern(model_fn: Callable[[], nn.Module], data: DataLike, pattern: Any,
 
 def eigenvector_line(model: nn.Module, data: DataLike, *, alpha: Grid | tuple = (-1.0, 1.0, 21), k: int = 1,
                      tol: float = 1e-3, max_iter: int | None = None, seed: int = 0, bn: str = "running",
-                     loss: str = "ce", chunk: int = 250, path: str | os.PathLike | None = None,
+                     loss: str = "ce", chunk: int | str = "auto", path: str | os.PathLike | None = None,
                      checkpoint: str | os.PathLike | None = None, progress: bool = False):
     """The loss along the ``k``-th Hessian eigenvector (``k=1``: the top one, PyHessian's example plot):
     ``L(theta* + alpha v_k)`` for ``alpha`` in ``alpha``, ``v_k`` the unit eigenvector of the ``k``-th largest
@@ -754,7 +761,7 @@ def eigenvector_line(model: nn.Module, data: DataLike, *, alpha: Grid | tuple = 
     (:mod:`losslab.core.eigenline`)."""
     prepared = as_data(data)
     f = TrainingLoss(model, prepared.x_train, prepared.y_train, loss=loss, bn=bn, chunk=chunk)
-    evaluators = evaluators_for(model, prepared, loss=loss, bn=bn, chunk=chunk, splits=_splits(prepared))
+    evaluators = evaluators_for(model, prepared, loss=loss, bn=bn, chunk=f.chunk, splits=_splits(prepared))
     alphas = _grid(alpha, "alpha")
     provenance = {"checkpoint_sha256": lio.file_hash(checkpoint)} if checkpoint is not None else {}
     return _run_surface(path, lambda target: loss_along_eigenvector(
@@ -765,7 +772,7 @@ def eigenvector_line(model: nn.Module, data: DataLike, *, alpha: Grid | tuple = 
 def layer_spectra(model: nn.Module, data: DataLike, *, by: str = "parameter", k: int = 1,
                   which: str = "largest", trace_probes: int = 0, tol: float = 1e-3, max_iter: int | None = None,
                   seed: int = 0, bn: str = "running", loss: str = "ce", weight_decay: float = 0.0,
-                  chunk: int = 250):
+                  chunk: int | str = "auto"):
     """The Hessian spectrum of every layer: for each diagonal block ``H_BB`` (``by="parameter"``: one per
     parameter tensor, ``"module"``: one per module, weight and bias together) its ``k`` extreme eigenvalues
     (``which``: ``largest``, ``smallest``, ``both``) by Lanczos on the block's Hessian-vector product, and with
@@ -780,7 +787,7 @@ def layer_spectra(model: nn.Module, data: DataLike, *, by: str = "parameter", k:
 def ratio_map(model: nn.Module, data: DataLike, *, x: Grid | tuple = (-1.0, 1.0, 11),
               y: Grid | tuple = (-1.0, 1.0, 11), seed: int = 0, norm: str = "filter", ignore: str = "biasbn",
               orthogonal: bool = False, tol: float = 1e-2, max_iter: int | None = None, bn: str = "running",
-              loss: str = "ce", chunk: int = 250, path: str | os.PathLike | None = None,
+              loss: str = "ce", chunk: int | str = "auto", path: str | os.PathLike | None = None,
               checkpoint: str | os.PathLike | None = None, progress: bool = False):
     """Li et al. (2018)'s Fig. 7 on your model: ``|lambda_min / lambda_max|`` of the training loss's Hessian at
     every point ``theta* + alpha delta + beta eta`` of the 2-D grid ``x`` x ``y``, along the same filter-normalized

@@ -261,7 +261,12 @@ def _common(model: bool = True, data: bool = True, out: bool = True) -> argparse
     return p
 
 
-def _evaluation(bn_default: str | None, interpolate: bool = False) -> argparse.ArgumentParser:
+def _graph_chunk(text: str) -> int | str:
+    """``--chunk`` of the curvature commands: a number of samples or ``auto``."""
+    return "auto" if text == "auto" else _positive_int(text)
+
+
+def _evaluation(bn_default: str | None, interpolate: bool = False, curvature: bool = False) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=False)
     g = p.add_argument_group("evaluation")
     g.add_argument("--loss", choices=("ce", "mse"), default="ce", help="ce (cross-entropy) or mse")
@@ -272,7 +277,12 @@ def _evaluation(bn_default: str | None, interpolate: bool = False) -> argparse.A
                    default=bn_default,
                    help=f"batch-norm statistics: the model's running ones, recomputed at every point from the "
                         f"training inputs, or each chunk's batch statistics{also} (default: {default})")
-    g.add_argument("--chunk", type=_positive_int, default=250, help="samples forwarded at a time")
+    if curvature:
+        g.add_argument("--chunk", type=_graph_chunk, default="auto", metavar="N|auto",
+                       help="samples per autograd graph ('auto': the most whose graph fits 512 MiB, "
+                            "losslab.core.hessian.HVP_MEMORY; with --bn batch or recompute also the statistics' batch)")
+    else:
+        g.add_argument("--chunk", type=_positive_int, default=250, help="samples forwarded at a time")
     return p
 
 
@@ -361,7 +371,7 @@ def make_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentP
     p.add_argument("--plot", action=argparse.BooleanOptionalAction, default=True, help="draw the figure")
 
     p = add("hessian", "Hessian of the training loss: top-k (and smallest) eigenvalues by Lanczos, the spectral "
-                       "density (SLQ), the trace (Hutchinson)", [_common(), _evaluation("running")])
+                       "density (SLQ), the trace (Hutchinson)", [_common(), _evaluation("running", curvature=True)])
     _checkpoint_arg(p, "the model's weights")
     p.add_argument("--top-k", type=_positive_int, default=1, help="number of eigenvalues")
     p.add_argument("--which", choices=("largest", "smallest", "both"), default="largest")
@@ -389,7 +399,7 @@ def make_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentP
                    help="Hutchinson probes for each block's trace (0: no trace)")
 
     p = add("sharpness", "Keskar et al.'s epsilon-sharpness (Metric 2.1) of the training loss",
-            [_common(), _evaluation("running")])
+            [_common(), _evaluation("running", curvature=True)])
     _checkpoint_arg(p, "the model's weights")
     p.add_argument("--eps", type=_positive_float, action="append", default=None,
                    help="box size; repeat for several (default 1e-3 and 5e-4)")
@@ -446,7 +456,7 @@ def make_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentP
 
     p = add("ratio-map", "Li et al.'s Fig. 7: |lambda_min / lambda_max| of the Hessian at every point of a 2-D "
                          "surface around one checkpoint (the surface command's random directions)",
-            [_common(), _evaluation("running")])
+            [_common(), _evaluation("running", curvature=True)])
     _checkpoint_arg(p, "the model's weights")
     p.add_argument("--x", type=_grid_spec, default=(-1.0, 1.0, 11), metavar="START:STOP:NUM", help="alpha")
     p.add_argument("--y", type=_grid_spec, default=(-1.0, 1.0, 11), metavar="START:STOP:NUM", help="beta")
