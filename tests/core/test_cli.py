@@ -372,7 +372,8 @@ def test_the_console_script_lists_the_subcommands():
     assert exe is not None, "the losslab console script is not installed (pip install -e .)"
     proc = subprocess.run([exe, "--help"], check=False, capture_output=True, text=True, timeout=120, env=_env())
     assert proc.returncode == 0, proc.stderr
-    for command in ("train", "surface", "interpolate", "hessian", "sharpness", "curve", "mpo", "plot"):
+    for command in ("train", "surface", "interpolate", "hessian", "sharpness", "curve", "mpo", "plot", "ratio-map",
+                    "curve-plane", "export-vtp", "convert"):
         assert re.search(rf"^\s+{command}\b", proc.stdout, re.MULTILINE), command
 
 
