@@ -355,7 +355,7 @@ def test_a_surface_file_of_other_arguments_is_refused_not_reused(lab, tmp_path, 
     assert cli("surface", *M, "--checkpoint", ck, "--dims", "1", "--x=-1:1:3", out=tmp_path) == 0
     assert cli("surface", *M, "--checkpoint", ck, "--dims", "1", "--x=-1:1:4", out=tmp_path) == 1
     err = capsys.readouterr().err
-    assert "losslab surface: error: " in err and "surface.h5: exists but was computed with different" in err
+    assert "losslab surface: error: " in err and "holds surface.h5 computed with other arguments (--x: " in err
 
 
 # ---------------------------------------------------------------- the installed command ---------------------
@@ -515,3 +515,30 @@ def test_convert_help_shows_the_defaults(capsys):
     text = " ".join(capsys.readouterr().out.split())
     assert "--to {li,losslab} the layout of OUT: li or losslab (default: the other one than IN's)" in text
     assert "(default: none)" in text and "IN a surface or direction file in either layout (detected)" in text
+
+
+# ---------------------------------------------------------------- nothing lost, nothing unexplained --------
+
+def test_train_refuses_to_overwrite_a_model_without_force(lab, tmp_path, capsys):
+    out = tmp_path / "run"
+    shutil.copytree(lab / "a", out)
+    before = (out / "model.pt").read_bytes()
+    args = ["train", *M, "--epochs", "1", "--batch-size", "32", "--seed", "3"]
+    err = _error(capsys, *args, "--out", out)
+    assert (f"losslab train: error: --out '{out}': {out}/model.pt exists (a trained model); give --force to "
+            f"overwrite it, or another --out or --name") in err
+    assert (out / "model.pt").read_bytes() == before
+    assert cli(*args, "--force", out=out) == 0
+    assert (out / "model.pt").read_bytes() != before
+
+
+def test_reusing_an_output_directory_names_the_arguments_that_differ(lab, tmp_path, capsys):
+    common = ["surface", *M, "--dims", "1", "--x=-1:1:3", "--n-train", "16", "--no-plot"]
+    assert cli(*common, "--checkpoint", lab / "a" / "model.pt", out=tmp_path) == 0
+    capsys.readouterr()
+    assert cli(*common, "--checkpoint", lab / "b" / "model.pt", "--x=-1:1:5", out=tmp_path) == 1
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err == (f"losslab surface: error: --out '{tmp_path}' holds surface.h5 computed with other arguments "
+                   f"(--checkpoint: ['{lab}/a/model.pt'] then, ['{lab}/b/model.pt'] now; --x: -1:1:3 then, "
+                   f"-1:1:5 now); use another --out or --name, or delete surface.h5 to recompute it")
+    assert "sha256" not in err
