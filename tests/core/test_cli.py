@@ -542,3 +542,22 @@ def test_reusing_an_output_directory_names_the_arguments_that_differ(lab, tmp_pa
                    f"(--checkpoint: ['{lab}/a/model.pt'] then, ['{lab}/b/model.pt'] now; --x: -1:1:3 then, "
                    f"-1:1:5 now); use another --out or --name, or delete surface.h5 to recompute it")
     assert "sha256" not in err
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o027])
+def test_every_file_a_command_writes_takes_the_umask(lab, tmp_path, mask):
+    """HDF5 surface, figures (png, pdf, figure data), the args record, checkpoint and history: each with the
+    mode a plain open() gives under the umask (0666 & ~umask), each directory 0777 & ~umask."""
+    old = os.umask(mask)
+    try:
+        assert cli("surface", *M, "--checkpoint", lab / "a" / "model.pt", "--dims", "1", "--x=-1:1:3",
+                   "--n-train", "16", out=tmp_path / "s" / "deep") == 0
+        assert cli("train", *M, "--epochs", "1", "--batch-size", "48", out=tmp_path / "t") == 0
+    finally:
+        os.umask(old)
+    modes = {str(p.relative_to(tmp_path)): p.stat().st_mode & 0o777 for p in tmp_path.rglob("*")}
+    files = {p for p in modes if (tmp_path / p).is_file()}
+    assert {"s/deep/surface.h5", "s/deep/surface.args.json", "t/model.pt", "t/model.history.json"} <= files
+    assert any(p.endswith(".png") for p in files) and any(p.endswith(".pdf") for p in files)
+    assert {p: m for p, m in modes.items() if p in files} == {p: 0o666 & ~mask for p in files}
+    assert {p: m for p, m in modes.items() if p not in files} == {p: 0o777 & ~mask for p in modes if p not in files}

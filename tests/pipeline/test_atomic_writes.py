@@ -245,7 +245,7 @@ def test_the_audit_catches_raw_writes(tmp_path):
     assert len(a.writes) == 9 and len(a.deletes) == 1 and len(a.unsafe) == 3
 
 
-@pytest.mark.parametrize("mask, mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+@pytest.mark.parametrize("mask, mode", [(0o022, 0o644), (0o027, 0o640), (0o077, 0o600), (0o002, 0o664)])
 def test_atomic_writes_take_the_users_umask(tmp_path, mask, mode):
     """An atomic write ends with the mode a plain open() would give (mkstemp's 0600 would hide results from the
     group and others whatever the umask)."""
