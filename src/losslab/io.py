@@ -18,6 +18,7 @@ import io
 import json
 import math
 import os
+import shutil
 import sys
 import tempfile
 import zipfile
@@ -63,6 +64,39 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
         raise
+
+
+STAGING_KEY = ".staging-key"
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | os.PathLike, key: str = "") -> Iterator[Path]:
+    """Yield the staging directory ``.<name>.staging`` beside the directory ``path``; on success it replaces
+    ``path`` whole (files of an earlier version that the new one lacks do not survive), so ``path`` holds the last
+    complete version until the new one is complete.
+
+    On an exception the staging directory is left in place, and a later call with the same ``path`` and ``key``
+    (what the content depends on, e.g. the run's settings) continues in it: what a job wrote there before it
+    failed or was killed (e.g. snapshots) is resumable state. A staging directory of another ``key`` is emptied
+    first. ``path`` itself is untouched until the swap, which is two renames: a crash between them leaves the old
+    version as ``.<name>.old``."""
+    path = Path(path)
+    staging = path.with_name(f".{path.name}.staging")
+    stamp = staging / STAGING_KEY
+    if staging.exists() and (not stamp.is_file() or stamp.read_text() != key):
+        shutil.rmtree(staging)
+    staging.mkdir(parents=True, exist_ok=True)
+    write_text(stamp, key)
+    yield staging
+    stamp.unlink()
+    old = path.with_name(f".{path.name}.old")
+    if old.exists():
+        shutil.rmtree(old)
+    if path.exists():
+        os.replace(path, old)
+    os.replace(staging, path)
+    if old.exists():
+        shutil.rmtree(old)
 
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> None:
