@@ -64,8 +64,9 @@ def test_failed_training_job_keeps_the_last_good_run_and_the_resumable_state(tmp
     # a rerun (the recipe changed) whose job fails: its resumable checkpoint is damaged
     changed = deep_merge(small, {"experiments": {"ablation": {"recipe": {"epochs": 2}}}})
     cfg.write_text(yaml.safe_dump(changed))
-    config = resolve(deep_merge(deep_merge(yaml.safe_load(TEST_CONFIG.read_text()), changed), {}), ROOT)
-    ckpt = tmp_path / RES / "checkpoints" / "ablation" / "full" / f"{run_key(run_spec(config['experiments']['ablation'], 'full'), 0)}.pt"
+    config = resolve(deep_merge(yaml.safe_load(TEST_CONFIG.read_text()), changed), ROOT)
+    key = run_key(run_spec(config["experiments"]["ablation"], "full"), 0)
+    ckpt = tmp_path / RES / "checkpoints" / "ablation" / "full" / f"{key}.pt"
     ckpt.parent.mkdir(parents=True, exist_ok=True)
     ckpt.write_bytes(b"not a checkpoint")
     checkpoints = _tree(ckpt.parent)
