@@ -57,11 +57,17 @@ def test_atomic_dir_replaces_the_directory_whole_only_on_success(tmp_path):
         assert (staging / "seed0" / "snapshot").read_text() == "partial"
         lio.write_text(staging / "seed0" / "model.pt", "new")
     assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == [
-        "run", "run/seed0", "run/seed0/model.pt", "run/seed0/snapshot"]  # seed9 of the old version is gone
+        "run", "run/.files.json", "run/seed0", "run/seed0/model.pt", "run/seed0/snapshot"]  # no seed9 of the old
+    assert lio.read_json(out / lio.MANIFEST) == {"seed0/model.pt": 3, "seed0/snapshot": 7}
+    assert lio.manifest_problems(out) == []
+    (out / "seed0" / "snapshot").write_text("cut")
+    (out / "seed0" / "model.pt").unlink()
+    assert lio.manifest_problems(out) == [f"{out}/seed0/model.pt: missing",
+                                          f"{out}/seed0/snapshot: 3 bytes, written with 7 (truncated or altered)"]
     with pytest.raises(RuntimeError):
         with lio.atomic_dir(out, key="a") as staging:
             lio.write_text(staging / "stale", "x")
             raise RuntimeError
     with lio.atomic_dir(out, key="b") as staging:  # other settings: the stale staging is emptied first
         assert list(staging.iterdir()) == [staging / lio.STAGING_KEY]
-    assert list(out.iterdir()) == []
+    assert list(out.iterdir()) == [out / lio.MANIFEST]

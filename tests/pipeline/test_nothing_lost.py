@@ -5,6 +5,8 @@
   ``--keep-incomplete`` would keep the failed job's partial output instead) and the job publishes the directory
   whole only on success (:func:`losslab.io.atomic_dir`).
 * Nothing the DAG compares names an absolute path: a checkout moved or copied elsewhere re-plans nothing.
+* A finished output damaged since (a file deleted from a run directory, a truncated surface) is named when the
+  Snakefile is read, ``snakemake -n`` included, instead of being taken as done (:mod:`losslab.pipeline.integrity`).
 * The profiles print no shell commands: every rule is a ``script:`` rule, for which Snakemake 9 prints
   "Shell command: None" once a job.
 """
@@ -18,7 +20,8 @@ import pytest
 import yaml
 
 from conftest import ROOT, TEST_CONFIG, snakemake
-from losslab.claims.runs import run_key
+from losslab import io as lio
+from losslab.claims.runs import run_dir, run_key, surface_dir
 from losslab.pipeline.config import deep_merge, resolve, run_spec
 
 RES = Path("results") / "smoke"
@@ -77,3 +80,30 @@ def test_failed_training_job_keeps_the_last_good_run_and_the_resumable_state(tmp
     assert {k: v for k, v in _tree(tmp_path / target).items() if k != ".snakemake_timestamp"} == \
         {k: v for k, v in good.items() if k != ".snakemake_timestamp"}
     assert _tree(ckpt.parent) == checkpoints  # the resumable state (and the damaged file, for the user) is kept
+
+
+def _finished_run(directory: Path) -> None:
+    with lio.atomic_dir(directory) as staging:
+        for name in ("model.pt", "metrics.json", "history.csv"):
+            lio.write_bytes(staging / "seed0" / name, b"0123456789")
+
+
+@pytest.mark.dag
+def test_dry_run_names_a_deleted_model_and_a_truncated_surface(tmp_path):
+    config = resolve(yaml.safe_load(TEST_CONFIG.read_text()), ROOT)
+    runs = run_dir(RES, "ablation", "full")
+    _finished_run(tmp_path / runs)
+    args = ("-n", "--cores", "1", "--configfile", str(TEST_CONFIG))
+    assert snakemake(tmp_path, str(runs), *args).returncode == 0  # a complete run directory: accepted
+    skip = config["experiments"]["skip_depth"]
+    variant, seed = next(iter(skip["variants"])), skip["surface"]["seeds"][0]
+    surface = surface_dir(RES, "skip_depth", variant, seed) / "surface.h5"
+    (tmp_path / surface).parent.mkdir(parents=True)
+    (tmp_path / surface).write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(100))  # an HDF5 signature cut short
+    (tmp_path / runs / "seed0" / "model.pt").unlink()
+    proc = snakemake(tmp_path, str(surface), *args)
+    assert proc.returncode != 0
+    out = proc.stdout + proc.stderr
+    assert f"{runs}/seed0/model.pt: missing; delete {runs} to have it recomputed" in out
+    assert f"{surface}: not a readable HDF5 file (truncated or overwritten: " in out
+    assert "Nothing to be done" not in out
