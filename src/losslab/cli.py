@@ -658,8 +658,7 @@ def run_recorded(args: argparse.Namespace) -> list[Path]:
         old = lio.read_json(record) if record.is_file() else None
     except lio.CorruptFileError:
         old = None
-    if old is None or old == new:
-        lio.write_json(record, new)
+    made_before = {p for p in record.parent.glob(f"{record.name.removesuffix('.args.json')}.*") if p != record}
     try:
         files = COMMANDS[args.command](args)
     except (SurfaceMismatchError, CurveMismatchError, PatternMismatchError) as err:
@@ -670,6 +669,11 @@ def run_recorded(args: argparse.Namespace) -> list[Path]:
         what = f"{stem}.h5" if args.command in ("surface", "interpolate") else f"{stem}.train.pt"
         raise ValueError(f"--out {args.out!r} holds {what} computed with other arguments ({'; '.join(diffs)}); "
                          f"use another --out or --name, or delete {what} to recompute it") from err
+    except BaseException:
+        made = {p for p in record.parent.glob(f"{record.name.removesuffix('.args.json')}.*") if p != record}
+        if made - made_before:  # an interrupted run left resumable files: they are of these arguments
+            lio.write_json(record, new)
+        raise
     lio.write_json(record, new)
     return files
 
