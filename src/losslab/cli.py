@@ -21,6 +21,9 @@ its evaluation, ``mpo`` the fitted pattern's maps, ``train`` a checkpoint; ``plo
 existing file; ``convert IN OUT`` writes a surface or direction file in the layout of Li et al.'s code, or
 theirs in losslab's (:mod:`losslab.core.li_files`). Bad arguments exit with status 2 and a message naming the
 argument; failures of the computation (e.g. a surface file computed with other arguments) with status 1.
+``train`` refuses to overwrite an existing ``OUT/NAME.pt`` unless given ``--force``; the commands whose outputs a
+later run resumes record their arguments in ``OUT/<stem>.args.json``, so that reusing ``--out`` with other
+arguments is refused naming the arguments that differ.
 """
 
 from __future__ import annotations

@@ -202,8 +202,11 @@ def test_the_io_helpers_are_the_atomic_ones():
     raw = {(f.function, f.call) for f in a.writes if f.call not in own}
     # atomic_path fsyncs its temporary file; save_torch serialises into an in-memory buffer, then write_bytes
     assert raw <= {("atomic_path", "open"), ("save_torch", "torch.save")}, a.writes
+    # atomic_dir: the swap of the published directory (two renames, the old version removed) and its staging key
     assert {(f.function, f.call) for f in a.deletes} <= {("atomic_path", "os.replace"),
-                                                         ("atomic_path", "tmp_path.unlink")}, a.deletes
+                                                         ("atomic_path", "tmp_path.unlink"),
+                                                         ("atomic_dir", "os.replace"), ("atomic_dir", "shutil.rmtree"),
+                                                         ("atomic_dir", "stamp.unlink")}, a.deletes
     assert not a.unsafe
 
 
