@@ -4,7 +4,8 @@
   output is ``update()``-flagged (Snakemake 9 otherwise deletes a job's outputs before it runs, and
   ``--keep-incomplete`` would keep the failed job's partial output instead) and the job publishes the directory
   whole only on success (:func:`losslab.io.atomic_dir`).
-* Nothing the DAG compares names an absolute path: a checkout moved or copied elsewhere re-plans nothing.
+* Nothing the DAG compares names a path outside the working directory: a checkout moved or copied elsewhere
+  re-plans nothing (the report takes the claims registry by content, as a param, not by its path).
 * A finished output damaged since (a file deleted from a run directory, a truncated surface) is named when the
   Snakefile is read, ``snakemake -n`` included, instead of being taken as done (:mod:`losslab.pipeline.integrity`).
 * The profiles print no shell commands: every rule is a ``script:`` rule, for which Snakemake 9 prints
@@ -41,14 +42,15 @@ def test_profiles_print_no_shell_command_of_script_rules():
 
 @pytest.mark.dag
 def test_dry_run_plans_no_absolute_path(tmp_path):
-    """Every job's input and output path is relative (Snakemake reruns a job whose set of input paths changed:
-    the report named config/claims.yaml by its absolute path, so a copied checkout re-planned it)."""
+    """Every job's input and output path is relative to the working directory, and none is outside it (Snakemake
+    reruns a job whose set of input paths changed: the report named config/claims.yaml by its absolute path, so a
+    copied checkout re-planned it; the registry is now a param, by content)."""
     proc = snakemake(tmp_path, "-n", "--cores", "1", "--configfile", str(TEST_CONFIG))
     assert proc.returncode == 0, proc.stderr[-3000:]
     paths = [p.strip() for line in proc.stdout.splitlines() if re.match(r"\s+(input|output): ", line)
              for p in line.split(":", 1)[1].split(",")]
-    assert any(p.endswith("claims.yaml") for p in paths)
-    assert [p for p in paths if p.startswith("/")] == []
+    assert any(p.endswith("claims.md") for p in paths)
+    assert [p for p in paths if p.startswith("/") or p.startswith("..")] == []
 
 
 @pytest.mark.dag

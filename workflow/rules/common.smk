@@ -1,6 +1,5 @@
 # The shared helpers of every rule file (included first: the family files may come in any order after it):
 # the validated config, the compute block, experiments and their run directories, claim outputs.
-import os
 from pathlib import Path
 
 from losslab.claims import runs
@@ -17,9 +16,9 @@ SCALE = CFG["scale"]
 R = f"{CFG['results']}/{SCALE}"
 LOGS = f"{CFG['logs']}/{SCALE}"
 EXP = CFG["experiments"]
-# relative to the working directory: an input of `report`, and Snakemake reruns a job whose set of input paths
-# changed, so an absolute path would re-plan the report of a checkout moved or copied elsewhere
-REGISTRY = os.path.relpath(ROOT / "config" / "claims.yaml")
+# not an input of any rule: the report takes the registry's content as a param (a changed entry reruns it), since
+# Snakemake reruns a job whose set of input paths changed and this path moves with the checkout
+REGISTRY = str(ROOT / "config" / "claims.yaml")
 CLAIMS = load_registry(REGISTRY)
 THREADS = CFG.get("threads", 1)
 # rules' data_dir=/resources= params only record what a job's data depend on (a change reruns it): see DataRoots
