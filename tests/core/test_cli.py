@@ -544,7 +544,7 @@ def test_reusing_an_output_directory_names_the_arguments_that_differ(lab, tmp_pa
     assert "sha256" not in err
 
 
-@pytest.mark.parametrize("mask", [0o022, 0o027])
+@pytest.mark.parametrize("mask", [0o022, 0o027], ids=["umask022", "umask027"])
 def test_every_file_a_command_writes_takes_the_umask(lab, tmp_path, mask):
     """HDF5 surface, figures (png, pdf, figure data), the args record, checkpoint and history: each with the
     mode a plain open() gives under the umask (0666 & ~umask), each directory 0777 & ~umask."""
