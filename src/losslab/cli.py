@@ -25,6 +25,9 @@ Li et al.'s code, or theirs in losslab's (:mod:`losslab.core.li_files`). The wri
 stdout and a one-line summary of the result ends stderr. Bad arguments exit with status 2 and a message
 naming the argument; failures of the computation (e.g. a surface file computed with other arguments) with
 status 1.
+``train`` refuses to overwrite an existing ``OUT/NAME.pt`` unless given ``--force``; the commands whose outputs a
+later run resumes record their arguments in ``OUT/<stem>.args.json``, so that reusing ``--out`` with other
+arguments is refused naming the arguments that differ.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ import importlib
 import os
 import sys
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from losslab.pipeline import cpu_kernels  # torch-free
 
@@ -324,6 +327,7 @@ def make_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentP
     p.add_argument("--weight-decay", type=float, default=0.0)
     p.add_argument("--batch-size", type=_positive_int, default=128)
     p.add_argument("--name", default="model", help="file name stem of the checkpoint")
+    p.add_argument("--force", action="store_true", help="overwrite an existing OUT/NAME.pt (refused otherwise)")
 
     p = add("surface", "Li et al.'s loss surface: 1-D or 2-D around one checkpoint (filter-normalized random "
                        "directions), the interpolation between two, or the plane through three; the directions "
@@ -539,6 +543,10 @@ def cmd_train(args: argparse.Namespace) -> list[Path]:
     from losslab import api
     from losslab import io as lio
 
+    existing = Path(args.out) / f"{args.name}.pt"
+    if existing.exists() and not args.force:
+        raise UsageError(f"--out {args.out!r}: {existing} exists (a trained model); give --force to overwrite it, "
+                         f"or another --out or --name")
     model = build_model(args.model, args.seed)
     data = load_data(args.data, args)
     history = api.train(model, data, epochs=args.epochs, lr=args.lr, optimizer=args.optimizer,
@@ -937,6 +945,80 @@ def cmd_convert(args: argparse.Namespace) -> list[Path]:
     return [Path(args.output)]
 
 
+# ---------------------------------------------------------------- the arguments an output was made with ---
+# A resumable output (a surface file, a curve's or a pattern's training checkpoint) reused with other arguments is
+# refused by the library with the fingerprints that differ (sha256 digests of weights and data). The command
+# records its arguments beside the output (OUT/<stem>.args.json) so that the refusal names the arguments instead.
+
+RECORDED_STEMS = {"surface": "name", "interpolate": "name", "curve": "curve", "mpo": "mpo"}  # command -> file stem
+UNRECORDED = ("command", "out", "name", "threads", "progress", "plot", "force", "title")  # change no number
+GRID_OPTIONS = ("x", "y", "alpha")
+
+
+def args_record_path(args: argparse.Namespace) -> Path | None:
+    """OUT/<stem>.args.json for a command whose outputs a later run resumes, else None."""
+    stem = RECORDED_STEMS.get(args.command)
+    if stem is None:
+        return None
+    return Path(args.out) / f"{getattr(args, stem, stem)}.args.json"
+
+
+def recorded_args(args: argparse.Namespace) -> dict[str, Any]:
+    """The arguments that decide an output's numbers, as plain JSON data."""
+    from losslab import io as lio
+
+    kept = {k: v for k, v in vars(args).items() if not k.startswith("_") and k not in UNRECORDED}
+    return lio.plain(kept)
+
+
+def _shown(key: str, value: Any) -> str:
+    if key in GRID_OPTIONS and isinstance(value, list) and len(value) == 3:
+        return f"{value[0]:g}:{value[1]:g}:{value[2]}"
+    return repr(value)
+
+
+def differing_args(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    """``--option: <old> then, <new> now`` for every recorded argument that differs."""
+    return [f"--{k.replace('_', '-')}: {_shown(k, old.get(k))} then, {_shown(k, new.get(k))} now"
+            for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+
+
+def run_recorded(args: argparse.Namespace) -> list[Path]:
+    """Run the command; a resumable output made with other arguments is refused naming the arguments that differ
+    (old and new values) when its record says which, else with the library's own message."""
+    from losslab import io as lio
+    from losslab.core.curves import CurveMismatchError
+    from losslab.core.patterns import PatternMismatchError
+    from losslab.core.surfaces import SurfaceMismatchError
+
+    record = args_record_path(args)
+    if record is None:
+        return COMMANDS[args.command](args)
+    new = recorded_args(args)
+    try:
+        old = lio.read_json(record) if record.is_file() else None
+    except lio.CorruptFileError:
+        old = None
+    made_before = {p for p in record.parent.glob(f"{record.name.removesuffix('.args.json')}.*") if p != record}
+    try:
+        files = COMMANDS[args.command](args)
+    except (SurfaceMismatchError, CurveMismatchError, PatternMismatchError) as err:
+        diffs = differing_args(old, new) if isinstance(old, Mapping) else []
+        if not diffs:
+            raise
+        stem = record.name.removesuffix(".args.json")
+        what = f"{stem}.h5" if args.command in ("surface", "interpolate") else f"{stem}.train.pt"
+        raise ValueError(f"--out {args.out!r} holds {what} computed with other arguments ({'; '.join(diffs)}); "
+                         f"use another --out or --name, or delete {what} to recompute it") from err
+    except BaseException:
+        made = {p for p in record.parent.glob(f"{record.name.removesuffix('.args.json')}.*") if p != record}
+        if made - made_before:  # an interrupted run left resumable files: they are of these arguments
+            lio.write_json(record, new)
+        raise
+    lio.write_json(record, new)
+    return files
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], list[Path]]] = {
     "train": cmd_train, "surface": cmd_surface, "interpolate": cmd_interpolate, "hessian": cmd_hessian,
     "sharpness": cmd_sharpness, "curve": cmd_curve, "mpo": cmd_mpo, "plot": cmd_plot,
@@ -969,7 +1051,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from losslab.core.placement import autocast_for, device_for, placed
 
         with placed(device_for(args.device, source="--device"), autocast_for(args.eval_autocast)):
-            files = COMMANDS[args.command](args)
+            files = run_recorded(args)
     except UsageError as err:
         sub.error(str(err))  # exits with status 2
     except (ValueError, OSError, RuntimeError) as err:

@@ -24,6 +24,7 @@ import io
 import json
 import math
 import os
+import shutil
 import sys
 import struct
 import tempfile
@@ -71,6 +72,65 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
         raise
+
+
+STAGING_KEY = ".staging-key"
+MANIFEST = ".files.json"  # the files a directory published by atomic_dir holds, with their sizes in bytes
+
+
+def manifest_problems(path: str | os.PathLike) -> list[str]:
+    """What is wrong with a directory published by :func:`atomic_dir` (one line per file that its manifest lists
+    and that is now missing or of another size, e.g. deleted or truncated); [] when it is as published, does not
+    exist, or has no manifest (published before manifests were written)."""
+    path = Path(path)
+    manifest = path / MANIFEST
+    if not manifest.is_file():
+        return []
+    try:
+        files = read_json(manifest)
+    except CorruptFileError as err:
+        return [str(err)]
+    problems = []
+    for rel, size in sorted(files.items()):
+        f = path / rel
+        if not f.is_file():
+            problems.append(f"{f}: missing")
+        elif f.stat().st_size != size:
+            problems.append(f"{f}: {f.stat().st_size} bytes, written with {size} (truncated or altered)")
+    return problems
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | os.PathLike, key: str = "") -> Iterator[Path]:
+    """Yield the staging directory ``.<name>.staging`` beside the directory ``path``; on success it replaces
+    ``path`` whole (files of an earlier version that the new one lacks do not survive), so ``path`` holds the last
+    complete version until the new one is complete.
+
+    On an exception the staging directory is left in place, and a later call with the same ``path`` and ``key``
+    (what the content depends on, e.g. the run's settings) continues in it: what a job wrote there before it
+    failed or was killed (e.g. snapshots) is resumable state. A staging directory of another ``key`` is emptied
+    first. ``path`` itself is untouched until the swap, which is two renames: a crash between them leaves the old
+    version as ``.<name>.old``. The published directory lists its files and their sizes in :data:`MANIFEST`
+    (:func:`manifest_problems` finds a file deleted or truncated since)."""
+    path = Path(path)
+    staging = path.with_name(f".{path.name}.staging")
+    stamp = staging / STAGING_KEY
+    if staging.exists() and (not stamp.is_file() or stamp.read_text() != key):
+        shutil.rmtree(staging)
+    staging.mkdir(parents=True, exist_ok=True)
+    write_text(stamp, key)
+    yield staging
+    stamp.unlink()
+    write_json(staging / MANIFEST, {str(p.relative_to(staging)): p.stat().st_size
+                                    for p in sorted(staging.rglob("*")) if p.is_file()})
+    old = path.with_name(f".{path.name}.old")
+    if old.exists():
+        shutil.rmtree(old)
+    if path.exists():
+        os.replace(path, old)
+    os.replace(staging, path)
+    if old.exists():
+        shutil.rmtree(old)
 
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> None:

@@ -357,7 +357,7 @@ def test_a_surface_file_of_other_arguments_is_refused_not_reused(lab, tmp_path, 
     assert cli("surface", *M, "--checkpoint", ck, "--dims", "1", "--x=-1:1:3", out=tmp_path) == 0
     assert cli("surface", *M, "--checkpoint", ck, "--dims", "1", "--x=-1:1:4", out=tmp_path) == 1
     err = capsys.readouterr().err
-    assert "losslab surface: error: " in err and "surface.h5: exists but was computed with different" in err
+    assert "losslab surface: error: " in err and "holds surface.h5 computed with other arguments (--x: " in err
 
 
 # ---------------------------------------------------------------- the installed command ---------------------
@@ -737,3 +737,49 @@ def test_every_option_shows_its_default():
     assert "default: none)" in hessian and "--which {largest,smallest,both} which (default: largest)" in hessian
     assert "--orthogonal make the second direction orthogonal to the first (default: off)" in re.sub(
         r"\s+", " ", subs["surface"].format_help())
+
+
+# ---------------------------------------------------------------- nothing lost, nothing unexplained --------
+
+def test_train_refuses_to_overwrite_a_model_without_force(lab, tmp_path, capsys):
+    out = tmp_path / "run"
+    shutil.copytree(lab / "a", out)
+    before = (out / "model.pt").read_bytes()
+    args = ["train", *M, "--epochs", "1", "--batch-size", "32", "--seed", "3"]
+    err = _error(capsys, *args, "--out", out)
+    assert (f"losslab train: error: --out '{out}': {out}/model.pt exists (a trained model); give --force to "
+            f"overwrite it, or another --out or --name") in err
+    assert (out / "model.pt").read_bytes() == before
+    assert cli(*args, "--force", out=out) == 0
+    assert (out / "model.pt").read_bytes() != before
+
+
+def test_reusing_an_output_directory_names_the_arguments_that_differ(lab, tmp_path, capsys):
+    common = ["surface", *M, "--dims", "1", "--x=-1:1:3", "--n-train", "16", "--no-plot"]
+    assert cli(*common, "--checkpoint", lab / "a" / "model.pt", out=tmp_path) == 0
+    capsys.readouterr()
+    assert cli(*common, "--checkpoint", lab / "b" / "model.pt", "--x=-1:1:5", out=tmp_path) == 1
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err == (f"losslab surface: error: --out '{tmp_path}' holds surface.h5 computed with other arguments "
+                   f"(--checkpoint: ['{lab}/a/model.pt'] then, ['{lab}/b/model.pt'] now; --x: -1:1:3 then, "
+                   f"-1:1:5 now); use another --out or --name, or delete surface.h5 to recompute it")
+    assert "sha256" not in err
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o027], ids=["umask022", "umask027"])
+def test_every_file_a_command_writes_takes_the_umask(lab, tmp_path, mask):
+    """HDF5 surface, figures (png, pdf, figure data), the args record, checkpoint and history: each with the
+    mode a plain open() gives under the umask (0666 & ~umask), each directory 0777 & ~umask."""
+    old = os.umask(mask)
+    try:
+        assert cli("surface", *M, "--checkpoint", lab / "a" / "model.pt", "--dims", "1", "--x=-1:1:3",
+                   "--n-train", "16", out=tmp_path / "s" / "deep") == 0
+        assert cli("train", *M, "--epochs", "1", "--batch-size", "48", out=tmp_path / "t") == 0
+    finally:
+        os.umask(old)
+    modes = {str(p.relative_to(tmp_path)): p.stat().st_mode & 0o777 for p in tmp_path.rglob("*")}
+    files = {p for p in modes if (tmp_path / p).is_file()}
+    assert {"s/deep/surface.h5", "s/deep/surface.args.json", "t/model.pt", "t/model.history.json"} <= files
+    assert any(p.endswith(".png") for p in files) and any(p.endswith(".pdf") for p in files)
+    assert {p: m for p, m in modes.items() if p in files} == {p: 0o666 & ~mask for p in files}
+    assert {p: m for p, m in modes.items() if p not in files} == {p: 0o777 & ~mask for p in modes if p not in files}

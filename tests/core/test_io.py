@@ -1,6 +1,8 @@
 """Run records: the numbers in one file, byte-identical between runs; the clock readings beside it."""
 import json
 
+import pytest
+
 from losslab import io as lio
 
 
@@ -37,3 +39,35 @@ def test_json_files_are_strict_json_with_nan_as_null_wherever_it_sits(tmp_path):
                                 "g": [None]}
     kept = lio.plain(record, keep_nan=True)
     assert math.isnan(kept["b"]) and math.isnan(kept["c"][1]) and kept["d"][0][0] == math.inf
+
+
+# ---------------------------------------------------------------- a directory published whole -------------
+
+def test_atomic_dir_replaces_the_directory_whole_only_on_success(tmp_path):
+    out = tmp_path / "run"
+    (out / "seed9").mkdir(parents=True)
+    (out / "seed9" / "model.pt").write_bytes(b"old")
+    with pytest.raises(RuntimeError):
+        with lio.atomic_dir(out, key="a") as staging:
+            assert staging == tmp_path / ".run.staging"
+            lio.write_text(staging / "seed0" / "snapshot", "partial")
+            raise RuntimeError("the job failed")
+    assert (out / "seed9" / "model.pt").read_bytes() == b"old"  # the last complete version, untouched
+    with lio.atomic_dir(out, key="a") as staging:  # same key: continues in what the failed job left
+        assert (staging / "seed0" / "snapshot").read_text() == "partial"
+        lio.write_text(staging / "seed0" / "model.pt", "new")
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == [
+        "run", "run/.files.json", "run/seed0", "run/seed0/model.pt", "run/seed0/snapshot"]  # no seed9 of the old
+    assert lio.read_json(out / lio.MANIFEST) == {"seed0/model.pt": 3, "seed0/snapshot": 7}
+    assert lio.manifest_problems(out) == []
+    (out / "seed0" / "snapshot").write_text("cut")
+    (out / "seed0" / "model.pt").unlink()
+    assert lio.manifest_problems(out) == [f"{out}/seed0/model.pt: missing",
+                                          f"{out}/seed0/snapshot: 3 bytes, written with 7 (truncated or altered)"]
+    with pytest.raises(RuntimeError):
+        with lio.atomic_dir(out, key="a") as staging:
+            lio.write_text(staging / "stale", "x")
+            raise RuntimeError
+    with lio.atomic_dir(out, key="b") as staging:  # other settings: the stale staging is emptied first
+        assert list(staging.iterdir()) == [staging / lio.STAGING_KEY]
+    assert list(out.iterdir()) == [out / lio.MANIFEST]

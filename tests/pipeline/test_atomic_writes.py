@@ -201,9 +201,13 @@ def test_the_io_helpers_are_the_atomic_ones():
     raw = {(f.function, f.call) for f in a.writes if f.call not in own}
     # atomic_path fsyncs its temporary file; save_torch serialises into an in-memory buffer, then write_bytes
     assert raw <= {("atomic_path", "open"), ("save_torch", "torch.save"), ("append", "open")}, a.writes
+    # atomic_dir: the swap of the published directory (two renames, the old version removed) and its staging key;
+    # Journal.discard: the journal of a finished surface
     assert {(f.function, f.call) for f in a.deletes} <= {("atomic_path", "os.replace"),
                                                          ("atomic_path", "tmp_path.unlink"),
-                                                         ("discard", "self.path.unlink")}, a.deletes
+                                                         ("discard", "self.path.unlink"),
+                                                         ("atomic_dir", "os.replace"), ("atomic_dir", "shutil.rmtree"),
+                                                         ("atomic_dir", "stamp.unlink")}, a.deletes
     assert not a.unsafe
 
 
@@ -245,7 +249,7 @@ def test_the_audit_catches_raw_writes(tmp_path):
     assert len(a.writes) == 9 and len(a.deletes) == 1 and len(a.unsafe) == 3
 
 
-@pytest.mark.parametrize("mask, mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+@pytest.mark.parametrize("mask, mode", [(0o022, 0o644), (0o027, 0o640), (0o077, 0o600), (0o002, 0o664)])
 def test_atomic_writes_take_the_users_umask(tmp_path, mask, mode):
     """An atomic write ends with the mode a plain open() would give (mkstemp's 0600 would hide results from the
     group and others whatever the umask)."""

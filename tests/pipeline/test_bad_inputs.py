@@ -102,6 +102,9 @@ CONFIG_ROWS = [
               needles=("config key 'threads'", "'two' is not of type 'integer'", "torch threads per job")),
     ConfigRow("zero-threads", args=("threads=0",),
               needles=("config key 'threads'", "0 is out of range (minimum 1)")),
+    ConfigRow("unknown-experiment", {"experiments": {"ablaton": {"recipe": {"epochs": 3}}}},
+              needles=("config key 'experiments.ablaton': unknown experiment 'ablaton' (known: ablation, "
+                       "batch_outliers, ",)),
     ConfigRow("unknown-top-level-key", args=("tresholds=1",),
               needles=("config key '<top level>'", "'tresholds' was unexpected", "allowed keys:")),
 ]

@@ -83,3 +83,15 @@ def test_deep_merge_replaces_lists_and_merges_mappings():
     b = {"x": {"z": [3]}, "n": 2}
     assert deep_merge(a, b) == {"x": {"y": 1, "z": [3]}, "k": 1, "n": 2}
     assert a == {"x": {"y": 1, "z": [1, 2]}, "k": 1}  # inputs untouched
+
+
+
+def test_unknown_experiment_is_named_with_the_known_ones():
+    """A misspelt experiment in the user's config is named as such, not as a new experiment lacking `dataset`."""
+    with pytest.raises(ConfigError) as err:
+        resolve({**BASE, "experiments": {"ablaton": {"recipe": {"epochs": 3}}}}, ROOT)
+    assert str(err.value) == (
+        f"invalid config (config.yaml + {ROOT}/config/scales/smoke.yaml + --config):\n"
+        "  config key 'experiments.ablaton': unknown experiment 'ablaton' (known: ablation, batch_outliers, "
+        "batch_wd, connectivity, hessian_classes, keskar, lb_sb_basin, memorize, minima_width, mixup, mse_vs_ce, "
+        "sgd_vs_gd, skip_depth, skip_width, swa)")

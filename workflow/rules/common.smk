@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from losslab.claims import runs
-from losslab.pipeline import cpu_kernels
+from losslab.pipeline import cpu_kernels, integrity
 from losslab.pipeline.registry import load_registry
 from losslab.pipeline.config import resolve, run_spec, scale_seeds
 
@@ -16,6 +16,8 @@ SCALE = CFG["scale"]
 R = f"{CFG['results']}/{SCALE}"
 LOGS = f"{CFG['logs']}/{SCALE}"
 EXP = CFG["experiments"]
+# not an input of any rule: the report takes the registry's content as a param (a changed entry reruns it), since
+# Snakemake reruns a job whose set of input paths changed and this path moves with the checkout
 REGISTRY = str(ROOT / "config" / "claims.yaml")
 CLAIMS = load_registry(REGISTRY)
 THREADS = CFG.get("threads", 1)
@@ -49,6 +51,14 @@ def check_compute():
         if "threads" in settings and name not in _THREADED:
             raise ValueError(f"config key 'compute.rules.{name}.threads': rule {name!r} is single-threaded "
                              f"(it has no `threads: job_threads(...)`)")
+
+def check_outputs():
+    """Refuse to plan over a damaged finished output (losslab.pipeline.integrity): a file deleted from a run
+    directory or a truncated surface would otherwise be taken as done. Called at the end of the Snakefile."""
+    directories = [d for name in EXP for d in run_dirs(name)]
+    surfaces = [f for name in EXP if "surface" in EXP[name] for f in surface_files(name)]
+    surfaces += [f for name in EXP for f in trajectory_files(name)]
+    integrity.check_outputs(directories, surfaces)
 
 wildcard_constraints:
     experiment="[A-Za-z0-9_]+",

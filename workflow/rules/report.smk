@@ -11,7 +11,6 @@ def implemented_claims():
 rule report:
     input:
         verdicts=lambda wc: [f"{claim_dir(c['id'])}/verdict.json" for c in implemented_claims()],
-        registry=REGISTRY,
         # index.md lists every figure outside the claims: they are inputs, else the list would depend on which
         # jobs happened to finish first (two runs of the DAG gave different index.md files)
         other_figures=lambda wc: surface_figures() + ratio_map_figures() + connectivity_planes(),
@@ -24,6 +23,9 @@ rule report:
         scale=SCALE,
         results=R,
         seeds=scale_seeds(),
+        # the registry by content, not by path: the path (absolute, or relative to the working directory) changes
+        # when the checkout or the results tree is moved or copied, and Snakemake would re-plan the report
+        registry=CLAIMS,
     log:
         f"{LOGS}/report.log",
     benchmark:

@@ -1,11 +1,13 @@
 # Training: one job per (experiment, variant) trains every seed of it (seeds are small work at the small
 # scales; torch start-up would dominate one job per seed). Checkpoints live outside the job's output so that a
-# killed job, rerun, resumes instead of restarting.
+# killed job, rerun, resumes instead of restarting. The run directory is `update()`-flagged: Snakemake neither
+# deletes it before a rerun nor after a failed one (it restores its backup), and the job replaces it whole only once
+# every seed is trained (losslab.io.atomic_dir), so a failed rerun leaves the last complete run in place.
 
 
 rule train:
     output:
-        directory(run_dir("{experiment}", "{variant}")),
+        update(directory(run_dir("{experiment}", "{variant}"))),
     params:
         run=lambda wc: run_spec(experiment(wc.experiment), wc.variant),
         seeds=lambda wc: experiment(wc.experiment)["seeds"],

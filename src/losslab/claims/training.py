@@ -113,19 +113,23 @@ def train_run(run: Mapping[str, Any], seed: int, out_dir: str | os.PathLike, ckp
 def train_variant(run: Mapping[str, Any], seeds: Sequence[int], out_dir: str | os.PathLike,
                   ckpt_dir: str | os.PathLike, *, threads: int = 1, progress: bool = False) -> None:
     """Train every seed of one (experiment, variant) (rule ``train``) into ``out_dir/seed<k>``; with the run's
-    ``lr_search``, first pick its learning rate (:func:`select_lr`, recorded in ``lr_search.json``)."""
-    out = Path(out_dir)
+    ``lr_search``, first pick its learning rate (:func:`select_lr`, recorded in ``lr_search.json``).
+
+    The seeds are written into a staging directory that replaces ``out_dir`` whole once every seed is trained
+    (:func:`losslab.io.atomic_dir`): a failed job leaves the last complete run directory (the rule's output is
+    ``update()``-flagged, so Snakemake neither deletes it first nor after the failure)."""
     run = dict(run)
     search = run.pop("lr_search", None)
-    if search:
-        lr, trials = select_lr(run, search["grid"], search.get("val_fraction", 0.2), search.get("seed", 0))
-        lio.write_json(out / "lr_search.json", {"selected_lr": lr, "trials": trials, **search})
-        run["recipe"] = {**run["recipe"], "lr": lr}
-        log.info("lr search selected lr %g", lr)
-    for seed in seeds:
-        m = train_run(run, seed, seed_dir(out, seed), ckpt_dir, threads=threads, progress=progress)
-        log.info("seed %d: train acc %.4f test acc %.4f diverged %s (%.1f s)", seed, m["train_acc"], m["test_acc"],
-                 m["diverged"], m["wall_seconds"])
+    with lio.atomic_dir(out_dir, key=lio.json_text({"run": run, "lr_search": search, "seeds": list(seeds)})) as out:
+        if search:
+            lr, trials = select_lr(run, search["grid"], search.get("val_fraction", 0.2), search.get("seed", 0))
+            lio.write_json(out / "lr_search.json", {"selected_lr": lr, "trials": trials, **search})
+            run["recipe"] = {**run["recipe"], "lr": lr}
+            log.info("lr search selected lr %g", lr)
+        for seed in seeds:
+            m = train_run(run, seed, seed_dir(out, seed), ckpt_dir, threads=threads, progress=progress)
+            log.info("seed %d: train acc %.4f test acc %.4f diverged %s (%.1f s)", seed, m["train_acc"],
+                     m["test_acc"], m["diverged"], m["wall_seconds"])
 
 
 def load_trained(run: Mapping[str, Any], model_path: str | os.PathLike):

@@ -141,8 +141,24 @@ def resolve(config: Mapping[str, Any], root: str | Path = ".") -> dict[str, Any]
     if not isinstance(scale, Mapping):
         raise ConfigError(f"{scale_file}: expected a mapping at the top level")
     merged = deep_merge(scale, config)
-    validate(merged, schema, source=f"config (config.yaml + {scale_file} + --config)")
+    source = f"config (config.yaml + {scale_file} + --config)"
+    unknown = unknown_experiments(config, scale)
+    if unknown:
+        raise ConfigError(f"invalid {source}:\n  " + "\n  ".join(unknown))
+    validate(merged, schema, source=source)
     return merged
+
+
+def unknown_experiments(config: Mapping[str, Any], scale: Mapping[str, Any]) -> list[str]:
+    """One line per experiment the user's config (config.yaml + --config) names under ``experiments`` that the
+    scale file does not define: the user's keys only override the scale's experiments, so such a name is a typo
+    (checked before the schema, which would only say that the new experiment lacks its ``dataset``)."""
+    given, known = config.get("experiments"), scale.get("experiments")
+    if not isinstance(given, Mapping) or not isinstance(known, Mapping):
+        return []
+    names = ", ".join(sorted(known))
+    return [f"config key 'experiments.{name}': unknown experiment {name!r} (known: {names})"
+            for name in given if name not in known]
 
 
 def scale_seeds(root: str | Path = ".") -> dict[str, dict[str, int]]:
