@@ -183,7 +183,7 @@ def _positive_float(text: str) -> float:
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a positive number, not {text!r}")
     if not (value > 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"expected a positive finite number, not {text!r}")
+        raise argparse.ArgumentTypeError(f"expected a positive number, not {text!r}")
     return value
 
 
