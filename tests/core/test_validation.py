@@ -169,3 +169,13 @@ def test_uncertified_eigenvalues_are_marked_and_the_warning_has_no_array(caplog)
     shown = cli.shown_values(pairs).split(", ")
     assert len(shown) == 200
     assert [s.endswith(" (uncertified)") for s in shown] == [not c for c in pairs.certified]
+
+
+def test_mpo_fits_a_tuple_model_by_its_logits():
+    torch.set_num_threads(1)
+    d = data()
+    pattern = np.array([[1, 0, 1], [0, 1, 0], [1, 0, 1]])
+    runs = [api.fit_pattern(cls, d, pattern, steps=2, batch_size=8, cells_per_step=4, n_eval_train=10,
+                            n_eval_test=10) for cls in (Net, TupleNet)]
+    assert runs[1].history == runs[0].history
+    np.testing.assert_array_equal(runs[1].maps.train_acc, runs[0].maps.train_acc)
