@@ -204,8 +204,10 @@ def as_data(data: DataLike, test: DataLike = None, *, max_samples: int = DEFAULT
     Accepted forms are listed in the module doc: ``(x, y)``, ``(x_train, y_train, x_test, y_test)``,
     ``(train, test)``, ``{"train": ..., "test": ...}``, a ``DataLoader`` (read once, at most
     ``max_samples`` samples per split), or a ``Prepared`` (returned as is). Integer labels become ``int64``
-    (class indices of the cross-entropy), integer inputs ``float32``. Without a test split the returned
-    test tensors are empty."""
+    (class indices of the cross-entropy), integer inputs ``float32``, NumPy ``float64`` arrays ``float32`` (with a
+    logged note). Without a test split the returned test tensors are empty. NaN or infinite inputs (or float
+    labels) are refused naming the split, the count and the first sample
+    (:meth:`losslab.core.data.Prepared.check_finite`)."""
     if isinstance(data, Prepared):
         if test is not None:
             raise ValueError("as_data: a Prepared dataset already has its test split")

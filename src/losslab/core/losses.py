@@ -59,11 +59,8 @@ def logits_hook(module: nn.Module, args: Any, out: Any) -> torch.Tensor:
 @contextlib.contextmanager
 def outputs_as_logits(model: nn.Module) -> Iterator[nn.Module]:
     """``model`` returning :func:`logits` of its output inside the block (a forward hook, removed after)."""
-    handle = model.register_forward_hook(logits_hook)
-    try:
+    with model.register_forward_hook(logits_hook):  # the handle removes the hook on exit, raised or not
         yield model
-    finally:
-        handle.remove()
 
 
 def check_labels(y: torch.Tensor, width: int, what: str) -> None:
