@@ -19,6 +19,7 @@ their message exactly, and that docs/bad-inputs.md's table holds exactly these m
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import math
 import sys
@@ -509,6 +510,14 @@ def _user_cli(args: Sequence[str], status: int, message: str,
 
 UM = ["--model", f"{USER_MODULE}:small_model", "--data", f"{USER_MODULE}:small_data"]
 
+
+def _user_cli_checkpoint(model: Callable[[], Any], message: str) -> Callable[[Path], UserCase]:
+    """``losslab surface`` around the checkpoint ``torch.save(model())`` at ``<dir>/bad.pt``."""
+    def make(tmp: Path) -> UserCase:
+        torch.save(model(), tmp / "bad.pt")
+        return _user_cli(["surface", *UM, "--checkpoint", "<dir>/bad.pt"], 2, message, ["surface.h5"])(tmp)
+    return make
+
 USER_ROWS: dict[str, Callable[[Path], UserCase]] = {
     "nan-in-the-data": _api(lambda: api.surface(small_model(), with_nan_inputs(), x=(-1, 1, 3), y=(-1, 1, 3)),
                             DataError, "train inputs: 3 NaN values (first at sample 17); the data must be finite "
@@ -557,6 +566,15 @@ USER_ROWS: dict[str, Callable[[Path], UserCase]] = {
         ["surface", *UM[:2], "--data", f"{USER_MODULE}:with_nan_inputs", "--checkpoint", "<dir>/net.pt"], 2,
         f"losslab surface: error: --data '{USER_MODULE}:with_nan_inputs': train inputs: 3 NaN values (first at "
         f"sample 17); the data must be finite numbers", ["surface.h5"]),
+    "cli-nan-weight-in-a-checkpoint": _user_cli_checkpoint(
+        lambda: nan_weights(small_model()).state_dict(),
+        "losslab surface: error: --checkpoint '<dir>/bad.pt': <dir>/bad.pt: weight 'fc.bias' has 2 NaN entries; the "
+        "weights must be finite (a diverged run?)"),
+    "cli-whole-module-checkpoint": _user_cli_checkpoint(
+        lambda: importlib.import_module(USER_MODULE).small_model(),  # pickled as the user's class
+        f"losslab surface: error: --checkpoint '<dir>/bad.pt': <dir>/bad.pt: holds a pickled {USER_MODULE}.SmallNet "
+        "object (a whole module saved with torch.save(model)?), not a state_dict; save model.state_dict() instead "
+        "(losslab reads checkpoints with weights_only=True and runs no code from them)"),
     "cli-train-diverges": _user_cli(["train", *UM, "--lr", "1e38", "--epochs", "2", "--batch-size", "8"], 1,
                                     "losslab train: error: the run diverged in epoch 1 (the training loss became NaN "
                                     "or infinite); no model written: lower --lr or check the data", ["model.pt"]),
@@ -620,6 +638,6 @@ def _doc_rows(section: str) -> dict[str, str]:
     return rows
 
 
-def test_the_user_input_table_matches_the_tests(tmp_path):
+def test_the_user_input_table_matches_the_tests(user_module, tmp_path):
     assert _doc_rows("Your own model and data (API, command line, training loop)") == {
         row: make(tmp_path).message for row, make in USER_ROWS.items()}
