@@ -544,6 +544,10 @@ USER_ROWS: dict[str, Callable[[Path], UserCase]] = {
     "output-not-logits": _api(lambda: api.surface(WideOutputNet(), small_data(), dims=1, x=(-1, 1, 3)), ValueError,
                               "the model's output for one sample has shape (1, 5, 1); losslab needs logits of shape "
                               "(batch, classes), here (1, classes)"),
+    "inputs-the-model-cannot-take": _api(
+        lambda: api.surface(small_model(), (small_data()[0].double(), small_data()[1]), dims=1, x=(-1, 1, 3)),
+        ValueError, "the model fails on one sample of the data (shape (1, 4, 4), torch.float64): Input type (double) "
+                    "and bias type (float) should be the same"),
     "output-a-dict": _api(lambda: api.sharpness(DictNet(), small_data()), TypeError,
                           "the model returns a dict; losslab needs its logits: a tensor (batch, classes), or a tuple "
                           "or list whose first element is that tensor"),

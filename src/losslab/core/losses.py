@@ -87,9 +87,14 @@ def check_outputs(model: nn.Module, x: torch.Tensor, ys: dict[str, torch.Tensor]
     was_training = model.training
     model.eval()
     try:
-        out = logits(model(x[:1]))
+        raw = model(x[:1])
+    except (RuntimeError, ValueError, IndexError) as err:  # e.g. inputs of another shape or dtype than it takes
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ValueError(f"the model fails on one sample of the data (shape {tuple(x.shape[1:])}, {x.dtype}): "
+                         f"{first}") from err
     finally:
         model.train(was_training)
+    out = logits(raw)
     if out.ndim != 2 or out.shape[0] != 1:
         raise ValueError(f"the model's output for one sample has shape {tuple(out.shape)}; losslab needs logits "
                          f"of shape (batch, classes), here (1, classes)")
