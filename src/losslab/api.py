@@ -62,6 +62,8 @@ the Hessian-vector products at one point (PyHessian's approach; bitwise equal to
 from __future__ import annotations
 
 import copy
+import functools
+import inspect
 import os
 import tempfile
 from dataclasses import dataclass, field, replace
@@ -73,7 +75,7 @@ import torch
 from torch import nn
 
 from losslab import io as lio
-from losslab.core.data import Prepared
+from losslab.core.data import Prepared, float32_inputs
 from losslab.plots import figures, landscape, patterns as pattern_plots
 from losslab.core.curves import evaluate_along_curve, fit_curve, make_curve, read_curve_evaluation
 from losslab.core import directions as core_directions
@@ -142,7 +144,7 @@ def _tensor(value: Any, what: str) -> torch.Tensor:
     if isinstance(value, torch.Tensor):
         return value.detach().cpu()
     if isinstance(value, np.ndarray):
-        return torch.from_numpy(value)
+        return torch.from_numpy(float32_inputs(value, what))
     raise TypeError(f"{what}: expected a tensor or a NumPy array, got {type(value).__name__}")
 
 
@@ -202,12 +204,14 @@ def as_data(data: DataLike, test: DataLike = None, *, max_samples: int = DEFAULT
     Accepted forms are listed in the module doc: ``(x, y)``, ``(x_train, y_train, x_test, y_test)``,
     ``(train, test)``, ``{"train": ..., "test": ...}``, a ``DataLoader`` (read once, at most
     ``max_samples`` samples per split), or a ``Prepared`` (returned as is). Integer labels become ``int64``
-    (class indices of the cross-entropy), integer inputs ``float32``. Without a test split the returned
-    test tensors are empty."""
+    (class indices of the cross-entropy), integer inputs ``float32``, NumPy ``float64`` arrays ``float32`` (with a
+    logged note). Without a test split the returned test tensors are empty. NaN or infinite inputs (or float
+    labels) are refused naming the split, the count and the first sample
+    (:meth:`losslab.core.data.Prepared.check_finite`)."""
     if isinstance(data, Prepared):
         if test is not None:
             raise ValueError("as_data: a Prepared dataset already has its test split")
-        return data
+        return data.check_finite()
     train_part: Any = data
     if isinstance(data, Mapping):
         unknown = set(data) - {"train", "test"}
@@ -232,7 +236,7 @@ def as_data(data: DataLike, test: DataLike = None, *, max_samples: int = DEFAULT
                              f"{tuple(x_tr.shape[1:])}")
     labels = torch.cat([y_tr, y_te])
     num_classes = int(labels.max()) + 1 if not labels.is_floating_point() else int(np.prod(y_tr.shape[1:]) or 1)
-    return Prepared("custom", x_tr, y_tr, x_te, y_te, num_classes)
+    return Prepared("custom", x_tr, y_tr, x_te, y_te, num_classes).check_finite()
 
 
 def _has_test(data: Prepared) -> bool:
@@ -266,7 +270,7 @@ def load_checkpoint(model: nn.Module, path: str | os.PathLike) -> nn.Module:
     missing, corrupt or foreign file, or weights of another architecture, raise :class:`CheckpointError`
     naming the file."""
     try:
-        lio.load_state_dict(model, path)
+        lio.load_state_dict(model, path, finite=True)
     except FileNotFoundError as err:
         raise CheckpointError(f"{path}: no such checkpoint file") from err
     return model.eval()
@@ -316,6 +320,8 @@ def _grid(spec: Grid | tuple[float, float, int], name: str) -> np.ndarray:
         start, stop, num = spec
         if num < 1:
             raise ValueError(f"{name}: the number of points must be >= 1, not {num}")
+        if not (np.isfinite(float(start)) and np.isfinite(float(stop))):
+            raise ValueError(f"{name}=({start}, {stop}, {num}): start and stop must be finite numbers")
         return np.linspace(float(start), float(stop), int(num))
     return as_coordinates(spec, name)
 
@@ -986,3 +992,48 @@ def convert_directions(src: str | os.PathLike, dst: str | os.PathLike, model: nn
     else:
         save_directions(dst, d)
     return d
+
+
+# ---------------------------------------------------------------- validation at the door ------------------
+# Every entry point refuses, before any compute, a model whose weights (or BN statistics) hold NaN or infinity:
+# a single NaN weight makes every point of a surface NaN. The data are checked by as_data (finite inputs,
+# NumPy float64 cast to float32), the model's output and the labels by the evaluator and the trainer
+# (losslab.core.losses.check_outputs), the grids by _grid, the checkpoints by load_checkpoint.
+
+_MODEL_ARGUMENTS = ("model", "model_a", "model_b", "models")
+
+
+def check_finite_model(model: nn.Module, what: str = "model") -> nn.Module:
+    """``model``, after refusing NaN or infinite weights or buffers with one line naming the first such tensor
+    (``model: weight 'fc.bias' has 2 NaN entries``)."""
+    found = lio.nonfinite_entries(model.state_dict(keep_vars=False), [n for n, _ in model.named_parameters()])
+    if found:
+        raise ValueError(f"{what}: {found}; the weights must be finite")
+    return model
+
+
+def _checking_models(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn`` refusing non-finite models among its arguments named in :data:`_MODEL_ARGUMENTS` first."""
+    signature = inspect.signature(fn)
+
+    @functools.wraps(fn)
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        bound = signature.bind_partial(*args, **kwargs).arguments
+        for name in _MODEL_ARGUMENTS:
+            given = bound.get(name)
+            if isinstance(given, nn.Module):
+                check_finite_model(given, name)
+            elif name == "models" and isinstance(given, (list, tuple)):
+                for k, m in enumerate(given):
+                    if isinstance(m, nn.Module):
+                        check_finite_model(m, f"models[{k}]")
+        return fn(*args, **kwargs)
+
+    return checked
+
+
+for _name in ("surface", "interpolate", "plane", "surface_between", "trajectory_directions", "train",
+              "hessian_eigenvalues", "spectral_density", "hessian_trace", "sharpness", "train_curve",
+              "evaluate_curve", "eigenvector_line", "layer_spectra", "ratio_map", "curve_plane"):
+    globals()[_name] = _checking_models(globals()[_name])
+del _name

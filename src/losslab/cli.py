@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import math
 import os
 import sys
 from pathlib import Path
@@ -45,6 +46,7 @@ PROG = "losslab"
 DEVICES = ("auto", "cpu", "cuda")  # core.placement's (not imported: it brings torch; --help stays fast)
 AUTOCASTS = ("none", "bf16")
 LAYOUTS = ("li", "losslab")  # core.li_files.LAYOUTS (not imported: it brings torch)
+OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adagrad", "rmsprop")  # core.optim.OPTIMIZERS (likewise)
 
 
 class UsageError(Exception):
@@ -150,10 +152,11 @@ def _grid_spec(text: str) -> tuple[float, float, int]:
     parts = text.split(":")
     try:
         start, stop, num = float(parts[0]), float(parts[1]), int(parts[2])
-        if len(parts) != 3 or num < 1:
+        if len(parts) != 3 or num < 1 or not (math.isfinite(start) and math.isfinite(stop)):
             raise ValueError
     except (ValueError, IndexError):
-        raise argparse.ArgumentTypeError(f"expected START:STOP:NUM with NUM >= 1 (e.g. -1:1:21), not {text!r}")
+        raise argparse.ArgumentTypeError(f"expected START:STOP:NUM with finite START, STOP and NUM >= 1 (e.g. "
+                                         f"-1:1:21), not {text!r}")
     return start, stop, num
 
 
@@ -182,7 +185,7 @@ def _positive_float(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a positive number, not {text!r}")
-    if not value > 0:
+    if not (value > 0 and math.isfinite(value)):
         raise argparse.ArgumentTypeError(f"expected a positive number, not {text!r}")
     return value
 
@@ -323,7 +326,7 @@ def make_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentP
     p = add("train", "train the model briefly and write its checkpoint (OUT/model.pt)", [_common()])
     p.add_argument("--epochs", type=_positive_int, default=10)
     p.add_argument("--lr", type=_positive_float, default=0.1)
-    p.add_argument("--optimizer", default="momentum", help="sgd, momentum, nesterov, adam, adamw, ...")
+    p.add_argument("--optimizer", choices=OPTIMIZERS, default="momentum", help="the optimizer (core.optim)")
     p.add_argument("--weight-decay", type=float, default=0.0)
     p.add_argument("--batch-size", type=_positive_int, default=128)
     p.add_argument("--name", default="model", help="file name stem of the checkpoint")
@@ -523,6 +526,35 @@ def _name_undocumented(subs: dict[str, argparse.ArgumentParser]) -> None:
                 action.help = action.dest.replace("_", " ")
 
 
+# ---------------------------------------------------------------- validation ------------------------------
+# Checks of a subcommand's inputs against the model, before any compute; the data, checkpoints, outputs and labels
+# are checked by the library (losslab.api.as_data, load_checkpoint, losslab.core.losses.check_outputs).
+
+def check_top_k(args: argparse.Namespace, dim: int) -> None:
+    """``hessian --top-k`` within the model's ``dim`` weights and the Lanczos steps (``--max-iter``), by
+    :func:`losslab.core.hessian.check_eigen_count` (a :class:`UsageError` with the count)."""
+    from losslab.core.hessian import check_eigen_count
+
+    try:
+        check_eigen_count(args.top_k, dim, args.max_iter, names=("--top-k ", "--max-iter "))
+    except ValueError as err:
+        raise UsageError(str(err)) from err
+
+
+def shown_values(eig: Any) -> str:
+    """The eigenvalues for the summary line, each uncertified one marked ``(uncertified)``."""
+    certified = eig.certified if eig.certified is not None else [eig.converged] * len(eig.values)
+    return ", ".join(f"{v:.6g}" + ("" if ok else " (uncertified)") for v, ok in zip(eig.values, certified))
+
+
+def refuse_diverged(history: Sequence[dict[str, Any]]) -> None:
+    """``train``: a run whose loss became NaN or infinite stops with a message (exit 1) and writes no model."""
+    for row in history:
+        if not math.isfinite(row.get("batch_loss", 0.0)):
+            raise RuntimeError(f"the run diverged in epoch {row['epoch']} (the training loss became NaN or "
+                               f"infinite); no model written: lower --lr or check the data")
+
+
 # ---------------------------------------------------------------- commands --------------------------------
 
 def _progress(args: argparse.Namespace) -> bool:
@@ -552,6 +584,7 @@ def cmd_train(args: argparse.Namespace) -> list[Path]:
     history = api.train(model, data, epochs=args.epochs, lr=args.lr, optimizer=args.optimizer,
                         weight_decay=args.weight_decay, batch_size=args.batch_size, seed=args.seed,
                         progress=_progress(args))
+    refuse_diverged(history)
     out = Path(args.out)
     lio.save_torch(out / f"{args.name}.pt", {k: v.detach().clone() for k, v in model.state_dict().items()})
     lio.write_json(out / f"{args.name}.history.json", history)
@@ -690,7 +723,7 @@ def cmd_hessian(args: argparse.Namespace) -> list[Path]:
             files += api.plot(out / "density.h5", out)
     files += _hessian_extras(args, model, data, result, out)
     lio.write_json(out / "hessian.json", {**result, "platform": cpu_kernels.platform_record()})
-    top = f"{args.which} eigenvalue(s) {', '.join(f'{v:.6g}' for v in eig.values)}"
+    top = f"{args.which} eigenvalue(s) {shown_values(eig)}"
     args.summary = (f"{top}{'' if eig.converged else ' (not certified)'}"
                     + (f"; trace {result['trace']['value']:.6g}" if "trace" in result else "")
                     + (f"; {len(result['per_layer']['blocks'])} layer blocks" if "per_layer" in result else "")
@@ -706,6 +739,7 @@ def _check_hessian_extras(args: argparse.Namespace, model: Any) -> None:
     if args.per_layer_trace_probes < 0:
         raise UsageError("--per-layer-trace-probes: must be >= 0")
     dim = ParamLayout.of(model).size
+    check_top_k(args, dim)
     if args.eigenvector_line is not None and args.eigenvector_k > dim:
         raise UsageError(f"--eigenvector-k {args.eigenvector_k}: the Hessian of the --model has only {dim} "
                          "eigenvalues")

@@ -24,6 +24,7 @@ import io
 import json
 import math
 import os
+import re
 import shutil
 import sys
 import struct
@@ -266,9 +267,35 @@ def load_torch(path: str | os.PathLike) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises several types for a damaged zip / pickle
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        text = re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", str(err)).strip()  # no terminal escape codes in a message
+        pickled = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
+        if pickled:  # torch.save(model): a pickled object whose class loading would run code
+            raise CheckpointError(
+                f"{path}: holds a pickled {pickled.group(1)} object (a whole module saved with torch.save(model)?), "
+                f"not a state_dict; save model.state_dict() instead (losslab reads checkpoints with "
+                f"weights_only=True and runs no code from them)") from err
+        first = text.splitlines()[0] if text else type(err).__name__
         raise CheckpointError(f"{path}: cannot be read as a checkpoint (truncated or not written by losslab: "
                                f"{first}); {hint}") from err
+
+
+def nonfinite_entries(state: Mapping[str, Any], parameters: Sequence[str] = ()) -> str:
+    """The first tensor of ``state`` holding NaN or infinite entries, in words (``weight 'fc.bias' has 2 NaN
+    entries``; a name not in ``parameters`` is a buffer, e.g. a BN running variance), with how many more
+    tensors do; "" when every floating tensor is finite."""
+    import torch
+
+    bad = []
+    for name, t in state.items():
+        if isinstance(t, torch.Tensor) and t.is_floating_point():
+            nan, inf = int(torch.isnan(t).sum()), int(torch.isinf(t).sum())
+            if nan or inf:
+                parts = " and ".join(f"{c} {w}" for c, w in ((nan, "NaN"), (inf, "infinite")) if c)
+                kind = "weight" if name in parameters or not parameters else "buffer"
+                bad.append(f"{kind} {name!r} has {parts} entr{'ies' if nan + inf > 1 else 'y'}")
+    if not bad:
+        return ""
+    return bad[0] + (f" (and {len(bad) - 1} more tensor{'s' if len(bad) > 2 else ''})" if len(bad) > 1 else "")
 
 
 PARALLEL_PREFIX = "module."
@@ -285,13 +312,15 @@ def strip_parallel_prefix(state: Mapping[str, Any], own: Mapping[str, Any]) -> M
     return state
 
 
-def load_state_dict(module: torch.nn.Module, path: str | os.PathLike) -> torch.nn.Module:
+def load_state_dict(module: torch.nn.Module, path: str | os.PathLike, *, finite: bool = False) -> torch.nn.Module:
     """Load the weights file ``path`` into ``module`` (strictly; in place, returned): the one checkpoint loader,
     for the workflow's runs and the API's users alike. The file holds a ``state_dict``, or a training checkpoint
     with one under ``"model"`` or ``"state_dict"``; the ``module.`` prefix of a DataParallel checkpoint is
     dropped (:func:`strip_parallel_prefix`). A missing file raises FileNotFoundError; an unreadable one, one
     that holds no state_dict, or weights of another architecture raise :class:`CheckpointError` naming the file
-    and the keys or shapes that differ."""
+    and the keys or shapes that differ; with ``finite`` (the front doors) so do NaN or infinite weights
+    (:func:`nonfinite_entries`; the workflow keeps loading a diverged run's weights, whose numbers it reports as
+    such)."""
     import torch
 
     state = load_torch(path)
@@ -316,6 +345,9 @@ def load_state_dict(module: torch.nn.Module, path: str | os.PathLike) -> torch.n
         raise CheckpointError(
             f"{path}: weights of another architecture than {type(module).__name__} "
             f"({', '.join(p for p in parts if p)}); it must be written by a run with the same model settings")
+    found = nonfinite_entries(state, [n for n, _ in module.named_parameters()]) if finite else ""
+    if found:
+        raise CheckpointError(f"{path}: {found}; the weights must be finite (a diverged run?)")
     module.load_state_dict(state)
     return module
 

@@ -12,23 +12,34 @@ Every row checks three things:
 Every config row is checked against the library's validation (``losslab.pipeline.config.resolve``, what the Snakefile
 calls first; fast, not ``dag``); seven representative ones also run the real Snakefile (marked ``dag``, ~4 s
 each on an idle machine).
+
+The user rows (a researcher's own model and data through the API, the command line and the training loop) check
+their message exactly, and that docs/bad-inputs.md's table holds exactly these messages.
 """
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import math
+import sys
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import pytest
+import torch
+from torch import nn
 from torch.optim.optimizer import register_optimizer_step_pre_hook
 import yaml
 
 from conftest import snakemake
-from losslab import io as lio
+from losslab import api, io as lio
+from losslab.cli import main
+from losslab.core.data import Prepared
+from losslab.core.trainer import Recipe, fit
 from losslab.pipeline.registry import load_registry
 from losslab.pipeline.config import ConfigError, deep_merge, resolve, run_spec
 from losslab.core.data import DataError, use_data_roots
@@ -389,3 +400,251 @@ def test_bad_file_is_named_before_any_compute(request, tmp_path, row):
         assert bad.read_bytes() == bad_bytes, "the bad file was changed or deleted"
     for path, data in sentinels.items():
         assert path.read_bytes() == data, f"{path}: an earlier result was touched"
+
+
+# ---------------------------------------------------------------- your own model and data (API, CLI, trainer) --
+# The rows of docs/bad-inputs.md's "Your own model and data": a researcher's conv net with BatchNorm and Dropout
+# through losslab.api, the losslab command line and the training loop the workflow runs
+# (losslab.core.trainer.fit). Each row's message is checked exactly; `<dir>` stands for the test's directory.
+
+USER_MODULE = "ll_bad_inputs_user"
+
+
+class SmallNet(nn.Module):
+    """A tiny conv net with batch norm and dropout, 5 classes: 56 weights."""
+
+    def __init__(self, classes: int = 5):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 3, 3, padding=1)
+        self.bn = nn.BatchNorm2d(3)
+        self.drop = nn.Dropout(0.2)
+        self.fc = nn.Linear(3, classes)
+
+    def forward(self, x):
+        h = torch.relu(self.bn(self.conv(x))).mean(dim=(2, 3))
+        return self.fc(self.drop(h))
+
+
+class DictNet(SmallNet):
+    def forward(self, x):
+        return {"logits": super().forward(x)}
+
+
+class WideOutputNet(SmallNet):
+    def forward(self, x):
+        return super().forward(x).view(-1, 5, 1)
+
+
+def small_model():
+    torch.manual_seed(0)
+    return SmallNet()
+
+
+def small_data(n: int = 24, seed: int = 0):
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(n + 12, 1, 4, 4, generator=gen)
+    y = torch.arange(n + 12) % 5
+    return x[:n], y[:n], x[n:], y[n:]
+
+
+def with_nan_inputs():
+    x, y, xt, yt = small_data()
+    x[17, 0, 1, :3] = float("nan")
+    return x, y, xt, yt
+
+
+def nan_weights(model: nn.Module) -> nn.Module:
+    with torch.no_grad():
+        model.fc.bias[1:3] = float("nan")
+    return model
+
+
+@dataclass
+class UserCase:
+    run: Callable[[], Any]
+    error: type | int  # an exception type (API, trainer) or the CLI's exit status
+    message: str  # exact; <dir> is the test's directory
+    outputs: tuple[Path, ...] = ()  # must not be written
+
+
+def _api(fn: Callable[[], Any], error: type, message: str) -> Callable[[Path], UserCase]:
+    return lambda tmp: UserCase(fn, error, message)
+
+
+def user_row_nan_checkpoint(tmp: Path) -> UserCase:
+    path = tmp / "net.pt"
+    torch.save(nan_weights(small_model()).state_dict(), path)
+    return UserCase(lambda: api.load_checkpoint(SmallNet(), path), lio.CheckpointError,
+                    "<dir>/net.pt: weight 'fc.bias' has 2 NaN entries; the weights must be finite (a diverged run?)")
+
+
+def user_row_whole_module_checkpoint(tmp: Path) -> UserCase:
+    path = tmp / "whole.pt"
+    torch.save(nn.Sequential(nn.Flatten(), nn.Linear(16, 5)), path)
+    return UserCase(lambda: api.load_checkpoint(SmallNet(), path), lio.CheckpointError,
+                    "<dir>/whole.pt: holds a pickled torch.nn.modules.container.Sequential object (a whole module "
+                    "saved with torch.save(model)?), not a state_dict; save model.state_dict() instead (losslab reads "
+                    "checkpoints with weights_only=True and runs no code from them)")
+
+
+def user_row_trainer_labels(tmp: Path) -> UserCase:
+    x, y, xt, yt = small_data()
+    data = Prepared("custom", x, y * 2, xt, yt, 10)  # labels up to 8 for 5 outputs
+    return UserCase(lambda: fit(small_model(), data, Recipe(epochs=1, batch_size=8), 0), ValueError,
+                    "train labels: the largest label is 8 but the model has 5 outputs (classes 0 to 4)")
+
+
+def user_row_trainer_nan_inputs(tmp: Path) -> UserCase:
+    data = Prepared("custom", *with_nan_inputs(), 5)
+    return UserCase(lambda: fit(small_model(), data, Recipe(epochs=1, batch_size=8), 0), DataError,
+                    "train inputs: 3 NaN values (first at sample 17); the data must be finite numbers")
+
+
+def _user_cli(args: Sequence[str], status: int, message: str,
+              outputs: Sequence[str] = ()) -> Callable[[Path], UserCase]:
+    def make(tmp: Path) -> UserCase:
+        path = tmp / "net.pt"
+        if not path.exists():
+            torch.save(small_model().state_dict(), path)
+        argv = [a.replace("<dir>", str(tmp)) for a in args] + ["--out", str(tmp / "out"), "--no-progress"]
+        return UserCase(lambda: main(argv), status, message, tuple(tmp / "out" / o for o in outputs))
+    return make
+
+
+UM = ["--model", f"{USER_MODULE}:small_model", "--data", f"{USER_MODULE}:small_data"]
+
+
+def _user_cli_checkpoint(model: Callable[[], Any], message: str) -> Callable[[Path], UserCase]:
+    """``losslab surface`` around the checkpoint ``torch.save(model())`` at ``<dir>/bad.pt``."""
+    def make(tmp: Path) -> UserCase:
+        torch.save(model(), tmp / "bad.pt")
+        return _user_cli(["surface", *UM, "--checkpoint", "<dir>/bad.pt"], 2, message, ["surface.h5"])(tmp)
+    return make
+
+USER_ROWS: dict[str, Callable[[Path], UserCase]] = {
+    "nan-in-the-data": _api(lambda: api.surface(small_model(), with_nan_inputs(), x=(-1, 1, 3), y=(-1, 1, 3)),
+                            DataError, "train inputs: 3 NaN values (first at sample 17); the data must be finite "
+                                       "numbers"),
+    "infinity-in-test-inputs": _api(
+        lambda: api.as_data(small_data()[:2] + (small_data()[2] / 0.0, small_data()[3])), DataError,
+        "test inputs: 192 infinite values (first at sample 0); the data must be finite numbers"),
+    "nan-in-the-data-when-training": user_row_trainer_nan_inputs,
+    "nan-weight-in-a-checkpoint": user_row_nan_checkpoint,
+    "nan-weight-in-a-model": _api(lambda: api.hessian_eigenvalues(nan_weights(small_model()), small_data()),
+                                  ValueError, "model: weight 'fc.bias' has 2 NaN entries; the weights must be finite"),
+    "nan-grid-spec": _api(lambda: api.surface(small_model(), small_data(), dims=1, x=(0, float("nan"), 5)),
+                          ValueError, "x=(0, nan, 5): start and stop must be finite numbers"),
+    "nan-coordinate": _api(lambda: api.interpolate(small_model(), SmallNet(), small_data(), alpha=[0, float("nan")]),
+                           ValueError, "alpha: 1 of 2 coordinates are not finite (first nan at index 1); coordinates "
+                                       "must be finite numbers"),
+    "label-beyond-the-outputs": _api(
+        lambda: api.surface(SmallNet(classes=3), small_data(), x=(-1, 1, 3), y=(-1, 1, 3)), ValueError,
+        "train labels: the largest label is 4 but the model has 3 outputs (classes 0 to 2)"),
+    "label-beyond-the-outputs-when-training": user_row_trainer_labels,
+    "negative-label": _api(
+        lambda: api.hessian_trace(small_model(), (small_data()[0], small_data()[1] - 1)), ValueError,
+        "train labels: label -1 is negative; the model has 5 outputs (classes 0 to 4)"),
+    "output-not-logits": _api(lambda: api.surface(WideOutputNet(), small_data(), dims=1, x=(-1, 1, 3)), ValueError,
+                              "the model's output for one sample has shape (1, 5, 1); losslab needs logits of shape "
+                              "(batch, classes), here (1, classes)"),
+    "inputs-the-model-cannot-take": _api(
+        lambda: api.surface(small_model(), (small_data()[0].double(), small_data()[1]), dims=1, x=(-1, 1, 3)),
+        ValueError, "the model fails on one sample of the data (shape (1, 4, 4), torch.float64): Input type (double) "
+                    "and bias type (float) should be the same"),
+    "output-a-dict": _api(lambda: api.sharpness(DictNet(), small_data()), TypeError,
+                          "the model returns a dict; losslab needs its logits: a tensor (batch, classes), or a tuple "
+                          "or list whose first element is that tensor"),
+    "whole-module-checkpoint": user_row_whole_module_checkpoint,
+    "top-k-beyond-the-weights": _api(lambda: api.hessian_eigenvalues(small_model(), small_data(), k=5000),
+                                     ValueError, "k=5000: the Hessian has only 56 eigenvalues (the model's 56 "
+                                                 "weights)"),
+    "top-k-beyond-the-lanczos-steps": _api(
+        lambda: api.hessian_eigenvalues(small_model(), small_data(), k=30, max_iter=20), ValueError,
+        "k=30: more eigenvalues than max_iter=20 Lanczos steps can give; raise max_iter (at most 56, the number "
+        "of weights)"),
+    "cli-nan-grid-spec": _user_cli(["surface", *UM, "--checkpoint", "<dir>/net.pt", "--x=0:nan:5"], 2,
+                                   "losslab surface: error: argument --x: expected START:STOP:NUM with finite START, "
+                                   "STOP and NUM >= 1 (e.g. -1:1:21), not '0:nan:5'"),
+    "cli-top-k-beyond-the-weights": _user_cli(
+        ["hessian", *UM, "--checkpoint", "<dir>/net.pt", "--top-k", "5000"], 2,
+        "losslab hessian: error: --top-k 5000: the Hessian has only 56 eigenvalues (the model's 56 weights)",
+        ["hessian.json"]),
+    "cli-nan-data": _user_cli(
+        ["surface", *UM[:2], "--data", f"{USER_MODULE}:with_nan_inputs", "--checkpoint", "<dir>/net.pt"], 2,
+        f"losslab surface: error: --data '{USER_MODULE}:with_nan_inputs': train inputs: 3 NaN values (first at "
+        f"sample 17); the data must be finite numbers", ["surface.h5"]),
+    "cli-nan-weight-in-a-checkpoint": _user_cli_checkpoint(
+        lambda: nan_weights(small_model()).state_dict(),
+        "losslab surface: error: --checkpoint '<dir>/bad.pt': <dir>/bad.pt: weight 'fc.bias' has 2 NaN entries; the "
+        "weights must be finite (a diverged run?)"),
+    "cli-whole-module-checkpoint": _user_cli_checkpoint(
+        lambda: importlib.import_module(USER_MODULE).small_model(),  # pickled as the user's class
+        f"losslab surface: error: --checkpoint '<dir>/bad.pt': <dir>/bad.pt: holds a pickled {USER_MODULE}.SmallNet "
+        "object (a whole module saved with torch.save(model)?), not a state_dict; save model.state_dict() instead "
+        "(losslab reads checkpoints with weights_only=True and runs no code from them)"),
+    "cli-train-diverges": _user_cli(["train", *UM, "--lr", "1e38", "--epochs", "2", "--batch-size", "8"], 1,
+                                    "losslab train: error: the run diverged in epoch 1 (the training loss became NaN "
+                                    "or infinite); no model written: lower --lr or check the data", ["model.pt"]),
+    "cli-unknown-optimizer": _user_cli(
+        ["train", *UM, "--optimizer", "adamw"], 2,
+        "losslab train: error: argument --optimizer: invalid choice: 'adamw' (choose from 'sgd', 'momentum', "
+        "'nesterov', 'adam', 'adagrad', 'rmsprop')", ["model.pt"]),
+}
+
+
+@pytest.fixture(scope="module")
+def user_module(tmp_path_factory):
+    """The user's model and data as a module on sys.path (the CLI imports them as entry points)."""
+    root = tmp_path_factory.mktemp("user")
+    source = ["import torch\nfrom torch import nn\n"] + [
+        inspect.getsource(obj) for obj in (SmallNet, small_model, small_data, with_nan_inputs)]
+    (root / f"{USER_MODULE}.py").write_text("\n\n".join(source))
+    sys.path.insert(0, str(root))
+    yield root
+    sys.path.remove(str(root))
+    sys.modules.pop(USER_MODULE, None)
+
+
+@pytest.mark.parametrize("row", list(USER_ROWS))
+def test_bad_user_input_is_named_before_any_compute(user_module, tmp_path, capsys, row):
+    torch.set_num_threads(1)
+    case = USER_ROWS[row](tmp_path)
+    expected = case.message.replace("<dir>", str(tmp_path))
+    steps = []
+    handle = register_optimizer_step_pre_hook(lambda opt, args, kwargs: steps.append(1))
+    try:
+        if isinstance(case.error, int):
+            try:
+                status = case.run()
+            except SystemExit as exit_:
+                status = exit_.code
+            assert status == case.error
+            lines = capsys.readouterr().err.strip().splitlines()
+            assert expected in lines, lines[-3:]
+        else:
+            with pytest.raises(case.error) as err:
+                case.run()
+            assert str(err.value) == expected
+    finally:
+        handle.remove()
+    if row != "cli-train-diverges":  # the one row found by training: it diverges at its second step
+        assert not steps, "a training step ran before the error"
+    for out in case.outputs:
+        assert not out.exists(), f"{out} was written"
+
+
+def _doc_rows(section: str) -> dict[str, str]:
+    """``row id -> message`` of a table of docs/bad-inputs.md under the heading ``section``."""
+    text = (ROOT / "docs" / "bad-inputs.md").read_text()
+    body = text.split(f"## {section}\n", 1)[1].split("\n## ", 1)[0]
+    rows = {}
+    for line in body.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split(" | ")]
+        if line.startswith("| `") and len(cells) == 4:
+            rows[cells[0].strip("`")] = cells[3][1:-1]  # the message, without its backticks
+    return rows
+
+
+def test_the_user_input_table_matches_the_tests(user_module, tmp_path):
+    assert _doc_rows("Your own model and data (API, command line, training loop)") == {
+        row: make(tmp_path).message for row, make in USER_ROWS.items()}

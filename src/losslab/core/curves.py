@@ -47,7 +47,7 @@ from torch.func import functional_call
 from losslab._version import __version__
 from losslab import io as lio
 from losslab.core.data import Prepared
-from losslab.core.losses import per_sample_loss
+from losslab.core.losses import logits_hook, per_sample_loss
 from losslab.core.optim import lr_at, make_optimizer
 from losslab.core.weights import ParamLayout, PointEvaluator, flatten, has_batchnorm, tensor_digest
 from losslab.core.placement import placement
@@ -210,6 +210,7 @@ def _private_train_copy(model: nn.Module) -> nn.Module:
     net = copy.deepcopy(model).train()
     for p in net.parameters():
         p.requires_grad_(False)
+    net.register_forward_hook(logits_hook)  # a (logits, ...) output as its logits (losses.py)
     return net
 
 

@@ -21,6 +21,7 @@ any root not given explicitly, so the analyses do not pass them down.
 from __future__ import annotations
 
 import contextvars
+import logging
 import os
 import random
 from contextlib import contextmanager
@@ -36,6 +37,42 @@ from losslab import io as lio
 
 class DataError(ValueError):
     """A dataset cannot be loaded as asked (unknown name, missing files, invalid preprocessing)."""
+
+
+log = logging.getLogger(__name__)
+
+
+# ---------------------------------------------------------------- checks at the door ------------------------
+
+def nonfinite_count(values: torch.Tensor) -> str:
+    """How many NaN and infinite entries ``values`` holds, in words ("3 NaN values", "1 NaN and 2 infinite
+    values"), or "" when every entry is finite (integer tensors always are)."""
+    if not values.is_floating_point() or values.numel() == 0:
+        return ""
+    nan, inf = int(torch.isnan(values).sum()), int(torch.isinf(values).sum())
+    parts = [f"{c} {w}" for c, w in ((nan, "NaN"), (inf, "infinite")) if c]
+    return f"{' and '.join(parts)} value{'s' if nan + inf > 1 else ''}" if parts else ""
+
+
+def check_finite(values: torch.Tensor, what: str) -> None:
+    """Refuse ``values`` (a split's inputs or float labels, sample-major) holding NaN or infinity, with one line
+    naming ``what``, the count and the first sample: ``train inputs: 3 NaN values (first at sample 17)``. A
+    single NaN input makes every loss of a surface NaN, and a training run diverge at its first batch."""
+    found = nonfinite_count(values)
+    if found:
+        bad = ~torch.isfinite(values.reshape(len(values), -1)).all(dim=1)
+        first = int(torch.nonzero(bad)[0, 0])
+        raise DataError(f"{what}: {found} (first at sample {first}); the data must be finite numbers")
+
+
+def float32_inputs(array: np.ndarray, what: str) -> np.ndarray:
+    """A NumPy float64 array (NumPy's default float) as float32, the precision of a model built with torch's
+    defaults, with a logged note (torch refuses float64 inputs to float32 weights); other arrays unchanged."""
+    if array.dtype != np.float64:
+        return array
+    log.warning("%s: NumPy float64 array cast to float32 (the precision of torch's default weights); pass float32 "
+                "to silence this note", what)
+    return array.astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -357,6 +394,14 @@ class Prepared:
     @property
     def input_shape(self) -> tuple[int, ...]:
         return tuple(self.x_train.shape[1:])
+
+    def check_finite(self) -> "Prepared":
+        """``self``, after refusing NaN or infinite inputs (and float labels) in either split
+        (:func:`check_finite`, a :class:`DataError` naming the split)."""
+        for split in ("train", "test"):
+            check_finite(getattr(self, f"x_{split}"), f"{split} inputs")
+            check_finite(getattr(self, f"y_{split}"), f"{split} labels")
+        return self
 
     @property
     def device(self) -> torch.device:

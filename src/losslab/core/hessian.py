@@ -180,7 +180,7 @@ class TrainingLoss:
         if not memory >= 0:
             raise ValueError(f"memory must be a number of bytes >= 0, not {memory!r}")
         self._ev = PointEvaluator(model, x, y, loss=loss, bn=bn, chunk=max(len(y), 1) if chunk == "auto" else chunk,
-                                  recompute_data=recompute_data, many="loop")
+                                  recompute_data=recompute_data, many="loop", labels="train labels")
         if bn == "batch":  # batch statistics, nothing stored: no in-place update for torch.func to refuse
             for m in self._ev.batchnorm_modules:
                 m.track_running_stats = False
@@ -589,6 +589,19 @@ def _ritz_gaps(theta: np.ndarray, res: np.ndarray) -> np.ndarray:
     return d.min(axis=1)
 
 
+def check_eigen_count(k: int, dim: int, max_iter: int | None = None, names: tuple[str, str] = ("k=", "max_iter=")
+                      ) -> None:
+    """Refuse asking :func:`lanczos` for more eigenvalues (per end) than it can give: more than the operator's
+    ``dim`` (the model's number of weights), or more than ``max_iter`` Lanczos steps (default ``min(dim, 300)``)
+    can hold. ``names`` spell ``k`` and ``max_iter`` in the message (the CLI's ``--top-k ``, ``--max-iter ``)."""
+    if k > dim:
+        raise ValueError(f"{names[0]}{k}: the Hessian has only {dim} eigenvalues (the model's {dim} weights)")
+    steps = min(dim, DEFAULT_MAX_ITER if max_iter is None else int(max_iter))
+    if k > steps:
+        raise ValueError(f"{names[0]}{k}: more eigenvalues than {names[1]}{steps} Lanczos steps can give; raise "
+                         f"{names[1].rstrip('= ')} (at most {dim}, the number of weights)")
+
+
 def lanczos(op: SymmetricOperator, k: int = 1, which: str = "largest", *, tol: float = 1e-3,
             relative_to: str = "eigenvalue", max_iter: int | None = None, seed: int = 0,
             guard: int | None = None, min_steps: int | None = None, floor: float = 0.0) -> Eigenpairs:
@@ -630,7 +643,7 @@ def lanczos(op: SymmetricOperator, k: int = 1, which: str = "largest", *, tol: f
     if k < 1 or tol <= 0 or not 0 <= floor <= 1:
         raise ValueError("k must be >= 1, tol > 0 and 0 <= floor <= 1")
     n = op.dim
-    k = min(k, n)
+    check_eigen_count(k, n, max_iter)
     guard = max(k, 5) if guard is None else int(guard)
     if guard < 0:
         raise ValueError(f"guard must be >= 0, not {guard}")
@@ -671,8 +684,9 @@ def lanczos(op: SymmetricOperator, k: int = 1, which: str = "largest", *, tol: f
                   "guard band not settled" if not settled else
                   f"values not stable over the last {window} steps" if not stable else
                   f"Krylov space smaller than {min_steps}")
-        log.warning("Lanczos: %d %s eigenvalue(s) not certified to tol %g after %d steps (%s; residuals %s)",
-                    k, which, tol, krylov.size, reason, np.array2string(res[idx], precision=3))
+        log.warning("Lanczos: %d of %d %s eigenvalue(s) not certified to tol %g after %d steps (%s; largest "
+                    "residual %.3g)", int((~certified).sum()), len(idx), which, tol, krylov.size, reason,
+                    float(res[idx].max()))
     gaps = _ritz_gaps(theta, res)[idx]
     errors = np.where(gaps > res[idx], np.minimum(res[idx], res[idx] ** 2 / np.maximum(gaps, 1e-300)),
                       res[idx])

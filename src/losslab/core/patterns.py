@@ -75,6 +75,7 @@ from torch.func import functional_call, grad, replace_all_batch_norm_modules_, v
 from losslab import io as lio
 from losslab.core.data import Prepared
 from losslab.core.directions import orthogonalize
+from losslab.core.losses import check_outputs, logits_hook, outputs_as_logits
 from losslab.core.weights import ParamLayout, PointEvaluator, flatten, has_batchnorm, tensor_digest
 from losslab.core.placement import placement
 
@@ -230,6 +231,7 @@ class CellNet:
         self.layout = ParamLayout.of(model)
         self.device = placement().device if device is None else torch.device(device)
         self.net = copy.deepcopy(model).eval().to(self.device)
+        self.net.register_forward_hook(logits_hook)  # a (logits, ...) output as its logits (losses.py)
         replace_all_batch_norm_modules_(self.net)
         self.cap = float(cap)
         self._grad = grad(self._term, has_aux=True)
@@ -425,6 +427,9 @@ def fit_plane(plane: PatternPlane, model: nn.Module, pattern: np.ndarray, data: 
     pattern = validate_pattern(pattern)
     config.validate()
     plane.check_model(model)
+    data.check_finite()
+    with outputs_as_logits(model):  # the model probed once on one sample (its weights are not used here)
+        check_outputs(model, data.x_train[:1], {"train labels": data.y_train, "test labels": data.y_test})
     net = CellNet(model, config.cap)
     method = net.resolve(config.method)
     coords = cell_coordinates(pattern.shape).reshape(-1, 2)

@@ -88,8 +88,9 @@ def evaluators_for(model: nn.Module, data: Prepared, *, loss: str = "ce", bn: st
     if autocast == "placement":
         autocast = placement().autocast
     train = PointEvaluator(model, data.x_train, data.y_train, loss=loss, bn=bn, chunk=chunk,
-                           recompute_data=data.x_train, many=many, autocast=autocast, stats_batch=stats_batch)
-    made = {"train": train, "test": train.with_data(data.x_test, data.y_test)}
+                           recompute_data=data.x_train, many=many, autocast=autocast, stats_batch=stats_batch,
+                           labels="train labels")
+    made = {"train": train, "test": train.with_data(data.x_test, data.y_test, labels="test labels")}
     unknown = set(splits) - set(made)
     if unknown:
         raise ValueError(f"unknown splits {sorted(unknown)}; known: {list(made)}")
@@ -431,6 +432,10 @@ def as_coordinates(values: Sequence[float] | np.ndarray | torch.Tensor, name: st
     arr = np.asarray(values.tolist() if isinstance(values, torch.Tensor) else values, dtype=np.float64)
     if arr.ndim != 1 or len(arr) == 0:
         raise ValueError(f"{name} must be a non-empty 1-D sequence of coordinates")
+    bad = np.flatnonzero(~np.isfinite(arr))
+    if len(bad):
+        raise ValueError(f"{name}: {len(bad)} of {len(arr)} coordinates are not finite (first {arr[bad[0]]} at index "
+                         f"{bad[0]}); coordinates must be finite numbers")
     return arr
 
 

@@ -25,7 +25,7 @@ from torch import nn
 from losslab._version import __version__
 from losslab import io as lio
 from losslab.core.data import Prepared
-from losslab.core.losses import LOSSES, evaluate, per_sample_loss
+from losslab.core.losses import LOSSES, check_outputs, evaluate, outputs_as_logits, per_sample_loss
 from losslab.core.optim import OPTIMIZERS, RecipeError, lr_at, make_optimizer
 from losslab.core.weights import PointEvaluator, _Runner, has_batchnorm
 
@@ -210,8 +210,25 @@ def fit(model: nn.Module, data: Prepared, recipe: Recipe, seed: int, ckpt_path: 
     When a checkpoint is written never changes the result (a resumed run is bitwise equal to an uninterrupted one
     from any epoch); it bounds the work a kill loses and spares a run of many short epochs (a full batch: one step
     each) a write and fsync per epoch.
+
+    Before the first step, the data are checked finite (:meth:`losslab.core.data.Prepared.check_finite`) and the
+    model is probed once on one sample (:func:`losslab.core.losses.check_outputs`: logits of shape ``(batch,
+    classes)``, the labels of both splits below ``classes``); a model returning ``(logits, ...)`` is trained on
+    its first element (:func:`losslab.core.losses.outputs_as_logits`).
     """
     recipe.validate()
+    data.check_finite()
+    first = next(model.parameters(), None)
+    probe = data.x_train[:1] if first is None else data.x_train[:1].to(first.device)
+    with outputs_as_logits(model):
+        check_outputs(model, probe, {"train labels": data.y_train, "test labels": data.y_test})
+        return _fit(model, data, recipe, seed, ckpt_path, out_dir, progress, on_epoch_end, checkpoint_every)
+
+
+def _fit(model: nn.Module, data: Prepared, recipe: Recipe, seed: int, ckpt_path: Path | None,
+         out_dir: Path | None, progress: bool, on_epoch_end: Callable[[int, dict], None] | None,
+         checkpoint_every: float | None) -> dict[str, Any]:
+    """:func:`fit`'s loop, on checked data and a model returning its logits."""
     first = next(model.parameters(), None)
     if first is not None:  # the data go where the model is, once (a GPU): batches are then indexed there
         data = data.to(first.device)

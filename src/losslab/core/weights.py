@@ -43,7 +43,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, vmap
 
-from losslab.core.losses import LOSSES, LossAcc, per_sample_loss
+from losslab.core.losses import LOSSES, LossAcc, check_labels, check_outputs, logits_hook, per_sample_loss
 from losslab.core.placement import placement
 
 BN_POLICIES = ("running", "recompute", "batch", "interpolate")
@@ -270,7 +270,8 @@ class PointEvaluator:
     def __init__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss: str = "ce",
                  bn: str = "running", chunk: int = 250, recompute_data: torch.Tensor | None = None,
                  many: str = "auto", points_per_call: int = 8, autocast: str | None = None,
-                 device: str | torch.device | None = None, stats_batch: int | str | None = None):
+                 device: str | torch.device | None = None, stats_batch: int | str | None = None,
+                 labels: str = "labels"):
         if loss not in LOSSES:
             raise ValueError(f"unknown loss {loss!r}; known: {list(LOSSES)}")
         if bn not in BN_POLICIES:
@@ -289,6 +290,8 @@ class PointEvaluator:
         self.x, self.y = x.to(self.device), y.to(self.device)
         self.recompute_data = self.x if recompute_data is None else recompute_data.to(self.device)
         self._runner = _Runner(copy.deepcopy(model).eval()).to(self.device)
+        self._runner.net.register_forward_hook(logits_hook)  # a (logits, ...) output as its logits (losses.py)
+        self.width = check_outputs(self._runner.net, self.x, {labels: self.y})  # before any compute
         self._names = tuple(f"{_Runner.PREFIX}{n}" for n in self.layout.names)
         self._bn_modules = [m for m in self._runner.modules() if isinstance(m, _BatchNorm)]
         self._tied = has_tied_weights(model)  # untying costs ~0.1 ms a call: only when needed
@@ -314,11 +317,14 @@ class PointEvaluator:
                              f"gives every point its own statistics); use many='loop'")
         return many
 
-    def with_data(self, x: torch.Tensor, y: torch.Tensor) -> "PointEvaluator":
+    def with_data(self, x: torch.Tensor, y: torch.Tensor, labels: str = "labels") -> "PointEvaluator":
         """An evaluator of the same model, policy and BN-statistics data on other samples (e.g. the test
-        split), sharing the recomputed statistics of the current point."""
+        split), sharing the recomputed statistics of the current point. ``labels`` names ``y`` in the message
+        refusing labels beyond the model's outputs."""
         if len(x) != len(y):
             raise ValueError(f"x has {len(x)} samples but y has {len(y)}")
+        if self.width:
+            check_labels(y, self.width, labels)
         other = copy.copy(self)
         other.x, other.y = x.to(self.device), y.to(self.device)
         other.__dict__.pop("_data_digest", None)
