@@ -260,6 +260,44 @@ def _subsets(data: Prepared, n_train: int | None, n_test: int | None) -> Prepare
     return data.evaluation_subsets(n_train, n_test if _has_test(data) else None)
 
 
+# ---------------------------------------------------------------- validation at the door ------------------
+# Every entry point that takes a model (decorated with @_checking_models) refuses, before any compute, a model
+# whose weights (or BN statistics) hold NaN or infinity: a single NaN weight makes every point of a surface NaN. The data are checked by as_data (finite inputs,
+# NumPy float64 cast to float32), the model's output and the labels by the evaluator and the trainer
+# (losslab.core.losses.check_outputs), the grids by _grid, the checkpoints by load_checkpoint.
+
+_MODEL_ARGUMENTS = ("model", "model_a", "model_b", "models")
+
+
+def check_finite_model(model: nn.Module, what: str = "model") -> nn.Module:
+    """``model``, after refusing NaN or infinite weights or buffers with one line naming the first such tensor
+    (``model: weight 'fc.bias' has 2 NaN entries``)."""
+    found = lio.nonfinite_entries(model.state_dict(keep_vars=False), [n for n, _ in model.named_parameters()])
+    if found:
+        raise ValueError(f"{what}: {found}; the weights must be finite")
+    return model
+
+
+def _checking_models(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn`` refusing non-finite models among its arguments named in :data:`_MODEL_ARGUMENTS` first."""
+    signature = inspect.signature(fn)
+
+    @functools.wraps(fn)
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        bound = signature.bind_partial(*args, **kwargs).arguments
+        for name in _MODEL_ARGUMENTS:
+            given = bound.get(name)
+            if isinstance(given, nn.Module):
+                check_finite_model(given, name)
+            elif name == "models" and isinstance(given, (list, tuple)):
+                for k, m in enumerate(given):
+                    if isinstance(m, nn.Module):
+                        check_finite_model(m, f"models[{k}]")
+        return fn(*args, **kwargs)
+
+    return checked
+
+
 # ---------------------------------------------------------------- models ----------------------------------
 
 def load_checkpoint(model: nn.Module, path: str | os.PathLike) -> nn.Module:
@@ -288,6 +326,7 @@ def _same_layout(models: Sequence[nn.Module]) -> None:
                              f"({type(models[0]).__name__}): the models must share one architecture")
 
 
+@_checking_models
 def train(model: nn.Module, data: DataLike, *, epochs: int = 10, lr: float = 0.1, optimizer: str = "momentum",
           momentum: float = 0.9, weight_decay: float = 0.0, batch_size: int | str = 128, loss: str = "ce",
           seed: int = 0, progress: bool = False) -> list[dict[str, Any]]:
@@ -333,6 +372,7 @@ def _run_surface(path: str | os.PathLike | None, compute: Callable[[Path], Any])
         return compute(Path(tmp) / "surface.h5")
 
 
+@_checking_models
 def surface(model: nn.Module, data: DataLike, *, dims: int | None = None, x: Grid | tuple = (-1.0, 1.0, 21),
             y: Grid | tuple = (-1.0, 1.0, 21), seed: int = 0, norm: str = "filter", ignore: str = "biasbn",
             orthogonal: bool = False, bn: str = "running", loss: str = "ce", chunk: int = 250,
@@ -388,6 +428,7 @@ def surface(model: nn.Module, data: DataLike, *, dims: int | None = None, x: Gri
     return _with_directions(_run_surface(path, compute), used, save_directions)
 
 
+@_checking_models
 def interpolate(model_a: nn.Module, model_b: nn.Module, data: DataLike, *, alpha: Grid | tuple = (-1.0, 2.0, 31),
                 bn: str = "recompute", loss: str = "ce", chunk: int = 250, path: str | os.PathLike | None = None,
                 checkpoints: tuple[Any, Any] = (None, None), progress: bool = False,
@@ -419,6 +460,7 @@ def interpolate(model_a: nn.Module, model_b: nn.Module, data: DataLike, *, alpha
     return _with_directions(s, used, save_directions)
 
 
+@_checking_models
 def plane(models: Sequence[nn.Module], data: DataLike, *, n: int = 21, margin: float = 0.2,
           x: Grid | tuple | None = None, y: Grid | tuple | None = None, bn: str = "recompute", loss: str = "ce",
           chunk: int = 250, path: str | os.PathLike | None = None, checkpoints: Sequence[Any] = (None, None, None),
@@ -446,6 +488,7 @@ def plane(models: Sequence[nn.Module], data: DataLike, *, n: int = 21, margin: f
     return _with_directions(s, Directions(basis.u, basis.v, kind="plane"), save_directions)
 
 
+@_checking_models
 def surface_between(models: Sequence[nn.Module], data: DataLike, **options: Any):
     """The surface between two models (:func:`interpolate`) or three (:func:`plane`)."""
     if len(models) == 2:
@@ -550,6 +593,7 @@ def _trajectory_point(model: nn.Module, point: Any, k: int) -> torch.Tensor:
                     f"{type(point).__name__}")
 
 
+@_checking_models
 def trajectory_directions(model: nn.Module, checkpoints: Sequence[Any], *, ignore: str = "biasbn",
                           epochs: Sequence[int] | None = None,
                           save_directions: str | os.PathLike | None = None) -> TrajectoryPCA:
@@ -587,6 +631,7 @@ def _training_loss(model: nn.Module, data: DataLike, loss: str, bn: str, weight_
                         chunk=chunk)
 
 
+@_checking_models
 def hessian_eigenvalues(model: nn.Module, data: DataLike, k: int = 1, which: str = "largest", *,
                         tol: float = 1e-3, max_iter: int | None = None, seed: int = 0, bn: str = "running",
                         loss: str = "ce", weight_decay: float = 0.0, chunk: int | str = "auto"):
@@ -601,6 +646,7 @@ def hessian_eigenvalues(model: nn.Module, data: DataLike, k: int = 1, which: str
     return lanczos(f.hessian(), k, which, tol=tol, max_iter=max_iter, seed=seed)
 
 
+@_checking_models
 def spectral_density(model: nn.Module, data: DataLike, *, n_runs: int = 5, n_steps: int = 90,
                      sigma2: float = 1e-5, n_grid: int = 10_000, seed: int = 0, bn: str = "running",
                      loss: str = "ce", weight_decay: float = 0.0, chunk: int | str = "auto"):
@@ -612,6 +658,7 @@ def spectral_density(model: nn.Module, data: DataLike, *, n_runs: int = 5, n_ste
     return slq_density(f.hessian(), n_runs=n_runs, n_steps=n_steps, sigma2=sigma2, n_grid=n_grid, seed=seed)
 
 
+@_checking_models
 def hessian_trace(model: nn.Module, data: DataLike, *, n_probes: int = 100, seed: int = 0, bn: str = "running",
                   loss: str = "ce", weight_decay: float = 0.0, chunk: int | str = "auto"):
     """Hutchinson's estimate of the Hessian's trace ``E[z^T H z]`` over ``n_probes`` Rademacher vectors.
@@ -620,6 +667,7 @@ def hessian_trace(model: nn.Module, data: DataLike, *, n_probes: int = 100, seed
     return hutchinson_trace(f.hessian(), n_probes, seed=seed)
 
 
+@_checking_models
 def sharpness(model: nn.Module, data: DataLike, eps: float = 1e-3, *, subspace_dim: int | None = None,
               maxiter: int = 10, seed: int = 0, bn: str = "running", loss: str = "ce", chunk: int | str = "auto",
               method: str = "multistart", random_starts: int = 2):
@@ -665,6 +713,7 @@ def read_spectral_density(path: str | os.PathLike) -> dict[str, Any]:
 
 # ---------------------------------------------------------------- curves ----------------------------------
 
+@_checking_models
 def train_curve(model_a: nn.Module, model_b: nn.Module, data: DataLike, *, kind: str = "bezier", bends: int = 1,
                 epochs: int = 10, lr: float = 0.05, momentum: float = 0.9, weight_decay: float = 0.0,
                 batch_size: int | str = 128, loss: str = "ce", seed: int = 0,
@@ -688,6 +737,7 @@ def train_curve(model_a: nn.Module, model_b: nn.Module, data: DataLike, *, kind:
     return curve
 
 
+@_checking_models
 def evaluate_curve(curve: Any, model: nn.Module, data: DataLike, *, t: int | Grid = 61, bn: str = "recompute",
                    loss: str = "ce", chunk: int = 250, path: str | os.PathLike | None = None,
                    stats_batch: int | str = STATS_BATCH):
@@ -754,6 +804,7 @@ def fit_pattern(model_fn: Callable[[], nn.Module], data: DataLike, pattern: Any,
 # The loss along the top Hessian eigenvector and per-layer spectra (PyHessian), eigenvalue-ratio maps
 # (Li et al.'s Fig. 7), the plane of a trained curve (Garipov et al.'s plane.py), the ParaView export (h52vtp).
 
+@_checking_models
 def eigenvector_line(model: nn.Module, data: DataLike, *, alpha: Grid | tuple = (-1.0, 1.0, 21), k: int = 1,
                      tol: float = 1e-3, max_iter: int | None = None, seed: int = 0, bn: str = "running",
                      loss: str = "ce", chunk: int | str = "auto", path: str | os.PathLike | None = None,
@@ -775,6 +826,7 @@ def eigenvector_line(model: nn.Module, data: DataLike, *, alpha: Grid | tuple = 
         progress=progress))
 
 
+@_checking_models
 def layer_spectra(model: nn.Module, data: DataLike, *, by: str = "parameter", k: int = 1,
                   which: str = "largest", trace_probes: int = 0, tol: float = 1e-3, max_iter: int | None = None,
                   seed: int = 0, bn: str = "running", loss: str = "ce", weight_decay: float = 0.0,
@@ -790,6 +842,7 @@ def layer_spectra(model: nn.Module, data: DataLike, *, by: str = "parameter", k:
                          trace_probes=trace_probes)
 
 
+@_checking_models
 def ratio_map(model: nn.Module, data: DataLike, *, x: Grid | tuple = (-1.0, 1.0, 11),
               y: Grid | tuple = (-1.0, 1.0, 11), seed: int = 0, norm: str = "filter", ignore: str = "biasbn",
               orthogonal: bool = False, tol: float = 1e-2, max_iter: int | None = None, bn: str = "running",
@@ -812,6 +865,7 @@ def ratio_map(model: nn.Module, data: DataLike, *, x: Grid | tuple = (-1.0, 1.0,
         provenance=provenance, progress=progress))
 
 
+@_checking_models
 def curve_plane(curve: Curve, model: nn.Module, data: DataLike, *, n: int = 21, margin: float = 0.2,
                 x: Grid | tuple | None = None, y: Grid | tuple | None = None, bend: int | None = None,
                 t: int | Grid = 61, bn: str = "recompute", loss: str = "ce", chunk: int = 250,
@@ -992,48 +1046,3 @@ def convert_directions(src: str | os.PathLike, dst: str | os.PathLike, model: nn
     else:
         save_directions(dst, d)
     return d
-
-
-# ---------------------------------------------------------------- validation at the door ------------------
-# Every entry point refuses, before any compute, a model whose weights (or BN statistics) hold NaN or infinity:
-# a single NaN weight makes every point of a surface NaN. The data are checked by as_data (finite inputs,
-# NumPy float64 cast to float32), the model's output and the labels by the evaluator and the trainer
-# (losslab.core.losses.check_outputs), the grids by _grid, the checkpoints by load_checkpoint.
-
-_MODEL_ARGUMENTS = ("model", "model_a", "model_b", "models")
-
-
-def check_finite_model(model: nn.Module, what: str = "model") -> nn.Module:
-    """``model``, after refusing NaN or infinite weights or buffers with one line naming the first such tensor
-    (``model: weight 'fc.bias' has 2 NaN entries``)."""
-    found = lio.nonfinite_entries(model.state_dict(keep_vars=False), [n for n, _ in model.named_parameters()])
-    if found:
-        raise ValueError(f"{what}: {found}; the weights must be finite")
-    return model
-
-
-def _checking_models(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """``fn`` refusing non-finite models among its arguments named in :data:`_MODEL_ARGUMENTS` first."""
-    signature = inspect.signature(fn)
-
-    @functools.wraps(fn)
-    def checked(*args: Any, **kwargs: Any) -> Any:
-        bound = signature.bind_partial(*args, **kwargs).arguments
-        for name in _MODEL_ARGUMENTS:
-            given = bound.get(name)
-            if isinstance(given, nn.Module):
-                check_finite_model(given, name)
-            elif name == "models" and isinstance(given, (list, tuple)):
-                for k, m in enumerate(given):
-                    if isinstance(m, nn.Module):
-                        check_finite_model(m, f"models[{k}]")
-        return fn(*args, **kwargs)
-
-    return checked
-
-
-for _name in ("surface", "interpolate", "plane", "surface_between", "trajectory_directions", "train",
-              "hessian_eigenvalues", "spectral_density", "hessian_trace", "sharpness", "train_curve",
-              "evaluate_curve", "eigenvector_line", "layer_spectra", "ratio_map", "curve_plane"):
-    globals()[_name] = _checking_models(globals()[_name])
-del _name
