@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 import numpy as np
 
 from losslab.core.surfaces import read_surface
-from losslab.plots.figures import new_figure, save
+from losslab.plots.figures import colorbar, colour_norm, new_figure, save
 
 if TYPE_CHECKING:  # matplotlib is imported by new_figure, when a figure is drawn
     from matplotlib.axes import Axes
@@ -224,20 +224,25 @@ def contour_figure(x: np.ndarray, y: np.ndarray, z: np.ndarray, levels: np.ndarr
 
 
 def draw_contour(ax: Axes, x: np.ndarray, y: np.ndarray, z: np.ndarray, levels: np.ndarray | int = 30, *,
-                 inline_labels: bool = True, cmap: str = "summer", log: bool = False, vmin: float | None = None,
+                 inline_labels: bool = True, cmap: str = "summer", log: bool | None = None, vmin: float | None = None,
                  vmax: float | None = None):
     """Contour lines of ``z[i, j]`` at ``(x[i], y[j])`` on ``ax`` (``log``: colours on a log scale, for
-    geometric levels; ``vmin``, ``vmax``: the colour range); returns the contour set."""
+    geometric levels; ``None``: a log scale when the levels, or ``z``, span more than
+    :data:`losslab.plots.figures.MAX_DECADES` decades of positive values, :func:`~losslab.plots.figures.colour_norm`;
+    ``vmin``, ``vmax``: the colour range); returns the contour set."""
     xx, yy, z = _grid(x, y, z)
-    norm = None
-    if log and not isinstance(levels, int):
-        from matplotlib.colors import LogNorm  # matplotlib is loaded already: ax is drawn on
+    values = z if isinstance(levels, (int, np.integer)) else np.asarray(levels, dtype=float)
+    from matplotlib.colors import LogNorm, Normalize  # matplotlib is loaded already: ax is drawn on
 
+    if log is None:
+        norm = colour_norm(values, vmin, vmax)
+    elif log and not isinstance(levels, (int, np.integer)):
         norm = LogNorm(float(levels[0]), float(levels[-1]))
-    colour_range = {} if norm is not None else {"vmin": vmin, "vmax": vmax}
-    cs = ax.contour(xx, yy, z, levels=levels, cmap=cmap, norm=norm, **colour_range)
+    else:
+        norm = Normalize(vmin, vmax)
+    cs = ax.contour(xx, yy, z, levels=levels, cmap=cmap, norm=norm)
     if inline_labels:
-        ax.clabel(cs, inline=True, fontsize=7)
+        ax.clabel(cs, inline=True, fontsize=7, fmt="%.3g")
     return cs
 
 
@@ -255,15 +260,28 @@ def heatmap_figure(x: np.ndarray, y: np.ndarray, z: np.ndarray, levels: np.ndarr
                    xlabel: str = r"$\alpha$", ylabel: str = r"$\beta$", title: str | None = None,
                    cbar_label: str = "loss", points: np.ndarray | None = None,
                    point_labels: Sequence[str] | None = None, options: PlotOptions | None = None) -> Figure:
-    """The figure of :func:`plot_heatmap` (``options``: axis limits and colour range)."""
+    """The figure of :func:`plot_heatmap` (``options``: axis limits and colour range). Values over more than
+    :data:`losslab.plots.figures.MAX_DECADES` decades are coloured on a log scale; a colour range narrower than
+    the values is stated on the colour bar ("clipped")."""
     options = options or PlotOptions()
     xx, yy, z = _grid(x, y, z)
     fig, ax = new_figure(width=SIZE[0], height=SIZE[1])
+    finite = z[np.isfinite(z)]
+    lo = float(levels[0]) if levels is not None and not isinstance(levels, (int, np.integer)) else options.vmin
+    hi = float(levels[-1]) if levels is not None and not isinstance(levels, (int, np.integer)) else options.vmax
+    norm = colour_norm(z, lo, hi)
+    clipped = finite.size and ((norm.vmax is not None and finite.max() > norm.vmax * (1 + 1e-9)) or
+                               (norm.vmin is not None and finite.min() < norm.vmin * (1 - 1e-9)))
+    if clipped:
+        cbar_label = f"{cbar_label} (colours clipped to [{norm.vmin:.3g}, {norm.vmax:.3g}])"
     if levels is None:
-        mappable = ax.pcolormesh(xx, yy, z, shading="nearest", cmap="viridis", vmin=options.vmin, vmax=options.vmax)
+        mappable = ax.pcolormesh(xx, yy, z, shading="nearest", cmap="viridis", norm=norm)
     else:
-        mappable = ax.contourf(xx, yy, z, levels=levels, cmap="viridis", vmin=options.vmin, vmax=options.vmax)
-    fig.colorbar(mappable, ax=ax, label=cbar_label)
+        below = bool(finite.size and norm.vmin is not None and finite.min() < norm.vmin)
+        above = bool(finite.size and norm.vmax is not None and finite.max() > norm.vmax)
+        extend = {(True, True): "both", (True, False): "min", (False, True): "max"}.get((below, above), "neither")
+        mappable = ax.contourf(xx, yy, z, levels=levels, cmap="viridis", norm=norm, extend=extend)
+    colorbar(fig, mappable, ax, cbar_label)
     _mark_points(ax, points, point_labels)
     _label_2d(ax, xlabel, ylabel, title)
     options.limit(ax)
@@ -304,8 +322,7 @@ def plot_trajectory(stem: str | os.PathLike, x: np.ndarray, y: np.ndarray, z: np
     xx, yy, z = _grid(x, y, z)
     trajectory = np.asarray(trajectory)
     fig, ax = new_figure(width=SIZE[0], height=SIZE[1])
-    cs = ax.contour(xx, yy, z, levels=levels, cmap="summer")
-    ax.clabel(cs, inline=True, fontsize=7)
+    draw_contour(ax, x, y, z, levels)
     ax.plot(trajectory[:, 0], trajectory[:, 1], "-o", color="tab:red", markersize=3, linewidth=1)
     if epochs is not None:
         for e, (px, py) in zip(epochs, trajectory):
