@@ -902,7 +902,7 @@ def plot(path: str | os.PathLike, out_dir: str | os.PathLike, title: str = "", *
                              {sp: s[f"{sp}_acc"] for sp in splits},
                              xlabel=(r"$\alpha$ (interpolation)" if interp else
                                      r"$\alpha$ (Hessian eigenvector)" if s.attrs.get("direction") ==
-                                     "hessian_eigenvector" else r"$\alpha$ (filter-normalized)"),
+                                     "hessian_eigenvector" else landscape.axis_labels(s.attrs)[0]),
                              title=title or None, options=options)
     if kind == "curve":
         return _plot_curve(path, out_dir / "curve", title)

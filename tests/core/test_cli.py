@@ -679,7 +679,7 @@ def test_ratio_map_curve_plane_export_and_plot_options(lab, tmp_path, capsys):
 
     assert cli("plot", tmp_path / "plane" / "curve_plane.h5", "--xlim=-1:2", "--levels", "log:5", "--vmin", "0.1",
                out=tmp_path / "figs") == 0
-    assert _summary(capsys) == f"losslab plot: 4 figure(s) of curve_plane.h5 in {tmp_path / 'figs'}"
+    assert _summary(capsys) == f"losslab plot: 3 figure(s) of curve_plane.h5 in {tmp_path / 'figs'}"
 
 
 def test_a_dataparallel_checkpoint_loads_through_the_cli(lab, tmp_path):

@@ -281,8 +281,8 @@ def colour_norm(values: Any, vmin: float | None = None, vmax: float | None = Non
 
 def nice_ticks(lo: float, hi: float, log: bool, num: int = MIN_COLORBAR_LABELS) -> np.ndarray:
     """At least ``num`` round tick values within ``[lo, hi]``: on a log scale the 1-2-5 values of each decade
-    (thinned to the decades when there are many), else evenly spaced round numbers; the two ends when no
-    round value falls inside often enough."""
+    (thinned to the decades when there are many; evenly spaced round numbers within a decade), else evenly
+    spaced round numbers (``num`` evenly spaced values when none fit)."""
     lo, hi = float(min(lo, hi)), float(max(lo, hi))
     if log and lo > 0:
         e0, e1 = int(np.floor(np.log10(lo))), int(np.ceil(np.log10(hi)))
@@ -291,7 +291,7 @@ def nice_ticks(lo: float, hi: float, log: bool, num: int = MIN_COLORBAR_LABELS) 
             ticks = ticks[(ticks >= lo * (1 - 1e-9)) & (ticks <= hi * (1 + 1e-9))]
             if len(ticks) >= num:
                 return ticks
-        return np.geomspace(lo, hi, num)
+        return nice_ticks(lo, hi, False, num)  # within a decade: round numbers evenly spaced
     for n in range(num + 2, 12):
         step = (hi - lo) / n
         if step <= 0:
@@ -306,8 +306,9 @@ def nice_ticks(lo: float, hi: float, log: bool, num: int = MIN_COLORBAR_LABELS) 
 
 def colorbar(fig, mappable, ax, label: str, **kw):
     """``fig.colorbar(mappable, ax=ax, label=label, **kw)`` with at least :data:`MIN_COLORBAR_LABELS`
-    labelled round ticks (:func:`nice_ticks`) written plainly (``%g``), on the mappable's log or linear scale:
-    matplotlib's log colour bar over less than a decade labels one tick, or none."""
+    labelled round ticks (:func:`nice_ticks`) written plainly (``%g``, as many digits as tell them apart), on
+    the mappable's log or linear scale: matplotlib's log colour bar over less than a decade labels one tick, or
+    none."""
     from matplotlib.colors import LogNorm
     from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
@@ -319,7 +320,8 @@ def colorbar(fig, mappable, ax, label: str, **kw):
     long_axis = cb.ax.yaxis if cb.orientation == "vertical" else cb.ax.xaxis
     long_axis.set_major_locator(FixedLocator(ticks))
     long_axis.set_minor_locator(NullLocator())
-    long_axis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:.3g}"))
+    digits = next((d for d in range(3, 10) if len({f"{v:.{d}g}" for v in ticks}) == len(ticks)), 10)
+    long_axis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:.{digits}g}"))
     return cb
 
 

@@ -340,39 +340,60 @@ def plot_surface_file(path: str | os.PathLike, out_dir: str | os.PathLike, title
                       options: PlotOptions | None = None) -> list[Path]:
     """The standard figures of a 2-D surface file, into ``out_dir``: ``contour``, ``filled`` (filled
     contours), ``surface3d``, ``line1d`` (the row beta = 0: loss and accuracy along the first direction, on
-    twin axes). PNG and PDF each. ``options``: :class:`PlotOptions` (axis limits, contour levels, colour
-    range)."""
+    twin axes; not for a plane, :func:`surface_figures`). PNG and PDF each. ``options``: :class:`PlotOptions`
+    (axis limits, contour levels, colour range)."""
     out_dir = Path(out_dir)
     return [p for name, fig in surface_figures(path, title, options).items() for p in _saved(fig, out_dir / name)]
 
 
+def axis_labels(attrs: Mapping[str, Any], pca: bool = False) -> tuple[str, str]:
+    """The axis labels of a surface whose file ``attrs`` are given: the principal components of a trajectory's
+    PCA plane, the plane's orthonormal coordinates through three models (``direction "plane"``, no
+    normalisation), or alpha and beta named with the normalisation the directions had (``norm`` filter / layer
+    / weight; none: unnamed)."""
+    if pca:
+        return "1st PC", "2nd PC"
+    if attrs.get("direction") == "plane":
+        return "plane coordinate u", "plane coordinate v"
+    norm = str(attrs.get("norm", "none"))
+    suffix = f" ({norm}-normalized)" if norm in ("filter", "layer", "weight") else ""
+    return rf"$\alpha${suffix}", rf"$\beta${suffix}"
+
+
 def surface_figures(path: str | os.PathLike, title: str = "", options: PlotOptions | None = None
                     ) -> dict[str, Figure]:
-    """The figures of :func:`plot_surface_file` by name, unsaved (for inspection). A plane through a curve
-    (``curve_coordinates`` stored, :func:`losslab.api.curve_plane`) has the curve drawn on its contours."""
+    """The figures of :func:`plot_surface_file` by name, unsaved (for inspection). A plane through three models
+    (:func:`losslab.api.plane`) has them marked on its 2-D figures and no 1-D slice (its beta = 0 row is no
+    direction anyone chose); a plane through a curve (``curve_coordinates`` stored,
+    :func:`losslab.api.curve_plane`) has the curve drawn on its contours too. The axes name the normalisation
+    the file's directions had (:func:`axis_labels`)."""
     options = options or PlotOptions()
     s = read_surface(path)
     xs, ys, z = s.xcoordinates, s.ycoordinates, s["train_loss"]
-    pca = "trajectory" in s.extra
-    labels = (("1st PC", "2nd PC") if pca else
-              (r"$\alpha$ (filter-normalized)", r"$\beta$ (filter-normalized)"))
+    labels = axis_labels(s.attrs, pca="trajectory" in s.extra)
     levels = options.contour_levels(z)
     curve = s.extra.get("curve_coordinates")
-    points = s.extra.get("point_coordinates") if curve is not None else None
+    points = s.extra.get("point_coordinates")
+    plane = s.attrs.get("direction") == "plane" or curve is not None
+    point_labels = None
+    if points is not None:
+        point_labels = ("w0", "w1", "bend") if curve is not None else ("model 1", "model 2", "model 3")
     figs = {"contour": contour_figure(xs, ys, z, levels, xlabel=labels[0], ylabel=labels[1],
                                       title=f"{title} train loss", options=options, path_xy=curve, points=points,
-                                      point_labels=("w0", "w1", "bend") if points is not None else None),
+                                      point_labels=point_labels),
             "filled": heatmap_figure(xs, ys, z, levels, xlabel=labels[0], ylabel=labels[1],
-                                     title=f"{title} train loss", cbar_label="train loss", options=options),
+                                     title=f"{title} train loss", cbar_label="train loss", options=options,
+                                     points=points, point_labels=point_labels),
             "surface3d": surface3d_figure(xs, ys, z, xlabel=labels[0], ylabel=labels[1],
                                           zlabel=f"train loss (clipped at {ZMAX_3D:g})", title=title, zmax=ZMAX_3D,
                                           options=options)}
-    row = int(np.argmin(np.abs(ys)))
-    figs["line1d"] = line_figure(
-        xs, {sp: s[f"{sp}_loss"][:, row] for sp in ("train", "test") if f"{sp}_loss" in s.values},
-        {sp: s[f"{sp}_acc"][:, row] for sp in ("train", "test") if f"{sp}_acc" in s.values},
-        xlabel=labels[0], title=f"{title} ({labels[1]} = {ys[row]:.2g})",
-        options=PlotOptions(xlim=options.xlim))
+    if not plane:
+        row = int(np.argmin(np.abs(ys)))
+        figs["line1d"] = line_figure(
+            xs, {sp: s[f"{sp}_loss"][:, row] for sp in ("train", "test") if f"{sp}_loss" in s.values},
+            {sp: s[f"{sp}_acc"][:, row] for sp in ("train", "test") if f"{sp}_acc" in s.values},
+            xlabel=labels[0], title=f"{title} ({labels[1]} = {ys[row]:.2g})",
+            options=PlotOptions(xlim=options.xlim))
     return figs
 
 
