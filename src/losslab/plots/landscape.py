@@ -267,8 +267,9 @@ def heatmap_figure(x: np.ndarray, y: np.ndarray, z: np.ndarray, levels: np.ndarr
     xx, yy, z = _grid(x, y, z)
     fig, ax = new_figure(width=SIZE[0], height=SIZE[1])
     finite = z[np.isfinite(z)]
-    lo = float(levels[0]) if levels is not None and not isinstance(levels, (int, np.integer)) else options.vmin
-    hi = float(levels[-1]) if levels is not None and not isinstance(levels, (int, np.integer)) else options.vmax
+    given = levels is not None and not isinstance(levels, (int, np.integer))  # the values: their ends, unless
+    lo = float(levels[0]) if given and options.vmin is None else options.vmin  # a colour range is given
+    hi = float(levels[-1]) if given and options.vmax is None else options.vmax
     norm = colour_norm(z, lo, hi)
     clipped = finite.size and ((norm.vmax is not None and finite.max() > norm.vmax * (1 + 1e-9)) or
                                (norm.vmin is not None and finite.min() < norm.vmin * (1 - 1e-9)))
