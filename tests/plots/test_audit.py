@@ -175,3 +175,50 @@ def test_a_trajectory_over_five_decades_passes_the_audit(tmp_path):
 def test_a_heatmap_without_levels_passes_the_audit():
     fig = landscape.heatmap_figure(X, X, FIVE_DECADES, None, cbar_label="ratio")
     assert figures.audit(fig) == []
+
+
+# ---------------------------------------------------------------- claim figures the user found defective --------
+# (each drawn from data shaped as the published desk figures' data; each failed the audit before its fix)
+
+def _audited(plot, data, tmp_path):
+    found = []
+    save = figures.save
+
+    def audited(fig, stem):
+        found.extend(figures.audit(fig))
+        return save(fig, stem)
+
+    figures.save = audited
+    try:
+        plot(data, tmp_path / "figure")
+    finally:
+        figures.save = save
+    return found
+
+
+def test_li_skip_depth_chaos_has_a_labelled_shared_colour_bar(tmp_path):
+    """Published: one shared log colour bar labelled at a single odd value ("1.31168 x 10^2")."""
+    from losslab.claims import surfaces
+
+    panels = [{"depth": d, "skip": s, "nonconvex": 0.1, "z": (0.02 * np.exp(3.7 * (XX ** 2 + YY ** 2))).tolist()}
+              for d in (8, 20) for s in (True, False)]
+    data = {"depths": [8, 20], "xs": X.tolist(), "ys": X.tolist(), "panels": panels, "scale": "test"}
+    assert _audited(surfaces.plot_claim, data, tmp_path) == []
+
+
+def test_keskar_generalization_gap_bars_start_at_zero(tmp_path):
+    from losslab.claims.sharpness import keskar
+
+    acc = {"train_acc": [[0.99, 0.988, 0.991], [0.962, 0.958, 0.965]],
+           "test_acc": [[0.68, 0.67, 0.69], [0.62, 0.61, 0.63]]}
+    data = {"panels": [{"title": "keskar (F1 analogue)", "acc": acc}], "scale": "test"}
+    assert _audited(keskar.plot_generalization_gap, data, tmp_path) == []
+
+
+def test_fge_errors_are_dots_on_their_truncated_axis(tmp_path):
+    from losslab.claims.connectivity import analysis
+
+    data = {"seeds": [0, 1], "single_err": [0.082, 0.076], "fge_err": [0.080, 0.074], "curve_err": 0.074,
+            "independent": {"size": 2, "err": 0.062, "disagreement": 0.07}, "fge_disagreement": [0.019, 0.015],
+            "scale": "test"}
+    assert _audited(analysis.plot_fge, data, tmp_path) == []
