@@ -11,7 +11,8 @@ import torch
 from losslab.core import patterns as pt
 from losslab.core import progress
 from losslab.core.data import prepare
-from losslab.core.hessian import DenseOperator, hutchinson_trace, lanczos, slq_density
+from losslab.core.hessian import (DenseOperator, TrainingLoss, epsilon_sharpness, hutchinson_trace, lanczos,
+                                  slq_density)
 from losslab.core.models import build
 from losslab.pipeline.job import start_job
 
@@ -130,3 +131,18 @@ def test_mpo_fit_logs_its_steps_and_keeps_its_numbers(caplog):
     assert torch.equal(quiet[1], loud[1]) and quiet[0]["history"] == loud[0]["history"]
     lines = [r.getMessage() for r in caplog.records]
     assert lines[0].startswith("MPO fit: 1/3 step (33%)") and lines[-1].startswith("MPO fit: done, 3 step in")
+
+
+def test_sharpness_reports_its_starts_and_keeps_its_value(caplog):
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(24, 6, generator=g, dtype=torch.float64), torch.randint(0, 3, (24,), generator=g)
+    torch.manual_seed(0)
+    loss = TrainingLoss(build({"name": "mlp", "widths": [4]}, (6,), 3).double(), x, y, chunk=12)
+    quiet = epsilon_sharpness(loss, 1e-3, maxiter=2)
+    caplog.set_level(logging.INFO, logger="test.progress")
+    progress.log_to(logging.getLogger("test.progress"), every=1e-9)
+    loud = epsilon_sharpness(loss, 1e-3, maxiter=2, progress=True)
+    assert loud.value == quiet.value and loud.starts == quiet.starts
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines[0].startswith("sharpness eps 0.001, starts: 1/4 start (25%)")
+    assert lines[-1].startswith("sharpness eps 0.001, starts: done, 4 start in")
