@@ -222,3 +222,16 @@ def test_fge_errors_are_dots_on_their_truncated_axis(tmp_path):
             "independent": {"size": 2, "err": 0.062, "disagreement": 0.07}, "fge_disagreement": [0.019, 0.015],
             "scale": "test"}
     assert _audited(analysis.plot_fge, data, tmp_path) == []
+
+
+@pytest.mark.parametrize("attrs, pca, labels", [
+    ({"direction": "random", "norm": "filter"}, False,
+     (r"$\alpha$ (filter-normalized)", r"$\beta$ (filter-normalized)")),
+    ({"direction": "random", "norm": "layer"}, False, (r"$\alpha$ (layer-normalized)", r"$\beta$ (layer-normalized)")),
+    ({"direction": "given", "norm": "none"}, False, (r"$\alpha$", r"$\beta$")),
+    ({}, False, (r"$\alpha$", r"$\beta$")),  # a file of Li et al.'s code: the normalisation is not recorded
+    ({"direction": "plane", "norm": "none"}, False, ("plane coordinate u", "plane coordinate v")),
+    ({"direction": "random", "norm": "none"}, True, ("1st PC", "2nd PC")),
+])
+def test_axis_labels_name_the_normalisation_the_file_records(attrs, pca, labels):
+    assert landscape.axis_labels(attrs, pca) == labels
