@@ -2,6 +2,7 @@
 and the README's "Your own model" commands run exactly as written."""
 
 import inspect
+import io
 import json
 import os
 import re
@@ -736,3 +737,38 @@ def test_every_option_shows_its_default():
     assert "default: none)" in hessian and "--which {largest,smallest,both} which (default: largest)" in hessian
     assert "--orthogonal make the second direction orthogonal to the first (default: off)" in re.sub(
         r"\s+", " ", subs["surface"].format_help())
+
+
+# ---------------------------------------------------------------- progress of hessian, sharpness, mpo -------
+
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+@pytest.mark.parametrize("command", [
+    ["hessian", "--top-k", "1", "--max-iter", "6", "--density-runs", "1", "--density-steps", "4",
+     "--trace-probes", "3", "--no-plot"],
+    ["sharpness", "--eps", "1e-3", "--maxiter", "2"],
+])
+def test_hessian_and_sharpness_draw_progress_on_a_terminal_only(lab, tmp_path, monkeypatch, command):
+    argv = [str(a) for a in [*command, *M, "--checkpoint", lab / "a" / "model.pt", "--out", tmp_path]]
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    assert main(argv + ["--progress"]) == 0
+    shown = terminal.getvalue()
+    assert ("Lanczos, 1 largest eigenvalue(s)" in shown and "Hutchinson trace" in shown
+            if command[0] == "hessian" else "sharpness eps 0.001, starts" in shown), shown
+    quiet = _Terminal()
+    monkeypatch.setattr(sys, "stderr", quiet)
+    assert main(argv + ["--no-progress"]) == 0
+    assert "Lanczos" not in quiet.getvalue() and "starts:" not in quiet.getvalue()
+
+
+def test_mpo_draws_its_steps_on_a_terminal(lab, tmp_path, monkeypatch):
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    argv = ["mpo", *M, "--pattern", "cross", "--size", "3", "--steps", "4", "--no-plot", "--out", str(tmp_path),
+            "--progress"]
+    assert main(argv) == 0
+    assert "MPO fit" in terminal.getvalue()
