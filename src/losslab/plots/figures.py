@@ -372,7 +372,11 @@ def audit(fig, *, norm: str | None = None, max_decades: float = MAX_DECADES) -> 
     fig.canvas.draw()  # tick labels and limits are settled when drawn
     problems: list[str] = []
     colorbars = {id(ax._colorbar): ax._colorbar for ax in fig.axes if getattr(ax, "_colorbar", None) is not None}
-    cb_of = {id(cb.mappable): cb for cb in colorbars.values()}
+    # a shared colour bar speaks for every mappable of its colour range (the bar is drawn for one of them)
+    cb_labels: dict[tuple[Any, Any], str] = {}
+    for cb in colorbars.values():
+        key = (cb.mappable.norm.vmin, cb.mappable.norm.vmax)
+        cb_labels[key] = cb_labels.get(key, "") + " " + cb.ax.get_ylabel() + " " + cb.ax.get_xlabel()
     suptitle = fig._suptitle.get_text() if getattr(fig, "_suptitle", None) is not None else ""
     texts = [("figure title", suptitle)]
     for cb in colorbars.values():
@@ -403,8 +407,7 @@ def audit(fig, *, norm: str | None = None, max_decades: float = MAX_DECADES) -> 
                 if decades(shown) > max_decades:
                     problems.append(f"panel {_panel(ax)}: a linear colour scale over {decades(shown):.1f} decades "
                                     f"({shown.min():.3g} to {shown.max():.3g}); use a log scale or clip it")
-                cb = cb_of.get(id(m))
-                stated = " ".join([ax.get_title(), suptitle, (cb.ax.get_ylabel() + cb.ax.get_xlabel()) if cb else ""])
+                stated = " ".join([ax.get_title(), suptitle, cb_labels.get((lo, hi), "")])
                 if hi is not None and v.max() > hi * (1 + 1e-9) and "clip" not in stated.lower():
                     problems.append(f"panel {_panel(ax)}: colours clipped at {hi:.3g} below the largest value "
                                     f"{v.max():.3g}, and no title or colour bar says so")
