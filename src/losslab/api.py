@@ -262,9 +262,10 @@ def _subsets(data: Prepared, n_train: int | None, n_test: int | None) -> Prepare
 
 # ---------------------------------------------------------------- validation at the door ------------------
 # Every entry point that takes a model (decorated with @_checking_models) refuses, before any compute, a model
-# whose weights (or BN statistics) hold NaN or infinity: a single NaN weight makes every point of a surface NaN. The data are checked by as_data (finite inputs,
-# NumPy float64 cast to float32), the model's output and the labels by the evaluator and the trainer
-# (losslab.core.losses.check_outputs), the grids by _grid, the checkpoints by load_checkpoint.
+# whose weights (or BN statistics) hold NaN or infinity: a single NaN weight makes every point of a surface NaN.
+# The data are checked by as_data (finite inputs, NumPy float64 cast to float32), the model's output and the
+# labels by the evaluator and the trainer (losslab.core.losses.check_outputs), the grids by _grid, the
+# checkpoints by load_checkpoint.
 
 _MODEL_ARGUMENTS = ("model", "model_a", "model_b", "models")
 
@@ -634,43 +635,46 @@ def _training_loss(model: nn.Module, data: DataLike, loss: str, bn: str, weight_
 @_checking_models
 def hessian_eigenvalues(model: nn.Module, data: DataLike, k: int = 1, which: str = "largest", *,
                         tol: float = 1e-3, max_iter: int | None = None, seed: int = 0, bn: str = "running",
-                        loss: str = "ce", weight_decay: float = 0.0, chunk: int | str = "auto"):
+                        loss: str = "ce", weight_decay: float = 0.0, chunk: int | str = "auto",
+                        progress: bool = False):
     """The ``k`` largest (``which="largest"``), smallest (``"smallest"``: the most negative first) or both
     ends' (``"both"``) eigenvalues of the Hessian of the training loss at ``model``'s weights, by the Lanczos
     iteration with Hessian-vector products (PyHessian's method), to relative residual ``tol``.
 
     Returns :class:`losslab.core.hessian.Eigenpairs`: ``values`` (NumPy), ``vectors`` (rows, flat),
     ``residuals``, ``converged``, ``products``. The loss is the mean over the training split of ``data``
-    (plus ``weight_decay/2 ||w||^2``)."""
+    (plus ``weight_decay/2 ||w||^2``). ``progress``: a bar of the Lanczos steps on a terminal."""
     f = _training_loss(model, data, loss, bn, weight_decay, chunk)
-    return lanczos(f.hessian(), k, which, tol=tol, max_iter=max_iter, seed=seed)
+    return lanczos(f.hessian(), k, which, tol=tol, max_iter=max_iter, seed=seed, progress=progress)
 
 
 @_checking_models
 def spectral_density(model: nn.Module, data: DataLike, *, n_runs: int = 5, n_steps: int = 90,
                      sigma2: float = 1e-5, n_grid: int = 10_000, seed: int = 0, bn: str = "running",
-                     loss: str = "ce", weight_decay: float = 0.0, chunk: int | str = "auto"):
+                     loss: str = "ce", weight_decay: float = 0.0, chunk: int | str = "auto", progress: bool = False):
     """The Hessian's spectral density by stochastic Lanczos quadrature (Ghorbani et al. 2019): ``n_runs``
     Rademacher starts, ``n_steps`` Lanczos steps each, Gaussian smoothing of variance ``sigma2``. Returns
     :class:`losslab.core.hessian.SpectralDensity` (``grid``, ``density``, the quadrature ``nodes`` and
-    ``weights``)."""
+    ``weights``). ``progress``: a bar of the Lanczos steps on a terminal."""
     f = _training_loss(model, data, loss, bn, weight_decay, chunk)
-    return slq_density(f.hessian(), n_runs=n_runs, n_steps=n_steps, sigma2=sigma2, n_grid=n_grid, seed=seed)
+    return slq_density(f.hessian(), n_runs=n_runs, n_steps=n_steps, sigma2=sigma2, n_grid=n_grid, seed=seed,
+                       progress=progress)
 
 
 @_checking_models
 def hessian_trace(model: nn.Module, data: DataLike, *, n_probes: int = 100, seed: int = 0, bn: str = "running",
-                  loss: str = "ce", weight_decay: float = 0.0, chunk: int | str = "auto"):
+                  loss: str = "ce", weight_decay: float = 0.0, chunk: int | str = "auto", progress: bool = False):
     """Hutchinson's estimate of the Hessian's trace ``E[z^T H z]`` over ``n_probes`` Rademacher vectors.
-    Returns :class:`losslab.core.hessian.TraceEstimate` (``value``, ``stderr``, ``samples``)."""
+    Returns :class:`losslab.core.hessian.TraceEstimate` (``value``, ``stderr``, ``samples``); ``progress``: a
+    bar of the probes on a terminal."""
     f = _training_loss(model, data, loss, bn, weight_decay, chunk)
-    return hutchinson_trace(f.hessian(), n_probes, seed=seed)
+    return hutchinson_trace(f.hessian(), n_probes, seed=seed, progress=progress)
 
 
 @_checking_models
 def sharpness(model: nn.Module, data: DataLike, eps: float = 1e-3, *, subspace_dim: int | None = None,
               maxiter: int = 10, seed: int = 0, bn: str = "running", loss: str = "ce", chunk: int | str = "auto",
-              method: str = "multistart", random_starts: int = 2):
+              method: str = "multistart", random_starts: int = 2, progress: bool = False):
     """Keskar et al. (2017)'s epsilon-sharpness (Metric 2.1): ``(max_{y in C_eps} f(x + A y) - f(x)) / (1 +
     f(x)) * 100`` with the box ``C_eps`` of half-widths ``eps (|(A^+ x)_i| + 1)``, maximised by L-BFGS-B
     (``maxiter`` iterations per start) from the centre, the sign-gradient corner and ``random_starts`` random
@@ -678,12 +682,13 @@ def sharpness(model: nn.Module, data: DataLike, eps: float = 1e-3, *, subspace_d
     well-trained point it barely leaves the centre, so the value can be far below the box's maximum).
     ``subspace_dim=None`` is the full space (``A = I``), ``p`` a random ``n x p`` ``A`` drawn from ``seed``
     (the paper: ``p = 100``). Returns :class:`losslab.core.hessian.Sharpness` (``value`` in percent, ``loss`` =
-    f(x), ``max_loss``, the winning ``start`` and each start's ``starts``)."""
+    f(x), ``max_loss``, the winning ``start`` and each start's ``starts``); ``progress``: a bar of the starts
+    on a terminal."""
     f = _training_loss(model, data, loss, bn, 0.0, chunk)
     if subspace_dim is not None:
         subspace_dim = min(int(subspace_dim), f.dim)
     return epsilon_sharpness(f, eps, subspace_dim=subspace_dim, seed=seed, maxiter=maxiter, method=method,
-                             random_starts=random_starts)
+                             random_starts=random_starts, progress=progress)
 
 
 # ---------------------------------------------------------------- density files ---------------------------
@@ -778,13 +783,14 @@ def fit_pattern(model_fn: Callable[[], nn.Module], data: DataLike, pattern: Any,
                 lr: float = 1e-3, batch_size: int = 64, cells_per_step: int = 16, cap: float = 2.5,
                 init_seeds: Sequence[int] = (0, 1, 2), scale: float = 0.1, seed: int = 0, bn: str = "recompute",
                 n_eval_train: int | None = None, n_eval_test: int | None = None,
-                checkpoint_path: str | os.PathLike | None = None) -> PatternFit:
+                checkpoint_path: str | os.PathLike | None = None, progress: bool = False) -> PatternFit:
     """Multi-point optimization (Skorokhodov & Burtsev 2019): the plane ``w(x, y) = origin + s (x u + y v)``,
     whose origin and directions start from three initialisations ``model_fn()`` under ``init_seeds``, is
     trained (Adam, ``lr``, ``steps``) so that the loss is low in the black cells (1) of the binary ``pattern``
     (a 2-D array of 0 and 1, e.g. :func:`losslab.core.patterns.shape_pattern`) and high in the white ones (cross-
     entropy capped at ``cap``). Returns a :class:`PatternFit`; the maps are evaluated with ``bn``
-    (``recompute`` or ``batch``) on fixed subsets of ``n_eval_train`` / ``n_eval_test`` samples."""
+    (``recompute`` or ``batch``) on fixed subsets of ``n_eval_train`` / ``n_eval_test`` samples. ``progress``:
+    a bar of the steps on a terminal (:class:`losslab.core.progress.Progress`)."""
     prepared = as_data(data)
     _need_test(prepared, "fit_pattern")
     pattern = validate_pattern(pattern)
@@ -794,7 +800,8 @@ def fit_pattern(model_fn: Callable[[], nn.Module], data: DataLike, pattern: Any,
     config.validate()
     the_plane = config.plane(model_fn)
     model = model_fn()
-    state = fit_plane(the_plane, model, pattern, prepared, config, seed=seed, ckpt_path=checkpoint_path)
+    state = fit_plane(the_plane, model, pattern, prepared, config, seed=seed, ckpt_path=checkpoint_path,
+                      progress=progress)
     maps = evaluate_pattern(the_plane, model, prepared, pattern.shape, bn=bn, chunk=config.eval_chunk,
                             n_train=n_eval_train, n_test=n_eval_test)
     return PatternFit(the_plane, pattern, maps, fit_metrics(pattern, maps), state["history"])
@@ -962,7 +969,7 @@ def plot(path: str | os.PathLike, out_dir: str | os.PathLike, title: str = "", *
                              {sp: s[f"{sp}_acc"] for sp in splits},
                              xlabel=(r"$\alpha$ (interpolation)" if interp else
                                      r"$\alpha$ (Hessian eigenvector)" if s.attrs.get("direction") ==
-                                     "hessian_eigenvector" else r"$\alpha$ (filter-normalized)"),
+                                     "hessian_eigenvector" else landscape.axis_labels(s.attrs)[0]),
                              title=title or None, options=options)
     if kind == "curve":
         return _plot_curve(path, out_dir / "curve", title)

@@ -699,7 +699,7 @@ def cmd_hessian(args: argparse.Namespace) -> list[Path]:
     out = Path(args.out)
     _say(args, f"Lanczos for {args.top_k} {args.which} eigenvalue(s)")
     eig = api.hessian_eigenvalues(model, data, args.top_k, args.which, tol=args.tol, max_iter=args.max_iter,
-                                  seed=args.seed, **opts)
+                                  seed=args.seed, progress=_progress(args), **opts)
     result: dict[str, Any] = {
         "checkpoint": str(checkpoint), "n": len(data.y_train), "dim": int(eig.vectors.shape[1]), **opts,
         "eigenvalues": {"which": args.which, "values": eig.values.tolist(), **eig.certificate(), "tol": args.tol}}
@@ -709,12 +709,13 @@ def cmd_hessian(args: argparse.Namespace) -> list[Path]:
     files = [out / "hessian.json"]
     if args.trace_probes:
         _say(args, f"Hutchinson trace, {args.trace_probes} probes")
-        tr = api.hessian_trace(model, data, n_probes=args.trace_probes, seed=args.seed, **opts)
+        tr = api.hessian_trace(model, data, n_probes=args.trace_probes, seed=args.seed, progress=_progress(args),
+                               **opts)
         result["trace"] = {"value": tr.value, "stderr": tr.stderr, "probes": args.trace_probes}
     if args.density_runs:
         _say(args, f"spectral density, {args.density_runs} x {args.density_steps} Lanczos steps")
         sd = api.spectral_density(model, data, n_runs=args.density_runs, n_steps=args.density_steps,
-                                  sigma2=args.sigma2, seed=args.seed, **opts)
+                                  sigma2=args.sigma2, seed=args.seed, progress=_progress(args), **opts)
         api.write_spectral_density(out / "density.h5", sd)
         result["density"] = {"file": "density.h5", "mean": sd.mean, "runs": args.density_runs,
                              "steps": args.density_steps, "sigma2": sd.sigma2, "products": sd.products}
@@ -784,7 +785,7 @@ def cmd_sharpness(args: argparse.Namespace) -> list[Path]:
         _say(args, f"epsilon-sharpness at eps={eps:g}")
         r = api.sharpness(model, data, eps, subspace_dim=args.subspace_dim, maxiter=args.maxiter, seed=args.seed,
                           bn=args.bn, loss=args.loss, chunk=args.chunk, method=args.method,
-                          random_starts=args.random_starts)
+                          random_starts=args.random_starts, progress=_progress(args))
         rows.append({"eps": eps, "subspace_dim": r.subspace_dim, "value": r.value, "loss": r.loss,
                      "max_loss": r.max_loss, "evaluations": r.evaluations, "start": r.start,
                      "starts": dict(r.starts or {})})
@@ -839,7 +840,7 @@ def cmd_mpo(args: argparse.Namespace) -> list[Path]:
     _say(args, f"fitting a {pattern.shape[0]}x{pattern.shape[1]} pattern in {args.steps} steps")
     fit = api.fit_pattern(factory, data, pattern, steps=args.steps, lr=args.lr, batch_size=args.batch_size,
                           cells_per_step=args.cells_per_step, seed=args.seed, bn=args.bn,
-                          checkpoint_path=out / "mpo.train.pt")
+                          checkpoint_path=out / "mpo.train.pt", progress=_progress(args))
     fit.maps.save(out / "mpo.npz", pattern=pattern)
     lio.write_json(out / "mpo.json", {"pattern": args.pattern, "shape": list(pattern.shape), "steps": args.steps,
                                       "metrics": fit.metrics, "platform": cpu_kernels.platform_record()})

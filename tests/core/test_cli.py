@@ -2,6 +2,7 @@
 and the README's "Your own model" commands run exactly as written."""
 
 import inspect
+import io
 import json
 import os
 import re
@@ -680,7 +681,7 @@ def test_ratio_map_curve_plane_export_and_plot_options(lab, tmp_path, capsys):
 
     assert cli("plot", tmp_path / "plane" / "curve_plane.h5", "--xlim=-1:2", "--levels", "log:5", "--vmin", "0.1",
                out=tmp_path / "figs") == 0
-    assert _summary(capsys) == f"losslab plot: 4 figure(s) of curve_plane.h5 in {tmp_path / 'figs'}"
+    assert _summary(capsys) == f"losslab plot: 3 figure(s) of curve_plane.h5 in {tmp_path / 'figs'}"
 
 
 def test_a_dataparallel_checkpoint_loads_through_the_cli(lab, tmp_path):
@@ -783,3 +784,38 @@ def test_every_file_a_command_writes_takes_the_umask(lab, tmp_path, mask):
     assert any(p.endswith(".png") for p in files) and any(p.endswith(".pdf") for p in files)
     assert {p: m for p, m in modes.items() if p in files} == {p: 0o666 & ~mask for p in files}
     assert {p: m for p, m in modes.items() if p not in files} == {p: 0o777 & ~mask for p in modes if p not in files}
+
+
+# ---------------------------------------------------------------- progress of hessian, sharpness, mpo -------
+
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+@pytest.mark.parametrize("command", [
+    ["hessian", "--top-k", "1", "--max-iter", "6", "--density-runs", "1", "--density-steps", "4",
+     "--trace-probes", "3", "--no-plot"],
+    ["sharpness", "--eps", "1e-3", "--maxiter", "2"],
+])
+def test_hessian_and_sharpness_draw_progress_on_a_terminal_only(lab, tmp_path, monkeypatch, command):
+    argv = [str(a) for a in [*command, *M, "--checkpoint", lab / "a" / "model.pt", "--out", tmp_path]]
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    assert main(argv + ["--progress"]) == 0
+    shown = terminal.getvalue()
+    assert ("Lanczos, 1 largest eigenvalue(s)" in shown and "Hutchinson trace" in shown
+            if command[0] == "hessian" else "sharpness eps 0.001, starts" in shown), shown
+    quiet = _Terminal()
+    monkeypatch.setattr(sys, "stderr", quiet)
+    assert main(argv + ["--no-progress"]) == 0
+    assert "Lanczos" not in quiet.getvalue() and "starts:" not in quiet.getvalue()
+
+
+def test_mpo_draws_its_steps_on_a_terminal(lab, tmp_path, monkeypatch):
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    argv = ["mpo", *M, "--pattern", "cross", "--size", "3", "--steps", "4", "--no-plot", "--out", str(tmp_path),
+            "--progress"]
+    assert main(argv) == 0
+    assert "MPO fit" in terminal.getvalue()

@@ -250,7 +250,7 @@ def plot_claim(data: Mapping[str, Any], stem: str | Path) -> list[str]:
             if col == 0:
                 ax.set_ylabel(r"$\beta$ (filter-normalized)")
             ax.set_aspect("equal")
-    fig.colorbar(cs, ax=axes, label="train loss (shared log-spaced levels)", shrink=0.8)
+    figures.colorbar(fig, cs, axes, "train loss (shared log-spaced levels)", shrink=0.8)
     fig.suptitle(f"train loss around the minimizer ({data['scale']})")
     return figures.save(fig, stem)
 

@@ -51,6 +51,7 @@ from losslab.core.losses import logits_hook, per_sample_loss
 from losslab.core.optim import lr_at, make_optimizer
 from losslab.core.weights import ParamLayout, PointEvaluator, flatten, has_batchnorm, tensor_digest
 from losslab.core.placement import placement
+from losslab.core.progress import track
 from losslab.core.surfaces import Plane, Segment, Surface, evaluators_for, plane_surface, plane_through
 from losslab.core.trainer import Recipe, batching, train_epoch
 
@@ -277,11 +278,8 @@ def fit_curve(curve: Curve, model: nn.Module, data: Prepared, recipe: Recipe, se
             state = {k: ck[k] for k in ("epoch", "history", "wall", "diverged")}
             log.info("resumed %s at epoch %d", ckpt, state["epoch"])
 
-        epochs: Iterable[int] = range(state["epoch"], recipe.epochs)
-        if progress:
-            from tqdm import tqdm
-
-            epochs = tqdm(epochs, initial=state["epoch"], total=recipe.epochs, desc="curve epochs", leave=False)
+        epochs: Iterable[int] = track(range(state["epoch"], recipe.epochs), "curve epochs", enabled=progress,
+                                      unit="epoch", total=recipe.epochs, initial=state["epoch"])
         for epoch in epochs:
             if state["diverged"]:
                 break

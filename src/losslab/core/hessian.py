@@ -51,6 +51,7 @@ import torch
 import torch.func
 from torch import nn
 
+from losslab.core.progress import Progress, track
 from losslab.core.weights import ParamLayout, PointEvaluator, TensorDict, chunks, flatten
 from losslab.core.surfaces import AffineSpan, Surface, as_coordinates, compute_grid
 
@@ -604,7 +605,8 @@ def check_eigen_count(k: int, dim: int, max_iter: int | None = None, names: tupl
 
 def lanczos(op: SymmetricOperator, k: int = 1, which: str = "largest", *, tol: float = 1e-3,
             relative_to: str = "eigenvalue", max_iter: int | None = None, seed: int = 0,
-            guard: int | None = None, min_steps: int | None = None, floor: float = 0.0) -> Eigenpairs:
+            guard: int | None = None, min_steps: int | None = None, floor: float = 0.0,
+            progress: bool = False) -> Eigenpairs:
     """The ``k`` extreme eigenpairs of the symmetric ``op`` by the Lanczos iteration with full
     reorthogonalisation, from a seeded Gaussian start vector, certified to be the ``k`` extreme ones.
 
@@ -634,7 +636,8 @@ def lanczos(op: SymmetricOperator, k: int = 1, which: str = "largest", *, tol: f
     estimate ``min(r, r^2 / gap)``. After ``max_iter`` steps (default ``min(dim, 300)``) without the three,
     the values are returned with ``converged=False``, ``certified`` per value, a ``reason``, and a warning.
     Once the Krylov space is the whole space (``dim`` steps, full reorthogonalisation) the Ritz values are
-    the eigenvalues and the answer is certified by the residuals alone.
+    the eigenvalues and the answer is certified by the residuals alone. ``progress``: a bar of the steps, up
+    to ``max_iter`` (:class:`losslab.core.progress.Progress`).
     """
     if which not in WHICH:
         raise ValueError(f"unknown which {which!r}; known: {list(WHICH)}")
@@ -654,8 +657,10 @@ def lanczos(op: SymmetricOperator, k: int = 1, which: str = "largest", *, tol: f
     gen = torch.Generator().manual_seed(seed)
     krylov = _Krylov(op, torch.randn(n, generator=gen, dtype=torch.float64), max_iter)
     history: list[np.ndarray] = []  # the wanted values after each step (NaN where the space is too small)
+    bar = Progress(max_iter, f"Lanczos, {k} {which} eigenvalue(s)", enabled=progress, unit="step")
     while True:
         krylov.step()
+        bar.update()
         theta, s, res = krylov.ritz()
         ends = _ends(len(theta), per_end, which)
         scale = float(np.abs(theta).max())
@@ -674,6 +679,7 @@ def lanczos(op: SymmetricOperator, k: int = 1, which: str = "largest", *, tol: f
             krylov.size >= min_steps and settled and stable)
         if converged or krylov.size >= max_iter or not krylov.advance(restart=gen):
             break
+    bar.close()
     idx = wanted
     within = res[idx] <= limit[idx]
     # per value: within tolerance, and the list is the extreme one (all conditions, or the whole space)
@@ -727,7 +733,8 @@ def _rademacher(n: int, gen: torch.Generator) -> torch.Tensor:
 
 
 def slq_density(op: SymmetricOperator, *, n_runs: int = 5, n_steps: int = 90, sigma2: float = 1e-5,
-                     n_grid: int = 10_000, margin: float = 0.01, seed: int = 0) -> SpectralDensity:
+                     n_grid: int = 10_000, margin: float = 0.01, seed: int = 0,
+                progress: bool = False) -> SpectralDensity:
     """Stochastic Lanczos quadrature (Ghorbani et al. 2019, as in PyHessian's ``density``).
 
     For each of ``n_runs`` Rademacher start vectors, ``n_steps`` Lanczos steps (full reorthogonalisation;
@@ -736,22 +743,25 @@ def slq_density(op: SymmetricOperator, *, n_runs: int = 5, n_steps: int = 90, si
     measure. The density is their average smoothed by a Gaussian of variance ``sigma2 * max(1, spread)``
     (PyHessian's scaling) on ``n_grid`` points from the smallest node ``- margin - 5 sigma`` to the largest
     ``+ margin + 5 sigma``; it is not renormalised, so it integrates to 1 up to the grid's resolution.
-    Costs ``n_runs * n_steps`` products.
+    Costs ``n_runs * n_steps`` products (``progress``: a bar of them).
     """
     if n_runs < 1 or n_steps < 1 or n_grid < 2:
         raise ValueError("n_runs, n_steps must be >= 1 and n_grid >= 2")
     gen = torch.Generator().manual_seed(seed)
     steps = min(n_steps, op.dim)
     nodes, weights, products = [], [], 0
-    for _ in range(n_runs):
-        krylov = _Krylov(op, _rademacher(op.dim, gen), steps)
-        krylov.step()
-        while krylov.size < steps and krylov.advance():
+    with Progress(n_runs * steps, "spectral density (SLQ)", enabled=progress, unit="step") as bar:
+        for _ in range(n_runs):
+            krylov = _Krylov(op, _rademacher(op.dim, gen), steps)
             krylov.step()
-        theta, s, _ = krylov.ritz()
-        nodes.append(theta)
-        weights.append(s[0] ** 2)
-        products += krylov.products
+            bar.update()
+            while krylov.size < steps and krylov.advance():
+                krylov.step()
+                bar.update()
+            theta, s, _ = krylov.ritz()
+            nodes.append(theta)
+            weights.append(s[0] ** 2)
+            products += krylov.products
     lo, hi = min(t.min() for t in nodes), max(t.max() for t in nodes)
     var = sigma2 * max(1.0, hi - lo)
     pad = margin + 5 * math.sqrt(var)
@@ -770,14 +780,15 @@ class TraceEstimate:
     samples: np.ndarray
 
 
-def hutchinson_trace(op: SymmetricOperator, n_probes: int = 100, *, seed: int = 0) -> TraceEstimate:
+def hutchinson_trace(op: SymmetricOperator, n_probes: int = 100, *, seed: int = 0,
+                     progress: bool = False) -> TraceEstimate:
     """Hutchinson's trace estimator ``tr(H) = E[z^T H z]`` with ``n_probes`` Rademacher vectors ``z``
-    (entries +-1; one product each), as PyHessian's ``trace``."""
+    (entries +-1; one product each), as PyHessian's ``trace`` (``progress``: a bar of the probes)."""
     if n_probes < 1:
         raise ValueError("n_probes must be >= 1")
     gen = torch.Generator().manual_seed(seed)
     samples = []
-    for _ in range(n_probes):
+    for _ in track(range(n_probes), "Hutchinson trace", enabled=progress, unit="probe"):
         z = _rademacher(op.dim, gen)
         samples.append(float(op.matvec(z).double() @ z))
     arr = np.asarray(samples)
@@ -812,7 +823,7 @@ class Sharpness:
 
 def epsilon_sharpness(loss: TrainingLoss, eps: float, w: torch.Tensor | None = None, *,
                       subspace_dim: int | None = None, seed: int = 0, maxiter: int = 10,
-                      method: str = "multistart", random_starts: int = 2) -> Sharpness:
+                      method: str = "multistart", random_starts: int = 2, progress: bool = False) -> Sharpness:
     """Keskar et al. (2017), Metric 2.1: "Given ``x``, ``eps > 0`` and ``A``, we define the
     ``(C_eps, A)``-sharpness of ``f`` at ``x`` as
 
@@ -886,7 +897,7 @@ def epsilon_sharpness(loss: TrainingLoss, eps: float, w: torch.Tensor | None = N
         starts += [(f"random_corner{r}", half * s) for r, s in enumerate(signs)]
     found: dict[str, float] = {}
     winner, top = "zero", f0
-    for name, y0 in starts:
+    for name, y0 in track(starts, f"sharpness eps {eps:g}, starts", enabled=progress, unit="start"):
         best["run"] = f0 if name == "zero" else -math.inf
         scipy.optimize.minimize(negative, y0, jac=True, method="L-BFGS-B",
                                 bounds=scipy.optimize.Bounds(-half, half),

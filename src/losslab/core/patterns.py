@@ -78,6 +78,7 @@ from losslab.core.directions import orthogonalize
 from losslab.core.losses import check_outputs, logits_hook, outputs_as_logits
 from losslab.core.weights import ParamLayout, PointEvaluator, flatten, has_batchnorm, tensor_digest
 from losslab.core.placement import placement
+from losslab.core.progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -410,7 +411,8 @@ def _fingerprint(plane: PatternPlane, pattern: np.ndarray, data: Prepared, confi
 
 def fit_plane(plane: PatternPlane, model: nn.Module, pattern: np.ndarray, data: Prepared, config: MPOConfig,
                 seed: int = 0, ckpt_path: str | Path | None = None,
-                on_step: Callable[[int, dict[str, float]], None] | None = None) -> dict[str, Any]:
+                on_step: Callable[[int, dict[str, float]], None] | None = None,
+                progress: bool = False) -> dict[str, Any]:
     """Multi-point optimization of ``plane`` (in place) to the landscape ``pattern`` on ``data``'s training split.
 
     Each step draws ``config.cells_per_step`` cells (:func:`sample_cells`) and a ``config.batch_size``
@@ -419,7 +421,7 @@ def fit_plane(plane: PatternPlane, model: nn.Module, pattern: np.ndarray, data: 
     weights are not used). With ``ckpt_path``, the state is written atomically every ``config.ckpt_every``
     steps and at the end, and an existing checkpoint is resumed (refused with :class:`PatternMismatchError`
     when written with settings that change the trajectory; ``steps`` may grow). ``on_step(step, row)`` is
-    called after every step.
+    called after every step; ``progress``: a bar of the steps (:class:`losslab.core.progress.Progress`).
 
     Returns ``{"step", "history", "wall", "diverged", "method"}``; ``history`` has one row per step: the
     sampled cells' mean black / white minibatch CE and accuracy, and ``s``.
@@ -458,6 +460,7 @@ def fit_plane(plane: PatternPlane, model: nn.Module, pattern: np.ndarray, data: 
 
     n = len(data.y_train)
     bs = min(config.batch_size, n)
+    bar = Progress(config.steps, "MPO fit", enabled=progress, unit="step", initial=state["step"])
     while state["step"] < config.steps and not state["diverged"]:
         t0 = time.perf_counter()
         idx = sample_cells(pattern, config.cells_per_step, gen)
@@ -488,6 +491,8 @@ def fit_plane(plane: PatternPlane, model: nn.Module, pattern: np.ndarray, data: 
             save()
         if on_step is not None:
             on_step(state["step"], row)
+        bar.update()
+    bar.close()
     if state["diverged"]:
         save()
     return {**state, "method": method}

@@ -45,7 +45,6 @@ import h5py
 import numpy as np
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from losslab._version import __version__
 from losslab import io as lio
@@ -55,6 +54,7 @@ from losslab.core.directions import Directions, orthogonalize
 from losslab.core.losses import LossAcc
 from losslab.core.weights import PointEvaluator, tensor_digest
 from losslab.core.placement import placement
+from losslab.core.progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -491,7 +491,7 @@ def compute_grid(path: str | os.PathLike, spec: Mapping[str, Any], xs: np.ndarra
         log.warning("%s: resuming with %d threads, begun with %s: tiles may differ in the last bits",
                     path, torch.get_num_threads(), surface.attrs.get("threads"))
     n_points = sum((b - a) * (1 if ys is None else len(ys)) for a, b in (ranges[t] for t in todo))
-    with tqdm(total=n_points, disable=not progress, desc=path.name, unit="pt", leave=False) as bar:
+    with Progress(n_points, path.name, enabled=progress, unit="pt") as bar:
         header = _journal_header(surface) if todo else b""
         for t in todo:
             fill_tile(surface, ranges[t], bar.update)

@@ -27,6 +27,7 @@ from losslab import io as lio
 from losslab.core.data import Prepared
 from losslab.core.losses import LOSSES, check_outputs, evaluate, outputs_as_logits, per_sample_loss
 from losslab.core.optim import OPTIMIZERS, RecipeError, lr_at, make_optimizer
+from losslab.core.progress import track
 from losslab.core.weights import PointEvaluator, _Runner, has_batchnorm
 
 log = logging.getLogger(__name__)
@@ -256,12 +257,8 @@ def _fit(model: nn.Module, data: Prepared, recipe: Recipe, seed: int, ckpt_path:
     if checkpoint_every is None:
         checkpoint_every = float(os.environ.get("LOSSLAB_CHECKPOINT_EVERY", CHECKPOINT_EVERY))
     saved_at = -math.inf  # the first epoch run is checkpointed
-    epochs_iter = range(state["epoch"], recipe.epochs)
-    if progress:
-        from tqdm import tqdm
-
-        epochs_iter = tqdm(epochs_iter, initial=state["epoch"], total=recipe.epochs, desc="epochs",
-                           leave=False, mininterval=2.0)
+    epochs_iter = track(range(state["epoch"], recipe.epochs), "training epochs", enabled=progress, unit="epoch",
+                        total=recipe.epochs, initial=state["epoch"])
     for epoch in epochs_iter:
         if state["diverged"] or state["stopped"]:
             break

@@ -15,6 +15,7 @@ from typing import Any, Mapping
 import torch
 
 from losslab.core.data import DataRoots, data_roots, set_data_roots
+from losslab.core import progress
 from losslab.core.placement import place_job, placement
 from losslab.pipeline import cpu_kernels
 from losslab.pipeline.jobserver import process_started  # noqa: E402 (torch-free; the job's process start)
@@ -27,7 +28,9 @@ def start_job(log_path: str | Path | None, threads: int = 1,
     ``eval_autocast`` keys, checked here, before any compute) and its :class:`DataRoots` (its ``data_dir`` and
     ``resources`` keys: every dataset the job prepares is read from there). Confirms the CPU kernel pin of
     :mod:`losslab.pipeline.cpu_kernels` (the workflow puts it in the environment; a job started elsewhere with a
-    ``config`` applies its ``cpu_kernels`` key here, which holds only if nothing was computed yet) and logs it."""
+    ``config`` applies its ``cpu_kernels`` key here, which holds only if nothing was computed yet) and logs it.
+    Every long loop of the job then logs its progress every :data:`losslab.core.progress.LOG_EVERY` seconds
+    (:func:`losslab.core.progress.log_to`), so that the log file of a job running minutes shows where it is."""
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if log_path:
         Path(log_path).parent.mkdir(parents=True, exist_ok=True)
@@ -37,6 +40,7 @@ def start_job(log_path: str | Path | None, threads: int = 1,
     logging.getLogger("fontTools").setLevel(logging.WARNING)  # matplotlib's PDF backend is chatty at INFO
     torch.set_num_threads(int(threads))
     log = logging.getLogger("losslab.job")
+    progress.log_to(logging.getLogger("losslab.progress"))
     if config is not None:
         place_job(config)
         set_data_roots(DataRoots.of_config(config))

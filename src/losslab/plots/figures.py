@@ -12,9 +12,12 @@ before and after); a job that draws pays once, at its first figure.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from losslab import io as lio
 
@@ -235,3 +238,196 @@ def rerender_all(root: str | Path) -> list[str]:
     for f in sorted(Path(root).rglob("*" + DATA_SUFFIX)):
         written += rerender(f)
     return written
+
+
+# --- colour scales and the figure audit -------------------------------------------------------------------
+# A colour scale maps values to colours; on a linear scale over more than about three decades every value but
+# the largest few shares one colour (a loss surface from 1 to 27731 is one flat colour). Such a range is drawn
+# on a log scale (:func:`colour_norm`), or clipped with the clip stated, and a colour bar carries at least three
+# labelled ticks (:func:`colorbar`). :func:`audit` checks a drawn figure for these defects and two more: a bar
+# whose base is cut off by the axis (bars start at zero, or are drawn as dots) and an axis label naming a
+# normalisation of the directions that the data did not have.
+
+MAX_DECADES = 3.0  # the widest range a linear colour scale may span (max / min of positive values)
+MIN_COLORBAR_LABELS = 3
+NORMALISATIONS = ("filter", "layer", "weight")  # the direction normalisations (losslab.core.directions)
+_NORM_LABEL = re.compile(r"\b(filter|layer|weight)[- ]normali[sz]ed", re.IGNORECASE)
+
+
+def decades(values: Any) -> float:
+    """``log10(max / min)`` of the finite values when all are positive; 0 when there are none or any is <= 0
+    (a range that reaches zero has no decades to count)."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    if v.size == 0 or v.min() <= 0:
+        return 0.0
+    return float(np.log10(v.max() / v.min()))
+
+
+def colour_norm(values: Any, vmin: float | None = None, vmax: float | None = None):
+    """The colour scale for ``values`` within ``[vmin, vmax]`` (default: their finite range): a log scale
+    (``LogNorm``) when they are all positive and span more than :data:`MAX_DECADES`, else a linear one."""
+    from matplotlib.colors import LogNorm, Normalize  # matplotlib is loaded by new_figure already
+
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    lo = float(v.min()) if vmin is None and v.size else vmin
+    hi = float(v.max()) if vmax is None and v.size else vmax
+    inside = v[(v >= (lo if lo is not None else -np.inf)) & (v <= (hi if hi is not None else np.inf))]
+    if lo is not None and lo > 0 and decades(inside) > MAX_DECADES:
+        return LogNorm(lo, hi)
+    return Normalize(lo, hi)
+
+
+def nice_ticks(lo: float, hi: float, log: bool, num: int = MIN_COLORBAR_LABELS) -> np.ndarray:
+    """At least ``num`` round tick values within ``[lo, hi]``: on a log scale the 1-2-5 values of each decade
+    (thinned to the decades when there are many; evenly spaced round numbers within a decade), else evenly
+    spaced round numbers (``num`` evenly spaced values when none fit)."""
+    lo, hi = float(min(lo, hi)), float(max(lo, hi))
+    if log and lo > 0:
+        e0, e1 = int(np.floor(np.log10(lo))), int(np.ceil(np.log10(hi)))
+        for mantissas in ((1.0,), (1.0, 2.0, 5.0), (1.0, 1.5, 2.0, 3.0, 5.0, 7.0)):
+            ticks = np.array([m * 10.0 ** e for e in range(e0, e1 + 1) for m in mantissas])
+            ticks = ticks[(ticks >= lo * (1 - 1e-9)) & (ticks <= hi * (1 + 1e-9))]
+            if len(ticks) >= num:
+                return ticks
+        return nice_ticks(lo, hi, False, num)  # within a decade: round numbers evenly spaced
+    for n in range(num + 2, 12):
+        step = (hi - lo) / n
+        if step <= 0:
+            break
+        mag = 10.0 ** np.floor(np.log10(step))
+        step = min((m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= step), default=step)
+        ticks = np.arange(np.ceil(lo / step) * step, hi + step * 1e-9, step)
+        if len(ticks) >= num:
+            return ticks
+    return np.linspace(lo, hi, num)
+
+
+def colorbar(fig, mappable, ax, label: str, **kw):
+    """``fig.colorbar(mappable, ax=ax, label=label, **kw)`` with at least :data:`MIN_COLORBAR_LABELS`
+    labelled round ticks (:func:`nice_ticks`) written plainly (``%g``, as many digits as tell them apart), on
+    the mappable's log or linear scale: matplotlib's log colour bar over less than a decade labels one tick, or
+    none."""
+    from matplotlib.colors import LogNorm
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+
+    cb = fig.colorbar(mappable, ax=ax, label=label, **kw)
+    norm = mappable.norm
+    lo, hi = (float(mappable.levels[0]), float(mappable.levels[-1])) if hasattr(mappable, "levels") and \
+        len(getattr(mappable, "levels", ())) > 1 else (float(norm.vmin), float(norm.vmax))
+    ticks = nice_ticks(lo, hi, isinstance(norm, LogNorm))
+    long_axis = cb.ax.yaxis if cb.orientation == "vertical" else cb.ax.xaxis
+    long_axis.set_major_locator(FixedLocator(ticks))
+    long_axis.set_minor_locator(NullLocator())
+    digits = next((d for d in range(3, 10) if len({f"{v:.{d}g}" for v in ticks}) == len(ticks)), 10)
+    long_axis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:.{digits}g}"))
+    return cb
+
+
+def _is_linear(norm) -> bool:
+    from matplotlib.colors import Normalize
+
+    return type(norm) is Normalize
+
+
+def _in_view(locs: np.ndarray, view: tuple[float, float]) -> np.ndarray:
+    lo, hi = min(view), max(view)
+    span = hi - lo
+    return (locs >= lo - 1e-9 * span) & (locs <= hi + 1e-9 * span)
+
+
+def _colorbar_labels(cb) -> list[str]:
+    """The non-empty tick labels along a colour bar's long axis, within its range, as drawn."""
+    axis = cb.ax.yaxis if cb.orientation == "vertical" else cb.ax.xaxis
+    view = axis.get_view_interval()
+    labels = []
+    for which in ("major", "minor"):
+        locator = axis.get_major_locator() if which == "major" else axis.get_minor_locator()
+        formatter = axis.get_major_formatter() if which == "major" else axis.get_minor_formatter()
+        locs = np.asarray(locator(), dtype=float)
+        locs = locs[_in_view(locs, view)]
+        if locs.size:
+            labels += [t for t in formatter.format_ticks(list(locs)) if t.strip()]
+    return labels
+
+
+def _panel(ax) -> str:
+    return repr(ax.get_title() or ax.get_ylabel() or ax.get_label() or "axes")
+
+
+def audit(fig, *, norm: str | None = None, max_decades: float = MAX_DECADES) -> list[str]:
+    """The defects of a drawn figure, one line each (empty: none found):
+
+    * a colour bar with fewer than :data:`MIN_COLORBAR_LABELS` labelled ticks;
+    * a linear colour scale over more than ``max_decades`` decades of positive values (log or clip it), or a
+      clipped colour scale (values above its top) whose colour bar, panel or figure title does not say "clip";
+    * a bar whose base lies outside its value axis (a truncated bar axis: start bars at zero, or draw dots);
+    * an axis label, title or colour-bar label naming a normalisation (``filter-normalized``, ...) other than
+      ``norm``, the one the data had (``"none"`` for a plane or an interpolation; ``None``: not checked).
+
+    3-D axes are left out of the colour checks: their colour repeats the height, which the z axis labels."""
+    from matplotlib.container import BarContainer
+
+    fig.canvas.draw()  # tick labels and limits are settled when drawn
+    problems: list[str] = []
+    colorbars = {id(ax._colorbar): ax._colorbar for ax in fig.axes if getattr(ax, "_colorbar", None) is not None}
+    # a shared colour bar speaks for every mappable of its colour range (the bar is drawn for one of them)
+    cb_labels: dict[tuple[Any, Any], str] = {}
+    for cb in colorbars.values():
+        key = (cb.mappable.norm.vmin, cb.mappable.norm.vmax)
+        cb_labels[key] = cb_labels.get(key, "") + " " + cb.ax.get_ylabel() + " " + cb.ax.get_xlabel()
+    suptitle = fig._suptitle.get_text() if getattr(fig, "_suptitle", None) is not None else ""
+    texts = [("figure title", suptitle)]
+    for cb in colorbars.values():
+        labels = _colorbar_labels(cb)
+        if len(labels) < MIN_COLORBAR_LABELS:
+            problems.append(f"colour bar {cb.ax.get_ylabel() or cb.ax.get_xlabel()!r}: {len(labels)} labelled "
+                            f"tick(s) {labels}, fewer than {MIN_COLORBAR_LABELS}")
+    for ax in fig.axes:
+        if getattr(ax, "_colorbar", None) is not None:
+            cb = ax._colorbar
+            texts.append(("colour bar", cb.ax.get_ylabel() if cb.orientation == "vertical" else cb.ax.get_xlabel()))
+            continue
+        texts += [(f"panel {_panel(ax)}", t) for t in (ax.get_xlabel(), ax.get_ylabel(), ax.get_title(),
+                                                      getattr(ax, "get_zlabel", lambda: "")())]
+        if ax.name != "3d":
+            for m in list(ax.images) + list(ax.collections):
+                values = getattr(m, "levels", None)
+                if values is None:
+                    values = m.get_array() if hasattr(m, "get_array") else None
+                if values is None or getattr(m, "norm", None) is None or not _is_linear(m.norm):
+                    continue
+                v = np.ma.filled(np.ma.asarray(values, dtype=float), np.nan).ravel()
+                v = v[np.isfinite(v)]
+                if v.size == 0:
+                    continue
+                lo, hi = m.norm.vmin, m.norm.vmax
+                shown = v[(v >= lo) & (v <= hi)] if lo is not None and hi is not None else v
+                if decades(shown) > max_decades:
+                    problems.append(f"panel {_panel(ax)}: a linear colour scale over {decades(shown):.1f} decades "
+                                    f"({shown.min():.3g} to {shown.max():.3g}); use a log scale or clip it")
+                stated = " ".join([ax.get_title(), suptitle, cb_labels.get((lo, hi), "")])
+                if hi is not None and v.max() > hi * (1 + 1e-9) and "clip" not in stated.lower():
+                    problems.append(f"panel {_panel(ax)}: colours clipped at {hi:.3g} below the largest value "
+                                    f"{v.max():.3g}, and no title or colour bar says so")
+        for c in ax.containers:
+            if not isinstance(c, BarContainer):
+                continue
+            horizontal = getattr(c, "orientation", "vertical") == "horizontal"
+            if (ax.get_xscale() if horizontal else ax.get_yscale()) != "linear":
+                continue
+            view = ax.get_xlim() if horizontal else ax.get_ylim()
+            bases = np.array([p.get_x() if horizontal else p.get_y() for p in c.patches], dtype=float)
+            cut = ~_in_view(bases, view)
+            if cut.any():
+                problems.append(f"panel {_panel(ax)}: {int(cut.sum())} bar(s) start at {bases[cut][0]:g}, outside "
+                                f"the value axis {tuple(round(float(v), 4) for v in view)}: start bars at zero, "
+                                "or draw dots")
+    if norm is not None:
+        for where, text in texts:
+            for named in {m.group(1).lower() for m in _NORM_LABEL.finditer(text or "")}:
+                if named != norm:
+                    problems.append(f"{where}: label {text!r} names {named}-normalized directions, but the "
+                                    f"data had norm {norm!r}")
+    return problems

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 import numpy as np
 
 from losslab.core.surfaces import read_surface
-from losslab.plots.figures import new_figure, save
+from losslab.plots.figures import colorbar, colour_norm, new_figure, save
 
 if TYPE_CHECKING:  # matplotlib is imported by new_figure, when a figure is drawn
     from matplotlib.axes import Axes
@@ -224,20 +224,25 @@ def contour_figure(x: np.ndarray, y: np.ndarray, z: np.ndarray, levels: np.ndarr
 
 
 def draw_contour(ax: Axes, x: np.ndarray, y: np.ndarray, z: np.ndarray, levels: np.ndarray | int = 30, *,
-                 inline_labels: bool = True, cmap: str = "summer", log: bool = False, vmin: float | None = None,
+                 inline_labels: bool = True, cmap: str = "summer", log: bool | None = None, vmin: float | None = None,
                  vmax: float | None = None):
     """Contour lines of ``z[i, j]`` at ``(x[i], y[j])`` on ``ax`` (``log``: colours on a log scale, for
-    geometric levels; ``vmin``, ``vmax``: the colour range); returns the contour set."""
+    geometric levels; ``None``: a log scale when the levels, or ``z``, span more than
+    :data:`losslab.plots.figures.MAX_DECADES` decades of positive values, :func:`~losslab.plots.figures.colour_norm`;
+    ``vmin``, ``vmax``: the colour range); returns the contour set."""
     xx, yy, z = _grid(x, y, z)
-    norm = None
-    if log and not isinstance(levels, int):
-        from matplotlib.colors import LogNorm  # matplotlib is loaded already: ax is drawn on
+    values = z if isinstance(levels, (int, np.integer)) else np.asarray(levels, dtype=float)
+    from matplotlib.colors import LogNorm, Normalize  # matplotlib is loaded already: ax is drawn on
 
+    if log is None:
+        norm = colour_norm(values, vmin, vmax)
+    elif log and not isinstance(levels, (int, np.integer)):
         norm = LogNorm(float(levels[0]), float(levels[-1]))
-    colour_range = {} if norm is not None else {"vmin": vmin, "vmax": vmax}
-    cs = ax.contour(xx, yy, z, levels=levels, cmap=cmap, norm=norm, **colour_range)
+    else:
+        norm = Normalize(vmin, vmax)
+    cs = ax.contour(xx, yy, z, levels=levels, cmap=cmap, norm=norm)
     if inline_labels:
-        ax.clabel(cs, inline=True, fontsize=7)
+        ax.clabel(cs, inline=True, fontsize=7, fmt="%.3g")
     return cs
 
 
@@ -255,15 +260,29 @@ def heatmap_figure(x: np.ndarray, y: np.ndarray, z: np.ndarray, levels: np.ndarr
                    xlabel: str = r"$\alpha$", ylabel: str = r"$\beta$", title: str | None = None,
                    cbar_label: str = "loss", points: np.ndarray | None = None,
                    point_labels: Sequence[str] | None = None, options: PlotOptions | None = None) -> Figure:
-    """The figure of :func:`plot_heatmap` (``options``: axis limits and colour range)."""
+    """The figure of :func:`plot_heatmap` (``options``: axis limits and colour range). Values over more than
+    :data:`losslab.plots.figures.MAX_DECADES` decades are coloured on a log scale; a colour range narrower than
+    the values is stated on the colour bar ("clipped")."""
     options = options or PlotOptions()
     xx, yy, z = _grid(x, y, z)
     fig, ax = new_figure(width=SIZE[0], height=SIZE[1])
+    finite = z[np.isfinite(z)]
+    given = levels is not None and not isinstance(levels, (int, np.integer))  # the values: their ends, unless
+    lo = float(levels[0]) if given and options.vmin is None else options.vmin  # a colour range is given
+    hi = float(levels[-1]) if given and options.vmax is None else options.vmax
+    norm = colour_norm(z, lo, hi)
+    clipped = finite.size and ((norm.vmax is not None and finite.max() > norm.vmax * (1 + 1e-9)) or
+                               (norm.vmin is not None and finite.min() < norm.vmin * (1 - 1e-9)))
+    if clipped:
+        cbar_label = f"{cbar_label} (colours clipped to [{norm.vmin:.3g}, {norm.vmax:.3g}])"
     if levels is None:
-        mappable = ax.pcolormesh(xx, yy, z, shading="nearest", cmap="viridis", vmin=options.vmin, vmax=options.vmax)
+        mappable = ax.pcolormesh(xx, yy, z, shading="nearest", cmap="viridis", norm=norm)
     else:
-        mappable = ax.contourf(xx, yy, z, levels=levels, cmap="viridis", vmin=options.vmin, vmax=options.vmax)
-    fig.colorbar(mappable, ax=ax, label=cbar_label)
+        below = bool(finite.size and norm.vmin is not None and finite.min() < norm.vmin)
+        above = bool(finite.size and norm.vmax is not None and finite.max() > norm.vmax)
+        extend = {(True, True): "both", (True, False): "min", (False, True): "max"}.get((below, above), "neither")
+        mappable = ax.contourf(xx, yy, z, levels=levels, cmap="viridis", norm=norm, extend=extend)
+    colorbar(fig, mappable, ax, cbar_label)
     _mark_points(ax, points, point_labels)
     _label_2d(ax, xlabel, ylabel, title)
     options.limit(ax)
@@ -304,8 +323,7 @@ def plot_trajectory(stem: str | os.PathLike, x: np.ndarray, y: np.ndarray, z: np
     xx, yy, z = _grid(x, y, z)
     trajectory = np.asarray(trajectory)
     fig, ax = new_figure(width=SIZE[0], height=SIZE[1])
-    cs = ax.contour(xx, yy, z, levels=levels, cmap="summer")
-    ax.clabel(cs, inline=True, fontsize=7)
+    draw_contour(ax, x, y, z, levels)
     ax.plot(trajectory[:, 0], trajectory[:, 1], "-o", color="tab:red", markersize=3, linewidth=1)
     if epochs is not None:
         for e, (px, py) in zip(epochs, trajectory):
@@ -323,39 +341,60 @@ def plot_surface_file(path: str | os.PathLike, out_dir: str | os.PathLike, title
                       options: PlotOptions | None = None) -> list[Path]:
     """The standard figures of a 2-D surface file, into ``out_dir``: ``contour``, ``filled`` (filled
     contours), ``surface3d``, ``line1d`` (the row beta = 0: loss and accuracy along the first direction, on
-    twin axes). PNG and PDF each. ``options``: :class:`PlotOptions` (axis limits, contour levels, colour
-    range)."""
+    twin axes; not for a plane, :func:`surface_figures`). PNG and PDF each. ``options``: :class:`PlotOptions`
+    (axis limits, contour levels, colour range)."""
     out_dir = Path(out_dir)
     return [p for name, fig in surface_figures(path, title, options).items() for p in _saved(fig, out_dir / name)]
 
 
+def axis_labels(attrs: Mapping[str, Any], pca: bool = False) -> tuple[str, str]:
+    """The axis labels of a surface whose file ``attrs`` are given: the principal components of a trajectory's
+    PCA plane, the plane's orthonormal coordinates through three models (``direction "plane"``, no
+    normalisation), or alpha and beta named with the normalisation the directions had (``norm`` filter / layer
+    / weight; none: unnamed)."""
+    if pca:
+        return "1st PC", "2nd PC"
+    if attrs.get("direction") == "plane":
+        return "plane coordinate u", "plane coordinate v"
+    norm = str(attrs.get("norm", "none"))
+    suffix = f" ({norm}-normalized)" if norm in ("filter", "layer", "weight") else ""
+    return rf"$\alpha${suffix}", rf"$\beta${suffix}"
+
+
 def surface_figures(path: str | os.PathLike, title: str = "", options: PlotOptions | None = None
                     ) -> dict[str, Figure]:
-    """The figures of :func:`plot_surface_file` by name, unsaved (for inspection). A plane through a curve
-    (``curve_coordinates`` stored, :func:`losslab.api.curve_plane`) has the curve drawn on its contours."""
+    """The figures of :func:`plot_surface_file` by name, unsaved (for inspection). A plane through three models
+    (:func:`losslab.api.plane`) has them marked on its 2-D figures and no 1-D slice (its beta = 0 row is no
+    direction anyone chose); a plane through a curve (``curve_coordinates`` stored,
+    :func:`losslab.api.curve_plane`) has the curve drawn on its contours too. The axes name the normalisation
+    the file's directions had (:func:`axis_labels`)."""
     options = options or PlotOptions()
     s = read_surface(path)
     xs, ys, z = s.xcoordinates, s.ycoordinates, s["train_loss"]
-    pca = "trajectory" in s.extra
-    labels = (("1st PC", "2nd PC") if pca else
-              (r"$\alpha$ (filter-normalized)", r"$\beta$ (filter-normalized)"))
+    labels = axis_labels(s.attrs, pca="trajectory" in s.extra)
     levels = options.contour_levels(z)
     curve = s.extra.get("curve_coordinates")
-    points = s.extra.get("point_coordinates") if curve is not None else None
+    points = s.extra.get("point_coordinates")
+    plane = s.attrs.get("direction") == "plane" or curve is not None
+    point_labels = None
+    if points is not None:
+        point_labels = ("w0", "w1", "bend") if curve is not None else ("model 1", "model 2", "model 3")
     figs = {"contour": contour_figure(xs, ys, z, levels, xlabel=labels[0], ylabel=labels[1],
                                       title=f"{title} train loss", options=options, path_xy=curve, points=points,
-                                      point_labels=("w0", "w1", "bend") if points is not None else None),
+                                      point_labels=point_labels),
             "filled": heatmap_figure(xs, ys, z, levels, xlabel=labels[0], ylabel=labels[1],
-                                     title=f"{title} train loss", cbar_label="train loss", options=options),
+                                     title=f"{title} train loss", cbar_label="train loss", options=options,
+                                     points=points, point_labels=point_labels),
             "surface3d": surface3d_figure(xs, ys, z, xlabel=labels[0], ylabel=labels[1],
                                           zlabel=f"train loss (clipped at {ZMAX_3D:g})", title=title, zmax=ZMAX_3D,
                                           options=options)}
-    row = int(np.argmin(np.abs(ys)))
-    figs["line1d"] = line_figure(
-        xs, {sp: s[f"{sp}_loss"][:, row] for sp in ("train", "test") if f"{sp}_loss" in s.values},
-        {sp: s[f"{sp}_acc"][:, row] for sp in ("train", "test") if f"{sp}_acc" in s.values},
-        xlabel=labels[0], title=f"{title} ({labels[1]} = {ys[row]:.2g})",
-        options=PlotOptions(xlim=options.xlim))
+    if not plane:
+        row = int(np.argmin(np.abs(ys)))
+        figs["line1d"] = line_figure(
+            xs, {sp: s[f"{sp}_loss"][:, row] for sp in ("train", "test") if f"{sp}_loss" in s.values},
+            {sp: s[f"{sp}_acc"][:, row] for sp in ("train", "test") if f"{sp}_acc" in s.values},
+            xlabel=labels[0], title=f"{title} ({labels[1]} = {ys[row]:.2g})",
+            options=PlotOptions(xlim=options.xlim))
     return figs
 
 

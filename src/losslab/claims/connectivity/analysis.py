@@ -1003,11 +1003,13 @@ def plot_fge(data: Mapping[str, Any], stem: str | os.PathLike) -> list[str]:
         names.append("curve")
         errs.append(100 * data["curve_err"])
         cols.append(figures.COLORS[3])
-    ax1.bar(range(len(errs)), errs, color=cols)
+    # dots, not bars: the errors differ by a point or two on a base of several, so the axis does not start at zero
+    ax1.scatter(range(len(errs)), errs, c=cols, s=40, zorder=3)
     ax1.set_xticks(range(len(errs)), names, fontsize=7)
     ax1.set_ylabel("test error (%)")
     lo = min(errs)
     ax1.set_ylim(max(0.0, lo - 0.6 * (max(errs) - lo + 1e-9) - 0.5), max(errs) + 0.3)
+    ax1.set_xlim(-0.5, len(errs) - 0.5)
     ax1.set_title("ensemble test error")
     dn = [f"FGE\nseed {s}" for s in seeds] + ["independent"]
     ax2.bar(range(len(dn)), [100 * d for d in data["fge_disagreement"]] + [100 * ind["disagreement"]],

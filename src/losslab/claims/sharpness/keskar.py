@@ -452,9 +452,7 @@ def plot_generalization_gap(data: Mapping[str, Any], stem: str | Path) -> list[s
             for a, b in zip(*pair):
                 ax.plot([3 * j, 3 * j + 1], [100 * a, 100 * b], "k-", lw=0.5, alpha=0.4)
         ax.set_xticks([0.5, 3.5], ["train", "test"])
-        shown = [a for i in range(2) for k in ("train_acc", "test_acc") for a in panel["acc"][k][i]
-                 if math.isfinite(a)]
-        ax.set_ylim(max(0.0, 100 * min(shown, default=0.0) - 2), 100.5)
+        ax.set_ylim(0.0, 100.5)  # bars start at zero
         ax.set_ylabel("accuracy (%)")
         ax.set_title(panel["title"])
         ax.legend()
