@@ -24,10 +24,11 @@ REGISTRY = [
 
 
 def _claim_outputs(results: Path, claim_id: str, verdict: str, rng: np.random.Generator) -> dict:
-    """A claim directory as a claim rule leaves it: figure (+ its data), table, verdict.json."""
+    """A claim directory as a claim rule leaves it: figure (+ its data, with the verdict's badge), table,
+    verdict.json."""
     out = results / "claims" / claim_id
     data = {"scale": "test", "n_seeds": 3, "acc": {v: rng.uniform(0.5, 0.9, 3) for v in ingredients.ABLATION_VARIANTS}}
-    figs = figures.render(ingredients.plot_ablation, data, out / "figure")
+    figs = figures.render(ingredients.plot_ablation, data, out / "figure", verdict=verdict)
     tabs = tables.write_table([{"variant": "full", "test_acc_%": "90.00 ± 1.00"}], out / "table", title="a table")
     res = ClaimResult(id=claim_id, scale="test", verdict=verdict, rule="a rule", measured="90.0 ± 1.0%",
                       n_seeds=3, figures=figs, tables=tabs)

@@ -262,14 +262,21 @@ def regenerate(results_dir: str | Path, registry: Sequence[Mapping[str, Any]], s
                log: Any = None) -> dict[str, list[str]]:
     """Re-render every figure, table and the report of a finished run from stored results alone, without
     training or evaluating anything (`snakemake figures`): (1) every figure with stored data
-    (``*.data.json``, :func:`losslab.plots.figures.rerender`); (2) the surface and trajectory figures from their
-    HDF5 files, where the workflow drew them; (3) each claim's ``table.md`` from its ``table.csv``; (4) the
-    report (``claims.md``, ``claims.csv``, ``index.md``) from the claims' ``verdict.json``. Returns the files
-    written by kind."""
+    (``*.data.json``, :func:`losslab.plots.figures.rerender`), a claim's with its verdict's badge; (2) the
+    surface and trajectory figures from their HDF5 files, where the workflow drew them; (3) each claim's
+    ``table.md`` from its ``table.csv``; (4) the report (``claims.md``, ``claims.csv``, ``index.md``,
+    ``power.md``, ``landing.rst``) from the claims' ``verdict.json``. Returns the files written by kind."""
     results_dir = Path(results_dir)
     if not results_dir.is_dir():
         raise FileNotFoundError(f"{results_dir}: no results directory to regenerate")
-    done: dict[str, list[str]] = {"data": figures.rerender_all(results_dir), "surfaces": [], "tables": []}
+    results = {}
+    for v in sorted((results_dir / "claims").glob("*/verdict.json")):
+        res = load_result(v)
+        results[res["id"]] = res
+    # each claim's figures with its verdict's badge (figure data stored before the badges has no verdict of its own)
+    verdicts = {results_dir / "claims" / claim_id: res["verdict"] for claim_id, res in results.items()}
+    done: dict[str, list[str]] = {"data": figures.rerender_all(results_dir, verdicts), "surfaces": [],
+                                  "tables": []}
     for experiment, variant, seed, h5 in runs.surface_files(results_dir):
         title = runs.seed_title(experiment, variant, seed)
         figs = h5.parent / "figures"
@@ -280,10 +287,6 @@ def regenerate(results_dir: str | Path, registry: Sequence[Mapping[str, Any]], s
     for csv_path in sorted((results_dir / "claims").glob("**/*.csv")):
         if csv_path.with_suffix(".md").exists():  # a table of write_table
             done["tables"] += rerender_table(csv_path)
-    results = {}
-    for v in sorted((results_dir / "claims").glob("*/verdict.json")):
-        res = load_result(v)
-        results[res["id"]] = res
     out = results_dir / "report"
     build_report(registry, results, out, scale, results_dir=results_dir, seeds_by_scale=scale_seeds())
     done["report"] = [str(out / n) for n in ("claims.md", "claims.csv", "index.md", "power.md")]
