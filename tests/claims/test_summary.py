@@ -108,7 +108,8 @@ def test_regenerate_redraws_everything_without_training_or_evaluating(results, m
     assert png.read_bytes() == first  # the same figure, from its stored data alone
     assert str(png) in done["data"] and len(done["data"]) == 4
     assert (root / "claims" / "claim-b" / "table.md").read_text().startswith("### a table\n\n| variant |")
-    assert {Path(p).name for p in done["report"]} == {"claims.md", "claims.csv", "index.md", "power.md"}
+    assert {Path(p).name for p in done["report"]} == {"claims.md", "claims.csv", "index.md", "power.md",
+                                                      "landing.rst"}
     assert "claim-b" in (root / "report" / "claims.csv").read_text()
 
 
@@ -117,24 +118,88 @@ def test_regenerate_names_a_missing_results_directory(tmp_path):
         summary.regenerate(tmp_path / "nope", REGISTRY, "test")
 
 
-@pytest.mark.dag
-def test_snakemake_figures_and_report_on_the_small_dag(small_dag, tmp_path):
-    """`snakemake figures` redraws the finished small run; `snakemake --report` builds the HTML report with
-    each claim's figure under its family."""
+@pytest.fixture(scope="module")
+def small_report(small_dag, tmp_path_factory):
+    """`snakemake figures`, then `snakemake --report report.html`, on the finished small run (once per module)."""
     from conftest import snakemake
 
     workdir, cfg = small_dag
+    figures_run = snakemake(workdir, "figures", "--cores", "1", "--configfile", str(cfg))  # --configfile: 1+ values
+    html = tmp_path_factory.mktemp("report") / "report.html"
+    report_run = snakemake(workdir, "--cores", "1", "--configfile", str(cfg), "--report", str(html))
+    return workdir, html, figures_run, report_run
+
+
+def _verdicts(workdir: Path) -> dict[str, str]:
+    """claim id -> the verdict of its verdict.json, for every claim the small run decided."""
+    return {v.parent.name: json.loads(v.read_text())["verdict"]
+            for v in sorted((workdir / "results" / "smoke" / "claims").glob("*/verdict.json"))}
+
+
+def _report_results(html: Path) -> dict:
+    """The report's `results` (path -> entry: caption, labels, data_uri...), as its page script holds them."""
+    text = html.read_text(errors="replace")
+    start = text.index("var results = ", text.index('<script id="results">')) + len("var results = ")
+    return json.loads(text[start:text.index("</script>", start)].strip().rstrip(";"))
+
+
+@pytest.mark.dag
+def test_snakemake_figures_and_report_on_the_small_dag(small_report):
+    """`snakemake figures` redraws the finished small run, each claim figure with its verdict's badge;
+    `snakemake --report` builds the HTML report with each claim's figure under its family, labelled with its
+    verdict, every caption rendered without a docutils message."""
+    workdir, html, figures_run, report_run = small_report
     data_files = sorted((workdir / "results").rglob("*.data.json"))
     assert data_files, "the small DAG's claims store no figure data"
-    proc = snakemake(workdir, "figures", "--cores", "1", "--configfile", str(cfg))  # --configfile takes 1+ values
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert "figures" in proc.stdout + proc.stderr
-    html = tmp_path / "report.html"
-    proc = snakemake(workdir, "--cores", "1", "--configfile", str(cfg), "--report", str(html))
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert figures_run.returncode == 0, figures_run.stdout[-3000:] + figures_run.stderr[-3000:]
+    assert "figures" in figures_run.stdout + figures_run.stderr
+    assert report_run.returncode == 0, report_run.stdout[-3000:] + report_run.stderr[-3000:]
     text = html.read_text(errors="replace")
     for needle in ("ingredients", "resnet56-ingredient-ablation", "Training-ingredient ablation"):
         assert needle in text
+    verdicts = _verdicts(workdir)
+    for claim, verdict in verdicts.items():  # the figure data keep the verdict the claim job drew
+        stored = json.loads((workdir / "results" / "smoke" / "claims" / claim / "figure.data.json").read_text())
+        assert stored["verdict"] == verdict, claim
+    results = _report_results(html)
+    labelled = {(e["labels"]["claim"], e["labels"]["figure"]): e["labels"]["verdict"] for e in results.values()}
+    assert labelled == {(c, f): v for c, v in verdicts.items() for f in ("claim figure", "decision")}
+    messages = {path: e["caption"] for path, e in results.items() if "system-message" in e["caption"]}
+    assert messages == {}
+
+
+@pytest.mark.dag
+def test_the_html_report_opens_on_the_verdict_table(small_report):
+    """The report as a browser shows it (Debian's chromium, headless, --dump-dom): it opens on the verdict table,
+    above the rule graph, one row per claim with the verdict of its verdict.json and links that open its figure
+    and decision (paths the report's results hold)."""
+    import re
+    import shutil
+    import subprocess
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("chromium is not installed (apt-get install chromium; .ci/run installs it): the HTML report "
+                    "is not rendered in a browser")
+    workdir, html, _, report_run = small_report
+    assert report_run.returncode == 0, report_run.stdout[-3000:] + report_run.stderr[-3000:]
+    dom = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=10000",
+                          "--dump-dom", html.as_uri()], capture_output=True, text=True, timeout=300).stdout
+    start = dom.index('<div id="app">')
+    app = dom[start:dom.index("<script", start)]  # what React rendered (the page's scripts follow it)
+    assert "losslab verdicts at scale smoke" in app
+    assert 'id="rulegraph"' in app and app.index('class="losslab-verdicts"') < app.index('id="rulegraph"')
+    rows = dict(re.findall(r'<tr id="verdict-([^"]+)">(.*?)</tr>', app))
+    verdicts = _verdicts(workdir)
+    shown = {claim: re.search(r'class="losslab-verdict[^"]*"[^>]*>([^<]+)<', row).group(1)
+             for claim, row in rows.items()}
+    assert {c: v for c, v in shown.items() if c in verdicts} == verdicts
+    assert {v for c, v in shown.items() if c not in verdicts} == {"pending"}
+    results = _report_results(html)
+    for claim in verdicts:
+        links = re.findall(r'resultPath: &quot;([^&]+)&quot;', rows[claim])
+        assert [Path(p).name for p in links] == ["figure.png", "decision.png"], claim
+        assert all(p in results for p in links), (claim, links)
 
 
 def test_a_table_redrawn_from_its_csv_is_the_table_first_written(tmp_path):

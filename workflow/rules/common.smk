@@ -3,6 +3,7 @@
 from pathlib import Path
 
 from losslab.claims import runs
+from losslab.claims.summary import report_labels
 from losslab.pipeline import cpu_kernels
 from losslab.pipeline.registry import load_registry
 from losslab.pipeline.config import resolve, run_spec, scale_seeds
@@ -74,12 +75,16 @@ def claim_outputs(claim_id, family):
         verdict=f"{d}/verdict.json",
         table=f"{d}/table.csv",
         table_md=f"{d}/table.md",
+        # in the HTML report under its family and claim, labelled with its verdict (read from verdict.json when the
+        # report is made: losslab.claims.summary.report_labels)
         figure=report(f"{d}/figure.png", category=family, subcategory=claim_id,
-                      caption="../report/captions/" + claim_id + ".rst"),
+                      caption="../report/captions/" + claim_id + ".rst",
+                      labels=lambda wildcards, output: report_labels(output.verdict, "claim figure")),
         figure_pdf=f"{d}/figure.pdf",
         # the pre-registered decision: each part's interval against its margin and smallest effect of interest
         decision=report(f"{d}/decision.png", category=family, subcategory=claim_id,
-                        caption="../report/captions/decision.rst"),
+                        caption="../report/captions/decision.rst",
+                        labels=lambda wildcards, output: report_labels(output.verdict, "decision")),
         decision_pdf=f"{d}/decision.pdf",
     )
 
