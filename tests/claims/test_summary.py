@@ -88,6 +88,72 @@ def test_links_hold_when_results_moved(results, tmp_path):
     assert "../claims/claim-a/figure.png" in (root / "report" / "claims.csv").read_text()
 
 
+def test_the_html_reports_landing_page_is_the_verdict_table(results):
+    """landing.rst (the description Snakemake's report opens on, workflow/rules/report.smk): one row per claim
+    with its verdict coloured as the figures' badges, its estimates with their one-sided bounds (or its measured
+    text, or why it is pending) and links that open its figure and decision by their report paths; valid
+    reStructuredText without any docutils message, and left as it is by the Jinja2 rendering Snakemake gives it
+    (braces of claim texts as character references)."""
+    import docutils.core
+    import io as _io
+    import jinja2
+
+    from losslab.claims.verdicts import Measured, decide_claim
+
+    root, stored = results
+    block = {"parts": [{"name": "gap", "effect": "e", "unit": "ln", "margin": 0, "sesoi": 0.1}]}
+    cd = decide_claim(block, {"gap": Measured(samples=[0.2, 0.3, 0.25])})
+    decision_png = str(root / "claims" / "claim-b" / "decision.png")
+    stored["claim-b"] = {**stored["claim-b"], "verdict": cd.verdict, "decisions": cd.records(),
+                         "figures": stored["claim-b"]["figures"] + [decision_png]}
+    registry = [*REGISTRY[:1], {**REGISTRY[1], "statement": "B holds {{ always }} <here>."}, REGISTRY[2]]
+    summary.build_report(registry, stored, root / "report", "test", results_dir=root)
+    text = (root / "report" / "landing.rst").read_text()
+    assert text.startswith("losslab verdicts at scale test\n==============================\n\n.. raw:: html\n")
+    assert "<p>3 claims; reproduced: 2, pending: 1." in text
+
+    def row(claim):
+        return text[text.index(f'<tr id="verdict-{claim}">'):].split("</tr>")[0]
+
+    def link(claim, name):
+        p = json.dumps(str(root / "claims" / claim / name)).replace('"', "&quot;")
+        return (f"javascript:app.setView(&#123;navbarMode: &#x27;resultinfo&#x27;, resultPath: {p}, content: "
+                f"&#x27;img&#x27;, contentPath: results[{p}].data_uri&#125;)")
+
+    assert summary.verdict_badge_html("reproduced") == ('<span class="losslab-verdict verdict-reproduced" '
+                                                        'style="background:#2ca02c">reproduced</span>')
+    assert summary.verdict_badge_html("not reproduced").startswith(
+        '<span class="losslab-verdict verdict-not-reproduced" style="background:#d62728">')
+    assert row("claim-a") == (
+        '<tr id="verdict-claim-a"><td class="claim" title="A holds.">claim-a</td><td>ingredients</td>'
+        f'<td class="verdict">{summary.verdict_badge_html("reproduced")}</td>'
+        "<td><div>90.0 ± 1.0% (n = 3 seeds)</div></td>"
+        f'<td><a href="{link("claim-a", "figure.png")}">figure</a></td>')
+    assert row("claim-b") == (
+        '<tr id="verdict-claim-b"><td class="claim" title="B holds &#123;&#123; always &#125;&#125; &lt;here&gt;.">'
+        f'claim-b</td><td>sharpness</td><td class="verdict">{summary.verdict_badge_html("reproduced")}</td>'
+        "<td><div>gap: 0.25 [0.166, 0.334] ln (n = 3)</div></td>"
+        f'<td><a href="{link("claim-b", "figure.png")}">figure</a><a href="{link("claim-b", "decision.png")}">'
+        "decision</a></td>")
+    assert row("claim-c") == (
+        '<tr id="verdict-claim-c"><td class="claim" title="C holds.">claim-c</td><td>sharpness</td>'
+        f'<td class="verdict">{summary.verdict_badge_html("pending")}</td>'
+        "<td><div>pending: needs ImageNet</div></td><td></td>")
+    err = _io.StringIO()
+    parts = docutils.core.publish_parts(text, writer_name="html",
+                                        settings_overrides={"warning_stream": err, "report_level": 1})
+    assert err.getvalue() == "" and row("claim-b") in parts["html_body"]
+    # Snakemake's Jinja2 environment (snakemake/report/__init__.py auto_report) drops the final newline only
+    assert jinja2.Environment(trim_blocks=True, lstrip_blocks=True).from_string(text).render() == text[:-1]
+
+
+def test_a_claim_figures_report_labels_carry_its_verdict(results):
+    root, _ = results
+    verdict = root / "claims" / "claim-b" / "verdict.json"
+    assert summary.report_labels(verdict, "decision") == {"claim": "claim-b", "figure": "decision",
+                                                          "verdict": "not reproduced"}
+
+
 def test_regenerate_redraws_everything_without_training_or_evaluating(results, monkeypatch):
     root, _ = results
     import torch
