@@ -147,11 +147,18 @@ def test_the_html_reports_landing_page_is_the_verdict_table(results):
     assert jinja2.Environment(trim_blocks=True, lstrip_blocks=True).from_string(text).render() == text[:-1]
 
 
-def test_a_claim_figures_report_labels_carry_its_verdict(results):
+def test_a_claim_figures_report_labels_carry_its_verdict(results, tmp_path):
+    from losslab.io import CorruptFileError
+    from losslab.pipeline.report_items import report_labels
+
     root, _ = results
     verdict = root / "claims" / "claim-b" / "verdict.json"
-    assert summary.report_labels(verdict, "decision") == {"claim": "claim-b", "figure": "decision",
-                                                          "verdict": "not reproduced"}
+    assert report_labels(verdict, "decision") == {"claim": "claim-b", "figure": "decision",
+                                                  "verdict": "not reproduced"}
+    bad = tmp_path / "verdict.json"
+    bad.write_text('{"id": "claim-b"}')
+    with pytest.raises(CorruptFileError, match=f"{bad}: not a claim's verdict file \\(no 'verdict'\\)"):
+        report_labels(bad, "figure")
 
 
 def test_regenerate_redraws_everything_without_training_or_evaluating(results, monkeypatch):

@@ -3,9 +3,9 @@
 from pathlib import Path
 
 from losslab.claims import runs
-from losslab.claims.summary import report_labels
 from losslab.pipeline import cpu_kernels
 from losslab.pipeline.registry import load_registry
+from losslab.pipeline.report_items import report_labels
 from losslab.pipeline.config import resolve, run_spec, scale_seeds
 
 # validated before any job runs: a bad key stops here with a message naming it
@@ -76,7 +76,7 @@ def claim_outputs(claim_id, family):
         table=f"{d}/table.csv",
         table_md=f"{d}/table.md",
         # in the HTML report under its family and claim, labelled with its verdict (read from verdict.json when the
-        # report is made: losslab.claims.summary.report_labels)
+        # report is made: losslab.pipeline.report_items)
         figure=report(f"{d}/figure.png", category=family, subcategory=claim_id,
                       caption="../report/captions/" + claim_id + ".rst",
                       labels=lambda wildcards, output: report_labels(output.verdict, "claim figure")),

@@ -288,14 +288,6 @@ def _figure_link(path: str, text: str) -> str:
     return f'<a href="{_h(js)}">{_h(text)}</a>'
 
 
-def report_labels(verdict_file: str | Path, figure: str) -> dict[str, str]:
-    """The labels of a claim's figure in Snakemake's HTML report (``report(..., labels=...)`` in
-    workflow/rules/common.smk, evaluated when the report is made): the claim, which of its figures (``figure``)
-    and the verdict of its ``verdict.json``."""
-    res = load_result(verdict_file)
-    return {"claim": res["id"], "figure": figure, "verdict": res["verdict"]}
-
-
 def landing_page(rows: Sequence[Mapping[str, Any]], scale: str, claims_dir: str | Path,
                  notes: Mapping[str, str], counts: Mapping[str, int]) -> str:
     """The landing page of Snakemake's HTML report (reStructuredText, with the table as raw HTML): per claim of the
