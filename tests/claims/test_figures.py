@@ -96,23 +96,28 @@ def _badges(fig) -> list[tuple[str, tuple]]:
             if t.get_bbox_patch() is not None]
 
 
-@pytest.mark.parametrize("verdict, rgb", [("reproduced", (0.172549, 0.627451, 0.172549)),
-                                          ("not reproduced", (0.839216, 0.152941, 0.156863)),
-                                          ("inconclusive", (0.498039, 0.498039, 0.498039)),
-                                          ("pending", (0.121569, 0.466667, 0.705882))])
-def test_a_figure_rendered_with_a_verdict_carries_its_badge_and_keeps_it_when_redrawn(tmp_path, monkeypatch,
-                                                                                      verdict, rgb):
+def test_verdict_badges_are_colour_coded():
+    rgb = {"reproduced": (0.172549, 0.627451, 0.172549), "not reproduced": (0.839216, 0.152941, 0.156863),
+           "inconclusive": (0.498039, 0.498039, 0.498039), "pending": (0.121569, 0.466667, 0.705882)}
+    assert set(figures.VERDICT_COLORS) == set(rgb)
+    for verdict, colour in rgb.items():
+        fig, _ = figures.new_figure()
+        figures.verdict_badge(fig, verdict)
+        [(text, drawn)] = _badges(fig)
+        assert text == f"verdict: {verdict}" and drawn == pytest.approx(colour, abs=1e-6)
+
+
+def test_a_figure_rendered_with_a_verdict_carries_its_badge_and_keeps_it_when_redrawn(tmp_path, monkeypatch):
     drawn: list = []
     monkeypatch.setitem(figures.PLOTS, "tests.line", _line_plot(drawn))
     plot = figures.PLOTS["tests.line"]
-    png, pdf = figures.render(plot, {"y": [1, 3, 2]}, tmp_path / "figure", verdict=verdict)
-    [(text, colour)] = _badges(drawn[-1])
-    assert text == f"verdict: {verdict}" and colour == pytest.approx(rgb, abs=1e-6)
+    png, pdf = figures.render(plot, {"y": [1, 3, 2]}, tmp_path / "figure", verdict="not reproduced")
+    assert [b[0] for b in _badges(drawn[-1])] == ["verdict: not reproduced"]
     stored = json.loads((tmp_path / "figure.data.json").read_text())
-    assert stored == {"plot": "tests.line", "verdict": verdict, "data": {"y": [1, 3, 2]}}
+    assert stored == {"plot": "tests.line", "verdict": "not reproduced", "data": {"y": [1, 3, 2]}}
     first = open(png, "rb").read()
     assert figures.rerender(tmp_path / "figure.data.json", verdict="inconclusive") == [png, pdf]  # stored wins
-    assert _badges(drawn[-1])[0][0] == f"verdict: {verdict}" and open(png, "rb").read() == first
+    assert [b[0] for b in _badges(drawn[-1])] == ["verdict: not reproduced"] and open(png, "rb").read() == first
     figures.render(plot, {"y": [1, 3, 2]}, tmp_path / "plain")  # no verdict: no badge, none stored
     assert _badges(drawn[-1]) == [] and "verdict" not in json.loads((tmp_path / "plain.data.json").read_text())
 

@@ -147,12 +147,13 @@ def test_the_html_reports_landing_page_is_the_verdict_table(results):
     assert jinja2.Environment(trim_blocks=True, lstrip_blocks=True).from_string(text).render() == text[:-1]
 
 
-def test_a_claim_figures_report_labels_carry_its_verdict(results, tmp_path):
+def test_a_claim_figures_report_labels_carry_its_verdict(tmp_path):
     from losslab.io import CorruptFileError
     from losslab.pipeline.report_items import report_labels
 
-    root, _ = results
-    verdict = root / "claims" / "claim-b" / "verdict.json"
+    verdict = tmp_path / "claim-b" / "verdict.json"
+    ClaimResult(id="claim-b", scale="test", verdict="not reproduced", rule="a rule", measured="1", n_seeds=2
+                ).write(verdict)
     assert report_labels(verdict, "decision") == {"claim": "claim-b", "figure": "decision",
                                                   "verdict": "not reproduced"}
     bad = tmp_path / "verdict.json"
