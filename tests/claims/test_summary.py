@@ -24,10 +24,11 @@ REGISTRY = [
 
 
 def _claim_outputs(results: Path, claim_id: str, verdict: str, rng: np.random.Generator) -> dict:
-    """A claim directory as a claim rule leaves it: figure (+ its data), table, verdict.json."""
+    """A claim directory as a claim rule leaves it: figure (+ its data, with the verdict's badge), table,
+    verdict.json."""
     out = results / "claims" / claim_id
     data = {"scale": "test", "n_seeds": 3, "acc": {v: rng.uniform(0.5, 0.9, 3) for v in ingredients.ABLATION_VARIANTS}}
-    figs = figures.render(ingredients.plot_ablation, data, out / "figure")
+    figs = figures.render(ingredients.plot_ablation, data, out / "figure", verdict=verdict)
     tabs = tables.write_table([{"variant": "full", "test_acc_%": "90.00 ± 1.00"}], out / "table", title="a table")
     res = ClaimResult(id=claim_id, scale="test", verdict=verdict, rule="a rule", measured="90.0 ± 1.0%",
                       n_seeds=3, figures=figs, tables=tabs)
@@ -87,6 +88,80 @@ def test_links_hold_when_results_moved(results, tmp_path):
     assert "../claims/claim-a/figure.png" in (root / "report" / "claims.csv").read_text()
 
 
+def test_the_html_reports_landing_page_is_the_verdict_table(results):
+    """landing.rst (the description Snakemake's report opens on, workflow/rules/report.smk): one row per claim
+    with its verdict coloured as the figures' badges, its estimates with their one-sided bounds (or its measured
+    text, or why it is pending) and links that open its figure and decision by their report paths; valid
+    reStructuredText without any docutils message, and left as it is by the Jinja2 rendering Snakemake gives it
+    (braces of claim texts as character references)."""
+    import docutils.core
+    import io as _io
+    import jinja2
+
+    from losslab.claims.verdicts import Measured, decide_claim
+
+    root, stored = results
+    block = {"parts": [{"name": "gap", "effect": "e", "unit": "ln", "margin": 0, "sesoi": 0.1}]}
+    cd = decide_claim(block, {"gap": Measured(samples=[0.2, 0.3, 0.25])})
+    decision_png = str(root / "claims" / "claim-b" / "decision.png")
+    stored["claim-b"] = {**stored["claim-b"], "verdict": cd.verdict, "decisions": cd.records(),
+                         "figures": stored["claim-b"]["figures"] + [decision_png]}
+    registry = [*REGISTRY[:1], {**REGISTRY[1], "statement": "B holds {{ always }} <here>."}, REGISTRY[2]]
+    summary.build_report(registry, stored, root / "report", "test", results_dir=root)
+    text = (root / "report" / "landing.rst").read_text()
+    assert text.startswith("losslab verdicts at scale test\n==============================\n\n.. raw:: html\n")
+    assert "<p>3 claims; reproduced: 2, pending: 1." in text
+
+    def row(claim):
+        return text[text.index(f'<tr id="verdict-{claim}">'):].split("</tr>")[0]
+
+    def link(claim, name):
+        p = json.dumps(str(root / "claims" / claim / name)).replace('"', "&quot;")
+        return (f"javascript:app.setView(&#123;navbarMode: &#x27;resultinfo&#x27;, resultPath: {p}, content: "
+                f"&#x27;img&#x27;, contentPath: results[{p}].data_uri&#125;)")
+
+    assert summary.verdict_badge_html("reproduced") == ('<span class="losslab-verdict verdict-reproduced" '
+                                                        'style="background:#2ca02c">reproduced</span>')
+    assert summary.verdict_badge_html("not reproduced").startswith(
+        '<span class="losslab-verdict verdict-not-reproduced" style="background:#d62728">')
+    assert row("claim-a") == (
+        '<tr id="verdict-claim-a"><td class="claim" title="A holds.">claim-a</td><td>ingredients</td>'
+        f'<td class="verdict">{summary.verdict_badge_html("reproduced")}</td>'
+        "<td><div>90.0 ± 1.0% (n = 3 seeds)</div></td>"
+        f'<td><a href="{link("claim-a", "figure.png")}">figure</a></td>')
+    assert row("claim-b") == (
+        '<tr id="verdict-claim-b"><td class="claim" title="B holds &#123;&#123; always &#125;&#125; &lt;here&gt;.">'
+        f'claim-b</td><td>sharpness</td><td class="verdict">{summary.verdict_badge_html("reproduced")}</td>'
+        "<td><div>gap: 0.25 [0.166, 0.334] ln (n = 3)</div></td>"
+        f'<td><a href="{link("claim-b", "figure.png")}">figure</a><a href="{link("claim-b", "decision.png")}">'
+        "decision</a></td>")
+    assert row("claim-c") == (
+        '<tr id="verdict-claim-c"><td class="claim" title="C holds.">claim-c</td><td>sharpness</td>'
+        f'<td class="verdict">{summary.verdict_badge_html("pending")}</td>'
+        "<td><div>pending: needs ImageNet</div></td><td></td>")
+    err = _io.StringIO()
+    parts = docutils.core.publish_parts(text, writer_name="html",
+                                        settings_overrides={"warning_stream": err, "report_level": 1})
+    assert err.getvalue() == "" and row("claim-b") in parts["html_body"]
+    # Snakemake's Jinja2 environment (snakemake/report/__init__.py auto_report) drops the final newline only
+    assert jinja2.Environment(trim_blocks=True, lstrip_blocks=True).from_string(text).render() == text[:-1]
+
+
+def test_a_claim_figures_report_labels_carry_its_verdict(tmp_path):
+    from losslab.io import CorruptFileError
+    from losslab.pipeline.report_items import report_labels
+
+    verdict = tmp_path / "claim-b" / "verdict.json"
+    ClaimResult(id="claim-b", scale="test", verdict="not reproduced", rule="a rule", measured="1", n_seeds=2
+                ).write(verdict)
+    assert report_labels(verdict, "decision") == {"claim": "claim-b", "figure": "decision",
+                                                  "verdict": "not reproduced"}
+    bad = tmp_path / "verdict.json"
+    bad.write_text('{"id": "claim-b"}')
+    with pytest.raises(CorruptFileError, match=f"{bad}: not a claim's verdict file \\(no 'verdict'\\)"):
+        report_labels(bad, "figure")
+
+
 def test_regenerate_redraws_everything_without_training_or_evaluating(results, monkeypatch):
     root, _ = results
     import torch
@@ -107,7 +182,8 @@ def test_regenerate_redraws_everything_without_training_or_evaluating(results, m
     assert png.read_bytes() == first  # the same figure, from its stored data alone
     assert str(png) in done["data"] and len(done["data"]) == 4
     assert (root / "claims" / "claim-b" / "table.md").read_text().startswith("### a table\n\n| variant |")
-    assert {Path(p).name for p in done["report"]} == {"claims.md", "claims.csv", "index.md", "power.md"}
+    assert {Path(p).name for p in done["report"]} == {"claims.md", "claims.csv", "index.md", "power.md",
+                                                      "landing.rst"}
     assert "claim-b" in (root / "report" / "claims.csv").read_text()
 
 
@@ -116,24 +192,88 @@ def test_regenerate_names_a_missing_results_directory(tmp_path):
         summary.regenerate(tmp_path / "nope", REGISTRY, "test")
 
 
-@pytest.mark.dag
-def test_snakemake_figures_and_report_on_the_small_dag(small_dag, tmp_path):
-    """`snakemake figures` redraws the finished small run; `snakemake --report` builds the HTML report with
-    each claim's figure under its family."""
+@pytest.fixture(scope="module")
+def small_report(small_dag, tmp_path_factory):
+    """`snakemake figures`, then `snakemake --report report.html`, on the finished small run (once per module)."""
     from conftest import snakemake
 
     workdir, cfg = small_dag
+    figures_run = snakemake(workdir, "figures", "--cores", "1", "--configfile", str(cfg))  # --configfile: 1+ values
+    html = tmp_path_factory.mktemp("report") / "report.html"
+    report_run = snakemake(workdir, "--cores", "1", "--configfile", str(cfg), "--report", str(html))
+    return workdir, html, figures_run, report_run
+
+
+def _verdicts(workdir: Path) -> dict[str, str]:
+    """claim id -> the verdict of its verdict.json, for every claim the small run decided."""
+    return {v.parent.name: json.loads(v.read_text())["verdict"]
+            for v in sorted((workdir / "results" / "smoke" / "claims").glob("*/verdict.json"))}
+
+
+def _report_results(html: Path) -> dict:
+    """The report's `results` (path -> entry: caption, labels, data_uri...), as its page script holds them."""
+    text = html.read_text(errors="replace")
+    start = text.index("var results = ", text.index('<script id="results">')) + len("var results = ")
+    return json.loads(text[start:text.index("</script>", start)].strip().rstrip(";"))
+
+
+@pytest.mark.dag
+def test_snakemake_figures_and_report_on_the_small_dag(small_report):
+    """`snakemake figures` redraws the finished small run, each claim figure with its verdict's badge;
+    `snakemake --report` builds the HTML report with each claim's figure under its family, labelled with its
+    verdict, every caption rendered without a docutils message."""
+    workdir, html, figures_run, report_run = small_report
     data_files = sorted((workdir / "results").rglob("*.data.json"))
     assert data_files, "the small DAG's claims store no figure data"
-    proc = snakemake(workdir, "figures", "--cores", "1", "--configfile", str(cfg))  # --configfile takes 1+ values
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert "figures" in proc.stdout + proc.stderr
-    html = tmp_path / "report.html"
-    proc = snakemake(workdir, "--cores", "1", "--configfile", str(cfg), "--report", str(html))
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert figures_run.returncode == 0, figures_run.stdout[-3000:] + figures_run.stderr[-3000:]
+    assert "figures" in figures_run.stdout + figures_run.stderr
+    assert report_run.returncode == 0, report_run.stdout[-3000:] + report_run.stderr[-3000:]
     text = html.read_text(errors="replace")
     for needle in ("ingredients", "resnet56-ingredient-ablation", "Training-ingredient ablation"):
         assert needle in text
+    verdicts = _verdicts(workdir)
+    for claim, verdict in verdicts.items():  # the figure data keep the verdict the claim job drew
+        stored = json.loads((workdir / "results" / "smoke" / "claims" / claim / "figure.data.json").read_text())
+        assert stored["verdict"] == verdict, claim
+    results = _report_results(html)
+    labelled = {(e["labels"]["claim"], e["labels"]["figure"]): e["labels"]["verdict"] for e in results.values()}
+    assert labelled == {(c, f): v for c, v in verdicts.items() for f in ("claim figure", "decision")}
+    messages = {path: e["caption"] for path, e in results.items() if "system-message" in e["caption"]}
+    assert messages == {}
+
+
+@pytest.mark.dag
+def test_the_html_report_opens_on_the_verdict_table(small_report):
+    """The report as a browser shows it (Debian's chromium, headless, --dump-dom): it opens on the verdict table,
+    above the rule graph, one row per claim with the verdict of its verdict.json and links that open its figure
+    and decision (paths the report's results hold)."""
+    import re
+    import shutil
+    import subprocess
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("chromium is not installed (apt-get install chromium; .ci/run installs it): the HTML report "
+                    "is not rendered in a browser")
+    workdir, html, _, report_run = small_report
+    assert report_run.returncode == 0, report_run.stdout[-3000:] + report_run.stderr[-3000:]
+    dom = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=10000",
+                          "--dump-dom", html.as_uri()], capture_output=True, text=True, timeout=300).stdout
+    start = dom.index('<div id="app">')
+    app = dom[start:dom.index("<script", start)]  # what React rendered (the page's scripts follow it)
+    assert "losslab verdicts at scale smoke" in app
+    assert 'id="rulegraph"' in app and app.index('class="losslab-verdicts"') < app.index('id="rulegraph"')
+    rows = dict(re.findall(r'<tr id="verdict-([^"]+)">(.*?)</tr>', app))
+    verdicts = _verdicts(workdir)
+    shown = {claim: re.search(r'class="losslab-verdict[^"]*"[^>]*>([^<]+)<', row).group(1)
+             for claim, row in rows.items()}
+    assert {c: v for c, v in shown.items() if c in verdicts} == verdicts
+    assert {v for c, v in shown.items() if c not in verdicts} == {"pending"}
+    results = _report_results(html)
+    for claim in verdicts:
+        links = re.findall(r'resultPath: &quot;([^&]+)&quot;', rows[claim])
+        assert [Path(p).name for p in links] == ["figure.png", "decision.png"], claim
+        assert all(p in results for p in links), (claim, links)
 
 
 def test_a_table_redrawn_from_its_csv_is_the_table_first_written(tmp_path):

@@ -5,6 +5,7 @@ from pathlib import Path
 from losslab.claims import runs
 from losslab.pipeline import cpu_kernels, integrity
 from losslab.pipeline.registry import load_registry
+from losslab.pipeline.report_items import report_labels
 from losslab.pipeline.config import resolve, run_spec, scale_seeds
 
 # validated before any job runs: a bad key stops here with a message naming it
@@ -84,12 +85,16 @@ def claim_outputs(claim_id, family):
         verdict=f"{d}/verdict.json",
         table=f"{d}/table.csv",
         table_md=f"{d}/table.md",
+        # in the HTML report under its family and claim, labelled with its verdict (read from verdict.json when the
+        # report is made: losslab.pipeline.report_items)
         figure=report(f"{d}/figure.png", category=family, subcategory=claim_id,
-                      caption="../report/captions/" + claim_id + ".rst"),
+                      caption="../report/captions/" + claim_id + ".rst",
+                      labels=lambda wildcards, output: report_labels(output.verdict, "claim figure")),
         figure_pdf=f"{d}/figure.pdf",
         # the pre-registered decision: each part's interval against its margin and smallest effect of interest
         decision=report(f"{d}/decision.png", category=family, subcategory=claim_id,
-                        caption="../report/captions/decision.rst"),
+                        caption="../report/captions/decision.rst",
+                        labels=lambda wildcards, output: report_labels(output.verdict, "decision")),
         decision_pdf=f"{d}/decision.pdf",
     )
 

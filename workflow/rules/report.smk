@@ -1,5 +1,10 @@
 # The verdict report: one row per claim of the registry, implemented or pending.
 
+# The HTML report's landing page (`snakemake --report report.html` opens on it): the verdict table rule `report`
+# writes (losslab.claims.summary.landing_page), once it is there; before, a page that says how to make it.
+LANDING_PAGE = Path(f"{R}/report/landing.rst")
+report: str(LANDING_PAGE.resolve()) if LANDING_PAGE.exists() else "../report/workflow.rst"
+
 
 def implemented_claims():
     """Claims with a rule whose experiment (or toy settings) this scale defines."""
@@ -19,6 +24,7 @@ rule report:
         csv=f"{R}/report/claims.csv",
         index=f"{R}/report/index.md",
         power=f"{R}/report/power.md",
+        landing=str(LANDING_PAGE),
     params:
         scale=SCALE,
         results=R,

@@ -22,11 +22,14 @@ CLAIMS: dict[str, Callable[[ClaimJob], ClaimResult]] = {
 def run_claim(job: ClaimJob) -> ClaimResult:
     """The verdict (with its table and figures written beside it) of the claim ``job.claim``; a claim decided by its
     pre-registration also gets the figure of its decision (``decision.png``/``.pdf``,
-    :func:`losslab.plots.decisions.plot_decision`)."""
+    :func:`losslab.plots.decisions.plot_decision`). Every figure of the claim carries its verdict's badge: the
+    claim function's figures are drawn once, after it has decided (:func:`losslab.plots.figures.deferred`)."""
     if job.id not in CLAIMS:
         raise ValueError(f"claim {job.id!r} has no claim function; known: {sorted(CLAIMS)}")
-    result = CLAIMS[job.id](job)
+    with figures.deferred() as pending:
+        result = CLAIMS[job.id](job)
+    figures.draw_deferred(pending, result.verdict)
     if result.decisions:
         data = {"claim": job.id, "verdict": result.verdict, "reason": result.notes, "parts": result.decisions}
-        result.figures += figures.render(plot_decision, data, job.out_dir / "decision")
+        result.figures += figures.render(plot_decision, data, job.out_dir / "decision", verdict=result.verdict)
     return result

@@ -1,9 +1,12 @@
 """The verdict report ``claims.md`` / ``claims.csv`` (one row per claim: the reported number beside the measured
-one, the verdict, the figure) and its index of every figure; :func:`regenerate` redraws every figure, table and the
+one, the verdict, the figure), its index of every figure, and the landing page of Snakemake's HTML report
+(``landing.rst``: the verdict table, :func:`landing_page`); :func:`regenerate` redraws every figure, table and the
 report from stored results (`snakemake figures`)."""
 
 from __future__ import annotations
 
+import html
+import json
 import os
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -81,8 +84,9 @@ def measured_cell(res: Mapping[str, Any]) -> str:
 
 def report_rows(registry: Sequence[Mapping[str, Any]], results: Mapping[str, Mapping[str, Any]],
                 out_dir: str | Path, results_dir: str | Path | None = None) -> list[dict[str, Any]]:
-    """One row per registry claim (:data:`REPORT_COLUMNS`, plus ``rule``, ``figures`` and ``tables``): the
-    verdict of its result, or ``pending`` and why in ``measured``."""
+    """One row per registry claim (:data:`REPORT_COLUMNS`, plus ``rule``, ``figures``, ``tables``, ``decisions``
+    (:func:`decision_rows`) and ``parts``, the result's decision records): the verdict of its result, or ``pending``
+    and why in ``measured``."""
     out_dir = Path(out_dir)
     rdir = Path(results_dir) if results_dir is not None else None
     rows = []
@@ -93,7 +97,7 @@ def report_rows(registry: Sequence[Mapping[str, Any]], results: Mapping[str, Map
         if res is None:
             why = claim.get("pending") or "not run at this scale (its experiment is not in this scale's config)"
             row.update(measured=f"pending: {why}", verdict="pending", figure="", rule="", figures=[], tables=[],
-                       decision="", regime="", reason="", decisions=[])
+                       decision="", regime="", reason="", decisions=[], parts=[])
         else:
             figs = [_link(res, f, out_dir, rdir) for f in res.get("figures", [])]
             tables = [_link(res, t, out_dir, rdir) for t in res.get("tables", [])]
@@ -101,7 +105,7 @@ def report_rows(registry: Sequence[Mapping[str, Any]], results: Mapping[str, Map
             row.update(measured=measured_cell(res), verdict=res["verdict"], figure=(pngs or figs or [""])[0],
                        rule=res.get("rule", ""), figures=figs, tables=tables, decision=decision_line(res),
                        regime=res.get("regime", ""), reason=res.get("notes", "") if res.get("decisions") else "",
-                       decisions=decision_rows(res, claim))
+                       decisions=decision_rows(res, claim), parts=res.get("decisions", []))
         row["context"], row["notes"] = claim.get("context", []), claim.get("notes", "")
         rows.append(row)
     return rows
@@ -204,7 +208,118 @@ def build_report(registry: Sequence[Mapping[str, Any]], results: Mapping[str, Ma
              "pre-registration in this run."]
     lio.write_text(out_dir / "power.md", "\n".join(power) + "\n")
     write_index(rows, out_dir, scale, results_dir)
+    claims_dir = (Path(results_dir) if results_dir is not None else out_dir.parent) / "claims"
+    lio.write_text(out_dir / LANDING, landing_page(rows, scale, claims_dir, notes, counts))
     return counts
+
+
+# --- the landing page of Snakemake's HTML report (`snakemake --report report.html`) -----------------------------
+# Snakemake 9 shows the workflow's description (the Snakefile's `report:` file, reStructuredText) first: beside the
+# rule graph, or above the `--report-metadata` entries when there are any (snakemake/report/html_reporter/template/
+# components/content.js, metadata.js). workflow/rules/report.smk names this page there once the report rule has
+# written it. The page is the verdict table as raw HTML (so that no claim text is read as reStructuredText markup,
+# or as Jinja2, which Snakemake renders the description with first: braces are written as character references),
+# with a style sheet that lays the description above the rule graph at full width. Its links open a figure the way
+# the report's own result buttons do: `app.setView` with the figure's entry of the report's `results`, keyed by the
+# path of the rule's output (`<results>/<scale>/claims/<id>/figure.png`, the path the report's items are declared
+# with in workflow/rules/common.smk).
+
+LANDING = "landing.rst"
+# the report items of a claim (workflow/rules/common.smk claim_outputs) and their link texts
+REPORT_FIGURES = (("figure.png", "figure"), ("decision.png", "decision"))
+LANDING_STYLE = """\
+/* losslab: the verdict table is the landing page (workflow/rules/report.smk): the description at full width and
+   top-aligned, the rule graph below it */
+div.justify-center.h-screen:has(.losslab-verdicts) { align-items: flex-start; justify-content: flex-start; }
+div.items-start:has(> div.py-2 .losslab-verdicts) { flex-direction: column; }
+div.prose:has(.losslab-verdicts) { max-width: 80rem; }
+table.losslab-verdicts { font-size: 0.8rem; margin-top: 0.5rem; }
+table.losslab-verdicts th, table.losslab-verdicts td { padding: 0.2rem 0.5rem; vertical-align: top; }
+table.losslab-verdicts td.claim { white-space: nowrap; font-weight: 600; }
+table.losslab-verdicts td.verdict { max-width: 16rem; }
+table.losslab-verdicts .note { color: #555; font-size: 0.72rem; }
+table.losslab-verdicts a { cursor: pointer; margin-right: 0.6rem; }
+.losslab-verdict { display: inline-block; padding: 0.05rem 0.45rem; border-radius: 0.3rem; color: white;
+                   font-weight: 700; white-space: nowrap; }"""
+
+
+def _hex(rgb: Sequence[float]) -> str:
+    return "#" + "".join(f"{round(255 * c):02x}" for c in rgb)
+
+
+def _h(text: Any) -> str:
+    """``text`` as HTML text or attribute value: escaped, and its braces as character references (Snakemake renders
+    the page with Jinja2 before docutils reads it)."""
+    return html.escape(str(text), quote=True).replace("{", "&#123;").replace("}", "&#125;")
+
+
+def verdict_badge_html(verdict: str) -> str:
+    """A verdict as the landing page shows it: white on its colour (:data:`losslab.plots.figures.VERDICT_COLORS`,
+    the colours of the figures' badges)."""
+    slug = verdict.replace(" ", "-")
+    return (f'<span class="losslab-verdict verdict-{slug}" style="background:{_hex(figures.VERDICT_COLORS[verdict])}">'
+            f"{_h(verdict)}</span>")
+
+
+def estimate_lines(row: Mapping[str, Any]) -> list[str]:
+    """A report row's estimates as the landing page shows them, one line per pre-registered part (its decision
+    record): the estimate, its one-sided 95% bounds when it is over two or more replicates, its unit and n; a claim
+    decided by the earlier rule gives its measured text, a pending claim why it is pending."""
+    if not row["parts"]:
+        return [str(row["measured"])]
+    lines = []
+    for d in row["parts"]:
+        bounds = f" [{_g(d.get('lower'))}, {_g(d.get('upper'))}]" if (d.get("n") or 0) > 1 else ""
+        unit = f" {d['unit']}" if d.get("unit") else ""
+        lines.append(f"{d['name']}: {_g(d.get('estimate'))}{bounds}{unit} (n = {d.get('n')})")
+    return lines
+
+
+def report_item_path(claims_dir: str | Path, claim_id: str, name: str) -> str:
+    """The path of a claim's report item as Snakemake's report keys it: the rule's output path,
+    ``<claims_dir>/<id>/<name>`` (claims_dir as the workflow names it, ``<results>/<scale>/claims``)."""
+    return Path(claims_dir, claim_id, name).as_posix()
+
+
+def _figure_link(path: str, text: str) -> str:
+    p = json.dumps(path)
+    js = (f"javascript:app.setView({{navbarMode: 'resultinfo', resultPath: {p}, content: 'img', "
+          f"contentPath: results[{p}].data_uri}})")
+    return f'<a href="{_h(js)}">{_h(text)}</a>'
+
+
+def landing_page(rows: Sequence[Mapping[str, Any]], scale: str, claims_dir: str | Path,
+                 notes: Mapping[str, str], counts: Mapping[str, int]) -> str:
+    """The landing page of Snakemake's HTML report (reStructuredText, with the table as raw HTML): per claim of the
+    report rows (:func:`report_rows`) its verdict (coloured as the figures' badges), why it is undecided
+    (``notes``, :func:`losslab.claims.verdicts.undecided_note`), its estimates with their bounds
+    (:func:`estimate_lines`) and links that open its figure and decision in the report (``claims_dir``: the
+    claims folder as the workflow names it, :func:`report_item_path`)."""
+    title = f"losslab verdicts at scale {scale}"
+    summary = ", ".join(f"{k}: {v}" for k, v in counts.items() if v)
+    body = [f'<div class="losslab-landing"><p>{len(rows)} claims; {_h(summary)}. Estimates: the pre-registered '
+            "effect of each part, with its one-sided 95% bounds and number of replicates "
+            "(losslab.claims.verdicts.decide_claim). A claim's figures: its links here, or under its family in "
+            f"the menu. Every column, with the reported numbers: {_h(Path(claims_dir).parent.as_posix())}"
+            "/report/claims.md.</p>",
+            '<table class="losslab-verdicts">',
+            "<thead><tr><th>claim</th><th>family</th><th>verdict</th><th>estimate [one-sided 95% bounds]</th>"
+            "<th>figures</th></tr></thead>", "<tbody>"]
+    for r in rows:
+        note = notes.get(r["claim"], "")
+        verdict = verdict_badge_html(r["verdict"]) + (f'<div class="note">{_h(note)}</div>' if note else "")
+        estimates = "".join(f"<div>{_h(line)}</div>" for line in estimate_lines(r))
+        names = {Path(f).name for f in r["figures"]}
+        links = "".join(_figure_link(report_item_path(claims_dir, r["claim"], name), text)
+                        for name, text in REPORT_FIGURES if name in names)
+        body.append(f'<tr id="verdict-{_h(r["claim"])}"><td class="claim" title="{_h(r["statement"])}">'
+                    f'{_h(r["claim"])}</td><td>{_h(r["family"])}</td><td class="verdict">{verdict}</td>'
+                    f"<td>{estimates}</td><td>{links}</td></tr>")
+    body += ["</tbody>", "</table>", "</div>"]
+    lines = [title, "=" * len(title), "", ".. raw:: html", "", "   <style>"]
+    lines += ["   " + line for line in LANDING_STYLE.splitlines()]
+    lines += ["   </style>"] + ["   " + line for line in body]
+    return "\n".join(lines) + "\n"
 
 
 def _other_figures(results_dir: Path, out_dir: Path) -> dict[str, list[tuple[str, str]]]:
@@ -262,14 +377,21 @@ def regenerate(results_dir: str | Path, registry: Sequence[Mapping[str, Any]], s
                log: Any = None) -> dict[str, list[str]]:
     """Re-render every figure, table and the report of a finished run from stored results alone, without
     training or evaluating anything (`snakemake figures`): (1) every figure with stored data
-    (``*.data.json``, :func:`losslab.plots.figures.rerender`); (2) the surface and trajectory figures from their
-    HDF5 files, where the workflow drew them; (3) each claim's ``table.md`` from its ``table.csv``; (4) the
-    report (``claims.md``, ``claims.csv``, ``index.md``) from the claims' ``verdict.json``. Returns the files
-    written by kind."""
+    (``*.data.json``, :func:`losslab.plots.figures.rerender`), a claim's with its verdict's badge; (2) the
+    surface and trajectory figures from their HDF5 files, where the workflow drew them; (3) each claim's
+    ``table.md`` from its ``table.csv``; (4) the report (``claims.md``, ``claims.csv``, ``index.md``,
+    ``power.md``, ``landing.rst``) from the claims' ``verdict.json``. Returns the files written by kind."""
     results_dir = Path(results_dir)
     if not results_dir.is_dir():
         raise FileNotFoundError(f"{results_dir}: no results directory to regenerate")
-    done: dict[str, list[str]] = {"data": figures.rerender_all(results_dir), "surfaces": [], "tables": []}
+    results = {}
+    for v in sorted((results_dir / "claims").glob("*/verdict.json")):
+        res = load_result(v)
+        results[res["id"]] = res
+    # each claim's figures with its verdict's badge (figure data stored before the badges has no verdict of its own)
+    verdicts = {results_dir / "claims" / claim_id: res["verdict"] for claim_id, res in results.items()}
+    done: dict[str, list[str]] = {"data": figures.rerender_all(results_dir, verdicts), "surfaces": [],
+                                  "tables": []}
     for experiment, variant, seed, h5 in runs.surface_files(results_dir):
         title = runs.seed_title(experiment, variant, seed)
         figs = h5.parent / "figures"
@@ -280,13 +402,9 @@ def regenerate(results_dir: str | Path, registry: Sequence[Mapping[str, Any]], s
     for csv_path in sorted((results_dir / "claims").glob("**/*.csv")):
         if csv_path.with_suffix(".md").exists():  # a table of write_table
             done["tables"] += rerender_table(csv_path)
-    results = {}
-    for v in sorted((results_dir / "claims").glob("*/verdict.json")):
-        res = load_result(v)
-        results[res["id"]] = res
     out = results_dir / "report"
     build_report(registry, results, out, scale, results_dir=results_dir, seeds_by_scale=scale_seeds())
-    done["report"] = [str(out / n) for n in ("claims.md", "claims.csv", "index.md", "power.md")]
+    done["report"] = [str(out / n) for n in ("claims.md", "claims.csv", "index.md", "power.md", LANDING)]
     if log is not None:
         for k, v in done.items():
             log.info("regenerated %d %s files", len(v), k)

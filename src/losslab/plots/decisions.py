@@ -1,6 +1,7 @@
 """The figure of a claim's pre-registered decision: one row per part, its estimate with the one-sided bounds
 (:mod:`losslab.claims.inference`) against the margin the claim must exceed and the smallest effect of interest,
-coloured by the part's verdict, the claim's verdict in the title. Drawn from the decision records of its
+coloured by the part's verdict (:data:`losslab.plots.figures.VERDICT_COLORS`), the claim's verdict in the title.
+Drawn from the decision records of its
 ``verdict.json`` (:meth:`losslab.claims.verdicts.Decision.as_record`)."""
 
 from __future__ import annotations
@@ -9,11 +10,6 @@ import math
 from typing import Any, Mapping
 
 from losslab.plots import figures
-
-# verdict -> colour: reproduced green, not reproduced red, inconclusive grey
-VERDICT_COLORS = {"reproduced": figures.COLORS[2], "not reproduced": figures.COLORS[3],
-                  "inconclusive": figures.COLORS[7]}
-
 
 def _finite(x: Any) -> bool:
     return isinstance(x, (int, float)) and math.isfinite(x)
@@ -27,7 +23,7 @@ def plot_decision(data: Mapping[str, Any], stem: str) -> list[str]:
     parts = list(data["parts"])
     fig, axes = figures.new_figure(1, len(parts), width=6.4, height=1.0 * len(parts) + 1.2, squeeze=False)
     for ax, part in zip(axes[:, 0], parts):
-        colour = VERDICT_COLORS.get(part["verdict"], figures.COLORS[7])
+        colour = figures.VERDICT_COLORS.get(part["verdict"], figures.COLORS[7])
         est, lo, hi = part.get("estimate"), part.get("lower"), part.get("upper")
         margin = part.get("margin")
         sesoi = (part.get("prereg") or {}).get("sesoi")
@@ -64,6 +60,6 @@ def plot_decision(data: Mapping[str, Any], stem: str) -> list[str]:
         fig.legend(list(handles.values()), list(handles), loc="lower center", ncol=3, fontsize=7, frameon=False,
                    bbox_to_anchor=(0.5, -0.02))
     fig.suptitle(f"{data['claim']}: {data['verdict']}\n95% one-sided bounds of each pre-registered effect",
-                 fontsize=9, color=VERDICT_COLORS.get(data["verdict"], "black"))
+                 fontsize=9, color=figures.VERDICT_COLORS.get(data["verdict"], "black"))
     fig.tight_layout(rect=(0, 0.06 if handles else 0, 1, 1))
     return figures.save(fig, stem)

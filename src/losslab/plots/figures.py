@@ -1,6 +1,7 @@
 """Figures: one style (:data:`STYLE`), one :func:`new_figure`, one :func:`save` (atomic PNG + PDF), and the
 plot functions that draw a figure from stored data, registered under stable names (:func:`register_plot`,
-:func:`render`, :func:`rerender`).
+:func:`render`, :func:`rerender`). A claim's figures carry its verdict in a badge (:func:`verdict_badge`, one
+colour per verdict in :data:`VERDICT_COLORS`), drawn by :func:`save` for every figure rendered with a verdict.
 
 Figures are drawn with matplotlib's object API on the Agg canvas: no pyplot, no global backend switch, nothing
 to close. matplotlib is imported inside :func:`new_figure`, the one function that needs it, so that importing a
@@ -13,7 +14,9 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +56,12 @@ COLORS = ((0.12156862745098039, 0.4666666666666667, 0.7058823529411765),
           (0.7372549019607844, 0.7411764705882353, 0.13333333333333333),
           (0.09019607843137255, 0.7450980392156863, 0.8117647058823529))
 
+# verdict -> colour of its badge (and of the decision figure's parts): reproduced green, not reproduced red,
+# inconclusive grey, pending (not run at this scale) blue; the badge's text is white on it
+# (losslab.claims.summary's HTML landing page shows the same colours)
+VERDICT_COLORS = {"reproduced": COLORS[2], "not reproduced": COLORS[3], "inconclusive": COLORS[7],
+                  "pending": COLORS[0]}
+
 # Figure.subplots' own keywords; every other keyword of new_figure goes to the Figure (layout, ...)
 _SUBPLOTS_KEYS = ("sharex", "sharey", "squeeze", "width_ratios", "height_ratios", "subplot_kw", "gridspec_kw")
 
@@ -81,25 +90,50 @@ def new_figure(ncols: int = 1, nrows: int = 1, width: float | None = None, heigh
     return fig, fig.subplots(nrows, ncols, **subplots)
 
 
-def save(fig, stem: str | Path) -> list[str]:
-    """Write ``stem.png`` and ``stem.pdf`` atomically; return the two paths."""
+def verdict_badge(fig, verdict: str) -> None:
+    """The verdict of the claim a figure shows, as a badge above its top right corner: the verdict in bold white
+    on its colour (:data:`VERDICT_COLORS`). It sits above the figure's area, so it covers no title or axes; the
+    tight bounding box of :func:`save` takes it in."""
+    if verdict not in VERDICT_COLORS:
+        raise ValueError(f"verdict {verdict!r} has no badge; known: {sorted(VERDICT_COLORS)}")
+    fig.text(1.0, 1.0, f" verdict: {verdict} ", ha="right", va="bottom", fontsize=10, fontweight="bold",
+             color="white", bbox={"boxstyle": "round,pad=0.3", "facecolor": VERDICT_COLORS[verdict],
+                                  "edgecolor": "none"})
+
+
+def figure_paths(stem: str | Path) -> list[str]:
+    """The files :func:`save` writes for ``stem``: ``stem.png`` and ``stem.pdf``."""
     stem = Path(stem)
-    paths = []
-    for ext in ("png", "pdf"):
-        target = stem.with_name(f"{stem.name}.{ext}")
+    return [str(stem.with_name(f"{stem.name}.{ext}")) for ext in ("png", "pdf")]
+
+
+# The verdict whose badge save() draws: set by render()/rerender() around the plot function they call (a plot
+# function calls save itself, and takes only its data and stem)
+_VERDICT: ContextVar[str | None] = ContextVar("losslab_figure_verdict", default=None)
+
+
+def save(fig, stem: str | Path) -> list[str]:
+    """Write ``stem.png`` and ``stem.pdf`` atomically; return the two paths. Inside :func:`render` or
+    :func:`rerender` of a figure with a verdict, the figure gets its :func:`verdict_badge` first."""
+    verdict = _VERDICT.get()
+    if verdict is not None:
+        verdict_badge(fig, verdict)
+    paths = figure_paths(stem)
+    for ext, target in zip(("png", "pdf"), map(Path, paths)):
         with lio.atomic_path(target) as tmp:
             # a fixed creation date keeps the PDF byte-identical across reruns
             meta = {"CreationDate": None} if ext == "pdf" else {"Software": None}
             fig.savefig(tmp, format=ext, metadata=meta)
-        paths.append(str(target))
     return paths
 
 
 # --- figures that can be redrawn from stored results ------------------------------------------------------
 # A claim's figure is drawn by a plot function ``plot(data, stem) -> [png, pdf]`` from plain data (numbers,
 # lists, strings). ``render`` stores that data beside the figure as ``<stem>.data.json``, under the plot
-# function's registered name, and draws it; ``rerender`` redraws a figure from the stored file alone, so that
-# `snakemake figures` can restyle every figure without training or evaluating anything again. The stored name
+# function's registered name (and the claim's verdict, when it is given: the badge), and draws it; ``rerender``
+# redraws a figure from the stored file alone, so that `snakemake figures` can restyle every figure without
+# training or evaluating anything again. A claim job renders its figures before its verdict is known: inside
+# ``deferred()`` render only records them, and ``draw_deferred`` draws each once, with the verdict. The stored name
 # is a stable one given by ``@register_plot("family.what")``, never a code location, so a plot function can move
 # without orphaning the figures drawn before; the registry is filled by importing the modules that define the
 # plot functions (losslab.claims.summary imports every family before it redraws).
@@ -202,21 +236,72 @@ def plot_name(fn: PlotFunction) -> str:
                      "@figures.register_plot(name) so that its figures can be redrawn")
 
 
-def render(plot: PlotFunction, data: Mapping[str, Any], stem: str | Path) -> list[str]:
+# the figures rendered inside deferred(): (plot function, data, stem), in order
+Pending = list[tuple[PlotFunction, Mapping[str, Any], Path]]
+_PENDING: ContextVar[Pending | None] = ContextVar("losslab_pending_figures", default=None)
+
+
+def render(plot: PlotFunction, data: Mapping[str, Any], stem: str | Path, verdict: str | None = None) -> list[str]:
     """Draw ``plot(data, stem)`` and store ``data`` as ``<stem>.data.json`` under the plot function's
-    registered name, so that :func:`rerender` can draw it again. The plot function sees the data after a JSON
+    registered name, so that :func:`rerender` can draw it again; with a ``verdict``, the figure carries its badge
+    (:func:`verdict_badge`) and the stored file the verdict. The plot function sees the data after a JSON
     round trip (arrays become lists), exactly what a redraw will see, so the first drawing and every redraw are
-    the same."""
+    the same. Inside :func:`deferred`, the drawing waits for :func:`draw_deferred` and the paths ``plot`` will
+    write are returned (:func:`figure_paths`)."""
     name = plot_name(plot)
+    if verdict is not None and verdict not in VERDICT_COLORS:
+        raise ValueError(f"verdict {verdict!r} has no badge; known: {sorted(VERDICT_COLORS)}")
     stem = Path(stem)
-    text = lio.json_text({"plot": name, "data": data}, indent=1, keep_nan=True, str_keys=True)
+    stored = {"plot": name, "data": data} if verdict is None else {"plot": name, "verdict": verdict, "data": data}
+    text = lio.json_text(stored, indent=1, keep_nan=True, str_keys=True)
+    pending = _PENDING.get()
+    if pending is not None:  # the data as they are now (a caller may change its dict afterwards)
+        pending.append((plot, json.loads(text)["data"], stem))
+        return figure_paths(stem)
     lio.write_text(stem.with_name(stem.name + DATA_SUFFIX), text)
-    return plot(json.loads(text)["data"], stem)
+    return _draw(plot, json.loads(text)["data"], stem, verdict)
 
 
-def rerender(data_file: str | Path) -> list[str]:
-    """Redraw the figure whose data :func:`render` stored in ``data_file`` (``<stem>.data.json``); a stored
-    name from before the registry is read through :data:`LEGACY`."""
+def _draw(plot: PlotFunction, data: Mapping[str, Any], stem: Path, verdict: str | None) -> list[str]:
+    token = _VERDICT.set(verdict)
+    try:
+        return plot(data, stem)
+    finally:
+        _VERDICT.reset(token)
+
+
+@contextmanager
+def deferred() -> Iterator[Pending]:
+    """Within the block, :func:`render` records each figure instead of drawing it (and returns the paths it will
+    have); the yielded list holds them for :func:`draw_deferred`. A claim job uses it to draw its figures once,
+    after its verdict is decided, with the verdict's badge."""
+    pending: Pending = []
+    token = _PENDING.set(pending)
+    try:
+        yield pending
+    finally:
+        _PENDING.reset(token)
+
+
+def draw_deferred(pending: Pending, verdict: str | None) -> list[str]:
+    """Render every figure :func:`deferred` recorded, with ``verdict``'s badge; return the files written. A plot
+    function that writes other files than :func:`figure_paths` of its stem is an error naming it (render
+    promised those paths)."""
+    written: list[str] = []
+    for plot, data, stem in pending:
+        paths = render(plot, data, stem, verdict=verdict)
+        if sorted(paths) != sorted(figure_paths(stem)):
+            raise ValueError(f"plot function {plot_name(plot)!r} wrote {paths}, not {figure_paths(stem)}: a figure "
+                             "rendered in figures.deferred() must be saved by one figures.save(fig, stem)")
+        written += paths
+    pending.clear()
+    return written
+
+
+def rerender(data_file: str | Path, verdict: str | None = None) -> list[str]:
+    """Redraw the figure whose data :func:`render` stored in ``data_file`` (``<stem>.data.json``), with the
+    badge of the verdict stored there (else of ``verdict``, for a file stored before figures had badges); a
+    stored name from before the registry is read through :data:`LEGACY`."""
     data_file = Path(data_file)
     if not data_file.name.endswith(DATA_SUFFIX):
         raise ValueError(f"{data_file}: not a figure data file (*{DATA_SUFFIX})")
@@ -224,19 +309,21 @@ def rerender(data_file: str | Path) -> list[str]:
         obj = json.loads(data_file.read_text())
         stored, data = obj["plot"], obj["data"]
         name = LEGACY.get(stored, stored)
-    except (OSError, ValueError, KeyError, TypeError) as e:
+        verdict = obj.get("verdict", verdict)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
         raise lio.CorruptFileError(f"{data_file}: not a readable figure data file ({e})") from e
     if name not in PLOTS:  # a stored name is looked up, never imported or evaluated
         raise LookupError(f"{data_file}: no plot function is registered as {stored!r} (registered: "
                           f"{len(PLOTS)}; the module that defines it must be imported first)")
-    return PLOTS[name](data, data_file.with_name(data_file.name[: -len(DATA_SUFFIX)]))
+    return _draw(PLOTS[name], data, data_file.with_name(data_file.name[: -len(DATA_SUFFIX)]), verdict)
 
 
-def rerender_all(root: str | Path) -> list[str]:
-    """Redraw every figure under ``root`` that has stored data; return the files written."""
+def rerender_all(root: str | Path, verdicts: Mapping[Path, str] | None = None) -> list[str]:
+    """Redraw every figure under ``root`` that has stored data; return the files written. ``verdicts``: folder ->
+    the verdict of the claim whose figures it holds, for data files stored without one (:func:`rerender`)."""
     written: list[str] = []
     for f in sorted(Path(root).rglob("*" + DATA_SUFFIX)):
-        written += rerender(f)
+        written += rerender(f, (verdicts or {}).get(f.parent))
     return written
 
 
