@@ -202,16 +202,6 @@ def _range_spec(text: str) -> tuple[float, float]:
     return lo, hi
 
 
-def _levels_spec(text: str) -> int | tuple[float, ...] | str:
-    """Contour levels: ``N``, ``a,b,c`` or ``log[:N]`` (:func:`losslab.plots.landscape.parse_levels`)."""
-    from losslab.plots.landscape import parse_levels  # brings torch: only when --levels is given
-
-    try:
-        return parse_levels(text)
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(str(err))
-
-
 # ---------------------------------------------------------------- the parser ------------------------------
 
 class _HelpFormatter(argparse.HelpFormatter):
@@ -453,7 +443,7 @@ def make_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentP
                    help="x-axis limits, e.g. --xlim=-0.5:0.5 (default: the data's)")
     p.add_argument("--ylim", type=_range_spec, default=None, metavar="LO:HI",
                    help="y-axis limits (a 1-D figure: the loss axis) (default: the data's)")
-    p.add_argument("--levels", type=_levels_spec, default=None, metavar="N|A,B,C|log[:N]",
+    p.add_argument("--levels", default=None, metavar="N|A,B,C|log[:N]",
                    help="contour levels: N evenly spaced, the values A,B,C, or N geometrically spaced "
                         "(default: 25, geometric when the loss is positive)")
     p.add_argument("--vmin", type=float, default=None, help="bottom of the colour range and the levels "
@@ -853,13 +843,18 @@ def cmd_mpo(args: argparse.Namespace) -> list[Path]:
 def cmd_plot(args: argparse.Namespace) -> list[Path]:
     from losslab import api
     from losslab import io as lio
+    from losslab.plots import landscape
 
     if not Path(args.file).is_file():
         raise UsageError(f"FILE {args.file!r}: no such file")
     if args.vmin is not None and args.vmax is not None and not args.vmin < args.vmax:
         raise UsageError(f"--vmin {args.vmin:g}: must be below --vmax {args.vmax:g}")
+    try:  # parsed here, not by argparse: the parser runs before the CPU kernel pin, and plots import NumPy
+        levels = None if args.levels is None else landscape.parse_levels(args.levels)
+    except ValueError as err:
+        raise UsageError(f"--levels: {err}") from err
     try:
-        files = api.plot(args.file, args.out, args.title, xlim=args.xlim, ylim=args.ylim, levels=args.levels,
+        files = api.plot(args.file, args.out, args.title, xlim=args.xlim, ylim=args.ylim, levels=levels,
                          vmin=args.vmin, vmax=args.vmax)
     except (ValueError, lio.CorruptFileError) as err:
         raise UsageError(f"FILE {args.file!r}: {err}") from err

@@ -378,6 +378,36 @@ def test_the_console_script_lists_the_subcommands():
         assert re.search(rf"^\s+{command}\b", proc.stdout, re.MULTILINE), command
 
 
+def test_parsing_any_option_imports_neither_numpy_nor_torch():
+    """The parser runs before the CPU kernel pin (``cpu_kernels.apply``): an option type that imported NumPy
+    (``plot --levels`` did) made the pin fail in the console script, though not in-process tests."""
+    argvs = [["plot", "f.h5", "--out", "o", "--levels", "log:5", "--xlim=-1:1", "--ylim=0:2", "--vmin", "0.1"],
+             ["surface", *M, "--out", "o", "--checkpoint", "c", "--x=-1:1:3", "--y=0:1:2", "--stats-batch", "all",
+              "--directions", "d.h5"],
+             ["hessian", *M, "--out", "o", "--checkpoint", "c", "--eigenvector-line=-1:1:3", "--chunk", "auto",
+              "--per-layer"],
+             ["ratio-map", *M, "--out", "o", "--checkpoint", "c", "--tol", "0.01"],
+             ["export-vtp", "f.h5", "--out", "o", "--interp", "5", "--zmax", "3"],
+             ["convert", "a.h5", "b.h5", "--to", "li"]]
+    code = ("import sys, json\nfrom losslab.cli import make_parser\nparser, _ = make_parser()\n"
+            f"for argv in json.loads({json.dumps(json.dumps(argvs))}):\n    parser.parse_args(argv)\n"
+            "print(sorted(m for m in ('numpy', 'torch') if m in sys.modules))")
+    proc = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=120,
+                          env=_env())
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
+
+
+def test_the_console_script_plots_with_contour_levels(lab, tmp_path):
+    assert cli("surface", *M, "--checkpoint", lab / "a" / "model.pt", "--x=-1:1:3", "--y=-1:1:3", "--no-plot",
+               out=tmp_path) == 0
+    proc = subprocess.run([shutil.which("losslab"), "plot", str(tmp_path / "surface.h5"), "--levels", "log:5",
+                           "--out", str(tmp_path / "figures")], check=False, capture_output=True, text=True,
+                          timeout=300, env=_env())
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "figures" / "contour.png").is_file()
+
+
 def test_the_console_script_imports_the_users_module_from_the_current_directory(lab, tmp_path):
     """As ``python -m`` does: no PYTHONPATH, the module found in the working directory."""
     work = tmp_path / "project"
@@ -698,7 +728,7 @@ def test_a_dataparallel_checkpoint_loads_through_the_cli(lab, tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (("plot", "FILE", "--xlim=1:0"), "argument --xlim: expected LO:HI with LO < HI"),
-    (("plot", "FILE", "--levels", "0.3,0.1"), "argument --levels: levels '0.3,0.1': expected"),
+    (("plot", "FILE", "--levels", "0.3,0.1"), "--levels: levels '0.3,0.1': expected"),
     (("plot", "FILE", "--vmin", "2", "--vmax", "1"), "--vmin 2: must be below --vmax 1"),
     (("export-vtp", "FILE", "--name", "nosuch"), "no surface named 'nosuch'"),
     (("curve-plane", *M, "--curve", "gone.pt"), "--curve 'gone.pt': no such file"),
