@@ -561,6 +561,22 @@ def _written(paths: Sequence[Any]) -> None:
         print(path)
 
 
+def _surface_summary(surface: Any) -> str:
+    """One line of a surface's result: the train loss (and accuracy) at the grid's origin when it has one, and
+    the range of the train loss over the grid."""
+    import numpy as np
+
+    loss, acc = np.asarray(surface["train_loss"], float), np.asarray(surface["train_acc"], float)
+    axes = [surface.xcoordinates] + ([] if surface.ycoordinates is None else [surface.ycoordinates])
+    shape = " x ".join(str(len(a)) for a in axes)
+    line = f"train loss {np.nanmin(loss):.4g} to {np.nanmax(loss):.4g} over {shape} points"
+    at_zero = [np.flatnonzero(np.asarray(a) == 0.0) for a in axes]
+    if all(len(i) for i in at_zero):
+        cell = tuple(int(i[0]) for i in at_zero)
+        line += f"; at the origin {loss[cell]:.4g} (accuracy {100 * acc[cell]:.2f}%)"
+    return line
+
+
 def cmd_train(args: argparse.Namespace) -> list[Path]:
     from losslab import api
     from losslab import io as lio
@@ -575,6 +591,10 @@ def cmd_train(args: argparse.Namespace) -> list[Path]:
                         weight_decay=args.weight_decay, batch_size=args.batch_size, seed=args.seed,
                         progress=_progress(args))
     refuse_diverged(history)
+    last = history[-1]
+    args.summary = (f"epoch {len(history)}: train loss {last['train_loss']:.4g}, train accuracy "
+                    f"{100 * last['train_acc']:.2f}%" + (f", test accuracy {100 * last['test_acc']:.2f}%"
+                                                         if api._has_test(data) else ""))
     out = Path(args.out)
     lio.save_torch(out / f"{args.name}.pt", {k: v.detach().clone() for k, v in model.state_dict().items()})
     lio.write_json(out / f"{args.name}.history.json", history)
@@ -646,15 +666,16 @@ def cmd_surface(args: argparse.Namespace) -> list[Path]:
         if isinstance(directions, api.TrajectoryPCA):
             xs, ys = directions.grid(args.n, args.margin)
             grid = {"x": args.x if "--x" in args._given else xs, "y": args.y if "--y" in args._given else ys}
-        api.surface(models[0], data, dims=args.dims, seed=args.direction_seed, norm=args.norm, ignore=args.ignore,
-                    orthogonal=args.orthogonal, checkpoint=checkpoints[0], directions=directions,
-                    renormalize=args.renormalize, **grid, **opts)
+        result = api.surface(models[0], data, dims=args.dims, seed=args.direction_seed, norm=args.norm,
+                             ignore=args.ignore, orthogonal=args.orthogonal, checkpoint=checkpoints[0],
+                             directions=directions, renormalize=args.renormalize, **grid, **opts)
     elif len(models) == 2:
         x = args.x if "--x" in args._given else (-1.0, 2.0, 31)
-        api.interpolate(models[0], models[1], data, alpha=x, checkpoints=tuple(checkpoints), **opts)
+        result = api.interpolate(models[0], models[1], data, alpha=x, checkpoints=tuple(checkpoints), **opts)
     else:
         xy = {"x": args.x, "y": args.y} if {"--x", "--y"} <= args._given else {}
-        api.plane(models, data, n=args.n, margin=args.margin, checkpoints=checkpoints, **xy, **opts)
+        result = api.plane(models, data, n=args.n, margin=args.margin, checkpoints=checkpoints, **xy, **opts)
+    args.summary = _surface_summary(result)
     files = [target, written]
     if args.plot:
         files += api.plot(target, out / args.name)
@@ -669,9 +690,10 @@ def cmd_interpolate(args: argparse.Namespace) -> list[Path]:
     data = load_data(args.data, args)
     out = Path(args.out)
     target, written = out / f"{args.name}.h5", out / f"{args.name}.directions.h5"
-    api.interpolate(a, b, data, alpha=args.alpha, bn=args.bn, loss=args.loss, chunk=args.chunk, path=target,
+    result = api.interpolate(a, b, data, alpha=args.alpha, bn=args.bn, loss=args.loss, chunk=args.chunk, path=target,
                     checkpoints=tuple(checkpoints), progress=_progress(args), save_directions=written,
                     stats_batch=args.stats_batch)
+    args.summary = _surface_summary(result)
     return [target, written] + (api.plot(target, out / args.name) if args.plot else [])
 
 
@@ -783,6 +805,8 @@ def cmd_sharpness(args: argparse.Namespace) -> list[Path]:
     lio.write_json(out / "sharpness.json", {"checkpoint": str(checkpoint), "n": len(data.y_train),
                                             "maxiter": args.maxiter, "method": args.method, "bn": args.bn,
                                             "values": rows, "platform": cpu_kernels.platform_record()})
+    args.summary = "epsilon-sharpness " + ", ".join(f"{r['value']:.4g}% at eps {r['eps']:g}" for r in rows) + \
+        f" (loss at the centre {rows[0]['loss']:.4g})"
     return [out / "sharpness.json"]
 
 
@@ -808,6 +832,10 @@ def cmd_curve(args: argparse.Namespace) -> list[Path]:
                             path=out / "curve.h5", stats_batch=args.stats_batch)
     lio.write_json(out / "curve.json", {"kind": args.kind, "bends": args.bends, "checkpoints": checkpoints,
                                         "metrics": ev.metrics, "platform": cpu_kernels.platform_record()})
+    m = ev.metrics
+    args.summary = (f"{args.kind} curve: train loss max {m['train_loss_max']:.4g} (barrier "
+                    f"{m['train_loss_barrier']:.4g}), segment barrier {m['segment_train_loss_barrier']:.4g}; "
+                    f"test error max {m['test_err_max']:.4g}")
     files = [out / "curve.pt", out / "curve.h5", out / "curve.json"]
     return files + (api.plot(out / "curve.h5", out) if args.plot else [])
 
@@ -834,6 +862,10 @@ def cmd_mpo(args: argparse.Namespace) -> list[Path]:
     fit.maps.save(out / "mpo.npz", pattern=pattern)
     lio.write_json(out / "mpo.json", {"pattern": args.pattern, "shape": list(pattern.shape), "steps": args.steps,
                                       "metrics": fit.metrics, "platform": cpu_kernels.platform_record()})
+    m = fit.metrics
+    args.summary = (f"pattern {pattern.shape[0]}x{pattern.shape[1]}: train accuracy {100 * m['train_black_acc']:.1f}% "
+                    f"in black cells, {100 * m['train_white_acc']:.1f}% in white (test: "
+                    f"{100 * m['test_black_acc']:.1f}%, {100 * m['test_white_acc']:.1f}%)")
     files = [out / "mpo.npz", out / "mpo.json"]
     if args.plot:
         files += fit.figure(out / "mpo", title="MPO pattern fit")

@@ -146,6 +146,14 @@ def test_train_writes_a_checkpoint_and_its_history_and_learns(lab):
     assert set(torch.load(lab / "a" / "model.pt", weights_only=True)) == set(make_model().state_dict())
 
 
+def test_train_ends_with_its_result(lab, tmp_path, capsys):
+    assert cli("train", *M, "--epochs", "1", "--batch-size", "32", out=tmp_path) == 0
+    (row,) = json.loads((tmp_path / "model.history.json").read_text())
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"losslab train: epoch 1: train loss {row['train_loss']:.4g}, train accuracy {100 * row['train_acc']:.2f}%, "
+        f"test accuracy {100 * row['test_acc']:.2f}%")
+
+
 def test_surface_2d_around_a_checkpoint(lab, tmp_path, capsys):
     assert cli("surface", *M, "--checkpoint", lab / "a" / "model.pt", "--x=-1:1:5", "--y=-0.5:0.5:3",
                out=tmp_path) == 0
@@ -237,10 +245,13 @@ def test_hessian_eigenvalues_trace_and_density(lab, tmp_path):
     assert_figure(tmp_path / "density")
 
 
-def test_sharpness_is_relative_to_the_models_loss(lab, tmp_path):
+def test_sharpness_is_relative_to_the_models_loss(lab, tmp_path, capsys):
     assert cli("sharpness", *M, "--checkpoint", lab / "a" / "model.pt", "--eps", "1e-3", "--eps", "1e-2",
                "--maxiter", "3", out=tmp_path) == 0
     rows = json.loads((tmp_path / "sharpness.json").read_text())["values"]
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"losslab sharpness: epsilon-sharpness {rows[0]['value']:.4g}% at eps 0.001, {rows[1]['value']:.4g}% at eps "
+        f"0.01 (loss at the centre {rows[0]['loss']:.4g})")
     x, y, _, _ = make_data()
     loss = evaluate(trained(lab), x, y).loss
     assert [r["eps"] for r in rows] == [1e-3, 1e-2]
@@ -257,7 +268,7 @@ def test_sharpness_is_relative_to_the_models_loss(lab, tmp_path):
     assert list(keskar["starts"]) == ["zero"] and keskar["max_loss"] <= rows[0]["max_loss"]
 
 
-def test_curve_is_trained_and_evaluated_with_bn_recomputed(lab, tmp_path):
+def test_curve_is_trained_and_evaluated_with_bn_recomputed(lab, tmp_path, capsys):
     a, b = lab / "a" / "model.pt", lab / "b" / "model.pt"
     assert cli("curve", *M, "--checkpoint", a, "--checkpoint", b, "--epochs", "2", "--batch-size", "32",
                "--t", "5", "--kind", "polychain", out=tmp_path) == 0
@@ -272,10 +283,14 @@ def test_curve_is_trained_and_evaluated_with_bn_recomputed(lab, tmp_path):
     assert not torch.equal(curve.point(0.5), 0.5 * (curve.w0 + curve.w1))  # the bend moved
     metrics = json.loads((tmp_path / "curve.json").read_text())["metrics"]
     assert metrics["train_loss_max"] == pytest.approx(ev.values["train_loss"].max())
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"losslab curve: polychain curve: train loss max {metrics['train_loss_max']:.4g} (barrier "
+        f"{metrics['train_loss_barrier']:.4g}), segment barrier {metrics['segment_train_loss_barrier']:.4g}; "
+        f"test error max {metrics['test_err_max']:.4g}")
     assert_figure(tmp_path / "curve")
 
 
-def test_mpo_fits_a_plane_to_a_pattern(lab, tmp_path):
+def test_mpo_fits_a_plane_to_a_pattern(lab, tmp_path, capsys):
     assert cli("mpo", *M, "--pattern", "cross", "--size", "3", "--steps", "3", "--cells-per-step", "4",
                "--batch-size", "32", out=tmp_path) == 0
     with np.load(tmp_path / "mpo.npz") as f:
@@ -283,12 +298,23 @@ def test_mpo_fits_a_plane_to_a_pattern(lab, tmp_path):
         assert set(np.unique(f["pattern"])) == {0, 1}
     metrics = json.loads((tmp_path / "mpo.json").read_text())["metrics"]
     assert 0.0 <= metrics["train_black_acc"] <= 1.0
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"losslab mpo: pattern 3x3: train accuracy {100 * metrics['train_black_acc']:.1f}% in black cells, "
+        f"{100 * metrics['train_white_acc']:.1f}% in white (test: {100 * metrics['test_black_acc']:.1f}%, "
+        f"{100 * metrics['test_white_acc']:.1f}%)")
     assert_figure(tmp_path / "mpo")
 
 
-def test_plot_redraws_the_figures_of_a_file(lab, tmp_path):
+def test_plot_redraws_the_figures_of_a_file(lab, tmp_path, capsys):
     assert cli("surface", *M, "--checkpoint", lab / "a" / "model.pt", "--x=-1:1:3", "--y=-1:1:3", "--no-plot",
                out=tmp_path) == 0
+    s = read_surface(tmp_path / "surface.h5")
+    loss = s["train_loss"]
+    assert capsys.readouterr().err.splitlines()[-1] == (  # the centre is the model itself
+        f"losslab surface: train loss {loss.min():.4g} to {loss.max():.4g} over 3 x 3 points; at the origin "
+        f"{loss[1, 1]:.4g} (accuracy {100 * s['train_acc'][1, 1]:.2f}%)")
+    x, y, _, _ = make_data()
+    assert loss[1, 1] == pytest.approx(evaluate(trained(lab), x, y).loss, rel=1e-5)
     assert not (tmp_path / "surface").exists()
     assert cli("plot", tmp_path / "surface.h5", "--title", "mine", out=tmp_path / "figs") == 0
     for name in ("contour", "filled", "surface3d", "line1d"):
