@@ -66,7 +66,7 @@ def outputs_as_logits(model: nn.Module) -> Iterator[nn.Module]:
 def check_labels(y: torch.Tensor, width: int, what: str) -> None:
     """Refuse class labels outside ``0 .. width - 1`` for a model with ``width`` outputs, naming the largest (or
     a negative) label: ``train labels: the largest label is 7 but the model has 5 outputs (classes 0 to 4)``."""
-    if y.is_floating_point() or y.numel() == 0:
+    if y.is_floating_point() or y.numel() == 0 or y.is_meta:  # meta tensors (shapes only) hold no labels
         return
     top, low = int(y.max()), int(y.min())
     allowed = f"the model has {width} output{'s' if width != 1 else ''} (classes 0 to {width - 1})"
