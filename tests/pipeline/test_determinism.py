@@ -43,7 +43,7 @@ pytestmark = pytest.mark.dag
 
 SKIP_DIRS = ("benchmarks", "checkpoints")
 SKIP_NAMES = (".snakemake_timestamp",)
-BYTES = {".json", ".csv", ".md", ".pt", ".png", ".pdf", ".tsv", ".txt"}
+BYTES = {".json", ".csv", ".md", ".rst", ".pt", ".png", ".pdf", ".tsv", ".txt"}
 
 
 def result_files(root: Path) -> list[str]:
