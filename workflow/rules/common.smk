@@ -53,13 +53,13 @@ def check_compute():
             raise ValueError(f"config key 'compute.rules.{name}.threads': rule {name!r} is single-threaded "
                              f"(it has no `threads: job_threads(...)`)")
 
-def check_outputs():
+def check_finished_outputs():
     """Refuse to plan over a damaged finished output (losslab.pipeline.integrity): a file deleted from a run
     directory or a truncated surface would otherwise be taken as done. Called at the end of the Snakefile."""
     directories = [d for name in EXP for d in run_dirs(name)]
     surfaces = [f for name in EXP if "surface" in EXP[name] for f in surface_files(name)]
     surfaces += [f for name in EXP for f in trajectory_files(name)]
-    integrity.check_outputs(directories, surfaces)
+    integrity.check_finished_outputs(directories, surfaces)
 
 wildcard_constraints:
     experiment="[A-Za-z0-9_]+",

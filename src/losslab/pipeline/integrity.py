@@ -60,7 +60,7 @@ def damaged_outputs(directories: Iterable[str | os.PathLike], hdf5_files: Iterab
     return lines
 
 
-def check_outputs(directories: Iterable[str | os.PathLike], hdf5_files: Iterable[str | os.PathLike]) -> None:
+def check_finished_outputs(directories: Iterable[str | os.PathLike], hdf5_files: Iterable[str | os.PathLike]) -> None:
     """Raise :class:`DamagedOutputError` listing every damaged output (the Snakefile calls it before planning)."""
     lines = damaged_outputs(directories, hdf5_files)
     if lines:
