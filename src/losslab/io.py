@@ -44,6 +44,15 @@ class CorruptFileError(RuntimeError):
     """A file exists but cannot be read as what it claims to be."""
 
 
+def hdf5_attribute(value: Any) -> Any:
+    """A value HDF5 can store as an attribute: None as the string "none", containers as JSON (sorted keys)."""
+    if value is None:
+        return "none"
+    if isinstance(value, (dict, list, tuple)):
+        return json.dumps(value, sort_keys=True)
+    return value
+
+
 def current_umask() -> int:
     """The process's umask (read by setting it and setting it back)."""
     mask = os.umask(0)

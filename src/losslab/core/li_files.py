@@ -174,15 +174,6 @@ def _value_order(names: list[str]) -> list[str]:
     return [n for n in first if n in names] + sorted(n for n in names if n not in first)
 
 
-def _attr(value: Any) -> Any:
-    """A value HDF5 can store as an attribute, as :func:`losslab.core.surfaces.write_surface` stores it (None as
-    "none", containers as JSON), so that a restored surface's attributes read back as the original file's."""
-    if value is None:
-        return "none"
-    if isinstance(value, (dict, list, tuple)):
-        return json.dumps(value, sort_keys=True)
-    return value
-
 
 def _percent_matches(percent: np.ndarray, fractions: np.ndarray) -> bool:
     """True when ``fractions`` are exactly what reading ``percent`` gives (fill -1 as NaN, else ``/ 100``)."""
@@ -363,7 +354,7 @@ def write_li_surface(path: str | os.PathLike, surface: SurfaceLike) -> None:
             g.attrs["li_sha256"] = _digest(arrays)
             for key, value in surface.attrs.items():
                 if key not in ("spec", "complete"):
-                    g.attrs[key] = _attr(value)
+                    g.attrs[key] = lio.hdf5_attribute(value)
             g["done"] = np.asarray(surface.done)
             for name in surface.values:
                 if _is_percent(name):

@@ -239,14 +239,6 @@ def tile_ranges(n_rows: int, tile_rows: int) -> list[tuple[int, int]]:
     return [(i, min(i + tile_rows, n_rows)) for i in range(0, n_rows, tile_rows)]
 
 
-def _attr(value: Any) -> Any:
-    """A value HDF5 can store as an attribute (None as the string "none", containers as JSON)."""
-    if value is None:
-        return "none"
-    if isinstance(value, (dict, list, tuple)):
-        return json.dumps(value, sort_keys=True)
-    return value
-
 
 def write_surface(path: str | os.PathLike, surface: Surface) -> None:
     """Write ``surface`` to ``path`` atomically."""
@@ -260,7 +252,7 @@ def write_surface(path: str | os.PathLike, surface: Surface) -> None:
         f.attrs["spec"] = json.dumps(surface.spec, sort_keys=True)
         f.attrs["complete"] = surface.complete
         for key, value in surface.attrs.items():
-            f.attrs[key] = _attr(value)
+            f.attrs[key] = lio.hdf5_attribute(value)
 
 
 def read_surface(path: str | os.PathLike) -> Surface:
